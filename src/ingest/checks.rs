@@ -1,0 +1,670 @@
+//! Row checks as polars expressions: each field is parsed in one vectorised
+//! pass, each rule is a boolean expression, and a row's first failing rule
+//! becomes its reject reason. No Rust loop runs per row.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use crate::pipeline::{IdKind, Settings, Source, SourceKind};
+use crate::schema::{self, FieldType, *};
+
+use super::nhs;
+use super::read::RawTable;
+
+/// One rule: where `fails` is true the row is rejected for `field` with `reason`.
+struct Rule {
+    fails: Expr,
+    field: &'static str,
+    reason: Expr,
+    value: Expr,
+}
+
+const LINE: &str = "_line";
+const R_FIELD: &str = "_reject_field";
+const R_REASON: &str = "_reject_reason";
+const R_VALUE: &str = "_reject_value";
+/// Shown instead of an identifier in rejects and messages.
+pub const MASKED: &str = "[id masked]";
+
+fn mapped(f: &str) -> String {
+    format!("m:{f}")
+}
+fn typed(f: &str) -> String {
+    format!("t:{f}")
+}
+fn m(f: &str) -> Expr {
+    col(mapped(f))
+}
+fn t(f: &str) -> Expr {
+    col(typed(f))
+}
+
+fn date_lit(s: &str) -> Expr {
+    lit(NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("constant date"))
+}
+
+fn str_series(values: &[&str]) -> Expr {
+    lit(Series::new("".into(), values))
+}
+
+/// Accepted rows in canonical columns, and the rejects of this file.
+pub struct Checked {
+    pub accepted: DataFrame,
+    /// Columns: line, field, reason, value.
+    pub rejects: DataFrame,
+    /// Episodes folded into spells (hospital apc with a spell key), else equal to accepted rows.
+    pub rows_before_folding: usize,
+    pub sentinel_dates: usize,
+}
+
+/// Builds the text frame: the mapped fields, constants, and the line of each row.
+fn text_frame(raw: RawTable, source: &Source) -> PolarsResult<DataFrame> {
+    let height = raw.lines.len();
+    let mut cols: Vec<Column> = Vec::new();
+    for (field, values) in raw.columns {
+        cols.push(Series::new(field.as_str().into(), values).into_column());
+    }
+    for (field, value) in &source.constants {
+        if !source.columns.contains_key(field) {
+            cols.push(Column::new(field.as_str().into(), vec![value.clone(); height]));
+        }
+    }
+    cols.push(Column::new(LINE.into(), raw.lines));
+    DataFrame::new(height, cols)
+}
+
+/// Maps values, normalises case and parses every declared field.
+fn parse_exprs(source: &Source, present: &[String], key: &Arc<Vec<u8>>) -> (Vec<Expr>, Vec<Expr>) {
+    let mut map_exprs = Vec::new();
+    let mut typed_exprs = Vec::new();
+    for (field, ftype) in source.kind.fields() {
+        if !present.iter().any(|p| p == field) {
+            continue;
+        }
+        let mut e = col(field);
+        if let Some(map) = source.values.get(field) {
+            let old: Vec<&str> = map.keys().map(String::as_str).collect();
+            let new: Vec<&str> = map.values().map(String::as_str).collect();
+            e = e.replace(str_series(&old), str_series(&new));
+        }
+        e = match ftype {
+            FieldType::Enum(_) => e.str().to_lowercase(),
+            FieldType::Code(_) => e.str().to_uppercase(),
+            _ => e,
+        };
+        map_exprs.push(e.alias(mapped(field)));
+        let tex = match ftype {
+            FieldType::Text | FieldType::Enum(_) | FieldType::Code(_) => m(field),
+            FieldType::Id => match source.id_kind {
+                IdKind::NhsNumber => nhs::pseudonymise(nhs::digits(m(field)), key.clone()),
+                IdKind::Pseudonym => m(field),
+            },
+            FieldType::Date => m(field).str().to_date(StrptimeOptions {
+                format: Some(source.date_format.as_str().into()),
+                strict: false,
+                exact: true,
+                cache: true,
+            }),
+            FieldType::Int { .. } | FieldType::Flag => m(field).cast(DataType::Float64),
+            FieldType::Float { .. } => m(field).cast(DataType::Float64),
+        };
+        typed_exprs.push(tex.alias(typed(field)));
+    }
+    (map_exprs, typed_exprs)
+}
+
+fn value_of(field: &str, ftype: FieldType) -> Expr {
+    match ftype {
+        FieldType::Id => lit(MASKED),
+        _ => col(field),
+    }
+}
+
+/// Rules that follow from each field's type.
+fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    let given = |f: &str| m(f).is_not_null();
+    for (field, ftype) in source.kind.fields() {
+        if !present.iter().any(|p| p == field) {
+            continue;
+        }
+        let value = value_of(field, ftype);
+        let mut rule = |fails: Expr, reason: String| {
+            rules.push(Rule {
+                fails,
+                field,
+                reason: lit(reason),
+                value: value.clone(),
+            })
+        };
+        match ftype {
+            FieldType::Text => {}
+            FieldType::Id => {
+                if source.id_kind == IdKind::NhsNumber {
+                    let d = nhs::digits(m(field));
+                    rule(
+                        given(field).and(nhs::is_ten_digits(d.clone()).not()),
+                        "is not a 10-digit NHS number".into(),
+                    );
+                    rule(
+                        given(field).and(nhs::passes_modulus_11(d).not()),
+                        "is not a valid NHS number (fails the Modulus 11 check digit)".into(),
+                    );
+                }
+            }
+            FieldType::Date => {
+                rule(
+                    given(field).and(t(field).is_null()),
+                    format!("is not a date (expected {})", source.date_format_label),
+                );
+                // HES uses 1800-01-01 for "null date submitted" and 1801-01-01 for
+                // "invalid date submitted": never real dates. A discharge date may
+                // carry one (the spell is kept, its discharge flagged); others reject.
+                if field != DISCHARGE_DATE {
+                    for (d, why) in schema::HES_SENTINEL_DATES {
+                        rule(t(field).eq(date_lit(d)), format!("is a {why}"));
+                    }
+                    rule(
+                        t(field).lt(date_lit("1900-01-01")).or(t(field).gt(date_lit("2100-12-31"))),
+                        "is not a plausible date (before 1900 or after 2100)".into(),
+                    );
+                }
+            }
+            FieldType::Enum(values) | FieldType::Code(values) => rule(
+                given(field).and(m(field).is_in(str_series(values), false).not()),
+                format!(
+                    "is not one of {} (map the source's own codes under [sources.values.{field}])",
+                    values.join(", ")
+                ),
+            ),
+            FieldType::Int { min, max } => {
+                rule(
+                    given(field).and(
+                        t(field)
+                            .is_null()
+                            .or(t(field).neq(t(field).floor())),
+                    ),
+                    "is not a whole number".into(),
+                );
+                rule(
+                    t(field).lt(lit(min as f64)).or(t(field).gt(lit(max as f64))),
+                    format!("is out of range (expected {min} to {max})"),
+                );
+            }
+            FieldType::Float { min, max } => {
+                rule(given(field).and(t(field).is_null()), "is not a number".into());
+                rule(
+                    t(field).lt(lit(min)).or(t(field).gt(lit(max))),
+                    format!("is out of range (expected {min} to {max})"),
+                );
+            }
+            FieldType::Flag => rule(
+                given(field).and(t(field).is_in(lit(Series::new("".into(), [0.0f64, 1.0])), false).not()),
+                format!("is not 0 or 1 (map Y/N or the like under [sources.values.{field}])"),
+            ),
+        }
+    }
+    rules
+}
+
+fn required(field: &'static str, ftype: FieldType) -> Rule {
+    Rule {
+        fails: m(field).is_null(),
+        field,
+        reason: lit("is empty; it is required"),
+        value: value_of(field, ftype).fill_null(lit("")),
+    }
+}
+
+fn register_sum(source: &Source) -> Option<Expr> {
+    SESSIONS.iter().all(|s| source.has(s)).then(|| {
+        SESSIONS
+            .iter()
+            .map(|s| t(s))
+            .reduce(|a, b| a + b)
+            .expect("six sessions")
+    })
+}
+
+/// Rules across fields, per kind of source (SPEC 1.1–1.3).
+fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    match source.kind {
+        SourceKind::ProviderReturns => {
+            for f in [PROVIDER_ID, COURSE_ID, PROGRAMME, REFERRAL_DATE] {
+                rules.push(required(f, FieldType::Text));
+            }
+            rules.push(required(PERSON_ID, FieldType::Id));
+            let attended = sessions_expr(source);
+            if let (Some(sum), true) = (register_sum(source), source.has(SESSIONS_ATTENDED)) {
+                rules.push(Rule {
+                    fails: t(SESSIONS_ATTENDED).neq(sum.clone()),
+                    field: SESSIONS_ATTENDED,
+                    reason: concat_str(
+                        [
+                            lit("does not equal the attendance register, which shows "),
+                            sum.cast(DataType::Int64).cast(DataType::String),
+                            lit(" sessions"),
+                        ],
+                        "",
+                        true,
+                    ),
+                    value: col(SESSIONS_ATTENDED),
+                });
+            }
+            if register_sum(source).is_none() {
+                rules.push(required(SESSIONS_ATTENDED, FieldType::Text));
+            } else {
+                for s in SESSIONS {
+                    rules.push(required(s, FieldType::Text));
+                }
+            }
+            rules.push(Rule {
+                fails: attended.gt_eq(lit(1.0)).and(t(COURSE_START_DATE).is_null()),
+                field: COURSE_START_DATE,
+                reason: lit("is empty, but the person attended a session (a starter needs the course start date)"),
+                value: col(COURSE_START_DATE).fill_null(lit("")),
+            });
+            rules.push(Rule {
+                fails: t(REFERRAL_DATE).gt(t(COURSE_START_DATE)),
+                field: REFERRAL_DATE,
+                reason: concat_str(
+                    [lit("is after the course start date "), col(COURSE_START_DATE)],
+                    "",
+                    true,
+                ),
+                value: col(REFERRAL_DATE),
+            });
+        }
+        SourceKind::Hospital => {
+            rules.push(required(PERSON_ID, FieldType::Id));
+            rules.push(required(SETTING, FieldType::Text));
+            rules.push(required(EVENT_DATE, FieldType::Text));
+            if source.has(DISCHARGE_DATE) {
+                rules.push(Rule {
+                    fails: m(SETTING)
+                        .eq(lit("apc"))
+                        .and(t(DISCHARGE_DATE).lt(t(EVENT_DATE)))
+                        .and(t(DISCHARGE_DATE).gt(date_lit("1801-01-01"))),
+                    field: DISCHARGE_DATE,
+                    reason: concat_str(
+                        [lit("is before the admission date "), col(EVENT_DATE)],
+                        "",
+                        true,
+                    ),
+                    value: col(DISCHARGE_DATE),
+                });
+            }
+        }
+        SourceKind::Pam => {
+            rules.push(required(PERSON_ID, FieldType::Id));
+            rules.push(required(ASSESSMENT_DATE, FieldType::Text));
+            rules.push(required(SCORE, FieldType::Text));
+            if source.has(LEVEL) {
+                let from_score = pam_level(t(SCORE), settings.pam_level4_cut);
+                rules.push(Rule {
+                    fails: t(LEVEL).cast(DataType::Int32).neq(from_score.clone()),
+                    field: LEVEL,
+                    reason: concat_str(
+                        [
+                            lit("does not match the score "),
+                            col(SCORE),
+                            lit(", which is level "),
+                            from_score.cast(DataType::String),
+                        ],
+                        "",
+                        true,
+                    ),
+                    value: col(LEVEL),
+                });
+            }
+        }
+    }
+    rules
+}
+
+/// Sessions attended: the given count, else the register's sum.
+fn sessions_expr(source: &Source) -> Expr {
+    match (source.has(SESSIONS_ATTENDED), register_sum(source)) {
+        (true, Some(sum)) => t(SESSIONS_ATTENDED).fill_null(sum),
+        (true, None) => t(SESSIONS_ATTENDED),
+        (false, Some(sum)) => sum,
+        (false, None) => lit(NULL).cast(DataType::Float64),
+    }
+}
+
+/// Hibbard PAM level from a score (SPEC 1.3).
+pub fn pam_level(score: Expr, cut_3_4: f64) -> Expr {
+    when(score.clone().lt_eq(lit(schema::PAM_CUT_1_2)))
+        .then(lit(1i32))
+        .when(score.clone().lt_eq(lit(schema::PAM_CUT_2_3)))
+        .then(lit(2i32))
+        .when(score.clone().lt_eq(lit(cut_3_4)))
+        .then(lit(3i32))
+        .when(score.is_not_null())
+        .then(lit(4i32))
+        .otherwise(lit(NULL).cast(DataType::Int32))
+}
+
+fn code_group(code: Expr, groups: &[(&str, &[&str])]) -> Expr {
+    let mut e: Option<Expr> = None;
+    for (name, codes) in groups.iter().rev() {
+        let inner = e.unwrap_or_else(|| {
+            when(code.clone().is_null())
+                .then(lit(NULL).cast(DataType::String))
+                .otherwise(lit("unknown"))
+        });
+        e = Some(
+            when(code.clone().is_in(str_series(codes), false))
+                .then(lit(*name))
+                .otherwise(inner),
+        );
+    }
+    e.expect("groups")
+}
+
+/// The first failing rule's (field, reason, value), or nulls.
+fn first_failure(rules: &[Rule]) -> [Expr; 3] {
+    let mut field = lit(NULL).cast(DataType::String);
+    let mut reason = lit(NULL).cast(DataType::String);
+    let mut value = lit(NULL).cast(DataType::String);
+    for r in rules.iter().rev() {
+        let fails = r.fails.clone().fill_null(lit(false));
+        field = when(fails.clone()).then(lit(r.field)).otherwise(field);
+        reason = when(fails.clone()).then(r.reason.clone()).otherwise(reason);
+        value = when(fails).then(r.value.clone().cast(DataType::String)).otherwise(value);
+    }
+    [field.alias(R_FIELD), reason.alias(R_REASON), value.alias(R_VALUE)]
+}
+
+/// Keys of a duplicate row, per kind (SPEC 3: same person, same course).
+fn duplicate_key(source: &Source) -> Vec<&'static str> {
+    match source.kind {
+        SourceKind::ProviderReturns => vec![PERSON_ID, PROVIDER_ID, COURSE_ID],
+        SourceKind::Hospital => {
+            let mut k = vec![PERSON_ID, SETTING, EVENT_DATE];
+            for f in [DISCHARGE_DATE, ADMISSION_METHOD, EPISODE_ORDER, SPELL_ID, ATTENDANCE_STATUS, AE_DEPARTMENT_TYPE] {
+                if source.has(f) {
+                    k.push(f);
+                }
+            }
+            k
+        }
+        SourceKind::Pam => vec![PERSON_ID, ASSESSMENT_DATE, SCORE],
+    }
+}
+
+/// The canonical output columns of accepted rows.
+fn output_exprs(source: &Source, present: &[String], settings: &Settings) -> Vec<Expr> {
+    let mut out = Vec::new();
+    let has = |f: &str| present.iter().any(|p| p == f);
+    let typed_or_null = |f: &str, dt: DataType| {
+        if has(f) {
+            t(f).cast(dt).alias(f)
+        } else {
+            lit(NULL).cast(dt).alias(f)
+        }
+    };
+    match source.kind {
+        SourceKind::ProviderReturns => {
+            for f in [PROVIDER_ID, COURSE_ID, PROGRAMME] {
+                out.push(typed_or_null(f, DataType::String));
+            }
+            out.push(typed_or_null(COURSE_START_DATE, DataType::Date));
+            out.push(typed_or_null(COURSE_LANGUAGE, DataType::String));
+            out.push(typed_or_null(PERSON_ID, DataType::String));
+            out.push(typed_or_null(REFERRAL_DATE, DataType::Date));
+            out.push(typed_or_null(REFERRAL_SOURCE, DataType::String));
+            for s in SESSIONS {
+                out.push(typed_or_null(s, DataType::Int8));
+            }
+            out.push(sessions_expr(source).cast(DataType::Int8).alias(SESSIONS_ATTENDED));
+            out.push(typed_or_null(SEX, DataType::String));
+            out.push(typed_or_null(AGE_BAND, DataType::String));
+            out.push(typed_or_null(YEAR_OF_BIRTH, DataType::Int32));
+            out.push(typed_or_null(ETHNICITY, DataType::String));
+            out.push(typed_or_null(IMD_DECILE, DataType::Int8));
+            out.push(typed_or_null(LTC_COUNT, DataType::Int16));
+            out.push(typed_or_null(CONDITIONS, DataType::String));
+        }
+        SourceKind::Hospital => {
+            out.push(typed_or_null(PERSON_ID, DataType::String));
+            out.push(typed_or_null(SETTING, DataType::String));
+            out.push(typed_or_null(EVENT_DATE, DataType::Date));
+            let apc = t(SETTING).eq(lit("apc"));
+            let sentinel = if has(DISCHARGE_DATE) {
+                t(DISCHARGE_DATE).lt_eq(date_lit("1801-01-01"))
+            } else {
+                lit(false)
+            };
+            out.push(
+                when(apc.clone().and(sentinel.clone().not()))
+                    .then(typed_or_null(DISCHARGE_DATE, DataType::Date))
+                    .otherwise(lit(NULL).cast(DataType::Date))
+                    .alias(DISCHARGE_DATE),
+            );
+            let status = if has(DISCHARGE_DATE) {
+                when(apc.clone().not())
+                    .then(lit("not_applicable"))
+                    .when(sentinel)
+                    .then(concat_str([lit("hes_sentinel_"), col(DISCHARGE_DATE)], "", true))
+                    .when(t(DISCHARGE_DATE).is_null())
+                    .then(lit("missing"))
+                    .otherwise(lit("ok"))
+            } else {
+                when(apc.clone()).then(lit("missing")).otherwise(lit("not_applicable"))
+            };
+            out.push(status.alias(DISCHARGE_DATE_STATUS));
+            let adm = typed_or_null(ADMISSION_METHOD, DataType::String);
+            out.push(when(apc.clone()).then(adm.clone()).otherwise(lit(NULL).cast(DataType::String)).alias(ADMISSION_METHOD));
+            out.push(
+                when(apc)
+                    .then(code_group(adm.str().to_uppercase(), schema::ADMISSION_METHODS))
+                    .otherwise(lit(NULL).cast(DataType::String))
+                    .alias(ADMISSION_TYPE),
+            );
+            out.push(typed_or_null(AE_DEPARTMENT_TYPE, DataType::String));
+            let att = typed_or_null(ATTENDANCE_STATUS, DataType::String);
+            let op = t(SETTING).eq(lit("op"));
+            out.push(when(op.clone()).then(att.clone()).otherwise(lit(NULL).cast(DataType::String)).alias(ATTENDANCE_STATUS));
+            out.push(
+                when(op)
+                    .then(code_group(att, schema::ATTENDANCE_OUTCOMES))
+                    .otherwise(lit(NULL).cast(DataType::String))
+                    .alias(ATTENDANCE_OUTCOME),
+            );
+            out.push(typed_or_null(EPISODE_ORDER, DataType::Int32));
+            out.push(typed_or_null(SPELL_ID, DataType::String));
+        }
+        SourceKind::Pam => {
+            out.push(typed_or_null(PERSON_ID, DataType::String));
+            out.push(typed_or_null(ASSESSMENT_DATE, DataType::Date));
+            out.push(typed_or_null(SCORE, DataType::Float64));
+            out.push(pam_level(t(SCORE), settings.pam_level4_cut).alias(LEVEL));
+        }
+    }
+    out.push(col(LINE).alias(SOURCE_LINE));
+    out
+}
+
+/// Folds APC episodes into spells: one row per spell key, dated by the first
+/// episode's admission date and the last episode's discharge (SPEC 1.2).
+fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
+    let is_apc = col(SETTING).eq(lit("apc"));
+    let order = if df.get_column_names().iter().any(|c| c.as_str() == EPISODE_ORDER) {
+        vec![col(EPISODE_ORDER), col(SOURCE_LINE)]
+    } else {
+        vec![col(SOURCE_LINE)]
+    };
+    let key_exprs: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
+    let names: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+    let last_fields = [DISCHARGE_DATE, DISCHARGE_DATE_STATUS];
+    let aggs: Vec<Expr> = names
+        .iter()
+        .filter(|n| !key.contains(n))
+        .map(|n| {
+            if last_fields.contains(&n.as_str()) {
+                col(n.as_str()).last()
+            } else {
+                col(n.as_str()).first()
+            }
+        })
+        .chain([len().cast(DataType::Int32).alias(EPISODES)])
+        .collect();
+    let lf = df.lazy();
+    let spells = lf
+        .clone()
+        .filter(is_apc.clone())
+        .sort_by_exprs(order, SortMultipleOptions::default())
+        .group_by_stable(key_exprs)
+        .agg(aggs);
+    let others = lf
+        .filter(is_apc.not())
+        .with_column(lit(1i32).alias(EPISODES));
+    let out = concat([spells, others], UnionArgs::default())?
+        .select(
+            names
+                .iter()
+                .map(|n| col(n.as_str()))
+                .chain([col(EPISODES)])
+                .collect::<Vec<_>>(),
+        )
+        .sort([SOURCE_LINE], SortMultipleOptions::default())
+        .collect()?;
+    Ok(out)
+}
+
+/// Checks one file's rows. `key` is the HMAC key for NHS numbers.
+pub fn check(raw: RawTable, source: &Source, settings: &Settings, key: &Arc<Vec<u8>>) -> PolarsResult<Checked> {
+    let read_rejects = std::mem::take(&mut Vec::from_iter(raw.rejects.iter().cloned()));
+    let df = text_frame(raw, source)?;
+    let present: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| c != LINE)
+        .collect();
+    let (map_exprs, typed_exprs) = parse_exprs(source, &present, key);
+    let mut rules = type_rules(source, &present);
+    rules.extend(cross_rules(source, settings));
+    let [rf, rr, rv] = first_failure(&rules);
+
+    let checked = df
+        .lazy()
+        .with_columns(map_exprs)
+        .with_columns(typed_exprs)
+        .with_columns([rf, rr, rv])
+        .collect()?;
+
+    let sentinel_dates = {
+        let mut n = 0usize;
+        for (field, ftype) in source.kind.fields() {
+            if ftype == FieldType::Date && present.iter().any(|p| p == field) {
+                let c = checked
+                    .clone()
+                    .lazy()
+                    .select([t(field)
+                        .is_in(lit(Series::new("".into(), [
+                            NaiveDate::from_ymd_opt(1800, 1, 1).expect("date"),
+                            NaiveDate::from_ymd_opt(1801, 1, 1).expect("date"),
+                        ])), false)
+                        .sum()
+                        .cast(DataType::UInt64)
+                        .alias("n")])
+                    .collect()?;
+                n += c.column("n")?.u64()?.get(0).unwrap_or(0) as usize;
+            }
+        }
+        n
+    };
+
+    let reject_cols = [
+        col(LINE).alias("line"),
+        col(R_FIELD).alias("field"),
+        col(R_REASON).alias("reason"),
+        col(R_VALUE).alias("value"),
+    ];
+    let rejected = checked
+        .clone()
+        .lazy()
+        .filter(col(R_REASON).is_not_null())
+        .select(reject_cols.clone())
+        .collect()?;
+    let accepted = checked
+        .lazy()
+        .filter(col(R_REASON).is_null())
+        .select(output_exprs(source, &present, settings))
+        .collect()?;
+
+    // Duplicates: the first row (lowest line) is kept; later ones are rejected
+    // naming the line they repeat.
+    let key_cols: Vec<Expr> = duplicate_key(source).into_iter().map(col).collect();
+    let first_line = col(SOURCE_LINE).min().over(key_cols)?;
+    let marked = accepted
+        .lazy()
+        .with_column(first_line.alias("_first_line"))
+        .collect()?;
+    let dup = col(SOURCE_LINE).neq(col("_first_line"));
+    let dup_rejects = marked
+        .clone()
+        .lazy()
+        .filter(dup.clone())
+        .select([
+            col(SOURCE_LINE).alias("line"),
+            lit(match source.kind {
+                SourceKind::ProviderReturns => PERSON_ID,
+                _ => "",
+            })
+            .alias("field"),
+            concat_str(
+                [
+                    lit(match source.kind {
+                        SourceKind::ProviderReturns => {
+                            "duplicate referral: same person and course as line "
+                        }
+                        _ => "duplicate row: same values as line ",
+                    }),
+                    col("_first_line").cast(DataType::String),
+                    lit(" (the first is kept)"),
+                ],
+                "",
+                true,
+            )
+            .alias("reason"),
+            lit(MASKED).alias("value"),
+        ])
+        .collect()?;
+    let mut accepted = marked
+        .lazy()
+        .filter(dup.not())
+        .drop(Selector::ByName {
+            names: Arc::from(vec![PlSmallStr::from("_first_line")]),
+            strict: true,
+        })
+        .collect()?;
+
+    let rows_before_folding = accepted.height();
+    if let (SourceKind::Hospital, Some(key)) = (source.kind, &source.spell_key) {
+        accepted = fold_spells(accepted, key)?;
+    }
+
+    let mut rejects = rejected.vstack(&dup_rejects)?;
+    if !read_rejects.is_empty() {
+        let extra = df!(
+            "line" => read_rejects.iter().map(|r| r.line).collect::<Vec<_>>(),
+            "field" => read_rejects.iter().map(|r| r.field.clone()).collect::<Vec<_>>(),
+            "reason" => read_rejects.iter().map(|r| r.reason.clone()).collect::<Vec<_>>(),
+            "value" => read_rejects.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
+        )?;
+        rejects = rejects.vstack(&extra)?;
+    }
+    let rejects = rejects.sort(["line"], SortMultipleOptions::default())?;
+    Ok(Checked {
+        accepted,
+        rejects,
+        rows_before_folding,
+        sentinel_dates,
+    })
+}

@@ -1,0 +1,239 @@
+//! Reading one input file (CSV in UTF-8 or Windows-1252, or XLSX) into text
+//! columns for the fields the pipeline maps, with the line each row came from.
+//! Rows that cannot be split into the header's fields are rejects, not errors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use calamine::{Data, Reader};
+use chrono::NaiveDate;
+
+use crate::error::InputError;
+use crate::pipeline::{Encoding, Format, Source};
+
+use super::Reject;
+
+/// The mapped columns of one file, as text (None for an empty cell).
+pub struct RawTable {
+    /// canonical field → cell text per accepted row.
+    pub columns: BTreeMap<String, Vec<Option<String>>>,
+    /// The line (CSV) or sheet row (XLSX) of each row, 1-based, header = 1.
+    pub lines: Vec<u32>,
+    /// Rows rejected while reading (wrong number of fields).
+    pub rejects: Vec<Reject>,
+    /// Data rows seen, accepted here or not.
+    pub rows_read: usize,
+}
+
+fn file_err(path: &Path, message: impl Into<String>) -> InputError {
+    InputError::File {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads `path` as `source` declares it.
+pub fn read_file(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, InputError> {
+    match source.format {
+        Format::Csv => read_csv(path, bytes, source),
+        Format::Xlsx => read_xlsx(path, bytes, source),
+    }
+}
+
+/// Finds the index of each mapped header, or says which are missing.
+fn locate(path: &Path, headers: &[String], source: &Source) -> Result<Vec<(String, usize)>, InputError> {
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for (field, header) in &source.columns {
+        match headers.iter().position(|h| h.trim().eq_ignore_ascii_case(header.trim())) {
+            Some(i) => out.push((field.clone(), i)),
+            None => missing.push(format!("\"{header}\" (for {field})")),
+        }
+    }
+    if !missing.is_empty() {
+        let shown: Vec<String> = headers.iter().take(30).map(|h| format!("\"{h}\"")).collect();
+        return Err(file_err(
+            path,
+            format!(
+                "missing column{} {}; the header row has {}{}",
+                if missing.len() > 1 { "s" } else { "" },
+                missing.join(", "),
+                shown.join(", "),
+                if headers.len() > 30 { ", …" } else { "" }
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+fn decode(path: &Path, bytes: &[u8], source: &Source) -> Result<String, InputError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+    // A byte-order mark is dropped whether or not the pipeline declares one.
+    match source.encoding {
+        Encoding::Utf8 => String::from_utf8(bytes.to_vec()).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            file_err(
+                path,
+                format!("line {line}: the file is not UTF-8 (byte {at}); if it was saved from Excel, declare encoding = \"windows-1252\""),
+            )
+        }),
+        Encoding::Windows1252 => Ok(encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned()),
+    }
+}
+
+fn clean(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+fn read_csv(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, InputError> {
+    let text = decode(path, bytes, source)?;
+    if text.trim().is_empty() {
+        return Err(file_err(path, "the file is empty (no header row)"));
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(source.delimiter)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| file_err(path, format!("cannot read the header row: {e}")))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if headers.len() == 1 {
+        let delim = source.delimiter as char;
+        for other in [',', ';', '\t', '|'] {
+            if other != delim && headers[0].contains(other) {
+                return Err(file_err(
+                    path,
+                    format!(
+                        "the header row has one column but contains {:?}: the file looks {}-separated, and the pipeline says delimiter = {:?}",
+                        other,
+                        if other == '\t' { "tab".to_string() } else { format!("{other:?}") },
+                        delim.to_string()
+                    ),
+                ));
+            }
+        }
+    }
+    let wanted = locate(path, &headers, source)?;
+    let mut columns: BTreeMap<String, Vec<Option<String>>> =
+        wanted.iter().map(|(f, _)| (f.clone(), Vec::new())).collect();
+    let mut lines = Vec::new();
+    let mut rejects = Vec::new();
+    let mut rows_read = 0usize;
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                return Err(file_err(path, format!("line {line}: cannot read the row: {e}")));
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0) as u32;
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue; // a blank line carries no row
+        }
+        rows_read += 1;
+        if record.len() != headers.len() {
+            rejects.push(Reject {
+                line,
+                field: String::new(),
+                reason: format!(
+                    "the row has {} fields; the header has {} (a stray delimiter or quote?)",
+                    record.len(),
+                    headers.len()
+                ),
+                value: None,
+            });
+            continue;
+        }
+        for (field, i) in &wanted {
+            columns
+                .get_mut(field)
+                .expect("column made above")
+                .push(record.get(*i).and_then(clean));
+        }
+        lines.push(line);
+    }
+    Ok(RawTable {
+        columns,
+        lines,
+        rejects,
+        rows_read,
+    })
+}
+
+fn cell_text(cell: &Data, date_format: &str) -> Option<String> {
+    match cell {
+        Data::Empty => None,
+        Data::String(s) => clean(s),
+        Data::Int(i) => Some(i.to_string()),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(format!("{}", *f as i64)),
+        Data::Float(f) => Some(f.to_string()),
+        Data::Bool(b) => Some(if *b { "1".into() } else { "0".into() }),
+        Data::DateTime(dt) => dt
+            .as_datetime()
+            .map(|d| d.date().format(date_format).to_string())
+            .or_else(|| Some(dt.to_string())),
+        Data::DateTimeIso(s) => NaiveDate::parse_from_str(&s[..s.len().min(10)], "%Y-%m-%d")
+            .map(|d| d.format(date_format).to_string())
+            .ok()
+            .or_else(|| clean(s)),
+        Data::DurationIso(s) => clean(s),
+        Data::Error(e) => Some(format!("#{e:?}")),
+    }
+}
+
+fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, InputError> {
+    let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes.to_vec()))
+        .map_err(|e| file_err(path, format!("cannot open the workbook: {e}")))?;
+    let sheet = match &source.sheet {
+        Some(s) => s.clone(),
+        None => book
+            .sheet_names()
+            .first()
+            .cloned()
+            .ok_or_else(|| file_err(path, "the workbook has no sheets"))?,
+    };
+    let range = book.worksheet_range(&sheet).map_err(|e| {
+        file_err(
+            path,
+            format!("cannot read sheet \"{sheet}\" (sheets: {}): {e}", book.sheet_names().join(", ")),
+        )
+    })?;
+    let start_row = range.start().map(|(r, _)| r).unwrap_or(0);
+    let mut rows = range.rows();
+    let headers: Vec<String> = match rows.next() {
+        Some(h) => h.iter().map(|c| cell_text(c, "%Y-%m-%d").unwrap_or_default()).collect(),
+        None => return Err(file_err(path, format!("sheet \"{sheet}\" is empty (no header row)"))),
+    };
+    let wanted = locate(path, &headers, source)?;
+    let mut columns: BTreeMap<String, Vec<Option<String>>> =
+        wanted.iter().map(|(f, _)| (f.clone(), Vec::new())).collect();
+    let mut lines = Vec::new();
+    let mut rows_read = 0;
+    for (i, row) in rows.enumerate() {
+        if row.iter().all(|c| matches!(c, Data::Empty)) {
+            continue;
+        }
+        rows_read += 1;
+        for (field, col) in &wanted {
+            let v = row.get(*col).and_then(|c| cell_text(c, &source.date_format));
+            columns.get_mut(field).expect("column made above").push(v);
+        }
+        // Sheet rows are 1-based and the header is the range's first row.
+        lines.push(start_row + i as u32 + 2);
+    }
+    Ok(RawTable {
+        columns,
+        lines,
+        rejects: Vec::new(),
+        rows_read,
+    })
+}

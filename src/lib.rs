@@ -1,0 +1,12 @@
+//! smpeval: evaluate chronic-disease self-management programmes.
+//!
+//! The flow follows the data: `pipeline` (what to read) → `ingest` (read,
+//! check, pseudonymise) → `warehouse` (Parquet) → metrics and the pack.
+
+pub mod cli;
+pub mod error;
+pub mod generate;
+pub mod ingest;
+pub mod pipeline;
+pub mod schema;
+pub mod warehouse;

@@ -1,0 +1,626 @@
+//! The pipeline file (`pipelines/*.toml`): sources, mappings and settings.
+//!
+//! A pipeline is read and checked in full before any work: an unknown key, a
+//! missing mapping for a required field or a date format that cannot be used
+//! is refused with the file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::PipelineError;
+use crate::schema::{self, FieldType};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    ProviderReturns,
+    Hospital,
+    Pam,
+}
+
+impl SourceKind {
+    pub fn fields(self) -> Vec<(&'static str, FieldType)> {
+        match self {
+            SourceKind::ProviderReturns => schema::provider_fields(),
+            SourceKind::Hospital => schema::hospital_fields(),
+            SourceKind::Pam => schema::pam_fields(),
+        }
+    }
+    pub fn table(self) -> &'static str {
+        match self {
+            SourceKind::ProviderReturns => "participants",
+            SourceKind::Hospital => "hospital_events",
+            SourceKind::Pam => "pam_scores",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    #[default]
+    Csv,
+    Xlsx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Encoding {
+    #[default]
+    #[serde(rename = "utf-8", alias = "UTF-8", alias = "utf8")]
+    Utf8,
+    #[serde(rename = "windows-1252", alias = "Windows-1252", alias = "cp1252")]
+    Windows1252,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IdKind {
+    #[default]
+    NhsNumber,
+    Pseudonym,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disclosure {
+    #[default]
+    Published,
+    Internal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostBasis {
+    PerYear,
+    OneOff,
+    PerCourse,
+    PerStarter,
+    PerCompleter,
+}
+
+/// The pipeline file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    name: Spanned<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    audience: Option<String>,
+    warehouse: Option<String>,
+    reports: Option<String>,
+    privacy: Privacy,
+    #[serde(default)]
+    settings: RawSettings,
+    #[serde(default)]
+    unit_costs: UnitCosts,
+    #[serde(default)]
+    cost_lines: Vec<CostLine>,
+    sources: Vec<Spanned<RawSource>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Privacy {
+    /// Environment variable holding the HMAC key for NHS numbers.
+    pub key_env: Option<String>,
+    /// File holding the key, used when the variable is not set.
+    pub key_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    evaluation_start: Option<Spanned<String>>,
+    evaluation_end: Option<Spanned<String>>,
+    financial_year_start_month: Option<u32>,
+    completion_threshold: Option<u32>,
+    outcome_window_days: Option<i64>,
+    pam_pre_days_before: Option<i64>,
+    pam_pre_days_after: Option<i64>,
+    pam_post_days_from: Option<i64>,
+    pam_post_days_to: Option<i64>,
+    pam_level4_cut: Option<f64>,
+    hospital_coverage_start: Option<Spanned<String>>,
+    hospital_coverage_end: Option<Spanned<String>>,
+    max_reject_rate: Option<f64>,
+    disclosure: Option<Disclosure>,
+}
+
+/// SPEC 1.4 settings, with defaults filled in.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub evaluation_start: Option<NaiveDate>,
+    pub evaluation_end: Option<NaiveDate>,
+    pub financial_year_start_month: u32,
+    /// Sessions (of 6) that make a completer; SMRC definition: 4.
+    pub completion_threshold: u32,
+    pub outcome_window_days: i64,
+    pub pam_pre_days_before: i64,
+    pub pam_pre_days_after: i64,
+    pub pam_post_days_from: i64,
+    pub pam_post_days_to: i64,
+    pub pam_level4_cut: f64,
+    pub hospital_coverage_start: Option<NaiveDate>,
+    pub hospital_coverage_end: Option<NaiveDate>,
+    /// A file whose share of rejected rows exceeds this fails the run.
+    pub max_reject_rate: f64,
+    pub disclosure: Disclosure,
+}
+
+/// Unit costs for savings (SPEC 1.4; sources cited in the README).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnitCosts {
+    /// National Cost Collection 2024/25, A&E, all department types.
+    pub ae_attendance: f64,
+    /// National Cost Collection 2024/25, non-elective, all spells.
+    pub non_elective_spell: f64,
+    /// National Cost Collection 2023/24, outpatients, all consultant-led WF.
+    pub outpatient_attendance: f64,
+    /// Reference Costs 2016/17, excess bed day.
+    pub excess_bed_day: f64,
+}
+
+impl Default for UnitCosts {
+    fn default() -> Self {
+        UnitCosts {
+            ae_attendance: 280.0,
+            non_elective_spell: 2711.0,
+            outpatient_attendance: 177.0,
+            excess_bed_day: 313.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostLine {
+    pub item: String,
+    pub amount: f64,
+    pub basis: CostBasis,
+    /// For `one_off`: the number of years the cost is spread over.
+    pub years: Option<f64>,
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: String,
+    kind: SourceKind,
+    files: Vec<String>,
+    #[serde(default)]
+    format: Format,
+    delimiter: Option<Spanned<String>>,
+    #[serde(default)]
+    encoding: Encoding,
+    #[serde(default)]
+    bom: Option<bool>,
+    date_format: Option<Spanned<String>>,
+    #[serde(default)]
+    id_kind: IdKind,
+    sheet: Option<String>,
+    #[serde(default)]
+    columns: Option<Spanned<BTreeMap<String, String>>>,
+    #[serde(default)]
+    constants: BTreeMap<String, String>,
+    #[serde(default)]
+    values: Option<Spanned<BTreeMap<String, BTreeMap<String, String>>>>,
+    #[serde(default)]
+    spell_key: Option<Spanned<Vec<String>>>,
+}
+
+/// One declared source, checked.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub kind: SourceKind,
+    pub files: Vec<String>,
+    pub format: Format,
+    pub delimiter: u8,
+    pub encoding: Encoding,
+    pub bom: Option<bool>,
+    /// chrono/polars strftime format, e.g. `%d/%m/%Y`.
+    pub date_format: String,
+    /// The format as the pipeline wrote it, for messages.
+    pub date_format_label: String,
+    pub id_kind: IdKind,
+    pub sheet: Option<String>,
+    /// canonical field → source header.
+    pub columns: BTreeMap<String, String>,
+    /// canonical field → fixed value for every row.
+    pub constants: BTreeMap<String, String>,
+    /// canonical field → (source value → canonical value).
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// Canonical fields that identify an APC spell (episodes are folded into it).
+    pub spell_key: Option<Vec<String>>,
+}
+
+impl Source {
+    /// True when the field is mapped from a column or given as a constant.
+    pub fn has(&self, field: &str) -> bool {
+        self.columns.contains_key(field) || self.constants.contains_key(field)
+    }
+}
+
+/// A checked pipeline, with paths resolved against the pipeline file's folder.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    pub name: String,
+    pub title: String,
+    pub audience: String,
+    pub warehouse: PathBuf,
+    pub reports: PathBuf,
+    pub privacy: Privacy,
+    pub settings: Settings,
+    pub unit_costs: UnitCosts,
+    pub cost_lines: Vec<CostLine>,
+    pub sources: Vec<Source>,
+    /// SHA-256 of the pipeline file's bytes.
+    pub sha256: String,
+}
+
+/// Friendly date formats a pipeline may name, and their strftime forms.
+const DATE_FORMATS: &[(&str, &str)] = &[
+    ("dd/mm/yyyy", "%d/%m/%Y"),
+    ("yyyy-mm-dd", "%Y-%m-%d"),
+    ("dd-mm-yyyy", "%d-%m-%Y"),
+    ("dd.mm.yyyy", "%d.%m.%Y"),
+    ("yyyy/mm/dd", "%Y/%m/%d"),
+    ("yyyymmdd", "%Y%m%d"),
+];
+
+/// Turns a declared date format into strftime, or says why it cannot be used.
+pub fn parse_date_format(s: &str) -> Result<String, String> {
+    if let Some((_, f)) = DATE_FORMATS.iter().find(|(k, _)| k.eq_ignore_ascii_case(s)) {
+        return Ok((*f).to_string());
+    }
+    if s.contains('%') {
+        // A strftime format must name a day, a month and a year and round-trip a date.
+        let probe = NaiveDate::from_ymd_opt(2024, 11, 23).expect("valid date");
+        let mut text = String::new();
+        use std::fmt::Write;
+        if write!(text, "{}", probe.format(s)).is_ok() {
+            if let Ok(back) = NaiveDate::parse_from_str(&text, s) {
+                if back == probe {
+                    return Ok(s.to_string());
+                }
+            }
+        }
+    }
+    let known: Vec<&str> = DATE_FORMATS.iter().map(|(k, _)| *k).collect();
+    Err(format!(
+        "date_format \"{s}\" is not a date format I can use (expected one of {} or a strftime format such as %d/%m/%Y)",
+        known.join(", ")
+    ))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Reads and checks a pipeline file.
+pub fn load(path: &Path) -> Result<Pipeline, PipelineError> {
+    let bytes = std::fs::read(path).map_err(|e| PipelineError {
+        path: path.to_path_buf(),
+        line: None,
+        message: format!("cannot read the pipeline file: {e}"),
+    })?;
+    let text = String::from_utf8(bytes.clone()).map_err(|_| PipelineError {
+        path: path.to_path_buf(),
+        line: None,
+        message: "the pipeline file is not UTF-8 text".into(),
+    })?;
+    parse(path, &text, &bytes)
+}
+
+/// Parses and checks pipeline text (`path` is used for messages and to resolve paths).
+pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, PipelineError> {
+    let err = |line: Option<usize>, message: String| PipelineError {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let raw: RawPipeline = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        err(line, e.message().trim().to_string())
+    })?;
+    let at = |span: std::ops::Range<usize>| Some(line_of(text, span.start));
+
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let name = raw.name.get_ref().clone();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(err(
+            at(raw.name.span()),
+            format!("name \"{name}\" must be letters, digits, `-` or `_` (it names the warehouse and reports)"),
+        ));
+    }
+    if raw.privacy.key_env.is_none() && raw.privacy.key_file.is_none() {
+        return Err(err(
+            None,
+            "[privacy] needs key_env (an environment variable) or key_file holding the HMAC key for NHS numbers".into(),
+        ));
+    }
+
+    let date = |v: &Option<Spanned<String>>, key: &str| -> Result<Option<NaiveDate>, PipelineError> {
+        match v {
+            None => Ok(None),
+            Some(s) => NaiveDate::parse_from_str(s.get_ref(), "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| {
+                    err(
+                        at(s.span()),
+                        format!(
+                            "settings.{key}: \"{}\" is not a date (expected yyyy-mm-dd)",
+                            s.get_ref()
+                        ),
+                    )
+                }),
+        }
+    };
+    let rs = &raw.settings;
+    let settings = Settings {
+        evaluation_start: date(&rs.evaluation_start, "evaluation_start")?,
+        evaluation_end: date(&rs.evaluation_end, "evaluation_end")?,
+        financial_year_start_month: rs.financial_year_start_month.unwrap_or(4),
+        completion_threshold: rs.completion_threshold.unwrap_or(4),
+        outcome_window_days: rs.outcome_window_days.unwrap_or(365),
+        pam_pre_days_before: rs.pam_pre_days_before.unwrap_or(90),
+        pam_pre_days_after: rs.pam_pre_days_after.unwrap_or(7),
+        pam_post_days_from: rs.pam_post_days_from.unwrap_or(35),
+        pam_post_days_to: rs.pam_post_days_to.unwrap_or(365),
+        pam_level4_cut: rs.pam_level4_cut.unwrap_or(schema::PAM_CUT_3_4_DEFAULT),
+        hospital_coverage_start: date(&rs.hospital_coverage_start, "hospital_coverage_start")?,
+        hospital_coverage_end: date(&rs.hospital_coverage_end, "hospital_coverage_end")?,
+        max_reject_rate: rs.max_reject_rate.unwrap_or(0.2),
+        disclosure: rs.disclosure.unwrap_or_default(),
+    };
+    if !(1..=12).contains(&settings.financial_year_start_month) {
+        return Err(err(None, "settings.financial_year_start_month must be 1 to 12".into()));
+    }
+    if !(1..=6).contains(&settings.completion_threshold) {
+        return Err(err(None, "settings.completion_threshold must be 1 to 6 sessions".into()));
+    }
+    if !(0.0..=1.0).contains(&settings.max_reject_rate) {
+        return Err(err(
+            None,
+            "settings.max_reject_rate is a fraction from 0 to 1 (0.2 means 20%)".into(),
+        ));
+    }
+    for line in &raw.cost_lines {
+        if line.basis == CostBasis::OneOff && line.years.is_none_or(|y| y <= 0.0) {
+            return Err(err(
+                None,
+                format!("cost line \"{}\" is one_off: give years (> 0) to spread it over", line.item),
+            ));
+        }
+    }
+
+    if raw.sources.is_empty() {
+        return Err(err(None, "the pipeline declares no [[sources]]".into()));
+    }
+    let mut sources = Vec::new();
+    for spanned in &raw.sources {
+        let src_line = at(spanned.span());
+        let s = spanned.get_ref();
+        let serr = |line: Option<usize>, m: String| err(line.or(src_line), format!("source `{}`: {m}", s.name));
+        if sources.iter().any(|o: &Source| o.name == s.name) {
+            return Err(serr(None, "two sources have this name".into()));
+        }
+        if s.files.is_empty() {
+            return Err(serr(None, "files is empty: give at least one file or glob".into()));
+        }
+        let (date_format, date_format_label) = match &s.date_format {
+            None => ("%Y-%m-%d".to_string(), "yyyy-mm-dd".to_string()),
+            Some(f) => (
+                parse_date_format(f.get_ref()).map_err(|m| serr(at(f.span()), m))?,
+                f.get_ref().clone(),
+            ),
+        };
+        let delimiter = match &s.delimiter {
+            None => b',',
+            Some(d) => {
+                let v = d.get_ref();
+                let b = match v.as_str() {
+                    "\\t" | "\t" | "tab" => b'\t',
+                    x if x.len() == 1 && x.is_ascii() => x.as_bytes()[0],
+                    _ => {
+                        return Err(serr(
+                            at(d.span()),
+                            format!("delimiter \"{v}\" must be one character (or \"tab\")"),
+                        ))
+                    }
+                };
+                b
+            }
+        };
+        if s.format == Format::Xlsx && s.delimiter.is_some() {
+            return Err(serr(
+                s.delimiter.as_ref().and_then(|d| at(d.span())),
+                "delimiter is for CSV sources; this source is xlsx".into(),
+            ));
+        }
+        let empty_cols = BTreeMap::new();
+        let empty_vals = BTreeMap::new();
+        let columns = s.columns.as_ref().map(|c| c.get_ref()).unwrap_or(&empty_cols);
+        let columns_line = s.columns.as_ref().and_then(|c| at(c.span()));
+        let values = s.values.as_ref().map(|c| c.get_ref()).unwrap_or(&empty_vals);
+        let values_line = s.values.as_ref().and_then(|c| at(c.span()));
+        let fields = s.kind.fields();
+        let known = |f: &str| fields.iter().any(|(n, _)| *n == f);
+        let known_list = || fields.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+        for key in columns.keys().chain(s.constants.keys()) {
+            if !known(key) {
+                return Err(serr(
+                    columns_line,
+                    format!("`{key}` is not a field of {:?} sources (fields: {})", s.kind, known_list()),
+                ));
+            }
+        }
+        for key in values.keys() {
+            if !known(key) {
+                return Err(serr(
+                    values_line,
+                    format!("values.{key}: `{key}` is not a field of this kind of source"),
+                ));
+            }
+        }
+        let source = Source {
+            name: s.name.clone(),
+            kind: s.kind,
+            files: s.files.clone(),
+            format: s.format,
+            delimiter,
+            encoding: s.encoding,
+            bom: s.bom,
+            date_format,
+            date_format_label,
+            id_kind: s.id_kind,
+            sheet: s.sheet.clone(),
+            columns: columns.clone(),
+            constants: s.constants.clone(),
+            values: values.clone(),
+            spell_key: s.spell_key.as_ref().map(|k| k.get_ref().clone()),
+        };
+        for missing in required_missing(&source) {
+            return Err(serr(
+                columns_line,
+                format!("no mapping for required field `{missing}` (add it under [sources.columns] or [sources.constants])"),
+            ));
+        }
+        if let Some(key) = &s.spell_key {
+            if s.kind != SourceKind::Hospital {
+                return Err(serr(at(key.span()), "spell_key is for hospital sources".into()));
+            }
+            for f in key.get_ref() {
+                if !source.has(f) {
+                    return Err(serr(
+                        at(key.span()),
+                        format!("spell_key names `{f}`, which this source does not map"),
+                    ));
+                }
+            }
+        }
+        sources.push(source);
+    }
+
+    let resolve = |p: &Option<String>, default: String| dir.join(p.clone().unwrap_or(default));
+    use sha2::Digest;
+    Ok(Pipeline {
+        path: path.to_path_buf(),
+        name: name.clone(),
+        title: raw
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("Self-management programme evaluation: {name}")),
+        audience: raw.audience.clone().unwrap_or_else(|| "Commissioners".into()),
+        warehouse: resolve(&raw.warehouse, format!("../warehouse/{name}")),
+        reports: resolve(&raw.reports, "../reports".into()),
+        privacy: raw.privacy.clone(),
+        settings,
+        unit_costs: raw.unit_costs.clone(),
+        cost_lines: raw.cost_lines.clone(),
+        sources,
+        sha256: hex::encode(sha2::Sha256::digest(bytes)),
+        dir,
+    })
+}
+
+/// Required canonical fields the source does not map (SPEC 1.1–1.3).
+fn required_missing(s: &Source) -> Vec<String> {
+    use schema::*;
+    let mut req: Vec<&str> = match s.kind {
+        SourceKind::ProviderReturns => vec![
+            PROVIDER_ID,
+            COURSE_ID,
+            PROGRAMME,
+            PERSON_ID,
+            REFERRAL_DATE,
+            COURSE_START_DATE,
+        ],
+        SourceKind::Hospital => vec![PERSON_ID, SETTING, EVENT_DATE],
+        SourceKind::Pam => vec![PERSON_ID, ASSESSMENT_DATE, SCORE],
+    };
+    if s.kind == SourceKind::Hospital {
+        match s.constants.get(SETTING).map(String::as_str) {
+            Some("apc") => req.extend([DISCHARGE_DATE, ADMISSION_METHOD]),
+            Some("op") => req.push(ATTENDANCE_STATUS),
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> = req
+        .into_iter()
+        .filter(|f| !s.has(f))
+        .map(String::from)
+        .collect();
+    if s.kind == SourceKind::ProviderReturns {
+        let register = SESSIONS.iter().filter(|f| s.has(f)).count();
+        if register != 0 && register != 6 {
+            out.push("session_1 … session_6 (map all six or none)".into());
+        } else if register == 0 && !s.has(SESSIONS_ATTENDED) {
+            out.push("sessions_attended (or the register session_1 … session_6)".into());
+        }
+    }
+    out
+}
+
+impl Pipeline {
+    /// The HMAC key for NHS numbers: the environment variable, else the key file.
+    pub fn hmac_key(&self) -> Result<Vec<u8>, PipelineError> {
+        let err = |m: String| PipelineError {
+            path: self.path.clone(),
+            line: None,
+            message: m,
+        };
+        if let Some(var) = &self.privacy.key_env {
+            if let Ok(v) = std::env::var(var) {
+                if v.trim().is_empty() {
+                    return Err(err(format!("environment variable {var} (the HMAC key) is empty")));
+                }
+                return Ok(v.trim().as_bytes().to_vec());
+            }
+        }
+        if let Some(file) = &self.privacy.key_file {
+            let p = self.dir.join(file);
+            let v = std::fs::read_to_string(&p).map_err(|e| {
+                err(format!("cannot read the HMAC key file {}: {e}", p.display()))
+            })?;
+            if v.trim().is_empty() {
+                return Err(err(format!("the HMAC key file {} is empty", p.display())));
+            }
+            return Ok(v.trim().as_bytes().to_vec());
+        }
+        Err(err(format!(
+            "no HMAC key for NHS numbers: set the environment variable {}",
+            self.privacy.key_env.as_deref().unwrap_or("named by [privacy] key_env")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn friendly_and_strftime_date_formats() {
+        assert_eq!(parse_date_format("dd/mm/yyyy").unwrap(), "%d/%m/%Y");
+        assert_eq!(parse_date_format("%Y%m%d").unwrap(), "%Y%m%d");
+        let e = parse_date_format("mm/yy").unwrap_err();
+        assert!(e.contains("not a date format"), "{e}");
+        assert!(parse_date_format("%H:%M").is_err());
+    }
+}

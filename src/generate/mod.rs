@@ -566,7 +566,10 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
         ae.plant(r, "ARRIVALDATE", "2023-13-01", "event_date", "is not a date");
         op.plant(r, "NHSNO", "1234567890", "person_id", "Modulus 11");
         pam.plant(r, "PAM Score", "130", "score", "out of range");
-        pam.plant(r, "PAM Level", "1", "level", "does not match the score");
+        let lv = pam.col("PAM Level");
+        let mut row = pam.rows[0].clone();
+        row[lv] = if row[lv] == "1" { "4".into() } else { "1".into() };
+        pam.insert_fault(r, row, "level", "does not match the score");
         pam.plant(r, "Assessment Date", "", "assessment_date", "is empty");
         for t in [&nth, &els, &wcp, &apc, &ae, &op, &pam] {
             faults.extend(t.fault_list());

@@ -49,6 +49,17 @@ fn str_series(values: &[&str]) -> Expr {
     lit(Series::new("".into(), values))
 }
 
+/// `is_in` against a fixed list of values (polars wants the list imploded).
+pub trait IsInList {
+    fn is_in_list(self, values: Expr, nulls_equal: bool) -> Expr;
+}
+
+impl IsInList for Expr {
+    fn is_in_list(self, values: Expr, nulls_equal: bool) -> Expr {
+        self.is_in(values.implode(false), nulls_equal)
+    }
+}
+
 /// Accepted rows in canonical columns, and the rejects of this file.
 pub struct Checked {
     pub accepted: DataFrame,
@@ -173,7 +184,7 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
                 }
             }
             FieldType::Enum(values) | FieldType::Code(values) => rule(
-                given(field).and(m(field).is_in(str_series(values), false).not()),
+                given(field).and(m(field).is_in_list(str_series(values), false).not()),
                 format!(
                     "is not one of {} (map the source's own codes under [sources.values.{field}])",
                     values.join(", ")
@@ -201,7 +212,12 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
                 );
             }
             FieldType::Flag => rule(
-                given(field).and(t(field).is_in(lit(Series::new("".into(), [0.0f64, 1.0])), false).not()),
+                given(field).and(
+                    t(field)
+                        .is_in_list(lit(Series::new("".into(), [0.0f64, 1.0])), false)
+                        .fill_null(lit(false))
+                        .not(),
+                ),
                 format!("is not 0 or 1 (map Y/N or the like under [sources.values.{field}])"),
             ),
         }
@@ -209,12 +225,12 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
     rules
 }
 
-fn required(field: &'static str, ftype: FieldType) -> Rule {
+fn required(field: &'static str) -> Rule {
     Rule {
         fails: m(field).is_null(),
         field,
         reason: lit("is empty; it is required"),
-        value: value_of(field, ftype).fill_null(lit("")),
+        value: lit(NULL).cast(DataType::String),
     }
 }
 
@@ -234,9 +250,9 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
     match source.kind {
         SourceKind::ProviderReturns => {
             for f in [PROVIDER_ID, COURSE_ID, PROGRAMME, REFERRAL_DATE] {
-                rules.push(required(f, FieldType::Text));
+                rules.push(required(f));
             }
-            rules.push(required(PERSON_ID, FieldType::Id));
+            rules.push(required(PERSON_ID));
             let attended = sessions_expr(source);
             if let (Some(sum), true) = (register_sum(source), source.has(SESSIONS_ATTENDED)) {
                 rules.push(Rule {
@@ -255,10 +271,10 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
                 });
             }
             if register_sum(source).is_none() {
-                rules.push(required(SESSIONS_ATTENDED, FieldType::Text));
+                rules.push(required(SESSIONS_ATTENDED));
             } else {
                 for s in SESSIONS {
-                    rules.push(required(s, FieldType::Text));
+                    rules.push(required(s));
                 }
             }
             rules.push(Rule {
@@ -279,9 +295,9 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
             });
         }
         SourceKind::Hospital => {
-            rules.push(required(PERSON_ID, FieldType::Id));
-            rules.push(required(SETTING, FieldType::Text));
-            rules.push(required(EVENT_DATE, FieldType::Text));
+            rules.push(required(PERSON_ID));
+            rules.push(required(SETTING));
+            rules.push(required(EVENT_DATE));
             if source.has(DISCHARGE_DATE) {
                 rules.push(Rule {
                     fails: m(SETTING)
@@ -299,9 +315,9 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
             }
         }
         SourceKind::Pam => {
-            rules.push(required(PERSON_ID, FieldType::Id));
-            rules.push(required(ASSESSMENT_DATE, FieldType::Text));
-            rules.push(required(SCORE, FieldType::Text));
+            rules.push(required(PERSON_ID));
+            rules.push(required(ASSESSMENT_DATE));
+            rules.push(required(SCORE));
             if source.has(LEVEL) {
                 let from_score = pam_level(t(SCORE), settings.pam_level4_cut);
                 rules.push(Rule {
@@ -357,7 +373,7 @@ fn code_group(code: Expr, groups: &[(&str, &[&str])]) -> Expr {
                 .otherwise(lit("unknown"))
         });
         e = Some(
-            when(code.clone().is_in(str_series(codes), false))
+            when(code.clone().is_in_list(str_series(codes), false))
                 .then(lit(*name))
                 .otherwise(inner),
         );
@@ -383,15 +399,8 @@ fn first_failure(rules: &[Rule]) -> [Expr; 3] {
 fn duplicate_key(source: &Source) -> Vec<&'static str> {
     match source.kind {
         SourceKind::ProviderReturns => vec![PERSON_ID, PROVIDER_ID, COURSE_ID],
-        SourceKind::Hospital => {
-            let mut k = vec![PERSON_ID, SETTING, EVENT_DATE];
-            for f in [DISCHARGE_DATE, ADMISSION_METHOD, EPISODE_ORDER, SPELL_ID, ATTENDANCE_STATUS, AE_DEPARTMENT_TYPE] {
-                if source.has(f) {
-                    k.push(f);
-                }
-            }
-            k
-        }
+        // Two attendances on one day are real: hospital rows are not de-duplicated.
+        SourceKind::Hospital => vec![],
         SourceKind::Pam => vec![PERSON_ID, ASSESSMENT_DATE, SCORE],
     }
 }
@@ -523,14 +532,12 @@ fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
     let others = lf
         .filter(is_apc.not())
         .with_column(lit(1i32).alias(EPISODES));
-    let out = concat([spells, others], UnionArgs::default())?
-        .select(
-            names
-                .iter()
-                .map(|n| col(n.as_str()))
-                .chain([col(EPISODES)])
-                .collect::<Vec<_>>(),
-        )
+    let order: Vec<Expr> = names
+        .iter()
+        .map(|n| col(n.as_str()))
+        .chain([col(EPISODES)])
+        .collect();
+    let out = concat([spells.select(order.clone()), others.select(order)], UnionArgs::default())?
         .sort([SOURCE_LINE], SortMultipleOptions::default())
         .collect()?;
     Ok(out)
@@ -566,7 +573,7 @@ pub fn check(raw: RawTable, source: &Source, settings: &Settings, key: &Arc<Vec<
                     .clone()
                     .lazy()
                     .select([t(field)
-                        .is_in(lit(Series::new("".into(), [
+                        .is_in_list(lit(Series::new("".into(), [
                             NaiveDate::from_ymd_opt(1800, 1, 1).expect("date"),
                             NaiveDate::from_ymd_opt(1801, 1, 1).expect("date"),
                         ])), false)
@@ -601,7 +608,11 @@ pub fn check(raw: RawTable, source: &Source, settings: &Settings, key: &Arc<Vec<
     // Duplicates: the first row (lowest line) is kept; later ones are rejected
     // naming the line they repeat.
     let key_cols: Vec<Expr> = duplicate_key(source).into_iter().map(col).collect();
-    let first_line = col(SOURCE_LINE).min().over(key_cols)?;
+    let first_line = if key_cols.is_empty() {
+        col(SOURCE_LINE)
+    } else {
+        col(SOURCE_LINE).min().over(key_cols)?
+    };
     let marked = accepted
         .lazy()
         .with_column(first_line.alias("_first_line"))
@@ -648,6 +659,9 @@ pub fn check(raw: RawTable, source: &Source, settings: &Settings, key: &Arc<Vec<
     let rows_before_folding = accepted.height();
     if let (SourceKind::Hospital, Some(key)) = (source.kind, &source.spell_key) {
         accepted = fold_spells(accepted, key)?;
+    } else if source.kind == SourceKind::Hospital {
+        // Every hospital part has the same columns: a row not folded is one episode.
+        accepted = accepted.lazy().with_column(lit(1i32).alias(EPISODES)).collect()?;
     }
 
     let mut rejects = rejected.vstack(&dup_rejects)?;

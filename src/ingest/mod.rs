@@ -14,6 +14,7 @@ use polars::prelude::*;
 use sha2::Digest;
 
 use crate::error::{InputError, PipelineError};
+use checks::IsInList;
 use crate::pipeline::{Pipeline, Source, SourceKind};
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::warehouse;
@@ -405,7 +406,7 @@ fn write(pipeline: &Pipeline, dir: &Path, prepared: &mut [Prepared], fingerprint
         Some(old) => {
             let keep = old
                 .lazy()
-                .filter(col("file_key").is_in(lit(Series::new("".into(), replaced)), false).not())
+                .filter(col("file_key").is_in_list(lit(Series::new("".into(), replaced)), false).not())
                 .collect()?;
             keep.vstack(&new_rows)?
         }

@@ -206,11 +206,11 @@ struct RawSource {
     id_kind: IdKind,
     sheet: Option<String>,
     #[serde(default)]
-    columns: Option<Spanned<BTreeMap<String, String>>>,
+    columns: BTreeMap<String, String>,
     #[serde(default)]
     constants: BTreeMap<String, String>,
     #[serde(default)]
-    values: Option<Spanned<BTreeMap<String, BTreeMap<String, String>>>>,
+    values: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     spell_key: Option<Spanned<Vec<String>>>,
 }
@@ -454,19 +454,22 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
                 "delimiter is for CSV sources; this source is xlsx".into(),
             ));
         }
-        let empty_cols = BTreeMap::new();
-        let empty_vals = BTreeMap::new();
-        let columns = s.columns.as_ref().map(|c| c.get_ref()).unwrap_or(&empty_cols);
-        let columns_line = s.columns.as_ref().and_then(|c| at(c.span()));
-        let values = s.values.as_ref().map(|c| c.get_ref()).unwrap_or(&empty_vals);
-        let values_line = s.values.as_ref().and_then(|c| at(c.span()));
+        let columns = &s.columns;
+        let values = &s.values;
+        // The line of `needle` inside this source's table, for messages.
+        let key_line = |needle: &str| -> Option<usize> {
+            let span = spanned.span();
+            let body = text.get(span.start..span.end.min(text.len()))?;
+            body.find(needle).map(|i| line_of(text, span.start + i))
+        };
+        let columns_line = key_line("[sources.columns]");
         let fields = s.kind.fields();
         let known = |f: &str| fields.iter().any(|(n, _)| *n == f);
         let known_list = || fields.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
         for key in columns.keys().chain(s.constants.keys()) {
             if !known(key) {
                 return Err(serr(
-                    columns_line,
+                    key_line(&format!("{key} =")).or(columns_line),
                     format!("`{key}` is not a field of {:?} sources (fields: {})", s.kind, known_list()),
                 ));
             }
@@ -474,7 +477,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         for key in values.keys() {
             if !known(key) {
                 return Err(serr(
-                    values_line,
+                    key_line(&format!("values.{key}]")),
                     format!("values.{key}: `{key}` is not a field of this kind of source"),
                 ));
             }

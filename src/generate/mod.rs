@@ -437,8 +437,12 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     // Background: people never referred, up to the requested size of the extract.
     let mut background = 0u64;
     while apc.rows.len() + ae.rows.len() + op.rows.len() < opts.hospital_rows {
-        let nhs = nhs::with_check_digit(998_000_000 + background).unwrap_or_else(|| "9980000000".into());
-        background += 1;
+        let nhs = loop {
+            background += 1;
+            if let Some(n) = nhs::with_check_digit(998_000_000 + background) {
+                break n;
+            }
+        };
         let day = cov_start + Duration::days(rng.gen_range(0..(cov_end - cov_start).num_days()));
         match rng.gen_range(0..3) {
             0 => add_spell(&mut rng, &mut apc, &nhs, day, "21"),

@@ -75,6 +75,7 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<PathBuf>
             message: format!("not a usable file pattern: {e}"),
         })?;
         for m in matches.flatten() {
+            let m = clean_path(&m);
             if m.is_file() && !out.contains(&m) {
                 out.push(m);
             }
@@ -93,6 +94,27 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<PathBuf>
         });
     }
     Ok(out)
+}
+
+/// `pipelines/../sample_data/a.csv` → `sample_data/a.csv`, without touching the disk.
+pub fn clean_path(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let last = out.components().next_back();
+                if matches!(last, Some(Component::Normal(_))) {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// A stable key for a file: its path as the pipeline names it, and the source.

@@ -521,7 +521,9 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         sources.push(source);
     }
 
-    let resolve = |p: &Option<String>, default: String| dir.join(p.clone().unwrap_or(default));
+    let resolve = |p: &Option<String>, default: String| {
+        crate::ingest::clean_path(&dir.join(p.clone().unwrap_or(default)))
+    };
     use sha2::Digest;
     Ok(Pipeline {
         path: path.to_path_buf(),

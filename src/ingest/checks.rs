@@ -281,7 +281,7 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
                 fails: attended.gt_eq(lit(1.0)).and(t(COURSE_START_DATE).is_null()),
                 field: COURSE_START_DATE,
                 reason: lit("is empty, but the person attended a session (a starter needs the course start date)"),
-                value: col(COURSE_START_DATE).fill_null(lit("")),
+                value: lit(NULL).cast(DataType::String),
             });
             rules.push(Rule {
                 fails: t(REFERRAL_DATE).gt(t(COURSE_START_DATE)),

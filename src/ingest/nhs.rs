@@ -96,7 +96,8 @@ mod tests {
                 .alias("ok")])
             .collect()
             .unwrap();
-        out.column("ok").unwrap().bool().unwrap().into_iter().collect()
+        let ok = out.column("ok").unwrap().bool().unwrap().clone();
+        (0..ok.len()).map(|i| ok.get(i)).collect()
     }
 
     #[test]

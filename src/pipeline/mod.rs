@@ -30,6 +30,14 @@ impl SourceKind {
             SourceKind::Pam => schema::pam_fields(),
         }
     }
+    /// The name a pipeline file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::ProviderReturns => "provider_returns",
+            SourceKind::Hospital => "hospital",
+            SourceKind::Pam => "pam",
+        }
+    }
     pub fn table(self) -> &'static str {
         match self {
             SourceKind::ProviderReturns => "participants",
@@ -458,9 +466,11 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         let values = &s.values;
         // The line of `needle` inside this source's table, for messages.
         let key_line = |needle: &str| -> Option<usize> {
-            let span = spanned.span();
-            let body = text.get(span.start..span.end.min(text.len()))?;
-            body.find(needle).map(|i| line_of(text, span.start + i))
+            // The source's table runs from its header to the next `[[` (or the end).
+            let start = spanned.span().start;
+            let rest = text.get(start..)?;
+            let end = rest[2..].find("[[").map(|i| i + 2).unwrap_or(rest.len());
+            rest[..end].find(needle).map(|i| line_of(text, start + i))
         };
         let columns_line = key_line("[sources.columns]");
         let fields = s.kind.fields();
@@ -470,7 +480,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
             if !known(key) {
                 return Err(serr(
                     key_line(&format!("{key} =")).or(columns_line),
-                    format!("`{key}` is not a field of {:?} sources (fields: {})", s.kind, known_list()),
+                    format!("`{key}` is not a field of {} sources (fields: {})", s.kind.name(), known_list()),
                 ));
             }
         }

@@ -1,0 +1,106 @@
+//! The NHS Digital artificial HES files (tests/fixtures/artificial_hes), ingested as published.
+
+mod common;
+use common::*;
+
+use polars::prelude::*;
+
+fn ingest() -> (Workdir, Run) {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path("pipelines")).unwrap();
+    std::fs::copy(repo().join("pipelines/hes_example.toml"), w.path("pipelines/hes_example.toml")).unwrap();
+    let fx = w.path("tests/fixtures/artificial_hes");
+    std::fs::create_dir_all(&fx).unwrap();
+    for f in ["hes_apc_0102.csv", "hes_ae_0708.csv", "hes_op_0304.csv"] {
+        std::fs::copy(repo().join("tests/fixtures/artificial_hes").join(f), fx.join(f)).unwrap();
+    }
+    std::fs::create_dir_all(w.path("sample_data")).unwrap();
+    std::fs::copy(repo().join("sample_data/demo-hmac.key"), w.path("sample_data/demo-hmac.key")).unwrap();
+    let r = w.run(&["ingest", "pipelines/hes_example.toml"]);
+    (w, r)
+}
+
+#[test]
+fn all_three_files_ingest_and_episodes_fold_into_spells() {
+    let (w, r) = ingest();
+    assert_eq!(r.code, 0, "{}", r.all());
+    let wh = w.path("warehouse/hes_example");
+    let m = table(&wh, "manifest");
+    assert_eq!(m.height(), 3);
+    let read = u64s(&m, "rows_read");
+    let acc = u64s(&m, "rows_accepted");
+    let rej = u64s(&m, "rows_rejected");
+    let written = u64s(&m, "rows_written");
+    let paths = strs(&m, "path");
+    let apc = paths.iter().position(|p| p.contains("hes_apc")).unwrap();
+    // 2,075 episodes in the published file.
+    assert_eq!(read[apc], 2075);
+    assert_eq!(read[apc], acc[apc] + rej[apc]);
+    assert!(written[apc] < acc[apc], "spells {} should be fewer than episodes {}", written[apc], acc[apc]);
+    // Distinct (PSEUDO_HESID, ADMIDATE) pairs among the valid episodes, counted independently in Python: 1,966.
+    assert_eq!(written[apc], 1966);
+    for i in 0..3 {
+        assert_eq!(read[i], acc[i] + rej[i]);
+    }
+    let events = table(&wh, "hospital_events");
+    let apc_rows = events.clone().lazy().filter(col("setting").eq(lit("apc"))).collect().unwrap();
+    let episodes: i64 = apc_rows.column("episodes").unwrap().cast(&DataType::Int64).unwrap().i64().unwrap().sum().unwrap();
+    assert_eq!(episodes as u64, acc[apc]);
+}
+
+#[test]
+fn sentinel_dates_are_rejected_or_flagged_never_dates() {
+    let (w, r) = ingest();
+    assert_eq!(r.code, 0, "{}", r.all());
+    let wh = w.path("warehouse/hes_example");
+    let rejects = table(&wh, "rejects");
+    let reasons = strs(&rejects, "reason");
+    assert!(reasons.iter().any(|x| x.contains("HES sentinel 1801-01-01")), "{reasons:?}");
+    let m = table(&wh, "manifest");
+    let sentinels: u64 = u64s(&m, "sentinel_dates").iter().sum();
+    assert_eq!(sentinels, 2, "ADMIDATE and DISDATE of one episode are 1801-01-01");
+    let events = table(&wh, "hospital_events");
+    for c in ["event_date", "discharge_date"] {
+        let s = strs(&events, c);
+        assert!(s.iter().all(|d| d.is_empty() || d.as_str() > "1900-01-01"), "{c} holds a sentinel");
+    }
+}
+
+#[test]
+fn admission_methods_are_classified_and_99_kept_as_unknown() {
+    let (w, r) = ingest();
+    assert_eq!(r.code, 0, "{}", r.all());
+    let events = table(&w.path("warehouse/hes_example"), "hospital_events");
+    let apc = events.lazy().filter(col("setting").eq(lit("apc"))).collect().unwrap();
+    let methods = strs(&apc, "admission_method");
+    let types = strs(&apc, "admission_type");
+    for (m, t) in methods.iter().zip(&types) {
+        let want = match m.as_str() {
+            "11" | "12" | "13" => "elective",
+            "21" | "22" | "23" | "24" | "25" | "2A" | "2B" | "2C" | "2D" | "28" => "emergency",
+            "31" | "32" => "maternity",
+            "81" | "82" | "83" => "other",
+            _ => "unknown",
+        };
+        assert_eq!(t, want, "ADMIMETH {m}");
+    }
+    assert!(methods.iter().any(|m| m == "99"), "code 99 kept");
+}
+
+#[test]
+fn outpatient_attendance_codes_are_classified() {
+    let (w, r) = ingest();
+    assert_eq!(r.code, 0, "{}", r.all());
+    let events = table(&w.path("warehouse/hes_example"), "hospital_events");
+    let op = events.lazy().filter(col("setting").eq(lit("op"))).collect().unwrap();
+    let status = strs(&op, "attendance_status");
+    let outcome = strs(&op, "attendance_outcome");
+    assert_eq!(op.height(), 1000);
+    // Counted in Python from the published file: ATTENDED 5: 806, 6: 12.
+    assert_eq!(outcome.iter().filter(|o| *o == "attended").count(), 818);
+    for (s, o) in status.iter().zip(&outcome) {
+        if s == "4" {
+            assert_eq!(o, "cancelled_by_provider");
+        }
+    }
+}

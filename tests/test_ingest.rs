@@ -1,0 +1,196 @@
+//! `smpeval ingest` on the committed sample: the warehouse, the manifest's
+//! accounting, incremental re-ingest, privacy and the lock.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+
+/// Copies the sample pipeline and data into a fresh folder (tests never share a warehouse).
+fn sample_copy() -> Workdir {
+    let w = Workdir::new();
+    let root = repo();
+    std::fs::create_dir_all(w.path("pipelines")).unwrap();
+    std::fs::copy(root.join("pipelines/sample.toml"), w.path("pipelines/sample.toml")).unwrap();
+    std::fs::create_dir_all(w.path("sample_data")).unwrap();
+    for e in std::fs::read_dir(root.join("sample_data")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), w.path("sample_data").join(e.file_name())).unwrap();
+    }
+    w
+}
+
+fn warehouse(w: &Workdir) -> std::path::PathBuf {
+    w.path("warehouse/sample")
+}
+
+#[test]
+fn sample_ingest_accounts_for_every_row() {
+    let w = sample_copy();
+    let r = w.run(&["validate", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!w.path("warehouse").exists(), "validate must write nothing");
+
+    let r = w.run(&["ingest", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let m = table(&warehouse(&w), "manifest");
+    assert_eq!(m.height(), 7, "one manifest row per input file");
+    let (read, acc, rej) = (u64s(&m, "rows_read"), u64s(&m, "rows_accepted"), u64s(&m, "rows_rejected"));
+    for i in 0..m.height() {
+        assert_eq!(read[i], acc[i] + rej[i], "file {}", strs(&m, "path")[i]);
+        assert!(read[i] > 0);
+    }
+    for sha in strs(&m, "sha256") {
+        assert_eq!(sha.len(), 64);
+    }
+    // The rejects table holds exactly the rejected rows, with file and line.
+    let rejects = table(&warehouse(&w), "rejects");
+    assert_eq!(rejects.height() as u64, rej.iter().sum::<u64>());
+    // Accepted referrals are all in participants.
+    let participants = table(&warehouse(&w), "participants");
+    let provider_rows: u64 = strs(&m, "source")
+        .iter()
+        .zip(&acc)
+        .filter(|(s, _)| ["northside", "eastleigh", "westcombe"].contains(&s.as_str()))
+        .map(|(_, a)| a)
+        .sum();
+    assert_eq!(participants.height() as u64, provider_rows);
+    // Three providers, each with its own courses.
+    let courses = table(&warehouse(&w), "courses");
+    let mut providers = strs(&courses, "provider_id");
+    providers.dedup();
+    assert_eq!(providers, vec!["ELS", "NTH", "WCP"]);
+    // Hospital events are partitioned by setting and year, and spells fold episodes.
+    assert!(warehouse(&w).join("hospital_events/setting=apc").is_dir());
+    let events = table(&warehouse(&w), "hospital_events");
+    let settings = strs(&events, "setting");
+    for s in ["ae", "apc", "op"] {
+        assert!(settings.iter().any(|x| x == s), "no {s} rows");
+    }
+}
+
+#[test]
+fn reingest_skips_unchanged_files_and_replaces_a_changed_one() {
+    let w = sample_copy();
+    assert_eq!(w.run(&["ingest", "pipelines/sample.toml"]).code, 0);
+    let before = table(&warehouse(&w), "participants");
+
+    let r = w.run(&["ingest", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.stdout.matches("(unchanged, skipped)").count(), 7, "{}", r.stdout);
+    assert_eq!(table(&warehouse(&w), "participants").height(), before.height());
+
+    // Drop the last data row of one provider's file: only its rows change.
+    let path = w.path("sample_data/westcombe_register.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.pop();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let r = w.run(&["ingest", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.stdout.matches("(unchanged, skipped)").count(), 6, "{}", r.stdout);
+    let after = table(&warehouse(&w), "participants");
+    let count = |df: &polars::prelude::DataFrame, src: &str| strs(df, "source").iter().filter(|s| *s == src).count();
+    assert_eq!(count(&after, "northside"), count(&before, "northside"));
+    assert_eq!(count(&after, "eastleigh"), count(&before, "eastleigh"));
+    let removed = count(&before, "westcombe") - count(&after, "westcombe");
+    // The dropped row was either accepted (one fewer participant) or a planted reject.
+    let m = table(&warehouse(&w), "manifest");
+    assert_eq!(m.height(), 7);
+    assert!(removed <= 1);
+}
+
+/// Every 10-digit string in the sample inputs that passes Modulus 11.
+fn input_nhs_numbers(dir: &Path) -> Vec<String> {
+    let mut texts = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        match p.extension().and_then(|x| x.to_str()) {
+            Some("csv") => texts.push(String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()),
+            Some("xlsx") => {
+                use calamine::Reader;
+                let mut book = calamine::open_workbook_auto(&p).unwrap();
+                let range = book.worksheet_range("Referrals").unwrap();
+                for row in range.rows() {
+                    texts.push(row.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for t in texts {
+        for token in t.split([',', ';', '\n']) {
+            let digits: String = token.chars().filter(|c| !c.is_whitespace()).collect();
+            if digits.len() == 10 && digits.chars().all(|c| c.is_ascii_digit()) && smpeval::ingest::nhs::with_check_digit(digits[..9].parse().unwrap()).as_deref() == Some(digits.as_str()) {
+                out.push(digits);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn no_nhs_number_reaches_the_warehouse_or_the_log() {
+    let w = sample_copy();
+    let numbers = input_nhs_numbers(&w.path("sample_data"));
+    assert!(numbers.len() > 500, "found only {} NHS numbers in the inputs", numbers.len());
+    let r = w.run(&["ingest", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let log = r.all();
+    let wh = warehouse(&w);
+    for t in smpeval::warehouse::TABLES {
+        let df = table(&wh, t);
+        for c in df.columns() {
+            if c.dtype() != &polars::prelude::DataType::String {
+                continue;
+            }
+            let values = strs(&df, c.name());
+            for v in values {
+                let squashed: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+                for n in &numbers {
+                    assert!(!squashed.contains(n.as_str()), "table {t}, column {}: an NHS number", c.name());
+                }
+            }
+        }
+    }
+    for n in &numbers {
+        assert!(!log.contains(n.as_str()));
+    }
+    // Belt and braces: the raw bytes of every warehouse file.
+    for p in glob::glob(&format!("{}/**/*", wh.display())).unwrap().flatten() {
+        if p.is_file() {
+            let bytes = std::fs::read(&p).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            for n in &numbers {
+                assert!(!text.contains(n.as_str()), "{}", p.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_second_run_on_a_locked_warehouse_fails_cleanly() {
+    let w = sample_copy();
+    let _held = smpeval::warehouse::lock(&warehouse(&w)).unwrap();
+    let r = w.run(&["ingest", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("is in use by another smpeval run"), "{}", r.stderr);
+}
+
+#[test]
+fn a_different_key_is_refused_on_an_existing_warehouse() {
+    let w = sample_copy();
+    assert_eq!(w.run(&["ingest", "pipelines/sample.toml"]).code, 0);
+    // Touch one file so that it is re-ingested under another key.
+    let out = std::process::Command::new(bin())
+        .args(["ingest", "pipelines/sample.toml"])
+        .current_dir(w.dir.path())
+        .env("SMPEVAL_HMAC_KEY", "another-key")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was built with a different HMAC key"));
+}

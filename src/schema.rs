@@ -97,7 +97,10 @@ pub const ATTENDANCE_OUTCOMES: &[(&str, &[&str])] = &[
 /// "invalid date submitted" (HES Data Dictionary). They are never real dates.
 pub const HES_SENTINEL_DATES: &[(&str, &str)] = &[
     ("1800-01-01", "HES sentinel 1800-01-01 (no date submitted)"),
-    ("1801-01-01", "HES sentinel 1801-01-01 (invalid date submitted)"),
+    (
+        "1801-01-01",
+        "HES sentinel 1801-01-01 (invalid date submitted)",
+    ),
 ];
 
 /// Hibbard PAM level cut-points (SPEC 1.3): level 1 if ≤ 47.0, 2 if ≤ 55.1,
@@ -116,8 +119,14 @@ pub enum FieldType {
     Enum(&'static [&'static str]),
     /// An enumeration kept in upper case (codes such as ethnicity).
     Code(&'static [&'static str]),
-    Int { min: i64, max: i64 },
-    Float { min: f64, max: f64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
     /// 0 or 1 (a session of the attendance register).
     Flag,
 }
@@ -163,13 +172,7 @@ pub fn hospital_fields() -> Vec<(&'static str, FieldType)> {
         (ADMISSION_METHOD, FieldType::Text),
         (AE_DEPARTMENT_TYPE, FieldType::Text),
         (ATTENDANCE_STATUS, FieldType::Text),
-        (
-            EPISODE_ORDER,
-            FieldType::Int {
-                min: 1,
-                max: 999,
-            },
-        ),
+        (EPISODE_ORDER, FieldType::Int { min: 1, max: 999 }),
         (SPELL_ID, FieldType::Text),
     ]
 }

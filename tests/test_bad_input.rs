@@ -31,7 +31,10 @@ fn setup(rows: &[&str]) -> Workdir {
 
 #[test]
 fn bad_nhs_number_is_rejected_without_printing_it() {
-    let w = setup(&[&good(0), "9434765918,C1,generic,01/05/2024,01/04/2024,4,female,A,3"]);
+    let w = setup(&[
+        &good(0),
+        "9434765918,C1,generic,01/05/2024,01/04/2024,4,female,A,3",
+    ]);
     let r = validate(&w);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(
@@ -47,12 +50,20 @@ fn bad_nhs_number_is_rejected_without_printing_it() {
 fn nhs_number_of_wrong_length() {
     let w = setup(&["94347659,C1,generic,01/05/2024,01/04/2024,4,female,A,3"]);
     let r = validate(&w);
-    assert!(r.stdout.contains("line 2, field person_id: \"[id masked]\" is not a 10-digit NHS number"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("line 2, field person_id: \"[id masked]\" is not a 10-digit NHS number"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
 fn unparsable_date_names_the_expected_format() {
-    let w = setup(&[&good(0), &format!("{},C1,generic,01/05/2024,31/02/2024,4,female,A,3", NHS[1])]);
+    let w = setup(&[
+        &good(0),
+        &format!("{},C1,generic,01/05/2024,31/02/2024,4,female,A,3", NHS[1]),
+    ]);
     let r = validate(&w);
     assert!(
         r.stdout.contains("returns.csv line 3, field referral_date: \"31/02/2024\" is not a date (expected dd/mm/yyyy)"),
@@ -64,10 +75,15 @@ fn unparsable_date_names_the_expected_format() {
 
 #[test]
 fn referral_after_course_start() {
-    let w = setup(&[&format!("{},C1,generic,01/05/2024,02/05/2024,4,female,A,3", NHS[0])]);
+    let w = setup(&[&format!(
+        "{},C1,generic,01/05/2024,02/05/2024,4,female,A,3",
+        NHS[0]
+    )]);
     let r = validate(&w);
     assert!(
-        r.stdout.contains("line 2, field referral_date: \"02/05/2024\" is after the course start date 01/05/2024"),
+        r.stdout.contains(
+            "line 2, field referral_date: \"02/05/2024\" is after the course start date 01/05/2024"
+        ),
         "{}",
         r.stdout
     );
@@ -75,7 +91,10 @@ fn referral_after_course_start() {
 
 #[test]
 fn unknown_code_suggests_a_value_mapping() {
-    let w = setup(&[&format!("{},C1,generic,01/05/2024,01/04/2024,4,X,A,3", NHS[0])]);
+    let w = setup(&[&format!(
+        "{},C1,generic,01/05/2024,01/04/2024,4,X,A,3",
+        NHS[0]
+    )]);
     let r = validate(&w);
     assert!(
         r.stdout.contains("field sex: \"X\" is not one of female, male, other, unknown (map the source's own codes under [sources.values.sex])"),
@@ -89,9 +108,18 @@ fn value_mapping_turns_source_codes_into_canonical_ones() {
     let w = Workdir::new();
     w.write(
         "pipeline.toml",
-        provider_pipeline("").replace("[sources.constants]", "[sources.values.sex]\nF = \"female\"\n[sources.constants]"),
+        provider_pipeline("").replace(
+            "[sources.constants]",
+            "[sources.values.sex]\nF = \"female\"\n[sources.constants]",
+        ),
     );
-    w.write("returns.csv", returns(&[&format!("{},C1,generic,01/05/2024,01/04/2024,4,F,A,3", NHS[0])]));
+    w.write(
+        "returns.csv",
+        returns(&[&format!(
+            "{},C1,generic,01/05/2024,01/04/2024,4,F,A,3",
+            NHS[0]
+        )]),
+    );
     let r = validate(&w);
     assert!(r.stdout.contains("1 rows read, 0 rejected"), "{}", r.all());
 }
@@ -103,15 +131,31 @@ fn out_of_range_imd_and_sessions() {
         &format!("{},C1,generic,01/05/2024,01/04/2024,7,female,A,3", NHS[1]),
     ]);
     let r = validate(&w);
-    assert!(r.stdout.contains("line 2, field imd_decile: \"11\" is out of range (expected 1 to 10)"), "{}", r.stdout);
-    assert!(r.stdout.contains("line 3, field sessions_attended: \"7\" is out of range (expected 0 to 6)"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("line 2, field imd_decile: \"11\" is out of range (expected 1 to 10)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("line 3, field sessions_attended: \"7\" is out of range (expected 0 to 6)"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
 fn starter_without_course_start_date() {
     let w = setup(&[&format!("{},C1,generic,,01/04/2024,2,female,A,3", NHS[0])]);
     let r = validate(&w);
-    assert!(r.stdout.contains("line 2, field course_start_date: is empty, but the person attended a session"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "line 2, field course_start_date: is empty, but the person attended a session"
+        ),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -131,7 +175,12 @@ fn ragged_row_is_a_reject_not_a_failure() {
     let w = setup(&[&good(0), &format!("{},extra", good(1))]);
     let r = validate(&w);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(r.stdout.contains("returns.csv line 3: the row has 10 fields; the header has 9"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("returns.csv line 3: the row has 10 fields; the header has 9"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -142,7 +191,9 @@ fn sessions_must_equal_the_register() {
         p.push_str(&format!("session_{i} = \"S{i}\"\n"));
     }
     for i in 1..=6 {
-        p.push_str(&format!("[sources.values.session_{i}]\nY = \"1\"\nN = \"0\"\n"));
+        p.push_str(&format!(
+            "[sources.values.session_{i}]\nY = \"1\"\nN = \"0\"\n"
+        ));
     }
     w.write("pipeline.toml", p);
     w.write(
@@ -161,17 +212,30 @@ fn sessions_must_equal_the_register() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("line 4, field session_2: \"maybe\" is not 0 or 1"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("line 4, field session_2: \"maybe\" is not 0 or 1"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
 fn missing_required_column_names_the_header() {
     let w = Workdir::new();
     w.write("pipeline.toml", provider_pipeline(""));
-    w.write("returns.csv", "NHS No,Course,Programme,Start,Referred,Sessions,Sex,Ethnicity\n");
+    w.write(
+        "returns.csv",
+        "NHS No,Course,Programme,Start,Referred,Sessions,Sex,Ethnicity\n",
+    );
     let r = validate(&w);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("returns.csv: missing column \"IMD\" (for imd_decile)"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("returns.csv: missing column \"IMD\" (for imd_decile)"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -181,7 +245,12 @@ fn wrong_delimiter_is_explained() {
     w.write("returns.csv", returns(&[&good(0)]).replace(',', ";"));
     let r = validate(&w);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("the file looks ';'-separated, and the pipeline says delimiter = \",\""), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the file looks ';'-separated, and the pipeline says delimiter = \",\""),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -191,7 +260,12 @@ fn empty_file_is_an_error() {
     w.write("returns.csv", "");
     let r = validate(&w);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("returns.csv: the file is empty (no header row)"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("returns.csv: the file is empty (no header row)"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -200,7 +274,11 @@ fn no_matching_files_is_an_error() {
     w.write("pipeline.toml", provider_pipeline(""));
     let r = validate(&w);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("source `acme` matched no files"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("source `acme` matched no files"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -213,16 +291,23 @@ fn windows_1252_bytes_in_a_utf8_source() {
     let r = validate(&w);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("the file is not UTF-8"), "{}", r.stderr);
-    assert!(r.stderr.contains("encoding = \"windows-1252\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("encoding = \"windows-1252\""),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn windows_1252_source_decodes() {
     let w = Workdir::new();
-    let p = provider_pipeline("encoding = \"windows-1252\"").replace("imd_decile = \"IMD\"", "imd_decile = \"IMD\"\nconditions = \"Conditions\"");
+    let p = provider_pipeline("encoding = \"windows-1252\"").replace(
+        "imd_decile = \"IMD\"",
+        "imd_decile = \"IMD\"\nconditions = \"Conditions\"",
+    );
     w.write("pipeline.toml", p);
-    let text = format!("{}", RETURNS_HEADER.replace('\n', ",Conditions\n")) + &good(0) + ",Crohn’s disease\n";
-    w.write("returns.csv", encoding_rs::WINDOWS_1252.encode(&text).0.into_owned());
+    let text = RETURNS_HEADER.replace('\n', ",Conditions\n") + &good(0) + ",Crohn’s disease\n";
+    w.write("returns.csv", &*encoding_rs::WINDOWS_1252.encode(&text).0);
     let r = w.run(&["ingest", "pipeline.toml"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let df = table(&w.path("wh"), "participants");
@@ -232,15 +317,31 @@ fn windows_1252_source_decodes() {
 #[test]
 fn too_many_rejects_fail_the_run_and_write_nothing() {
     let w = Workdir::new();
-    w.write("pipeline.toml", provider_pipeline("").replace("max_reject_rate = 1.0", "max_reject_rate = 0.2"));
+    w.write(
+        "pipeline.toml",
+        provider_pipeline("").replace("max_reject_rate = 1.0", "max_reject_rate = 0.2"),
+    );
     w.write(
         "returns.csv",
-        returns(&[&good(0), &format!("{},C1,generic,01/05/2024,31/02/2024,4,female,A,3", NHS[1])]),
+        returns(&[
+            &good(0),
+            &format!("{},C1,generic,01/05/2024,31/02/2024,4,female,A,3", NHS[1]),
+        ]),
     );
     let r = w.run(&["ingest", "pipeline.toml"]);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("returns.csv: 1 of 2 rows rejected (50.0%), over the pipeline's limit of 20.0%"), "{}", r.stderr);
-    assert!(r.stderr.contains("referral_date: is not a date"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "returns.csv: 1 of 2 rows rejected (50.0%), over the pipeline's limit of 20.0%"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("referral_date: is not a date"),
+        "{}",
+        r.stderr
+    );
     assert!(!w.path("wh/participants").exists());
 }
 
@@ -274,7 +375,10 @@ fn discharge_before_admission() {
     w.write("pipeline.toml", hospital_pipeline());
     w.write(
         "apc.csv",
-        format!("NHSNO,ADMIDATE,DISDATE,ADMIMETH,EPIORDER\n{},2024-03-05,2024-03-01,21,1\n", NHS[0]),
+        format!(
+            "NHSNO,ADMIDATE,DISDATE,ADMIMETH,EPIORDER\n{},2024-03-05,2024-03-01,21,1\n",
+            NHS[0]
+        ),
     );
     let r = validate(&w);
     assert!(
@@ -303,7 +407,10 @@ fn hes_sentinel_dates_are_never_dates() {
     let df = table(&w.path("wh"), "hospital_events");
     assert_eq!(df.height(), 1);
     assert_eq!(strs(&df, "discharge_date"), vec![String::new()]);
-    assert_eq!(strs(&df, "discharge_date_status"), vec!["hes_sentinel_1800-01-01".to_string()]);
+    assert_eq!(
+        strs(&df, "discharge_date_status"),
+        vec!["hes_sentinel_1800-01-01".to_string()]
+    );
 }
 
 #[test]
@@ -333,8 +440,19 @@ level = "Level"
         format!("NHS,Date,Score,Level\n{},2024-01-01,130,4\n{},2024-01-01,50.0,3\n{},2024-01-01,67.0,3\n", NHS[0], NHS[1], NHS[2]),
     );
     let r = validate(&w);
-    assert!(r.stdout.contains("pam.csv line 2, field score: \"130\" is out of range (expected 0 to 100)"), "{}", r.stdout);
-    assert!(r.stdout.contains("pam.csv line 3, field level: \"3\" does not match the score 50.0, which is level 2"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("pam.csv line 2, field score: \"130\" is out of range (expected 0 to 100)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "pam.csv line 3, field level: \"3\" does not match the score 50.0, which is level 2"
+        ),
+        "{}",
+        r.stdout
+    );
     // 67.0 is the top of level 3 (Hibbard: level 3 if score ≤ 67.0)
     assert!(r.stdout.contains("3 rows read, 2 rejected"), "{}", r.stdout);
 }
@@ -354,13 +472,23 @@ fn pipeline_error(text: &str) -> Run {
 #[test]
 fn unknown_key_is_named_with_its_line() {
     let r = pipeline_error(&provider_pipeline("delimter = \";\""));
-    assert!(r.stderr.contains("pipeline.toml line 13: unknown field `delimter`"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("pipeline.toml line 13: unknown field `delimter`"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn missing_mapping_for_a_required_field() {
     let r = pipeline_error(&provider_pipeline("").replace("referral_date = \"Referred\"\n", ""));
-    assert!(r.stderr.contains("source `acme`: no mapping for required field `referral_date`"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("source `acme`: no mapping for required field `referral_date`"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("pipeline.toml line 16"), "{}", r.stderr);
 }
 
@@ -373,22 +501,42 @@ fn unusable_date_format() {
 #[test]
 fn unknown_canonical_field_in_columns() {
     let r = pipeline_error(&provider_pipeline("").replace("sex = \"Sex\"", "gender = \"Sex\""));
-    assert!(r.stderr.contains("`gender` is not a field of provider_returns sources"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("`gender` is not a field of provider_returns sources"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("line 23"), "{}", r.stderr);
 }
 
 #[test]
 fn unknown_source_kind() {
     let r = pipeline_error(&provider_pipeline("").replace("provider_returns", "returns"));
-    assert!(r.stderr.contains("unknown variant `returns`, expected one of `provider_returns`, `hospital`, `pam`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "unknown variant `returns`, expected one of `provider_returns`, `hospital`, `pam`"
+        ),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn missing_hmac_key_is_a_clear_error() {
     let w = Workdir::new();
-    w.write("pipeline.toml", provider_pipeline("").replace("SMPEVAL_HMAC_KEY", "SMPEVAL_TEST_UNSET_KEY"));
+    w.write(
+        "pipeline.toml",
+        provider_pipeline("").replace("SMPEVAL_HMAC_KEY", "SMPEVAL_TEST_UNSET_KEY"),
+    );
     w.write("returns.csv", returns(&[&good(0)]));
     let r = w.run(&["validate", "pipeline.toml"]);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("no HMAC key for NHS numbers: set the environment variable SMPEVAL_TEST_UNSET_KEY"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "no HMAC key for NHS numbers: set the environment variable SMPEVAL_TEST_UNSET_KEY"
+        ),
+        "{}",
+        r.stderr
+    );
 }

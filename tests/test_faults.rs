@@ -15,9 +15,19 @@ struct Fault {
 #[test]
 fn planted_faults_and_only_they_are_rejected() {
     let w = Workdir::new();
-    let r = w.run(&["generate", "--out", "gen", "--participants", "400", "--seed", "11", "--faults"]);
+    let r = w.run(&[
+        "generate",
+        "--out",
+        "gen",
+        "--participants",
+        "400",
+        "--seed",
+        "11",
+        "--faults",
+    ]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let faults: Vec<Fault> = serde_json::from_str(&std::fs::read_to_string(w.path("gen/faults.json")).unwrap()).unwrap();
+    let faults: Vec<Fault> =
+        serde_json::from_str(&std::fs::read_to_string(w.path("gen/faults.json")).unwrap()).unwrap();
     assert!(faults.len() >= 15, "{} faults", faults.len());
 
     let r = w.run(&["ingest", "gen/pipeline.toml"]);
@@ -29,28 +39,83 @@ fn planted_faults_and_only_they_are_rejected() {
     let reasons = strs(&rejects, "reason");
     let mut got: Vec<(String, u64, String, String)> = (0..rejects.height())
         .map(|i| {
-            let name = std::path::Path::new(&files[i]).file_name().unwrap().to_string_lossy().into_owned();
+            let name = std::path::Path::new(&files[i])
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             (name, lines[i], fields[i].clone(), reasons[i].clone())
         })
         .collect();
     got.sort();
     let mut want: Vec<&Fault> = faults.iter().collect();
     want.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    assert_eq!(got.len(), want.len(), "rejects: {got:#?}\nfaults: {want:#?}");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "rejects: {got:#?}\nfaults: {want:#?}"
+    );
     for (g, f) in got.iter().zip(want) {
-        assert_eq!((&g.0, g.1, &g.2), (&f.file, f.line as u64, &f.field), "reject {g:?} vs fault {f:?}");
-        assert!(g.3.contains(&f.reason), "reject {g:?} should say {:?}", f.reason);
+        assert_eq!(
+            (&g.0, g.1, &g.2),
+            (&f.file, f.line as u64, &f.field),
+            "reject {g:?} vs fault {f:?}"
+        );
+        assert!(
+            g.3.contains(&f.reason),
+            "reject {g:?} should say {:?}",
+            f.reason
+        );
     }
 }
 
 #[test]
 fn generation_is_reproducible_from_the_seed() {
     let w = Workdir::new();
-    assert_eq!(w.run(&["generate", "--out", "a", "--participants", "200", "--seed", "5"]).code, 0);
-    assert_eq!(w.run(&["generate", "--out", "b", "--participants", "200", "--seed", "5"]).code, 0);
-    assert_eq!(w.run(&["generate", "--out", "c", "--participants", "200", "--seed", "6"]).code, 0);
+    assert_eq!(
+        w.run(&[
+            "generate",
+            "--out",
+            "a",
+            "--participants",
+            "200",
+            "--seed",
+            "5"
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        w.run(&[
+            "generate",
+            "--out",
+            "b",
+            "--participants",
+            "200",
+            "--seed",
+            "5"
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        w.run(&[
+            "generate",
+            "--out",
+            "c",
+            "--participants",
+            "200",
+            "--seed",
+            "6"
+        ])
+        .code,
+        0
+    );
     let read = |p: &str| std::fs::read(w.path(p)).unwrap();
     assert_eq!(read("a/hes_apc.csv"), read("b/hes_apc.csv"));
-    assert_eq!(read("a/northside_returns.csv"), read("b/northside_returns.csv"));
+    assert_eq!(
+        read("a/northside_returns.csv"),
+        read("b/northside_returns.csv")
+    );
     assert_ne!(read("a/hes_apc.csv"), read("c/hes_apc.csv"));
 }

@@ -8,14 +8,26 @@ use polars::prelude::*;
 fn ingest() -> (Workdir, Run) {
     let w = Workdir::new();
     std::fs::create_dir_all(w.path("pipelines")).unwrap();
-    std::fs::copy(repo().join("pipelines/hes_example.toml"), w.path("pipelines/hes_example.toml")).unwrap();
+    std::fs::copy(
+        repo().join("pipelines/hes_example.toml"),
+        w.path("pipelines/hes_example.toml"),
+    )
+    .unwrap();
     let fx = w.path("tests/fixtures/artificial_hes");
     std::fs::create_dir_all(&fx).unwrap();
     for f in ["hes_apc_0102.csv", "hes_ae_0708.csv", "hes_op_0304.csv"] {
-        std::fs::copy(repo().join("tests/fixtures/artificial_hes").join(f), fx.join(f)).unwrap();
+        std::fs::copy(
+            repo().join("tests/fixtures/artificial_hes").join(f),
+            fx.join(f),
+        )
+        .unwrap();
     }
     std::fs::create_dir_all(w.path("sample_data")).unwrap();
-    std::fs::copy(repo().join("sample_data/demo-hmac.key"), w.path("sample_data/demo-hmac.key")).unwrap();
+    std::fs::copy(
+        repo().join("sample_data/demo-hmac.key"),
+        w.path("sample_data/demo-hmac.key"),
+    )
+    .unwrap();
     let r = w.run(&["ingest", "pipelines/hes_example.toml"]);
     (w, r)
 }
@@ -36,15 +48,33 @@ fn all_three_files_ingest_and_episodes_fold_into_spells() {
     // 2,075 episodes in the published file.
     assert_eq!(read[apc], 2075);
     assert_eq!(read[apc], acc[apc] + rej[apc]);
-    assert!(written[apc] < acc[apc], "spells {} should be fewer than episodes {}", written[apc], acc[apc]);
+    assert!(
+        written[apc] < acc[apc],
+        "spells {} should be fewer than episodes {}",
+        written[apc],
+        acc[apc]
+    );
     // Distinct (PSEUDO_HESID, ADMIDATE) pairs among the valid episodes, counted independently in Python: 1,966.
     assert_eq!(written[apc], 1966);
     for i in 0..3 {
         assert_eq!(read[i], acc[i] + rej[i]);
     }
     let events = table(&wh, "hospital_events");
-    let apc_rows = events.clone().lazy().filter(col("setting").eq(lit("apc"))).collect().unwrap();
-    let episodes: i64 = apc_rows.column("episodes").unwrap().cast(&DataType::Int64).unwrap().i64().unwrap().sum().unwrap();
+    let apc_rows = events
+        .clone()
+        .lazy()
+        .filter(col("setting").eq(lit("apc")))
+        .collect()
+        .unwrap();
+    let episodes: i64 = apc_rows
+        .column("episodes")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap()
+        .i64()
+        .unwrap()
+        .sum()
+        .unwrap();
     assert_eq!(episodes as u64, acc[apc]);
 }
 
@@ -55,14 +85,25 @@ fn sentinel_dates_are_rejected_or_flagged_never_dates() {
     let wh = w.path("warehouse/hes_example");
     let rejects = table(&wh, "rejects");
     let reasons = strs(&rejects, "reason");
-    assert!(reasons.iter().any(|x| x.contains("HES sentinel 1801-01-01")), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|x| x.contains("HES sentinel 1801-01-01")),
+        "{reasons:?}"
+    );
     let m = table(&wh, "manifest");
     let sentinels: u64 = u64s(&m, "sentinel_dates").iter().sum();
-    assert_eq!(sentinels, 2, "ADMIDATE and DISDATE of one episode are 1801-01-01");
+    assert_eq!(
+        sentinels, 2,
+        "ADMIDATE and DISDATE of one episode are 1801-01-01"
+    );
     let events = table(&wh, "hospital_events");
     for c in ["event_date", "discharge_date"] {
         let s = strs(&events, c);
-        assert!(s.iter().all(|d| d.is_empty() || d.as_str() > "1900-01-01"), "{c} holds a sentinel");
+        assert!(
+            s.iter().all(|d| d.is_empty() || d.as_str() > "1900-01-01"),
+            "{c} holds a sentinel"
+        );
     }
 }
 
@@ -71,7 +112,11 @@ fn admission_methods_are_classified_and_99_kept_as_unknown() {
     let (w, r) = ingest();
     assert_eq!(r.code, 0, "{}", r.all());
     let events = table(&w.path("warehouse/hes_example"), "hospital_events");
-    let apc = events.lazy().filter(col("setting").eq(lit("apc"))).collect().unwrap();
+    let apc = events
+        .lazy()
+        .filter(col("setting").eq(lit("apc")))
+        .collect()
+        .unwrap();
     let methods = strs(&apc, "admission_method");
     let types = strs(&apc, "admission_type");
     for (m, t) in methods.iter().zip(&types) {
@@ -92,7 +137,11 @@ fn outpatient_attendance_codes_are_classified() {
     let (w, r) = ingest();
     assert_eq!(r.code, 0, "{}", r.all());
     let events = table(&w.path("warehouse/hes_example"), "hospital_events");
-    let op = events.lazy().filter(col("setting").eq(lit("op"))).collect().unwrap();
+    let op = events
+        .lazy()
+        .filter(col("setting").eq(lit("op")))
+        .collect()
+        .unwrap();
     let status = strs(&op, "attendance_status");
     let outcome = strs(&op, "attendance_outcome");
     assert_eq!(op.height(), 1000);

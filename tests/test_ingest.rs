@@ -11,7 +11,11 @@ fn sample_copy() -> Workdir {
     let w = Workdir::new();
     let root = repo();
     std::fs::create_dir_all(w.path("pipelines")).unwrap();
-    std::fs::copy(root.join("pipelines/sample.toml"), w.path("pipelines/sample.toml")).unwrap();
+    std::fs::copy(
+        root.join("pipelines/sample.toml"),
+        w.path("pipelines/sample.toml"),
+    )
+    .unwrap();
     std::fs::create_dir_all(w.path("sample_data")).unwrap();
     for e in std::fs::read_dir(root.join("sample_data")).unwrap() {
         let e = e.unwrap();
@@ -35,7 +39,11 @@ fn sample_ingest_accounts_for_every_row() {
     assert_eq!(r.code, 0, "{}", r.all());
     let m = table(&warehouse(&w), "manifest");
     assert_eq!(m.height(), 7, "one manifest row per input file");
-    let (read, acc, rej) = (u64s(&m, "rows_read"), u64s(&m, "rows_accepted"), u64s(&m, "rows_rejected"));
+    let (read, acc, rej) = (
+        u64s(&m, "rows_read"),
+        u64s(&m, "rows_accepted"),
+        u64s(&m, "rows_rejected"),
+    );
     for i in 0..m.height() {
         assert_eq!(read[i], acc[i] + rej[i], "file {}", strs(&m, "path")[i]);
         assert!(read[i] > 0);
@@ -77,8 +85,16 @@ fn reingest_skips_unchanged_files_and_replaces_a_changed_one() {
 
     let r = w.run(&["ingest", "pipelines/sample.toml"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(r.stdout.matches("(unchanged, skipped)").count(), 7, "{}", r.stdout);
-    assert_eq!(table(&warehouse(&w), "participants").height(), before.height());
+    assert_eq!(
+        r.stdout.matches("(unchanged, skipped)").count(),
+        7,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        table(&warehouse(&w), "participants").height(),
+        before.height()
+    );
 
     // Drop the last data row of one provider's file: only its rows change.
     let path = w.path("sample_data/westcombe_register.csv");
@@ -88,9 +104,16 @@ fn reingest_skips_unchanged_files_and_replaces_a_changed_one() {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let r = w.run(&["ingest", "pipelines/sample.toml"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(r.stdout.matches("(unchanged, skipped)").count(), 6, "{}", r.stdout);
+    assert_eq!(
+        r.stdout.matches("(unchanged, skipped)").count(),
+        6,
+        "{}",
+        r.stdout
+    );
     let after = table(&warehouse(&w), "participants");
-    let count = |df: &polars::prelude::DataFrame, src: &str| strs(df, "source").iter().filter(|s| *s == src).count();
+    let count = |df: &polars::prelude::DataFrame, src: &str| {
+        strs(df, "source").iter().filter(|s| *s == src).count()
+    };
     assert_eq!(count(&after, "northside"), count(&before, "northside"));
     assert_eq!(count(&after, "eastleigh"), count(&before, "eastleigh"));
     let removed = count(&before, "westcombe") - count(&after, "westcombe");
@@ -106,13 +129,20 @@ fn input_nhs_numbers(dir: &Path) -> Vec<String> {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         match p.extension().and_then(|x| x.to_str()) {
-            Some("csv") => texts.push(String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()),
+            Some("csv") => {
+                texts.push(String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned())
+            }
             Some("xlsx") => {
                 use calamine::Reader;
                 let mut book = calamine::open_workbook_auto(&p).unwrap();
                 let range = book.worksheet_range("Referrals").unwrap();
                 for row in range.rows() {
-                    texts.push(row.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","));
+                    texts.push(
+                        row.iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    );
                 }
             }
             _ => {}
@@ -122,7 +152,11 @@ fn input_nhs_numbers(dir: &Path) -> Vec<String> {
     for t in texts {
         for token in t.split([',', ';', '\n']) {
             let digits: String = token.chars().filter(|c| !c.is_whitespace()).collect();
-            if digits.len() == 10 && digits.chars().all(|c| c.is_ascii_digit()) && smpeval::ingest::nhs::with_check_digit(digits[..9].parse().unwrap()).as_deref() == Some(digits.as_str()) {
+            if digits.len() == 10
+                && digits.chars().all(|c| c.is_ascii_digit())
+                && smpeval::ingest::nhs::with_check_digit(digits[..9].parse().unwrap()).as_deref()
+                    == Some(digits.as_str())
+            {
                 out.push(digits);
             }
         }
@@ -136,7 +170,11 @@ fn input_nhs_numbers(dir: &Path) -> Vec<String> {
 fn no_nhs_number_reaches_the_warehouse_or_the_log() {
     let w = sample_copy();
     let numbers = input_nhs_numbers(&w.path("sample_data"));
-    assert!(numbers.len() > 500, "found only {} NHS numbers in the inputs", numbers.len());
+    assert!(
+        numbers.len() > 500,
+        "found only {} NHS numbers in the inputs",
+        numbers.len()
+    );
     let r = w.run(&["ingest", "pipelines/sample.toml"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let log = r.all();
@@ -151,7 +189,11 @@ fn no_nhs_number_reaches_the_warehouse_or_the_log() {
             for v in values {
                 let squashed: String = v.chars().filter(|c| !c.is_whitespace()).collect();
                 for n in &numbers {
-                    assert!(!squashed.contains(n.as_str()), "table {t}, column {}: an NHS number", c.name());
+                    assert!(
+                        !squashed.contains(n.as_str()),
+                        "table {t}, column {}: an NHS number",
+                        c.name()
+                    );
                 }
             }
         }
@@ -160,7 +202,10 @@ fn no_nhs_number_reaches_the_warehouse_or_the_log() {
         assert!(!log.contains(n.as_str()));
     }
     // Belt and braces: the raw bytes of every warehouse file.
-    for p in glob::glob(&format!("{}/**/*", wh.display())).unwrap().flatten() {
+    for p in glob::glob(&format!("{}/**/*", wh.display()))
+        .unwrap()
+        .flatten()
+    {
         if p.is_file() {
             let bytes = std::fs::read(&p).unwrap();
             let text = String::from_utf8_lossy(&bytes);
@@ -177,7 +222,11 @@ fn a_second_run_on_a_locked_warehouse_fails_cleanly() {
     let _held = smpeval::warehouse::lock(&warehouse(&w)).unwrap();
     let r = w.run(&["ingest", "pipelines/sample.toml"]);
     assert_eq!(r.code, 1, "{}", r.all());
-    assert!(r.stderr.contains("is in use by another smpeval run"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is in use by another smpeval run"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -102,18 +102,28 @@ pub fn print_summary(summary: &crate::ingest::Summary) {
             f.accepted,
             f.rejected,
             f.written,
-            if f.ingested { "" } else { "  (unchanged, skipped)" }
+            if f.ingested {
+                ""
+            } else {
+                "  (unchanged, skipped)"
+            }
         );
     }
     for f in &summary.files {
         if f.sentinel_dates > 0 {
-            println!("{}: {} HES sentinel date(s) (1800-01-01 / 1801-01-01) found and not used as dates", f.path, f.sentinel_dates);
+            println!(
+                "{}: {} HES sentinel date(s) (1800-01-01 / 1801-01-01) found and not used as dates",
+                f.path, f.sentinel_dates
+            );
         }
         for m in &f.examples {
             println!("  rejected: {m}");
         }
         if f.rejected > f.examples.len() && !f.examples.is_empty() {
-            println!("  … and {} more rejects from this file (see the rejects table)", f.rejected - f.examples.len());
+            println!(
+                "  … and {} more rejects from this file (see the rejects table)",
+                f.rejected - f.examples.len()
+            );
         }
     }
 }

@@ -65,9 +65,27 @@ struct Provider {
 }
 
 const PROVIDERS: [Provider; 3] = [
-    Provider { id: "NTH", share: 0.40, start_probability: 0.75, completion_probability: 0.80, pam_gain_factor: 1.0 },
-    Provider { id: "ELS", share: 0.35, start_probability: 0.72, completion_probability: 0.75, pam_gain_factor: 1.0 },
-    Provider { id: "WCP", share: 0.25, start_probability: 0.65, completion_probability: 0.50, pam_gain_factor: 0.5 },
+    Provider {
+        id: "NTH",
+        share: 0.40,
+        start_probability: 0.75,
+        completion_probability: 0.80,
+        pam_gain_factor: 1.0,
+    },
+    Provider {
+        id: "ELS",
+        share: 0.35,
+        start_probability: 0.72,
+        completion_probability: 0.75,
+        pam_gain_factor: 1.0,
+    },
+    Provider {
+        id: "WCP",
+        share: 0.25,
+        start_probability: 0.65,
+        completion_probability: 0.50,
+        pam_gain_factor: 0.5,
+    },
 ];
 
 #[derive(Clone)]
@@ -142,16 +160,16 @@ fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).expect("constant date")
 }
 
-fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, f64)]) -> &'a T {
+fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[(T, f64)]) -> T {
     let total: f64 = items.iter().map(|(_, w)| w).sum();
     let mut x = rng.gen::<f64>() * total;
     for (item, w) in items {
         if x < *w {
-            return item;
+            return *item;
         }
         x -= w;
     }
-    &items[items.len() - 1].0
+    items[items.len() - 1].0
 }
 
 fn age_band(yob: i32, at: NaiveDate) -> &'static str {
@@ -184,10 +202,20 @@ impl Table {
         }
     }
     fn col(&self, h: &str) -> usize {
-        self.header.iter().position(|x| x == h).expect("known header")
+        self.header
+            .iter()
+            .position(|x| x == h)
+            .expect("known header")
     }
     /// Plants a copy of a random row with one cell changed.
-    fn plant(&mut self, rng: &mut ChaCha8Rng, header: &str, value: &str, field: &str, reason: &str) {
+    fn plant(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        header: &str,
+        value: &str,
+        field: &str,
+        reason: &str,
+    ) {
         let src = rng.gen_range(0..self.rows.len());
         let mut row = self.rows[src].clone();
         let c = self.col(header);
@@ -218,7 +246,10 @@ impl Table {
 }
 
 fn write_csv(dir: &Path, t: &Table, delimiter: u8, windows_1252: bool) -> Result<()> {
-    let mut w = csv::WriterBuilder::new().delimiter(delimiter).flexible(true).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_writer(Vec::new());
     w.write_record(&t.header)?;
     for r in &t.rows {
         w.write_record(r)?;
@@ -253,7 +284,11 @@ fn write_xlsx(dir: &Path, t: &Table, date_cols: &[&str], number_cols: &[&str]) -
             if date_cols.contains(&h) {
                 if let Ok(dt) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
                     use chrono::Datelike;
-                    let x = ExcelDateTime::from_ymd(dt.year() as u16, dt.month() as u8, dt.day() as u8)?;
+                    let x = ExcelDateTime::from_ymd(
+                        dt.year() as u16,
+                        dt.month() as u8,
+                        dt.day() as u8,
+                    )?;
                     sheet.write_datetime_with_format(r, c16, &x, &date_fmt)?;
                     continue;
                 }
@@ -268,19 +303,29 @@ fn write_xlsx(dir: &Path, t: &Table, date_cols: &[&str], number_cols: &[&str]) -
         }
     }
     let path = dir.join(&t.name);
-    book.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    book.save(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
 /// Poisson draws of event days in [from, to) at `rate_per_year`.
-fn events(rng: &mut ChaCha8Rng, from: NaiveDate, to: NaiveDate, rate_per_year: f64) -> Vec<NaiveDate> {
+fn events(
+    rng: &mut ChaCha8Rng,
+    from: NaiveDate,
+    to: NaiveDate,
+    rate_per_year: f64,
+) -> Vec<NaiveDate> {
     let days = (to - from).num_days();
     if days <= 0 || rate_per_year <= 0.0 {
         return Vec::new();
     }
     let mean = rate_per_year * days as f64 / 365.0;
-    let n = Poisson::new(mean).map(|p| p.sample(rng) as usize).unwrap_or(0);
-    (0..n).map(|_| from + Duration::days(rng.gen_range(0..days))).collect()
+    let n = Poisson::new(mean)
+        .map(|p| p.sample(rng) as usize)
+        .unwrap_or(0);
+    (0..n)
+        .map(|_| from + Duration::days(rng.gen_range(0..days)))
+        .collect()
 }
 
 struct PersonRates {
@@ -293,7 +338,8 @@ struct PersonRates {
 /// Writes the synthetic inputs; returns the planted faults.
 pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("cannot create {}", opts.out.display()))?;
     let cov_start = d(COVERAGE_START.0, COVERAGE_START.1, COVERAGE_START.2);
     let cov_end = d(COVERAGE_END.0, COVERAGE_END.1, COVERAGE_END.2);
 
@@ -302,10 +348,29 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     let span = (d(2024, 12, 31) - first).num_days();
     let mut courses = Vec::new();
     for (pi, p) in PROVIDERS.iter().enumerate() {
-        let n = ((opts.participants as f64 * p.share) / 10.0).ceil().max(1.0) as usize;
+        let n = ((opts.participants as f64 * p.share) / 10.0)
+            .ceil()
+            .max(1.0) as usize;
         for k in 0..n {
-            let programme = *pick(&mut rng, &[("generic", 0.6), ("diabetes", 0.15), ("chronic_pain", 0.12), ("cancer", 0.05), ("carers", 0.08)]);
-            let language = *pick(&mut rng, &[("English", 0.88), ("Urdu", 0.05), ("Punjabi", 0.04), ("Polish", 0.03)]);
+            let programme = pick(
+                &mut rng,
+                &[
+                    ("generic", 0.6),
+                    ("diabetes", 0.15),
+                    ("chronic_pain", 0.12),
+                    ("cancer", 0.05),
+                    ("carers", 0.08),
+                ],
+            );
+            let language = pick(
+                &mut rng,
+                &[
+                    ("English", 0.88),
+                    ("Urdu", 0.05),
+                    ("Punjabi", 0.04),
+                    ("Polish", 0.03),
+                ],
+            );
             courses.push(Course {
                 provider: pi,
                 id: format!("{}-{:03}", p.id, k + 1),
@@ -319,7 +384,16 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     // Persons and their referrals.
     let mut used = std::collections::HashSet::new();
     let mut referrals: Vec<Referral> = Vec::new();
-    let conditions = ["diabetes", "COPD", "arthritis", "heart failure", "depression", "Crohn’s disease", "chronic pain", "asthma"];
+    let conditions = [
+        "diabetes",
+        "COPD",
+        "arthritis",
+        "heart failure",
+        "depression",
+        "Crohn’s disease",
+        "chronic pain",
+        "asthma",
+    ];
     let gamma = Gamma::new(1.2, 0.5).expect("gamma parameters");
     let mut rates: BTreeMap<String, PersonRates> = BTreeMap::new();
     while referrals.len() < opts.participants {
@@ -331,13 +405,26 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
                 }
             }
         };
-        let pi = PROVIDERS.iter().position(|p| p.id == *pick(&mut rng, &PROVIDERS.iter().map(|p| (p.id, p.share)).collect::<Vec<_>>())).unwrap_or(0);
-        let own: Vec<usize> = (0..courses.len()).filter(|c| courses[*c].provider == pi).collect();
+        let pi = PROVIDERS
+            .iter()
+            .position(|p| {
+                p.id == pick(
+                    &mut rng,
+                    &PROVIDERS
+                        .iter()
+                        .map(|p| (p.id, p.share))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .unwrap_or(0);
+        let own: Vec<usize> = (0..courses.len())
+            .filter(|c| courses[*c].provider == pi)
+            .collect();
         let course = own[rng.gen_range(0..own.len())];
         let p = &PROVIDERS[pi];
         let sessions = if rng.gen::<f64>() < p.start_probability {
             if rng.gen::<f64>() < p.completion_probability {
-                *pick(&mut rng, &[(4usize, 0.2), (5, 0.3), (6, 0.5)])
+                pick(&mut rng, &[(4usize, 0.2), (5, 0.3), (6, 0.5)])
             } else {
                 rng.gen_range(1..=3)
             }
@@ -362,11 +449,44 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
             nhs: nhs.clone(),
             course,
             referral_date: courses[course].start - Duration::days(rng.gen_range(7..=60)),
-            referral_source: *pick(&mut rng, &[("gp", 0.5), ("social_prescriber", 0.2), ("hospital", 0.15), ("self", 0.12), ("other", 0.03)]),
+            referral_source: pick(
+                &mut rng,
+                &[
+                    ("gp", 0.5),
+                    ("social_prescriber", 0.2),
+                    ("hospital", 0.15),
+                    ("self", 0.12),
+                    ("other", 0.03),
+                ],
+            ),
             register,
-            sex: *pick(&mut rng, &[("female", 0.6), ("male", 0.38), ("other", 0.01), ("unknown", 0.01)]),
+            sex: pick(
+                &mut rng,
+                &[
+                    ("female", 0.6),
+                    ("male", 0.38),
+                    ("other", 0.01),
+                    ("unknown", 0.01),
+                ],
+            ),
             year_of_birth: yob,
-            ethnicity: *pick(&mut rng, &[("A", 0.7), ("B", 0.02), ("C", 0.04), ("D", 0.01), ("H", 0.05), ("J", 0.06), ("K", 0.02), ("M", 0.03), ("N", 0.02), ("S", 0.02), ("Z", 0.02), ("99", 0.01)]),
+            ethnicity: pick(
+                &mut rng,
+                &[
+                    ("A", 0.7),
+                    ("B", 0.02),
+                    ("C", 0.04),
+                    ("D", 0.01),
+                    ("H", 0.05),
+                    ("J", 0.06),
+                    ("K", 0.02),
+                    ("M", 0.03),
+                    ("N", 0.02),
+                    ("S", 0.02),
+                    ("Z", 0.02),
+                    ("99", 0.01),
+                ],
+            ),
             imd: rng.gen_range(1..=10),
             ltc: n_cond as u8 + rng.gen_range(0..2),
             conditions: cs[..n_cond].join(";"),
@@ -388,33 +508,73 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     let mut index: BTreeMap<String, (NaiveDate, bool, bool)> = BTreeMap::new();
     for r in &referrals {
         let started = r.sessions() >= 1;
-        let date = if started { courses[r.course].start } else { r.referral_date };
+        let date = if started {
+            courses[r.course].start
+        } else {
+            r.referral_date
+        };
         let completer = r.sessions() >= 4;
         index.insert(r.nhs.clone(), (date, started, completer));
     }
 
     // Hospital events.
-    let mut apc = Table::new("hes_apc.csv", &["NHSNO", "PROCODE3", "ADMIDATE", "DISDATE", "ADMIMETH", "EPIORDER"]);
+    let mut apc = Table::new(
+        "hes_apc.csv",
+        &[
+            "NHSNO", "PROCODE3", "ADMIDATE", "DISDATE", "ADMIMETH", "EPIORDER",
+        ],
+    );
     let mut ae = Table::new("hes_ae.csv", &["NHSNO", "ARRIVALDATE", "AEDEPTTYPE"]);
     let mut op = Table::new("hes_op.csv", &["NHSNO", "APPTDATE", "ATTENDED"]);
     let window = Duration::days(365);
-    let add_spell = |rng: &mut ChaCha8Rng, apc: &mut Table, nhs: &str, day: NaiveDate, method: &str| {
-        let los = if method.starts_with('2') { (rng.gen::<f64>() * 8.0).floor() as i64 } else { rng.gen_range(0..3) };
-        let episodes = *pick(rng, &[(1usize, 0.9), (2, 0.08), (3, 0.02)]);
-        for e in 1..=episodes {
-            let dis = if e == episodes { (day + Duration::days(los)).format("%Y-%m-%d").to_string() } else { String::new() };
-            apc.rows.push(vec![nhs.into(), "RXX".into(), day.format("%Y-%m-%d").to_string(), dis, method.into(), e.to_string()]);
-        }
-    };
+    let add_spell =
+        |rng: &mut ChaCha8Rng, apc: &mut Table, nhs: &str, day: NaiveDate, method: &str| {
+            let los = if method.starts_with('2') {
+                (rng.gen::<f64>() * 8.0).floor() as i64
+            } else {
+                rng.gen_range(0..3)
+            };
+            let episodes = pick(rng, &[(1usize, 0.9), (2, 0.08), (3, 0.02)]);
+            for e in 1..=episodes {
+                let dis = if e == episodes {
+                    (day + Duration::days(los)).format("%Y-%m-%d").to_string()
+                } else {
+                    String::new()
+                };
+                apc.rows.push(vec![
+                    nhs.into(),
+                    "RXX".into(),
+                    day.format("%Y-%m-%d").to_string(),
+                    dis,
+                    method.into(),
+                    e.to_string(),
+                ]);
+            }
+        };
     let emergency_codes = ["21", "21", "21", "22", "23", "24", "28", "2A"];
     for (nhs, (idx, started, _)) in &index {
         let r = &rates[nhs];
         let (pre_lo, post_hi) = (*idx - window, *idx + window);
         let effect = |e: f64| if *started { 1.0 - e } else { 1.0 };
         let mut em: Vec<NaiveDate> = events(&mut rng, cov_start, pre_lo, r.emergency);
-        em.extend(events(&mut rng, pre_lo, *idx, r.emergency * (1.0 + REFERRAL_BUMP)));
-        em.extend(events(&mut rng, *idx, post_hi, r.emergency * effect(EMERGENCY_EFFECT)));
-        em.extend(events(&mut rng, post_hi, cov_end + Duration::days(1), r.emergency));
+        em.extend(events(
+            &mut rng,
+            pre_lo,
+            *idx,
+            r.emergency * (1.0 + REFERRAL_BUMP),
+        ));
+        em.extend(events(
+            &mut rng,
+            *idx,
+            post_hi,
+            r.emergency * effect(EMERGENCY_EFFECT),
+        ));
+        em.extend(events(
+            &mut rng,
+            post_hi,
+            cov_end + Duration::days(1),
+            r.emergency,
+        ));
         for day in em.into_iter().filter(|x| *x <= cov_end) {
             let m = emergency_codes[rng.gen_range(0..emergency_codes.len())];
             add_spell(&mut rng, &mut apc, nhs, day, m);
@@ -428,10 +588,34 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
         a.extend(events(&mut rng, *idx, post_hi, r.ae * effect(AE_EFFECT)));
         a.extend(events(&mut rng, post_hi, cov_end + Duration::days(1), r.ae));
         for day in a.into_iter().filter(|x| *x <= cov_end) {
-            ae.rows.push(vec![nhs.clone(), day.format("%Y-%m-%d").to_string(), (*pick(&mut rng, &[("01", 0.8), ("03", 0.15), ("99", 0.05)])).into()]);
+            ae.rows.push(vec![
+                nhs.clone(),
+                day.format("%Y-%m-%d").to_string(),
+                (pick(&mut rng, &[("01", 0.8), ("03", 0.15), ("99", 0.05)])).into(),
+            ]);
         }
-        for day in events(&mut rng, cov_start, cov_end + Duration::days(1), r.outpatient) {
-            op.rows.push(vec![nhs.clone(), day.format("%Y-%m-%d").to_string(), (*pick(&mut rng, &[("5", 0.8), ("6", 0.03), ("3", 0.08), ("2", 0.03), ("4", 0.05), ("7", 0.01)])).into()]);
+        for day in events(
+            &mut rng,
+            cov_start,
+            cov_end + Duration::days(1),
+            r.outpatient,
+        ) {
+            op.rows.push(vec![
+                nhs.clone(),
+                day.format("%Y-%m-%d").to_string(),
+                (pick(
+                    &mut rng,
+                    &[
+                        ("5", 0.8),
+                        ("6", 0.03),
+                        ("3", 0.08),
+                        ("2", 0.03),
+                        ("4", 0.05),
+                        ("7", 0.01),
+                    ],
+                ))
+                .into(),
+            ]);
         }
     }
     // Background: people never referred, up to the requested size of the extract.
@@ -446,8 +630,12 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
         let day = cov_start + Duration::days(rng.gen_range(0..(cov_end - cov_start).num_days()));
         match rng.gen_range(0..3) {
             0 => add_spell(&mut rng, &mut apc, &nhs, day, "21"),
-            1 => ae.rows.push(vec![nhs, day.format("%Y-%m-%d").to_string(), "01".into()]),
-            _ => op.rows.push(vec![nhs, day.format("%Y-%m-%d").to_string(), "5".into()]),
+            1 => ae
+                .rows
+                .push(vec![nhs, day.format("%Y-%m-%d").to_string(), "01".into()]),
+            _ => op
+                .rows
+                .push(vec![nhs, day.format("%Y-%m-%d").to_string(), "5".into()]),
         }
     }
     for t in [&mut apc, &mut ae, &mut op] {
@@ -457,23 +645,43 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
 
     // PAM: a baseline before the index date and, for most starters, a follow-up.
     let normal = Normal::new(0.0, 4.0).expect("normal");
-    let mut pam = Table::new("pam_scores.csv", &["NHS Number", "Assessment Date", "PAM Score", "PAM Level"]);
+    let mut pam = Table::new(
+        "pam_scores.csv",
+        &["NHS Number", "Assessment Date", "PAM Score", "PAM Level"],
+    );
     for r in &referrals {
         let (idx, started, completer) = index[&r.nhs];
-        if r.course != referrals.iter().find(|x| x.nhs == r.nhs).map(|x| x.course).unwrap_or(r.course) {
+        if r.course
+            != referrals
+                .iter()
+                .find(|x| x.nhs == r.nhs)
+                .map(|x| x.course)
+                .unwrap_or(r.course)
+        {
             continue;
         }
         if rng.gen::<f64>() > 0.85 {
             continue;
         }
-        let pre: f64 = (52.0f64 + 10.0 * Normal::new(0.0, 1.0).expect("normal").sample(&mut rng)).clamp(20.0, 95.0);
+        let pre: f64 = (52.0f64 + 10.0 * Normal::new(0.0, 1.0).expect("normal").sample(&mut rng))
+            .clamp(20.0, 95.0);
         let level = level_of(pre);
         let pre_day = idx - Duration::days(rng.gen_range(0..60));
         pam.rows.push(pam_row(&r.nhs, pre_day, pre));
-        let follow_up = if completer { 0.75 } else if started { 0.4 } else { 0.1 };
+        let follow_up = if completer {
+            0.75
+        } else if started {
+            0.4
+        } else {
+            0.1
+        };
         if rng.gen::<f64>() < follow_up {
             let factor = PROVIDERS[courses[r.course].provider].pam_gain_factor;
-            let gain = if started { PAM_GAIN_BY_LEVEL[level - 1] * factor } else { 0.0 };
+            let gain = if started {
+                PAM_GAIN_BY_LEVEL[level - 1] * factor
+            } else {
+                0.0
+            };
             let post = (pre + gain + normal.sample(&mut rng)).clamp(0.0, 100.0);
             let post_day = idx + Duration::days(rng.gen_range(42..180));
             pam.rows.push(pam_row(&r.nhs, post_day, post));
@@ -483,15 +691,60 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     // Provider returns, each in its provider's shape.
     let mut nth = Table::new(
         "northside_returns.csv",
-        &["NHS Number", "Course Ref", "Programme", "Course Start", "Language", "Referred On", "Referred By", "Sessions Attended", "Gender", "Age Group", "Ethnic Code", "IMD Decile", "No. of LTCs", "Conditions"],
+        &[
+            "NHS Number",
+            "Course Ref",
+            "Programme",
+            "Course Start",
+            "Language",
+            "Referred On",
+            "Referred By",
+            "Sessions Attended",
+            "Gender",
+            "Age Group",
+            "Ethnic Code",
+            "IMD Decile",
+            "No. of LTCs",
+            "Conditions",
+        ],
     );
     let mut els = Table::new(
         "eastleigh_returns.xlsx",
-        &["Participant NHS No", "Course ID", "Course Type", "Start Date", "Referral Date", "Source", "Sessions", "Sex", "Year of Birth", "Ethnicity", "IMD", "Language"],
+        &[
+            "Participant NHS No",
+            "Course ID",
+            "Course Type",
+            "Start Date",
+            "Referral Date",
+            "Source",
+            "Sessions",
+            "Sex",
+            "Year of Birth",
+            "Ethnicity",
+            "IMD",
+            "Language",
+        ],
     );
     let mut wcp = Table::new(
         "westcombe_register.csv",
-        &["nhs_no", "course", "programme", "start", "ref_date", "ref_source", "wk1", "wk2", "wk3", "wk4", "wk5", "wk6", "sex", "age_band", "ethnicity", "imd_decile"],
+        &[
+            "nhs_no",
+            "course",
+            "programme",
+            "start",
+            "ref_date",
+            "ref_source",
+            "wk1",
+            "wk2",
+            "wk3",
+            "wk4",
+            "wk5",
+            "wk6",
+            "sex",
+            "age_band",
+            "ethnicity",
+            "imd_decile",
+        ],
     );
     let dmy = |x: NaiveDate| x.format("%d/%m/%Y").to_string();
     let iso = |x: NaiveDate| x.format("%Y-%m-%d").to_string();
@@ -505,9 +758,22 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
                 dmy(c.start),
                 c.language.into(),
                 dmy(r.referral_date),
-                match r.referral_source { "gp" => "GP", "social_prescriber" => "Social Prescriber", "hospital" => "Hospital", "self" => "Self", _ => "Other" }.into(),
+                match r.referral_source {
+                    "gp" => "GP",
+                    "social_prescriber" => "Social Prescriber",
+                    "hospital" => "Hospital",
+                    "self" => "Self",
+                    _ => "Other",
+                }
+                .into(),
                 r.sessions().to_string(),
-                match r.sex { "female" => "F", "male" => "M", "other" => "O", _ => "U" }.into(),
+                match r.sex {
+                    "female" => "F",
+                    "male" => "M",
+                    "other" => "O",
+                    _ => "U",
+                }
+                .into(),
                 age_band(r.year_of_birth, c.start).into(),
                 r.ethnicity.into(),
                 r.imd.to_string(),
@@ -529,9 +795,27 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
                 c.language.into(),
             ]),
             _ => {
-                let mut row = vec![r.nhs.clone(), c.id.clone(), c.programme.into(), iso(c.start), iso(r.referral_date), r.referral_source.into()];
-                row.extend(r.register.iter().map(|b| if *b { "Y".to_string() } else { "N".to_string() }));
-                row.extend([r.sex.to_string(), age_band(r.year_of_birth, c.start).into(), r.ethnicity.into(), r.imd.to_string()]);
+                let mut row = vec![
+                    r.nhs.clone(),
+                    c.id.clone(),
+                    c.programme.into(),
+                    iso(c.start),
+                    iso(r.referral_date),
+                    r.referral_source.into(),
+                ];
+                row.extend(r.register.iter().map(|b| {
+                    if *b {
+                        "Y".to_string()
+                    } else {
+                        "N".to_string()
+                    }
+                }));
+                row.extend([
+                    r.sex.to_string(),
+                    age_band(r.year_of_birth, c.start).into(),
+                    r.ethnicity.into(),
+                    r.imd.to_string(),
+                ]);
                 wcp.rows.push(row);
             }
         }
@@ -542,12 +826,30 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
         let r = &mut rng;
         nth.plant(r, "NHS Number", "943 476 5918", "person_id", "Modulus 11");
         nth.plant(r, "NHS Number", "94347659", "person_id", "10-digit");
-        nth.plant(r, "Referred On", "31/02/2024", "referral_date", "is not a date");
-        nth.plant(r, "Referred On", "01/01/2030", "referral_date", "is after the course start date");
+        nth.plant(
+            r,
+            "Referred On",
+            "31/02/2024",
+            "referral_date",
+            "is not a date",
+        );
+        nth.plant(
+            r,
+            "Referred On",
+            "01/01/2030",
+            "referral_date",
+            "is after the course start date",
+        );
         nth.plant(r, "Gender", "X", "sex", "is not one of");
         nth.plant(r, "Ethnic Code", "Q", "ethnicity", "is not one of");
         nth.plant(r, "IMD Decile", "11", "imd_decile", "out of range");
-        nth.plant(r, "Sessions Attended", "7", "sessions_attended", "out of range");
+        nth.plant(
+            r,
+            "Sessions Attended",
+            "7",
+            "sessions_attended",
+            "out of range",
+        );
         nth.plant(r, "Course Ref", "", "course_id", "is empty");
         let mut ragged = nth.rows[0].clone();
         ragged.push("stray".into());
@@ -561,18 +863,38 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
         // A duplicate referral goes last, after the row it repeats.
         let dup = wcp.rows[0].clone();
         wcp.rows.push(dup);
-        wcp.faults.push((wcp.rows.len() - 1, "person_id".into(), "duplicate referral".into()));
-        apc.plant(r, "ADMIDATE", "1801-01-01", "event_date", "sentinel 1801-01-01");
+        wcp.faults.push((
+            wcp.rows.len() - 1,
+            "person_id".into(),
+            "duplicate referral".into(),
+        ));
+        apc.plant(
+            r,
+            "ADMIDATE",
+            "1801-01-01",
+            "event_date",
+            "sentinel 1801-01-01",
+        );
         let i = apc.rows.iter().position(|x| !x[3].is_empty()).unwrap_or(0);
         let mut bad = apc.rows[i].clone();
         bad[3] = "2000-01-01".into();
         apc.insert_fault(r, bad, "discharge_date", "is before the admission date");
-        ae.plant(r, "ARRIVALDATE", "2023-13-01", "event_date", "is not a date");
+        ae.plant(
+            r,
+            "ARRIVALDATE",
+            "2023-13-01",
+            "event_date",
+            "is not a date",
+        );
         op.plant(r, "NHSNO", "1234567890", "person_id", "Modulus 11");
         pam.plant(r, "PAM Score", "130", "score", "out of range");
         let lv = pam.col("PAM Level");
         let mut row = pam.rows[0].clone();
-        row[lv] = if row[lv] == "1" { "4".into() } else { "1".into() };
+        row[lv] = if row[lv] == "1" {
+            "4".into()
+        } else {
+            "1".into()
+        };
         pam.insert_fault(r, row, "level", "does not match the score");
         pam.plant(r, "Assessment Date", "", "assessment_date", "is empty");
         for t in [&nth, &els, &wcp, &apc, &ae, &op, &pam] {
@@ -581,13 +903,21 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     }
     // A level that matches its score unless a fault says otherwise.
     write_csv(&opts.out, &nth, b',', true)?;
-    write_xlsx(&opts.out, &els, &["Start Date", "Referral Date"], &["Sessions", "Year of Birth", "IMD"])?;
+    write_xlsx(
+        &opts.out,
+        &els,
+        &["Start Date", "Referral Date"],
+        &["Sessions", "Year of Birth", "IMD"],
+    )?;
     write_csv(&opts.out, &wcp, b';', false)?;
     write_csv(&opts.out, &apc, b',', false)?;
     write_csv(&opts.out, &ae, b',', false)?;
     write_csv(&opts.out, &op, b',', false)?;
     write_csv(&opts.out, &pam, b',', false)?;
-    std::fs::write(opts.out.join("pipeline.toml"), pipeline_text("", "generated"))?;
+    std::fs::write(
+        opts.out.join("pipeline.toml"),
+        pipeline_text("", "generated"),
+    )?;
     std::fs::write(opts.out.join("demo-hmac.key"), DEMO_KEY)?;
 
     // Truth: what was planted, and the expected values it implies.
@@ -608,29 +938,54 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     truth.starters = referrals.iter().filter(|r| r.sessions() >= 1).count();
     truth.completers = referrals.iter().filter(|r| r.sessions() >= 4).count();
     let mean = |f: &dyn Fn(&PersonRates) -> f64, started: bool| {
-        let v: Vec<f64> = index.iter().filter(|(_, (_, s, _))| *s == started).map(|(n, _)| f(&rates[n])).collect();
+        let v: Vec<f64> = index
+            .iter()
+            .filter(|(_, (_, s, _))| *s == started)
+            .map(|(n, _)| f(&rates[n]))
+            .collect();
         v.iter().sum::<f64>() / v.len().max(1) as f64
     };
     truth.mean_emergency_rate_starters = mean(&|r| r.emergency, true);
     truth.mean_emergency_rate_comparison = mean(&|r| r.emergency, false);
     truth.mean_ae_rate_starters = mean(&|r| r.ae, true);
-    truth.expected_did.insert("emergency_admissions".into(), -EMERGENCY_EFFECT * truth.mean_emergency_rate_starters);
-    truth.expected_did.insert("ae_attendances".into(), -AE_EFFECT * truth.mean_ae_rate_starters);
+    truth.expected_did.insert(
+        "emergency_admissions".into(),
+        -EMERGENCY_EFFECT * truth.mean_emergency_rate_starters,
+    );
+    truth.expected_did.insert(
+        "ae_attendances".into(),
+        -AE_EFFECT * truth.mean_ae_rate_starters,
+    );
     truth.expected_did.insert("elective_admissions".into(), 0.0);
-    truth.expected_did.insert("outpatient_attendances".into(), 0.0);
     truth
-        .expected_comparison_change
-        .insert("emergency_admissions".into(), -REFERRAL_BUMP * truth.mean_emergency_rate_comparison);
+        .expected_did
+        .insert("outpatient_attendances".into(), 0.0);
+    truth.expected_comparison_change.insert(
+        "emergency_admissions".into(),
+        -REFERRAL_BUMP * truth.mean_emergency_rate_comparison,
+    );
     for p in &PROVIDERS {
-        truth.completion_probability_by_provider.insert(p.id.into(), p.completion_probability);
-        truth.pam_gain_factor_by_provider.insert(p.id.into(), p.pam_gain_factor);
+        truth
+            .completion_probability_by_provider
+            .insert(p.id.into(), p.completion_probability);
+        truth
+            .pam_gain_factor_by_provider
+            .insert(p.id.into(), p.pam_gain_factor);
     }
     for (i, g) in PAM_GAIN_BY_LEVEL.iter().enumerate() {
-        truth.pam_gain_by_baseline_level.insert((i + 1).to_string(), *g);
+        truth
+            .pam_gain_by_baseline_level
+            .insert((i + 1).to_string(), *g);
     }
-    std::fs::write(opts.out.join("truth.json"), serde_json::to_string_pretty(&truth)?)?;
+    std::fs::write(
+        opts.out.join("truth.json"),
+        serde_json::to_string_pretty(&truth)?,
+    )?;
     if opts.faults {
-        std::fs::write(opts.out.join("faults.json"), serde_json::to_string_pretty(&faults)?)?;
+        std::fs::write(
+            opts.out.join("faults.json"),
+            serde_json::to_string_pretty(&faults)?,
+        )?;
     }
     Ok(faults)
 }
@@ -649,7 +1004,12 @@ fn level_of(score: f64) -> usize {
 
 fn pam_row(nhs: &str, day: NaiveDate, score: f64) -> Vec<String> {
     let score = (score * 10.0).round() / 10.0;
-    vec![nhs.into(), day.format("%d/%m/%Y").to_string(), format!("{score:.1}"), level_of(score).to_string()]
+    vec![
+        nhs.into(),
+        day.format("%d/%m/%Y").to_string(),
+        format!("{score:.1}"),
+        level_of(score).to_string(),
+    ]
 }
 
 fn title_case(s: &str) -> String {

@@ -50,12 +50,12 @@ fn str_series(values: &[&str]) -> Expr {
 }
 
 /// `is_in` against a fixed list of values (polars wants the list imploded).
-pub trait IsInList {
-    fn is_in_list(self, values: Expr, nulls_equal: bool) -> Expr;
+pub trait InList {
+    fn in_list(self, values: Expr, nulls_equal: bool) -> Expr;
 }
 
-impl IsInList for Expr {
-    fn is_in_list(self, values: Expr, nulls_equal: bool) -> Expr {
+impl InList for Expr {
+    fn in_list(self, values: Expr, nulls_equal: bool) -> Expr {
         self.is_in(values.implode(false), nulls_equal)
     }
 }
@@ -79,7 +79,10 @@ fn text_frame(raw: RawTable, source: &Source) -> PolarsResult<DataFrame> {
     }
     for (field, value) in &source.constants {
         if !source.columns.contains_key(field) {
-            cols.push(Column::new(field.as_str().into(), vec![value.clone(); height]));
+            cols.push(Column::new(
+                field.as_str().into(),
+                vec![value.clone(); height],
+            ));
         }
     }
     cols.push(Column::new(LINE.into(), raw.lines));
@@ -178,13 +181,15 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
                         rule(t(field).eq(date_lit(d)), format!("is a {why}"));
                     }
                     rule(
-                        t(field).lt(date_lit("1900-01-01")).or(t(field).gt(date_lit("2100-12-31"))),
+                        t(field)
+                            .lt(date_lit("1900-01-01"))
+                            .or(t(field).gt(date_lit("2100-12-31"))),
                         "is not a plausible date (before 1900 or after 2100)".into(),
                     );
                 }
             }
             FieldType::Enum(values) | FieldType::Code(values) => rule(
-                given(field).and(m(field).is_in_list(str_series(values), false).not()),
+                given(field).and(m(field).in_list(str_series(values), false).not()),
                 format!(
                     "is not one of {} (map the source's own codes under [sources.values.{field}])",
                     values.join(", ")
@@ -192,20 +197,21 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
             ),
             FieldType::Int { min, max } => {
                 rule(
-                    given(field).and(
-                        t(field)
-                            .is_null()
-                            .or(t(field).neq(t(field).floor())),
-                    ),
+                    given(field).and(t(field).is_null().or(t(field).neq(t(field).floor()))),
                     "is not a whole number".into(),
                 );
                 rule(
-                    t(field).lt(lit(min as f64)).or(t(field).gt(lit(max as f64))),
+                    t(field)
+                        .lt(lit(min as f64))
+                        .or(t(field).gt(lit(max as f64))),
                     format!("is out of range (expected {min} to {max})"),
                 );
             }
             FieldType::Float { min, max } => {
-                rule(given(field).and(t(field).is_null()), "is not a number".into());
+                rule(
+                    given(field).and(t(field).is_null()),
+                    "is not a number".into(),
+                );
                 rule(
                     t(field).lt(lit(min)).or(t(field).gt(lit(max))),
                     format!("is out of range (expected {min} to {max})"),
@@ -214,7 +220,7 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
             FieldType::Flag => rule(
                 given(field).and(
                     t(field)
-                        .is_in_list(lit(Series::new("".into(), [0.0f64, 1.0])), false)
+                        .in_list(lit(Series::new("".into(), [0.0f64, 1.0])), false)
                         .fill_null(lit(false))
                         .not(),
                 ),
@@ -287,7 +293,10 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
                 fails: t(REFERRAL_DATE).gt(t(COURSE_START_DATE)),
                 field: REFERRAL_DATE,
                 reason: concat_str(
-                    [lit("is after the course start date "), col(COURSE_START_DATE)],
+                    [
+                        lit("is after the course start date "),
+                        col(COURSE_START_DATE),
+                    ],
                     "",
                     true,
                 ),
@@ -373,7 +382,7 @@ fn code_group(code: Expr, groups: &[(&str, &[&str])]) -> Expr {
                 .otherwise(lit("unknown"))
         });
         e = Some(
-            when(code.clone().is_in_list(str_series(codes), false))
+            when(code.clone().in_list(str_series(codes), false))
                 .then(lit(*name))
                 .otherwise(inner),
         );
@@ -390,9 +399,15 @@ fn first_failure(rules: &[Rule]) -> [Expr; 3] {
         let fails = r.fails.clone().fill_null(lit(false));
         field = when(fails.clone()).then(lit(r.field)).otherwise(field);
         reason = when(fails.clone()).then(r.reason.clone()).otherwise(reason);
-        value = when(fails).then(r.value.clone().cast(DataType::String)).otherwise(value);
+        value = when(fails)
+            .then(r.value.clone().cast(DataType::String))
+            .otherwise(value);
     }
-    [field.alias(R_FIELD), reason.alias(R_REASON), value.alias(R_VALUE)]
+    [
+        field.alias(R_FIELD),
+        reason.alias(R_REASON),
+        value.alias(R_VALUE),
+    ]
 }
 
 /// Keys of a duplicate row, per kind (SPEC 3: same person, same course).
@@ -429,7 +444,11 @@ fn output_exprs(source: &Source, present: &[String], settings: &Settings) -> Vec
             for s in SESSIONS {
                 out.push(typed_or_null(s, DataType::Int8));
             }
-            out.push(sessions_expr(source).cast(DataType::Int8).alias(SESSIONS_ATTENDED));
+            out.push(
+                sessions_expr(source)
+                    .cast(DataType::Int8)
+                    .alias(SESSIONS_ATTENDED),
+            );
             out.push(typed_or_null(SEX, DataType::String));
             out.push(typed_or_null(AGE_BAND, DataType::String));
             out.push(typed_or_null(YEAR_OF_BIRTH, DataType::Int32));
@@ -458,26 +477,45 @@ fn output_exprs(source: &Source, present: &[String], settings: &Settings) -> Vec
                 when(apc.clone().not())
                     .then(lit("not_applicable"))
                     .when(sentinel)
-                    .then(concat_str([lit("hes_sentinel_"), col(DISCHARGE_DATE)], "", true))
+                    .then(concat_str(
+                        [lit("hes_sentinel_"), col(DISCHARGE_DATE)],
+                        "",
+                        true,
+                    ))
                     .when(t(DISCHARGE_DATE).is_null())
                     .then(lit("missing"))
                     .otherwise(lit("ok"))
             } else {
-                when(apc.clone()).then(lit("missing")).otherwise(lit("not_applicable"))
+                when(apc.clone())
+                    .then(lit("missing"))
+                    .otherwise(lit("not_applicable"))
             };
             out.push(status.alias(DISCHARGE_DATE_STATUS));
             let adm = typed_or_null(ADMISSION_METHOD, DataType::String);
-            out.push(when(apc.clone()).then(adm.clone()).otherwise(lit(NULL).cast(DataType::String)).alias(ADMISSION_METHOD));
+            out.push(
+                when(apc.clone())
+                    .then(adm.clone())
+                    .otherwise(lit(NULL).cast(DataType::String))
+                    .alias(ADMISSION_METHOD),
+            );
             out.push(
                 when(apc)
-                    .then(code_group(adm.str().to_uppercase(), schema::ADMISSION_METHODS))
+                    .then(code_group(
+                        adm.str().to_uppercase(),
+                        schema::ADMISSION_METHODS,
+                    ))
                     .otherwise(lit(NULL).cast(DataType::String))
                     .alias(ADMISSION_TYPE),
             );
             out.push(typed_or_null(AE_DEPARTMENT_TYPE, DataType::String));
             let att = typed_or_null(ATTENDANCE_STATUS, DataType::String);
             let op = t(SETTING).eq(lit("op"));
-            out.push(when(op.clone()).then(att.clone()).otherwise(lit(NULL).cast(DataType::String)).alias(ATTENDANCE_STATUS));
+            out.push(
+                when(op.clone())
+                    .then(att.clone())
+                    .otherwise(lit(NULL).cast(DataType::String))
+                    .alias(ATTENDANCE_STATUS),
+            );
             out.push(
                 when(op)
                     .then(code_group(att, schema::ATTENDANCE_OUTCOMES))
@@ -502,13 +540,21 @@ fn output_exprs(source: &Source, present: &[String], settings: &Settings) -> Vec
 /// episode's admission date and the last episode's discharge (SPEC 1.2).
 fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
     let is_apc = col(SETTING).eq(lit("apc"));
-    let order = if df.get_column_names().iter().any(|c| c.as_str() == EPISODE_ORDER) {
+    let order = if df
+        .get_column_names()
+        .iter()
+        .any(|c| c.as_str() == EPISODE_ORDER)
+    {
         vec![col(EPISODE_ORDER), col(SOURCE_LINE)]
     } else {
         vec![col(SOURCE_LINE)]
     };
     let key_exprs: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
-    let names: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let last_fields = [DISCHARGE_DATE, DISCHARGE_DATE_STATUS];
     let aggs: Vec<Expr> = names
         .iter()
@@ -537,14 +583,22 @@ fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
         .map(|n| col(n.as_str()))
         .chain([col(EPISODES)])
         .collect();
-    let out = concat([spells.select(order.clone()), others.select(order)], UnionArgs::default())?
-        .sort([SOURCE_LINE], SortMultipleOptions::default())
-        .collect()?;
+    let out = concat(
+        [spells.select(order.clone()), others.select(order)],
+        UnionArgs::default(),
+    )?
+    .sort([SOURCE_LINE], SortMultipleOptions::default())
+    .collect()?;
     Ok(out)
 }
 
 /// Checks one file's rows. `key` is the HMAC key for NHS numbers.
-pub fn check(raw: RawTable, source: &Source, settings: &Settings, key: &Arc<Vec<u8>>) -> PolarsResult<Checked> {
+pub fn check(
+    raw: RawTable,
+    source: &Source,
+    settings: &Settings,
+    key: &Arc<Vec<u8>>,
+) -> PolarsResult<Checked> {
     let read_rejects = std::mem::take(&mut Vec::from_iter(raw.rejects.iter().cloned()));
     let df = text_frame(raw, source)?;
     let present: Vec<String> = df
@@ -573,10 +627,16 @@ pub fn check(raw: RawTable, source: &Source, settings: &Settings, key: &Arc<Vec<
                     .clone()
                     .lazy()
                     .select([t(field)
-                        .is_in_list(lit(Series::new("".into(), [
-                            NaiveDate::from_ymd_opt(1800, 1, 1).expect("date"),
-                            NaiveDate::from_ymd_opt(1801, 1, 1).expect("date"),
-                        ])), false)
+                        .in_list(
+                            lit(Series::new(
+                                "".into(),
+                                [
+                                    NaiveDate::from_ymd_opt(1800, 1, 1).expect("date"),
+                                    NaiveDate::from_ymd_opt(1801, 1, 1).expect("date"),
+                                ],
+                            )),
+                            false,
+                        )
                         .sum()
                         .cast(DataType::UInt64)
                         .alias("n")])
@@ -661,7 +721,10 @@ pub fn check(raw: RawTable, source: &Source, settings: &Settings, key: &Arc<Vec<
         accepted = fold_spells(accepted, key)?;
     } else if source.kind == SourceKind::Hospital {
         // Every hospital part has the same columns: a row not folded is one episode.
-        accepted = accepted.lazy().with_column(lit(1i32).alias(EPISODES)).collect()?;
+        accepted = accepted
+            .lazy()
+            .with_column(lit(1i32).alias(EPISODES))
+            .collect()?;
     }
 
     let mut rejects = rejected.vstack(&dup_rejects)?;

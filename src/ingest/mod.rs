@@ -14,10 +14,10 @@ use polars::prelude::*;
 use sha2::Digest;
 
 use crate::error::{InputError, PipelineError};
-use checks::IsInList;
 use crate::pipeline::{Pipeline, Source, SourceKind};
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::warehouse;
+use checks::InList;
 
 /// A row rejected while reading, before the column checks.
 #[derive(Debug, Clone)]
@@ -146,8 +146,13 @@ fn previous_manifest(warehouse: &Path) -> Result<BTreeMap<String, (String, u32, 
         let cfg = df.column("source_config")?.str()?.clone();
         let fp = df.column("key_fingerprint")?.str()?.clone();
         for i in 0..df.height() {
-            if let (Some(k), Some(s), Some(v), Some(c), Some(f)) = (key.get(i), sha.get(i), ver.get(i), cfg.get(i), fp.get(i)) {
-                out.insert(k.to_string(), (s.to_string(), v, c.to_string(), f.to_string()));
+            if let (Some(k), Some(s), Some(v), Some(c), Some(f)) =
+                (key.get(i), sha.get(i), ver.get(i), cfg.get(i), fp.get(i))
+            {
+                out.insert(
+                    k.to_string(),
+                    (s.to_string(), v, c.to_string(), f.to_string()),
+                );
             }
         }
         // Keep the whole old frame for rewriting: read again in write_manifest.
@@ -168,7 +173,9 @@ fn top_reasons(rejects: &DataFrame) -> Result<Vec<(String, usize)>> {
             [
                 col("field"),
                 lit(": "),
-                col("reason").str().replace_all(lit(r"[0-9][0-9/\-.]*"), lit("…"), false),
+                col("reason")
+                    .str()
+                    .replace_all(lit(r"[0-9][0-9/\-.]*"), lit("…"), false),
             ],
             "",
             true,
@@ -191,19 +198,37 @@ fn top_reasons(rejects: &DataFrame) -> Result<Vec<(String, usize)>> {
 
 /// `acme.csv line 14, field referral_date: "31/02/2024" is not a date (expected dd/mm/yyyy)`
 pub fn reject_messages(path: &Path, rejects: &DataFrame, limit: usize) -> Result<Vec<String>> {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let line = rejects.column("line")?.cast(&DataType::UInt32)?.u32()?.clone();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let line = rejects
+        .column("line")?
+        .cast(&DataType::UInt32)?
+        .u32()?
+        .clone();
     let field = rejects.column("field")?.str()?.clone();
     let reason = rejects.column("reason")?.str()?.clone();
     let value = rejects.column("value")?.str()?.clone();
     Ok((0..rejects.height().min(limit))
         .map(|i| {
             let f = field.get(i).unwrap_or_default();
-            let v = value.get(i).map(|v| format!("\"{v}\" ")).unwrap_or_default();
+            let v = value
+                .get(i)
+                .map(|v| format!("\"{v}\" "))
+                .unwrap_or_default();
             if f.is_empty() {
-                format!("{name} line {}: {v}{}", line.get(i).unwrap_or(0), reason.get(i).unwrap_or_default())
+                format!(
+                    "{name} line {}: {v}{}",
+                    line.get(i).unwrap_or(0),
+                    reason.get(i).unwrap_or_default()
+                )
             } else {
-                format!("{name} line {}, field {f}: {v}{}", line.get(i).unwrap_or(0), reason.get(i).unwrap_or_default())
+                format!(
+                    "{name} line {}, field {f}: {v}{}",
+                    line.get(i).unwrap_or(0),
+                    reason.get(i).unwrap_or_default()
+                )
             }
         })
         .collect())
@@ -238,7 +263,8 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
     for source in &pipeline.sources {
         let config = source_config_hash(source);
         for path in source_files(pipeline, source)? {
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let sha = hex::encode(sha2::Sha256::digest(&bytes));
             let fkey = file_key(source, &path);
             let shown = path.display().to_string();
@@ -246,7 +272,9 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
                 .get(&fkey)
                 .is_some_and(|(s, v, c, _)| *s == sha && *v == SCHEMA_VERSION && *c == config);
             if mode == Mode::Ingest && unchanged {
-                progress(&format!("{shown}: unchanged since the last ingest, skipped"));
+                progress(&format!(
+                    "{shown}: unchanged since the last ingest, skipped"
+                ));
                 skipped.push(fkey);
                 continue;
             }
@@ -292,10 +320,9 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
 
     // A file over the reject limit fails the run before anything is written.
     let limit = pipeline.settings.max_reject_rate;
-    if let Some(p) = prepared
-        .iter()
-        .find(|p| p.report.rows_read > 0 && p.report.rejected as f64 / p.report.rows_read as f64 > limit)
-    {
+    if let Some(p) = prepared.iter().find(|p| {
+        p.report.rows_read > 0 && p.report.rejected as f64 / p.report.rows_read as f64 > limit
+    }) {
         return Err(InputError::TooManyRejects {
             path: PathBuf::from(&p.report.path),
             read: p.report.rows_read,
@@ -329,8 +356,15 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
 
 fn manifest_reports(df: &DataFrame, keys: &[String]) -> Result<Vec<FileReport>> {
     let get_s = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
-    let get_u = |c: &str| -> Result<UInt64Chunked> { Ok(df.column(c)?.cast(&DataType::UInt64)?.u64()?.clone()) };
-    let (src, path, fk, sha) = (get_s("source")?, get_s("path")?, get_s("file_key")?, get_s("sha256")?);
+    let get_u = |c: &str| -> Result<UInt64Chunked> {
+        Ok(df.column(c)?.cast(&DataType::UInt64)?.u64()?.clone())
+    };
+    let (src, path, fk, sha) = (
+        get_s("source")?,
+        get_s("path")?,
+        get_s("file_key")?,
+        get_s("sha256")?,
+    );
     let (size, read, acc, rej, wr, sen) = (
         get_u("size_bytes")?,
         get_u("rows_read")?,
@@ -366,11 +400,19 @@ fn manifest_reports(df: &DataFrame, keys: &[String]) -> Result<Vec<FileReport>> 
 fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<DataFrame> {
     Ok(df
         .lazy()
-        .with_columns([lit(source.to_string()).alias(schema::SOURCE), lit(path.to_string()).alias(schema::SOURCE_FILE)])
+        .with_columns([
+            lit(source.to_string()).alias(schema::SOURCE),
+            lit(path.to_string()).alias(schema::SOURCE_FILE),
+        ])
         .collect()?)
 }
 
-fn write(pipeline: &Pipeline, dir: &Path, prepared: &mut [Prepared], fingerprint: &str) -> Result<()> {
+fn write(
+    pipeline: &Pipeline,
+    dir: &Path,
+    prepared: &mut [Prepared],
+    fingerprint: &str,
+) -> Result<()> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for p in prepared.iter_mut() {
         let r = &p.report;
@@ -387,7 +429,12 @@ fn write(pipeline: &Pipeline, dir: &Path, prepared: &mut [Prepared], fingerprint
                 .collect()?;
             let groups = with_year.partition_by_stable([schema::SETTING, schema::YEAR], true)?;
             for g in groups {
-                let setting = g.column(schema::SETTING)?.str()?.get(0).unwrap_or("unknown").to_string();
+                let setting = g
+                    .column(schema::SETTING)?
+                    .str()?
+                    .get(0)
+                    .unwrap_or("unknown")
+                    .to_string();
                 let year = g.column(schema::YEAR)?.i32()?.get(0).unwrap_or(0);
                 let mut g = g.drop_many([schema::SETTING, schema::YEAR]);
                 let path = dir
@@ -428,13 +475,20 @@ fn write(pipeline: &Pipeline, dir: &Path, prepared: &mut [Prepared], fingerprint
         Some(old) => {
             let keep = old
                 .lazy()
-                .filter(col("file_key").is_in_list(lit(Series::new("".into(), replaced)), false).not())
+                .filter(
+                    col("file_key")
+                        .in_list(lit(Series::new("".into(), replaced)), false)
+                        .not(),
+                )
                 .collect()?;
             keep.vstack(&new_rows)?
         }
         None => new_rows,
     };
-    warehouse::write_parquet(&mut manifest, &dir.join(warehouse::MANIFEST).join("manifest.parquet"))?;
+    warehouse::write_parquet(
+        &mut manifest,
+        &dir.join(warehouse::MANIFEST).join("manifest.parquet"),
+    )?;
     rebuild_courses(pipeline, dir)
 }
 
@@ -453,7 +507,12 @@ fn rebuild_courses(pipeline: &Pipeline, dir: &Path) -> Result<()> {
             col(COURSE_START_DATE).min(),
             col(COURSE_LANGUAGE).drop_nulls().first(),
             len().cast(DataType::UInt32).alias("referrals"),
-            col(SESSIONS_ATTENDED).cast(DataType::Int32).gt_eq(lit(1)).sum().cast(DataType::UInt32).alias("starters"),
+            col(SESSIONS_ATTENDED)
+                .cast(DataType::Int32)
+                .gt_eq(lit(1))
+                .sum()
+                .cast(DataType::UInt32)
+                .alias("starters"),
             col(SESSIONS_ATTENDED)
                 .cast(DataType::Int32)
                 .gt_eq(lit(threshold))
@@ -463,5 +522,8 @@ fn rebuild_courses(pipeline: &Pipeline, dir: &Path) -> Result<()> {
         ])
         .sort([PROVIDER_ID, COURSE_ID], SortMultipleOptions::default())
         .collect()?;
-    warehouse::write_parquet(&mut courses, &dir.join(warehouse::COURSES).join("courses.parquet"))
+    warehouse::write_parquet(
+        &mut courses,
+        &dir.join(warehouse::COURSES).join("courses.parquet"),
+    )
 }

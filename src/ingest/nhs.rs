@@ -103,10 +103,24 @@ mod tests {
     #[test]
     fn modulus_11_matches_the_data_dictionary_example() {
         // 943 476 5919 is the NHS Data Dictionary's worked example: sum 299, 299 mod 11 = 2, check 9.
-        let got = check(&["9434765919", "943 476 5919", "9434765918", "943476591", "94347659190", "abcdefghij"]);
+        let got = check(&[
+            "9434765919",
+            "943 476 5919",
+            "9434765918",
+            "943476591",
+            "94347659190",
+            "abcdefghij",
+        ]);
         assert_eq!(
             got,
-            vec![Some(true), Some(true), Some(false), Some(false), Some(false), Some(false)]
+            vec![
+                Some(true),
+                Some(true),
+                Some(false),
+                Some(false),
+                Some(false),
+                Some(false)
+            ]
         );
     }
 

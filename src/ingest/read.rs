@@ -41,17 +41,28 @@ pub fn read_file(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable,
 }
 
 /// Finds the index of each mapped header, or says which are missing.
-fn locate(path: &Path, headers: &[String], source: &Source) -> Result<Vec<(String, usize)>, InputError> {
+fn locate(
+    path: &Path,
+    headers: &[String],
+    source: &Source,
+) -> Result<Vec<(String, usize)>, InputError> {
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for (field, header) in &source.columns {
-        match headers.iter().position(|h| h.trim().eq_ignore_ascii_case(header.trim())) {
+        match headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(header.trim()))
+        {
             Some(i) => out.push((field.clone(), i)),
             None => missing.push(format!("\"{header}\" (for {field})")),
         }
     }
     if !missing.is_empty() {
-        let shown: Vec<String> = headers.iter().take(30).map(|h| format!("\"{h}\"")).collect();
+        let shown: Vec<String> = headers
+            .iter()
+            .take(30)
+            .map(|h| format!("\"{h}\""))
+            .collect();
         return Err(file_err(
             path,
             format!(
@@ -67,7 +78,9 @@ fn locate(path: &Path, headers: &[String], source: &Source) -> Result<Vec<(Strin
 }
 
 fn decode(path: &Path, bytes: &[u8], source: &Source) -> Result<String, InputError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
     // A byte-order mark is dropped whether or not the pipeline declares one.
     match source.encoding {
         Encoding::Utf8 => String::from_utf8(bytes.to_vec()).map_err(|e| {
@@ -120,8 +133,10 @@ fn read_csv(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inpu
         }
     }
     let wanted = locate(path, &headers, source)?;
-    let mut columns: BTreeMap<String, Vec<Option<String>>> =
-        wanted.iter().map(|(f, _)| (f.clone(), Vec::new())).collect();
+    let mut columns: BTreeMap<String, Vec<Option<String>>> = wanted
+        .iter()
+        .map(|(f, _)| (f.clone(), Vec::new()))
+        .collect();
     let mut lines = Vec::new();
     let mut rejects = Vec::new();
     let mut rows_read = 0usize;
@@ -132,7 +147,10 @@ fn read_csv(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inpu
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                return Err(file_err(path, format!("line {line}: cannot read the row: {e}")));
+                return Err(file_err(
+                    path,
+                    format!("line {line}: cannot read the row: {e}"),
+                ));
             }
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0) as u32;
@@ -204,18 +222,31 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
     let range = book.worksheet_range(&sheet).map_err(|e| {
         file_err(
             path,
-            format!("cannot read sheet \"{sheet}\" (sheets: {}): {e}", book.sheet_names().join(", ")),
+            format!(
+                "cannot read sheet \"{sheet}\" (sheets: {}): {e}",
+                book.sheet_names().join(", ")
+            ),
         )
     })?;
     let start_row = range.start().map(|(r, _)| r).unwrap_or(0);
     let mut rows = range.rows();
     let headers: Vec<String> = match rows.next() {
-        Some(h) => h.iter().map(|c| cell_text(c, "%Y-%m-%d").unwrap_or_default()).collect(),
-        None => return Err(file_err(path, format!("sheet \"{sheet}\" is empty (no header row)"))),
+        Some(h) => h
+            .iter()
+            .map(|c| cell_text(c, "%Y-%m-%d").unwrap_or_default())
+            .collect(),
+        None => {
+            return Err(file_err(
+                path,
+                format!("sheet \"{sheet}\" is empty (no header row)"),
+            ))
+        }
     };
     let wanted = locate(path, &headers, source)?;
-    let mut columns: BTreeMap<String, Vec<Option<String>>> =
-        wanted.iter().map(|(f, _)| (f.clone(), Vec::new())).collect();
+    let mut columns: BTreeMap<String, Vec<Option<String>>> = wanted
+        .iter()
+        .map(|(f, _)| (f.clone(), Vec::new()))
+        .collect();
     let mut lines = Vec::new();
     let mut rows_read = 0;
     for (i, row) in rows.enumerate() {
@@ -224,7 +255,9 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
         }
         rows_read += 1;
         for (field, col) in &wanted {
-            let v = row.get(*col).and_then(|c| cell_text(c, &source.date_format));
+            let v = row
+                .get(*col)
+                .and_then(|c| cell_text(c, &source.date_format));
             columns.get_mut(field).expect("column made above").push(v);
         }
         // Sheet rows are 1-based and the header is the range's first row.

@@ -364,22 +364,23 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         ));
     }
 
-    let date = |v: &Option<Spanned<String>>, key: &str| -> Result<Option<NaiveDate>, PipelineError> {
-        match v {
-            None => Ok(None),
-            Some(s) => NaiveDate::parse_from_str(s.get_ref(), "%Y-%m-%d")
-                .map(Some)
-                .map_err(|_| {
-                    err(
-                        at(s.span()),
-                        format!(
-                            "settings.{key}: \"{}\" is not a date (expected yyyy-mm-dd)",
-                            s.get_ref()
-                        ),
-                    )
-                }),
-        }
-    };
+    let date =
+        |v: &Option<Spanned<String>>, key: &str| -> Result<Option<NaiveDate>, PipelineError> {
+            match v {
+                None => Ok(None),
+                Some(s) => NaiveDate::parse_from_str(s.get_ref(), "%Y-%m-%d")
+                    .map(Some)
+                    .map_err(|_| {
+                        err(
+                            at(s.span()),
+                            format!(
+                                "settings.{key}: \"{}\" is not a date (expected yyyy-mm-dd)",
+                                s.get_ref()
+                            ),
+                        )
+                    }),
+            }
+        };
     let rs = &raw.settings;
     let settings = Settings {
         evaluation_start: date(&rs.evaluation_start, "evaluation_start")?,
@@ -398,10 +399,16 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         disclosure: rs.disclosure.unwrap_or_default(),
     };
     if !(1..=12).contains(&settings.financial_year_start_month) {
-        return Err(err(None, "settings.financial_year_start_month must be 1 to 12".into()));
+        return Err(err(
+            None,
+            "settings.financial_year_start_month must be 1 to 12".into(),
+        ));
     }
     if !(1..=6).contains(&settings.completion_threshold) {
-        return Err(err(None, "settings.completion_threshold must be 1 to 6 sessions".into()));
+        return Err(err(
+            None,
+            "settings.completion_threshold must be 1 to 6 sessions".into(),
+        ));
     }
     if !(0.0..=1.0).contains(&settings.max_reject_rate) {
         return Err(err(
@@ -413,7 +420,10 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         if line.basis == CostBasis::OneOff && line.years.is_none_or(|y| y <= 0.0) {
             return Err(err(
                 None,
-                format!("cost line \"{}\" is one_off: give years (> 0) to spread it over", line.item),
+                format!(
+                    "cost line \"{}\" is one_off: give years (> 0) to spread it over",
+                    line.item
+                ),
             ));
         }
     }
@@ -425,12 +435,17 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
     for spanned in &raw.sources {
         let src_line = at(spanned.span());
         let s = spanned.get_ref();
-        let serr = |line: Option<usize>, m: String| err(line.or(src_line), format!("source `{}`: {m}", s.name));
+        let serr = |line: Option<usize>, m: String| {
+            err(line.or(src_line), format!("source `{}`: {m}", s.name))
+        };
         if sources.iter().any(|o: &Source| o.name == s.name) {
             return Err(serr(None, "two sources have this name".into()));
         }
         if s.files.is_empty() {
-            return Err(serr(None, "files is empty: give at least one file or glob".into()));
+            return Err(serr(
+                None,
+                "files is empty: give at least one file or glob".into(),
+            ));
         }
         let (date_format, date_format_label) = match &s.date_format {
             None => ("%Y-%m-%d".to_string(), "yyyy-mm-dd".to_string()),
@@ -475,12 +490,22 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         let columns_line = key_line("[sources.columns]");
         let fields = s.kind.fields();
         let known = |f: &str| fields.iter().any(|(n, _)| *n == f);
-        let known_list = || fields.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+        let known_list = || {
+            fields
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         for key in columns.keys().chain(s.constants.keys()) {
             if !known(key) {
                 return Err(serr(
                     key_line(&format!("{key} =")).or(columns_line),
-                    format!("`{key}` is not a field of {} sources (fields: {})", s.kind.name(), known_list()),
+                    format!(
+                        "`{key}` is not a field of {} sources (fields: {})",
+                        s.kind.name(),
+                        known_list()
+                    ),
                 ));
             }
         }
@@ -509,7 +534,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
             values: values.clone(),
             spell_key: s.spell_key.as_ref().map(|k| k.get_ref().clone()),
         };
-        for missing in required_missing(&source) {
+        if let Some(missing) = required_missing(&source).first() {
             return Err(serr(
                 columns_line,
                 format!("no mapping for required field `{missing}` (add it under [sources.columns] or [sources.constants])"),
@@ -517,7 +542,10 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         }
         if let Some(key) = &s.spell_key {
             if s.kind != SourceKind::Hospital {
-                return Err(serr(at(key.span()), "spell_key is for hospital sources".into()));
+                return Err(serr(
+                    at(key.span()),
+                    "spell_key is for hospital sources".into(),
+                ));
             }
             for f in key.get_ref() {
                 if !source.has(f) {
@@ -542,7 +570,10 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
             .title
             .clone()
             .unwrap_or_else(|| format!("Self-management programme evaluation: {name}")),
-        audience: raw.audience.clone().unwrap_or_else(|| "Commissioners".into()),
+        audience: raw
+            .audience
+            .clone()
+            .unwrap_or_else(|| "Commissioners".into()),
         warehouse: resolve(&raw.warehouse, format!("../warehouse/{name}")),
         reports: resolve(&raw.reports, "../reports".into()),
         privacy: raw.privacy.clone(),
@@ -604,7 +635,9 @@ impl Pipeline {
         if let Some(var) = &self.privacy.key_env {
             if let Ok(v) = std::env::var(var) {
                 if v.trim().is_empty() {
-                    return Err(err(format!("environment variable {var} (the HMAC key) is empty")));
+                    return Err(err(format!(
+                        "environment variable {var} (the HMAC key) is empty"
+                    )));
                 }
                 return Ok(v.trim().as_bytes().to_vec());
             }
@@ -612,7 +645,10 @@ impl Pipeline {
         if let Some(file) = &self.privacy.key_file {
             let p = self.dir.join(file);
             let v = std::fs::read_to_string(&p).map_err(|e| {
-                err(format!("cannot read the HMAC key file {}: {e}", p.display()))
+                err(format!(
+                    "cannot read the HMAC key file {}: {e}",
+                    p.display()
+                ))
             })?;
             if v.trim().is_empty() {
                 return Err(err(format!("the HMAC key file {} is empty", p.display())));
@@ -621,7 +657,10 @@ impl Pipeline {
         }
         Err(err(format!(
             "no HMAC key for NHS numbers: set the environment variable {}",
-            self.privacy.key_env.as_deref().unwrap_or("named by [privacy] key_env")
+            self.privacy
+                .key_env
+                .as_deref()
+                .unwrap_or("named by [privacy] key_env")
         )))
     }
 }

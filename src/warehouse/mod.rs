@@ -26,7 +26,14 @@ pub const PAM_SCORES: &str = "pam_scores";
 pub const REJECTS: &str = "rejects";
 pub const COURSES: &str = "courses";
 pub const MANIFEST: &str = "manifest";
-pub const TABLES: &[&str] = &[PARTICIPANTS, HOSPITAL_EVENTS, PAM_SCORES, REJECTS, COURSES, MANIFEST];
+pub const TABLES: &[&str] = &[
+    PARTICIPANTS,
+    HOSPITAL_EVENTS,
+    PAM_SCORES,
+    REJECTS,
+    COURSES,
+    MANIFEST,
+];
 
 /// An exclusive lock on a warehouse, released when dropped.
 pub struct Lock {
@@ -75,7 +82,10 @@ pub fn part_name(file_key: &str) -> String {
 
 /// All Parquet files under a table folder, sorted.
 fn parts(dir: &Path) -> Vec<PathBuf> {
-    let pattern = format!("{}/**/*.parquet", glob::Pattern::escape(&dir.to_string_lossy()));
+    let pattern = format!(
+        "{}/**/*.parquet",
+        glob::Pattern::escape(&dir.to_string_lossy())
+    );
     let mut out: Vec<PathBuf> = glob::glob(&pattern)
         .map(|g| g.filter_map(|p| p.ok()).collect())
         .unwrap_or_default();

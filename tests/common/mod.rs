@@ -120,6 +120,7 @@ imd_decile = "IMD"
     )
 }
 
-pub const RETURNS_HEADER: &str = "NHS No,Course,Programme,Start,Referred,Sessions,Sex,Ethnicity,IMD\n";
+pub const RETURNS_HEADER: &str =
+    "NHS No,Course,Programme,Start,Referred,Sessions,Sex,Ethnicity,IMD\n";
 /// Valid NHS numbers (Modulus 11) for test rows.
 pub const NHS: [&str; 4] = ["9434765919", "9990000018", "9990000026", "9990000034"];

@@ -10,8 +10,7 @@ BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/smpeval"
 D="$(mktemp -d)"; trap 'rm -rf "$D"' EXIT
 /usr/bin/time -f "generate: %e s, peak %M KiB" "$BIN" generate --out "$D" --participants "$N" --hospital-rows "$M" --seed 1 >/dev/null
 echo "input: $(du -sh "$D" | cut -f1), $(cat "$D"/hes_*.csv | wc -l) hospital lines"
-/usr/bin/time -f "validate: %e s, peak %M KiB" "$BIN" validate "$D/pipeline.toml" >/dev/null 2>&1
-/usr/bin/time -f "ingest (first): %e s, peak %M KiB" "$BIN" ingest "$D/pipeline.toml" >/dev/null 2>"$D/log" || cat "$D/log"
-tail -1 "$D/log" || true
-/usr/bin/time -f "ingest (unchanged, no-op): %e s, peak %M KiB" "$BIN" ingest "$D/pipeline.toml" >/dev/null 2>&1
+/usr/bin/time -o "$D/t" -f "validate: %e s, peak %M KiB" "$BIN" validate "$D/pipeline.toml" >/dev/null 2>&1; cat "$D/t"
+/usr/bin/time -o "$D/t" -f "ingest (first): %e s, peak %M KiB" "$BIN" ingest "$D/pipeline.toml" >/dev/null 2>&1; cat "$D/t"
+/usr/bin/time -o "$D/t" -f "ingest (unchanged, no-op): %e s, peak %M KiB" "$BIN" ingest "$D/pipeline.toml" >/dev/null 2>&1; cat "$D/t"
 echo "warehouse: $(du -sh "$D/warehouse" | cut -f1)"

@@ -9,4 +9,5 @@ pub mod generate;
 pub mod ingest;
 pub mod pipeline;
 pub mod schema;
+pub mod stats;
 pub mod warehouse;

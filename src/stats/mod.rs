@@ -1,0 +1,372 @@
+//! Statistics on aggregated numbers: Wilson intervals, Student-t and Welch
+//! intervals, funnel-plot limits and XmR (SPC) limits. No tables here: the
+//! metrics aggregate with polars and hand these functions counts, means and
+//! variances. Checked against UKHSA PHEindicatormethods' expected values
+//! (`tests/test_stats.rs`) and hand-worked cases (below).
+
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+
+/// The two-sided normal quantile for a confidence level (0.95 → 1.959964).
+pub fn z(confidence: f64) -> f64 {
+    Normal::standard().inverse_cdf(confidence + (1.0 - confidence) / 2.0)
+}
+
+/// The two-sided Student-t quantile with `df` degrees of freedom.
+pub fn t(confidence: f64, df: f64) -> f64 {
+    match StudentsT::new(0.0, 1.0, df) {
+        Ok(d) => d.inverse_cdf(confidence + (1.0 - confidence) / 2.0),
+        Err(_) => f64::NAN,
+    }
+}
+
+/// An estimate with its interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Interval {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Wilson score interval for a proportion `x / n` (PHE Fingertips technical guidance).
+/// None when `n` is zero.
+pub fn wilson(x: f64, n: f64, confidence: f64) -> Option<Interval> {
+    if n <= 0.0 || x < 0.0 || x > n {
+        return None;
+    }
+    let z = z(confidence);
+    let z2 = z * z;
+    let centre = 2.0 * x + z2;
+    let spread = z * (z2 + 4.0 * x * (1.0 - x / n)).sqrt();
+    let denom = 2.0 * (n + z2);
+    Some(Interval {
+        estimate: x / n,
+        low: (centre - spread) / denom,
+        high: (centre + spread) / denom,
+    })
+}
+
+/// Student-t interval for a mean from its sample size, mean and standard deviation.
+/// None for fewer than two values.
+pub fn mean_interval(n: f64, mean: f64, sd: f64, confidence: f64) -> Option<Interval> {
+    if n < 2.0 || !sd.is_finite() {
+        return None;
+    }
+    let half = t(confidence, n - 1.0) * sd / n.sqrt();
+    Some(Interval {
+        estimate: mean,
+        low: mean - half,
+        high: mean + half,
+    })
+}
+
+/// The difference of two independent means with a Welch (unequal variances)
+/// interval and Welch–Satterthwaite degrees of freedom: used for the
+/// difference-in-differences of per-person changes.
+pub fn welch_difference(
+    n1: f64,
+    mean1: f64,
+    var1: f64,
+    n2: f64,
+    mean2: f64,
+    var2: f64,
+    confidence: f64,
+) -> Option<Interval> {
+    if n1 < 2.0 || n2 < 2.0 {
+        return None;
+    }
+    let (a, b) = (var1 / n1, var2 / n2);
+    let se = (a + b).sqrt();
+    let estimate = mean1 - mean2;
+    if se == 0.0 {
+        return Some(Interval {
+            estimate,
+            low: estimate,
+            high: estimate,
+        });
+    }
+    let df = (a + b).powi(2) / (a * a / (n1 - 1.0) + b * b / (n2 - 1.0));
+    let half = t(confidence, df) * se;
+    Some(Interval {
+        estimate,
+        low: estimate - half,
+        high: estimate + half,
+    })
+}
+
+/// One funnel-plot control limit for a proportion (as a fraction) at
+/// denominator `n`, around the overall proportion `average`: the exact
+/// (Wilson-score) form used by PHE Fingertips and PHEindicatormethods.
+/// `probability` is 0.975 for the 95% limits and 0.999 for the 99.8% limits.
+/// Clamped to [0, 1].
+pub fn funnel_limit(probability: f64, n: f64, average: f64, high: bool) -> f64 {
+    let z = Normal::standard().inverse_cdf(probability);
+    let z2 = z * z;
+    let first = average * (n / z2 + 1.0);
+    let inner = (-8.0 * average * (n / z2 + 1.0)).powi(2)
+        - 64.0
+            * (1.0 / z2 + 1.0 / n)
+            * average
+            * (n * (average * (n / z2 + 2.0) - 1.0) + z2 * (average - 1.0));
+    let adj = inner.max(0.0).sqrt() / 8.0;
+    let last = 1.0 / z2 + 1.0 / n;
+    let count = if high {
+        (first + adj) / last
+    } else {
+        (first - adj) / last
+    };
+    (count / n).clamp(0.0, 1.0)
+}
+
+/// Funnel limits at one denominator.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FunnelPoint {
+    pub denominator: f64,
+    pub lower_95: f64,
+    pub upper_95: f64,
+    pub lower_998: f64,
+    pub upper_998: f64,
+}
+
+pub fn funnel_point(n: f64, average: f64) -> FunnelPoint {
+    FunnelPoint {
+        denominator: n,
+        lower_95: funnel_limit(0.975, n, average, false),
+        upper_95: funnel_limit(0.975, n, average, true),
+        lower_998: funnel_limit(0.999, n, average, false),
+        upper_998: funnel_limit(0.999, n, average, true),
+    }
+}
+
+/// 100 denominators spaced geometrically across the plot's axis, as
+/// PHEindicatormethods draws its funnel (axis from 0 when the largest
+/// denominator is over twice the smallest, to 5% past the largest).
+pub fn funnel_denominators(min_den: f64, max_den: f64) -> Vec<f64> {
+    fn floor_signif(x: f64) -> f64 {
+        if x <= 0.0 {
+            return 0.0;
+        }
+        let y = (x * 0.95).floor();
+        let n = (y.to_string().len() as i32) - 1;
+        (x * 0.95 / 10f64.powi(n)).floor() * 10f64.powi(n)
+    }
+    fn ceil_signif(x: f64) -> f64 {
+        if x <= 0.0 {
+            return 0.0;
+        }
+        let y = (x * 1.05).ceil();
+        let n = (y.to_string().len() as i32) - 2;
+        (x * 1.05 / 10f64.powi(n)).ceil() * 10f64.powi(n)
+    }
+    let axis_min = if max_den > 2.0 * min_den {
+        0.0
+    } else {
+        floor_signif(min_den)
+    };
+    let axis_max = ceil_signif(max_den);
+    let mut out = vec![axis_min.max(1.0)];
+    for j in 2..=100 {
+        let prev = out[out.len() - 1];
+        let next = ((axis_max / prev).powf(1.0 / (101 - j) as f64) * prev).round();
+        out.push(next.max(prev + 1.0));
+    }
+    out
+}
+
+/// Special-cause rules of an XmR chart (NHS England "Making Data Count",
+/// NHSRplotthedots defaults).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct XmrPoint {
+    pub value: f64,
+    /// A point outside the process limits.
+    pub outside_limits: bool,
+    /// Part of a run of 7 or more points on one side of the mean.
+    pub shift: bool,
+    /// Part of a run of 7 or more points each higher (or each lower) than the last.
+    pub trend: bool,
+    /// Part of 2 of 3 consecutive points beyond 2 sigma on the same side.
+    pub two_of_three: bool,
+}
+
+impl XmrPoint {
+    pub fn special_cause(&self) -> bool {
+        self.outside_limits || self.shift || self.trend || self.two_of_three
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Xmr {
+    pub mean: f64,
+    pub mean_moving_range: f64,
+    pub lower_limit: f64,
+    pub upper_limit: f64,
+    pub points: Vec<XmrPoint>,
+}
+
+/// The run length for shifts and trends.
+pub const XMR_RUN: usize = 7;
+
+/// XmR limits (mean ± 2.66 × mean moving range) and special-cause flags.
+/// None for fewer than two points.
+pub fn xmr(values: &[f64]) -> Option<Xmr> {
+    let n = values.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let mr = values.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / (n - 1) as f64;
+    let (lo, hi) = (mean - 2.66 * mr, mean + 2.66 * mr);
+    // 2 sigma: two thirds of the way from the mean to a limit.
+    let (lo2, hi2) = (mean - 2.66 * mr * 2.0 / 3.0, mean + 2.66 * mr * 2.0 / 3.0);
+    let mut points: Vec<XmrPoint> = values
+        .iter()
+        .map(|&v| XmrPoint {
+            value: v,
+            outside_limits: v > hi || v < lo,
+            shift: false,
+            trend: false,
+            two_of_three: false,
+        })
+        .collect();
+    // Shifts: runs of 7+ on one side (points on the mean break a run).
+    let side = |v: f64| {
+        if v > mean {
+            1
+        } else if v < mean {
+            -1
+        } else {
+            0
+        }
+    };
+    mark_runs(
+        &mut points,
+        |i| side(values[i]) != 0 && side(values[i]) == side(values[i - 1]),
+        |p| &mut p.shift,
+    );
+    // Trends: 7+ points each rising (or each falling) from the one before.
+    let dir = |i: usize| {
+        if i == 0 {
+            0
+        } else if values[i] > values[i - 1] {
+            1
+        } else if values[i] < values[i - 1] {
+            -1
+        } else {
+            0
+        }
+    };
+    let mut i = 1;
+    while i < n {
+        let d = dir(i);
+        if d == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i - 1;
+        let mut end = i;
+        while end + 1 < n && dir(end + 1) == d {
+            end += 1;
+        }
+        if end - start + 1 >= XMR_RUN {
+            for p in &mut points[start..=end] {
+                p.trend = true;
+            }
+        }
+        i = end + 1;
+    }
+    // Two of three beyond 2 sigma on the same side.
+    for s in 0..n.saturating_sub(2) {
+        for high in [true, false] {
+            let beyond = |v: f64| if high { v > hi2 } else { v < lo2 };
+            let hits: Vec<usize> = (s..s + 3).filter(|&k| beyond(values[k])).collect();
+            if hits.len() >= 2 {
+                for k in hits {
+                    points[k].two_of_three = true;
+                }
+            }
+        }
+    }
+    Some(Xmr {
+        mean,
+        mean_moving_range: mr,
+        lower_limit: lo,
+        upper_limit: hi,
+        points,
+    })
+}
+
+/// Marks runs where `continues(i)` holds from a run's second point on.
+fn mark_runs(
+    points: &mut [XmrPoint],
+    continues: impl Fn(usize) -> bool,
+    flag: impl Fn(&mut XmrPoint) -> &mut bool,
+) {
+    let n = points.len();
+    let mut start = 0;
+    for i in 1..=n {
+        if i == n || !continues(i) {
+            // The run is [start, i).
+            if i - start >= XMR_RUN {
+                for p in &mut points[start..i] {
+                    *flag(p) = true;
+                }
+            }
+            start = i;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_match_tables() {
+        assert!((z(0.95) - 1.959_963_985).abs() < 1e-8);
+        assert!((z(0.998) - 3.090_232_306).abs() < 1e-8);
+        // t(0.975, 4) = 2.776445 (standard tables)
+        assert!((t(0.95, 4.0) - 2.776_445_105).abs() < 1e-8);
+    }
+
+    #[test]
+    fn welch_hand_worked() {
+        // Group 1: 1,2,3,4 (mean 2.5, var 5/3); group 2: 2,4,6 (mean 4, var 4).
+        // se = sqrt(5/12 + 4/3) = 1.3229; df = 1.75^2/((5/12)^2/3 + (4/3)^2/2) = 3.0625/0.94676 = 3.2347
+        let i = welch_difference(4.0, 2.5, 5.0 / 3.0, 3.0, 4.0, 4.0, 0.95).unwrap();
+        assert!((i.estimate + 1.5).abs() < 1e-12);
+        let df: f64 = 3.0625 / ((5.0f64 / 12.0).powi(2) / 3.0 + (4.0f64 / 3.0).powi(2) / 2.0);
+        let half = t(0.95, df) * (5.0f64 / 12.0 + 4.0 / 3.0).sqrt();
+        assert!((i.high - (-1.5 + half)).abs() < 1e-12);
+        assert!((df - 3.2347).abs() < 1e-3);
+        // t(0.975, 3.2347) ≈ 3.0; the interval is about −1.5 ± 4.0
+        assert!(i.low < -5.0 && i.high > 2.0, "{i:?}");
+    }
+
+    #[test]
+    fn xmr_hand_worked() {
+        // 10, 12, 11, 13, 12: mean 11.6, moving ranges 2,1,2,1 → 1.5; limits 11.6 ± 3.99.
+        let x = xmr(&[10.0, 12.0, 11.0, 13.0, 12.0]).unwrap();
+        assert!((x.mean - 11.6).abs() < 1e-12);
+        assert!((x.mean_moving_range - 1.5).abs() < 1e-12);
+        assert!((x.upper_limit - 15.59).abs() < 1e-9);
+        assert!(x.points.iter().all(|p| !p.special_cause()));
+    }
+
+    #[test]
+    fn xmr_rules_fire() {
+        // A point far above: outside the limits.
+        let mut v = vec![10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 30.0, 10.0];
+        let x = xmr(&v).unwrap();
+        assert!(x.points[8].outside_limits);
+        // Seven rising points: a trend.
+        v = vec![5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 3.0, 4.0];
+        let x = xmr(&v).unwrap();
+        assert!(x.points[1..8].iter().all(|p| p.trend));
+        assert!(!x.points[0].trend && !x.points[8].trend);
+        // Seven below the mean then three high: a shift.
+        v = vec![1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 5.0, 5.0, 5.0];
+        let x = xmr(&v).unwrap();
+        assert!(x.points[..7].iter().all(|p| p.shift));
+        assert!(!x.points[7].shift);
+    }
+}

@@ -4,10 +4,13 @@
 //! check, pseudonymise) → `warehouse` (Parquet) → metrics and the pack.
 
 pub mod cli;
+pub mod disclosure;
 pub mod error;
 pub mod generate;
 pub mod ingest;
+pub mod metrics;
 pub mod pipeline;
+pub mod report;
 pub mod schema;
 pub mod stats;
 pub mod warehouse;

@@ -3,6 +3,7 @@
 
 mod generate;
 mod ingest;
+mod report;
 mod validate;
 
 use std::io::IsTerminal;
@@ -28,8 +29,10 @@ enum Command {
     Validate(validate::Args),
     /// Read, check and pseudonymise every input into the pipeline's Parquet warehouse.
     Ingest(ingest::Args),
-    /// Everything: ingest, then the evaluation.
-    Run(ingest::Args),
+    /// Compute the evaluation from the warehouse and write the pack.
+    Report(report::Args),
+    /// Everything: ingest, then the evaluation pack.
+    Run(report::Args),
     /// Write synthetic inputs with planted, documented effects.
     Generate(generate::Args),
 }
@@ -39,7 +42,8 @@ pub fn main() -> Result<()> {
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Ingest(a) => ingest::run(a),
-        Command::Run(a) => ingest::run(a),
+        Command::Report(a) => report::run(a, false),
+        Command::Run(a) => report::run(a, true),
         Command::Generate(a) => generate::run(a),
     }
 }

@@ -343,9 +343,10 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     let cov_start = d(COVERAGE_START.0, COVERAGE_START.1, COVERAGE_START.2);
     let cov_end = d(COVERAGE_END.0, COVERAGE_END.1, COVERAGE_END.2);
 
-    // Courses: each provider runs courses of about 10 referrals from April 2022 to December 2024.
+    // Courses: each provider runs courses of about 10 referrals from April 2022
+    // to March 2025; those after September 2024 lack a full year of follow-up.
     let first = d(2022, 4, 4);
-    let span = (d(2024, 12, 31) - first).num_days();
+    let span = (d(2025, 3, 24) - first).num_days();
     let mut courses = Vec::new();
     for (pi, p) in PROVIDERS.iter().enumerate() {
         let n = ((opts.participants as f64 * p.share) / 10.0)
@@ -405,18 +406,12 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
                 }
             }
         };
-        let pi = PROVIDERS
+        let shares: Vec<(usize, f64)> = PROVIDERS
             .iter()
-            .position(|p| {
-                p.id == pick(
-                    &mut rng,
-                    &PROVIDERS
-                        .iter()
-                        .map(|p| (p.id, p.share))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .unwrap_or(0);
+            .enumerate()
+            .map(|(i, p)| (i, p.share))
+            .collect();
+        let pi = pick(&mut rng, &shares);
         let own: Vec<usize> = (0..courses.len())
             .filter(|c| courses[*c].provider == pi)
             .collect();

@@ -1,0 +1,153 @@
+//! The referral frame every metric starts from: one row per referral in the
+//! evaluation period, with the derived flags and periods.
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use crate::pipeline::Settings;
+use crate::schema::*;
+
+pub const STARTER: &str = "starter";
+pub const COMPLETER: &str = "completer";
+pub const ACTIVITY_DATE: &str = "activity_date";
+pub const FINANCIAL_YEAR: &str = "financial_year";
+pub const QUARTER: &str = "quarter";
+pub const MONTH: &str = "month";
+pub const COURSE_KEY: &str = "course_key";
+pub const IMD_QUINTILE: &str = "imd_quintile";
+pub const ETHNICITY_GROUP: &str = "ethnicity_group";
+pub const AGE_GROUP: &str = "age_group";
+
+/// A starter attended at least one session.
+pub fn is_starter() -> Expr {
+    col(SESSIONS_ATTENDED).cast(DataType::Int32).gt_eq(lit(1))
+}
+
+/// A completer attended at least `threshold` sessions (SMRC: 4 of 6).
+pub fn is_completer(threshold: u32) -> Expr {
+    col(SESSIONS_ATTENDED)
+        .cast(DataType::Int32)
+        .gt_eq(lit(threshold as i32))
+}
+
+/// NHS ethnic category → the five census groups (2001 categories, as the NHS codes them).
+pub fn ethnicity_group() -> Expr {
+    let e = col(ETHNICITY);
+    let is = |codes: &[&str]| {
+        e.clone()
+            .is_in(lit(Series::new("".into(), codes)).implode(false), false)
+    };
+    when(is(&["A", "B", "C"]))
+        .then(lit("White"))
+        .when(is(&["D", "E", "F", "G"]))
+        .then(lit("Mixed"))
+        .when(is(&["H", "J", "K", "L"]))
+        .then(lit("Asian or Asian British"))
+        .when(is(&["M", "N", "P"]))
+        .then(lit("Black or Black British"))
+        .when(is(&["R", "S"]))
+        .then(lit("Other ethnic group"))
+        .otherwise(lit("Not stated or not known"))
+}
+
+/// The age band given by the provider, else one from the year of birth at the activity date.
+fn age_group() -> Expr {
+    let age = col(ACTIVITY_DATE).dt().year() - col(YEAR_OF_BIRTH);
+    let from_yob = when(col(YEAR_OF_BIRTH).is_null())
+        .then(lit(NULL).cast(DataType::String))
+        .when(age.clone().lt(lit(35)))
+        .then(lit("18-34"))
+        .when(age.clone().lt(lit(50)))
+        .then(lit("35-49"))
+        .when(age.clone().lt(lit(65)))
+        .then(lit("50-64"))
+        .when(age.lt(lit(75)))
+        .then(lit("65-74"))
+        .otherwise(lit("75+"));
+    col(AGE_BAND)
+        .fill_null(from_yob)
+        .fill_null(lit("Not known"))
+}
+
+/// Financial year label ("2023/24") of a date, the year starting in `start_month`.
+fn financial_year(date: Expr, start_month: u32) -> Expr {
+    let y = date.clone().dt().year();
+    let m = date.dt().month().cast(DataType::Int32);
+    let start = when(m.clone().gt_eq(lit(start_month as i32)))
+        .then(y.clone())
+        .otherwise(y - lit(1));
+    let next = (start.clone() + lit(1)) % lit(100);
+    let next = when(next.clone().lt(lit(10)))
+        .then(concat_str(
+            [lit("0"), next.clone().cast(DataType::String)],
+            "",
+            true,
+        ))
+        .otherwise(next.cast(DataType::String));
+    concat_str([start.cast(DataType::String), lit("/"), next], "", true)
+}
+
+fn quarter(date: Expr, start_month: u32) -> Expr {
+    let m = date.clone().dt().month().cast(DataType::Int32);
+    let q = ((m - lit(start_month as i32) + lit(12)) % lit(12)) / lit(3) + lit(1);
+    concat_str(
+        [
+            financial_year(date, start_month),
+            lit(" Q"),
+            q.cast(DataType::String),
+        ],
+        "",
+        true,
+    )
+}
+
+/// Referrals in the evaluation period with derived columns. The activity date is
+/// the course start date, or the referral date for a referral that never started.
+/// A person referred twice to the same course counts once (first row kept).
+pub fn referrals(participants: LazyFrame, s: &Settings) -> LazyFrame {
+    let mut lf = participants
+        .with_column(
+            col(COURSE_START_DATE)
+                .fill_null(col(REFERRAL_DATE))
+                .alias(ACTIVITY_DATE),
+        )
+        .sort([SOURCE_FILE, SOURCE_LINE], SortMultipleOptions::default())
+        .unique_stable(
+            Some(cols([PERSON_ID, PROVIDER_ID, COURSE_ID])),
+            UniqueKeepStrategy::First,
+        );
+    if let Some(start) = s.evaluation_start {
+        lf = lf.filter(col(ACTIVITY_DATE).gt_eq(lit(start)));
+    }
+    if let Some(end) = s.evaluation_end {
+        lf = lf.filter(col(ACTIVITY_DATE).lt_eq(lit(end)));
+    }
+    lf.with_columns([
+        is_starter().fill_null(lit(false)).alias(STARTER),
+        is_completer(s.completion_threshold)
+            .fill_null(lit(false))
+            .alias(COMPLETER),
+        financial_year(col(ACTIVITY_DATE), s.financial_year_start_month).alias(FINANCIAL_YEAR),
+        quarter(col(ACTIVITY_DATE), s.financial_year_start_month).alias(QUARTER),
+        col(ACTIVITY_DATE).dt().strftime("%Y-%m").alias(MONTH),
+        concat_str([col(PROVIDER_ID), col(COURSE_ID)], "|", true).alias(COURSE_KEY),
+        ((col(IMD_DECILE).cast(DataType::Int32) + lit(1)) / lit(2))
+            .cast(DataType::String)
+            .fill_null(lit("Not known"))
+            .alias(IMD_QUINTILE),
+        ethnicity_group().alias(ETHNICITY_GROUP),
+        age_group().alias(AGE_GROUP),
+        col(SEX).fill_null(lit("unknown")),
+        col(COURSE_LANGUAGE).fill_null(lit("Not known")),
+        col(REFERRAL_SOURCE).fill_null(lit("not recorded")),
+    ])
+}
+
+/// Days since 1970-01-01 of a date column, for window arithmetic.
+pub fn days(e: Expr) -> Expr {
+    e.cast(DataType::Int32)
+}
+
+pub fn day_number(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}

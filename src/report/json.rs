@@ -1,0 +1,345 @@
+//! `metrics.json` (SPEC 7): stable keys for nightly consumers. A suppressed
+//! figure is `null` and its name is listed in `suppressed`.
+
+use serde_json::{json, Map, Value};
+
+use crate::metrics::{Evaluation, Table};
+
+/// Builds one JSON object from a table row; suppressed cells become null and
+/// are named in `suppressed` as `<path>.<key>`.
+fn row(
+    t: &Table,
+    i: usize,
+    keys: &[(&str, &str)],
+    path: &str,
+    suppressed: &mut Vec<String>,
+) -> Value {
+    let mut m = Map::new();
+    for (key, column) in keys {
+        let v = if t.is_suppressed(i, column) {
+            suppressed.push(format!("{path}.{key}"));
+            Value::Null
+        } else {
+            cell(t, i, column)
+        };
+        m.insert((*key).to_string(), v);
+    }
+    Value::Object(m)
+}
+
+fn cell(t: &Table, i: usize, column: &str) -> Value {
+    let dtype = t.df.column(column).map(|c| c.dtype().clone());
+    match dtype {
+        Ok(d) if d.is_integer() => t
+            .f64(i, column)
+            .map(|x| json!(x as i64))
+            .unwrap_or(Value::Null),
+        Ok(d) if d.is_float() => t
+            .f64(i, column)
+            .filter(|x| x.is_finite())
+            .map(|x| json!(x))
+            .unwrap_or(Value::Null),
+        Ok(polars::prelude::DataType::Boolean) => json!(t.text(i, column) == "true"),
+        Ok(_) => {
+            let s = t.text(i, column);
+            if s.is_empty() {
+                Value::Null
+            } else {
+                json!(s)
+            }
+        }
+        Err(_) => Value::Null,
+    }
+}
+
+fn rows(
+    t: Option<&Table>,
+    keys: &[(&str, &str)],
+    path: &str,
+    suppressed: &mut Vec<String>,
+) -> Value {
+    match t {
+        Some(t) => Value::Array(
+            (0..t.height())
+                .map(|i| row(t, i, keys, &format!("{path}[{i}]"), suppressed))
+                .collect(),
+        ),
+        None => Value::Array(vec![]),
+    }
+}
+
+fn first(
+    t: Option<&Table>,
+    keys: &[(&str, &str)],
+    path: &str,
+    suppressed: &mut Vec<String>,
+) -> Value {
+    match t {
+        Some(t) if t.height() > 0 => row(t, 0, keys, path, suppressed),
+        _ => Value::Null,
+    }
+}
+
+/// Run facts for the `run` object.
+pub struct RunInfo {
+    pub id: String,
+    pub pipeline: String,
+    pub tool_version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub internal: bool,
+}
+
+pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
+    let mut s = Vec::new();
+    let sup = &mut s;
+    let counts = [
+        ("referrals", "referrals"),
+        ("starters", "starters"),
+        ("completers", "completers"),
+        ("courses", "courses"),
+    ];
+    let comp = [
+        ("starters", "starters"),
+        ("completers", "completers"),
+        ("rate", "rate"),
+        ("ci_low", "ci_low"),
+        ("ci_high", "ci_high"),
+    ];
+    let mut by_provider_counts = vec![("provider_id", "provider_id")];
+    by_provider_counts.extend(counts);
+    let mut by_provider_comp = vec![("provider_id", "provider_id")];
+    by_provider_comp.extend(comp);
+
+    let activity = json!({
+        "overall": first(e.table("activity_overall"), &counts, "activity.overall", sup),
+        "by_provider": rows(e.table("activity_by_provider"), &by_provider_counts, "activity.by_provider", sup),
+        "by_programme": rows(e.table("activity_by_programme"), &[("programme", "programme"), ("referrals", "referrals"), ("starters", "starters"), ("completers", "completers"), ("courses", "courses")], "activity.by_programme", sup),
+        "by_financial_year": rows(e.table("activity_by_financial_year"), &[("financial_year", "financial_year"), ("referrals", "referrals"), ("starters", "starters"), ("completers", "completers"), ("courses", "courses")], "activity.by_financial_year", sup),
+        "by_quarter": rows(e.table("activity_by_quarter"), &[("quarter", "quarter"), ("referrals", "referrals"), ("starters", "starters"), ("completers", "completers"), ("courses", "courses")], "activity.by_quarter", sup),
+        "by_month": rows(e.table("activity_by_month"), &[("month", "month"), ("referrals", "referrals"), ("starters", "starters"), ("completers", "completers"), ("courses", "courses")], "activity.by_month", sup),
+    });
+    let completion = json!({
+        "overall": first(e.table("completion_overall"), &comp, "completion.overall", sup),
+        "by_provider": rows(e.table("completion_by_provider"), &by_provider_comp, "completion.by_provider", sup),
+    });
+    let retention = rows(
+        e.table("retention"),
+        &[
+            ("session", "session"),
+            ("attended", "attended"),
+            ("rate", "rate"),
+        ],
+        "retention",
+        sup,
+    );
+    let mut equity = Map::new();
+    for t in e.tables.iter().filter(|t| t.name.starts_with("equity_by_")) {
+        let key = t.name.trim_start_matches("equity_by_").to_string();
+        let mut keys = vec![("group", "group")];
+        keys.extend(comp);
+        equity.insert(
+            key.clone(),
+            rows(Some(t), &keys, &format!("equity.{key}"), sup),
+        );
+    }
+    let hospital = rows(
+        e.table("hospital_pre_post"),
+        &[
+            ("group", "group"),
+            ("outcome", "outcome"),
+            ("n", "n"),
+            ("mean_pre", "mean_pre"),
+            ("mean_post", "mean_post"),
+            ("change", "change"),
+            ("ci_low", "ci_low"),
+            ("ci_high", "ci_high"),
+            ("pct_change", "pct_change"),
+        ],
+        "hospital",
+        sup,
+    );
+    let follow_up = rows(
+        e.table("hospital_follow_up"),
+        &[
+            ("group", "group"),
+            ("persons", "persons"),
+            ("eligible", "eligible"),
+            ("insufficient_follow_up", "insufficient_follow_up"),
+        ],
+        "follow_up",
+        sup,
+    );
+    let did = rows(
+        e.table("did"),
+        &[
+            ("outcome", "outcome"),
+            ("estimate", "estimate"),
+            ("ci_low", "ci_low"),
+            ("ci_high", "ci_high"),
+            ("n_starters", "n_starters"),
+            ("n_comparison", "n_comparison"),
+        ],
+        "did",
+        sup,
+    );
+    let mut pam = first(
+        e.table("pam_summary"),
+        &[
+            ("n_paired", "n_paired"),
+            ("mean_pre", "mean_pre"),
+            ("mean_post", "mean_post"),
+            ("change", "change"),
+            ("ci_low", "ci_low"),
+            ("ci_high", "ci_high"),
+            ("pct_up_one_level", "pct_up_one_level"),
+            ("pct_up_3_points", "pct_up_3_points"),
+        ],
+        "pam",
+        sup,
+    );
+    if let (Some(t), Value::Object(m)) = (e.table("pam_transitions"), &mut pam) {
+        let mut grid = Vec::new();
+        for i in 0..t.height() {
+            let mut r = Vec::new();
+            for (j, c) in ["to_level_1", "to_level_2", "to_level_3", "to_level_4"]
+                .iter()
+                .enumerate()
+            {
+                if t.is_suppressed(i, c) {
+                    sup.push(format!("pam.transitions[{i}][{j}]"));
+                    r.push(Value::Null);
+                } else {
+                    r.push(cell(t, i, c));
+                }
+            }
+            grid.push(Value::Array(r));
+        }
+        m.insert("transitions".into(), Value::Array(grid));
+        m.insert(
+            "by_baseline_level".into(),
+            rows(
+                e.table("pam_by_baseline"),
+                &[
+                    ("baseline_level", "baseline_level"),
+                    ("n", "n"),
+                    ("mean_change", "mean_change"),
+                ],
+                "pam.by_baseline_level",
+                sup,
+            ),
+        );
+    }
+    let cost = first(
+        e.table("cost_summary"),
+        &[
+            ("total", "total"),
+            ("per_referral", "per_referral"),
+            ("per_starter", "per_starter"),
+            ("per_completer", "per_completer"),
+            ("per_course", "per_course"),
+            ("period_years", "period_years"),
+            ("benchmark_per_participant", "benchmark_per_participant"),
+            ("benchmark_per_completer", "benchmark_per_completer"),
+        ],
+        "cost",
+        sup,
+    );
+    let savings = rows(
+        e.table("savings"),
+        &[
+            ("outcome", "outcome"),
+            ("events_avoided", "events_avoided"),
+            ("unit_cost", "unit_cost"),
+            ("savings", "savings"),
+            ("savings_low", "savings_low"),
+            ("savings_high", "savings_high"),
+        ],
+        "savings",
+        sup,
+    );
+    let value = first(
+        e.table("value"),
+        &[
+            ("total_cost", "total_cost"),
+            ("total_savings", "total_savings"),
+            ("savings_low", "savings_low"),
+            ("savings_high", "savings_high"),
+            ("net_cost", "net_cost"),
+            ("return_per_pound", "return_per_pound"),
+        ],
+        "value",
+        sup,
+    );
+    let providers = rows(
+        e.table("providers"),
+        &[
+            ("provider_id", "provider_id"),
+            ("referrals", "referrals"),
+            ("starters", "starters"),
+            ("completers", "completers"),
+            ("rate", "rate"),
+            ("ci_low", "ci_low"),
+            ("ci_high", "ci_high"),
+            ("funnel_lower_95", "funnel_lower_95"),
+            ("funnel_upper_95", "funnel_upper_95"),
+            ("funnel_lower_998", "funnel_lower_998"),
+            ("funnel_upper_998", "funnel_upper_998"),
+            ("funnel_position", "funnel_position"),
+            ("cost_per_completer", "cost_per_completer"),
+            ("pam_n", "pam_n"),
+            ("pam_change", "pam_change"),
+        ],
+        "providers",
+        sup,
+    );
+    let trend = rows(
+        e.table("trend_monthly"),
+        &[
+            ("month", "month"),
+            ("starters", "starters"),
+            ("completers", "completers"),
+            ("starters_special_cause", "starters_special_cause"),
+            ("completers_special_cause", "completers_special_cause"),
+        ],
+        "trend",
+        sup,
+    );
+    let files = rows(
+        e.table("data_quality"),
+        &[
+            ("source", "source"),
+            ("path", "path"),
+            ("rows_read", "rows_read"),
+            ("accepted", "accepted"),
+            ("rejected", "rejected"),
+        ],
+        "data_quality.files",
+        sup,
+    );
+    json!({
+        "schema_version": 1,
+        "run": {
+            "id": run.id, "pipeline": run.pipeline, "tool_version": run.tool_version,
+            "started_at": run.started_at, "finished_at": run.finished_at,
+        },
+        "disclosure": if run.internal { "internal" } else { "published" },
+        "suppressed": s,
+        "period": {"start": e.period.0.to_string(), "end": e.period.1.to_string()},
+        "hospital_coverage": {"start": e.coverage.0.to_string(), "end": e.coverage.1.to_string()},
+        "activity": activity,
+        "completion": completion,
+        "retention": retention,
+        "equity": Value::Object(equity),
+        "hospital": hospital,
+        "follow_up": follow_up,
+        "did": did,
+        "pam": pam,
+        "cost": cost,
+        "savings": savings,
+        "value": value,
+        "providers": providers,
+        "trend": trend,
+        "data_quality": {"files": files},
+    })
+}

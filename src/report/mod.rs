@@ -1,0 +1,143 @@
+//! The evaluation pack (SPEC 5): written to a temporary folder beside the
+//! reports and renamed into `reports/<run-id>/`; `reports/latest` then points
+//! at it. A failed run leaves no half-written pack and never moves `latest`.
+
+pub mod csv_out;
+pub mod json;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::metrics::{self, Evaluation};
+use crate::pipeline::{Disclosure, Pipeline};
+
+/// How a pack is written.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Exact figures, every page and sheet marked internal.
+    pub internal: bool,
+    /// Force a run id (tests); default: UTC time and pipeline name.
+    pub run_id: Option<String>,
+}
+
+pub struct Pack {
+    pub dir: PathBuf,
+    pub run_id: String,
+    pub suppressed: usize,
+}
+
+/// Computes the evaluation and writes the pack.
+pub fn report(p: &Pipeline, opts: &Options, progress: &dyn Fn(&str)) -> Result<Pack> {
+    let started = chrono::Utc::now();
+    let internal = opts.internal || p.settings.disclosure == Disclosure::Internal;
+    progress("computing the evaluation");
+    let mut e = metrics::evaluate(p)?;
+    if !internal {
+        for t in e.tables.iter_mut() {
+            crate::disclosure::apply(t)?;
+        }
+    }
+    let run_id = opts
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", started.format("%Y%m%dT%H%M%SZ"), p.name));
+    std::fs::create_dir_all(&p.reports)
+        .with_context(|| format!("cannot create the reports folder {}", p.reports.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".tmp-{run_id}-"))
+        .tempdir_in(&p.reports)
+        .with_context(|| {
+            format!(
+                "cannot create a temporary folder in {}",
+                p.reports.display()
+            )
+        })?;
+    progress("writing the pack");
+    write_pack(p, &e, tmp.path(), &run_id, started, internal)?;
+
+    let dest = p.reports.join(&run_id);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest)
+            .with_context(|| format!("cannot replace {}", dest.display()))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, &dest)
+        .with_context(|| format!("cannot move the pack into {}", dest.display()))?;
+    point_latest(&p.reports, &run_id)?;
+    let suppressed = e.tables.iter().map(|t| t.suppressed.len()).sum();
+    e.tables.clear();
+    Ok(Pack {
+        dir: dest,
+        run_id,
+        suppressed,
+    })
+}
+
+/// `reports/latest` → `<run-id>`, swapped atomically (a new link renamed over the old).
+fn point_latest(reports: &Path, run_id: &str) -> Result<()> {
+    let link = reports.join("latest");
+    let tmp = reports.join(format!(".latest-{run_id}"));
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(run_id, &tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    #[cfg(not(unix))]
+    std::fs::write(&tmp, run_id)?;
+    std::fs::rename(&tmp, &link)
+        .with_context(|| format!("cannot point {} at {run_id}", link.display()))?;
+    Ok(())
+}
+
+fn write_pack(
+    p: &Pipeline,
+    e: &Evaluation,
+    dir: &Path,
+    run_id: &str,
+    started: chrono::DateTime<chrono::Utc>,
+    internal: bool,
+) -> Result<()> {
+    let tables_dir = dir.join("tables");
+    std::fs::create_dir_all(&tables_dir)?;
+    for t in &e.tables {
+        csv_out::write(t, &tables_dir.join(format!("{}.csv", t.name)), internal)?;
+    }
+    let finished = chrono::Utc::now();
+    let run = json::RunInfo {
+        id: run_id.into(),
+        pipeline: p.path.display().to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        finished_at: finished.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        internal,
+    };
+    let metrics = json::metrics_json(e, &run);
+    std::fs::write(
+        dir.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)?,
+    )?;
+    // The pack's manifest: what it was made from.
+    let inputs = crate::warehouse::read_table(&p.warehouse, crate::warehouse::MANIFEST)?;
+    let mut files = Vec::new();
+    if let Some(m) = inputs {
+        let t = metrics::Table::new("", "", m);
+        for i in 0..t.height() {
+            files.push(serde_json::json!({"path": t.text(i, "path"), "sha256": t.text(i, "sha256"), "size_bytes": t.f64(i, "size_bytes")}));
+        }
+    }
+    let manifest = serde_json::json!({
+        "run_id": run_id,
+        "pipeline": p.path.display().to_string(),
+        "pipeline_sha256": p.sha256,
+        "tool_version": env!("CARGO_PKG_VERSION"),
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "disclosure": if internal { "internal" } else { "published" },
+        "inputs": files,
+    });
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,503 @@
+//! Truth tests of the evaluation.
+//!
+//! 1. A hand-worked dozen people: every figure below is worked out in the
+//!    comments (intervals with scipy's t and normal quantiles), and the report
+//!    must reproduce it.
+//! 2. Generated data with planted effects: the DiD 95% CI covers the planted
+//!    value, while the comparison group's naive pre/post change shows the
+//!    regression to the mean the generator planted.
+
+mod common;
+use common::*;
+
+use serde_json::Value;
+
+const PIPELINE: &str = r#"name = "tiny"
+warehouse = "wh"
+reports = "reports"
+[privacy]
+key_env = "SMPEVAL_HMAC_KEY"
+[settings]
+evaluation_start = "2023-04-01"
+evaluation_end = "2024-03-31"
+hospital_coverage_start = "2021-01-01"
+hospital_coverage_end = "2025-12-31"
+max_reject_rate = 1.0
+
+[[cost_lines]]
+item = "coordinator"
+amount = 1000.0
+basis = "per_year"
+[[cost_lines]]
+item = "handbooks"
+amount = 12.95
+basis = "per_starter"
+[[cost_lines]]
+item = "licence"
+amount = 20.0
+basis = "per_course"
+[[cost_lines]]
+item = "training"
+amount = 3000.0
+basis = "one_off"
+years = 3.0
+[[cost_lines]]
+item = "certificates"
+amount = 10.0
+basis = "per_completer"
+[[cost_lines]]
+item = "provider A venue"
+amount = 5.0
+basis = "per_starter"
+provider = "A"
+
+[[sources]]
+name = "returns"
+kind = "provider_returns"
+files = ["returns.csv"]
+id_kind = "pseudonym"
+[sources.columns]
+provider_id = "provider"
+course_id = "course"
+programme = "programme"
+course_start_date = "start"
+person_id = "person"
+referral_date = "referred"
+sessions_attended = "sessions"
+
+[[sources]]
+name = "hospital"
+kind = "hospital"
+files = ["hospital.csv"]
+id_kind = "pseudonym"
+[sources.columns]
+person_id = "person"
+setting = "setting"
+event_date = "date"
+discharge_date = "discharge"
+admission_method = "method"
+attendance_status = "attended"
+
+[[sources]]
+name = "pam"
+kind = "pam"
+files = ["pam.csv"]
+id_kind = "pseudonym"
+[sources.columns]
+person_id = "person"
+assessment_date = "date"
+score = "score"
+"#;
+
+// Twelve referrals. Starters (≥1 session): P01–P05, P07, P08, P11 = 8.
+// Completers (≥4): P01, P02, P03, P05, P08 = 5. Courses with a starter: C1–C4 = 4.
+// Comparison (never started): P06, P09, P10, P12, indexed at their referral date.
+const RETURNS: &str = "provider,course,programme,start,person,referred,sessions
+A,C1,generic,2023-06-01,P01,2023-05-01,6
+A,C1,generic,2023-06-01,P02,2023-05-01,5
+A,C1,generic,2023-06-01,P03,2023-05-01,4
+A,C1,generic,2023-06-01,P04,2023-05-01,2
+A,C2,diabetes,2023-09-01,P05,2023-08-01,6
+A,C2,diabetes,2023-09-01,P06,2023-08-01,0
+B,C3,generic,2023-10-01,P07,2023-09-01,1
+B,C3,generic,2023-10-01,P08,2023-09-01,4
+B,C3,generic,2023-10-01,P09,2023-09-01,0
+B,C3,generic,2023-10-01,P10,2023-09-01,0
+B,C4,generic,2024-02-01,P11,2024-01-01,3
+B,C4,generic,2024-02-01,P12,2024-01-01,0
+";
+
+// Index dates: P01–P04 2023-06-01, P05 2023-09-01, P07/P08 2023-10-01, P11 2024-02-01;
+// comparison P06 2023-08-01, P09/P10 2023-09-01, P12 2024-01-01. Window 365 days.
+const HOSPITAL: &str = "person,setting,date,discharge,method,attended
+P01,apc,2021-06-01,2021-06-02,21,
+P01,apc,2023-01-10,2023-01-13,21,
+P01,apc,2023-03-05,2023-03-05,22,
+P02,apc,2022-12-01,2022-12-05,21,
+P02,apc,2023-12-01,2023-12-01,21,
+P05,apc,2023-05-01,2023-05-03,28,
+P08,apc,2024-01-15,2024-01-16,21,
+P06,apc,2023-02-01,2023-02-02,21,
+P06,apc,2024-03-01,2024-03-03,21,
+P09,apc,2023-01-01,2023-01-02,21,
+P09,apc,2023-06-01,2023-06-01,21,
+P12,apc,2024-06-01,2024-06-11,21,
+P03,apc,2023-02-01,2023-02-01,11,
+P04,ae,2023-03-01,,,
+P04,ae,2023-07-01,,,
+P04,ae,2024-01-01,,,
+P11,ae,2023-02-01,,,
+P11,ae,2024-02-01,,,
+P11,ae,2025-01-31,,,
+P07,op,2023-11-01,,,5
+P07,op,2023-12-01,,,3
+";
+
+const PAM: &str = "person,date,score
+P01,2023-01-01,40.0
+P01,2023-05-20,45.0
+P01,2023-08-01,52.0
+P01,2023-12-01,60.0
+P02,2023-05-01,58.0
+P02,2023-06-05,60.0
+P02,2023-07-10,63.0
+P05,2023-08-15,50.0
+P05,2023-10-01,51.0
+P05,2024-01-10,56.0
+P07,2023-09-01,70.0
+P07,2024-01-01,68.0
+P08,2023-09-20,55.0
+P06,2023-07-01,50.0
+P06,2023-10-01,60.0
+";
+
+fn tiny(internal: bool) -> (Workdir, Value) {
+    let w = Workdir::new();
+    w.write("pipeline.toml", PIPELINE);
+    w.write("returns.csv", RETURNS);
+    w.write("hospital.csv", HOSPITAL);
+    w.write("pam.csv", PAM);
+    let mut args = vec!["run", "pipeline.toml", "--run-id", "t"];
+    if internal {
+        args.push("--internal");
+    }
+    let r = w.run(&args);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("reports/t/metrics.json")).unwrap())
+            .unwrap();
+    (w, m)
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn close(v: &Value, want: f64, what: &str) {
+    let got = f(v);
+    assert!((got - want).abs() < 1e-6, "{what}: got {got}, want {want}");
+}
+
+fn find<'a>(arr: &'a Value, key: &str, value: &str) -> &'a Value {
+    arr.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x[key] == value)
+        .unwrap_or_else(|| panic!("no {key} = {value}"))
+}
+
+fn hospital<'a>(m: &'a Value, group: &str, outcome: &str) -> &'a Value {
+    m["hospital"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["group"] == group && x["outcome"] == outcome)
+        .unwrap()
+}
+
+#[test]
+fn hand_worked_activity_completion_and_retention() {
+    let (_w, m) = tiny(true);
+    assert_eq!(m["disclosure"], "internal");
+    let a = &m["activity"]["overall"];
+    assert_eq!(
+        (
+            f(&a["referrals"]),
+            f(&a["starters"]),
+            f(&a["completers"]),
+            f(&a["courses"])
+        ),
+        (12.0, 8.0, 5.0, 4.0)
+    );
+    let pa = find(&m["activity"]["by_provider"], "provider_id", "A");
+    assert_eq!(
+        (
+            f(&pa["referrals"]),
+            f(&pa["starters"]),
+            f(&pa["completers"]),
+            f(&pa["courses"])
+        ),
+        (6.0, 5.0, 4.0, 2.0)
+    );
+    let pb = find(&m["activity"]["by_provider"], "provider_id", "B");
+    assert_eq!(
+        (
+            f(&pb["referrals"]),
+            f(&pb["starters"]),
+            f(&pb["completers"]),
+            f(&pb["courses"])
+        ),
+        (6.0, 3.0, 1.0, 2.0)
+    );
+    // 5/8 = 0.625; Wilson 95%: (2x + z² ∓ z√(z² + 4x(1 − x/n))) / 2(n + z²) = 0.305742, 0.863156.
+    let c = &m["completion"]["overall"];
+    close(&c["rate"], 0.625, "rate");
+    close(&c["ci_low"], 0.3057423946026273, "ci_low");
+    close(&c["ci_high"], 0.8631557141764027, "ci_high");
+    // Provider A 4/5: 0.375535–0.963776; B 1/3: 0.061492–0.792340.
+    let ca = find(&m["completion"]["by_provider"], "provider_id", "A");
+    close(&ca["ci_low"], 0.3755346297625253, "A low");
+    close(&ca["ci_high"], 0.9637758913675699, "A high");
+    let cb = find(&m["completion"]["by_provider"], "provider_id", "B");
+    close(&cb["ci_low"], 0.061491944720396235, "B low");
+    // Sessions of the 8 starters: 6,5,4,2,6,1,4,3 → attending session k: 8,7,6,5,3,2.
+    let attended: Vec<f64> = m["retention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| f(&r["attended"]))
+        .collect();
+    assert_eq!(attended, vec![8.0, 7.0, 6.0, 5.0, 3.0, 2.0]);
+    close(&m["retention"][1]["rate"], 7.0 / 8.0, "retention 2");
+    // Activity by financial year: all in 2023/24.
+    assert_eq!(
+        m["activity"]["by_financial_year"][0]["financial_year"],
+        "2023/24"
+    );
+}
+
+#[test]
+fn hand_worked_hospital_use_and_did() {
+    let (_w, m) = tiny(true);
+    // Emergency admissions per starter, pre: P01 2 (the 2021 spell is outside the
+    // window), P02 1, P05 1 → 4/8 = 0.5; post: P02 1, P08 1 → 2/8 = 0.25.
+    // Changes −2,0,0,0,−1,0,+1,0: mean −0.25, var 5.5/7, t(7) CI −0.991053 to 0.491053.
+    let s = hospital(&m, "starters", "emergency_admissions");
+    assert_eq!(f(&s["n"]), 8.0);
+    close(&s["mean_pre"], 0.5, "pre");
+    close(&s["mean_post"], 0.25, "post");
+    close(&s["change"], -0.25, "change");
+    close(&s["ci_low"], -0.9910533427603725, "ci_low");
+    close(&s["ci_high"], 0.4910533427603725, "ci_high");
+    close(&s["pct_change"], -0.5, "pct");
+    // Comparison (P06, P09, P10, P12): pre 1,2,0,0 (0.75), post 1,0,0,1 (0.5).
+    let c = hospital(&m, "comparison", "emergency_admissions");
+    close(&c["mean_pre"], 0.75, "comparison pre");
+    close(&c["mean_post"], 0.5, "comparison post");
+    close(&c["ci_low"], -2.2522452253359253, "comparison ci_low");
+    // Completers (P01, P02, P03, P05, P08): pre 2,1,0,1,0 = 0.8; post 0,1,0,0,1 = 0.4.
+    let k = hospital(&m, "completers", "emergency_admissions");
+    close(&k["mean_pre"], 0.8, "completers pre");
+    close(&k["ci_high"], 1.0157147769822719, "completers ci_high");
+    // DiD = −0.25 − (−0.25) = 0; Welch df 4.5533, CI ±1.861467.
+    let d = find(&m["did"], "outcome", "emergency_admissions");
+    close(&d["estimate"], 0.0, "did");
+    close(&d["ci_low"], -1.8614665866452274, "did low");
+    close(&d["ci_high"], 1.8614665866452274, "did high");
+    // Bed days, pre: P01 3 + 0, P02 4, P05 2 = 9/8; post: P02 0, P08 1 = 1/8.
+    let b = hospital(&m, "starters", "emergency_bed_days");
+    close(&b["mean_pre"], 1.125, "bed days pre");
+    close(&b["mean_post"], 0.125, "bed days post");
+    // A&E: P04 pre 1 post 2; P11 pre 1 (index − 365 d is in), post 1 (the index
+    // day is in; index + 365 d is out) → pre 2/8, post 3/8.
+    let ae = hospital(&m, "starters", "ae_attendances");
+    close(&ae["mean_pre"], 0.25, "ae pre");
+    close(&ae["mean_post"], 0.375, "ae post");
+    // The comparison group had no A&E: DiD = 0.125 with the starters' t(7) interval.
+    let dae = find(&m["did"], "outcome", "ae_attendances");
+    close(&dae["estimate"], 0.125, "did ae");
+    close(&dae["ci_low"], -0.17057803144909806, "did ae low");
+    // Elective: P03's ADMIMETH 11 in the pre window: 1/8. Outpatients: P07 attended once (the DNA is not counted).
+    close(
+        &hospital(&m, "starters", "elective_admissions")["mean_pre"],
+        0.125,
+        "elective",
+    );
+    close(
+        &hospital(&m, "starters", "outpatient_attendances")["mean_post"],
+        0.125,
+        "op",
+    );
+    // Everyone has full follow-up inside 2021–2025.
+    let fu = find(&m["follow_up"], "group", "starters");
+    assert_eq!(
+        (f(&fu["persons"]), f(&fu["insufficient_follow_up"])),
+        (8.0, 0.0)
+    );
+}
+
+#[test]
+fn hand_worked_pam() {
+    let (_w, m) = tiny(true);
+    // Pairs (baseline = latest in [index − 90, index + 7], follow-up = earliest in [index + 35, index + 365]):
+    // P01 45 → 52 (2023-01-01 is too early; 2023-12-01 is not the earliest), levels 1 → 2
+    // P02 60 → 63 (60 on index + 4 is the latest baseline), 3 → 3
+    // P05 50 → 56 (51 at index + 30 is too soon), 2 → 3
+    // P07 70 → 68, 4 → 4. P08 has no follow-up; P06 never started.
+    let p = &m["pam"];
+    assert_eq!(f(&p["n_paired"]), 4.0);
+    close(&p["mean_pre"], 56.25, "pre");
+    close(&p["mean_post"], 59.75, "post");
+    close(&p["change"], 3.5, "change");
+    // Changes 7, 3, 6, −2: var 49/3, t(3) = 3.182446 → 3.5 ± 6.430852.
+    close(&p["ci_low"], -2.9308518086297752, "low");
+    close(&p["ci_high"], 9.930851808629775, "high");
+    close(&p["pct_up_one_level"], 0.5, "up a level");
+    close(&p["pct_up_3_points"], 0.75, "up 3 points");
+    let t: Vec<Vec<f64>> = p["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(f).collect())
+        .collect();
+    assert_eq!(
+        t,
+        vec![
+            vec![0.0, 1.0, 0.0, 0.0],
+            vec![0.0, 0.0, 1.0, 0.0],
+            vec![0.0, 0.0, 1.0, 0.0],
+            vec![0.0, 0.0, 0.0, 1.0]
+        ]
+    );
+    let by: Vec<f64> = p["by_baseline_level"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| f(&r["mean_change"]))
+        .collect();
+    assert_eq!(by, vec![7.0, 6.0, 3.0, -2.0]);
+}
+
+#[test]
+fn hand_worked_cost_and_value() {
+    let (_w, m) = tiny(true);
+    // Period 2023-04-01 to 2024-03-31 = 366 days = 1.002053 years.
+    // coordinator 1000 × 1.002053 + handbooks 12.95 × 8 + licence 20 × 4 courses
+    // + training 3000 / 3 × 1.002053 + certificates 10 × 5 + provider A venue 5 × 5 starters
+    // = 1002.0534 + 103.60 + 80 + 1002.0534 + 50 + 25 = 2262.706776
+    let c = &m["cost"];
+    close(&c["total"], 2262.706776180698, "total");
+    close(&c["per_referral"], 188.55889801505816, "per referral");
+    close(&c["per_starter"], 282.83834702258724, "per starter");
+    close(&c["per_completer"], 452.54135523613957, "per completer");
+    close(&c["per_course"], 565.6766940451745, "per course");
+    // Savings = −DiD × 8 eligible starters × unit cost: emergency 0; A&E −0.125 × 8 × £280 = −£280;
+    // outpatients −0.125 × 8 × £177 = −£177 (the starters used more): −£457 in all.
+    close(
+        &find(&m["savings"], "outcome", "ae_attendances")["savings"],
+        -280.0,
+        "ae savings",
+    );
+    close(&m["value"]["total_savings"], -457.0, "savings");
+    close(
+        &m["value"]["return_per_pound"],
+        -457.0 / 2262.706776180698,
+        "return",
+    );
+    close(&m["value"]["net_cost"], 2262.706776180698 + 457.0, "net");
+}
+
+#[test]
+fn published_mode_suppresses_and_rounds_the_same_figures() {
+    let (w, m) = tiny(false);
+    assert_eq!(m["disclosure"], "published");
+    let a = &m["activity"]["overall"];
+    // 12 → 10, 8 → 10, 5 → [c]
+    assert_eq!(f(&a["referrals"]), 10.0);
+    assert_eq!(f(&a["starters"]), 10.0);
+    assert!(a["completers"].is_null());
+    let suppressed: Vec<&str> = m["suppressed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        suppressed.contains(&"activity.overall.completers"),
+        "{suppressed:?}"
+    );
+    // The rate's denominator (8 starters) is shown, so the rate is too (from exact counts).
+    close(&m["completion"]["overall"]["rate"], 0.625, "rate");
+    // Provider B: 3 starters suppressed, so its rate and interval are too.
+    let b = find(&m["completion"]["by_provider"], "provider_id", "B");
+    assert!(b["rate"].is_null() && b["ci_low"].is_null());
+    assert!(
+        suppressed
+            .iter()
+            .any(|s| s.starts_with("completion.by_provider[1].rate")),
+        "{suppressed:?}"
+    );
+    // PAM n = 4: every PAM mean is suppressed.
+    assert!(m["pam"]["change"].is_null());
+    let csv =
+        std::fs::read_to_string(w.path("reports/t/tables/completion_by_provider.csv")).unwrap();
+    assert!(csv.contains("[c]"), "{csv}");
+}
+
+#[test]
+fn planted_effects_are_recovered_from_generated_data() {
+    let w = Workdir::new();
+    let r = w.run(&[
+        "generate",
+        "--out",
+        "g",
+        "--participants",
+        "4000",
+        "--seed",
+        "2026",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = w.run(&["run", "g/pipeline.toml", "--internal", "--run-id", "t"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("g/reports/t/metrics.json")).unwrap())
+            .unwrap();
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("g/truth.json")).unwrap()).unwrap();
+
+    for outcome in [
+        "emergency_admissions",
+        "ae_attendances",
+        "elective_admissions",
+        "outpatient_attendances",
+    ] {
+        let planted = f(&truth["expected_did"][outcome]);
+        let d = find(&m["did"], "outcome", outcome);
+        let (lo, hi) = (f(&d["ci_low"]), f(&d["ci_high"]));
+        assert!(
+            lo <= planted && planted <= hi,
+            "{outcome}: DiD CI {lo}..{hi} misses the planted {planted}"
+        );
+    }
+    // The planted fall is detectable: the emergency-admissions DiD excludes zero.
+    assert!(f(&find(&m["did"], "outcome", "emergency_admissions")["ci_high"]) < 0.0);
+
+    // Regression to the mean: the comparison group, who never attended, also
+    // "improves" before vs after referral, by about the planted bump.
+    let c = hospital(&m, "comparison", "emergency_admissions");
+    let planted_rtm = f(&truth["expected_comparison_change"]["emergency_admissions"]);
+    assert!(
+        f(&c["ci_high"]) < 0.0,
+        "no regression to the mean visible: {c}"
+    );
+    assert!(
+        f(&c["ci_low"]) <= planted_rtm && planted_rtm <= f(&c["ci_high"]),
+        "{c} vs {planted_rtm}"
+    );
+    // The naive starters' change overstates the effect: it mixes the real effect with that fall.
+    let s = hospital(&m, "starters", "emergency_admissions");
+    assert!(f(&s["change"]) < f(&find(&m["did"], "outcome", "emergency_admissions")["estimate"]));
+
+    // PAM gain falls with baseline level (planted 8, 5, 3, 1).
+    let by: Vec<f64> = m["pam"]["by_baseline_level"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| f(&r["mean_change"]))
+        .collect();
+    assert!(by.windows(2).all(|w| w[0] > w[1]), "{by:?}");
+
+    // The worse provider completes fewer and sits below the funnel's 99.8% limit.
+    let wcp = find(&m["providers"], "provider_id", "WCP");
+    assert_eq!(wcp["funnel_position"], "below 99.8% limit");
+    for other in ["NTH", "ELS"] {
+        assert!(f(&find(&m["providers"], "provider_id", other)["rate"]) > f(&wcp["rate"]));
+    }
+    // Late starters lack a full year of follow-up: counted, not dropped.
+    let fu = find(&m["follow_up"], "group", "starters");
+    assert!(f(&fu["insufficient_follow_up"]) > 0.0);
+    assert_eq!(
+        f(&fu["persons"]),
+        f(&fu["eligible"]) + f(&fu["insufficient_follow_up"])
+    );
+}

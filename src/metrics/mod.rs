@@ -265,6 +265,19 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
         )
         .counts(&["to_level_1", "to_level_2", "to_level_3", "to_level_4"]),
     );
+    let level_counts = |k: usize| -> Vec<i64> {
+        (0..4)
+            .map(|i| if k == 0 { t[i].iter().sum() } else { (0..4).map(|r| t[r][i]).sum() })
+            .collect()
+    };
+    tables.push(
+        Table::new(
+            "pam_levels",
+            "PAM level at baseline and follow-up (paired starters)",
+            df!("level" => [1i32, 2, 3, 4], "baseline" => level_counts(0), "follow_up" => level_counts(1))?,
+        )
+        .counts(&["baseline", "follow_up"]),
+    );
     tables.push(
         Table::new(
             "pam_by_baseline",

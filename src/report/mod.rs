@@ -2,6 +2,7 @@
 //! reports and renamed into `reports/<run-id>/`; `reports/latest` then points
 //! at it. A failed run leaves no half-written pack and never moves `latest`.
 
+pub mod charts;
 pub mod csv_out;
 pub mod json;
 
@@ -102,6 +103,8 @@ fn write_pack(
     for t in &e.tables {
         csv_out::write(t, &tables_dir.join(format!("{}.csv", t.name)), internal)?;
     }
+    let charts = charts::draw_all(e, &dir.join("charts"))?;
+    let _ = &charts;
     let finished = chrono::Utc::now();
     let run = json::RunInfo {
         id: run_id.into(),

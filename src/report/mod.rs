@@ -4,6 +4,9 @@
 
 pub mod charts;
 pub mod csv_out;
+pub mod format;
+pub mod html;
+pub mod xlsx;
 pub mod json;
 
 use std::path::{Path, PathBuf};
@@ -58,13 +61,14 @@ pub fn report(p: &Pipeline, opts: &Options, progress: &dyn Fn(&str)) -> Result<P
     write_pack(p, &e, tmp.path(), &run_id, started, internal)?;
 
     let dest = p.reports.join(&run_id);
-    if dest.exists() {
+    if dest.is_dir() {
         std::fs::remove_dir_all(&dest)
             .with_context(|| format!("cannot replace {}", dest.display()))?;
     }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, &dest)
+    // On any error before this rename the temporary folder is removed when `tmp` drops.
+    std::fs::rename(tmp.path(), &dest)
         .with_context(|| format!("cannot move the pack into {}", dest.display()))?;
+    let _ = tmp.keep();
     point_latest(&p.reports, &run_id)?;
     let suppressed = e.tables.iter().map(|t| t.suppressed.len()).sum();
     e.tables.clear();
@@ -104,7 +108,9 @@ fn write_pack(
         csv_out::write(t, &tables_dir.join(format!("{}.csv", t.name)), internal)?;
     }
     let charts = charts::draw_all(e, &dir.join("charts"))?;
-    let _ = &charts;
+    xlsx::write(&e.tables, &dir.join("evaluation.xlsx"), internal)?;
+    let html = html::render(p, e, &charts, run_id, internal);
+    std::fs::write(dir.join("index.html"), html)?;
     let finished = chrono::Utc::now();
     let run = json::RunInfo {
         id: run_id.into(),

@@ -1,0 +1,108 @@
+//! How a figure is shown to a reader (HTML, XLSX): by what its column holds.
+
+use crate::metrics::Table;
+
+/// What a column holds, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Percent,
+    Money,
+    Count,
+    Decimal,
+    Text,
+}
+
+pub fn kind(t: &Table, column: &str) -> Kind {
+    let dtype = match t.df.column(column) {
+        Ok(c) => c.dtype().clone(),
+        Err(_) => return Kind::Text,
+    };
+    if t.counts.iter().any(|c| c == column) {
+        return Kind::Count;
+    }
+    let c = column;
+    let is_rate_table = matches!(t.name.as_str(), "funnel_limits");
+    if c == "rate"
+        || c.starts_with("pct_")
+        || c.starts_with("funnel_lower")
+        || c.starts_with("funnel_upper")
+        || c == "overall_rate"
+        || ((c == "ci_low" || c == "ci_high") && t.column_names().iter().any(|n| n == "rate"))
+        || (is_rate_table && c != "starters")
+    {
+        return Kind::Percent;
+    }
+    if c.contains("cost")
+        || c.starts_with("per_")
+        || c.starts_with("savings")
+        || c.starts_with("total")
+        || c.starts_with("benchmark")
+        || c == "amount"
+        || c == "net_cost"
+    {
+        return Kind::Money;
+    }
+    if dtype.is_integer() {
+        return Kind::Count;
+    }
+    if dtype.is_float() {
+        return Kind::Decimal;
+    }
+    Kind::Text
+}
+
+fn thousands(x: f64, decimals: usize) -> String {
+    let s = format!("{:.*}", decimals, x.abs());
+    let (int, frac) = match s.split_once('.') {
+        Some((a, b)) => (a.to_string(), format!(".{b}")),
+        None => (s.clone(), String::new()),
+    };
+    let mut out = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{}{out}{frac}", if x < 0.0 { "−" } else { "" })
+}
+
+/// A cell for a reader: `[c]` when suppressed, else formatted by kind.
+pub fn display(t: &Table, row: usize, column: &str) -> String {
+    if t.is_suppressed(row, column) {
+        return "[c]".into();
+    }
+    match kind(t, column) {
+        Kind::Text => t.text(row, column),
+        k => match t.f64(row, column) {
+            None => "–".into(),
+            Some(x) if !x.is_finite() => "–".into(),
+            Some(x) => match k {
+                Kind::Percent => format!("{}%", thousands(x * 100.0, 1)),
+                Kind::Money => format!("£{}", thousands(x, if x.abs() >= 100.0 { 0 } else { 2 })),
+                Kind::Count => thousands(x, 0),
+                _ => thousands(x, if x.abs() >= 100.0 { 1 } else { 2 }),
+            },
+        },
+    }
+}
+
+/// A headline number: `[c]` when suppressed, – when missing.
+pub fn headline(t: Option<&Table>, column: &str) -> String {
+    match t {
+        Some(t) if t.height() > 0 => display(t, 0, column),
+        _ => "–".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_and_signs() {
+        assert_eq!(thousands(1234567.0, 0), "1,234,567");
+        assert_eq!(thousands(-1500.5, 1), "−1,500.5");
+        assert_eq!(thousands(12.0, 2), "12.00");
+    }
+}

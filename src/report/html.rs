@@ -1,0 +1,285 @@
+//! The HTML pack: one self-contained file (inline CSS, SVG charts and the
+//! shipped font; no network requests) that reads well on screen and prints
+//! to A4. Every figure comes from the disclosure-controlled tables.
+
+use base64::Engine;
+
+use super::charts::{Chart, FONT_REGULAR};
+use super::format::{display, headline, kind, Kind};
+use crate::metrics::{Evaluation, Table};
+use crate::pipeline::Pipeline;
+
+/// The README's Methods section: the pack states the same definitions the code uses.
+const README: &str = include_str!("../../README.md");
+
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Minimal Markdown for the methods text: paragraphs, **bold**, `code`.
+fn markdown(md: &str) -> String {
+    let mut out = String::new();
+    for para in md.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        let mut s = esc(&para.replace('\n', " "));
+        for (mark, open, close) in [("**", "<strong>", "</strong>"), ("`", "<code>", "</code>")] {
+            let mut res = String::new();
+            let mut inside = false;
+            for (i, part) in s.split(mark).enumerate() {
+                if i > 0 {
+                    res.push_str(if inside { close } else { open });
+                    inside = !inside;
+                }
+                res.push_str(part);
+            }
+            s = res;
+        }
+        out.push_str(&format!("<p>{s}</p>\n"));
+    }
+    out
+}
+
+fn methods_text() -> String {
+    let start = README.find("## Methods").map(|i| i + "## Methods".len());
+    match start {
+        Some(i) => {
+            let rest = &README[i..];
+            let end = rest.find("\n## ").unwrap_or(rest.len());
+            markdown(&rest[..end])
+        }
+        None => String::new(),
+    }
+}
+
+fn table_html(t: &Table, columns: Option<&[&str]>) -> String {
+    let cols: Vec<String> = match columns {
+        Some(c) => c.iter().map(|s| s.to_string()).filter(|c| t.column_names().contains(c)).collect(),
+        None => t.column_names(),
+    };
+    let mut h = format!("<div class=\"tablewrap\"><table data-table=\"{}\"><caption>{}</caption><thead><tr>", esc(&t.name), esc(&t.title));
+    for c in &cols {
+        let class = if kind(t, c) == Kind::Text { "txt" } else { "num" };
+        h.push_str(&format!("<th class=\"{class}\">{}</th>", esc(&c.replace('_', " "))));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for i in 0..t.height() {
+        h.push_str("<tr>");
+        for c in &cols {
+            let k = kind(t, c);
+            let class = match k {
+                Kind::Count => "num count",
+                Kind::Text => "txt",
+                _ => "num",
+            };
+            h.push_str(&format!("<td class=\"{class}\" data-col=\"{}\">{}</td>", esc(c), esc(&display(t, i, c))));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table></div>\n");
+    h
+}
+
+fn chart_html(charts: &[Chart], name: &str) -> String {
+    match charts.iter().find(|c| c.name == name) {
+        Some(c) => format!(
+            "<figure class=\"chart\" data-chart=\"{}\" aria-label=\"{}\">{}<figcaption>{}</figcaption></figure>\n",
+            esc(c.name),
+            esc(&c.title),
+            c.svg
+                .replacen("<svg ", "<svg role=\"img\" class=\"chart-svg\" viewBox=\"0 0 960 540\" ", 1)
+                .replace("font-family=\"sans-serif\"", "font-family=\"DejaVu Sans, sans-serif\""),
+            esc(&c.caption)
+        ),
+        None => format!("<p class=\"note\">No data for the chart “{}”.</p>", esc(name)),
+    }
+}
+
+const RTM_CAUTION: &str = "Caution: people are often referred after a bad spell, so their hospital use tends to fall afterwards whatever happens (regression to the mean). A before/after change on its own overstates the programme's effect; the difference-in-differences against the comparison group allows for it.";
+
+pub fn render(p: &Pipeline, e: &Evaluation, charts: &[Chart], run_id: &str, internal: bool) -> String {
+    let t = |n: &str| e.table(n);
+    let font = base64::engine::general_purpose::STANDARD.encode(FONT_REGULAR);
+    let mut h = String::new();
+    h.push_str(&format!(
+        "<!DOCTYPE html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>@font-face{{font-family:'DejaVu Sans';src:url(data:font/ttf;base64,{font}) format('truetype');}}{CSS}</style></head><body{}>\n",
+        esc(&p.title),
+        if internal { " class=\"internal\"" } else { "" }
+    ));
+    if internal {
+        h.push_str("<div class=\"banner\">INTERNAL — not for publication: exact figures, no disclosure control</div>\n");
+    }
+    let period = format!("{} to {}", e.period.0.format("%-d %B %Y"), e.period.1.format("%-d %B %Y"));
+    h.push_str(&format!(
+        "<header><h1>{}</h1><p class=\"meta\">For: {} · Evaluation period: {} · Run {} · {}</p></header>\n",
+        esc(&p.title),
+        esc(&p.audience),
+        esc(&period),
+        esc(run_id),
+        if internal { "Internal figures" } else { "Published figures (counts of 1–7 shown as [c], others rounded to the nearest 5)" }
+    ));
+
+    // Headline figures.
+    let did_em = t("did").and_then(|d| (0..d.height()).find(|&i| d.text(i, "outcome") == "emergency_admissions").map(|i| (d, i)));
+    let did_text = match did_em {
+        Some((d, i)) => format!(
+            "{} <small>(95% CI {} to {})</small>",
+            esc(&display(d, i, "estimate")),
+            esc(&display(d, i, "ci_low")),
+            esc(&display(d, i, "ci_high"))
+        ),
+        None => "–".into(),
+    };
+    let cards = [
+        ("Starters", esc(&headline(t("activity_overall"), "starters")), "people who attended at least one session".to_string()),
+        (
+            "Completion rate",
+            esc(&headline(t("completion_overall"), "rate")),
+            format!("95% CI {} to {}", headline(t("completion_overall"), "ci_low"), headline(t("completion_overall"), "ci_high")),
+        ),
+        ("Emergency admissions vs comparison", did_text, "change per person per year, starters minus comparison".into()),
+        (
+            "PAM change",
+            esc(&headline(t("pam_summary"), "change")),
+            format!("points; 95% CI {} to {}", headline(t("pam_summary"), "ci_low"), headline(t("pam_summary"), "ci_high")),
+        ),
+        (
+            "Cost per completer",
+            esc(&headline(t("cost_summary"), "per_completer")),
+            "benchmark £240 per completion; £44 per participant".to_string(),
+        ),
+    ];
+    h.push_str("<section class=\"headlines\"><h2>Headline figures</h2><div class=\"cards\">");
+    for (label, value, note) in cards {
+        h.push_str(&format!(
+            "<div class=\"card\"><div class=\"label\">{}</div><div class=\"value\">{value}</div><div class=\"note\">{}</div></div>",
+            esc(label),
+            esc(&note)
+        ));
+    }
+    h.push_str("</div></section>\n");
+
+    h.push_str("<section><h2>1. Activity</h2>");
+    h.push_str(&chart_html(charts, "referral_funnel"));
+    for n in ["activity_by_provider", "activity_by_programme", "activity_by_financial_year", "activity_by_quarter"] {
+        if let Some(x) = t(n) {
+            h.push_str(&table_html(x, None));
+        }
+    }
+    h.push_str("</section>\n<section><h2>2. Completion and retention</h2>");
+    h.push_str(&chart_html(charts, "retention"));
+    for n in ["completion_overall", "completion_by_provider", "retention"] {
+        if let Some(x) = t(n) {
+            h.push_str(&table_html(x, None));
+        }
+    }
+    h.push_str("</section>\n<section><h2>3. Reach and equity</h2>");
+    h.push_str(&chart_html(charts, "completion_by_imd"));
+    for x in e.tables.iter().filter(|x| x.name.starts_with("equity_by_")) {
+        h.push_str(&table_html(x, Some(&["group", "starters", "completers", "rate", "ci_low", "ci_high"])));
+    }
+    h.push_str("</section>\n<section><h2>4. Hospital use</h2>");
+    h.push_str(&format!(
+        "<p>Hospital data coverage: {} to {}. Each person's year before and year after their index date must lie inside it; people without full follow-up are counted below, not dropped.</p>",
+        e.coverage.0.format("%-d %B %Y"),
+        e.coverage.1.format("%-d %B %Y")
+    ));
+    if let Some(x) = t("hospital_follow_up") {
+        h.push_str(&table_html(x, None));
+    }
+    h.push_str(&format!("<p class=\"caution\">{}</p>", esc(RTM_CAUTION)));
+    h.push_str(&chart_html(charts, "hospital_pre_post"));
+    h.push_str(&chart_html(charts, "hospital_change"));
+    if let Some(x) = t("hospital_pre_post") {
+        h.push_str(&table_html(x, None));
+    }
+    h.push_str(&chart_html(charts, "did_forest"));
+    if let Some(x) = t("did") {
+        h.push_str(&table_html(x, None));
+    }
+    h.push_str("</section>\n<section><h2>5. Patient activation (PAM)</h2>");
+    h.push_str("<p class=\"caution\">The PAM change is a before/after change among starters with both scores, with no comparison group: part of it may be regression to the mean, especially for people starting at level 1.</p>");
+    h.push_str(&chart_html(charts, "pam_levels"));
+    h.push_str(&chart_html(charts, "pam_by_baseline"));
+    for n in ["pam_summary", "pam_transitions", "pam_by_baseline"] {
+        if let Some(x) = t(n) {
+            h.push_str(&table_html(x, None));
+        }
+    }
+    h.push_str("</section>\n<section><h2>6. Cost and value</h2>");
+    h.push_str(&chart_html(charts, "cost_per_completer"));
+    for n in ["cost_lines", "cost_summary", "savings", "value"] {
+        if let Some(x) = t(n) {
+            h.push_str(&table_html(x, None));
+        }
+    }
+    h.push_str("<p class=\"note\">Savings are estimated from the difference-in-differences over one outcome year for eligible starters; an interval that includes zero means the data are consistent with no saving.</p>");
+    h.push_str("</section>\n<section><h2>7. Provider comparison</h2>");
+    h.push_str(&chart_html(charts, "provider_funnel"));
+    if let Some(x) = t("providers") {
+        h.push_str(&table_html(
+            x,
+            Some(&["provider_id", "referrals", "starters", "completers", "rate", "ci_low", "ci_high", "funnel_position", "cost_per_completer", "pam_n", "pam_change"]),
+        ));
+    }
+    h.push_str("</section>\n<section><h2>8. Trend</h2>");
+    h.push_str(&chart_html(charts, "trend_xmr"));
+    if let Some(x) = t("trend_monthly") {
+        h.push_str(&table_html(x, Some(&["month", "starters", "completers", "starters_special_cause", "completers_special_cause"])));
+    }
+    h.push_str("</section>\n<section><h2>9. Data quality</h2><p>Every row read from every file is accepted or rejected with a reason; rejected rows are kept in the warehouse for the data's owners to correct.</p>");
+    for n in ["data_quality", "reject_reasons"] {
+        if let Some(x) = t(n) {
+            h.push_str(&table_html(x, None));
+        }
+    }
+    for note in &e.notes {
+        h.push_str(&format!("<p class=\"note\">{}</p>", esc(note)));
+    }
+    h.push_str("</section>\n<section class=\"methods\"><h2>10. Methods</h2>");
+    h.push_str(&methods_text());
+    h.push_str("</section>\n<section><h2>11. Disclosure statement</h2>");
+    if internal {
+        h.push_str("<p><strong>INTERNAL — not for publication.</strong> This pack shows exact figures, including small numbers that could identify people. Do not share it outside the organisation that holds the data.</p>");
+    } else {
+        h.push_str("<p>This pack applies statistical disclosure control: any count of people from 1 to 7 is shown as [c]; all other counts are rounded to the nearest 5 (zero stays zero); rates, means, intervals and costs per person whose denominator is suppressed are suppressed too. Rates are calculated from the unrounded numbers, so they may differ slightly from rates recalculated from the rounded counts. No NHS number or other identifier appears in this pack.</p>");
+    }
+    h.push_str(&format!(
+        "<p class=\"meta\">Made by smpeval {} from pipeline {} (SHA-256 {}).</p></section>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION"),
+        esc(&p.path.display().to_string()),
+        &p.sha256[..16]
+    ));
+    h
+}
+
+const CSS: &str = r#"
+:root{--ink:#1b1b1b;--muted:#555;--rule:#d0d0d0;--accent:#0072B2;--warn:#D55E00;}
+*{box-sizing:border-box}
+body{font-family:'DejaVu Sans',Arial,sans-serif;color:var(--ink);max-width:1000px;margin:0 auto;padding:1.5rem;line-height:1.45;font-size:15px}
+h1{font-size:1.9rem;margin:.2rem 0}
+h2{font-size:1.35rem;border-bottom:2px solid var(--accent);padding-bottom:.2rem;margin-top:2rem}
+.meta{color:var(--muted);font-size:.9rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:.8rem}
+.card{border:1px solid var(--rule);border-left:5px solid var(--accent);padding:.7rem;border-radius:4px;break-inside:avoid}
+.card .label{font-size:.85rem;color:var(--muted)}
+.card .value{font-size:1.6rem;font-weight:bold;margin:.2rem 0}
+.card .value small{font-size:.8rem;font-weight:normal}
+.card .note{font-size:.8rem;color:var(--muted)}
+figure.chart{margin:1rem 0;break-inside:avoid;page-break-inside:avoid}
+figure.chart svg{width:100%;height:auto;display:block}
+figcaption{font-size:.85rem;color:var(--muted);margin-top:.3rem}
+.tablewrap{overflow-x:auto;margin:.8rem 0;break-inside:avoid}
+table{border-collapse:collapse;font-size:.82rem;width:100%}
+caption{text-align:left;font-weight:bold;margin-bottom:.3rem}
+th{background:#f2f2f2;text-align:left;border-bottom:2px solid var(--rule);padding:.3rem .4rem}
+td{border-bottom:1px solid var(--rule);padding:.25rem .4rem}
+th.num{text-align:right}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.caution{border-left:5px solid var(--warn);background:#fff4ec;padding:.6rem .8rem}
+.note{color:var(--muted);font-size:.9rem}
+.banner{position:fixed;top:0;left:0;right:0;background:var(--warn);color:#fff;font-weight:bold;text-align:center;padding:.35rem;z-index:10}
+body.internal{padding-top:3rem}
+code{background:#f2f2f2;padding:0 .2rem}
+@page{size:A4;margin:14mm 12mm}
+@media print{body{max-width:none;padding:0;font-size:10.5pt}h2{break-after:avoid}section{break-inside:auto}.tablewrap{overflow:visible}body.internal{padding-top:0}.banner{position:fixed;top:0}}
+"#;

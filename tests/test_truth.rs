@@ -12,151 +12,23 @@ use common::*;
 
 use serde_json::Value;
 
-const PIPELINE: &str = r#"name = "tiny"
-warehouse = "wh"
-reports = "reports"
-[privacy]
-key_env = "SMPEVAL_HMAC_KEY"
-[settings]
-evaluation_start = "2023-04-01"
-evaluation_end = "2024-03-31"
-hospital_coverage_start = "2021-01-01"
-hospital_coverage_end = "2025-12-31"
-max_reject_rate = 1.0
-
-[[cost_lines]]
-item = "coordinator"
-amount = 1000.0
-basis = "per_year"
-[[cost_lines]]
-item = "handbooks"
-amount = 12.95
-basis = "per_starter"
-[[cost_lines]]
-item = "licence"
-amount = 20.0
-basis = "per_course"
-[[cost_lines]]
-item = "training"
-amount = 3000.0
-basis = "one_off"
-years = 3.0
-[[cost_lines]]
-item = "certificates"
-amount = 10.0
-basis = "per_completer"
-[[cost_lines]]
-item = "provider A venue"
-amount = 5.0
-basis = "per_starter"
-provider = "A"
-
-[[sources]]
-name = "returns"
-kind = "provider_returns"
-files = ["returns.csv"]
-id_kind = "pseudonym"
-[sources.columns]
-provider_id = "provider"
-course_id = "course"
-programme = "programme"
-course_start_date = "start"
-person_id = "person"
-referral_date = "referred"
-sessions_attended = "sessions"
-
-[[sources]]
-name = "hospital"
-kind = "hospital"
-files = ["hospital.csv"]
-id_kind = "pseudonym"
-[sources.columns]
-person_id = "person"
-setting = "setting"
-event_date = "date"
-discharge_date = "discharge"
-admission_method = "method"
-attendance_status = "attended"
-
-[[sources]]
-name = "pam"
-kind = "pam"
-files = ["pam.csv"]
-id_kind = "pseudonym"
-[sources.columns]
-person_id = "person"
-assessment_date = "date"
-score = "score"
-"#;
-
+// The dataset is in tests/fixtures/tiny (pipeline.toml, returns.csv, hospital.csv, pam.csv).
+//
 // Twelve referrals. Starters (≥1 session): P01–P05, P07, P08, P11 = 8.
 // Completers (≥4): P01, P02, P03, P05, P08 = 5. Courses with a starter: C1–C4 = 4.
 // Comparison (never started): P06, P09, P10, P12, indexed at their referral date.
-const RETURNS: &str = "provider,course,programme,start,person,referred,sessions
-A,C1,generic,2023-06-01,P01,2023-05-01,6
-A,C1,generic,2023-06-01,P02,2023-05-01,5
-A,C1,generic,2023-06-01,P03,2023-05-01,4
-A,C1,generic,2023-06-01,P04,2023-05-01,2
-A,C2,diabetes,2023-09-01,P05,2023-08-01,6
-A,C2,diabetes,2023-09-01,P06,2023-08-01,0
-B,C3,generic,2023-10-01,P07,2023-09-01,1
-B,C3,generic,2023-10-01,P08,2023-09-01,4
-B,C3,generic,2023-10-01,P09,2023-09-01,0
-B,C3,generic,2023-10-01,P10,2023-09-01,0
-B,C4,generic,2024-02-01,P11,2024-01-01,3
-B,C4,generic,2024-02-01,P12,2024-01-01,0
-";
-
 // Index dates: P01–P04 2023-06-01, P05 2023-09-01, P07/P08 2023-10-01, P11 2024-02-01;
-// comparison P06 2023-08-01, P09/P10 2023-09-01, P12 2024-01-01. Window 365 days.
-const HOSPITAL: &str = "person,setting,date,discharge,method,attended
-P01,apc,2021-06-01,2021-06-02,21,
-P01,apc,2023-01-10,2023-01-13,21,
-P01,apc,2023-03-05,2023-03-05,22,
-P02,apc,2022-12-01,2022-12-05,21,
-P02,apc,2023-12-01,2023-12-01,21,
-P05,apc,2023-05-01,2023-05-03,28,
-P08,apc,2024-01-15,2024-01-16,21,
-P06,apc,2023-02-01,2023-02-02,21,
-P06,apc,2024-03-01,2024-03-03,21,
-P09,apc,2023-01-01,2023-01-02,21,
-P09,apc,2023-06-01,2023-06-01,21,
-P12,apc,2024-06-01,2024-06-11,21,
-P03,apc,2023-02-01,2023-02-01,11,
-P04,ae,2023-03-01,,,
-P04,ae,2023-07-01,,,
-P04,ae,2024-01-01,,,
-P11,ae,2023-02-01,,,
-P11,ae,2024-02-01,,,
-P11,ae,2025-01-31,,,
-P07,op,2023-11-01,,,5
-P07,op,2023-12-01,,,3
-";
+// comparison P06 2023-08-01, P09/P10 2023-09-01, P12 2024-01-01. Window 365 days;
+// coverage 2021-01-01 to 2025-12-31. Costs: coordinator £1,000 a year, handbooks
+// £12.95 per starter, licence £20 per course, training £3,000 over 3 years,
+// certificates £10 per completer, provider A venue £5 per A starter.
 
-const PAM: &str = "person,date,score
-P01,2023-01-01,40.0
-P01,2023-05-20,45.0
-P01,2023-08-01,52.0
-P01,2023-12-01,60.0
-P02,2023-05-01,58.0
-P02,2023-06-05,60.0
-P02,2023-07-10,63.0
-P05,2023-08-15,50.0
-P05,2023-10-01,51.0
-P05,2024-01-10,56.0
-P07,2023-09-01,70.0
-P07,2024-01-01,68.0
-P08,2023-09-20,55.0
-P06,2023-07-01,50.0
-P06,2023-10-01,60.0
-";
-
+/// Copies the tiny dataset into a fresh folder and runs the pipeline on it.
 fn tiny(internal: bool) -> (Workdir, Value) {
     let w = Workdir::new();
-    w.write("pipeline.toml", PIPELINE);
-    w.write("returns.csv", RETURNS);
-    w.write("hospital.csv", HOSPITAL);
-    w.write("pam.csv", PAM);
+    for f in ["pipeline.toml", "returns.csv", "hospital.csv", "pam.csv"] {
+        std::fs::copy(repo().join("tests/fixtures/tiny").join(f), w.path(f)).unwrap();
+    }
     let mut args = vec!["run", "pipeline.toml", "--run-id", "t"];
     if internal {
         args.push("--internal");

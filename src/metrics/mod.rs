@@ -267,7 +267,13 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
     );
     let level_counts = |k: usize| -> Vec<i64> {
         (0..4)
-            .map(|i| if k == 0 { t[i].iter().sum() } else { (0..4).map(|r| t[r][i]).sum() })
+            .map(|i| {
+                if k == 0 {
+                    t[i].iter().sum()
+                } else {
+                    (0..4).map(|r| t[r][i]).sum()
+                }
+            })
             .collect()
     };
     tables.push(
@@ -561,7 +567,7 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
         "funnel_limits",
         "Funnel-plot limits around the overall completion rate",
         df!(
-            "starters" => pts.iter().map(|p| p.denominator).collect::<Vec<_>>(),
+            "denominator" => pts.iter().map(|p| p.denominator).collect::<Vec<_>>(),
             "lower_95" => pts.iter().map(|p| p.lower_95).collect::<Vec<_>>(),
             "upper_95" => pts.iter().map(|p| p.upper_95).collect::<Vec<_>>(),
             "lower_998" => pts.iter().map(|p| p.lower_998).collect::<Vec<_>>(),

@@ -49,8 +49,6 @@ pub struct Chart {
     pub caption: String,
 }
 
-
-
 #[derive(Clone, Copy)]
 enum Kind {
     ReferralFunnel,
@@ -67,17 +65,57 @@ enum Kind {
 }
 
 const KINDS: &[(Kind, &str, &str)] = &[
-    (Kind::ReferralFunnel, "referral_funnel", "Referrals, starters and completers"),
-    (Kind::Retention, "retention", "Starters attending each session"),
-    (Kind::ProviderFunnel, "provider_funnel", "Completion rate by provider: funnel plot"),
-    (Kind::HospitalPrePost, "hospital_pre_post", "Hospital use per person, year before vs year after"),
-    (Kind::HospitalChange, "hospital_change", "Change in hospital use per person (95% CI)"),
-    (Kind::DidForest, "did_forest", "Difference-in-differences: starters vs comparison (95% CI)"),
-    (Kind::PamLevels, "pam_levels", "PAM level at baseline and follow-up"),
-    (Kind::PamByBaseline, "pam_by_baseline", "PAM change by baseline level"),
+    (
+        Kind::ReferralFunnel,
+        "referral_funnel",
+        "Referrals, starters and completers",
+    ),
+    (
+        Kind::Retention,
+        "retention",
+        "Starters attending each session",
+    ),
+    (
+        Kind::ProviderFunnel,
+        "provider_funnel",
+        "Completion rate by provider: funnel plot",
+    ),
+    (
+        Kind::HospitalPrePost,
+        "hospital_pre_post",
+        "Hospital use per person, year before vs year after",
+    ),
+    (
+        Kind::HospitalChange,
+        "hospital_change",
+        "Change in hospital use per person (95% CI)",
+    ),
+    (
+        Kind::DidForest,
+        "did_forest",
+        "Difference-in-differences: starters vs comparison (95% CI)",
+    ),
+    (
+        Kind::PamLevels,
+        "pam_levels",
+        "PAM level at baseline and follow-up",
+    ),
+    (
+        Kind::PamByBaseline,
+        "pam_by_baseline",
+        "PAM change by baseline level",
+    ),
     (Kind::Trend, "trend_xmr", "Monthly starters: XmR chart"),
-    (Kind::CostPerCompleter, "cost_per_completer", "Cost per completer by provider"),
-    (Kind::CompletionByImd, "completion_by_imd", "Completion by IMD quintile"),
+    (
+        Kind::CostPerCompleter,
+        "cost_per_completer",
+        "Cost per completer by provider",
+    ),
+    (
+        Kind::CompletionByImd,
+        "completion_by_imd",
+        "Completion by IMD quintile",
+    ),
 ];
 
 /// Draws every chart with data, writing `<name>.svg` and `<name>.png` into `dir`.
@@ -89,8 +127,10 @@ pub fn draw_all(e: &Evaluation, dir: &Path) -> Result<Vec<Chart>> {
         let mut svg = String::new();
         let drawn = {
             let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-            let caption = draw(*kind, e, &root, title).map_err(|err| anyhow!("chart {name}: {err}"))?;
-            root.present().map_err(|err| anyhow!("chart {name}: {err}"))?;
+            let caption =
+                draw(*kind, e, &root, title).map_err(|err| anyhow!("chart {name}: {err}"))?;
+            root.present()
+                .map_err(|err| anyhow!("chart {name}: {err}"))?;
             caption
         };
         let Some(caption) = drawn else { continue };
@@ -99,7 +139,8 @@ pub fn draw_all(e: &Evaluation, dir: &Path) -> Result<Vec<Chart>> {
         {
             let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
             draw(*kind, e, &root, title).map_err(|err| anyhow!("chart {name}: {err}"))?;
-            root.present().map_err(|err| anyhow!("chart {name} (png): {err}"))?;
+            root.present()
+                .map_err(|err| anyhow!("chart {name} (png): {err}"))?;
         }
         out.push(Chart {
             name,
@@ -112,7 +153,12 @@ pub fn draw_all(e: &Evaluation, dir: &Path) -> Result<Vec<Chart>> {
 }
 
 /// Draws one chart; Ok(None) when there is nothing to draw.
-fn draw<DB: DrawingBackend>(kind: Kind, e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn draw<DB: DrawingBackend>(
+    kind: Kind,
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
@@ -184,11 +230,17 @@ fn col(t: &Table, c: &str) -> Vec<Option<f64>> {
     (0..t.height()).map(|i| t.f64(i, c)).collect()
 }
 
-fn referral_funnel<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn referral_funnel<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let Some(t) = e.table("activity_overall") else { return Ok(None) };
+    let Some(t) = e.table("activity_overall") else {
+        return Ok(None);
+    };
     let values: Vec<(&str, Option<f64>)> = vec![
         ("Referred", t.f64(0, "referrals")),
         ("Started (≥1 session)", t.f64(0, "starters")),
@@ -204,7 +256,11 @@ where
     let labels: Vec<String> = values.iter().map(|v| v.0.to_string()).collect();
     let fmt = |x: &f64| {
         let i = x.round();
-        if (x - i).abs() < 0.01 && (0.0..3.0).contains(&i) { labels[i as usize].clone() } else { String::new() }
+        if (x - i).abs() < 0.01 && (0.0..3.0).contains(&i) {
+            labels[i as usize].clone()
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
@@ -223,22 +279,38 @@ where
         match v {
             Some(v) => {
                 chart.draw_series(std::iter::once(bar(x - 0.3, x + 0.3, *v, colors[i])))?;
-                chart.draw_series(std::iter::once(Text::new(format!("{v:.0}"), (x, v + max * 0.02), above(18))))?;
+                chart.draw_series(std::iter::once(Text::new(
+                    format!("{v:.0}"),
+                    (x, v + max * 0.02),
+                    above(18),
+                )))?;
             }
             None => {
-                chart.draw_series(std::iter::once(Text::new("[c]", (x, max * 0.02), above(18))))?;
+                chart.draw_series(std::iter::once(Text::new(
+                    "[c]",
+                    (x, max * 0.02),
+                    above(18),
+                )))?;
             }
         }
     }
     Ok(Some("Referrals in the evaluation period; a starter attended at least one session, a completer at least the completion threshold.".into()))
 }
 
-fn retention<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn retention<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let Some(t) = e.table("retention") else { return Ok(None) };
-    let pts: Vec<(f64, f64)> = (0..t.height()).filter_map(|i| Some((t.f64(i, "session")?, t.f64(i, "rate")?))).collect();
+    let Some(t) = e.table("retention") else {
+        return Ok(None);
+    };
+    let pts: Vec<(f64, f64)> = (0..t.height())
+        .filter_map(|i| Some((t.f64(i, "session")?, t.f64(i, "rate")?)))
+        .collect();
     if pts.is_empty() {
         return Ok(None);
     }
@@ -261,25 +333,50 @@ where
         .draw()?;
     chart.draw_series(LineSeries::new(pts.clone(), BLUE.stroke_width(3)))?;
     chart.draw_series(pts.iter().map(|p| Circle::new(*p, 6, BLUE.filled())))?;
-    chart.draw_series(pts.iter().map(|p| Text::new(pct(&p.1), (p.0 + 0.08, p.1 + 0.03), text(15))))?;
-    Ok(Some("Share of starters attending each of the six sessions.".into()))
+    chart.draw_series(
+        pts.iter()
+            .map(|p| Text::new(pct(&p.1), (p.0 + 0.08, p.1 + 0.03), text(15))),
+    )?;
+    Ok(Some(
+        "Share of starters attending each of the six sessions.".into(),
+    ))
 }
 
-fn provider_funnel<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn provider_funnel<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let (Some(p), Some(f)) = (e.table("providers"), e.table("funnel_limits")) else { return Ok(None) };
+    let (Some(p), Some(f)) = (e.table("providers"), e.table("funnel_limits")) else {
+        return Ok(None);
+    };
     if f.height() == 0 {
         return Ok(None);
     }
     let points: Vec<(String, f64, f64)> = (0..p.height())
-        .filter_map(|i| Some((p.text(i, "provider_id"), p.f64(i, "starters")?, p.f64(i, "rate")?)))
+        .filter_map(|i| {
+            Some((
+                p.text(i, "provider_id"),
+                p.f64(i, "starters")?,
+                p.f64(i, "rate")?,
+            ))
+        })
         .collect();
-    let x_max = col(f, "starters").into_iter().flatten().fold(1.0, f64::max);
+    let x_max = col(f, "denominator")
+        .into_iter()
+        .flatten()
+        .fold(1.0, f64::max);
     let overall = f.f64(0, "overall_rate").unwrap_or(0.0);
     let lows = col(f, "lower_998").into_iter().flatten().filter(|_| true);
-    let y_lo = lows.clone().zip(col(f, "starters").into_iter().flatten()).filter(|(_, n)| *n >= 5.0).map(|(l, _)| l).fold(overall, f64::min);
+    let y_lo = lows
+        .clone()
+        .zip(col(f, "denominator").into_iter().flatten())
+        .filter(|(_, n)| *n >= 5.0)
+        .map(|(l, _)| l)
+        .fold(overall, f64::min);
     let y_lo = points.iter().map(|p| p.2).fold(y_lo, f64::min).max(0.0);
     let y_lo = ((y_lo - 0.05) * 10.0).floor() / 10.0;
     let mut chart = ChartBuilder::on(root)
@@ -299,24 +396,54 @@ where
         .axis_desc_style(text(16))
         .draw()?;
     let curve = |c: &str| -> Vec<(f64, f64)> {
-        (0..f.height()).filter_map(|i| Some((f.f64(i, "starters")?, f.f64(i, c)?))).filter(|(n, _)| *n <= x_max).collect()
+        (0..f.height())
+            .filter_map(|i| Some((f.f64(i, "denominator")?, f.f64(i, c)?)))
+            .filter(|(n, _)| *n <= x_max)
+            .collect()
     };
     chart
-        .draw_series(LineSeries::new(vec![(0.0, overall), (x_max, overall)], GREY.stroke_width(2)))?
+        .draw_series(LineSeries::new(
+            vec![(0.0, overall), (x_max, overall)],
+            GREY.stroke_width(2),
+        ))?
         .label(format!("Overall rate {}", pct(&overall)))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREY.stroke_width(2)));
     chart
-        .draw_series(DashedLineSeries::new(curve("lower_95"), 6, 4, ORANGE.stroke_width(2)))?
+        .draw_series(DashedLineSeries::new(
+            curve("lower_95"),
+            6,
+            4,
+            ORANGE.stroke_width(2),
+        ))?
         .label("95% limits")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2)));
-    chart.draw_series(DashedLineSeries::new(curve("upper_95"), 6, 4, ORANGE.stroke_width(2)))?;
+    chart.draw_series(DashedLineSeries::new(
+        curve("upper_95"),
+        6,
+        4,
+        ORANGE.stroke_width(2),
+    ))?;
     chart
-        .draw_series(LineSeries::new(curve("lower_998"), VERMILLION.stroke_width(2)))?
+        .draw_series(LineSeries::new(
+            curve("lower_998"),
+            VERMILLION.stroke_width(2),
+        ))?
         .label("99.8% limits")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], VERMILLION.stroke_width(2)));
-    chart.draw_series(LineSeries::new(curve("upper_998"), VERMILLION.stroke_width(2)))?;
-    chart.draw_series(points.iter().map(|(_, n, r)| Circle::new((*n, *r), 8, BLUE.filled())))?;
-    chart.draw_series(points.iter().map(|(id, n, r)| Text::new(id.clone(), (*n + x_max * 0.012, *r + 0.012), text(16))))?;
+    chart.draw_series(LineSeries::new(
+        curve("upper_998"),
+        VERMILLION.stroke_width(2),
+    ))?;
+    chart.draw_series(
+        points
+            .iter()
+            .map(|(_, n, r)| Circle::new((*n, *r), 8, BLUE.filled())),
+    )?;
+    chart.draw_series(
+        points
+            .iter()
+            .map(|(id, n, r)| Text::new(id.clone(), (*n + x_max * 0.012, *r + 0.012), text(16))),
+    )?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
@@ -327,7 +454,11 @@ where
     Ok(Some("Each dot is a provider. A provider outside the 99.8% limits differs from the overall rate by more than chance would explain; within the 95% limits it is in line with it.".into()))
 }
 
-const GROUPS: [(&str, &str, RGBColor); 3] = [("starters", "Starters", BLUE), ("completers", "Completers", GREEN), ("comparison", "Comparison (never started)", ORANGE)];
+const GROUPS: [(&str, &str, RGBColor); 3] = [
+    ("starters", "Starters", BLUE),
+    ("completers", "Completers", GREEN),
+    ("comparison", "Comparison (never started)", ORANGE),
+];
 const OUTCOMES: [(&str, &str); 5] = [
     ("emergency_admissions", "Emergency admissions"),
     ("ae_attendances", "A&E attendances"),
@@ -340,12 +471,21 @@ fn find_row(t: &Table, keys: &[(&str, &str)]) -> Option<usize> {
     (0..t.height()).find(|&i| keys.iter().all(|(c, v)| t.text(i, c) == *v))
 }
 
-fn hospital_pre_post<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn hospital_pre_post<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let Some(t) = e.table("hospital_pre_post") else { return Ok(None) };
-    let shown = [("emergency_admissions", "Emergency admissions"), ("ae_attendances", "A&E attendances")];
+    let Some(t) = e.table("hospital_pre_post") else {
+        return Ok(None);
+    };
+    let shown = [
+        ("emergency_admissions", "Emergency admissions"),
+        ("ae_attendances", "A&E attendances"),
+    ];
     let mut bars = Vec::new();
     for (oi, (o, _)) in shown.iter().enumerate() {
         for (gi, (g, _, _)) in GROUPS.iter().enumerate() {
@@ -355,7 +495,11 @@ where
             }
         }
     }
-    let max = bars.iter().flat_map(|b| [b.1, b.2]).flatten().fold(0.0, f64::max);
+    let max = bars
+        .iter()
+        .flat_map(|b| [b.1, b.2])
+        .flatten()
+        .fold(0.0, f64::max);
     if max == 0.0 {
         return Ok(None);
     }
@@ -367,7 +511,11 @@ where
         .build_cartesian_2d(-0.6f64..7.6f64, 0f64..nice_max(max * 1.15))?;
     let fmt = |x: &f64| {
         let k = (x / 4.0).floor() as usize;
-        if (x - (k as f64 * 4.0 + 1.0)).abs() < 0.01 && k < 2 { shown[k].1.to_string() } else { String::new() }
+        if (x - (k as f64 * 4.0 + 1.0)).abs() < 0.01 && k < 2 {
+            shown[k].1.to_string()
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
@@ -383,10 +531,16 @@ where
         let gi = (*x as usize) % 4;
         let c = GROUPS[gi.min(2)].2;
         if let Some(v) = pre {
-            chart.draw_series(std::iter::once(Rectangle::new([(x - 0.42, 0.0), (x - 0.02, *v)], c.mix(0.35).filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x - 0.42, 0.0), (x - 0.02, *v)],
+                c.mix(0.35).filled(),
+            )))?;
         }
         if let Some(v) = post {
-            chart.draw_series(std::iter::once(Rectangle::new([(x + 0.02, 0.0), (x + 0.42, *v)], c.filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x + 0.02, 0.0), (x + 0.42, *v)],
+                c.filled(),
+            )))?;
         }
     }
     for (g, label, c) in GROUPS {
@@ -406,16 +560,24 @@ where
     Ok(Some("Pale bar: the year before the index date; solid bar: the year after. The comparison group never started a course: its fall shows regression to the mean, which a before/after change alone would credit to the programme.".into()))
 }
 
-fn hospital_change<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn hospital_change<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let Some(t) = e.table("hospital_pre_post") else { return Ok(None) };
+    let Some(t) = e.table("hospital_pre_post") else {
+        return Ok(None);
+    };
     let mut rows = Vec::new();
     for (oi, (o, _)) in OUTCOMES.iter().enumerate() {
         for (gi, (g, _, c)) in GROUPS.iter().enumerate() {
             if let Some(i) = find_row(t, &[("group", g), ("outcome", o)]) {
-                if let (Some(est), Some(lo), Some(hi)) = (t.f64(i, "change"), t.f64(i, "ci_low"), t.f64(i, "ci_high")) {
+                if let (Some(est), Some(lo), Some(hi)) =
+                    (t.f64(i, "change"), t.f64(i, "ci_low"), t.f64(i, "ci_high"))
+                {
                     let y = (OUTCOMES.len() - 1 - oi) as f64 * 4.0 + (2 - gi) as f64;
                     rows.push((y, est, lo, hi, *c));
                 }
@@ -425,7 +587,11 @@ where
     if rows.is_empty() {
         return Ok(None);
     }
-    let ext = rows.iter().flat_map(|r| [r.2.abs(), r.3.abs()]).fold(0.1, f64::max) * 1.1;
+    let ext = rows
+        .iter()
+        .flat_map(|r| [r.2.abs(), r.3.abs()])
+        .fold(0.1, f64::max)
+        * 1.1;
     let mut chart = ChartBuilder::on(root)
         .caption(title, title_style())
         .margin(20)
@@ -435,7 +601,11 @@ where
     let fmt = |y: &f64| {
         let k = (y / 4.0).floor();
         let idx = OUTCOMES.len() as i64 - 1 - k as i64;
-        if (y - (k * 4.0 + 1.0)).abs() < 0.3 && (0..OUTCOMES.len() as i64).contains(&idx) { OUTCOMES[idx as usize].1.to_string() } else { String::new() }
+        if (y - (k * 4.0 + 1.0)).abs() < 0.3 && (0..OUTCOMES.len() as i64).contains(&idx) {
+            OUTCOMES[idx as usize].1.to_string()
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
@@ -447,9 +617,19 @@ where
         .label_style(text(15))
         .axis_desc_style(text(16))
         .draw()?;
-    chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, -1.0), (0.0, OUTCOMES.len() as f64 * 4.0 - 1.0)], BLACK.stroke_width(1))))?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(0.0, -1.0), (0.0, OUTCOMES.len() as f64 * 4.0 - 1.0)],
+        BLACK.stroke_width(1),
+    )))?;
     for (y, est, lo, hi, c) in &rows {
-        chart.draw_series(std::iter::once(ErrorBar::new_horizontal(*y, *lo, *est, *hi, c.stroke_width(2), 10)))?;
+        chart.draw_series(std::iter::once(ErrorBar::new_horizontal(
+            *y,
+            *lo,
+            *est,
+            *hi,
+            c.stroke_width(2),
+            10,
+        )))?;
         chart.draw_series(std::iter::once(Circle::new((*est, *y), 6, c.filled())))?;
     }
     for (_, label, c) in GROUPS {
@@ -468,15 +648,25 @@ where
     Ok(Some("Mean change per person with its 95% confidence interval. Caution: a before/after change with no comparison includes regression to the mean; use the difference-in-differences.".into()))
 }
 
-fn did_forest<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn did_forest<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let Some(t) = e.table("did") else { return Ok(None) };
+    let Some(t) = e.table("did") else {
+        return Ok(None);
+    };
     let mut rows = Vec::new();
     for (oi, (o, _)) in OUTCOMES.iter().enumerate() {
         if let Some(i) = find_row(t, &[("outcome", o)]) {
-            if let (Some(est), Some(lo), Some(hi)) = (t.f64(i, "estimate"), t.f64(i, "ci_low"), t.f64(i, "ci_high")) {
+            if let (Some(est), Some(lo), Some(hi)) = (
+                t.f64(i, "estimate"),
+                t.f64(i, "ci_low"),
+                t.f64(i, "ci_high"),
+            ) {
                 rows.push(((OUTCOMES.len() - 1 - oi) as f64, est, lo, hi));
             }
         }
@@ -484,7 +674,11 @@ where
     if rows.is_empty() {
         return Ok(None);
     }
-    let ext = rows.iter().flat_map(|r| [r.2.abs(), r.3.abs()]).fold(0.1, f64::max) * 1.1;
+    let ext = rows
+        .iter()
+        .flat_map(|r| [r.2.abs(), r.3.abs()])
+        .fold(0.1, f64::max)
+        * 1.1;
     let mut chart = ChartBuilder::on(root)
         .caption(title, title_style())
         .margin(20)
@@ -494,7 +688,11 @@ where
     let fmt = |y: &f64| {
         let i = y.round();
         let idx = OUTCOMES.len() as i64 - 1 - i as i64;
-        if (y - i).abs() < 0.05 && (0..OUTCOMES.len() as i64).contains(&idx) { OUTCOMES[idx as usize].1.to_string() } else { String::new() }
+        if (y - i).abs() < 0.05 && (0..OUTCOMES.len() as i64).contains(&idx) {
+            OUTCOMES[idx as usize].1.to_string()
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
@@ -506,21 +704,53 @@ where
         .label_style(text(15))
         .axis_desc_style(text(16))
         .draw()?;
-    chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, -0.7), (0.0, OUTCOMES.len() as f64)], BLACK.stroke_width(1))))?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(0.0, -0.7), (0.0, OUTCOMES.len() as f64)],
+        BLACK.stroke_width(1),
+    )))?;
     for (y, est, lo, hi) in &rows {
-        let c = if *hi < 0.0 { GREEN } else if *lo > 0.0 { VERMILLION } else { BLUE };
-        chart.draw_series(std::iter::once(ErrorBar::new_horizontal(*y, *lo, *est, *hi, c.stroke_width(3), 12)))?;
-        chart.draw_series(std::iter::once(Rectangle::new([(*est - ext * 0.012, y - 0.12), (*est + ext * 0.012, y + 0.12)], c.filled())))?;
-        chart.draw_series(std::iter::once(Text::new(format!("{est:+.2}"), (*est, y + 0.22), text(14))))?;
+        let c = if *hi < 0.0 {
+            GREEN
+        } else if *lo > 0.0 {
+            VERMILLION
+        } else {
+            BLUE
+        };
+        chart.draw_series(std::iter::once(ErrorBar::new_horizontal(
+            *y,
+            *lo,
+            *est,
+            *hi,
+            c.stroke_width(3),
+            12,
+        )))?;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [
+                (*est - ext * 0.012, y - 0.12),
+                (*est + ext * 0.012, y + 0.12),
+            ],
+            c.filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            format!("{est:+.2}"),
+            (*est, y + 0.22),
+            text(14),
+        )))?;
     }
     Ok(Some("Left of zero: starters' use fell more than the comparison group's. An interval that crosses zero is consistent with no effect.".into()))
 }
 
-fn pam_levels<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn pam_levels<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let Some(t) = e.table("pam_levels") else { return Ok(None) };
+    let Some(t) = e.table("pam_levels") else {
+        return Ok(None);
+    };
     let base: Vec<Option<f64>> = col(t, "baseline");
     let follow: Vec<Option<f64>> = col(t, "follow_up");
     let tb: f64 = base.iter().flatten().sum();
@@ -548,10 +778,16 @@ where
     for i in 0..4 {
         let x = i as f64 + 1.0;
         if let Some(v) = base[i] {
-            chart.draw_series(std::iter::once(Rectangle::new([(x - 0.36, 0.0), (x - 0.01, v / tb)], SKY.filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x - 0.36, 0.0), (x - 0.01, v / tb)],
+                SKY.filled(),
+            )))?;
         }
         if let Some(v) = follow[i] {
-            chart.draw_series(std::iter::once(Rectangle::new([(x + 0.01, 0.0), (x + 0.36, v / tf)], BLUE.filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x + 0.01, 0.0), (x + 0.36, v / tf)],
+                BLUE.filled(),
+            )))?;
         }
     }
     for (label, c) in [("Baseline", SKY), ("Follow-up", BLUE)] {
@@ -560,16 +796,30 @@ where
             .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
     }
-    chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).background_style(WHITE.mix(0.9)).border_style(GREY).label_font(text(15)).draw()?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY)
+        .label_font(text(15))
+        .draw()?;
     Ok(Some("Activation levels (Hibbard): 1 disengaged and overwhelmed, 2 becoming aware, 3 taking action, 4 maintaining behaviours.".into()))
 }
 
-fn pam_by_baseline<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn pam_by_baseline<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let Some(t) = e.table("pam_by_baseline") else { return Ok(None) };
-    let vals: Vec<(f64, f64)> = (0..t.height()).filter_map(|i| Some((t.f64(i, "baseline_level")?, t.f64(i, "mean_change")?))).collect();
+    let Some(t) = e.table("pam_by_baseline") else {
+        return Ok(None);
+    };
+    let vals: Vec<(f64, f64)> = (0..t.height())
+        .filter_map(|i| Some((t.f64(i, "baseline_level")?, t.f64(i, "mean_change")?)))
+        .collect();
     if vals.is_empty() {
         return Ok(None);
     }
@@ -592,25 +842,48 @@ where
         .axis_desc_style(text(16))
         .draw()?;
     for (x, v) in &vals {
-        chart.draw_series(std::iter::once(Rectangle::new([(x - 0.3, 0.0), (x + 0.3, *v)], GREEN.filled())))?;
-        chart.draw_series(std::iter::once(Text::new(format!("{v:+.1}"), (*x, v.max(0.0) + (hi - lo) * 0.02), above(16))))?;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(x - 0.3, 0.0), (x + 0.3, *v)],
+            GREEN.filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            format!("{v:+.1}"),
+            (*x, v.max(0.0) + (hi - lo) * 0.02),
+            above(16),
+        )))?;
     }
     Ok(Some("People starting at lower activation usually gain most; part of that gain is regression to the mean.".into()))
 }
 
-fn trend<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn trend<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let Some(t) = e.table("trend_monthly") else { return Ok(None) };
+    let Some(t) = e.table("trend_monthly") else {
+        return Ok(None);
+    };
     let n = t.height();
     if n < 2 {
         return Ok(None);
     }
     let pts: Vec<(f64, Option<f64>, bool)> = (0..n)
-        .map(|i| (i as f64, t.f64(i, "starters"), !t.text(i, "starters_special_cause").is_empty()))
+        .map(|i| {
+            (
+                i as f64,
+                t.f64(i, "starters"),
+                !t.text(i, "starters_special_cause").is_empty(),
+            )
+        })
         .collect();
-    let (mean, lo, hi) = (t.f64(0, "starters_mean"), t.f64(0, "starters_lower_limit"), t.f64(0, "starters_upper_limit"));
+    let (mean, lo, hi) = (
+        t.f64(0, "starters_mean"),
+        t.f64(0, "starters_lower_limit"),
+        t.f64(0, "starters_upper_limit"),
+    );
     let max = pts.iter().filter_map(|p| p.1).chain(hi).fold(1.0, f64::max);
     let months: Vec<String> = (0..n).map(|i| t.text(i, "month")).collect();
     let mut chart = ChartBuilder::on(root)
@@ -622,7 +895,11 @@ where
     let step = (n / 12).max(1);
     let fmt = |x: &f64| {
         let i = x.round() as usize;
-        if (x - x.round()).abs() < 0.01 && i < n && i % step == 0 { months[i].clone() } else { String::new() }
+        if (x - x.round()).abs() < 0.01 && i < n && i.is_multiple_of(step) {
+            months[i].clone()
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
@@ -635,43 +912,76 @@ where
         .label_style(text(14))
         .axis_desc_style(text(16))
         .draw()?;
-    let span = vec![-0.5, n as f64 - 0.5];
+    let span = [-0.5, n as f64 - 0.5];
     if let Some(m) = mean {
         chart
-            .draw_series(LineSeries::new(span.iter().map(|x| (*x, m)), GREY.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                span.iter().map(|x| (*x, m)),
+                GREY.stroke_width(2),
+            ))?
             .label("Mean")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREY.stroke_width(2)));
     }
     for (i, l) in [lo, hi].iter().enumerate() {
         if let Some(l) = l {
-            let s = chart.draw_series(DashedLineSeries::new(span.iter().map(|x| (*x, l.max(0.0))), 6, 4, VERMILLION.stroke_width(2)))?;
+            let s = chart.draw_series(DashedLineSeries::new(
+                span.iter().map(|x| (*x, l.max(0.0))),
+                6,
+                4,
+                VERMILLION.stroke_width(2),
+            ))?;
             if i == 1 {
                 s.label("Process limits (mean ± 2.66 × mean moving range)")
-                    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], VERMILLION.stroke_width(2)));
+                    .legend(|(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], VERMILLION.stroke_width(2))
+                    });
             }
         }
     }
     let line: Vec<(f64, f64)> = pts.iter().filter_map(|p| Some((p.0, p.1?))).collect();
     chart.draw_series(LineSeries::new(line, BLUE.stroke_width(2)))?;
-    chart.draw_series(pts.iter().filter_map(|p| Some(Circle::new((p.0, p.1?), 5, if p.2 { ORANGE.filled() } else { BLUE.filled() }))))?;
+    chart.draw_series(pts.iter().filter_map(|p| {
+        Some(Circle::new(
+            (p.0, p.1?),
+            5,
+            if p.2 { ORANGE.filled() } else { BLUE.filled() },
+        ))
+    }))?;
     chart
         .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
         .label("Special cause")
         .legend(|(x, y)| Circle::new((x + 8, y), 5, ORANGE.filled()));
-    chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.9)).border_style(GREY).label_font(text(14)).draw()?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY)
+        .label_font(text(14))
+        .draw()?;
     Ok(Some("Orange points are special causes (a point outside the limits, a run of 7 on one side of the mean, 7 rising or falling, or 2 of 3 near a limit); blue points are common-cause variation.".into()))
 }
 
-fn cost_per_completer<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn cost_per_completer<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let (Some(p), Some(c)) = (e.table("providers"), e.table("cost_summary")) else { return Ok(None) };
-    let mut bars: Vec<(String, Option<f64>)> = (0..p.height()).map(|i| (p.text(i, "provider_id"), p.f64(i, "cost_per_completer"))).collect();
+    let (Some(p), Some(c)) = (e.table("providers"), e.table("cost_summary")) else {
+        return Ok(None);
+    };
+    let mut bars: Vec<(String, Option<f64>)> = (0..p.height())
+        .map(|i| (p.text(i, "provider_id"), p.f64(i, "cost_per_completer")))
+        .collect();
     bars.push(("All providers".into(), c.f64(0, "per_completer")));
     let bench_completer = c.f64(0, "benchmark_per_completer").unwrap_or(240.0);
     let bench_participant = c.f64(0, "benchmark_per_participant").unwrap_or(44.0);
-    let max = bars.iter().filter_map(|b| b.1).fold(bench_completer, f64::max);
+    let max = bars
+        .iter()
+        .filter_map(|b| b.1)
+        .fold(bench_completer, f64::max);
     if bars.iter().all(|b| b.1.is_none()) {
         return Ok(None);
     }
@@ -685,7 +995,11 @@ where
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     let fmt = |x: &f64| {
         let i = x.round();
-        if (x - i).abs() < 0.01 && i >= 0.0 && (i as usize) < n { names[i as usize].clone() } else { String::new() }
+        if (x - i).abs() < 0.01 && i >= 0.0 && (i as usize) < n {
+            names[i as usize].clone()
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
@@ -704,33 +1018,73 @@ where
         match v {
             Some(v) => {
                 chart.draw_series(std::iter::once(bar(x - 0.3, x + 0.3, *v, color)))?;
-                chart.draw_series(std::iter::once(Text::new(format!("£{v:.0}"), (x, v + max * 0.02), above(16))))?;
+                chart.draw_series(std::iter::once(Text::new(
+                    format!("£{v:.0}"),
+                    (x, v + max * 0.02),
+                    above(16),
+                )))?;
             }
             None => {
-                chart.draw_series(std::iter::once(Text::new("[c]", (x, max * 0.02), above(16))))?;
+                chart.draw_series(std::iter::once(Text::new(
+                    "[c]",
+                    (x, max * 0.02),
+                    above(16),
+                )))?;
             }
         }
     }
     let span = [-0.5, n as f64 - 0.5];
     chart
-        .draw_series(DashedLineSeries::new(span.iter().map(|x| (*x, bench_completer)), 8, 5, ORANGE.stroke_width(3)))?
+        .draw_series(DashedLineSeries::new(
+            span.iter().map(|x| (*x, bench_completer)),
+            8,
+            5,
+            ORANGE.stroke_width(3),
+        ))?
         .label(format!("£{bench_completer:.0} per completion (Dudley)"))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(3)));
     chart
-        .draw_series(DashedLineSeries::new(span.iter().map(|x| (*x, bench_participant)), 8, 5, PURPLE.stroke_width(3)))?
-        .label(format!("£{bench_participant:.0} per participant (NESTA 2013)"))
+        .draw_series(DashedLineSeries::new(
+            span.iter().map(|x| (*x, bench_participant)),
+            8,
+            5,
+            PURPLE.stroke_width(3),
+        ))?
+        .label(format!(
+            "£{bench_participant:.0} per participant (NESTA 2013)"
+        ))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PURPLE.stroke_width(3)));
-    chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).background_style(WHITE.mix(0.9)).border_style(GREY).label_font(text(15)).draw()?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY)
+        .label_font(text(15))
+        .draw()?;
     Ok(Some("Provider cost = cost lines naming the provider plus general costs shared by starters, divided by completers. Benchmarks from the commissioning guide.".into()))
 }
 
-fn completion_by_imd<DB: DrawingBackend>(e: &Evaluation, root: &DrawingArea<DB, Shift>, title: &str) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+fn completion_by_imd<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {
-    let Some(t) = e.table("equity_by_imd_quintile") else { return Ok(None) };
-    let rows: Vec<(String, Option<f64>, Option<f64>, Option<f64>)> = (0..t.height())
-        .map(|i| (t.text(i, "group"), t.f64(i, "rate"), t.f64(i, "ci_low"), t.f64(i, "ci_high")))
+    let Some(t) = e.table("equity_by_imd_quintile") else {
+        return Ok(None);
+    };
+    type Row = (String, Option<f64>, Option<f64>, Option<f64>);
+    let rows: Vec<Row> = (0..t.height())
+        .map(|i| {
+            (
+                t.text(i, "group"),
+                t.f64(i, "rate"),
+                t.f64(i, "ci_low"),
+                t.f64(i, "ci_high"),
+            )
+        })
         .collect();
     if rows.iter().all(|r| r.1.is_none()) {
         return Ok(None);
@@ -742,10 +1096,23 @@ where
         .x_label_area_size(60)
         .y_label_area_size(70)
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..1.0f64)?;
-    let names: Vec<String> = rows.iter().map(|r| if r.0.len() == 1 { format!("Q{}", r.0) } else { r.0.clone() }).collect();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            if r.0.len() == 1 {
+                format!("Q{}", r.0)
+            } else {
+                r.0.clone()
+            }
+        })
+        .collect();
     let fmt = |x: &f64| {
         let i = x.round();
-        if (x - i).abs() < 0.01 && i >= 0.0 && (i as usize) < n { names[i as usize].clone() } else { String::new() }
+        if (x - i).abs() < 0.01 && i >= 0.0 && (i as usize) < n {
+            names[i as usize].clone()
+        } else {
+            String::new()
+        }
     };
     chart
         .configure_mesh()
@@ -765,7 +1132,14 @@ where
             Some(v) => {
                 chart.draw_series(std::iter::once(bar(x - 0.3, x + 0.3, v, SKY)))?;
                 if let (Some(lo), Some(hi)) = (r.2, r.3) {
-                    chart.draw_series(std::iter::once(ErrorBar::new_vertical(x, lo, v, hi, BLACK.stroke_width(2), 14)))?;
+                    chart.draw_series(std::iter::once(ErrorBar::new_vertical(
+                        x,
+                        lo,
+                        v,
+                        hi,
+                        BLACK.stroke_width(2),
+                        14,
+                    )))?;
                 }
             }
             None => {
@@ -773,5 +1147,8 @@ where
             }
         }
     }
-    Ok(Some("Completion rate of starters by deprivation of their home area, with Wilson 95% intervals.".into()))
+    Ok(Some(
+        "Completion rate of starters by deprivation of their home area, with Wilson 95% intervals."
+            .into(),
+    ))
 }

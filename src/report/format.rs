@@ -7,7 +7,10 @@ use crate::metrics::Table;
 pub enum Kind {
     Percent,
     Money,
+    /// A count of people (disclosure-controlled).
     Count,
+    /// Another whole number (sessions, courses, levels).
+    Integer,
     Decimal,
     Text,
 }
@@ -28,7 +31,7 @@ pub fn kind(t: &Table, column: &str) -> Kind {
         || c.starts_with("funnel_upper")
         || c == "overall_rate"
         || ((c == "ci_low" || c == "ci_high") && t.column_names().iter().any(|n| n == "rate"))
-        || (is_rate_table && c != "starters")
+        || (is_rate_table && c != "denominator")
     {
         return Kind::Percent;
     }
@@ -43,7 +46,7 @@ pub fn kind(t: &Table, column: &str) -> Kind {
         return Kind::Money;
     }
     if dtype.is_integer() {
-        return Kind::Count;
+        return Kind::Integer;
     }
     if dtype.is_float() {
         return Kind::Decimal;
@@ -80,7 +83,7 @@ pub fn display(t: &Table, row: usize, column: &str) -> String {
             Some(x) => match k {
                 Kind::Percent => format!("{}%", thousands(x * 100.0, 1)),
                 Kind::Money => format!("£{}", thousands(x, if x.abs() >= 100.0 { 0 } else { 2 })),
-                Kind::Count => thousands(x, 0),
+                Kind::Count | Kind::Integer => thousands(x, 0),
                 _ => thousands(x, if x.abs() >= 100.0 { 1 } else { 2 }),
             },
         },

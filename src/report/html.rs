@@ -13,7 +13,10 @@ use crate::pipeline::Pipeline;
 const README: &str = include_str!("../../README.md");
 
 pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Minimal Markdown for the methods text: paragraphs, **bold**, `code`.
@@ -52,13 +55,28 @@ fn methods_text() -> String {
 
 fn table_html(t: &Table, columns: Option<&[&str]>) -> String {
     let cols: Vec<String> = match columns {
-        Some(c) => c.iter().map(|s| s.to_string()).filter(|c| t.column_names().contains(c)).collect(),
+        Some(c) => c
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|c| t.column_names().contains(c))
+            .collect(),
         None => t.column_names(),
     };
-    let mut h = format!("<div class=\"tablewrap\"><table data-table=\"{}\"><caption>{}</caption><thead><tr>", esc(&t.name), esc(&t.title));
+    let mut h = format!(
+        "<div class=\"tablewrap\"><table data-table=\"{}\"><caption>{}</caption><thead><tr>",
+        esc(&t.name),
+        esc(&t.title)
+    );
     for c in &cols {
-        let class = if kind(t, c) == Kind::Text { "txt" } else { "num" };
-        h.push_str(&format!("<th class=\"{class}\">{}</th>", esc(&c.replace('_', " "))));
+        let class = if kind(t, c) == Kind::Text {
+            "txt"
+        } else {
+            "num"
+        };
+        h.push_str(&format!(
+            "<th class=\"{class}\">{}</th>",
+            esc(&c.replace('_', " "))
+        ));
     }
     h.push_str("</tr></thead><tbody>");
     for i in 0..t.height() {
@@ -70,7 +88,11 @@ fn table_html(t: &Table, columns: Option<&[&str]>) -> String {
                 Kind::Text => "txt",
                 _ => "num",
             };
-            h.push_str(&format!("<td class=\"{class}\" data-col=\"{}\">{}</td>", esc(c), esc(&display(t, i, c))));
+            h.push_str(&format!(
+                "<td class=\"{class}\" data-col=\"{}\">{}</td>",
+                esc(c),
+                esc(&display(t, i, c))
+            ));
         }
         h.push_str("</tr>");
     }
@@ -95,7 +117,13 @@ fn chart_html(charts: &[Chart], name: &str) -> String {
 
 const RTM_CAUTION: &str = "Caution: people are often referred after a bad spell, so their hospital use tends to fall afterwards whatever happens (regression to the mean). A before/after change on its own overstates the programme's effect; the difference-in-differences against the comparison group allows for it.";
 
-pub fn render(p: &Pipeline, e: &Evaluation, charts: &[Chart], run_id: &str, internal: bool) -> String {
+pub fn render(
+    p: &Pipeline,
+    e: &Evaluation,
+    charts: &[Chart],
+    run_id: &str,
+    internal: bool,
+) -> String {
     let t = |n: &str| e.table(n);
     let font = base64::engine::general_purpose::STANDARD.encode(FONT_REGULAR);
     let mut h = String::new();
@@ -108,7 +136,11 @@ pub fn render(p: &Pipeline, e: &Evaluation, charts: &[Chart], run_id: &str, inte
     if internal {
         h.push_str("<div class=\"banner\">INTERNAL — not for publication: exact figures, no disclosure control</div>\n");
     }
-    let period = format!("{} to {}", e.period.0.format("%-d %B %Y"), e.period.1.format("%-d %B %Y"));
+    let period = format!(
+        "{} to {}",
+        e.period.0.format("%-d %B %Y"),
+        e.period.1.format("%-d %B %Y")
+    );
     h.push_str(&format!(
         "<header><h1>{}</h1><p class=\"meta\">For: {} · Evaluation period: {} · Run {} · {}</p></header>\n",
         esc(&p.title),
@@ -119,7 +151,11 @@ pub fn render(p: &Pipeline, e: &Evaluation, charts: &[Chart], run_id: &str, inte
     ));
 
     // Headline figures.
-    let did_em = t("did").and_then(|d| (0..d.height()).find(|&i| d.text(i, "outcome") == "emergency_admissions").map(|i| (d, i)));
+    let did_em = t("did").and_then(|d| {
+        (0..d.height())
+            .find(|&i| d.text(i, "outcome") == "emergency_admissions")
+            .map(|i| (d, i))
+    });
     let did_text = match did_em {
         Some((d, i)) => format!(
             "{} <small>(95% CI {} to {})</small>",
@@ -130,17 +166,33 @@ pub fn render(p: &Pipeline, e: &Evaluation, charts: &[Chart], run_id: &str, inte
         None => "–".into(),
     };
     let cards = [
-        ("Starters", esc(&headline(t("activity_overall"), "starters")), "people who attended at least one session".to_string()),
+        (
+            "Starters",
+            esc(&headline(t("activity_overall"), "starters")),
+            "people who attended at least one session".to_string(),
+        ),
         (
             "Completion rate",
             esc(&headline(t("completion_overall"), "rate")),
-            format!("95% CI {} to {}", headline(t("completion_overall"), "ci_low"), headline(t("completion_overall"), "ci_high")),
+            format!(
+                "95% CI {} to {}",
+                headline(t("completion_overall"), "ci_low"),
+                headline(t("completion_overall"), "ci_high")
+            ),
         ),
-        ("Emergency admissions vs comparison", did_text, "change per person per year, starters minus comparison".into()),
+        (
+            "Emergency admissions vs comparison",
+            did_text,
+            "change per person per year, starters minus comparison".into(),
+        ),
         (
             "PAM change",
             esc(&headline(t("pam_summary"), "change")),
-            format!("points; 95% CI {} to {}", headline(t("pam_summary"), "ci_low"), headline(t("pam_summary"), "ci_high")),
+            format!(
+                "points; 95% CI {} to {}",
+                headline(t("pam_summary"), "ci_low"),
+                headline(t("pam_summary"), "ci_high")
+            ),
         ),
         (
             "Cost per completer",
@@ -160,7 +212,12 @@ pub fn render(p: &Pipeline, e: &Evaluation, charts: &[Chart], run_id: &str, inte
 
     h.push_str("<section><h2>1. Activity</h2>");
     h.push_str(&chart_html(charts, "referral_funnel"));
-    for n in ["activity_by_provider", "activity_by_programme", "activity_by_financial_year", "activity_by_quarter"] {
+    for n in [
+        "activity_by_provider",
+        "activity_by_programme",
+        "activity_by_financial_year",
+        "activity_by_quarter",
+    ] {
         if let Some(x) = t(n) {
             h.push_str(&table_html(x, None));
         }
@@ -175,7 +232,17 @@ pub fn render(p: &Pipeline, e: &Evaluation, charts: &[Chart], run_id: &str, inte
     h.push_str("</section>\n<section><h2>3. Reach and equity</h2>");
     h.push_str(&chart_html(charts, "completion_by_imd"));
     for x in e.tables.iter().filter(|x| x.name.starts_with("equity_by_")) {
-        h.push_str(&table_html(x, Some(&["group", "starters", "completers", "rate", "ci_low", "ci_high"])));
+        h.push_str(&table_html(
+            x,
+            Some(&[
+                "group",
+                "starters",
+                "completers",
+                "rate",
+                "ci_low",
+                "ci_high",
+            ]),
+        ));
     }
     h.push_str("</section>\n<section><h2>4. Hospital use</h2>");
     h.push_str(&format!(
@@ -218,13 +285,34 @@ pub fn render(p: &Pipeline, e: &Evaluation, charts: &[Chart], run_id: &str, inte
     if let Some(x) = t("providers") {
         h.push_str(&table_html(
             x,
-            Some(&["provider_id", "referrals", "starters", "completers", "rate", "ci_low", "ci_high", "funnel_position", "cost_per_completer", "pam_n", "pam_change"]),
+            Some(&[
+                "provider_id",
+                "referrals",
+                "starters",
+                "completers",
+                "rate",
+                "ci_low",
+                "ci_high",
+                "funnel_position",
+                "cost_per_completer",
+                "pam_n",
+                "pam_change",
+            ]),
         ));
     }
     h.push_str("</section>\n<section><h2>8. Trend</h2>");
     h.push_str(&chart_html(charts, "trend_xmr"));
     if let Some(x) = t("trend_monthly") {
-        h.push_str(&table_html(x, Some(&["month", "starters", "completers", "starters_special_cause", "completers_special_cause"])));
+        h.push_str(&table_html(
+            x,
+            Some(&[
+                "month",
+                "starters",
+                "completers",
+                "starters_special_cause",
+                "completers_special_cause",
+            ]),
+        ));
     }
     h.push_str("</section>\n<section><h2>9. Data quality</h2><p>Every row read from every file is accepted or rejected with a reason; rejected rows are kept in the warehouse for the data's owners to correct.</p>");
     for n in ["data_quality", "reject_reasons"] {

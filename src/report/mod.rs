@@ -6,8 +6,8 @@ pub mod charts;
 pub mod csv_out;
 pub mod format;
 pub mod html;
-pub mod xlsx;
 pub mod json;
+pub mod xlsx;
 
 use std::path::{Path, PathBuf};
 

@@ -18,7 +18,10 @@ fn sheet_name(name: &str, used: &mut Vec<String>) -> String {
     let mut k = 2;
     while used.contains(&s) {
         let suffix = format!("_{k}");
-        s = format!("{}{suffix}", name.chars().take(31 - suffix.len()).collect::<String>());
+        s = format!(
+            "{}{suffix}",
+            name.chars().take(31 - suffix.len()).collect::<String>()
+        );
         k += 1;
     }
     used.push(s.clone());
@@ -27,9 +30,15 @@ fn sheet_name(name: &str, used: &mut Vec<String>) -> String {
 
 pub fn write(tables: &[Table], path: &Path, internal: bool) -> Result<()> {
     let mut book = Workbook::new();
-    let bold = Format::new().set_bold().set_background_color(Color::RGB(0xF2F2F2)).set_border_bottom(rust_xlsxwriter::FormatBorder::Medium);
+    let bold = Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0xF2F2F2))
+        .set_border_bottom(rust_xlsxwriter::FormatBorder::Medium);
     let title = Format::new().set_bold().set_font_size(13);
-    let banner = Format::new().set_bold().set_font_color(Color::White).set_background_color(Color::RGB(0xD55E00));
+    let banner = Format::new()
+        .set_bold()
+        .set_font_color(Color::White)
+        .set_background_color(Color::RGB(0xD55E00));
     let pct = Format::new().set_num_format("0.0%");
     let money = Format::new().set_num_format("£#,##0.00");
     let count = Format::new().set_num_format("#,##0");
@@ -42,7 +51,7 @@ pub fn write(tables: &[Table], path: &Path, internal: bool) -> Result<()> {
         let mut row: u32 = 0;
         if internal {
             ws.write_string_with_format(row, 0, INTERNAL, &banner)?;
-            ws.set_header(&format!("&C{INTERNAL}"));
+            ws.set_header(format!("&C{INTERNAL}"));
             row += 1;
         }
         ws.write_string_with_format(row, 0, &t.title, &title)?;
@@ -50,12 +59,12 @@ pub fn write(tables: &[Table], path: &Path, internal: bool) -> Result<()> {
         let cols = t.column_names();
         for (j, c) in cols.iter().enumerate() {
             ws.write_string_with_format(row, j as u16, c, &bold)?;
-            let width = cols
-                .iter()
-                .nth(j)
-                .map(|c| c.len().max(10) + 2)
-                .unwrap_or(12)
-                .max((0..t.height()).map(|i| t.text(i, c).chars().count()).max().unwrap_or(0).min(60) + 2);
+            let longest = (0..t.height())
+                .map(|i| t.text(i, c).chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(60);
+            let width = (c.len().max(10) + 2).max(longest + 2);
             ws.set_column_width(j as u16, width as f64)?;
         }
         ws.set_freeze_panes(row + 1, 0)?;
@@ -80,7 +89,7 @@ pub fn write(tables: &[Table], path: &Path, internal: bool) -> Result<()> {
                     let f = match k {
                         Kind::Percent => &pct,
                         Kind::Money => &money,
-                        Kind::Count => &count,
+                        Kind::Count | Kind::Integer => &count,
                         _ => &dec,
                     };
                     ws.write_number_with_format(r, j, x, f)?;
@@ -88,6 +97,7 @@ pub fn write(tables: &[Table], path: &Path, internal: bool) -> Result<()> {
             }
         }
     }
-    book.save(path).with_context(|| format!("cannot write {}", path.display()))?;
+    book.save(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

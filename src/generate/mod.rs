@@ -328,6 +328,26 @@ fn events(
         .collect()
 }
 
+/// A referred person's events of one kind across the extract: the usual rate,
+/// `1 + REFERRAL_BUMP` times it in the year before the index date, and
+/// `post_factor` times it in the year after.
+fn bumped_events(
+    rng: &mut ChaCha8Rng,
+    coverage: (NaiveDate, NaiveDate),
+    index: NaiveDate,
+    rate: f64,
+    post_factor: f64,
+) -> Vec<NaiveDate> {
+    let year = Duration::days(365);
+    let (pre, post) = (index - year, index + year);
+    let mut out = events(rng, coverage.0, pre, rate);
+    out.extend(events(rng, pre, index, rate * (1.0 + REFERRAL_BUMP)));
+    out.extend(events(rng, index, post, rate * post_factor));
+    out.extend(events(rng, post, coverage.1 + Duration::days(1), rate));
+    out.retain(|d| *d <= coverage.1);
+    out
+}
+
 struct PersonRates {
     emergency: f64,
     ae: f64,
@@ -521,7 +541,6 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     );
     let mut ae = Table::new("hes_ae.csv", &["NHSNO", "ARRIVALDATE", "AEDEPTTYPE"]);
     let mut op = Table::new("hes_op.csv", &["NHSNO", "APPTDATE", "ATTENDED"]);
-    let window = Duration::days(365);
     let add_spell =
         |rng: &mut ChaCha8Rng, apc: &mut Table, nhs: &str, day: NaiveDate, method: &str| {
             let los = if method.starts_with('2') {
@@ -549,28 +568,15 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     let emergency_codes = ["21", "21", "21", "22", "23", "24", "28", "2A"];
     for (nhs, (idx, started, _)) in &index {
         let r = &rates[nhs];
-        let (pre_lo, post_hi) = (*idx - window, *idx + window);
-        let effect = |e: f64| if *started { 1.0 - e } else { 1.0 };
-        let mut em: Vec<NaiveDate> = events(&mut rng, cov_start, pre_lo, r.emergency);
-        em.extend(events(
+        let factor = |e: f64| if *started { 1.0 - e } else { 1.0 };
+        let em = bumped_events(
             &mut rng,
-            pre_lo,
+            (cov_start, cov_end),
             *idx,
-            r.emergency * (1.0 + REFERRAL_BUMP),
-        ));
-        em.extend(events(
-            &mut rng,
-            *idx,
-            post_hi,
-            r.emergency * effect(EMERGENCY_EFFECT),
-        ));
-        em.extend(events(
-            &mut rng,
-            post_hi,
-            cov_end + Duration::days(1),
             r.emergency,
-        ));
-        for day in em.into_iter().filter(|x| *x <= cov_end) {
+            factor(EMERGENCY_EFFECT),
+        );
+        for day in em {
             let m = emergency_codes[rng.gen_range(0..emergency_codes.len())];
             add_spell(&mut rng, &mut apc, nhs, day, m);
         }
@@ -578,11 +584,14 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
             let m = ["11", "12", "13"][rng.gen_range(0..3)];
             add_spell(&mut rng, &mut apc, nhs, day, m);
         }
-        let mut a: Vec<NaiveDate> = events(&mut rng, cov_start, pre_lo, r.ae);
-        a.extend(events(&mut rng, pre_lo, *idx, r.ae * (1.0 + REFERRAL_BUMP)));
-        a.extend(events(&mut rng, *idx, post_hi, r.ae * effect(AE_EFFECT)));
-        a.extend(events(&mut rng, post_hi, cov_end + Duration::days(1), r.ae));
-        for day in a.into_iter().filter(|x| *x <= cov_end) {
+        let a = bumped_events(
+            &mut rng,
+            (cov_start, cov_end),
+            *idx,
+            r.ae,
+            factor(AE_EFFECT),
+        );
+        for day in a {
             ae.rows.push(vec![
                 nhs.clone(),
                 day.format("%Y-%m-%d").to_string(),

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -196,6 +197,42 @@ fn title_style() -> TextStyle<'static> {
     (FONT, 24, FontStyle::Bold).into_font().color(&BLACK)
 }
 
+/// The frame every chart shares: title, margin and label areas.
+fn frame<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    x_area: u32,
+    y_area: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, title_style())
+        .margin(20)
+        .x_label_area_size(x_area)
+        .y_label_area_size(y_area);
+    b
+}
+
+type Plane = Cartesian2d<RangedCoordf64, RangedCoordf64>;
+
+/// The legend box every chart shares.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Plane>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY)
+        .label_font(text(size))
+        .draw()?;
+    Ok(())
+}
+
 fn pct(x: &f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
@@ -247,11 +284,7 @@ where
         ("Completed", t.f64(0, "completers")),
     ];
     let max = values.iter().filter_map(|v| v.1).fold(0.0, f64::max);
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
+    let mut chart = frame(root, title, 50, 70)
         .build_cartesian_2d(-0.5f64..2.5f64, 0f64..nice_max(max * 1.1))?;
     let labels: Vec<String> = values.iter().map(|v| v.0.to_string()).collect();
     let fmt = |x: &f64| {
@@ -314,12 +347,7 @@ where
     if pts.is_empty() {
         return Ok(None);
     }
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.5f64..6.5f64, 0f64..1.05f64)?;
+    let mut chart = frame(root, title, 50, 70).build_cartesian_2d(0.5f64..6.5f64, 0f64..1.05f64)?;
     chart
         .configure_mesh()
         .light_line_style(WHITE)
@@ -379,12 +407,8 @@ where
         .fold(overall, f64::min);
     let y_lo = points.iter().map(|p| p.2).fold(y_lo, f64::min).max(0.0);
     let y_lo = ((y_lo - 0.05) * 10.0).floor() / 10.0;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..x_max, y_lo.max(0.0)..1.0f64)?;
+    let mut chart =
+        frame(root, title, 50, 70).build_cartesian_2d(0f64..x_max, y_lo.max(0.0)..1.0f64)?;
     chart
         .configure_mesh()
         .light_line_style(WHITE)
@@ -444,13 +468,7 @@ where
             .iter()
             .map(|(id, n, r)| Text::new(id.clone(), (*n + x_max * 0.012, *r + 0.012), text(16))),
     )?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GREY)
-        .label_font(text(15))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
     Ok(Some("Each dot is a provider. A provider outside the 99.8% limits differs from the overall rate by more than chance would explain; within the 95% limits it is in line with it.".into()))
 }
 
@@ -503,11 +521,7 @@ where
     if max == 0.0 {
         return Ok(None);
     }
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(70)
+    let mut chart = frame(root, title, 60, 70)
         .build_cartesian_2d(-0.6f64..7.6f64, 0f64..nice_max(max * 1.15))?;
     let fmt = |x: &f64| {
         let k = (x / 4.0).floor() as usize;
@@ -550,13 +564,7 @@ where
             .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GREY)
-        .label_font(text(15))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
     Ok(Some("Pale bar: the year before the index date; solid bar: the year after. The comparison group never started a course: its fall shows regression to the mean, which a before/after change alone would credit to the programme.".into()))
 }
 
@@ -592,11 +600,7 @@ where
         .flat_map(|r| [r.2.abs(), r.3.abs()])
         .fold(0.1, f64::max)
         * 1.1;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(210)
+    let mut chart = frame(root, title, 50, 210)
         .build_cartesian_2d(-ext..ext, -1.0f64..(OUTCOMES.len() as f64 * 4.0 - 1.0))?;
     let fmt = |y: &f64| {
         let k = (y / 4.0).floor();
@@ -638,13 +642,7 @@ where
             .label(label)
             .legend(move |(x, y)| Circle::new((x + 8, y), 6, c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GREY)
-        .label_font(text(14))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 14)?;
     Ok(Some("Mean change per person with its 95% confidence interval. Caution: a before/after change with no comparison includes regression to the mean; use the difference-in-differences.".into()))
 }
 
@@ -679,11 +677,7 @@ where
         .flat_map(|r| [r.2.abs(), r.3.abs()])
         .fold(0.1, f64::max)
         * 1.1;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(210)
+    let mut chart = frame(root, title, 50, 210)
         .build_cartesian_2d(-ext..ext, -0.7f64..(OUTCOMES.len() as f64 - 0.3))?;
     let fmt = |y: &f64| {
         let i = y.round();
@@ -758,12 +752,7 @@ where
     if tb == 0.0 || tf == 0.0 {
         return Ok(None);
     }
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.4f64..4.6f64, 0f64..0.8f64)?;
+    let mut chart = frame(root, title, 50, 70).build_cartesian_2d(0.4f64..4.6f64, 0f64..0.8f64)?;
     chart
         .configure_mesh()
         .light_line_style(WHITE)
@@ -796,13 +785,7 @@ where
             .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GREY)
-        .label_font(text(15))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
     Ok(Some("Activation levels (Hibbard): 1 disengaged and overwhelmed, 2 becoming aware, 3 taking action, 4 maintaining behaviours.".into()))
 }
 
@@ -825,12 +808,7 @@ where
     }
     let hi = vals.iter().map(|v| v.1).fold(1.0, f64::max) * 1.2;
     let lo = vals.iter().map(|v| v.1).fold(0.0, f64::min) * 1.2;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.4f64..4.6f64, lo..hi)?;
+    let mut chart = frame(root, title, 50, 70).build_cartesian_2d(0.4f64..4.6f64, lo..hi)?;
     chart
         .configure_mesh()
         .light_line_style(WHITE)
@@ -886,11 +864,7 @@ where
     );
     let max = pts.iter().filter_map(|p| p.1).chain(hi).fold(1.0, f64::max);
     let months: Vec<String> = (0..n).map(|i| t.text(i, "month")).collect();
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(70)
+    let mut chart = frame(root, title, 60, 70)
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..nice_max(max * 1.1))?;
     let step = (n / 12).max(1);
     let fmt = |x: &f64| {
@@ -951,13 +925,7 @@ where
         .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
         .label("Special cause")
         .legend(|(x, y)| Circle::new((x + 8, y), 5, ORANGE.filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GREY)
-        .label_font(text(14))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
     Ok(Some("Orange points are special causes (a point outside the limits, a run of 7 on one side of the mean, 7 rising or falling, or 2 of 3 near a limit); blue points are common-cause variation.".into()))
 }
 
@@ -986,11 +954,7 @@ where
         return Ok(None);
     }
     let n = bars.len();
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
+    let mut chart = frame(root, title, 50, 80)
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..nice_max(max * 1.15))?;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     let fmt = |x: &f64| {
@@ -1054,13 +1018,7 @@ where
             "£{bench_participant:.0} per participant (NESTA 2013)"
         ))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PURPLE.stroke_width(3)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GREY)
-        .label_font(text(15))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
     Ok(Some("Provider cost = cost lines naming the provider plus general costs shared by starters, divided by completers. Benchmarks from the commissioning guide.".into()))
 }
 
@@ -1090,12 +1048,8 @@ where
         return Ok(None);
     }
     let n = rows.len();
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, title_style())
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(70)
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..1.0f64)?;
+    let mut chart =
+        frame(root, title, 60, 70).build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..1.0f64)?;
     let names: Vec<String> = rows
         .iter()
         .map(|r| {

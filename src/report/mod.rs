@@ -35,6 +35,8 @@ pub struct Pack {
 pub fn report(p: &Pipeline, opts: &Options, progress: &dyn Fn(&str)) -> Result<Pack> {
     let started = chrono::Utc::now();
     let internal = opts.internal || p.settings.disclosure == Disclosure::Internal;
+    // Read the warehouse only while no ingest is writing it.
+    let lock = crate::warehouse::lock(&p.warehouse)?;
     progress("computing the evaluation");
     let mut e = metrics::evaluate(p)?;
     if !internal {
@@ -42,6 +44,7 @@ pub fn report(p: &Pipeline, opts: &Options, progress: &dyn Fn(&str)) -> Result<P
             crate::disclosure::apply(t)?;
         }
     }
+    drop(lock);
     let run_id = opts
         .run_id
         .clone()

@@ -540,3 +540,19 @@ fn missing_hmac_key_is_a_clear_error() {
         r.stderr
     );
 }
+
+#[test]
+fn a_course_has_one_start_date() {
+    let w = setup(&[
+        &good(0),
+        &format!("{},C1,generic,08/05/2024,01/04/2024,4,female,A,3", NHS[1]),
+        &good(2),
+    ]);
+    let r = validate(&w);
+    assert!(
+        r.stdout.contains("returns.csv line 3, field course_start_date: \"08/05/2024\" differs from the start date of course C1, 01/05/2024 on line 2"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("3 rows read, 1 rejected"), "{}", r.stdout);
+}

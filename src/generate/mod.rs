@@ -216,7 +216,13 @@ impl Table {
         field: &str,
         reason: &str,
     ) {
-        let src = rng.gen_range(0..self.rows.len());
+        // Copy a clean row, never an earlier fault.
+        let src = loop {
+            let i = rng.gen_range(0..self.rows.len());
+            if self.faults.iter().all(|f| f.0 != i) {
+                break i;
+            }
+        };
         let mut row = self.rows[src].clone();
         let c = self.col(header);
         row[c] = value.to_string();
@@ -858,6 +864,24 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
         let mut ragged = nth.rows[0].clone();
         ragged.push("stray".into());
         nth.insert_fault(r, ragged, "", "fields");
+        // A second start date for a course, on a new person's row after all the course's rows.
+        let (sc, nc) = (nth.col("Course Start"), nth.col("NHS Number"));
+        let clean = (nth.rows.len() / 2..nth.rows.len())
+            .find(|i| nth.faults.iter().all(|f| f.0 != *i))
+            .unwrap_or(0);
+        let mut moved = nth.rows[clean].clone();
+        if let Ok(start) = NaiveDate::parse_from_str(&moved[sc], "%d/%m/%Y") {
+            moved[sc] = (start + Duration::days(7)).format("%d/%m/%Y").to_string();
+        }
+        moved[nc] = (1..)
+            .find_map(|k| nhs::with_check_digit(997_000_000 + k))
+            .unwrap_or_default();
+        nth.rows.push(moved);
+        nth.faults.push((
+            nth.rows.len() - 1,
+            "course_start_date".into(),
+            "differs from the start date of course".into(),
+        ));
         els.plant(r, "Course Type", "yoga", "programme", "is not one of");
         els.plant(r, "Participant NHS No", "", "person_id", "is empty");
         let w = wcp.col("wk3");

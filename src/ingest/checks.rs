@@ -592,6 +592,65 @@ fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
     Ok(out)
 }
 
+/// A course has one start date (course ids are unique within a provider):
+/// rows giving another date than the course's first dated row are rejected,
+/// naming that row.
+fn course_conflicts(df: DataFrame, source: &Source) -> PolarsResult<(DataFrame, DataFrame)> {
+    let course = [col(PROVIDER_ID), col(COURSE_ID)];
+    let dated = col(COURSE_START_DATE).is_not_null();
+    let marked = df
+        .lazy()
+        .with_columns([
+            col(COURSE_START_DATE)
+                .filter(dated.clone())
+                .first()
+                .over(course.clone())?
+                .alias("_course_start"),
+            col(SOURCE_LINE)
+                .filter(dated)
+                .first()
+                .over(course)?
+                .alias("_course_line"),
+        ])
+        .collect()?;
+    let conflict = col(COURSE_START_DATE)
+        .neq(col("_course_start"))
+        .fill_null(lit(false));
+    let fmt = source.date_format.as_str();
+    let rejects = marked
+        .clone()
+        .lazy()
+        .filter(conflict.clone())
+        .select([
+            col(SOURCE_LINE).alias("line"),
+            lit(COURSE_START_DATE).alias("field"),
+            concat_str(
+                [
+                    lit("differs from the start date of course "),
+                    col(COURSE_ID),
+                    lit(", "),
+                    col("_course_start").dt().strftime(fmt),
+                    lit(" on line "),
+                    col("_course_line").cast(DataType::String),
+                    lit(" (a course id names one course of the provider)"),
+                ],
+                "",
+                true,
+            )
+            .alias("reason"),
+            col(COURSE_START_DATE).dt().strftime(fmt).alias("value"),
+        ])
+        .collect()?;
+    let kept = marked
+        .lazy()
+        .filter(conflict.not())
+        .select([all()
+            .exclude_cols(["_course_start", "_course_line"])
+            .as_expr()])
+        .collect()?;
+    Ok((kept, rejects))
+}
+
 /// Checks one file's rows. `key` is the HMAC key for NHS numbers.
 pub fn check(
     raw: RawTable,
@@ -715,6 +774,12 @@ pub fn check(
             strict: true,
         })
         .collect()?;
+    let mut course_rejects = None;
+    if source.kind == SourceKind::ProviderReturns {
+        let (kept, rejects) = course_conflicts(accepted, source)?;
+        accepted = kept;
+        course_rejects = Some(rejects);
+    }
 
     let rows_before_folding = accepted.height();
     if let (SourceKind::Hospital, Some(key)) = (source.kind, &source.spell_key) {
@@ -728,6 +793,9 @@ pub fn check(
     }
 
     let mut rejects = rejected.vstack(&dup_rejects)?;
+    if let Some(c) = course_rejects {
+        rejects = rejects.vstack(&c)?;
+    }
     if !read_rejects.is_empty() {
         let extra = df!(
             "line" => read_rejects.iter().map(|r| r.line).collect::<Vec<_>>(),

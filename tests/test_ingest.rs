@@ -243,3 +243,59 @@ fn a_different_key_is_refused_on_an_existing_warehouse() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("was built with a different HMAC key"));
 }
+
+#[test]
+fn a_file_the_pipeline_no_longer_matches_leaves_the_warehouse() {
+    let w = sample_copy();
+    assert_eq!(w.run(&["ingest", "pipelines/sample.toml"]).code, 0);
+    let before = table(&warehouse(&w), "participants");
+    std::fs::rename(
+        w.path("sample_data/westcombe_register.csv"),
+        w.path("sample_data/westcombe_register.csv.withdrawn"),
+    )
+    .unwrap();
+    let r = w.run(&["ingest", "pipelines/sample.toml"]);
+    // The source now matches no file at all: that is bad input, and nothing changes.
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(
+        table(&warehouse(&w), "participants").height(),
+        before.height()
+    );
+
+    // With another westcombe file in place, the old one's rows go and the new one's come in.
+    let text =
+        std::fs::read_to_string(w.path("sample_data/westcombe_register.csv.withdrawn")).unwrap();
+    let first_rows: Vec<&str> = text.lines().take(11).collect();
+    std::fs::write(
+        w.path("sample_data/westcombe_2025q1.csv"),
+        first_rows.join("\n") + "\n",
+    )
+    .unwrap();
+    let r = w.run(&["ingest", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("westcombe_register.csv: removed (no longer matched by the pipeline"),
+        "{}",
+        r.stdout
+    );
+    let after = table(&warehouse(&w), "participants");
+    let files: Vec<String> = strs(&after, "source_file");
+    assert!(!files.iter().any(|f| f.ends_with("westcombe_register.csv")));
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| f.ends_with("westcombe_2025q1.csv"))
+            .count(),
+        10
+    );
+    let m = table(&warehouse(&w), "manifest");
+    assert_eq!(m.height(), 7);
+    assert!(!strs(&m, "path")
+        .iter()
+        .any(|p| p.ends_with("westcombe_register.csv")));
+    let rejects = table(&warehouse(&w), "rejects");
+    assert!(!strs(&rejects, "source_file")
+        .iter()
+        .any(|p| p.ends_with("westcombe_register.csv")));
+}

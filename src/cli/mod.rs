@@ -113,6 +113,9 @@ pub fn print_summary(summary: &crate::ingest::Summary) {
             }
         );
     }
+    for path in &summary.removed {
+        println!("{path}: removed (no longer matched by the pipeline; its rows were taken out of the warehouse)");
+    }
     for f in &summary.files {
         if f.sentinel_dates > 0 {
             println!(

@@ -55,6 +55,8 @@ pub struct FileReport {
 pub struct Summary {
     pub files: Vec<FileReport>,
     pub warehouse: PathBuf,
+    /// Files ingested before that the pipeline no longer matches (rows removed).
+    pub removed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,26 +138,42 @@ struct Prepared {
     config: String,
 }
 
+/// A file as the manifest last recorded it.
+struct Previous {
+    path: String,
+    sha256: String,
+    schema_version: u32,
+    source_config: String,
+    key_fingerprint: String,
+}
+
 /// The manifest's previous rows, keyed by file key.
-fn previous_manifest(warehouse: &Path) -> Result<BTreeMap<String, (String, u32, String, String)>> {
+fn previous_manifest(warehouse: &Path) -> Result<BTreeMap<String, Previous>> {
     let mut out = BTreeMap::new();
     if let Some(df) = warehouse::read_table(warehouse, warehouse::MANIFEST)? {
-        let key = df.column("file_key")?.str()?.clone();
-        let sha = df.column("sha256")?.str()?.clone();
+        let text = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
+        let (key, path, sha, cfg, fp) = (
+            text("file_key")?,
+            text("path")?,
+            text("sha256")?,
+            text("source_config")?,
+            text("key_fingerprint")?,
+        );
         let ver = df.column("schema_version")?.u32()?.clone();
-        let cfg = df.column("source_config")?.str()?.clone();
-        let fp = df.column("key_fingerprint")?.str()?.clone();
         for i in 0..df.height() {
-            if let (Some(k), Some(s), Some(v), Some(c), Some(f)) =
-                (key.get(i), sha.get(i), ver.get(i), cfg.get(i), fp.get(i))
-            {
+            if let Some(k) = key.get(i) {
                 out.insert(
                     k.to_string(),
-                    (s.to_string(), v, c.to_string(), f.to_string()),
+                    Previous {
+                        path: path.get(i).unwrap_or_default().to_string(),
+                        sha256: sha.get(i).unwrap_or_default().to_string(),
+                        schema_version: ver.get(i).unwrap_or(0),
+                        source_config: cfg.get(i).unwrap_or_default().to_string(),
+                        key_fingerprint: fp.get(i).unwrap_or_default().to_string(),
+                    },
                 );
             }
         }
-        // Keep the whole old frame for rewriting: read again in write_manifest.
     }
     Ok(out)
 }
@@ -244,8 +262,8 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
         Mode::Validate => None,
     };
     let previous = previous_manifest(&warehouse_dir)?;
-    if let Some((_, (_, _, _, fp))) = previous.iter().next() {
-        if *fp != fingerprint && mode == Mode::Ingest {
+    if let Some(prev) = previous.values().next() {
+        if prev.key_fingerprint != fingerprint && mode == Mode::Ingest {
             return Err(PipelineError {
                 path: pipeline.path.clone(),
                 line: None,
@@ -260,6 +278,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
 
     let mut prepared = Vec::new();
     let mut skipped = Vec::new();
+    let mut current = Vec::new();
     for source in &pipeline.sources {
         let config = source_config_hash(source);
         for path in source_files(pipeline, source)? {
@@ -268,9 +287,10 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
             let sha = hex::encode(sha2::Sha256::digest(&bytes));
             let fkey = file_key(source, &path);
             let shown = path.display().to_string();
-            let unchanged = previous
-                .get(&fkey)
-                .is_some_and(|(s, v, c, _)| *s == sha && *v == SCHEMA_VERSION && *c == config);
+            let unchanged = previous.get(&fkey).is_some_and(|p| {
+                p.sha256 == sha && p.schema_version == SCHEMA_VERSION && p.source_config == config
+            });
+            current.push(fkey.clone());
             if mode == Mode::Ingest && unchanged {
                 progress(&format!(
                     "{shown}: unchanged since the last ingest, skipped"
@@ -339,8 +359,28 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
         .into());
     }
 
+    // Files the pipeline no longer matches: their rows leave the warehouse.
+    let removed: Vec<(String, String)> = previous
+        .iter()
+        .filter(|(k, _)| !current.contains(k))
+        .map(|(k, p)| (k.clone(), p.path.clone()))
+        .collect();
     if mode == Mode::Ingest {
-        write(pipeline, &warehouse_dir, &mut prepared, &fingerprint)?;
+        for (_, path) in &removed {
+            progress(&format!(
+                "{path}: no longer matched by the pipeline; its rows are removed"
+            ));
+        }
+        // Nothing changed: nothing is written, not even the manifest.
+        if !prepared.is_empty() || !removed.is_empty() {
+            write(
+                pipeline,
+                &warehouse_dir,
+                &mut prepared,
+                &removed,
+                &fingerprint,
+            )?;
+        }
     }
     let mut files: Vec<FileReport> = prepared.into_iter().map(|p| p.report).collect();
     if mode == Mode::Ingest && !skipped.is_empty() {
@@ -351,6 +391,10 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
     Ok(Summary {
         files,
         warehouse: warehouse_dir,
+        removed: match mode {
+            Mode::Ingest => removed.into_iter().map(|(_, p)| p).collect(),
+            Mode::Validate => Vec::new(),
+        },
     })
 }
 
@@ -411,6 +455,7 @@ fn write(
     pipeline: &Pipeline,
     dir: &Path,
     prepared: &mut [Prepared],
+    removed: &[(String, String)],
     fingerprint: &str,
 ) -> Result<()> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -470,7 +515,21 @@ fn write(
         "pipeline_sha256" => vec![pipeline.sha256.clone(); prepared.len()],
         "ingested_at" => vec![now.clone(); prepared.len()],
     )?;
-    let replaced: Vec<String> = prepared.iter().map(|p| p.report.file_key.clone()).collect();
+    for (key, _) in removed {
+        for table in [
+            warehouse::PARTICIPANTS,
+            warehouse::HOSPITAL_EVENTS,
+            warehouse::PAM_SCORES,
+            warehouse::REJECTS,
+        ] {
+            warehouse::remove_parts(dir, table, key)?;
+        }
+    }
+    let replaced: Vec<String> = prepared
+        .iter()
+        .map(|p| p.report.file_key.clone())
+        .chain(removed.iter().map(|(k, _)| k.clone()))
+        .collect();
     let mut manifest = match warehouse::read_table(dir, warehouse::MANIFEST)? {
         Some(old) => {
             let keep = old

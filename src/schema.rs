@@ -30,6 +30,8 @@ pub const ETHNICITY: &str = "ethnicity";
 pub const IMD_DECILE: &str = "imd_decile";
 pub const LTC_COUNT: &str = "ltc_count";
 pub const CONDITIONS: &str = "conditions";
+/// Resolved to an IMD decile through the pipeline's LSOA lookup; never stored.
+pub const LSOA_CODE: &str = "lsoa_code";
 
 // Hospital activity (SPEC 1.2).
 pub const SETTING: &str = "setting";
@@ -157,6 +159,7 @@ pub fn provider_fields() -> Vec<(&'static str, FieldType)> {
         ),
         (ETHNICITY, FieldType::Code(ETHNIC_CATEGORIES)),
         (IMD_DECILE, FieldType::Int { min: 1, max: 10 }),
+        (LSOA_CODE, FieldType::Text),
         (LTC_COUNT, FieldType::Int { min: 0, max: 99 }),
         (CONDITIONS, FieldType::Text),
     ]);

@@ -556,3 +556,55 @@ fn a_course_has_one_start_date() {
     );
     assert!(r.stdout.contains("3 rows read, 1 rejected"), "{}", r.stdout);
 }
+
+#[test]
+fn lsoa_codes_resolve_to_imd_deciles_through_the_lookup() {
+    let w = Workdir::new();
+    let p = provider_pipeline("")
+        .replace("imd_decile = \"IMD\"", "lsoa_code = \"LSOA\"")
+        .replace(
+            "[sources.constants]",
+            "[sources.lsoa_lookup]\nfile = \"imd.csv\"\ncode_column = \"LSOA code (2011)\"\ndecile_column = \"IMD Decile\"\n[sources.constants]",
+        );
+    w.write("pipeline.toml", p);
+    w.write("imd.csv", "LSOA code (2011),LSOA name,IMD Decile\nE01000001,City of London 001A,9\nE01000005,City of London 001E,3\n");
+    w.write(
+        "returns.csv",
+        format!(
+            "NHS No,Course,Programme,Start,Referred,Sessions,Sex,Ethnicity,LSOA\n\
+             {},C1,generic,01/05/2024,01/04/2024,4,female,A,e01000005\n\
+             {},C1,generic,01/05/2024,01/04/2024,4,female,A,E09999999\n",
+            NHS[0], NHS[1]
+        ),
+    );
+    let r = w.run(&["ingest", "pipeline.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains(
+            "line 3, field lsoa_code: \"E09999999\" is not an LSOA code in the lookup imd.csv"
+        ),
+        "{}",
+        r.stdout
+    );
+    let df = table(&w.path("wh"), "participants");
+    assert_eq!(strs(&df, "imd_decile"), vec!["3".to_string()]);
+    assert!(
+        !df.get_column_names()
+            .iter()
+            .any(|c| c.as_str() == "lsoa_code"),
+        "LSOA codes are not stored"
+    );
+}
+
+#[test]
+fn lsoa_code_without_a_lookup_is_a_pipeline_error() {
+    let r = pipeline_error(
+        &provider_pipeline("").replace("imd_decile = \"IMD\"", "lsoa_code = \"IMD\""),
+    );
+    assert!(
+        r.stderr
+            .contains("lsoa_code is mapped but there is no [sources.lsoa_lookup]"),
+        "{}",
+        r.stderr
+    );
+}

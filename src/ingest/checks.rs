@@ -89,6 +89,39 @@ fn text_frame(raw: RawTable, source: &Source) -> PolarsResult<DataFrame> {
     DataFrame::new(height, cols)
 }
 
+/// The decile the LSOA lookup gives a row (null for no or an unknown code).
+const LSOA_DECILE: &str = "_lsoa_decile";
+
+/// Joins the LSOA lookup (`lsoa_code`, `imd_decile` text columns, one row per
+/// code) and fills `imd_decile` from it where the row gives none.
+fn with_lsoa_deciles(df: DataFrame, lookup: &DataFrame) -> PolarsResult<DataFrame> {
+    let has_imd = df
+        .get_column_names()
+        .iter()
+        .any(|c| c.as_str() == IMD_DECILE);
+    let lookup = lookup.clone().lazy().select([
+        col(LSOA_CODE).alias("_lsoa_key"),
+        col(IMD_DECILE).alias(LSOA_DECILE),
+    ]);
+    let given = if has_imd {
+        col(IMD_DECILE)
+    } else {
+        lit(NULL).cast(DataType::String)
+    };
+    df.lazy()
+        .with_column(col(LSOA_CODE).str().to_uppercase().alias("_lsoa_key"))
+        .join(
+            lookup,
+            [col("_lsoa_key")],
+            [col("_lsoa_key")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column(given.fill_null(col(LSOA_DECILE)).alias(IMD_DECILE))
+        .sort([LINE], SortMultipleOptions::default())
+        .select([all().exclude_cols(["_lsoa_key"]).as_expr()])
+        .collect()
+}
+
 /// Maps values, normalises case and parses every declared field.
 fn parse_exprs(source: &Source, present: &[String], key: &Arc<Vec<u8>>) -> (Vec<Expr>, Vec<Expr>) {
     let mut map_exprs = Vec::new();
@@ -274,6 +307,14 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
                         true,
                     ),
                     value: col(SESSIONS_ATTENDED),
+                });
+            }
+            if let Some(l) = &source.lsoa_lookup {
+                rules.push(Rule {
+                    fails: col(LSOA_CODE).is_not_null().and(col(LSOA_DECILE).is_null()),
+                    field: LSOA_CODE,
+                    reason: lit(format!("is not an LSOA code in the lookup {}", l.file)),
+                    value: col(LSOA_CODE),
                 });
             }
             if register_sum(source).is_none() {
@@ -657,14 +698,18 @@ pub fn check(
     source: &Source,
     settings: &Settings,
     key: &Arc<Vec<u8>>,
+    lsoa: Option<&DataFrame>,
 ) -> PolarsResult<Checked> {
     let read_rejects = std::mem::take(&mut Vec::from_iter(raw.rejects.iter().cloned()));
-    let df = text_frame(raw, source)?;
+    let mut df = text_frame(raw, source)?;
+    if let Some(lookup) = lsoa {
+        df = with_lsoa_deciles(df, lookup)?;
+    }
     let present: Vec<String> = df
         .get_column_names()
         .iter()
         .map(|c| c.to_string())
-        .filter(|c| c != LINE)
+        .filter(|c| c != LINE && c != LSOA_DECILE)
         .collect();
     let (map_exprs, typed_exprs) = parse_exprs(source, &present, key);
     let mut rules = type_rules(source, &present);

@@ -214,6 +214,46 @@ fn top_reasons(rejects: &DataFrame) -> Result<Vec<(String, usize)>> {
         .collect())
 }
 
+/// The LSOA lookup as two text columns, `lsoa_code` (upper case) and
+/// `imd_decile`, one row per code (the first wins).
+fn read_lsoa_lookup(l: &crate::pipeline::LsoaLookup) -> Result<DataFrame> {
+    let path = Path::new(&l.file);
+    let bad = |m: String| InputError::File {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let mut rdr = csv::Reader::from_path(path)
+        .map_err(|e| bad(format!("cannot read the LSOA lookup: {e}")))?;
+    let headers = rdr
+        .headers()
+        .map_err(|e| bad(format!("cannot read the header row: {e}")))?
+        .clone();
+    let find = |h: &str| {
+        headers
+            .iter()
+            .position(|x| x.trim().eq_ignore_ascii_case(h.trim()))
+    };
+    let (Some(ci), Some(di)) = (find(&l.code_column), find(&l.decile_column)) else {
+        return Err(bad(format!(
+            "the LSOA lookup needs columns \"{}\" and \"{}\"",
+            l.code_column, l.decile_column
+        ))
+        .into());
+    };
+    let mut codes = Vec::new();
+    let mut deciles = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| bad(format!("cannot read a row: {e}")))?;
+        let code = rec.get(ci).unwrap_or("").trim().to_uppercase();
+        if !code.is_empty() && seen.insert(code.clone()) {
+            codes.push(code);
+            deciles.push(rec.get(di).unwrap_or("").trim().to_string());
+        }
+    }
+    Ok(df!(schema::LSOA_CODE => codes, schema::IMD_DECILE => deciles)?)
+}
+
 /// `acme.csv line 14, field referral_date: "31/02/2024" is not a date (expected dd/mm/yyyy)`
 pub fn reject_messages(path: &Path, rejects: &DataFrame, limit: usize) -> Result<Vec<String>> {
     let name = path
@@ -281,6 +321,10 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
     let mut current = Vec::new();
     for source in &pipeline.sources {
         let config = source_config_hash(source);
+        let lsoa = match &source.lsoa_lookup {
+            Some(l) => Some(read_lsoa_lookup(l)?),
+            None => None,
+        };
         for path in source_files(pipeline, source)? {
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -301,7 +345,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
             progress(&format!("{shown}: reading"));
             let raw = read::read_file(&path, &bytes, source)?;
             let rows_read = raw.rows_read;
-            let checked = checks::check(raw, source, &pipeline.settings, &key)
+            let checked = checks::check(raw, source, &pipeline.settings, &key, lsoa.as_ref())
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("checking the rows of {shown}"))?;
             let rejected = checked.rejects.height();

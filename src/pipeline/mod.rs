@@ -221,6 +221,18 @@ struct RawSource {
     values: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     spell_key: Option<Spanned<Vec<String>>>,
+    lsoa_lookup: Option<Spanned<LsoaLookup>>,
+}
+
+/// A CSV that turns LSOA codes into IMD deciles (e.g. the English Indices of
+/// Deprivation file), for providers that send a home LSOA instead of a decile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LsoaLookup {
+    /// Relative to the pipeline file; resolved when the pipeline is read.
+    pub file: String,
+    pub code_column: String,
+    pub decile_column: String,
 }
 
 /// One declared source, checked.
@@ -247,6 +259,7 @@ pub struct Source {
     pub values: BTreeMap<String, BTreeMap<String, String>>,
     /// Canonical fields that identify an APC spell (episodes are folded into it).
     pub spell_key: Option<Vec<String>>,
+    pub lsoa_lookup: Option<LsoaLookup>,
 }
 
 impl Source {
@@ -533,7 +546,32 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
             constants: s.constants.clone(),
             values: values.clone(),
             spell_key: s.spell_key.as_ref().map(|k| k.get_ref().clone()),
+            lsoa_lookup: s.lsoa_lookup.as_ref().map(|l| {
+                let mut l = l.get_ref().clone();
+                l.file = crate::ingest::clean_path(&dir.join(&l.file))
+                    .display()
+                    .to_string();
+                l
+            }),
         };
+        match (&s.lsoa_lookup, source.has(schema::LSOA_CODE)) {
+            (None, true) => {
+                return Err(serr(
+                    key_line("lsoa_code ="),
+                    "lsoa_code is mapped but there is no [sources.lsoa_lookup] to turn it into an IMD decile".into(),
+                ))
+            }
+            (Some(l), false) => {
+                return Err(serr(at(l.span()), "[sources.lsoa_lookup] is given but lsoa_code is not mapped".into()))
+            }
+            (Some(l), true) => {
+                let file = source.lsoa_lookup.as_ref().map(|x| x.file.clone()).unwrap_or_default();
+                if !Path::new(&file).is_file() {
+                    return Err(serr(at(l.span()), format!("the LSOA lookup file {file} does not exist")));
+                }
+            }
+            (None, false) => {}
+        }
         if let Some(missing) = required_missing(&source).first() {
             return Err(serr(
                 columns_line,

@@ -320,9 +320,18 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
     let mut skipped = Vec::new();
     let mut current = Vec::new();
     for source in &pipeline.sources {
-        let config = source_config_hash(source);
+        let mut config = source_config_hash(source);
         let lsoa = match &source.lsoa_lookup {
-            Some(l) => Some(read_lsoa_lookup(l)?),
+            Some(l) => {
+                // A changed lookup re-ingests the source's files too.
+                let bytes =
+                    std::fs::read(&l.file).with_context(|| format!("cannot read {}", l.file))?;
+                config = format!(
+                    "{config}-{}",
+                    &hex::encode(sha2::Sha256::digest(&bytes))[..16]
+                );
+                Some(read_lsoa_lookup(l)?)
+            }
             None => None,
         };
         for path in source_files(pipeline, source)? {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Ingest speed and memory at scale: generate N referrals and M hospital rows,
-# then time validate and ingest. Prints figures; asserts nothing.
+# Speed and memory at scale: generate N referrals and M hospital rows, then
+# time validate, ingest, a no-op re-ingest and the report. Prints figures;
+# asserts nothing.
 #   bench/ingest.sh [participants] [hospital_rows]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +15,5 @@ echo "input: $(du -sh "$D" | cut -f1), $(cat "$D"/hes_*.csv | wc -l) hospital li
 /usr/bin/time -o "$D/t" -f "ingest (first): %e s, peak %M KiB" "$BIN" ingest "$D/pipeline.toml" >/dev/null 2>&1; cat "$D/t"
 /usr/bin/time -o "$D/t" -f "ingest (unchanged, no-op): %e s, peak %M KiB" "$BIN" ingest "$D/pipeline.toml" >/dev/null 2>&1; cat "$D/t"
 echo "warehouse: $(du -sh "$D/warehouse" | cut -f1)"
+/usr/bin/time -o "$D/t" -f "report (evaluation + pack): %e s, peak %M KiB" "$BIN" report "$D/pipeline.toml" --run-id bench >/dev/null 2>&1; cat "$D/t"
+echo "pack: $(du -sh "$D/reports/bench" | cut -f1)"

@@ -13,10 +13,12 @@ use crate::schema::{self, FieldType, *};
 use super::nhs;
 use super::read::RawTable;
 
-/// One rule: where `fails` is true the row is rejected for `field` with `reason`.
+/// One rule: where `fails` is true the row is rejected for `field` with
+/// `reason`; `rule` is the reason's fixed wording, for counting rejects by kind.
 struct Rule {
     fails: Expr,
     field: &'static str,
+    rule: String,
     reason: Expr,
     value: Expr,
 }
@@ -24,6 +26,7 @@ struct Rule {
 const LINE: &str = "_line";
 const R_FIELD: &str = "_reject_field";
 const R_REASON: &str = "_reject_reason";
+const R_RULE: &str = "_reject_rule";
 const R_VALUE: &str = "_reject_value";
 /// Shown instead of an identifier in rejects and messages.
 pub const MASKED: &str = "[id masked]";
@@ -182,7 +185,8 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
             rules.push(Rule {
                 fails,
                 field,
-                reason: lit(reason),
+                reason: lit(reason.clone()),
+                rule: reason,
                 value: value.clone(),
             })
         };
@@ -268,6 +272,7 @@ fn required(field: &'static str) -> Rule {
     Rule {
         fails: m(field).is_null(),
         field,
+        rule: "is empty; it is required".into(),
         reason: lit("is empty; it is required"),
         value: lit(NULL).cast(DataType::String),
     }
@@ -297,6 +302,7 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
                 rules.push(Rule {
                     fails: t(SESSIONS_ATTENDED).neq(sum.clone()),
                     field: SESSIONS_ATTENDED,
+                    rule: "does not equal the attendance register".into(),
                     reason: concat_str(
                         [
                             lit("does not equal the attendance register, which shows "),
@@ -313,6 +319,7 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
                 rules.push(Rule {
                     fails: col(LSOA_CODE).is_not_null().and(col(LSOA_DECILE).is_null()),
                     field: LSOA_CODE,
+                    rule: "is not an LSOA code in the lookup".into(),
                     reason: lit(format!("is not an LSOA code in the lookup {}", l.file)),
                     value: col(LSOA_CODE),
                 });
@@ -327,12 +334,14 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
             rules.push(Rule {
                 fails: attended.gt_eq(lit(1.0)).and(t(COURSE_START_DATE).is_null()),
                 field: COURSE_START_DATE,
+                rule: "is empty, but the person attended a session".into(),
                 reason: lit("is empty, but the person attended a session (a starter needs the course start date)"),
                 value: lit(NULL).cast(DataType::String),
             });
             rules.push(Rule {
                 fails: t(REFERRAL_DATE).gt(t(COURSE_START_DATE)),
                 field: REFERRAL_DATE,
+                rule: "is after the course start date".into(),
                 reason: concat_str(
                     [
                         lit("is after the course start date "),
@@ -355,6 +364,7 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
                         .and(t(DISCHARGE_DATE).lt(t(EVENT_DATE)))
                         .and(t(DISCHARGE_DATE).gt(date_lit("1801-01-01"))),
                     field: DISCHARGE_DATE,
+                    rule: "is before the admission date".into(),
                     reason: concat_str(
                         [lit("is before the admission date "), col(EVENT_DATE)],
                         "",
@@ -373,6 +383,7 @@ fn cross_rules(source: &Source, settings: &Settings) -> Vec<Rule> {
                 rules.push(Rule {
                     fails: t(LEVEL).cast(DataType::Int32).neq(from_score.clone()),
                     field: LEVEL,
+                    rule: "does not match the level of the score".into(),
                     reason: concat_str(
                         [
                             lit("does not match the score "),
@@ -432,13 +443,17 @@ fn code_group(code: Expr, groups: &[(&str, &[&str])]) -> Expr {
 }
 
 /// The first failing rule's (field, reason, value), or nulls.
-fn first_failure(rules: &[Rule]) -> [Expr; 3] {
+fn first_failure(rules: &[Rule]) -> [Expr; 4] {
+    let mut rule = lit(NULL).cast(DataType::String);
     let mut field = lit(NULL).cast(DataType::String);
     let mut reason = lit(NULL).cast(DataType::String);
     let mut value = lit(NULL).cast(DataType::String);
     for r in rules.iter().rev() {
         let fails = r.fails.clone().fill_null(lit(false));
         field = when(fails.clone()).then(lit(r.field)).otherwise(field);
+        rule = when(fails.clone())
+            .then(lit(r.rule.clone()))
+            .otherwise(rule);
         reason = when(fails.clone()).then(r.reason.clone()).otherwise(reason);
         value = when(fails)
             .then(r.value.clone().cast(DataType::String))
@@ -446,6 +461,7 @@ fn first_failure(rules: &[Rule]) -> [Expr; 3] {
     }
     [
         field.alias(R_FIELD),
+        rule.alias(R_RULE),
         reason.alias(R_REASON),
         value.alias(R_VALUE),
     ]
@@ -665,6 +681,7 @@ fn course_conflicts(df: DataFrame, source: &Source) -> PolarsResult<(DataFrame, 
         .select([
             col(SOURCE_LINE).alias("line"),
             lit(COURSE_START_DATE).alias("field"),
+            lit("differs from the course's start date").alias("rule"),
             concat_str(
                 [
                     lit("differs from the start date of course "),
@@ -714,13 +731,13 @@ pub fn check(
     let (map_exprs, typed_exprs) = parse_exprs(source, &present, key);
     let mut rules = type_rules(source, &present);
     rules.extend(cross_rules(source, settings));
-    let [rf, rr, rv] = first_failure(&rules);
+    let [rf, ru, rr, rv] = first_failure(&rules);
 
     let checked = df
         .lazy()
         .with_columns(map_exprs)
         .with_columns(typed_exprs)
-        .with_columns([rf, rr, rv])
+        .with_columns([rf, ru, rr, rv])
         .collect()?;
 
     let sentinel_dates = {
@@ -754,6 +771,7 @@ pub fn check(
     let reject_cols = [
         col(LINE).alias("line"),
         col(R_FIELD).alias("field"),
+        col(R_RULE).alias("rule"),
         col(R_REASON).alias("reason"),
         col(R_VALUE).alias("value"),
     ];
@@ -793,6 +811,11 @@ pub fn check(
                 _ => "",
             })
             .alias("field"),
+            lit(match source.kind {
+                SourceKind::ProviderReturns => "duplicate referral",
+                _ => "duplicate row",
+            })
+            .alias("rule"),
             concat_str(
                 [
                     lit(match source.kind {
@@ -845,6 +868,7 @@ pub fn check(
         let extra = df!(
             "line" => read_rejects.iter().map(|r| r.line).collect::<Vec<_>>(),
             "field" => read_rejects.iter().map(|r| r.field.clone()).collect::<Vec<_>>(),
+            "rule" => read_rejects.iter().map(|_| "wrong number of fields".to_string()).collect::<Vec<_>>(),
             "reason" => read_rejects.iter().map(|r| r.reason.clone()).collect::<Vec<_>>(),
             "value" => read_rejects.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
         )?;

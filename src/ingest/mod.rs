@@ -182,23 +182,10 @@ fn top_reasons(rejects: &DataFrame) -> Result<Vec<(String, usize)>> {
     if rejects.height() == 0 {
         return Ok(Vec::new());
     }
-    // Reasons vary by value (e.g. "is after the course start date 01/02/2024"):
-    // group on the field and the reason's wording before any date or number.
     let out = rejects
         .clone()
         .lazy()
-        .select([concat_str(
-            [
-                col("field"),
-                lit(": "),
-                col("reason")
-                    .str()
-                    .replace_all(lit(r"[0-9][0-9/\-.]*"), lit("…"), false),
-            ],
-            "",
-            true,
-        )
-        .alias("why")])
+        .select([concat_str([col("field"), lit(": "), col("rule")], "", true).alias("why")])
         .group_by([col("why")])
         .agg([len().alias("n")])
         .sort(

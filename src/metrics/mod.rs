@@ -332,7 +332,7 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
             None => total_vol,
         };
         items.push(line.item.clone());
-        bases.push(format!("{:?}", line.basis).to_lowercase());
+        bases.push(line.basis.name().to_string());
         amounts.push(line.amount);
         providers.push(line.provider.clone().unwrap_or_default());
         costs.push(cost::line_cost(line, period_years, v));
@@ -596,18 +596,12 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
                 ])
                 .sort(["source", "path"], SortMultipleOptions::default())
                 .collect()?,
-        )
-        .counts(&["rows_read", "accepted", "rejected", "sentinel_dates"]),
+        ), // File rows, not people, with no attribute of anyone: shown exactly.
     );
     let reasons = match rejects {
         Some(r) if r.height() > 0 => r
             .lazy()
-            .with_column(
-                col("reason")
-                    .str()
-                    .replace_all(lit(r"[0-9][0-9/\-.]*"), lit("…"), false),
-            )
-            .group_by([col("source"), col("field"), col("reason")])
+            .group_by([col("source"), col("field"), col("rule")])
             .agg([len().cast(DataType::Int64).alias("rows")])
             .sort(
                 ["rows"],
@@ -615,10 +609,14 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
             )
             .collect()?,
         _ => {
-            df!("source" => Vec::<String>::new(), "field" => Vec::<String>::new(), "reason" => Vec::<String>::new(), "rows" => Vec::<i64>::new())?
+            df!("source" => Vec::<String>::new(), "field" => Vec::<String>::new(), "rule" => Vec::<String>::new(), "rows" => Vec::<i64>::new())?
         }
     };
-    tables.push(Table::new("reject_reasons", "Rejected rows by reason", reasons).counts(&["rows"]));
+    tables.push(Table::new(
+        "reject_reasons",
+        "Rejected rows by reason",
+        reasons,
+    ));
 
     Ok(Evaluation {
         tables,

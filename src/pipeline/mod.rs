@@ -90,6 +90,19 @@ pub enum CostBasis {
     PerCompleter,
 }
 
+impl CostBasis {
+    /// The name a pipeline file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            CostBasis::PerYear => "per_year",
+            CostBasis::OneOff => "one_off",
+            CostBasis::PerCourse => "per_course",
+            CostBasis::PerStarter => "per_starter",
+            CostBasis::PerCompleter => "per_completer",
+        }
+    }
+}
+
 /// The pipeline file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -329,7 +329,7 @@ pub fn render(
     if internal {
         h.push_str("<p><strong>INTERNAL — not for publication.</strong> This pack shows exact figures, including small numbers that could identify people. Do not share it outside the organisation that holds the data.</p>");
     } else {
-        h.push_str("<p>This pack applies statistical disclosure control: any count of people from 1 to 7 is shown as [c]; all other counts are rounded to the nearest 5 (zero stays zero); rates, means, intervals and costs per person whose denominator is suppressed are suppressed too. Rates are calculated from the unrounded numbers, so they may differ slightly from rates recalculated from the rounded counts. No NHS number or other identifier appears in this pack.</p>");
+        h.push_str("<p>This pack applies statistical disclosure control: any count of people from 1 to 7 is shown as [c]; all other counts are rounded to the nearest 5 (zero stays zero); rates, means, intervals and costs per person whose denominator is suppressed are suppressed too. Rates are calculated from the unrounded numbers, so they may differ slightly from rates recalculated from the rounded counts. The data-quality tables count rows of the input files, not people, and carry no information about anyone, so they are shown exactly. No NHS number or other identifier appears in this pack.</p>");
     }
     h.push_str(&format!(
         "<p class=\"meta\">Made by smpeval {} from pipeline {} (SHA-256 {}).</p></section>\n</body></html>\n",

@@ -94,8 +94,9 @@ pub fn print_summary(summary: &crate::ingest::Summary) {
         "file", "read", "accepted", "rejected", "written"
     );
     for f in &summary.files {
-        let name = if f.path.len() > 52 {
-            format!("…{}", &f.path[f.path.len() - 51..])
+        let chars: Vec<char> = f.path.chars().collect();
+        let name = if chars.len() > 52 {
+            format!("…{}", chars[chars.len() - 51..].iter().collect::<String>())
         } else {
             f.path.clone()
         };

@@ -199,7 +199,7 @@ fn cell_text(cell: &Data, date_format: &str) -> Option<String> {
             .as_datetime()
             .map(|d| d.date().format(date_format).to_string())
             .or_else(|| Some(dt.to_string())),
-        Data::DateTimeIso(s) => NaiveDate::parse_from_str(&s[..s.len().min(10)], "%Y-%m-%d")
+        Data::DateTimeIso(s) => NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d")
             .map(|d| d.format(date_format).to_string())
             .ok()
             .or_else(|| clean(s)),

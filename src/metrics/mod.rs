@@ -327,6 +327,14 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
     let mut providers = Vec::new();
     let mut costs = Vec::new();
     for line in &p.cost_lines {
+        if let Some(id) = &line.provider {
+            if !provider_ids.contains(id) {
+                notes.push(format!(
+                    "The cost line \"{}\" names provider {id}, which has no referrals in the period: it adds to the total but to no provider.",
+                    line.item
+                ));
+            }
+        }
         let v = match &line.provider {
             Some(id) => provider_vol(id)?,
             None => total_vol,

@@ -612,8 +612,9 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
             .group_by([col("source"), col("field"), col("rule")])
             .agg([len().cast(DataType::Int64).alias("rows")])
             .sort(
-                ["rows"],
-                SortMultipleOptions::default().with_order_descending(true),
+                ["rows", "source", "field", "rule"],
+                SortMultipleOptions::default()
+                    .with_order_descending_multi([true, false, false, false]),
             )
             .collect()?,
         _ => {

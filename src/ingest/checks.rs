@@ -717,7 +717,7 @@ pub fn check(
     key: &Arc<Vec<u8>>,
     lsoa: Option<&DataFrame>,
 ) -> PolarsResult<Checked> {
-    let read_rejects = std::mem::take(&mut Vec::from_iter(raw.rejects.iter().cloned()));
+    let read_rejects = raw.rejects.clone();
     let mut df = text_frame(raw, source)?;
     if let Some(lookup) = lsoa {
         df = with_lsoa_deciles(df, lookup)?;

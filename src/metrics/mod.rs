@@ -450,8 +450,9 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
         .map(|(_, c)| c)
         .sum();
     let mut rows: Vec<(String, [Option<f64>; 8], String)> = Vec::new();
+    let bp = Table::new("", "", by_provider.clone());
+    let pp = Table::new("", "", pam_prov.clone());
     for (i, id) in provider_ids.iter().enumerate() {
-        let bp = Table::new("", "", by_provider.clone());
         let starters = bp.f64(i, "starters").unwrap_or(0.0);
         let completers = bp.f64(i, "completers").unwrap_or(0.0);
         let f = stats::funnel_point(starters.max(1.0), overall_rate);
@@ -478,7 +479,6 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
             0.0
         };
         let provider_cost = own + general * share;
-        let pp = Table::new("", "", pam_prov.clone());
         let pam_row = (0..pp.height()).find(|&k| pp.text(k, PROVIDER_ID) == *id);
         rows.push((
             id.clone(),
@@ -557,7 +557,7 @@ pub fn evaluate(p: &Pipeline) -> Result<Evaluation> {
             .derived("pam_n", &["pam_change"]),
     );
     let starters_by_provider: Vec<f64> = (0..by_provider.height())
-        .filter_map(|i| Table::new("", "", by_provider.clone()).f64(i, "starters"))
+        .filter_map(|i| bp.f64(i, "starters"))
         .collect();
     let (min_d, max_d) = starters_by_provider
         .iter()

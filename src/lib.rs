@@ -10,6 +10,7 @@ pub mod generate;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
+pub mod progress;
 pub mod report;
 pub mod schema;
 pub mod stats;

@@ -18,7 +18,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let p = pipeline::load(&args.pipeline)?;
     let progress = super::Progress::new();
-    let summary = ingest::run(&p, Mode::Ingest, &|m| progress.say(m));
+    let summary = ingest::run(&p, Mode::Ingest, &progress);
     progress.finish();
     let summary = summary?;
     super::print_summary(&summary);

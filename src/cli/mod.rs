@@ -48,8 +48,8 @@ pub fn main() -> Result<()> {
     }
 }
 
-/// Progress for long work: a spinner on a terminal, plain log lines otherwise
-/// (a scheduler's log keeps every line).
+/// Progress for long work: a bar over the input files on a terminal, plain
+/// `smpeval: …` log lines otherwise (a scheduler's log keeps every line).
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
 }
@@ -63,17 +63,6 @@ impl Progress {
         });
         Progress { bar }
     }
-    pub fn say(&self, msg: &str) {
-        match &self.bar {
-            Some(b) => {
-                b.set_message(msg.to_string());
-                if !msg.ends_with("reading") {
-                    b.println(format!("smpeval: {msg}"));
-                }
-            }
-            None => eprintln!("smpeval: {msg}"),
-        }
-    }
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
@@ -84,6 +73,36 @@ impl Progress {
 impl Default for Progress {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl crate::progress::Progress for Progress {
+    fn files(&self, total: usize) {
+        if let Some(b) = &self.bar {
+            b.set_length(total as u64);
+            b.set_position(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:30.cyan/blue} {pos}/{len} files  {msg}",
+            ) {
+                b.set_style(style);
+            }
+        }
+    }
+    fn reading(&self, path: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(path.to_string());
+        }
+    }
+    fn file_done(&self) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+    }
+    fn say(&self, message: &str) {
+        match &self.bar {
+            Some(b) => b.println(format!("smpeval: {message}")),
+            None => eprintln!("smpeval: {message}"),
+        }
     }
 }
 

@@ -29,7 +29,7 @@ pub fn run(args: Args, ingest_first: bool) -> Result<()> {
     let p = pipeline::load(&args.pipeline)?;
     let progress = super::Progress::new();
     if ingest_first {
-        let summary = ingest::run(&p, Mode::Ingest, &|m| progress.say(m));
+        let summary = ingest::run(&p, Mode::Ingest, &progress);
         if summary.is_err() {
             progress.finish();
         }
@@ -41,7 +41,7 @@ pub fn run(args: Args, ingest_first: bool) -> Result<()> {
             internal: args.internal,
             run_id: args.run_id,
         },
-        &|m| progress.say(m),
+        &progress,
     );
     progress.finish();
     let pack = pack?;

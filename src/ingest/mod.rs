@@ -15,6 +15,7 @@ use sha2::Digest;
 
 use crate::error::{InputError, PipelineError};
 use crate::pipeline::{Pipeline, Source, SourceKind};
+use crate::progress::Progress;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::warehouse;
 use checks::InList;
@@ -280,7 +281,7 @@ pub fn reject_messages(path: &Path, rejects: &DataFrame, limit: usize) -> Result
 }
 
 /// Reads and checks every input; in `Mode::Ingest` also writes the warehouse.
-pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<Summary> {
+pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<Summary> {
     let key = Arc::new(pipeline.hmac_key()?);
     let fingerprint = nhs::key_fingerprint(&key);
     let warehouse_dir = pipeline.warehouse.clone();
@@ -306,7 +307,14 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
     let mut prepared = Vec::new();
     let mut skipped = Vec::new();
     let mut current = Vec::new();
-    for source in &pipeline.sources {
+    // Every source's files first: a source with none is bad input before any reading.
+    let files: Vec<Vec<PathBuf>> = pipeline
+        .sources
+        .iter()
+        .map(|s| source_files(pipeline, s))
+        .collect::<Result<_, _>>()?;
+    progress.files(files.iter().map(Vec::len).sum());
+    for (source, paths) in pipeline.sources.iter().zip(files) {
         let mut config = source_config_hash(source);
         let lsoa = match &source.lsoa_lookup {
             Some(l) => {
@@ -321,7 +329,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
             }
             None => None,
         };
-        for path in source_files(pipeline, source)? {
+        for path in paths {
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let sha = hex::encode(sha2::Sha256::digest(&bytes));
@@ -332,13 +340,14 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
             });
             current.push(fkey.clone());
             if mode == Mode::Ingest && unchanged {
-                progress(&format!(
+                progress.say(&format!(
                     "{shown}: unchanged since the last ingest, skipped"
                 ));
                 skipped.push(fkey);
+                progress.file_done();
                 continue;
             }
-            progress(&format!("{shown}: reading"));
+            progress.reading(&shown);
             let raw = read::read_file(&path, &bytes, source)?;
             let rows_read = raw.rows_read;
             let checked = checks::check(raw, source, &pipeline.settings, &key, lsoa.as_ref())
@@ -364,10 +373,11 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
                 top_reasons: top_reasons(&checked.rejects)?,
                 examples: reject_messages(&path, &checked.rejects, 5)?,
             };
-            progress(&format!(
+            progress.say(&format!(
                 "{}: {} rows read, {} accepted, {} rejected",
                 report.path, report.rows_read, report.accepted, report.rejected
             ));
+            progress.file_done();
             prepared.push(Prepared {
                 report,
                 accepted: checked.accepted,
@@ -407,7 +417,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Fn(&str)) -> Result<S
         .collect();
     if mode == Mode::Ingest {
         for (_, path) in &removed {
-            progress(&format!(
+            progress.say(&format!(
                 "{path}: no longer matched by the pipeline; its rows are removed"
             ));
         }

@@ -32,12 +32,16 @@ pub struct Pack {
 }
 
 /// Computes the evaluation and writes the pack.
-pub fn report(p: &Pipeline, opts: &Options, progress: &dyn Fn(&str)) -> Result<Pack> {
+pub fn report(
+    p: &Pipeline,
+    opts: &Options,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Pack> {
     let started = chrono::Utc::now();
     let internal = opts.internal || p.settings.disclosure == Disclosure::Internal;
     // Read the warehouse only while no ingest is writing it.
     let lock = crate::warehouse::lock(&p.warehouse)?;
-    progress("computing the evaluation");
+    progress.say("computing the evaluation");
     let mut e = metrics::evaluate(p)?;
     if !internal {
         for t in e.tables.iter_mut() {
@@ -60,7 +64,7 @@ pub fn report(p: &Pipeline, opts: &Options, progress: &dyn Fn(&str)) -> Result<P
                 p.reports.display()
             )
         })?;
-    progress("writing the pack");
+    progress.say("writing the pack");
     write_pack(p, &e, tmp.path(), &run_id, started, internal)?;
 
     let dest = p.reports.join(&run_id);

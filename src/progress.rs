@@ -11,10 +11,3 @@ pub trait Progress {
     /// A line worth keeping in the log.
     fn say(&self, message: &str);
 }
-
-/// Reports nothing.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn say(&self, _message: &str) {}
-}

@@ -18,6 +18,8 @@ pub struct PipelineError {
 pub enum InputError {
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
+    #[error("{0}")]
+    Argument(String),
     #[error("source `{source_name}` matched no files (looked for {patterns})")]
     NoFiles {
         source_name: String,

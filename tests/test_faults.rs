@@ -119,3 +119,18 @@ fn generation_is_reproducible_from_the_seed() {
     );
     assert_ne!(read("a/hes_apc.csv"), read("c/hes_apc.csv"));
 }
+
+#[test]
+fn too_few_participants_for_faults_is_refused_not_a_panic() {
+    let w = Workdir::new();
+    let r = w.run(&["generate", "--out", "g", "--participants", "5", "--faults"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("--faults needs at least 100 participants"),
+        "{}",
+        r.stderr
+    );
+    let r = w.run(&["generate", "--out", "g", "--participants", "0"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+}

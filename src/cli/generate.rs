@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use crate::error::InputError;
 use crate::generate::{self, Options};
 
 /// Write synthetic inputs (three providers, HES-shaped hospital activity, PAM
@@ -28,7 +29,20 @@ pub struct Args {
     pub faults: bool,
 }
 
+/// Fewest referrals that leave rows in every file to plant faults in.
+const MIN_FOR_FAULTS: usize = 100;
+
 pub fn run(a: Args) -> Result<()> {
+    if a.participants == 0 {
+        return Err(InputError::Argument("--participants must be at least 1".into()).into());
+    }
+    if a.faults && a.participants < MIN_FOR_FAULTS {
+        return Err(InputError::Argument(format!(
+            "--faults needs at least {MIN_FOR_FAULTS} participants, so that every file has rows to plant faults in (got {})",
+            a.participants
+        ))
+        .into());
+    }
     let faults = generate::generate(&Options {
         out: a.out.clone(),
         participants: a.participants,

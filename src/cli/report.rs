@@ -48,7 +48,7 @@ pub fn run(args: Args, ingest_first: bool) -> Result<()> {
     println!(
         "pack: {} ({}; {} figures suppressed)",
         pack.dir.display(),
-        if args.internal {
+        if pack.internal {
             "INTERNAL, exact figures"
         } else {
             "published, disclosure-controlled"

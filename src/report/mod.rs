@@ -29,6 +29,8 @@ pub struct Pack {
     pub dir: PathBuf,
     pub run_id: String,
     pub suppressed: usize,
+    /// Exact figures (by `--internal` or the pipeline's setting).
+    pub internal: bool,
 }
 
 /// Computes the evaluation and writes the pack.
@@ -83,6 +85,7 @@ pub fn report(
         dir: dest,
         run_id,
         suppressed,
+        internal,
     })
 }
 

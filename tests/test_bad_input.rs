@@ -489,7 +489,7 @@ fn missing_mapping_for_a_required_field() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("pipeline.toml line 16"), "{}", r.stderr);
+    assert!(r.stderr.contains("pipeline.toml line 17"), "{}", r.stderr);
 }
 
 #[test]
@@ -507,7 +507,7 @@ fn unknown_canonical_field_in_columns() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("line 23"), "{}", r.stderr);
+    assert!(r.stderr.contains("line 24"), "{}", r.stderr);
 }
 
 #[test]
@@ -607,4 +607,10 @@ fn lsoa_code_without_a_lookup_is_a_pipeline_error() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn age_band_or_year_of_birth_must_be_mapped() {
+    let r = pipeline_error(&provider_pipeline("").replace("age_band = \"50-64\"\n", ""));
+    assert!(r.stderr.contains("no mapping for required field `age_band or year_of_birth`"), "{}", r.stderr);
 }

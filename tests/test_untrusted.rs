@@ -21,6 +21,7 @@ course_start_date = "d"
 person_id = "e"
 referral_date = "f"
 sessions_attended = "g"
+year_of_birth = "h"
 "#;
 
 fn source(format: &str) -> pipeline::Source {
@@ -46,7 +47,7 @@ proptest! {
     #[test]
     fn csv_like_text_is_read_or_refused(body in "[a-g0-9,;\"\\n /-]{0,300}") {
         let s = source("csv");
-        let text = format!("a,b,c,d,e,f,g\n{body}");
+        let text = format!("a,b,c,d,e,f,g,h\n{body}");
         if let Ok(t) = smpeval::ingest::read::read_file(Path::new("x.csv"), text.as_bytes(), &s) {
             // Every data row read is kept or rejected here.
             prop_assert_eq!(t.rows_read, t.lines.len() + t.rejects.len());

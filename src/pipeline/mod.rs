@@ -671,6 +671,10 @@ fn required_missing(s: &Source) -> Vec<String> {
         } else if register == 0 && !s.has(SESSIONS_ATTENDED) {
             out.push("sessions_attended (or the register session_1 … session_6)".into());
         }
+        // SPEC 1.1: age as a band or a year of birth, one of them.
+        if !s.has(AGE_BAND) && !s.has(YEAR_OF_BIRTH) {
+            out.push("age_band or year_of_birth".into());
+        }
     }
     out
 }

@@ -106,6 +106,7 @@ date_format = "dd/mm/yyyy"
 {extra_source_lines}
 [sources.constants]
 provider_id = "ACME"
+age_band = "50-64"
 [sources.columns]
 person_id = "NHS No"
 course_id = "Course"

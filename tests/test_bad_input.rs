@@ -612,5 +612,10 @@ fn lsoa_code_without_a_lookup_is_a_pipeline_error() {
 #[test]
 fn age_band_or_year_of_birth_must_be_mapped() {
     let r = pipeline_error(&provider_pipeline("").replace("age_band = \"50-64\"\n", ""));
-    assert!(r.stderr.contains("no mapping for required field `age_band or year_of_birth`"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("no mapping for required field `age_band or year_of_birth`"),
+        "{}",
+        r.stderr
+    );
 }

@@ -214,6 +214,11 @@ fn frame<'a, 'b, DB: DrawingBackend>(
 
 type Plane = Cartesian2d<RangedCoordf64, RangedCoordf64>;
 
+/// A legend key: a short line in the series' colour.
+fn line_key(color: RGBColor, width: u32) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
+}
+
 /// The legend box every chart shares.
 fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Plane>,
@@ -431,33 +436,25 @@ where
             GREY.stroke_width(2),
         ))?
         .label(format!("Overall rate {}", pct(&overall)))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREY.stroke_width(2)));
-    chart
-        .draw_series(DashedLineSeries::new(
-            curve("lower_95"),
-            6,
-            4,
-            ORANGE.stroke_width(2),
-        ))?
-        .label("95% limits")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2)));
-    chart.draw_series(DashedLineSeries::new(
-        curve("upper_95"),
-        6,
-        4,
-        ORANGE.stroke_width(2),
-    ))?;
-    chart
-        .draw_series(LineSeries::new(
-            curve("lower_998"),
-            VERMILLION.stroke_width(2),
-        ))?
-        .label("99.8% limits")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], VERMILLION.stroke_width(2)));
-    chart.draw_series(LineSeries::new(
-        curve("upper_998"),
-        VERMILLION.stroke_width(2),
-    ))?;
+        .legend(line_key(GREY, 2));
+    // 95% limits dashed, 99.8% limits solid; each pair labelled once.
+    for (level, label, color) in [
+        ("95", "95% limits", ORANGE),
+        ("998", "99.8% limits", VERMILLION),
+    ] {
+        for (k, side) in ["lower", "upper"].iter().enumerate() {
+            let pts = curve(&format!("{side}_{level}"));
+            let style = color.stroke_width(2);
+            let drawn = if level == "95" {
+                chart.draw_series(DashedLineSeries::new(pts, 6, 4, style))?
+            } else {
+                chart.draw_series(LineSeries::new(pts, style))?
+            };
+            if k == 0 {
+                drawn.label(label).legend(line_key(color, 2));
+            }
+        }
+    }
     chart.draw_series(
         points
             .iter()
@@ -894,7 +891,7 @@ where
                 GREY.stroke_width(2),
             ))?
             .label("Mean")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREY.stroke_width(2)));
+            .legend(line_key(GREY, 2));
     }
     for (i, l) in [lo, hi].iter().enumerate() {
         if let Some(l) = l {
@@ -906,9 +903,7 @@ where
             ))?;
             if i == 1 {
                 s.label("Process limits (mean ± 2.66 × mean moving range)")
-                    .legend(|(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], VERMILLION.stroke_width(2))
-                    });
+                    .legend(line_key(VERMILLION, 2));
             }
         }
     }
@@ -1006,7 +1001,7 @@ where
             ORANGE.stroke_width(3),
         ))?
         .label(format!("£{bench_completer:.0} per completion (Dudley)"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(3)));
+        .legend(line_key(ORANGE, 3));
     chart
         .draw_series(DashedLineSeries::new(
             span.iter().map(|x| (*x, bench_participant)),
@@ -1017,7 +1012,7 @@ where
         .label(format!(
             "£{bench_participant:.0} per participant (NESTA 2013)"
         ))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PURPLE.stroke_width(3)));
+        .legend(line_key(PURPLE, 3));
     legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
     Ok(Some("Provider cost = cost lines naming the provider plus general costs shared by starters, divided by completers. Benchmarks from the commissioning guide.".into()))
 }

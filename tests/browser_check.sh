@@ -11,7 +11,7 @@ if ! command -v chromium >/dev/null; then
   echo "installing Debian's chromium"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
 fi
-NODE_DIR="${SMPEVAL_NODE_CACHE:-$HOME/.cache/smpeval-browser}"
+NODE_DIR="${SMPEVAL_NODE_CACHE:-${HOME:-/tmp}/.cache/smpeval-browser}"
 if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
   mkdir -p "$NODE_DIR"
   npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" playwright-core@1 >/dev/null

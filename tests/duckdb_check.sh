@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/smpeval"
 if ! python3 -c "import duckdb" 2>/dev/null; then
-  pip install --quiet duckdb >/dev/null 2>&1 || { echo "SKIPPED: duckdb could not be installed from PyPI"; exit 0; }
+  python3 -m pip install --quiet duckdb >/dev/null 2>&1 || { echo "SKIPPED: duckdb could not be installed from PyPI"; exit 0; }
 fi
 SCRATCH="$(mktemp -d)"
 trap 'rm -rf "$SCRATCH"' EXIT

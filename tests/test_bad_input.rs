@@ -619,3 +619,29 @@ fn age_band_or_year_of_birth_must_be_mapped() {
         r.stderr
     );
 }
+
+#[test]
+fn an_nhs_number_declared_as_a_pseudonym_is_never_stored() {
+    let w = Workdir::new();
+    w.write(
+        "pipeline.toml",
+        provider_pipeline("id_kind = \"pseudonym\""),
+    );
+    w.write(
+        "returns.csv",
+        returns(&[
+            &good(0),
+            "PSEUDO-7,C1,generic,01/05/2024,01/04/2024,4,female,A,3",
+        ]),
+    );
+    let r = w.run(&["ingest", "pipeline.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("line 2, field person_id: \"[id masked]\" looks like an NHS number, but the source declares id_kind = \"pseudonym\""),
+        "{}",
+        r.stdout
+    );
+    let df = table(&w.path("wh"), "participants");
+    assert_eq!(strs(&df, "person_id"), vec!["PSEUDO-7".to_string()]);
+    assert!(!r.all().contains(NHS[0]));
+}

@@ -203,6 +203,16 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
                         given(field).and(nhs::passes_modulus_11(d).not()),
                         "is not a valid NHS number (fails the Modulus 11 check digit)".into(),
                     );
+                } else {
+                    // A safety net for a misdeclared source: a "pseudonym" that is a
+                    // valid NHS number would reach the warehouse unhashed.
+                    let d = nhs::digits(m(field));
+                    rule(
+                        given(field)
+                            .and(nhs::is_ten_digits(d.clone()))
+                            .and(nhs::passes_modulus_11(d)),
+                        "looks like an NHS number, but the source declares id_kind = \"pseudonym\" (declare \"nhs_number\" so that it is hashed)".into(),
+                    );
                 }
             }
             FieldType::Date => {

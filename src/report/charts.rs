@@ -238,6 +238,16 @@ where
     Ok(())
 }
 
+/// The label of a category axis at tick `x`: a name at each whole position, blank between.
+fn category(names: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 0.01 && i >= 0.0 && (i as usize) < names.len() {
+        names[i as usize].clone()
+    } else {
+        String::new()
+    }
+}
+
 fn pct(x: &f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
@@ -292,14 +302,7 @@ where
     let mut chart = frame(root, title, 50, 70)
         .build_cartesian_2d(-0.5f64..2.5f64, 0f64..nice_max(max * 1.1))?;
     let labels: Vec<String> = values.iter().map(|v| v.0.to_string()).collect();
-    let fmt = |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() < 0.01 && (0.0..3.0).contains(&i) {
-            labels[i as usize].clone()
-        } else {
-            String::new()
-        }
-    };
+    let fmt = |x: &f64| category(&labels, *x);
     chart
         .configure_mesh()
         .light_line_style(WHITE)
@@ -952,14 +955,7 @@ where
     let mut chart = frame(root, title, 50, 80)
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..nice_max(max * 1.15))?;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-    let fmt = |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() < 0.01 && i >= 0.0 && (i as usize) < n {
-            names[i as usize].clone()
-        } else {
-            String::new()
-        }
-    };
+    let fmt = |x: &f64| category(&names, *x);
     chart
         .configure_mesh()
         .light_line_style(WHITE)
@@ -1055,14 +1051,7 @@ where
             }
         })
         .collect();
-    let fmt = |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() < 0.01 && i >= 0.0 && (i as usize) < n {
-            names[i as usize].clone()
-        } else {
-            String::new()
-        }
-    };
+    let fmt = |x: &f64| category(&names, *x);
     chart
         .configure_mesh()
         .light_line_style(WHITE)

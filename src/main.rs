@@ -5,9 +5,12 @@ fn main() {
     match smpeval::cli::main() {
         Ok(()) => std::process::exit(smpeval::error::EXIT_OK),
         Err(err) => {
-            eprintln!("error: {err}");
+            // A message may quote a value from an input file: it passes the
+            // one masking function, like everything written outside ingest.
+            let mask = |m: String| smpeval::ingest::nhs::mask_text(&m).into_owned();
+            eprintln!("error: {}", mask(err.to_string()));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", mask(cause.to_string()));
             }
             std::process::exit(smpeval::error::exit_code(&err));
         }

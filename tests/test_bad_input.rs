@@ -303,15 +303,18 @@ fn windows_1252_source_decodes() {
     let w = Workdir::new();
     let p = provider_pipeline("encoding = \"windows-1252\"").replace(
         "imd_decile = \"IMD\"",
-        "imd_decile = \"IMD\"\nconditions = \"Conditions\"",
+        "imd_decile = \"IMD\"\ncourse_language = \"Language\"",
     );
     w.write("pipeline.toml", p);
-    let text = RETURNS_HEADER.replace('\n', ",Conditions\n") + &good(0) + ",Crohn’s disease\n";
+    let text = RETURNS_HEADER.replace('\n', ",Language\n") + &good(0) + ",Português – Brasil\n";
     w.write("returns.csv", &*encoding_rs::WINDOWS_1252.encode(&text).0);
     let r = w.run(&["ingest", "pipeline.toml"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let df = table(&w.path("wh"), "participants");
-    assert_eq!(strs(&df, "conditions"), vec!["Crohn’s disease".to_string()]);
+    assert_eq!(
+        strs(&df, "course_language"),
+        vec!["Português – Brasil".to_string()]
+    );
 }
 
 #[test]
@@ -534,7 +537,7 @@ fn missing_hmac_key_is_a_clear_error() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
         r.stderr.contains(
-            "no HMAC key for NHS numbers: set the environment variable SMPEVAL_TEST_UNSET_KEY"
+            "no HMAC key for NHS numbers: the environment variable SMPEVAL_TEST_UNSET_KEY is not set"
         ),
         "{}",
         r.stderr

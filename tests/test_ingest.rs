@@ -237,7 +237,10 @@ fn a_different_key_is_refused_on_an_existing_warehouse() {
     let out = std::process::Command::new(bin())
         .args(["ingest", "pipelines/sample.toml"])
         .current_dir(w.dir.path())
-        .env("SMPEVAL_HMAC_KEY", "another-key")
+        .env(
+            "SMPEVAL_HMAC_KEY",
+            "another-key-of-at-least-thirty-two-bytes-0123456789",
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -233,30 +233,36 @@ fn hand_worked_pam() {
 #[test]
 fn hand_worked_cost_and_value() {
     let (_w, m) = tiny(true);
-    // Period 2023-04-01 to 2024-03-31 = 366 days = 1.002053 years.
-    // coordinator 1000 × 1.002053 + handbooks 12.95 × 8 + licence 20 × 4 courses
-    // + training 3000 / 3 × 1.002053 + certificates 10 × 5 + provider A venue 5 × 5 starters
-    // = 1002.0534 + 103.60 + 80 + 1002.0534 + 50 + 25 = 2262.706776
+    // Period 2023-04-01 to 2024-03-31 = 12 whole months = exactly 1 year.
+    // coordinator 1000 × 1 + handbooks 12.95 × 8 + licence 20 × 4 courses
+    // + training 3000 / 3 × 1 + certificates 10 × 5 + provider A venue 5 × 5 starters
+    // = 1000 + 103.60 + 80 + 1000 + 50 + 25 = 2258.60
     let c = &m["cost"];
-    close(&c["total"], 2262.706776180698, "total");
-    close(&c["per_referral"], 188.55889801505816, "per referral");
-    close(&c["per_starter"], 282.83834702258724, "per starter");
-    close(&c["per_completer"], 452.54135523613957, "per completer");
-    close(&c["per_course"], 565.6766940451745, "per course");
-    // Savings = −DiD × 8 eligible starters × unit cost: emergency 0; A&E −0.125 × 8 × £280 = −£280;
-    // outpatients −0.125 × 8 × £177 = −£177 (the starters used more): −£457 in all.
+    close(&c["total"], 2258.6, "total");
+    close(&c["period_years"], 1.0, "years");
+    close(&c["per_referral"], 2258.6 / 12.0, "per referral");
+    close(&c["per_starter"], 2258.6 / 8.0, "per starter");
+    close(&c["per_completer"], 2258.6 / 5.0, "per completer");
+    close(&c["per_course"], 2258.6 / 4.0, "per course");
+    // Value per starter = −(Σ unit cost × DiD): emergency DiD 0; A&E +0.125 × £280 = £35;
+    // outpatients +0.125 × £177 = £22.125 (the starters used more): −£57.125 per starter,
+    // × all 8 starters in the period (the people the costs are for) = −£457.
     close(
-        &find(&m["savings"], "outcome", "ae_attendances")["savings"],
-        -280.0,
-        "ae savings",
+        &find(&m["savings"], "outcome", "ae_attendances")["value_per_starter"],
+        -35.0,
+        "ae value per starter",
     );
-    close(&m["value"]["total_savings"], -457.0, "savings");
     close(
-        &m["value"]["return_per_pound"],
-        -457.0 / 2262.706776180698,
-        "return",
+        &m["value"]["value_per_starter"],
+        -57.125,
+        "value per starter",
     );
-    close(&m["value"]["net_cost"], 2262.706776180698 + 457.0, "net");
+    close(&m["value"]["total_value"], -457.0, "value");
+    close(&m["value"]["return_per_pound"], -457.0 / 2258.6, "return");
+    close(&m["value"]["net_cost"], 2258.6 + 457.0, "net");
+    assert!(m["value"]["not_estimable_reason"].is_null());
+    // The interval comes from the costed per-person DiD (Welch): it contains the estimate.
+    assert!(f(&m["value"]["value_low"]) < -457.0 && f(&m["value"]["value_high"]) > -457.0);
 }
 
 #[test]
@@ -278,8 +284,8 @@ fn published_mode_suppresses_and_rounds_the_same_figures() {
         suppressed.contains(&"activity.overall.completers"),
         "{suppressed:?}"
     );
-    // The rate's denominator (8 starters) is shown, so the rate is too (from exact counts).
-    close(&m["completion"]["overall"]["rate"], 0.625, "rate");
+    // 5 completers are [c], so the rate computed from them is suppressed too.
+    assert!(m["completion"]["overall"]["rate"].is_null());
     // Provider B: 3 starters suppressed, so its rate and interval are too.
     let b = find(&m["completion"]["by_provider"], "provider_id", "B");
     assert!(b["rate"].is_null() && b["ci_low"].is_null());

@@ -6,6 +6,7 @@ mod ingest;
 mod report;
 mod validate;
 
+use crate::ingest::nhs::mask_text;
 use std::io::IsTerminal;
 
 use anyhow::Result;
@@ -100,8 +101,8 @@ impl crate::progress::Progress for Progress {
     }
     fn say(&self, message: &str) {
         match &self.bar {
-            Some(b) => b.println(format!("smpeval: {message}")),
-            None => eprintln!("smpeval: {message}"),
+            Some(b) => b.println(format!("smpeval: {}", mask_text(message))),
+            None => eprintln!("smpeval: {}", mask_text(message)),
         }
     }
 }
@@ -144,7 +145,7 @@ pub fn print_summary(summary: &crate::ingest::Summary) {
             );
         }
         for m in &f.examples {
-            println!("  rejected: {m}");
+            println!("  rejected: {}", mask_text(m));
         }
         if f.rejected > f.examples.len() && !f.examples.is_empty() {
             println!(

@@ -1,17 +1,44 @@
-//! Disclosure control (SPEC 5), applied to every table before anything
-//! leaves the warehouse: a count of persons from 1 to 7 is suppressed (`[c]`),
-//! other counts are rounded to the nearest 5 and zero stays zero; a rate,
-//! mean or interval whose denominator is suppressed is suppressed with it.
-//! Rates are computed from the exact counts before rounding.
+//! Disclosure control (SPEC 5), applied in one place to every result table
+//! before any writer (CSV, XLSX, HTML, charts, metrics.json) sees it.
+//!
+//! The rule, by construction: every figure in a published pack is computed
+//! from the published (controlled) counts, or is suppressed.
+//! - a count of 1–7 is `[c]`; other counts, totals included, are rounded to
+//!   the nearest 5; zero stays zero, except inside a suppressed group;
+//! - a count that is a subset of a suppressed count (completers of `[c]`
+//!   starters) is suppressed, zero included; when a row's group size is
+//!   suppressed, every figure of the row is;
+//! - rates, shares and their Wilson intervals are computed from the rounded
+//!   numerator and denominator; means of counts are the rounded total ÷ the
+//!   rounded n; money per unit is money ÷ the rounded units;
+//! - means and individual-level statistics (t intervals, differences in
+//!   differences) need every n to be at least 10 after rounding and are
+//!   published to 2 decimal places.
+//!
+//! Why no further (secondary) suppression: because totals are rounded
+//! independently of their parts, a hidden cell solved by differencing (total
+//! minus the other published cells) is only known to lie in a range at least
+//! 8 wide (each rounded count is ±2), which always leaves it two or more
+//! possible values between 1 and 7; `tests/test_disclosure.rs` checks this on
+//! the sample pack. This follows the NHS Digital HES Analysis Guide (suppress
+//! 1–7, round to 5) and OpenSAFELY's practice (redact ≤ 7, round to 5,
+//! every statistic derived from redacted or rounded counts).
+//!
+//! The internal pass runs the same formulas on exact counts, so a published
+//! and an internal pack differ only by control.
 
 use polars::prelude::*;
 
-use crate::metrics::Table;
+use crate::metrics::table::{Derived, Kind, Table};
 
 /// The smallest count shown.
 pub const MIN_SHOWN: i64 = 8;
 /// Counts are rounded to a multiple of this.
 pub const ROUND_TO: i64 = 5;
+/// The smallest n for a mean or an individual-level statistic in a published pack.
+pub const MIN_N_FOR_MEANS: f64 = 10.0;
+/// Shown in place of a suppressed figure.
+pub const SUPPRESSED: &str = "[c]";
 
 /// A published count: None when suppressed.
 pub fn publish_count(x: i64) -> Option<i64> {
@@ -22,48 +49,150 @@ pub fn publish_count(x: i64) -> Option<i64> {
     }
 }
 
-/// Applies disclosure control to one table in place.
-pub fn apply(t: &mut Table) -> PolarsResult<()> {
-    let names = t.column_names();
-    for c in t.counts.clone() {
-        if !names.contains(&c) {
-            continue;
+fn round_to(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (x * f).round() / f
+}
+
+/// Values of one column as f64 (None for null).
+fn values(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<f64>>> {
+    let col = df.column(c)?.cast(&DataType::Float64)?;
+    Ok(col.f64()?.iter().collect())
+}
+
+/// Applies control (`published`) or runs the formulas on exact counts
+/// (internal), then drops the hidden columns. Refuses a table with a column
+/// of no declared kind: nothing reaches a writer undeclared.
+pub fn finalize(t: &mut Table, published: bool) -> PolarsResult<()> {
+    if t.finalized {
+        return Ok(());
+    }
+    for c in t.column_names() {
+        if t.kind(&c).is_none() {
+            return Err(PolarsError::ComputeError(
+                format!("table {} column {c} has no declared kind", t.name).into(),
+            ));
         }
-        let values = t.df.column(&c)?.cast(&DataType::Int64)?;
-        let values = values.i64()?;
-        let mut out = Vec::with_capacity(values.len());
-        for (i, v) in values.iter().enumerate() {
-            match v.map(publish_count) {
-                Some(None) => {
-                    t.suppressed.insert((i, c.clone()));
-                    out.push(None);
-                }
-                Some(Some(x)) => out.push(Some(x)),
-                None => out.push(None),
+    }
+    let h = t.height();
+    // Counts first, in declaration order (a parent is declared before its subsets).
+    for (c, kind) in t.kinds.clone() {
+        let within = match &kind {
+            Kind::Count { within } => within.clone(),
+            Kind::HiddenCount => None,
+            _ => continue,
+        };
+        let v = values(&t.df, &c)?;
+        let mut out: Vec<Option<i64>> = Vec::with_capacity(h);
+        for (i, x) in v.iter().enumerate() {
+            let parent_hidden = within.as_ref().is_some_and(|p| t.is_suppressed(i, p));
+            let x = x.map(|x| x.round() as i64);
+            let shown = match x {
+                None => None,
+                Some(_) if published && parent_hidden => None,
+                Some(x) if published => publish_count(x),
+                Some(x) => Some(x),
+            };
+            if x.is_some() && shown.is_none() {
+                t.suppressed.insert((i, c.clone()));
             }
+            out.push(shown);
         }
         t.df.with_column(Column::new(c.as_str().into(), out))?;
     }
-    for (c, den) in t.derived.clone() {
-        if !names.contains(&c) {
-            continue;
+    // A suppressed group size hides the whole row.
+    if let (true, Some(base)) = (published, t.base.clone()) {
+        if t.empty_group_hidden {
+            let v = values(&t.df, &base)?;
+            for (i, x) in v.iter().enumerate() {
+                if *x == Some(0.0) {
+                    t.suppressed.insert((i, base.clone()));
+                }
+            }
         }
-        let rows: Vec<usize> = (0..t.height())
-            .filter(|&i| t.is_suppressed(i, &den))
-            .collect();
-        if rows.is_empty() {
-            continue;
+        for i in 0..h {
+            if t.is_suppressed(i, &base) {
+                for (c, kind) in t.kinds.clone() {
+                    if matches!(kind, Kind::Count { .. } | Kind::HiddenCount) && c != base {
+                        t.suppressed.insert((i, c.clone()));
+                    }
+                }
+            }
         }
-        let mask: Vec<bool> = (0..t.height()).map(|i| rows.contains(&i)).collect();
-        let mask = BooleanChunked::from_slice("m".into(), &mask);
-        let column = t.df.column(&c)?.clone();
-        let nulls = Column::full_null(c.as_str().into(), t.height(), column.dtype());
-        let masked = nulls.zip_with(&mask, &column)?;
-        t.df.with_column(masked)?;
-        for i in rows {
-            t.suppressed.insert((i, c.clone()));
+        for (c, kind) in t.kinds.clone() {
+            if matches!(kind, Kind::Count { .. } | Kind::HiddenCount) {
+                null_suppressed(t, &c)?;
+            }
         }
     }
+    // Derived figures, in declaration order, from the values above.
+    for (c, kind) in t.kinds.clone() {
+        if let Kind::Derived(d) = kind {
+            derive(t, &c, &d, published)?;
+        }
+    }
+    // Means and statistics are rounded for print only after every formula has
+    // used the unrounded controlled values.
+    if published {
+        for (c, kind) in t.kinds.clone() {
+            if let Kind::Derived(Derived {
+                decimals: Some(dp), ..
+            }) = kind
+            {
+                let v: Vec<Option<f64>> = values(&t.df, &c)?
+                    .into_iter()
+                    .map(|x| x.map(|x| round_to(x, dp)))
+                    .collect();
+                t.df.with_column(Column::new(c.as_str().into(), v))?;
+            }
+        }
+    }
+    let keep: Vec<String> = t
+        .kinds
+        .iter()
+        .filter(|(_, k)| !matches!(k, Kind::Hidden | Kind::HiddenCount))
+        .map(|(c, _)| c.clone())
+        .collect();
+    t.df = t.df.select(keep)?;
+    t.finalized = true;
+    Ok(())
+}
+
+fn null_suppressed(t: &mut Table, c: &str) -> PolarsResult<()> {
+    let col = t.df.column(c)?.clone();
+    let mask: Vec<bool> = (0..t.height()).map(|i| t.is_suppressed(i, c)).collect();
+    let mask = BooleanChunked::from_slice("m".into(), &mask);
+    let nulls = Column::full_null(c.into(), t.height(), col.dtype());
+    t.df.with_column(nulls.zip_with(&mask, &col)?)?;
+    Ok(())
+}
+
+fn derive(t: &mut Table, c: &str, d: &Derived, published: bool) -> PolarsResult<()> {
+    let h = t.height();
+    let inputs: Vec<Vec<Option<f64>>> = d
+        .inputs
+        .iter()
+        .map(|i| values(&t.df, i))
+        .collect::<PolarsResult<_>>()?;
+    let ns: Vec<Vec<Option<f64>>> =
+        d.n.iter()
+            .map(|i| values(&t.df, i))
+            .collect::<PolarsResult<_>>()?;
+    let mut out = Vec::with_capacity(h);
+    for i in 0..h {
+        let hidden_input = d.inputs.iter().chain(&d.n).any(|x| t.is_suppressed(i, x));
+        let row_hidden = t.base.as_ref().is_some_and(|b| t.is_suppressed(i, b));
+        let too_few =
+            published && d.min_n && ns.iter().any(|n| n[i].is_some_and(|n| n < MIN_N_FOR_MEANS));
+        if published && (hidden_input || row_hidden || too_few) {
+            t.suppressed.insert((i, c.to_string()));
+            out.push(None);
+            continue;
+        }
+        let x: Vec<Option<f64>> = inputs.iter().map(|v| v[i]).collect();
+        out.push((d.f)(&x).filter(|v| v.is_finite()));
+    }
+    t.df.with_column(Column::new(c.into(), out))?;
     Ok(())
 }
 
@@ -83,19 +212,66 @@ mod tests {
         assert_eq!(publish_count(600), Some(600));
     }
 
+    fn completion(starters: [i64; 3], completers: [i64; 3]) -> Table {
+        let df =
+            df!("group" => ["a", "b", "c"], "starters" => starters, "completers" => completers)
+                .unwrap();
+        Table::new("t", "t", df)
+            .labels(&["group"])
+            .counts(&["starters"])
+            .count_within("completers", "starters")
+            .base("starters")
+            .rate(["rate", "ci_low", "ci_high"], "completers", "starters")
+    }
+
     #[test]
-    fn rates_follow_their_denominator() {
-        let df = df!("starters" => [5i64, 40], "completers" => [3i64, 30], "rate" => [0.6, 0.75])
-            .unwrap();
-        let mut t = Table::new("t", "t", df)
-            .counts(&["starters", "completers"])
-            .derived("starters", &["rate"]);
-        apply(&mut t).unwrap();
-        assert!(t.is_suppressed(0, "starters"));
+    fn rates_come_from_the_rounded_counts() {
+        // 43 of 57 → 45 of 55: the rate is 45/55, not 43/57.
+        let mut t = completion([5, 57, 40], [0, 43, 0]);
+        finalize(&mut t, true).unwrap();
+        assert_eq!(t.f64(1, "starters"), Some(55.0));
+        assert_eq!(t.f64(1, "completers"), Some(45.0));
+        assert!((t.f64(1, "rate").unwrap() - 45.0 / 55.0).abs() < 1e-12);
+        let w = crate::stats::wilson(45.0, 55.0, 0.95).unwrap();
+        assert!((t.f64(1, "ci_low").unwrap() - w.low).abs() < 1e-12);
+        // A suppressed group hides its zero completers too; a shown group keeps its zero.
+        assert!(t.is_suppressed(0, "starters") && t.is_suppressed(0, "completers"));
         assert!(t.is_suppressed(0, "rate"));
-        assert_eq!(t.f64(0, "rate"), None);
-        assert_eq!(t.f64(1, "rate"), Some(0.75));
-        assert_eq!(t.f64(1, "starters"), Some(40.0));
-        assert_eq!(t.f64(1, "completers"), Some(30.0));
+        assert_eq!(t.f64(2, "completers"), Some(0.0));
+        assert!(t.column_names().contains(&"rate".to_string()));
+    }
+
+    #[test]
+    fn internal_keeps_exact_counts_and_the_same_formulas() {
+        let mut t = completion([5, 57, 40], [0, 43, 0]);
+        finalize(&mut t, false).unwrap();
+        assert_eq!(t.f64(0, "starters"), Some(5.0));
+        assert!((t.f64(1, "rate").unwrap() - 43.0 / 57.0).abs() < 1e-12);
+        assert!(t.suppressed.is_empty());
+    }
+
+    #[test]
+    fn means_need_ten_and_come_from_rounded_totals() {
+        // 9 persons → 10 after rounding: shown; 23 events → 25; mean 25/10 = 2.5.
+        let df =
+            df!("n" => [9i64, 12, 7], "events" => [23i64, 3, 2], "sd" => [1.0, 1.0, 1.0]).unwrap();
+        let mut t = Table::new("m", "m", df)
+            .counts(&["n"])
+            .hidden_counts(&["events"])
+            .hidden(&["sd"])
+            .mean_of("mean", "events", "n");
+        finalize(&mut t, true).unwrap();
+        assert_eq!(t.f64(0, "mean"), Some(2.5));
+        // 3 events in a group of 12: the total is [c], so is the mean.
+        assert_eq!(t.f64(1, "mean"), None);
+        assert!(t.is_suppressed(2, "mean"));
+        assert_eq!(t.column_names(), vec!["n", "mean"]);
+    }
+
+    #[test]
+    fn an_undeclared_column_is_refused() {
+        let df = df!("n" => [9i64], "x" => [1.0]).unwrap();
+        let mut t = Table::new("u", "u", df).counts(&["n"]);
+        assert!(finalize(&mut t, true).is_err());
     }
 }

@@ -146,7 +146,10 @@ fn parse_exprs(source: &Source, present: &[String], key: &Arc<Vec<u8>>) -> (Vec<
         };
         map_exprs.push(e.alias(mapped(field)));
         let tex = match ftype {
-            FieldType::Text | FieldType::Enum(_) | FieldType::Code(_) => m(field),
+            // Free text is stored only for declared dimensions and ids; an NHS
+            // number typed into it never reaches the warehouse.
+            FieldType::Text => nhs::mask(m(field)),
+            FieldType::Enum(_) | FieldType::Code(_) => m(field),
             FieldType::Id => match source.id_kind {
                 IdKind::NhsNumber => nhs::pseudonymise(nhs::digits(m(field)), key.clone()),
                 IdKind::Pseudonym => m(field),
@@ -206,11 +209,8 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
                 } else {
                     // A safety net for a misdeclared source: a "pseudonym" that is a
                     // valid NHS number would reach the warehouse unhashed.
-                    let d = nhs::digits(m(field));
                     rule(
-                        given(field)
-                            .and(nhs::is_ten_digits(d.clone()))
-                            .and(nhs::passes_modulus_11(d)),
+                        given(field).and(nhs::holds_nhs_number(m(field))),
                         "looks like an NHS number, but the source declares id_kind = \"pseudonym\" (declare \"nhs_number\" so that it is hashed)".into(),
                     );
                 }
@@ -522,7 +522,7 @@ fn output_exprs(source: &Source, present: &[String], settings: &Settings) -> Vec
             out.push(typed_or_null(ETHNICITY, DataType::String));
             out.push(typed_or_null(IMD_DECILE, DataType::Int8));
             out.push(typed_or_null(LTC_COUNT, DataType::Int16));
-            out.push(typed_or_null(CONDITIONS, DataType::String));
+            // `conditions` is free text that no table declares: checked, never stored.
         }
         SourceKind::Hospital => {
             out.push(typed_or_null(PERSON_ID, DataType::String));
@@ -884,7 +884,12 @@ pub fn check(
         )?;
         rejects = rejects.vstack(&extra)?;
     }
-    let rejects = rejects.sort(["line"], SortMultipleOptions::default())?;
+    // Every value and message written to rejects passes the one masking function.
+    let rejects = rejects
+        .sort(["line"], SortMultipleOptions::default())?
+        .lazy()
+        .with_columns([nhs::mask(col("reason")), nhs::mask(col("value"))])
+        .collect()?;
     Ok(Checked {
         accepted,
         rejects,

@@ -41,6 +41,131 @@ pub fn passes_modulus_11(digits: Expr) -> Expr {
     check.clone().neq(lit(10i64)).and(check.eq(digit(9)))
 }
 
+/// Shown where a value held something that reads as an NHS number.
+pub const REMOVED: &str = "[NHS number removed]";
+
+/// Characters that may separate the digits of a written NHS number
+/// ("943 476 5919", "943-476-5919", "943.476.5919", "943/476/5919").
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '.' | '-' | '/' | '_' | ',' | ':' | '\u{a0}')
+}
+
+/// At most this many separator characters between two digits of one number.
+const MAX_GAP: usize = 3;
+
+/// True when ten digits pass the Modulus 11 check.
+pub fn valid_digits(d: &[u8]) -> bool {
+    if d.len() != 10 {
+        return false;
+    }
+    let sum: u32 = d[..9]
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (*x as u32) * (10 - i as u32))
+        .sum();
+    let check = match 11 - sum % 11 {
+        11 => 0,
+        10 => return false,
+        c => c,
+    };
+    check == d[9] as u32
+}
+
+/// The byte spans of runs of digits (with separators between them) that hold
+/// a valid NHS number in any ten consecutive digits.
+fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].1.is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = chars[i].0;
+        let mut digits: Vec<u8> = Vec::new();
+        let mut end = i;
+        let mut j = i;
+        while j < chars.len() {
+            let c = chars[j].1;
+            if c.is_ascii_digit() {
+                digits.push(c as u8 - b'0');
+                end = j;
+                j += 1;
+            } else if is_separator(c) {
+                let mut k = j;
+                while k < chars.len() && is_separator(chars[k].1) && k - j < MAX_GAP + 1 {
+                    k += 1;
+                }
+                if k - j <= MAX_GAP && k < chars.len() && chars[k].1.is_ascii_digit() {
+                    j = k;
+                } else {
+                    break;
+                }
+            } else {
+                break;
+            }
+        }
+        if digits.len() >= 10 && digits.windows(10).any(valid_digits) {
+            let stop = chars[end].0 + chars[end].1.len_utf8();
+            spans.push((start, stop));
+        }
+        i = end + 1;
+    }
+    spans
+}
+
+/// True when the text holds an NHS number in any common written form.
+pub fn contains_nhs_number(text: &str) -> bool {
+    text.bytes().filter(u8::is_ascii_digit).count() >= 10 && !nhs_spans(text).is_empty()
+}
+
+/// The one masking function for everything written outside the ingest step
+/// (rejects, messages, logs, stored free text): any run of ten digits, with
+/// any separators, that forms a valid NHS number is replaced.
+pub fn mask_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.bytes().filter(u8::is_ascii_digit).count() < 10 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let spans = nhs_spans(text);
+    if spans.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (a, b) in spans {
+        out.push_str(&text[last..a]);
+        out.push_str(REMOVED);
+        last = b;
+    }
+    out.push_str(&text[last..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// `mask_text` over a text column.
+pub fn mask(e: Expr) -> Expr {
+    e.map(
+        |c: Column| {
+            let ca = c.str()?;
+            let out = ca.apply_into_string_amortized(|v, buf| buf.push_str(&mask_text(v)));
+            Ok(out.into_column())
+        },
+        |_, f| Ok(Field::new(f.name().clone(), DataType::String)),
+    )
+}
+
+/// True where a text column's value holds an NHS number in any written form.
+pub fn holds_nhs_number(e: Expr) -> Expr {
+    e.map(
+        |c: Column| {
+            let ca = c.str()?;
+            let out: BooleanChunked = ca.iter().map(|v| v.map(contains_nhs_number)).collect();
+            Ok(out.with_name(c.name().clone()).into_column())
+        },
+        |_, f| Ok(Field::new(f.name().clone(), DataType::Boolean)),
+    )
+}
+
 /// HMAC-SHA256 of one value, hex encoded.
 pub fn hmac_hex(key: &[u8], value: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
@@ -130,6 +255,33 @@ mod tests {
         assert_eq!(with_check_digit(6), None);
         let made = with_check_digit(943476591).unwrap();
         assert_eq!(made, "9434765919");
+    }
+
+    #[test]
+    fn written_forms_are_recognised_and_masked() {
+        for form in [
+            "9434765919",
+            "943 476 5919",
+            "943-476-5919",
+            "943.476.5919",
+            "NHS 9434765919",
+            "NHS no: 943 476 5919",
+            "nhs#943/476/5919",
+            "see 9434 765 919 please",
+        ] {
+            assert!(contains_nhs_number(form), "{form}");
+            let m = mask_text(form);
+            assert!(!m.contains("5919") && m.contains(REMOVED), "{form} → {m}");
+        }
+        // Not NHS numbers: a wrong check digit, nine digits, a date, a phone
+        // number whose windows all fail the check.
+        for other in ["9434765918", "943 476 591", "2024-01-15", "01632 960 000"] {
+            assert!(!contains_nhs_number(other), "{other}");
+            assert_eq!(mask_text(other), other);
+        }
+        // Inside a longer run of digits the number is still found.
+        assert!(contains_nhs_number("X19434765919"));
+        assert!(contains_nhs_number("ref 1-943-476-5919-7"));
     }
 
     #[test]

@@ -5,11 +5,15 @@ use polars::prelude::*;
 use super::referrals::*;
 use super::table::Table;
 use crate::schema::*;
-use crate::stats;
 
-fn counts() -> [Expr; 4] {
+fn counts() -> [Expr; 5] {
     [
         len().cast(DataType::Int64).alias("referrals"),
+        col(STARTER)
+            .and(col(IN_PROGRESS))
+            .sum()
+            .cast(DataType::Int64)
+            .alias("in_progress"),
         col(STARTER).sum().cast(DataType::Int64).alias("starters"),
         col(COMPLETER)
             .sum()
@@ -23,8 +27,9 @@ fn counts() -> [Expr; 4] {
     ]
 }
 
-/// Referrals, starters, completers and courses run (≥1 starter), overall or by `by`.
-/// Courses are counted once per provider and course id.
+/// Referrals, starters on courses still in progress, starters, completers and
+/// courses run (≥1 starter), overall or by `by`. Courses are counted once per
+/// provider and course id.
 pub fn activity(referrals: &LazyFrame, by: Option<&str>) -> PolarsResult<DataFrame> {
     match by {
         None => referrals.clone().select(counts()).collect(),
@@ -37,48 +42,83 @@ pub fn activity(referrals: &LazyFrame, by: Option<&str>) -> PolarsResult<DataFra
     }
 }
 
-/// Adds completion rate = completers / starters with a Wilson 95% interval.
-pub fn with_completion_rate(df: DataFrame) -> PolarsResult<DataFrame> {
-    let s = df.column("starters")?.cast(&DataType::Float64)?;
-    let c = df.column("completers")?.cast(&DataType::Float64)?;
-    let (s, c) = (s.f64()?, c.f64()?);
-    let mut rate = Vec::new();
-    let mut lo = Vec::new();
-    let mut hi = Vec::new();
-    for i in 0..df.height() {
-        let w = match (c.get(i), s.get(i)) {
-            (Some(x), Some(n)) => stats::wilson(x, n, 0.95),
-            _ => None,
-        };
-        rate.push(w.map(|w| w.estimate));
-        lo.push(w.map(|w| w.low));
-        hi.push(w.map(|w| w.high));
-    }
-    let mut df = df;
-    df.with_column(Column::new("rate".into(), rate))?;
-    df.with_column(Column::new("ci_low".into(), lo))?;
-    df.with_column(Column::new("ci_high".into(), hi))?;
-    Ok(df)
-}
-
-/// Completion (overall or by `by`): starters, completers, rate, Wilson 95% CI.
+/// Referrals, starters and completers for completion and uptake, overall or
+/// by `by`: starters on a course still in progress at the data's date are
+/// left out of the starters and completers (they cannot have completed yet)
+/// but stay among the referrals.
 pub fn completion(referrals: &LazyFrame, by: Option<&str>) -> PolarsResult<DataFrame> {
-    let df = activity(referrals, by)?;
+    let finished = referrals
+        .clone()
+        .filter(col(STARTER).and(col(IN_PROGRESS)).not());
+    let df = activity(&finished, by)?;
+    let all = activity(referrals, by)?;
     let keep: Vec<&str> = by.into_iter().chain(["starters", "completers"]).collect();
-    with_completion_rate(df.select(keep)?)
+    let mut out = df.select(keep)?;
+    let refs: Vec<&str> = by.into_iter().chain(["referrals"]).collect();
+    let refs = all.select(refs)?;
+    out = match by {
+        None => {
+            let mut o = out;
+            o.with_column(refs.column("referrals")?.clone())?;
+            o
+        }
+        Some(b) => refs
+            .lazy()
+            .join(
+                out.lazy(),
+                [col(b)],
+                [col(b)],
+                JoinArgs::new(JoinType::Left),
+            )
+            .with_columns([
+                col("starters").fill_null(lit(0i64)),
+                col("completers").fill_null(lit(0i64)),
+            ])
+            .collect()?,
+    };
+    let order: Vec<&str> = by
+        .into_iter()
+        .chain(["referrals", "starters", "completers"])
+        .collect();
+    out.select(order)
 }
 
-pub fn completion_table(name: &str, title: &str, df: DataFrame) -> Table {
+/// A completion table: referrals; starters within them (uptake) and
+/// completers within starters (completion rate), each with a Wilson 95% CI.
+pub fn completion_table(name: &str, title: &str, df: DataFrame, label: Option<&str>) -> Table {
     Table::new(name, title, df)
-        .counts(&["referrals", "starters", "completers"])
-        .derived("starters", &["rate", "ci_low", "ci_high"])
+        .labels(&label.into_iter().collect::<Vec<_>>())
+        .counts(&["referrals"])
+        .count_within("starters", "referrals")
+        .count_within("completers", "starters")
+        .base("referrals")
+        .rate(["rate", "ci_low", "ci_high"], "completers", "starters")
+        .rate(
+            ["uptake", "uptake_ci_low", "uptake_ci_high"],
+            "starters",
+            "referrals",
+        )
+}
+
+/// An activity table (overall or by `label`).
+pub fn activity_table(name: &str, title: &str, df: DataFrame, label: Option<&str>) -> Table {
+    Table::new(name, title, df)
+        .labels(&label.into_iter().collect::<Vec<_>>())
+        .counts(&["referrals"])
+        .count_within("in_progress", "referrals")
+        .count_within("starters", "referrals")
+        .count_within("completers", "starters")
+        .counts(&["courses"])
+        .base("referrals")
 }
 
 /// % of starters attending each session 1–6. Where a provider sends a register,
 /// its marks count; where it sends only a total, a starter with k sessions is
 /// taken to have attended sessions 1..k.
 pub fn retention(referrals: &LazyFrame) -> PolarsResult<DataFrame> {
-    let starters = referrals.clone().filter(col(STARTER));
+    let starters = referrals
+        .clone()
+        .filter(col(STARTER).and(col(IN_PROGRESS).not()));
     let aggs: Vec<Expr> = SESSIONS
         .iter()
         .enumerate()
@@ -100,14 +140,12 @@ pub fn retention(referrals: &LazyFrame) -> PolarsResult<DataFrame> {
     let n = wide.column("starters")?.i64()?.get(0).unwrap_or(0);
     let mut session = Vec::new();
     let mut attended = Vec::new();
-    let mut rate = Vec::new();
     for i in 1..=6 {
         let a = wide.column(&format!("s{i}"))?.i64()?.get(0).unwrap_or(0);
         session.push(i as i64);
         attended.push(a);
-        rate.push((n > 0).then(|| a as f64 / n as f64));
     }
-    df!("session" => session, "starters" => vec![n; 6], "attended" => attended, "rate" => rate)
+    df!("session" => session, "starters" => vec![n; 6], "attended" => attended)
 }
 
 /// The equity dimensions of SPEC 4, with the column each is read from.

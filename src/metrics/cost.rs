@@ -2,15 +2,256 @@
 //! per referral / starter / completer / course, and savings from the
 //! difference-in-differences.
 
-use crate::pipeline::{CostBasis, CostLine, UnitCosts};
+use chrono::{Datelike, NaiveDate};
+use polars::prelude::*;
 
-/// Volumes a cost line is applied to.
+use super::table::Table;
+use crate::pipeline::{Apportion, CostBasis, CostLine, Pipeline, UnitCosts};
+use crate::schema::PROVIDER_ID;
+
+/// Volumes a cost line is applied to (None: suppressed in a published pack).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Volumes {
     pub referrals: f64,
     pub starters: f64,
     pub completers: f64,
     pub courses: f64,
+}
+
+impl Volumes {
+    /// The volumes of one row of a finalized activity table, or None when any is suppressed.
+    pub fn of(t: &Table, row: usize) -> Option<Volumes> {
+        Some(Volumes {
+            referrals: t.f64(row, "referrals")?,
+            starters: t.f64(row, "starters")?,
+            completers: t.f64(row, "completers")?,
+            courses: t.f64(row, "courses")?,
+        })
+    }
+    fn by(self, a: Apportion) -> f64 {
+        match a {
+            Apportion::Starters => self.starters,
+            Apportion::Completers => self.completers,
+            Apportion::Courses => self.courses,
+        }
+    }
+}
+
+/// The period in years: whole calendar months from `start` to the day after
+/// `end`, plus any part month as a share of that month's days, ÷ 12. So
+/// 2021-04-01 to 2024-03-31 is exactly 3.0 years (a `per_year` line costs
+/// exactly three times its amount), whatever the leap days.
+pub fn period_years(start: NaiveDate, end: NaiveDate) -> f64 {
+    let stop = end.succ_opt().unwrap_or(end);
+    let mut months = (stop.year() - start.year()) * 12 + stop.month() as i32 - start.month() as i32;
+    let mut anchor = add_months(start, months);
+    if anchor > stop {
+        months -= 1;
+        anchor = add_months(start, months);
+    }
+    let next = add_months(start, months + 1);
+    let part = (stop - anchor).num_days() as f64 / (next - anchor).num_days().max(1) as f64;
+    (months as f64 + part) / 12.0
+}
+
+fn add_months(d: NaiveDate, months: i32) -> NaiveDate {
+    d.checked_add_months(chrono::Months::new(months.max(0) as u32))
+        .unwrap_or(d)
+}
+
+fn is_unit_based(b: CostBasis) -> bool {
+    matches!(
+        b,
+        CostBasis::PerCourse | CostBasis::PerStarter | CostBasis::PerCompleter
+    )
+}
+
+/// Cost lines, the cost summary and the cost by provider, from the finalized
+/// activity tables (in a published pack, the rounded volumes).
+///
+/// A line that names a provider is that provider's. A unit-based line
+/// (`per_course`, `per_starter`, `per_completer`) that names none is charged
+/// to each provider by its own units; a time-based one (`per_year`,
+/// `one_off`) is shared by the pipeline's `apportion` rule (default starters).
+pub fn tables(
+    p: &Pipeline,
+    tables: &[Table],
+    period_years: f64,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Vec<Table>> {
+    let find = |n: &str| tables.iter().find(|t| t.name == n);
+    let overall = find("activity_overall").and_then(|t| Volumes::of(t, 0));
+    let by_provider = find("activity_by_provider");
+    let provider_rows: Vec<(String, Option<Volumes>)> = by_provider
+        .map(|t| {
+            (0..t.height())
+                .map(|i| (t.text(i, PROVIDER_ID), Volumes::of(t, i)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let present: Vec<&String> = provider_rows
+        .iter()
+        .filter(|(_, v)| v.is_none_or(|v| v.referrals > 0.0))
+        .map(|(id, _)| id)
+        .collect();
+    let provider_vol = |id: &str| {
+        provider_rows
+            .iter()
+            .find(|(p, _)| p == id)
+            .and_then(|r| r.1)
+    };
+
+    let (mut items, mut bases, mut amounts, mut who, mut costs) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let mut suppressed_lines = Vec::new();
+    for (k, line) in p.cost_lines.iter().enumerate() {
+        if let Some(id) = &line.provider {
+            if !present.contains(&id) {
+                notes.push(format!(
+                    "The cost line \"{}\" names provider {id}, which has no referrals in the period: it adds to the total but to no provider.",
+                    line.item
+                ));
+            }
+        }
+        let v = match &line.provider {
+            Some(id) if is_unit_based(line.basis) => provider_vol(id).or(Some(Volumes::default())),
+            _ => overall,
+        };
+        let c = match v {
+            Some(v) => Some(line_cost(line, period_years, v)),
+            None if !is_unit_based(line.basis) => {
+                Some(line_cost(line, period_years, Volumes::default()))
+            }
+            None => None,
+        };
+        if c.is_none() {
+            suppressed_lines.push(k);
+        }
+        items.push(line.item.clone());
+        bases.push(line.basis.name().to_string());
+        amounts.push(line.amount);
+        who.push(
+            line.provider
+                .as_deref()
+                .map(|c| p.provider_name(c))
+                .unwrap_or_default(),
+        );
+        costs.push(c);
+    }
+    let total: Option<f64> = costs.iter().copied().sum();
+    let mut lines = Table::new(
+        "cost_lines",
+        "Cost lines over the evaluation period",
+        df!("item" => items, "basis" => bases, "amount" => amounts, "provider" => who, "cost_in_period" => costs)?,
+    )
+    .labels(&["item", "basis", "provider"])
+    .money(&["amount", "cost_in_period"]);
+    for k in suppressed_lines {
+        lines.suppressed.insert((k, "cost_in_period".into()));
+    }
+
+    let ov = overall.unwrap_or_default();
+    let count = |x: f64| overall.map(|_| x as i64);
+    let summary = Table::new(
+        "cost_summary",
+        "Cost per referral, starter, completer and course",
+        df!(
+            "total" => [total], "period_years" => [period_years],
+            "referrals" => [count(ov.referrals)], "starters" => [count(ov.starters)],
+            "completers" => [count(ov.completers)], "courses" => [count(ov.courses)],
+            "benchmark_per_participant" => [BENCHMARK_PER_PARTICIPANT],
+            "benchmark_per_completer" => [BENCHMARK_PER_COMPLETER],
+        )?,
+    )
+    .money(&["total"])
+    .exact(&[
+        "period_years",
+        "benchmark_per_participant",
+        "benchmark_per_completer",
+    ])
+    .counts(&["referrals", "starters", "completers", "courses"])
+    .money_per("per_referral", "total", "referrals")
+    .money_per("per_starter", "total", "starters")
+    .money_per("per_completer", "total", "completers")
+    .money_per("per_course", "total", "courses");
+
+    let by_provider = provider_costs(p, &provider_rows, period_years)?;
+    Ok(vec![lines, summary, by_provider])
+}
+
+/// Each provider's cost: its own lines, its own units of the general
+/// unit-based lines, and its share (by the apportion rule) of the general
+/// time-based lines. A row "Not allocated" holds lines naming a provider with
+/// no referrals, so the column adds up to the total (exactly, in an internal
+/// pack; a published pack's rounded volumes may not add up exactly).
+fn provider_costs(
+    p: &Pipeline,
+    rows: &[(String, Option<Volumes>)],
+    period_years: f64,
+) -> anyhow::Result<Table> {
+    let rule = p.settings.apportion;
+    // Shares among the providers whose volumes are published (all, internally).
+    let share_total: Option<f64> =
+        Some(rows.iter().filter_map(|(_, v)| v.map(|v| v.by(rule))).sum());
+    let mut ids = Vec::new();
+    let mut names = Vec::new();
+    let mut cost = Vec::new();
+    let mut completers = Vec::new();
+    let mut hidden = Vec::new();
+    for (i, (id, v)) in rows.iter().enumerate() {
+        let mut c = Some(0.0);
+        for line in &p.cost_lines {
+            let part = match (&line.provider, is_unit_based(line.basis)) {
+                (Some(own), _) if own == id => v.map(|v| line_cost(line, period_years, v)),
+                (Some(_), _) => Some(0.0),
+                (None, true) => v.map(|v| line_cost(line, period_years, v)),
+                (None, false) => match (v, share_total) {
+                    (Some(v), Some(t)) if t > 0.0 => {
+                        Some(line_cost(line, period_years, Volumes::default()) * v.by(rule) / t)
+                    }
+                    (Some(_), Some(_)) => Some(0.0),
+                    _ => None,
+                },
+            };
+            c = c.zip(part).map(|(a, b)| a + b);
+        }
+        if c.is_none() {
+            hidden.push(i);
+        }
+        ids.push(id.clone());
+        names.push(p.provider_name(id));
+        cost.push(c);
+        completers.push(v.map(|v| v.completers as i64));
+    }
+    let known: Vec<&String> = rows.iter().map(|(id, _)| id).collect();
+    let orphan: f64 = p
+        .cost_lines
+        .iter()
+        .filter(|l| l.provider.as_ref().is_some_and(|id| !known.contains(&id)))
+        .map(|l| line_cost(l, period_years, Volumes::default()))
+        .sum();
+    if orphan > 0.0 {
+        ids.push("not_allocated".into());
+        names.push("Not allocated (provider with no referrals)".into());
+        cost.push(Some(orphan));
+        completers.push(Some(0));
+    }
+    let mut t = Table::new(
+        "cost_by_provider",
+        &format!(
+            "Cost by provider (general time-based costs shared by {})",
+            rule.name()
+        ),
+        df!(PROVIDER_ID => ids, "provider" => names, "cost" => cost, "completers" => completers)?,
+    )
+    .labels(&[PROVIDER_ID, "provider"])
+    .money(&["cost"])
+    .counts(&["completers"])
+    .money_per("cost_per_completer", "cost", "completers");
+    for i in hidden {
+        t.suppressed.insert((i, "cost".into()));
+    }
+    Ok(t)
 }
 
 /// The cost of one line over a period of `years` at the given volumes.
@@ -45,6 +286,16 @@ pub const BENCHMARK_PER_COMPLETER: f64 = 240.0;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn period_in_whole_months() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        // 2021-04-01..2024-03-31: 36 whole months, a leap day inside, exactly 3 years.
+        assert_eq!(period_years(d(2021, 4, 1), d(2024, 3, 31)), 3.0);
+        assert_eq!(period_years(d(2022, 4, 1), d(2023, 3, 31)), 1.0);
+        // Half of April (15 of 30 days) after 12 whole months.
+        assert!((period_years(d(2022, 4, 1), d(2023, 4, 15)) - 12.5 / 12.0).abs() < 1e-12);
+    }
 
     fn line(amount: f64, basis: CostBasis, years: Option<f64>) -> CostLine {
         CostLine {

@@ -218,24 +218,24 @@ fn group_frames(outcomes: &LazyFrame) -> Vec<(&'static str, LazyFrame)> {
     ]
 }
 
-/// n, mean and variance of one outcome's pre, post and change among eligible persons.
+/// n, totals, means and variance of one outcome's pre, post and change among eligible persons.
 pub struct Moments {
     pub n: f64,
-    pub mean_pre: f64,
-    pub mean_post: f64,
+    pub total_pre: f64,
+    pub total_post: f64,
     pub mean_change: f64,
     pub var_change: f64,
 }
 
-fn moments(lf: LazyFrame, outcome: &str) -> PolarsResult<Moments> {
+fn moments_of(lf: LazyFrame, change: Expr, pre: Expr, post: Expr) -> PolarsResult<Moments> {
     let df = lf
         .filter(col(ELIGIBLE))
         .select([
             len().cast(DataType::Float64).alias("n"),
-            col(format!("{outcome}_pre")).mean().alias("pre"),
-            col(format!("{outcome}_post")).mean().alias("post"),
-            col(format!("{outcome}_change")).mean().alias("change"),
-            col(format!("{outcome}_change")).var(1).alias("var"),
+            pre.sum().cast(DataType::Float64).alias("pre"),
+            post.sum().cast(DataType::Float64).alias("post"),
+            change.clone().mean().alias("change"),
+            change.var(1).alias("var"),
         ])
         .collect()?;
     let get = |c: &str| -> PolarsResult<f64> {
@@ -248,68 +248,125 @@ fn moments(lf: LazyFrame, outcome: &str) -> PolarsResult<Moments> {
     };
     Ok(Moments {
         n: get("n")?,
-        mean_pre: get("pre")?,
-        mean_post: get("post")?,
+        total_pre: get("pre")?,
+        total_post: get("post")?,
         mean_change: get("change")?,
         var_change: get("var")?,
     })
 }
 
-/// Per group and outcome: n, mean pre, mean post, mean paired change with a
-/// Student-t 95% CI, and % change (post vs pre means).
-pub fn pre_post(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
-    let mut cols: (Vec<String>, Vec<String>, Vec<i64>) = Default::default();
-    let mut nums: [Vec<Option<f64>>; 6] = Default::default();
-    for (group, lf) in group_frames(outcomes) {
-        for (outcome, _) in OUTCOMES {
-            let m = moments(lf.clone(), outcome)?;
-            let ci = stats::mean_interval(m.n, m.mean_change, m.var_change.sqrt(), 0.95);
-            cols.0.push(group.into());
-            cols.1.push((*outcome).into());
-            cols.2.push(m.n as i64);
-            let ok = |x: f64| (m.n > 0.0 && x.is_finite()).then_some(x);
-            nums[0].push(ok(m.mean_pre));
-            nums[1].push(ok(m.mean_post));
-            nums[2].push(ok(m.mean_change));
-            nums[3].push(ci.map(|c| c.low));
-            nums[4].push(ci.map(|c| c.high));
-            nums[5].push(ok((m.mean_post - m.mean_pre) / m.mean_pre));
-        }
-    }
-    let [pre, post, change, lo, hi, pct] = nums;
-    df!(
-        GROUP => cols.0, "outcome" => cols.1, "n" => cols.2,
-        "mean_pre" => pre, "mean_post" => post, "change" => change,
-        "ci_low" => lo, "ci_high" => hi, "pct_change" => pct
+fn moments(lf: LazyFrame, outcome: &str) -> PolarsResult<Moments> {
+    moments_of(
+        lf,
+        col(format!("{outcome}_change")),
+        col(format!("{outcome}_pre")),
+        col(format!("{outcome}_post")),
     )
 }
 
-/// Difference-in-differences per outcome: starters' mean change minus the
-/// comparison group's, with a Welch 95% CI.
+/// Per group and outcome: n, the event totals before and after, and the
+/// half-width of the Student-t 95% interval of the mean paired change (None
+/// for n < 2). Means, the change and % change are derived from the totals
+/// (`metrics::hospital_tables`), so a published pack computes them from
+/// controlled totals.
+pub fn pre_post(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
+    let (mut g, mut o, mut n, mut pre, mut post, mut half, mut sd0) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (group, lf) in group_frames(outcomes) {
+        for (outcome, _) in OUTCOMES {
+            let m = moments(lf.clone(), outcome)?;
+            g.push(group.to_string());
+            o.push(outcome.to_string());
+            n.push(m.n as i64);
+            pre.push(m.total_pre);
+            post.push(m.total_post);
+            half.push(stats::t_half_width(m.n, m.var_change.sqrt(), 0.95));
+            sd0.push(m.n >= 2.0 && m.var_change == 0.0);
+        }
+    }
+    df!(
+        GROUP => g, "outcome" => o, "n" => n,
+        "events_pre" => pre, "events_post" => post, "ci_half" => half, "no_variation" => sd0
+    )
+}
+
+/// Difference-in-differences per outcome (starters' mean change minus the
+/// comparison group's): the n and event totals of both groups and the
+/// half-width of the Welch 95% interval.
 pub fn did(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
     let groups = group_frames(outcomes);
     let (starters, comparison) = (&groups[0].1, &groups[2].1);
     let mut names = Vec::new();
-    let (mut est, mut lo, mut hi, mut n1, mut n2) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut cols: [Vec<f64>; 6] = Default::default();
+    let mut half = Vec::new();
     for (outcome, _) in OUTCOMES {
         let a = moments(starters.clone(), outcome)?;
         let b = moments(comparison.clone(), outcome)?;
-        let i = stats::welch_difference(
-            a.n,
-            a.mean_change,
-            a.var_change,
-            b.n,
-            b.mean_change,
-            b.var_change,
-            0.95,
-        );
         names.push((*outcome).to_string());
-        est.push(i.map(|i| i.estimate));
-        lo.push(i.map(|i| i.low));
-        hi.push(i.map(|i| i.high));
-        n1.push(a.n as i64);
-        n2.push(b.n as i64);
+        for (k, v) in [
+            a.n,
+            a.total_pre,
+            a.total_post,
+            b.n,
+            b.total_pre,
+            b.total_post,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            cols[k].push(v);
+        }
+        half.push(welch_half(&a, &b));
     }
-    df!("outcome" => names, "estimate" => est, "ci_low" => lo, "ci_high" => hi, "n_starters" => n1, "n_comparison" => n2)
+    let [n1, s_pre, s_post, n2, c_pre, c_post] = cols;
+    df!("outcome" => names,
+        "n_starters" => n1.iter().map(|x| *x as i64).collect::<Vec<_>>(),
+        "n_comparison" => n2.iter().map(|x| *x as i64).collect::<Vec<_>>(),
+        "starters_pre" => s_pre, "starters_post" => s_post,
+        "comparison_pre" => c_pre, "comparison_post" => c_post, "ci_half" => half)
+}
+
+fn welch_half(a: &Moments, b: &Moments) -> Option<f64> {
+    stats::welch_difference(
+        a.n,
+        a.mean_change,
+        a.var_change,
+        b.n,
+        b.mean_change,
+        b.var_change,
+        0.95,
+    )
+    .map(|i| (i.high - i.low) / 2.0)
+}
+
+/// The costed outcome: each eligible person's hospital use before and after
+/// priced at the unit costs (Σ events × unit cost), its difference in
+/// differences (starters − comparison) with a Welch 95% half-width. The
+/// estimate equals Σ unit cost × each outcome's DiD; the half-width accounts
+/// for the correlation between outcomes, which adding outcome intervals does not.
+pub struct CostedDid {
+    pub n_starters: f64,
+    pub n_comparison: f64,
+    pub estimate: f64,
+    pub half: Option<f64>,
+}
+
+pub fn costed_did(outcomes: &LazyFrame, units: &[(&str, f64)]) -> PolarsResult<CostedDid> {
+    let priced = |suffix: &str| {
+        units
+            .iter()
+            .map(|(o, u)| col(format!("{o}_{suffix}")) * lit(*u))
+            .reduce(|a, b| a + b)
+            .unwrap_or(lit(0.0))
+    };
+    let groups = group_frames(outcomes);
+    let m =
+        |lf: &LazyFrame| moments_of(lf.clone(), priced("change"), priced("pre"), priced("post"));
+    let (a, b) = (m(&groups[0].1)?, m(&groups[2].1)?);
+    Ok(CostedDid {
+        n_starters: a.n,
+        n_comparison: b.n,
+        estimate: a.mean_change - b.mean_change,
+        half: welch_half(&a, &b),
+    })
 }

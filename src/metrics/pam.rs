@@ -37,10 +37,7 @@ pub fn paired(persons: &LazyFrame, pam: &LazyFrame, s: &Settings) -> LazyFrame {
                 .and(col("offset").lt_eq(lit(s.pam_pre_days_after as i32))),
         )
         .group_by_stable([col(PERSON_ID)])
-        .agg([
-            col(SCORE).last().alias("score_pre"),
-            col(LEVEL).last().alias("level_pre"),
-        ]);
+        .agg([col(SCORE).last().alias("score_pre")]);
     let post = scored
         .filter(
             col("offset")
@@ -48,10 +45,7 @@ pub fn paired(persons: &LazyFrame, pam: &LazyFrame, s: &Settings) -> LazyFrame {
                 .and(col("offset").lt_eq(lit(s.pam_post_days_to as i32))),
         )
         .group_by_stable([col(PERSON_ID)])
-        .agg([
-            col(SCORE).first().alias("score_post"),
-            col(LEVEL).first().alias("level_post"),
-        ]);
+        .agg([col(SCORE).first().alias("score_post")]);
     starters
         .join(
             pre,
@@ -65,38 +59,74 @@ pub fn paired(persons: &LazyFrame, pam: &LazyFrame, s: &Settings) -> LazyFrame {
             [col(PERSON_ID)],
             JoinArgs::new(JoinType::Inner),
         )
-        .with_column((col("score_post") - col("score_pre")).alias("change"))
+        .with_columns(levels_and_change(s.pam_level4_cut))
 }
 
-/// n, means, mean change with a t CI, % up ≥1 level, % up ≥3 points.
+/// A score in tenths of a point (scores have one decimal): comparisons are
+/// made on whole numbers, so a gain of exactly 3.0 is never lost to binary
+/// floating point (30.3 → 33.3).
+fn tenths(score: Expr) -> Expr {
+    (score * lit(10.0))
+        .round(0, RoundMode::HalfToEven)
+        .cast(DataType::Int64)
+}
+
+/// Hibbard level from a score in tenths, with the *current* 3/4 cut: levels
+/// are derived at report time, never read from the warehouse, so a changed
+/// cut changes the tables without a re-ingest.
+pub fn level_of_tenths(t: Expr, cut_3_4: f64) -> Expr {
+    let cut = |x: f64| lit((x * 10.0).round() as i64);
+    when(t.clone().lt_eq(cut(PAM_CUT_1_2)))
+        .then(lit(1i32))
+        .when(t.clone().lt_eq(cut(PAM_CUT_2_3)))
+        .then(lit(2i32))
+        .when(t.clone().lt_eq(cut(cut_3_4)))
+        .then(lit(3i32))
+        .otherwise(lit(4i32))
+}
+
+fn levels_and_change(cut_3_4: f64) -> Vec<Expr> {
+    vec![
+        level_of_tenths(tenths(col("score_pre")), cut_3_4).alias("level_pre"),
+        level_of_tenths(tenths(col("score_post")), cut_3_4).alias("level_post"),
+        (tenths(col("score_post")) - tenths(col("score_pre"))).alias("change_tenths"),
+        ((tenths(col("score_post")) - tenths(col("score_pre"))).cast(DataType::Float64)
+            / lit(10.0))
+        .alias("change"),
+    ]
+}
+
+/// Gains of at least 3 points, counted in tenths.
+pub const GAIN_POINTS_TENTHS: i64 = 30;
+
+/// One row: n paired, the exact means (hidden; published under the n rule),
+/// the t half-width, and the counts up one level and up ≥ 3 points.
 pub fn summary(paired: &LazyFrame) -> PolarsResult<DataFrame> {
     let df = paired
         .clone()
         .select([
             len().cast(DataType::Int64).alias("n_paired"),
-            col("score_pre").mean().alias("mean_pre"),
-            col("score_post").mean().alias("mean_post"),
-            col("change").mean().alias("change"),
+            col("score_pre").mean().alias("mean_pre_x"),
+            col("score_post").mean().alias("mean_post_x"),
+            col("change").mean().alias("change_x"),
             col("change").std(1).alias("sd_change"),
             col("level_post")
                 .gt(col("level_pre"))
-                .cast(DataType::Float64)
-                .mean()
-                .alias("pct_up_one_level"),
-            col("change")
-                .gt_eq(lit(3.0))
-                .cast(DataType::Float64)
-                .mean()
-                .alias("pct_up_3_points"),
+                .sum()
+                .cast(DataType::Int64)
+                .alias("n_up_one_level"),
+            col("change_tenths")
+                .gt_eq(lit(GAIN_POINTS_TENTHS))
+                .sum()
+                .cast(DataType::Int64)
+                .alias("n_up_3_points"),
         ])
         .collect()?;
     let n = df.column("n_paired")?.i64()?.get(0).unwrap_or(0) as f64;
-    let mean = df.column("change")?.f64()?.get(0).unwrap_or(f64::NAN);
     let sd = df.column("sd_change")?.f64()?.get(0).unwrap_or(f64::NAN);
-    let ci = crate::stats::mean_interval(n, mean, sd, 0.95);
+    let half = crate::stats::t_half_width(n, sd, 0.95);
     let mut df = df.drop("sd_change")?;
-    df.with_column(Column::new("ci_low".into(), [ci.map(|c| c.low)]))?;
-    df.with_column(Column::new("ci_high".into(), [ci.map(|c| c.high)]))?;
+    df.with_column(Column::new("ci_half".into(), [half]))?;
     Ok(df)
 }
 
@@ -121,7 +151,7 @@ pub fn transitions(paired: &LazyFrame) -> PolarsResult<[[i64; 4]; 4]> {
     Ok(t)
 }
 
-/// Mean change by baseline level.
+/// n and the exact mean change by baseline level (every level, n 0 where none).
 pub fn by_baseline(paired: &LazyFrame) -> PolarsResult<DataFrame> {
     let levels = df!("baseline_level" => [1i32, 2, 3, 4])?.lazy();
     let agg = paired
@@ -131,7 +161,7 @@ pub fn by_baseline(paired: &LazyFrame) -> PolarsResult<DataFrame> {
             .alias("baseline_level")])
         .agg([
             len().cast(DataType::Int64).alias("n"),
-            col("change").mean().alias("mean_change"),
+            col("change").mean().alias("mean_change_x"),
         ]);
     levels
         .join(
@@ -145,15 +175,76 @@ pub fn by_baseline(paired: &LazyFrame) -> PolarsResult<DataFrame> {
         .collect()
 }
 
-/// Paired n and mean change per provider of the index course.
+/// Paired n, exact mean change and t half-width per provider of the index course.
 pub fn by_provider(paired: &LazyFrame) -> PolarsResult<DataFrame> {
-    paired
+    let df = paired
         .clone()
         .group_by([col(INDEX_PROVIDER).alias(PROVIDER_ID)])
         .agg([
             len().cast(DataType::Int64).alias("pam_n"),
-            col("change").mean().alias("pam_change"),
+            col("change").mean().alias("pam_change_x"),
+            col("change").std(1).alias("sd"),
         ])
         .sort([PROVIDER_ID], SortMultipleOptions::default())
-        .collect()
+        .collect()?;
+    let n = df.column("pam_n")?.cast(&DataType::Float64)?;
+    let sd = df.column("sd")?.cast(&DataType::Float64)?;
+    let half: Vec<Option<f64>> = n
+        .f64()?
+        .iter()
+        .zip(sd.f64()?.iter())
+        .map(|(n, sd)| crate::stats::t_half_width(n.unwrap_or(0.0), sd.unwrap_or(f64::NAN), 0.95))
+        .collect();
+    let mut df = df.drop("sd")?;
+    df.with_column(Column::new("pam_half".into(), half))?;
+    Ok(df)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gains(pre: &[f64], post: &[f64], cut: f64) -> DataFrame {
+        df!("score_pre" => pre, "score_post" => post)
+            .unwrap()
+            .lazy()
+            .with_columns(levels_and_change(cut))
+            .collect()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_gain_of_exactly_three_points_counts_from_any_baseline() {
+        // In binary floating point 33.3 − 30.3 = 2.9999999999999964 < 3.0; in tenths 333 − 303 = 30.
+        let pre = [30.3, 40.1, 47.0, 55.1, 60.7, 71.2, 2.9];
+        let post: Vec<f64> = [33.3, 43.1, 50.0, 58.1, 63.7, 74.2, 5.9].to_vec();
+        let df = gains(&pre, &post, 67.0);
+        let c = df.column("change_tenths").unwrap().i64().unwrap();
+        assert!(c.iter().all(|x| x == Some(30)), "{c:?}");
+        let s = summary(&df.lazy()).unwrap();
+        assert_eq!(
+            s.column("n_up_3_points").unwrap().i64().unwrap().get(0),
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn levels_follow_the_current_cut() {
+        // 70.0 is level 3 under the 72.4 cut and level 4 under 67.0.
+        let a = gains(&[70.0], &[70.0], 67.0);
+        let b = gains(&[70.0], &[70.0], 72.4);
+        let lv = |d: &DataFrame| d.column("level_pre").unwrap().i32().unwrap().get(0);
+        assert_eq!(lv(&a), Some(4));
+        assert_eq!(lv(&b), Some(3));
+        // The published boundaries are inclusive: 47.0 → 1, 55.1 → 2.
+        let c = gains(&[47.0, 55.1, 47.1], &[0.0, 0.0, 0.0], 67.0);
+        let l: Vec<_> = c
+            .column("level_pre")
+            .unwrap()
+            .i32()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(l, vec![Some(1), Some(2), Some(2)]);
+    }
 }

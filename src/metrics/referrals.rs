@@ -17,6 +17,82 @@ pub const COURSE_KEY: &str = "course_key";
 pub const IMD_QUINTILE: &str = "imd_quintile";
 pub const ETHNICITY_GROUP: &str = "ethnicity_group";
 pub const AGE_GROUP: &str = "age_group";
+/// A starter on a course still running at the data's date.
+pub const IN_PROGRESS: &str = "in_progress";
+/// A published label outside the declared values.
+pub const OTHER: &str = "Other";
+pub const NOT_KNOWN: &str = "Not known";
+/// The standard age bands (from a year of birth, or sent as these).
+pub const AGE_BANDS: &[&str] = &["18-34", "35-49", "50-64", "65-74", "75+"];
+/// Days from a course's first session to its sixth (six weekly sessions).
+pub const COURSE_DAYS: i64 = 35;
+
+/// The values a pack may show for the free-text dimensions; anything else is "Other".
+#[derive(Debug, Clone)]
+pub struct Dimensions {
+    pub providers: Vec<String>,
+    pub languages: Vec<String>,
+    pub age_bands: Vec<String>,
+}
+
+impl Dimensions {
+    pub fn from_pipeline(p: &crate::pipeline::Pipeline) -> Self {
+        let mut languages = p
+            .labels
+            .course_language
+            .clone()
+            .unwrap_or_else(|| vec!["English".into()]);
+        languages.push(NOT_KNOWN.into());
+        let mut age_bands: Vec<String> = AGE_BANDS.iter().map(|s| s.to_string()).collect();
+        age_bands.extend(p.labels.age_band.clone().unwrap_or_default());
+        age_bands.push(NOT_KNOWN.into());
+        Dimensions {
+            providers: p.declared_providers(),
+            languages,
+            age_bands,
+        }
+    }
+
+    /// Every value a dimension's table lists (declared ones and "Other"),
+    /// so that a group is listed whether or not anyone is in it.
+    pub fn values(&self, column: &str) -> Option<Vec<String>> {
+        let with_other = |v: &[String]| {
+            let mut v = v.to_vec();
+            v.push(OTHER.into());
+            v
+        };
+        let fixed = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Some(match column {
+            PROVIDER_ID => with_other(&self.providers),
+            COURSE_LANGUAGE => with_other(&self.languages),
+            AGE_GROUP => with_other(&self.age_bands),
+            SEX => fixed(SEXES),
+            IMD_QUINTILE => fixed(&["1", "2", "3", "4", "5", NOT_KNOWN]),
+            ETHNICITY_GROUP => fixed(&[
+                "White",
+                "Mixed",
+                "Asian or Asian British",
+                "Black or Black British",
+                "Other ethnic group",
+                "Not stated or not known",
+            ]),
+            REFERRAL_SOURCE => {
+                let mut v = fixed(REFERRAL_SOURCES);
+                v.push("not recorded".into());
+                v
+            }
+            PROGRAMME => fixed(PROGRAMMES),
+            _ => return None,
+        })
+    }
+}
+
+/// The label if declared, else "Other".
+fn declared(column: &str, values: &[String]) -> Expr {
+    when(col(column).is_in(lit(Series::new("".into(), values)).implode(false), false))
+        .then(col(column))
+        .otherwise(lit(OTHER))
+}
 
 /// A starter attended at least one session.
 pub fn is_starter() -> Expr {
@@ -64,9 +140,7 @@ fn age_group() -> Expr {
         .when(age.lt(lit(75)))
         .then(lit("65-74"))
         .otherwise(lit("75+"));
-    col(AGE_BAND)
-        .fill_null(from_yob)
-        .fill_null(lit("Not known"))
+    col(AGE_BAND).fill_null(from_yob).fill_null(lit(NOT_KNOWN))
 }
 
 /// Financial year label ("2023/24") of a date, the year starting in `start_month`.
@@ -104,7 +178,12 @@ fn quarter(date: Expr, start_month: u32) -> Expr {
 /// Referrals in the evaluation period with derived columns. The activity date is
 /// the course start date, or the referral date for a referral that never started.
 /// A person referred twice to the same course counts once (first row kept).
-pub fn referrals(participants: LazyFrame, s: &Settings) -> LazyFrame {
+pub fn referrals(
+    participants: LazyFrame,
+    s: &Settings,
+    dims: &Dimensions,
+    data_as_at: NaiveDate,
+) -> LazyFrame {
     let mut lf = participants
         .with_column(
             col(COURSE_START_DATE)
@@ -133,13 +212,22 @@ pub fn referrals(participants: LazyFrame, s: &Settings) -> LazyFrame {
         concat_str([col(PROVIDER_ID), col(COURSE_ID)], "|", true).alias(COURSE_KEY),
         ((col(IMD_DECILE).cast(DataType::Int32) + lit(1)) / lit(2))
             .cast(DataType::String)
-            .fill_null(lit("Not known"))
+            .fill_null(lit(NOT_KNOWN))
             .alias(IMD_QUINTILE),
         ethnicity_group().alias(ETHNICITY_GROUP),
         age_group().alias(AGE_GROUP),
         col(SEX).fill_null(lit("unknown")),
-        col(COURSE_LANGUAGE).fill_null(lit("Not known")),
+        col(COURSE_LANGUAGE).fill_null(lit(NOT_KNOWN)),
         col(REFERRAL_SOURCE).fill_null(lit("not recorded")),
+        (days(col(COURSE_START_DATE)) + lit(COURSE_DAYS as i32))
+            .gt(lit(day_number(data_as_at)))
+            .fill_null(lit(false))
+            .alias(IN_PROGRESS),
+    ])
+    .with_columns([
+        declared(PROVIDER_ID, &dims.providers),
+        declared(COURSE_LANGUAGE, &dims.languages),
+        declared(AGE_GROUP, &dims.age_bands),
     ])
 }
 

@@ -121,6 +121,11 @@ struct RawPipeline {
     unit_costs: UnitCosts,
     #[serde(default)]
     cost_lines: Vec<CostLine>,
+    #[serde(default)]
+    labels: Labels,
+    /// Provider codes and the names the pack shows for them.
+    #[serde(default)]
+    providers: std::collections::BTreeMap<String, String>,
     sources: Vec<Spanned<RawSource>>,
 }
 
@@ -131,6 +136,41 @@ pub struct Privacy {
     pub key_env: Option<String>,
     /// File holding the key, used when the variable is not set.
     pub key_file: Option<String>,
+    /// The key is the public demo key shipped with the sample data: allowed
+    /// only when this is true, and every page of the pack then says so.
+    #[serde(default)]
+    pub demo: bool,
+}
+
+/// Declared group labels: a label outside these is published as "Other".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Labels {
+    /// Course languages that may appear in a pack (default: English).
+    pub course_language: Option<Vec<String>>,
+    /// Age bands a provider may send, besides the standard ones.
+    pub age_band: Option<Vec<String>>,
+}
+
+/// How cost lines that name no provider and are not tied to units
+/// (`per_year`, `one_off`) are shared among providers.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Apportion {
+    #[default]
+    Starters,
+    Completers,
+    Courses,
+}
+
+impl Apportion {
+    pub fn name(self) -> &'static str {
+        match self {
+            Apportion::Starters => "starters",
+            Apportion::Completers => "completers",
+            Apportion::Courses => "courses",
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +190,8 @@ struct RawSettings {
     hospital_coverage_end: Option<Spanned<String>>,
     max_reject_rate: Option<f64>,
     disclosure: Option<Disclosure>,
+    apportion: Option<Apportion>,
+    data_as_at: Option<Spanned<String>>,
 }
 
 /// SPEC 1.4 settings, with defaults filled in.
@@ -171,6 +213,11 @@ pub struct Settings {
     /// A file whose share of rejected rows exceeds this fails the run.
     pub max_reject_rate: f64,
     pub disclosure: Disclosure,
+    /// How time-based general cost lines are shared among providers.
+    pub apportion: Apportion,
+    /// The date the returns are complete to (default: the latest date in them):
+    /// a course whose sixth session falls after it is in progress.
+    pub data_as_at: Option<NaiveDate>,
 }
 
 /// Unit costs for savings (SPEC 1.4; sources cited in the README).
@@ -296,6 +343,9 @@ pub struct Pipeline {
     pub settings: Settings,
     pub unit_costs: UnitCosts,
     pub cost_lines: Vec<CostLine>,
+    pub labels: Labels,
+    /// Declared provider codes → display names.
+    pub providers: std::collections::BTreeMap<String, String>,
     pub sources: Vec<Source>,
     /// SHA-256 of the pipeline file's bytes.
     pub sha256: String,
@@ -423,6 +473,8 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         hospital_coverage_end: date(&rs.hospital_coverage_end, "hospital_coverage_end")?,
         max_reject_rate: rs.max_reject_rate.unwrap_or(0.2),
         disclosure: rs.disclosure.unwrap_or_default(),
+        apportion: rs.apportion.unwrap_or_default(),
+        data_as_at: date(&rs.data_as_at, "data_as_at")?,
     };
     if !(1..=12).contains(&settings.financial_year_start_month) {
         return Err(err(
@@ -631,6 +683,8 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         settings,
         unit_costs: raw.unit_costs.clone(),
         cost_lines: raw.cost_lines.clone(),
+        labels: raw.labels.clone(),
+        providers: raw.providers.clone(),
         sources,
         sha256: hex::encode(sha2::Sha256::digest(bytes)),
         dir,
@@ -680,45 +734,90 @@ fn required_missing(s: &Source) -> Vec<String> {
 }
 
 impl Pipeline {
-    /// The HMAC key for NHS numbers: the environment variable, else the key file.
+    /// The HMAC key for NHS numbers: the environment variable, else the key
+    /// file. A real key has at least `MIN_KEY_BYTES` bytes; the public demo
+    /// key is accepted only by a pipeline that says `demo = true`.
     pub fn hmac_key(&self) -> Result<Vec<u8>, PipelineError> {
         let err = |m: String| PipelineError {
             path: self.path.clone(),
             line: None,
             message: m,
         };
+        let how = "make one with `openssl rand -hex 32 > smpeval.key` (then `chmod 600 smpeval.key`) and name it in [privacy] key_file, or put it in the environment variable";
+        let (key, from) = self.raw_key().map_err(|m| err(format!("{m}: {how}")))?;
+        let is_demo = key.trim() == DEMO_KEY.trim();
+        if is_demo && !self.privacy.demo {
+            return Err(err(format!(
+                "{from} holds the public demo key, which anyone can use to reverse the pseudonyms; it is only for synthetic data in a pipeline with `demo = true` under [privacy]. For real data {how}"
+            )));
+        }
+        if !self.privacy.demo && key.trim().len() < MIN_KEY_BYTES {
+            return Err(err(format!(
+                "the HMAC key from {from} is {} bytes; a key needs at least {MIN_KEY_BYTES}: {how}",
+                key.trim().len()
+            )));
+        }
+        Ok(key.trim().as_bytes().to_vec())
+    }
+
+    /// The key's text and where it came from, or why there is none.
+    fn raw_key(&self) -> Result<(String, String), String> {
         if let Some(var) = &self.privacy.key_env {
             if let Ok(v) = std::env::var(var) {
                 if v.trim().is_empty() {
-                    return Err(err(format!(
+                    return Err(format!(
                         "environment variable {var} (the HMAC key) is empty"
-                    )));
+                    ));
                 }
-                return Ok(v.trim().as_bytes().to_vec());
+                return Ok((v, format!("environment variable {var}")));
             }
         }
         if let Some(file) = &self.privacy.key_file {
             let p = self.dir.join(file);
-            let v = std::fs::read_to_string(&p).map_err(|e| {
-                err(format!(
-                    "cannot read the HMAC key file {}: {e}",
-                    p.display()
-                ))
-            })?;
+            let v = std::fs::read_to_string(&p)
+                .map_err(|e| format!("cannot read the HMAC key file {}: {e}", p.display()))?;
             if v.trim().is_empty() {
-                return Err(err(format!("the HMAC key file {} is empty", p.display())));
+                return Err(format!("the HMAC key file {} is empty", p.display()));
             }
-            return Ok(v.trim().as_bytes().to_vec());
+            return Ok((v, format!("key file {}", p.display())));
         }
-        Err(err(format!(
-            "no HMAC key for NHS numbers: set the environment variable {}",
+        Err(format!(
+            "no HMAC key for NHS numbers: the environment variable {} is not set",
             self.privacy
                 .key_env
                 .as_deref()
                 .unwrap_or("named by [privacy] key_env")
-        )))
+        ))
+    }
+
+    /// The name a provider code is shown under.
+    pub fn provider_name(&self, code: &str) -> String {
+        self.providers
+            .get(code)
+            .cloned()
+            .unwrap_or_else(|| code.to_string())
+    }
+
+    /// Provider codes the pipeline declares: `[providers]`, the sources'
+    /// `provider_id` constants and the cost lines' providers.
+    pub fn declared_providers(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.providers.keys().cloned().collect();
+        v.extend(
+            self.sources
+                .iter()
+                .filter_map(|s| s.constants.get(crate::schema::PROVIDER_ID).cloned()),
+        );
+        v.extend(self.cost_lines.iter().filter_map(|l| l.provider.clone()));
+        v.sort();
+        v.dedup();
+        v
     }
 }
+
+/// The smallest HMAC key accepted for real data (256 bits).
+pub const MIN_KEY_BYTES: usize = 32;
+/// The public demo key shipped with the sample data.
+pub const DEMO_KEY: &str = include_str!("../../sample_data/demo-hmac.key");
 
 #[cfg(test)]
 mod tests {

@@ -943,7 +943,6 @@ where
         .collect();
     bars.push(("All providers".into(), c.f64(0, "per_completer")));
     let bench_completer = c.f64(0, "benchmark_per_completer").unwrap_or(240.0);
-    let bench_participant = c.f64(0, "benchmark_per_participant").unwrap_or(44.0);
     let max = bars
         .iter()
         .filter_map(|b| b.1)
@@ -998,19 +997,9 @@ where
         ))?
         .label(format!("£{bench_completer:.0} per completion (Dudley)"))
         .legend(line_key(ORANGE, 3));
-    chart
-        .draw_series(DashedLineSeries::new(
-            span.iter().map(|x| (*x, bench_participant)),
-            8,
-            5,
-            PURPLE.stroke_width(3),
-        ))?
-        .label(format!(
-            "£{bench_participant:.0} per participant (NESTA 2013)"
-        ))
-        .legend(line_key(PURPLE, 3));
     legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
-    Ok(Some("Provider cost = cost lines naming the provider plus general costs shared by starters, divided by completers. Benchmarks from the commissioning guide.".into()))
+    // Only a benchmark of the same unit is drawn: £44 is per participant, not per completer.
+    Ok(Some(format!("Provider cost = the cost lines naming the provider, its own units of the per-course, per-starter and per-completer lines, and its share of the general yearly costs, divided by its completers. Benchmark: about £{bench_completer:.0} per completion (Dudley, commissioning guide); the guide's £44 is per participant, a different unit, and is shown in the cost table.")))
 }
 
 fn completion_by_imd<DB: DrawingBackend>(

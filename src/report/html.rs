@@ -115,6 +115,9 @@ fn chart_html(charts: &[Chart], name: &str) -> String {
     }
 }
 
+/// The published pack's disclosure statement (README "Disclosure control" says the same).
+pub const DISCLOSURE_STATEMENT: &str = "This pack applies statistical disclosure control, following the NHS Digital HES Analysis Guide and OpenSAFELY's practice. Any count from 1 to 7 is shown as [c] and every other count, totals included, is rounded to the nearest 5; zero stays zero, except that a group with 7 or fewer people (or none) has all of its figures hidden. Every other figure is calculated from the rounded counts: rates, shares and their intervals from the rounded numerator and denominator, average events per person from the rounded event total and the rounded number of people, costs per person from the rounded number of people. Averages and other statistics about individuals are shown only where every group they describe has at least 10 people, to two decimal places. Because each count is rounded on its own, figures may not add up exactly, and no hidden number can be worked out from the others. Group labels are shown only from the lists the commissioner declared; anything else is shown as Other. No NHS number or other identifier appears in this pack.";
+
 const RTM_CAUTION: &str = "Caution: people are often referred after a bad spell, so their hospital use tends to fall afterwards whatever happens (regression to the mean). A before/after change on its own overstates the programme's effect; the difference-in-differences against the comparison group allows for it.";
 
 pub fn render(
@@ -131,10 +134,20 @@ pub fn render(
         "<!DOCTYPE html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{}</title><style>@font-face{{font-family:'DejaVu Sans';src:url(data:font/ttf;base64,{font}) format('truetype');}}{CSS}</style></head><body{}>\n",
         esc(&p.title),
-        if internal { " class=\"internal\"" } else { "" }
+        if internal || p.privacy.demo { " class=\"internal\"" } else { "" }
     ));
+    let mut banner = Vec::new();
     if internal {
-        h.push_str("<div class=\"banner\">INTERNAL — not for publication: exact figures, no disclosure control</div>\n");
+        banner.push("INTERNAL — not for publication: exact figures, no disclosure control");
+    }
+    if p.privacy.demo {
+        banner.push("DEMONSTRATION — synthetic data, pseudonyms made with the public demo key");
+    }
+    if !banner.is_empty() {
+        h.push_str(&format!(
+            "<div class=\"banner\">{}</div>\n",
+            esc(&banner.join(" · "))
+        ));
     }
     let period = format!(
         "{} to {}",
@@ -236,7 +249,9 @@ pub fn render(
             x,
             Some(&[
                 "group",
+                "referrals",
                 "starters",
+                "uptake",
                 "completers",
                 "rate",
                 "ci_low",
@@ -274,12 +289,35 @@ pub fn render(
     }
     h.push_str("</section>\n<section><h2>6. Cost and value</h2>");
     h.push_str(&chart_html(charts, "cost_per_completer"));
-    for n in ["cost_lines", "cost_summary", "savings", "value"] {
+    for n in [
+        "cost_lines",
+        "cost_summary",
+        "cost_by_provider",
+        "savings",
+        "value",
+    ] {
         if let Some(x) = t(n) {
             h.push_str(&table_html(x, None));
         }
     }
-    h.push_str("<p class=\"note\">Savings are estimated from the difference-in-differences over one outcome year for eligible starters; an interval that includes zero means the data are consistent with no saving.</p>");
+    for (what, why) in &e.not_estimable {
+        h.push_str(&format!(
+            "<p class=\"caution\">The {} is not estimable: {}.</p>",
+            if what == "value" {
+                "value of hospital activity avoided"
+            } else {
+                what.as_str()
+            },
+            esc(why)
+        ));
+    }
+    if t("value").is_some_and(|v| v.text(0, "partial") == "true") {
+        h.push_str(&format!(
+            "<p class=\"caution\">Partial: the value covers only {}; the other outcomes could not be published.</p>",
+            esc(&t("value").map(|v| v.text(0, "outcomes_covered")).unwrap_or_default())
+        ));
+    }
+    h.push_str("<p class=\"note\">This is the estimated value of hospital activity avoided, priced at national average unit costs — not cash released: money is released only if commissioners act to take the capacity out. It is the difference-in-differences of each person's costed hospital use over one outcome year, estimated on starters with full follow-up and applied to all starters in the period, the same people the costs are for. An interval that includes zero means the data are consistent with no change.</p>");
     h.push_str("</section>\n<section><h2>7. Provider comparison</h2>");
     h.push_str(&chart_html(charts, "provider_funnel"));
     if let Some(x) = t("providers") {
@@ -329,7 +367,7 @@ pub fn render(
     if internal {
         h.push_str("<p><strong>INTERNAL — not for publication.</strong> This pack shows exact figures, including small numbers that could identify people. Do not share it outside the organisation that holds the data.</p>");
     } else {
-        h.push_str("<p>This pack applies statistical disclosure control: any count of people from 1 to 7 is shown as [c]; all other counts are rounded to the nearest 5 (zero stays zero); rates, means, intervals and costs per person whose denominator is suppressed are suppressed too. Rates are calculated from the unrounded numbers, so they may differ slightly from rates recalculated from the rounded counts. The data-quality tables count rows of the input files, not people, and carry no information about anyone, so they are shown exactly. No NHS number or other identifier appears in this pack.</p>");
+        h.push_str(&format!("<p>{}</p>", esc(DISCLOSURE_STATEMENT)));
     }
     h.push_str(&format!(
         "<p class=\"meta\">Made by smpeval {} from pipeline {} (SHA-256 {}).</p></section>\n</body></html>\n",

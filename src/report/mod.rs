@@ -44,12 +44,7 @@ pub fn report(
     // Read the warehouse only while no ingest is writing it.
     let lock = crate::warehouse::lock(&p.warehouse)?;
     progress.say("computing the evaluation");
-    let mut e = metrics::evaluate(p)?;
-    if !internal {
-        for t in e.tables.iter_mut() {
-            crate::disclosure::apply(t)?;
-        }
-    }
+    let mut e = metrics::evaluate(p, !internal)?;
     drop(lock);
     let run_id = opts
         .run_id
@@ -135,8 +130,12 @@ fn write_pack(
         dir.join("metrics.json"),
         serde_json::to_string_pretty(&metrics)?,
     )?;
-    // The pack's manifest: what it was made from.
-    let inputs = crate::warehouse::read_table(&p.warehouse, crate::warehouse::MANIFEST)?;
+    // The pack's manifest: what it was made from. Input hashes and sizes only
+    // in an internal pack (a size is a proxy for row counts, a hash confirms a guessed file).
+    let inputs = match internal {
+        true => crate::warehouse::read_table(&p.warehouse, crate::warehouse::MANIFEST)?,
+        false => None,
+    };
     let mut files = Vec::new();
     if let Some(m) = inputs {
         let t = metrics::Table::new("", "", m);
@@ -152,8 +151,12 @@ fn write_pack(
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "disclosure": if internal { "internal" } else { "published" },
-        "inputs": files,
+        "demo_key": p.privacy.demo,
     });
+    let mut manifest = manifest;
+    if internal {
+        manifest["inputs"] = serde_json::Value::Array(files);
+    }
     std::fs::write(
         dir.join("manifest.json"),
         serde_json::to_string_pretty(&manifest)?,

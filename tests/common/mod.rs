@@ -53,7 +53,7 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Run {
     let out: Output = Command::new(bin())
         .args(args)
         .current_dir(dir)
-        .env("SMPEVAL_HMAC_KEY", "test-key")
+        .env("SMPEVAL_HMAC_KEY", TEST_KEY)
         .output()
         .expect("run smpeval");
     Run {
@@ -125,3 +125,6 @@ pub const RETURNS_HEADER: &str =
     "NHS No,Course,Programme,Start,Referred,Sessions,Sex,Ethnicity,IMD\n";
 /// Valid NHS numbers (Modulus 11) for test rows.
 pub const NHS: [&str; 4] = ["9434765919", "9990000018", "9990000026", "9990000034"];
+
+/// A test HMAC key of the length a real run needs (32 bytes or more).
+pub const TEST_KEY: &str = "0f4c9a7e2b1d8c3f6a5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a19080";

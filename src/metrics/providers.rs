@@ -1,0 +1,178 @@
+//! Provider comparison for re-tendering: per provider volumes, completion
+//! with its Wilson interval, where it sits on a funnel plot (95% and 99.8%
+//! limits around the overall rate, PHE's method), starters per course, cost
+//! per completer and PAM change. Everything is read from the finalized
+//! tables: in a published pack the funnel is drawn around the rate of the
+//! rounded counts, at the rounded denominators.
+
+use polars::prelude::*;
+
+use super::table::Table;
+use crate::pipeline::Pipeline;
+use crate::schema::PROVIDER_ID;
+use crate::stats;
+
+pub fn tables(p: &Pipeline, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
+    let find = |n: &str| tables.iter().find(|t| t.name == n);
+    let Some(comp) = find("completion_by_provider") else {
+        return Ok(vec![]);
+    };
+    let act = find("activity_by_provider");
+    let cost = find("cost_by_provider");
+    let pam = find("pam_by_provider");
+    let overall_rate = super::cell(tables, "completion_overall", 0, "rate");
+    let row_of = |t: Option<&Table>, id: &str| t.and_then(|t| t.find(PROVIDER_ID, id));
+    let get = |t: Option<&Table>, id: &str, c: &str| {
+        row_of(t, id).and_then(|i| t.and_then(|t| t.f64(i, c)))
+    };
+    let mut ids = Vec::new();
+    let mut names = Vec::new();
+    let mut cols: [Vec<Option<f64>>; 10] = Default::default();
+    let mut position = Vec::new();
+    let mut counts: [Vec<Option<i64>>; 5] = Default::default();
+    let mut hidden: Vec<(usize, &str)> = Vec::new();
+    for i in 0..comp.height() {
+        let id = comp.text(i, PROVIDER_ID);
+        let referrals = comp.f64(i, "referrals");
+        if referrals == Some(0.0) && !comp.is_suppressed(i, "referrals") {
+            continue;
+        }
+        let k = ids.len();
+        let starters = comp.f64(i, "starters");
+        let completers = comp.f64(i, "completers");
+        let rate = comp.f64(i, "rate");
+        let f = starters
+            .zip(overall_rate)
+            .filter(|(s, _)| *s > 0.0)
+            .map(|(s, r)| stats::funnel_point(s, r));
+        let flag = match (rate, f) {
+            (Some(r), Some(f)) if r > f.upper_998 => "above 99.8% limit",
+            (Some(r), Some(f)) if r < f.lower_998 => "below 99.8% limit",
+            (Some(r), Some(f)) if r > f.upper_95 => "above 95% limit",
+            (Some(r), Some(f)) if r < f.lower_95 => "below 95% limit",
+            (Some(_), Some(_)) => "within limits",
+            _ => "",
+        };
+        for c in [
+            "referrals",
+            "starters",
+            "completers",
+            "rate",
+            "ci_low",
+            "ci_high",
+        ] {
+            if comp.is_suppressed(i, c) {
+                hidden.push((k, c));
+            }
+        }
+        ids.push(id.clone());
+        names.push(p.provider_name(&id));
+        let courses = get(act, &id, "courses");
+        let provider_cost = get(cost, &id, "cost");
+        let values = [
+            rate,
+            comp.f64(i, "ci_low"),
+            comp.f64(i, "ci_high"),
+            f.map(|f| f.lower_95),
+            f.map(|f| f.upper_95),
+            f.map(|f| f.lower_998),
+            f.map(|f| f.upper_998),
+            provider_cost,
+            get(pam, &id, "pam_change"),
+            starters
+                .zip(courses)
+                .and_then(|(s, c)| (c > 0.0).then(|| s / c)),
+        ];
+        for (c, v) in cols.iter_mut().zip(values) {
+            c.push(v);
+        }
+        position.push(flag.to_string());
+        for (c, v) in counts.iter_mut().zip([
+            referrals,
+            starters,
+            completers,
+            courses,
+            get(pam, &id, "pam_n"),
+        ]) {
+            c.push(v.map(|x| x as i64));
+        }
+    }
+    let [rate, lo, hi, l95, u95, l998, u998, pc, pam_change, per_course] = cols;
+    let [referrals, starters, completers, courses, pam_n] = counts;
+    let df = df!(
+        PROVIDER_ID => ids, "provider" => names,
+        "referrals" => referrals, "starters" => starters, "completers" => completers,
+        "rate" => rate, "ci_low" => lo, "ci_high" => hi,
+        "funnel_lower_95" => l95, "funnel_upper_95" => u95,
+        "funnel_lower_998" => l998, "funnel_upper_998" => u998,
+        "funnel_position" => position, "courses" => courses,
+        "starters_per_course" => per_course, "cost" => pc,
+        "pam_n" => pam_n, "pam_change" => pam_change,
+    )?;
+    let mut t = Table::new("providers", "Provider comparison", df)
+        .labels(&[PROVIDER_ID, "provider"])
+        .counts(&["referrals"])
+        .count_within("starters", "referrals")
+        .count_within("completers", "starters")
+        .exact(&[
+            "rate",
+            "ci_low",
+            "ci_high",
+            "funnel_lower_95",
+            "funnel_upper_95",
+            "funnel_lower_998",
+            "funnel_upper_998",
+        ])
+        .labels(&["funnel_position"])
+        .counts(&["courses"])
+        .exact(&["starters_per_course"])
+        .money(&["cost"])
+        .money_per("cost_per_completer", "cost", "completers")
+        .counts(&["pam_n"])
+        .exact(&["pam_change"])
+        .base("referrals");
+    for (k, c) in hidden {
+        t.suppressed.insert((k, c.to_string()));
+    }
+    let funnel = funnel_limits(&t, overall_rate)?;
+    Ok(vec![t, funnel])
+}
+
+/// The funnel-plot limits around the overall completion rate over the range of
+/// the providers' (finalized) starters.
+fn funnel_limits(providers: &Table, overall_rate: Option<f64>) -> anyhow::Result<Table> {
+    let starters: Vec<f64> = (0..providers.height())
+        .filter_map(|i| providers.f64(i, "starters"))
+        .filter(|s| *s > 0.0)
+        .collect();
+    let (min_d, max_d) = starters
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    let pts: Vec<stats::FunnelPoint> = match overall_rate {
+        Some(r) if !starters.is_empty() => stats::funnel_denominators(min_d.max(1.0), max_d)
+            .iter()
+            .map(|&d| stats::funnel_point(d, r))
+            .collect(),
+        _ => vec![],
+    };
+    Ok(Table::new(
+        "funnel_limits",
+        "Funnel-plot limits around the overall completion rate",
+        df!(
+            "denominator" => pts.iter().map(|p| p.denominator).collect::<Vec<_>>(),
+            "lower_95" => pts.iter().map(|p| p.lower_95).collect::<Vec<_>>(),
+            "upper_95" => pts.iter().map(|p| p.upper_95).collect::<Vec<_>>(),
+            "lower_998" => pts.iter().map(|p| p.lower_998).collect::<Vec<_>>(),
+            "upper_998" => pts.iter().map(|p| p.upper_998).collect::<Vec<_>>(),
+            "overall_rate" => vec![overall_rate.unwrap_or(f64::NAN); pts.len()],
+        )?,
+    )
+    .exact(&[
+        "denominator",
+        "lower_95",
+        "upper_95",
+        "lower_998",
+        "upper_998",
+        "overall_rate",
+    ]))
+}

@@ -1,0 +1,100 @@
+//! Monthly starters and completers (by course start month, every month of
+//! the period, zero where none) as XmR control charts (NHS England's Making
+//! Data Count, as NHSRplotthedots draws them). The limits are computed from
+//! the finalized monthly counts: in a published pack, the rounded counts,
+//! with a suppressed month left as a gap.
+
+use chrono::{Datelike, NaiveDate};
+use polars::prelude::*;
+
+use super::referrals::*;
+use super::table::{Kind, Table};
+use crate::stats::xmr::{xmr, XmrOptions};
+
+pub const NAME: &str = "trend_monthly";
+
+/// Every month from the period's first to its last, as `yyyy-mm`.
+pub fn months(period: (NaiveDate, NaiveDate)) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut d = NaiveDate::from_ymd_opt(period.0.year(), period.0.month(), 1).expect("month");
+    while d <= period.1 {
+        out.push(d.format("%Y-%m").to_string());
+        d = d
+            .checked_add_months(chrono::Months::new(1))
+            .expect("a month later");
+    }
+    out
+}
+
+/// The monthly counts (before control).
+pub fn monthly(refs: &LazyFrame, period: (NaiveDate, NaiveDate)) -> anyhow::Result<Table> {
+    let counted = refs
+        .clone()
+        .filter(col(STARTER))
+        .group_by([col(MONTH)])
+        .agg([
+            len().cast(DataType::Int64).alias("starters"),
+            col(COMPLETER)
+                .sum()
+                .cast(DataType::Int64)
+                .alias("completers"),
+        ]);
+    let all = df!(MONTH => months(period))?.lazy();
+    let df = all
+        .join(
+            counted,
+            [col(MONTH)],
+            [col(MONTH)],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            col("starters").fill_null(lit(0i64)),
+            col("completers").fill_null(lit(0i64)),
+        ])
+        .sort([MONTH], SortMultipleOptions::default())
+        .collect()?;
+    Ok(
+        Table::new(NAME, "Monthly starters and completers (XmR)", df)
+            .labels(&[MONTH])
+            .counts(&["starters"])
+            .count_within("completers", "starters"),
+    )
+}
+
+/// Adds the XmR mean, limits and special-cause labels computed from the
+/// finalized monthly counts.
+pub fn add_limits(tables: &mut [Table]) -> anyhow::Result<()> {
+    let Some(t) = tables.iter_mut().find(|t| t.name == NAME) else {
+        return Ok(());
+    };
+    let n = t.height();
+    for name in ["starters", "completers"] {
+        let values: Vec<Option<f64>> = (0..n).map(|i| t.f64(i, name)).collect();
+        let x = xmr(&values, XmrOptions::default());
+        let get = |f: &dyn Fn(&crate::stats::xmr::Xmr) -> f64| vec![x.as_ref().map(f); n];
+        let flags: Vec<String> = match &x {
+            Some(x) => x
+                .points
+                .iter()
+                .map(|p| p.describe().unwrap_or_default())
+                .collect(),
+            None => vec![String::new(); n],
+        };
+        let cols = [
+            (format!("{name}_mean"), get(&|x| x.mean)),
+            (format!("{name}_lower_limit"), get(&|x| x.lower_limit)),
+            (format!("{name}_upper_limit"), get(&|x| x.upper_limit)),
+        ];
+        for (c, v) in cols {
+            t.df.with_column(Column::new(c.as_str().into(), v))?;
+            t.kinds.push((c, Kind::Exact));
+        }
+        let c = format!("{name}_special_cause");
+        t.df.with_column(Column::new(c.as_str().into(), flags))?;
+        t.kinds.push((c, Kind::Label));
+        if x.as_ref().is_some_and(|x| x.too_few_points) {
+            t.title = format!("{} — fewer than 12 months: limits are provisional", t.title);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Estimated value of hospital activity avoided (not cash released).
+//!
+//! Each eligible person's hospital use before and after is priced at the unit
+//! costs (emergency admissions at the non-elective spell cost, A&E
+//! attendances, outpatient attendances; bed days are not priced, the spell
+//! cost covers the stay). The difference in differences of that costed
+//! outcome (starters − comparison) is the value per starter, with a Welch 95%
+//! interval that allows for the correlation between outcomes. It is scaled to
+//! all starters in the period — the population the costs are for — assuming
+//! starters without a full year of follow-up change as those with one did.
+//!
+//! Where it cannot be estimated (no comparison group, too few people, every
+//! outcome suppressed) every value figure is null with the reason; where only
+//! some outcomes can be priced, the figures are labelled partial with the
+//! outcomes they cover.
+
+use polars::prelude::*;
+
+use super::cost;
+use super::hospital::CostedDid;
+use super::table::Table;
+use crate::disclosure::MIN_N_FOR_MEANS;
+use crate::pipeline::Pipeline;
+
+/// Per-outcome savings and the value table.
+pub fn tables(
+    p: &Pipeline,
+    tables: &[Table],
+    costed: &CostedDid,
+    published: bool,
+    not_estimable: &mut Vec<(String, String)>,
+) -> anyhow::Result<Vec<Table>> {
+    let find = |n: &str| tables.iter().find(|t| t.name == n);
+    let did = find("did");
+    let pre_post = find("hospital_pre_post");
+    let starters = super::cell(tables, "activity_overall", 0, "starters");
+    let total_cost = super::cell(tables, "cost_summary", 0, "total");
+
+    // A group's mean change in one outcome, from the finalized event totals.
+    let change = |group: &str, outcome: &str| -> Option<f64> {
+        let t = pre_post?;
+        let i = (0..t.height())
+            .find(|&i| t.text(i, "group") == group && t.text(i, "outcome") == outcome)?;
+        let n = t.f64(i, "n")?;
+        if n <= 0.0 || (published && n < MIN_N_FOR_MEANS) {
+            return None;
+        }
+        Some((t.f64(i, "events_post")? - t.f64(i, "events_pre")?) / n)
+    };
+    let mut outcomes = Vec::new();
+    let (mut dids, mut lows, mut highs, mut units, mut per_starter, mut avoided) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut covered = Vec::new();
+    for (outcome, unit) in cost::costed_outcomes(&p.unit_costs) {
+        let row = did.and_then(|t| t.find("outcome", outcome));
+        let get = |c: &str| row.and_then(|i| did.and_then(|t| t.f64(i, c)));
+        let d = change("starters", outcome)
+            .zip(change("comparison", outcome))
+            .map(|(a, b)| a - b)
+            .filter(|_| get("estimate").is_some());
+        if d.is_some() {
+            covered.push(outcome);
+        }
+        outcomes.push(outcome.to_string());
+        dids.push(get("estimate"));
+        lows.push(get("ci_low"));
+        highs.push(get("ci_high"));
+        units.push(unit);
+        per_starter.push(d.map(|d| -d * unit));
+        avoided.push(d.zip(starters).map(|(d, s)| -d * s));
+    }
+    let savings = Table::new(
+        "savings",
+        "Hospital activity avoided per outcome (difference in differences × starters × unit cost)",
+        df!("outcome" => outcomes, "did" => dids, "did_ci_low" => lows, "did_ci_high" => highs,
+            "unit_cost" => units, "value_per_starter" => per_starter.clone(), "events_avoided" => avoided)?,
+    )
+    .labels(&["outcome"])
+    .exact(&["did", "did_ci_low", "did_ci_high", "unit_cost", "value_per_starter", "events_avoided"]);
+
+    let n_comparison = super::cell(tables, "hospital_follow_up", 2, "eligible");
+    let reason = if n_comparison == Some(0.0) || costed.n_comparison == 0.0 {
+        Some("there is no comparison group: no one referred in the period went without starting, or none has a full year of follow-up")
+    } else if costed.n_starters == 0.0 {
+        Some("no starter has a full year of hospital follow-up before and after the course")
+    } else if published
+        && (costed.n_starters < MIN_N_FOR_MEANS || costed.n_comparison < MIN_N_FOR_MEANS)
+    {
+        Some("fewer than 10 people with full follow-up in the starters or the comparison group")
+    } else if covered.is_empty() {
+        Some("no hospital outcome has a difference in differences that can be published")
+    } else if total_cost.is_none() {
+        Some("the total cost is suppressed")
+    } else {
+        None
+    };
+    let partial = !covered.is_empty() && covered.len() < cost::costed_outcomes(&p.unit_costs).len();
+    let (value_per, half) = match reason {
+        Some(r) => {
+            not_estimable.push(("value".into(), r.into()));
+            (None, None)
+        }
+        None => {
+            let v: f64 = per_starter.iter().flatten().sum();
+            // The interval is for all priced outcomes together; a partial value has none.
+            (Some(v), costed.half.filter(|_| !partial))
+        }
+    };
+    let total = value_per.zip(starters).map(|(v, s)| v * s);
+    let scale = |h: Option<f64>| h.zip(starters).map(|(h, s)| h * s);
+    let (low, high) = (
+        total.zip(scale(half)).map(|(t, h)| t - h),
+        total.zip(scale(half)).map(|(t, h)| t + h),
+    );
+    let per_pound = |x: Option<f64>| {
+        x.zip(total_cost)
+            .and_then(|(x, c)| (c > 0.0).then(|| x / c))
+    };
+    let value = Table::new(
+        "value",
+        "Cost and estimated value of hospital activity avoided (not cash released)",
+        df!(
+            "total_cost" => [total_cost],
+            "value_per_starter" => [value_per],
+            "starters" => [starters.map(|s| s as i64)],
+            "total_value" => [total],
+            "value_low" => [low], "value_high" => [high],
+            "net_cost" => [total.zip(total_cost).map(|(v, c)| c - v)],
+            "return_per_pound" => [per_pound(total)],
+            "return_low" => [per_pound(low)], "return_high" => [per_pound(high)],
+            "partial" => [partial],
+            "outcomes_covered" => [covered.join(", ")],
+            "not_estimable_reason" => [reason.map(String::from)],
+        )?,
+    )
+    .money(&[
+        "total_cost",
+        "value_per_starter",
+        "total_value",
+        "value_low",
+        "value_high",
+        "net_cost",
+    ])
+    .counts(&["starters"])
+    .exact(&["return_per_pound", "return_low", "return_high", "partial"])
+    .labels(&["outcomes_covered", "not_estimable_reason"]);
+    Ok(vec![savings, value])
+}

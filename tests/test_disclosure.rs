@@ -344,19 +344,7 @@ fn neighbouring_inputs_give_identical_published_packs() {
 
 /// Copies the sample pipeline and data and makes the published sample pack.
 fn sample_pack() -> (Workdir, std::path::PathBuf) {
-    let w = Workdir::new();
-    let root = repo();
-    std::fs::create_dir_all(w.path("pipelines")).unwrap();
-    std::fs::copy(
-        root.join("pipelines/sample.toml"),
-        w.path("pipelines/sample.toml"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(w.path("sample_data")).unwrap();
-    for e in std::fs::read_dir(root.join("sample_data")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), w.path("sample_data").join(e.file_name())).unwrap();
-    }
+    let w = sample_copy();
     let r = w.run(&["run", "pipelines/sample.toml", "--run-id", "pub"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let dir = w.path("reports/pub");

@@ -6,24 +6,6 @@ use common::*;
 
 use std::path::Path;
 
-/// Copies the sample pipeline and data into a fresh folder (tests never share a warehouse).
-fn sample_copy() -> Workdir {
-    let w = Workdir::new();
-    let root = repo();
-    std::fs::create_dir_all(w.path("pipelines")).unwrap();
-    std::fs::copy(
-        root.join("pipelines/sample.toml"),
-        w.path("pipelines/sample.toml"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(w.path("sample_data")).unwrap();
-    for e in std::fs::read_dir(root.join("sample_data")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), w.path("sample_data").join(e.file_name())).unwrap();
-    }
-    w
-}
-
 fn warehouse(w: &Workdir) -> std::path::PathBuf {
     w.path("warehouse/sample")
 }

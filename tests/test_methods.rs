@@ -97,6 +97,13 @@ fn run(w: &Workdir, internal: bool) -> Value {
     .unwrap()
 }
 
+/// A file of the (only) pack made in this folder.
+fn pack_file(w: &Workdir, name: &str) -> String {
+    let pattern = format!("{}/reports/*/{name}", w.dir.path().display());
+    let path = glob::glob(&pattern).unwrap().flatten().next().unwrap();
+    std::fs::read_to_string(path).unwrap()
+}
+
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
@@ -146,17 +153,7 @@ fn unit_based_costs_are_charged_by_each_providers_own_units() {
     let sum: f64 = providers.iter().filter_map(|p| p["cost"].as_f64()).sum();
     assert!((sum - 2000.0).abs() < 0.005, "{sum}");
     // Per completer, the certificates line alone is £100 for both.
-    let csv = std::fs::read_to_string(
-        glob::glob(&format!(
-            "{}/reports/*/tables/cost_by_provider.csv",
-            w.dir.path().display()
-        ))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap(),
-    )
-    .unwrap();
+    let csv = pack_file(&w, "tables/cost_by_provider.csv");
     assert!(csv.contains("Provider A") && csv.contains("1400"), "{csv}");
 }
 
@@ -184,14 +181,7 @@ fn value_is_not_estimable_when_everyone_starts() {
             .contains("no comparison group"),
         "{v}"
     );
-    let html = std::fs::read_to_string(
-        glob::glob(&format!("{}/reports/*/index.html", w.dir.path().display()))
-            .unwrap()
-            .flatten()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let html = pack_file(&w, "index.html");
     assert!(html.contains("not estimable"));
 }
 
@@ -223,17 +213,7 @@ fn a_course_still_running_is_in_progress_not_a_failure() {
     assert_eq!(num(&c["starters"]), 4.0);
     assert_eq!(num(&c["completers"]), 3.0);
     assert_eq!(num(&c["rate"]), 0.75);
-    let csv = std::fs::read_to_string(
-        glob::glob(&format!(
-            "{}/reports/*/tables/activity_overall.csv",
-            w.dir.path().display()
-        ))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap(),
-    )
-    .unwrap();
+    let csv = pack_file(&w, "tables/activity_overall.csv");
     let mut lines = csv.lines().filter(|l| !l.starts_with("INTERNAL"));
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let values: Vec<&str> = lines.next().unwrap().split(',').collect();

@@ -128,3 +128,21 @@ pub const NHS: [&str; 4] = ["9434765919", "9990000018", "9990000026", "999000003
 
 /// A test HMAC key of the length a real run needs (32 bytes or more).
 pub const TEST_KEY: &str = "0f4c9a7e2b1d8c3f6a5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a19080";
+
+/// Copies the sample pipeline and data into a fresh folder (tests never share a warehouse).
+pub fn sample_copy() -> Workdir {
+    let w = Workdir::new();
+    let root = repo();
+    std::fs::create_dir_all(w.path("pipelines")).unwrap();
+    std::fs::copy(
+        root.join("pipelines/sample.toml"),
+        w.path("pipelines/sample.toml"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(w.path("sample_data")).unwrap();
+    for e in std::fs::read_dir(root.join("sample_data")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), w.path("sample_data").join(e.file_name())).unwrap();
+    }
+    w
+}

@@ -267,3 +267,63 @@ fn a_three_year_period_costs_exactly_three_years() {
     assert_eq!(num(&m["cost"]["period_years"]), 3.0);
     assert_eq!(num(&m["cost"]["total"]), 3000.0);
 }
+
+#[test]
+fn the_same_referral_in_two_files_follows_the_duplicates_rule() {
+    // P000 on course A1 is in returns_a.csv (2 sessions) and again in
+    // returns_b.csv (6 sessions): under `latest` (the default) the later file
+    // wins, so P000 is a completer, and returns_a.csv line 2 is counted as
+    // rejected, "superseded by returns_b.csv line 2". Under `first` the
+    // earlier file wins (not a completer); under `reject` neither counts.
+    let w = Workdir::new();
+    let base = "evaluation_start = \"2023-04-01\"\nevaluation_end = \"2024-03-31\"\ndata_as_at = \"2024-12-31\"";
+    let header = "provider,course,programme,start,person,referred,sessions\n";
+    w.write(
+        "returns_a.csv",
+        format!("{header}A,A1,generic,2023-06-01,P000,2023-05-01,2\nA,A1,generic,2023-06-01,P001,2023-05-01,5\n"),
+    );
+    w.write(
+        "returns_b.csv",
+        format!("{header}A,A1,generic,2023-06-01,P000,2023-05-01,6\n"),
+    );
+    w.write(
+        "hospital.csv",
+        "person,setting,date,discharge,method,attended\nP000,ae,2023-03-01,,,\n",
+    );
+    w.write("pam.csv", "person,date,score\n");
+    for (rule, referrals, completers) in [
+        ("latest", 2.0, 2.0),
+        ("first", 2.0, 1.0),
+        ("reject", 1.0, 1.0),
+    ] {
+        w.write(
+            "pipeline.toml",
+            pipeline(&format!("{base}\nduplicates = \"{rule}\""), "")
+                .replace("files = [\"returns.csv\"]", "files = [\"returns_*.csv\"]"),
+        );
+        let m = run(&w, true);
+        let a = &m["activity"]["overall"];
+        assert_eq!(num(&a["referrals"]), referrals, "{rule}: {a}");
+        assert_eq!(num(&a["completers"]), completers, "{rule}: {a}");
+        let files = m["data_quality"]["files"].as_array().unwrap();
+        let file = |name: &str| {
+            files
+                .iter()
+                .find(|f| f["path"].as_str().unwrap().ends_with(name))
+                .unwrap()
+                .clone()
+        };
+        // rows read = accepted + rejected, per file, whatever the rule.
+        for f in files {
+            assert_eq!(
+                num(&f["rows_read"]),
+                num(&f["accepted"]) + num(&f["rejected"]),
+                "{f}"
+            );
+        }
+        let dropped_a = if rule == "first" { 0.0 } else { 1.0 };
+        assert_eq!(num(&file("returns_a.csv")["rejected"]), dropped_a, "{rule}");
+    }
+    let csv = pack_file(&w, "tables/reject_reasons.csv");
+    assert!(csv.contains("duplicate across files"), "{csv}");
+}

@@ -161,3 +161,71 @@ pub const EQUITY: &[(&str, &str, &str)] = &[
     ("course_language", COURSE_LANGUAGE, "Course language"),
     ("referral_source", REFERRAL_SOURCE, "Referral source"),
 ];
+
+/// Referral-to-start wait of starters (days from referral to course start),
+/// overall (`by` None, labelled "All providers") or by `by`: the number of
+/// starters and the median and quartiles (R's type 7, linear interpolation),
+/// exact here and published under the n ≥ 10 rule.
+pub fn waits(referrals: &LazyFrame, by: &str) -> PolarsResult<DataFrame> {
+    let wait = (days(col(COURSE_START_DATE)) - days(col(REFERRAL_DATE))).cast(DataType::Float64);
+    let q = |p: f64, name: &str| {
+        col("_wait")
+            .quantile(lit(p), QuantileMethod::Linear)
+            .alias(name)
+    };
+    let aggs = [
+        len().cast(DataType::Int64).alias("starters"),
+        q(0.5, "median_x"),
+        q(0.25, "q1_x"),
+        q(0.75, "q3_x"),
+    ];
+    let starters = referrals
+        .clone()
+        .filter(col(STARTER))
+        .with_column(wait.alias("_wait"));
+    let all = starters
+        .clone()
+        .select(aggs.clone())
+        .with_column(lit("All providers").alias(by));
+    let per = starters
+        .group_by([col(by)])
+        .agg(aggs)
+        .sort([by], SortMultipleOptions::default());
+    let cols_in_order = [
+        col(by),
+        col("starters"),
+        col("median_x"),
+        col("q1_x"),
+        col("q3_x"),
+    ];
+    concat(
+        [per.select(cols_in_order.clone()), all.select(cols_in_order)],
+        UnionArgs::default(),
+    )?
+    .collect()
+}
+
+/// The waits table: median and interquartile range of days from referral to start.
+pub fn waits_table(df: DataFrame, by: &str) -> Table {
+    let stat = |t: Table, name: &str, from: &str| {
+        t.statistic(
+            name,
+            &[from],
+            super::table::formulas::identity,
+            &["starters"],
+            1,
+        )
+    };
+    let t = Table::new(
+        "waits_by_provider",
+        "Days from referral to course start (starters)",
+        df,
+    )
+    .labels(&[by])
+    .counts(&["starters"])
+    .hidden(&["median_x", "q1_x", "q3_x"])
+    .base("starters");
+    let t = stat(t, "median_days", "median_x");
+    let t = stat(t, "lower_quartile_days", "q1_x");
+    stat(t, "upper_quartile_days", "q3_x")
+}

@@ -139,6 +139,13 @@ pub fn tables(
         costs.push(c);
     }
     let total: Option<f64> = costs.iter().copied().sum();
+    let provider_lines: Option<f64> = p
+        .cost_lines
+        .iter()
+        .zip(&costs)
+        .filter(|(l, _)| l.provider.is_some())
+        .map(|(_, c)| *c)
+        .sum();
     let mut lines = Table::new(
         "cost_lines",
         "Cost lines over the evaluation period",
@@ -176,7 +183,79 @@ pub fn tables(
     .money_per("per_course", "total", "courses");
 
     let by_provider = provider_costs(p, &provider_rows, period_years)?;
-    Ok(vec![lines, summary, by_provider])
+    let by_programme = programme_costs(
+        p,
+        find("activity_by_programme"),
+        period_years,
+        provider_lines,
+    )?;
+    Ok(vec![lines, summary, by_provider, by_programme])
+}
+
+/// Each programme's cost (commissioners buy them separately): the general
+/// unit-based lines by the programme's own courses, starters or completers,
+/// the general time-based lines shared by the apportion rule. Lines naming a
+/// provider are shown in one row of their own, not split by programme.
+fn programme_costs(
+    p: &Pipeline,
+    activity: Option<&Table>,
+    period_years: f64,
+    provider_lines: Option<f64>,
+) -> anyhow::Result<Table> {
+    let rule = p.settings.apportion;
+    let rows: Vec<(String, Option<Volumes>)> = activity
+        .map(|t| {
+            (0..t.height())
+                .map(|i| (t.text(i, crate::schema::PROGRAMME), Volumes::of(t, i)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let share_total: f64 = rows.iter().filter_map(|(_, v)| v.map(|v| v.by(rule))).sum();
+    let (mut names, mut cost, mut completers, mut hidden) = (vec![], vec![], vec![], vec![]);
+    for (i, (name, v)) in rows.iter().enumerate() {
+        let mut c = Some(0.0);
+        for line in p.cost_lines.iter().filter(|l| l.provider.is_none()) {
+            let part = match (v, is_unit_based(line.basis)) {
+                (Some(v), true) => Some(line_cost(line, period_years, *v)),
+                (Some(v), false) if share_total > 0.0 => Some(
+                    line_cost(line, period_years, Volumes::default()) * v.by(rule) / share_total,
+                ),
+                (Some(_), false) => Some(0.0),
+                (None, _) => None,
+            };
+            c = c.zip(part).map(|(a, b)| a + b);
+        }
+        if c.is_none() {
+            hidden.push(i);
+        }
+        names.push(name.clone());
+        cost.push(c);
+        completers.push(v.map(|v| v.completers as i64));
+    }
+    if p.cost_lines.iter().any(|l| l.provider.is_some()) {
+        names.push("Provider-specific lines (not split by programme)".into());
+        if provider_lines.is_none() {
+            hidden.push(names.len() - 1);
+        }
+        cost.push(provider_lines);
+        completers.push(None);
+    }
+    let mut t = Table::new(
+        "cost_by_programme",
+        &format!(
+            "Cost by programme (general costs; yearly costs shared by {})",
+            rule.name()
+        ),
+        df!(crate::schema::PROGRAMME => names, "cost" => cost, "completers" => completers)?,
+    )
+    .labels(&[crate::schema::PROGRAMME])
+    .money(&["cost"])
+    .counts(&["completers"])
+    .money_per("cost_per_completer", "cost", "completers");
+    for i in hidden {
+        t.suppressed.insert((i, "cost".into()));
+    }
+    Ok(t)
 }
 
 /// Each provider's cost: its own lines, its own units of the general

@@ -89,11 +89,12 @@ fn all_groups(df: DataFrame, column: &str, dims: &Dimensions) -> Result<DataFram
     }
     let order: Vec<u32> = (0..seen.len() as u32).collect();
     let all = df!(column => seen, "_order" => order)?;
+    // Counts of an empty group are zero; its statistics stay blank.
     let counts: Vec<Expr> = df
-        .get_column_names()
+        .columns()
         .iter()
-        .filter(|c| c.as_str() != column)
-        .map(|c| col(c.as_str()).fill_null(lit(0i64)))
+        .filter(|c| c.name().as_str() != column && c.dtype().is_integer())
+        .map(|c| col(c.name().as_str()).fill_null(lit(0i64)))
         .collect();
     Ok(all
         .lazy()
@@ -181,7 +182,20 @@ pub fn evaluate(p: &Pipeline, published: bool) -> Result<Evaluation> {
             d
         }
     };
-    let refs = referrals(participants.lazy(), s, &dims, data_as_at).collect()?;
+    let sources: Vec<String> = p.sources.iter().map(|x| x.name.clone()).collect();
+    let (kept, superseded) = dedupe(participants.lazy(), s.duplicates, &sources)?;
+    if superseded.height() > 0 {
+        notes.push(format!(
+            "{} referral rows were sent again in another file; the pipeline's duplicates rule ({}) decided which counts, and the others are counted as rejected.",
+            superseded.height(),
+            match s.duplicates {
+                crate::pipeline::Duplicates::Latest => "the latest file wins",
+                crate::pipeline::Duplicates::First => "the first file wins",
+                crate::pipeline::Duplicates::Reject => "both are rejected",
+            }
+        ));
+    }
+    let refs = referrals(kept, s, &dims, data_as_at).collect()?;
     if refs.height() == 0 {
         bail!(
             "no referrals fall in the evaluation period {} to {}",
@@ -245,7 +259,7 @@ pub fn evaluate(p: &Pipeline, published: bool) -> Result<Evaluation> {
     let paired = pam::paired(&persons, &pam_lf, s).collect()?.lazy();
     tables.extend(pam_tables(&paired)?);
     tables.push(trend::monthly(&refs, period)?);
-    tables.extend(quality::tables(manifest, rejects)?);
+    tables.extend(quality::tables(manifest, rejects, &superseded)?);
 
     for t in tables.iter_mut() {
         crate::disclosure::finalize(t, published)?;
@@ -320,6 +334,24 @@ fn activity_tables(refs: &LazyFrame, dims: &Dimensions) -> Result<Vec<Table>> {
             dims,
         )?,
         Some(PROVIDER_ID),
+    );
+    t.empty_group_hidden = true;
+    tables.push(t);
+    let mut t = activity::completion_table(
+        "completion_by_programme",
+        "Uptake and completion by programme",
+        all_groups(
+            activity::completion(refs, Some(PROGRAMME))?,
+            PROGRAMME,
+            dims,
+        )?,
+        Some(PROGRAMME),
+    );
+    t.empty_group_hidden = true;
+    tables.push(t);
+    let mut t = activity::waits_table(
+        all_groups(activity::waits(refs, PROVIDER_ID)?, PROVIDER_ID, dims)?,
+        PROVIDER_ID,
     );
     t.empty_group_hidden = true;
     tables.push(t);

@@ -7,16 +7,35 @@
 use polars::prelude::*;
 
 use super::table::Table;
+use crate::schema::{PERSON_ID, SOURCE, SOURCE_FILE};
 
-pub fn tables(manifest: DataFrame, rejects: Option<DataFrame>) -> anyhow::Result<Vec<Table>> {
+/// `superseded`: rows dropped by the duplicates rule (another file sent the
+/// same referral): counted as rejected for their file, with their reason.
+pub fn tables(
+    manifest: DataFrame,
+    rejects: Option<DataFrame>,
+    superseded: &DataFrame,
+) -> anyhow::Result<Vec<Table>> {
+    let dropped = superseded
+        .clone()
+        .lazy()
+        .group_by([col(SOURCE_FILE).alias("path")])
+        .agg([len().cast(DataType::Int64).alias("_superseded")]);
     let files = manifest
         .lazy()
+        .join(
+            dropped,
+            [col("path")],
+            [col("path")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column(col("_superseded").fill_null(lit(0i64)))
         .select([
             col("source"),
             col("path"),
             col("rows_read").cast(DataType::Int64),
-            col("rows_accepted").cast(DataType::Int64).alias("accepted"),
-            col("rows_rejected").cast(DataType::Int64).alias("rejected"),
+            (col("rows_accepted").cast(DataType::Int64) - col("_superseded")).alias("accepted"),
+            (col("rows_rejected").cast(DataType::Int64) + col("_superseded")).alias("rejected"),
             col("sentinel_dates").cast(DataType::Int64),
         ])
         .sort(["source", "path"], SortMultipleOptions::default())
@@ -33,6 +52,24 @@ pub fn tables(manifest: DataFrame, rejects: Option<DataFrame>) -> anyhow::Result
     .counts(&["sentinel_dates"])
     .base("rows_read")
     .share("reject_rate", "rejected", "rows_read");
+    let superseded_rejects = superseded
+        .clone()
+        .lazy()
+        .select([
+            col(SOURCE).alias("source"),
+            lit(PERSON_ID).alias("field"),
+            lit("duplicate across files").alias("rule"),
+        ])
+        .collect()?;
+    let rejects = match rejects {
+        Some(r) => Some(
+            r.lazy()
+                .select([col("source"), col("field"), col("rule")])
+                .collect()?
+                .vstack(&superseded_rejects)?,
+        ),
+        None => Some(superseded_rejects),
+    };
     let reasons = match rejects {
         Some(r) if r.height() > 0 => {
             let total = r.height() as i64;

@@ -175,26 +175,132 @@ fn quarter(date: Expr, start_month: u32) -> Expr {
     )
 }
 
+/// The same referral (person, provider, course) sent in two files: the
+/// pipeline's `duplicates` rule decides which row counts. `latest` (default):
+/// the file later in the pipeline's order (sources in the order declared,
+/// then file names), then the later line, wins; `first`: the earliest wins;
+/// `reject`: none of them counts. Returns the rows kept and, for each row
+/// dropped, its file, line and the reason ("superseded by <file> line N"),
+/// so the data-quality accounting still adds up. (Duplicates within one file
+/// are rejected at ingest.)
+pub fn dedupe(
+    participants: LazyFrame,
+    rule: crate::pipeline::Duplicates,
+    source_order: &[String],
+) -> PolarsResult<(LazyFrame, DataFrame)> {
+    use crate::pipeline::Duplicates;
+    let rank =
+        source_order
+            .iter()
+            .enumerate()
+            .fold(lit(source_order.len() as i64), |acc, (i, name)| {
+                when(col(SOURCE).eq(lit(name.as_str())))
+                    .then(lit(i as i64))
+                    .otherwise(acc)
+            });
+    let key = [col(PERSON_ID), col(PROVIDER_ID), col(COURSE_ID)];
+    let sorted = participants
+        .with_column(rank.alias("_source_rank"))
+        .sort(
+            ["_source_rank", SOURCE_FILE, SOURCE_LINE],
+            SortMultipleOptions::default(),
+        )
+        .with_columns([
+            (col(SOURCE_LINE)
+                .cum_count(false)
+                .over(key.clone())?
+                .cast(DataType::Int64)
+                - lit(1i64))
+            .alias("_pos"),
+            len()
+                .over(key.clone())?
+                .cast(DataType::Int64)
+                .alias("_copies"),
+            col(SOURCE_FILE)
+                .last()
+                .over(key.clone())?
+                .alias("_last_file"),
+            col(SOURCE_LINE)
+                .last()
+                .over(key.clone())?
+                .alias("_last_line"),
+            col(SOURCE_FILE)
+                .first()
+                .over(key.clone())?
+                .alias("_first_file"),
+            col(SOURCE_LINE)
+                .first()
+                .over(key.clone())?
+                .alias("_first_line"),
+        ])
+        .collect()?;
+    let (keep, winner_file, winner_line, why) = match rule {
+        Duplicates::Latest => (
+            col("_pos").eq(col("_copies") - lit(1i64)),
+            "_last_file",
+            "_last_line",
+            "superseded by ",
+        ),
+        Duplicates::First => (
+            col("_pos").eq(lit(0i64)),
+            "_first_file",
+            "_first_line",
+            "superseded by ",
+        ),
+        Duplicates::Reject => (
+            col("_copies").eq(lit(1i64)),
+            "_last_file",
+            "_last_line",
+            "the same referral is also in ",
+        ),
+    };
+    let helpers = [
+        "_source_rank",
+        "_pos",
+        "_copies",
+        "_last_file",
+        "_last_line",
+        "_first_file",
+        "_first_line",
+    ];
+    let dropped = sorted
+        .clone()
+        .lazy()
+        .filter(keep.clone().not())
+        .select([
+            col(SOURCE),
+            col(SOURCE_FILE),
+            col(SOURCE_LINE),
+            concat_str(
+                [
+                    lit(why),
+                    col(winner_file),
+                    lit(" line "),
+                    col(winner_line).cast(DataType::String),
+                ],
+                "",
+                true,
+            )
+            .alias("reason"),
+        ])
+        .collect()?;
+    let kept = sorted.lazy().filter(keep).drop(cols(helpers));
+    Ok((kept, dropped))
+}
+
 /// Referrals in the evaluation period with derived columns. The activity date is
 /// the course start date, or the referral date for a referral that never started.
-/// A person referred twice to the same course counts once (first row kept).
 pub fn referrals(
     participants: LazyFrame,
     s: &Settings,
     dims: &Dimensions,
     data_as_at: NaiveDate,
 ) -> LazyFrame {
-    let mut lf = participants
-        .with_column(
-            col(COURSE_START_DATE)
-                .fill_null(col(REFERRAL_DATE))
-                .alias(ACTIVITY_DATE),
-        )
-        .sort([SOURCE_FILE, SOURCE_LINE], SortMultipleOptions::default())
-        .unique_stable(
-            Some(cols([PERSON_ID, PROVIDER_ID, COURSE_ID])),
-            UniqueKeepStrategy::First,
-        );
+    let mut lf = participants.with_column(
+        col(COURSE_START_DATE)
+            .fill_null(col(REFERRAL_DATE))
+            .alias(ACTIVITY_DATE),
+    );
     if let Some(start) = s.evaluation_start {
         lf = lf.filter(col(ACTIVITY_DATE).gt_eq(lit(start)));
     }

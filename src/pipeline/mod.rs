@@ -152,6 +152,19 @@ pub struct Labels {
     pub age_band: Option<Vec<String>>,
 }
 
+/// Which row counts when the same referral is in two files.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Duplicates {
+    /// The file later in the pipeline's order (then the later line) wins.
+    #[default]
+    Latest,
+    /// The earliest wins.
+    First,
+    /// Neither counts.
+    Reject,
+}
+
 /// How cost lines that name no provider and are not tied to units
 /// (`per_year`, `one_off`) are shared among providers.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -192,6 +205,7 @@ struct RawSettings {
     disclosure: Option<Disclosure>,
     apportion: Option<Apportion>,
     data_as_at: Option<Spanned<String>>,
+    duplicates: Option<Duplicates>,
 }
 
 /// SPEC 1.4 settings, with defaults filled in.
@@ -218,6 +232,8 @@ pub struct Settings {
     /// The date the returns are complete to (default: the latest date in them):
     /// a course whose sixth session falls after it is in progress.
     pub data_as_at: Option<NaiveDate>,
+    /// Which row counts when the same referral is in two files.
+    pub duplicates: Duplicates,
 }
 
 /// Unit costs for savings (SPEC 1.4; sources cited in the README).
@@ -475,6 +491,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         disclosure: rs.disclosure.unwrap_or_default(),
         apportion: rs.apportion.unwrap_or_default(),
         data_as_at: date(&rs.data_as_at, "data_as_at")?,
+        duplicates: rs.duplicates.unwrap_or_default(),
     };
     if !(1..=12).contains(&settings.financial_year_start_month) {
         return Err(err(

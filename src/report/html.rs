@@ -237,7 +237,13 @@ pub fn render(
     }
     h.push_str("</section>\n<section><h2>2. Completion and retention</h2>");
     h.push_str(&chart_html(charts, "retention"));
-    for n in ["completion_overall", "completion_by_provider", "retention"] {
+    for n in [
+        "completion_overall",
+        "completion_by_provider",
+        "completion_by_programme",
+        "waits_by_provider",
+        "retention",
+    ] {
         if let Some(x) = t(n) {
             h.push_str(&table_html(x, None));
         }
@@ -273,6 +279,11 @@ pub fn render(
     h.push_str(&chart_html(charts, "hospital_change"));
     if let Some(x) = t("hospital_pre_post") {
         h.push_str(&table_html(x, None));
+    }
+    if t("hospital_pre_post")
+        .is_some_and(|x| (0..x.height()).any(|i| x.text(i, "no_variation") == "true"))
+    {
+        h.push_str("<p class=\"note\">Where a row's no_variation column reads true, every person's change was the same: its interval has no width (no variation), not infinite precision.</p>");
     }
     h.push_str(&chart_html(charts, "did_forest"));
     if let Some(x) = t("did") {

@@ -123,10 +123,25 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "by_quarter": rows(e.table("activity_by_quarter"), &[("quarter", "quarter"), ("referrals", "referrals"), ("starters", "starters"), ("completers", "completers"), ("courses", "courses")], "activity.by_quarter", sup),
         "by_month": rows(e.table("activity_by_month"), &[("month", "month"), ("referrals", "referrals"), ("starters", "starters"), ("completers", "completers"), ("courses", "courses")], "activity.by_month", sup),
     });
+    let mut by_programme_comp = vec![("programme", "programme")];
+    by_programme_comp.extend(comp);
     let completion = json!({
         "overall": first(e.table("completion_overall"), &comp, "completion.overall", sup),
         "by_provider": rows(e.table("completion_by_provider"), &by_provider_comp, "completion.by_provider", sup),
+        "by_programme": rows(e.table("completion_by_programme"), &by_programme_comp, "completion.by_programme", sup),
     });
+    let waits = rows(
+        e.table("waits_by_provider"),
+        &[
+            ("provider_id", "provider_id"),
+            ("starters", "starters"),
+            ("median_days", "median_days"),
+            ("lower_quartile_days", "lower_quartile_days"),
+            ("upper_quartile_days", "upper_quartile_days"),
+        ],
+        "waits",
+        sup,
+    );
     let retention = rows(
         e.table("retention"),
         &[
@@ -234,7 +249,7 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
             ),
         );
     }
-    let cost = first(
+    let mut cost = first(
         e.table("cost_summary"),
         &[
             ("total", "total"),
@@ -249,6 +264,36 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "cost",
         sup,
     );
+    if let Value::Object(m) = &mut cost {
+        m.insert(
+            "by_provider".into(),
+            rows(
+                e.table("cost_by_provider"),
+                &[
+                    ("provider_id", "provider_id"),
+                    ("cost", "cost"),
+                    ("completers", "completers"),
+                    ("cost_per_completer", "cost_per_completer"),
+                ],
+                "cost.by_provider",
+                sup,
+            ),
+        );
+        m.insert(
+            "by_programme".into(),
+            rows(
+                e.table("cost_by_programme"),
+                &[
+                    ("programme", "programme"),
+                    ("cost", "cost"),
+                    ("completers", "completers"),
+                    ("cost_per_completer", "cost_per_completer"),
+                ],
+                "cost.by_programme",
+                sup,
+            ),
+        );
+    }
     let savings = rows(
         e.table("savings"),
         &[
@@ -347,6 +392,7 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "activity": activity,
         "completion": completion,
         "retention": retention,
+        "waits": waits,
         "equity": Value::Object(equity),
         "hospital": hospital,
         "follow_up": follow_up,

@@ -910,8 +910,11 @@ where
             }
         }
     }
-    let line: Vec<(f64, f64)> = pts.iter().filter_map(|p| Some((p.0, p.1?))).collect();
-    chart.draw_series(LineSeries::new(line, BLUE.stroke_width(2)))?;
+    // A suppressed month is a gap: the line is drawn in runs of present months.
+    for run in pts.split(|p| p.1.is_none()) {
+        let line: Vec<(f64, f64)> = run.iter().filter_map(|p| Some((p.0, p.1?))).collect();
+        chart.draw_series(LineSeries::new(line, BLUE.stroke_width(2)))?;
+    }
     chart.draw_series(pts.iter().filter_map(|p| {
         Some(Circle::new(
             (p.0, p.1?),
@@ -924,7 +927,23 @@ where
         .label("Special cause")
         .legend(|(x, y)| Circle::new((x + 8, y), 5, ORANGE.filled()));
     legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
-    Ok(Some("Orange points are special causes (a point outside the limits, a run of 7 on one side of the mean, 7 rising or falling, or 2 of 3 near a limit); blue points are common-cause variation.".into()))
+    let present = pts.iter().filter(|p| p.1.is_some()).count();
+    if present < crate::stats::xmr::SHORT_SERIES {
+        root.draw(&Text::new(
+            format!("Warning: only {present} months; limits need at least 12 and are provisional"),
+            (80, 60),
+            text(16).color(&VERMILLION),
+        ))?;
+    }
+    let gaps = n - present;
+    Ok(Some(format!(
+        "Orange points are special causes (outside the limits, a trend of 7 rising or falling, 2 of 3 near a limit, or a shift of 7 on one side of the mean, in that order, as NHSRplotthedots applies them); blue points are common-cause variation.{}",
+        if gaps > 0 {
+            format!(" {gaps} month(s) suppressed ([c]) are gaps in the line.")
+        } else {
+            String::new()
+        }
+    )))
 }
 
 fn cost_per_completer<DB: DrawingBackend>(

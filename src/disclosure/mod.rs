@@ -77,9 +77,12 @@ pub fn finalize(t: &mut Table, published: bool) -> PolarsResult<()> {
     let h = t.height();
     // Counts first, in declaration order (a parent is declared before its subsets).
     for (c, kind) in t.kinds.clone() {
-        let within = match &kind {
-            Kind::Count { within } => within.clone(),
-            Kind::HiddenCount => None,
+        let (within, zero_hidden) = match &kind {
+            Kind::Count {
+                within,
+                zero_hidden,
+            } => (within.clone(), *zero_hidden),
+            Kind::HiddenCount => (None, false),
             _ => continue,
         };
         let v = values(&t.df, &c)?;
@@ -90,6 +93,7 @@ pub fn finalize(t: &mut Table, published: bool) -> PolarsResult<()> {
             let shown = match x {
                 None => None,
                 Some(_) if published && parent_hidden => None,
+                Some(x) if published && zero_hidden && x < MIN_SHOWN => None,
                 Some(x) if published => publish_count(x),
                 Some(x) => Some(x),
             };

@@ -19,6 +19,7 @@ pub const INDEX: &str = "index_date";
 pub const INDEX_PROVIDER: &str = "index_provider";
 pub const FIRST_COMPLETED: &str = "completed_first_course";
 pub const ELIGIBLE: &str = "eligible";
+pub const LINKED: &str = "linked";
 
 /// (outcome key, label, unit cost key in the pipeline or "").
 pub const OUTCOMES: &[(&str, &str)] = &[
@@ -157,7 +158,9 @@ pub fn person_outcomes(
         );
     }
     let per_person = ev.group_by([col(PERSON_ID)]).agg(aggs);
-    let mut fill = Vec::new();
+    // Linked: the person has at least one record in the extract, at any date
+    // (their per-person row exists before the zeros are filled in).
+    let mut fill = vec![col("emergency_admissions_pre").is_not_null().alias(LINKED)];
     for (name, _) in &indicators {
         for s in ["pre", "post"] {
             fill.push(col(format!("{name}_{s}")).fill_null(lit(0.0)));
@@ -183,19 +186,22 @@ pub fn follow_up(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
     let mut g = Vec::new();
     let mut persons = Vec::new();
     let mut eligible = Vec::new();
+    let mut linked = Vec::new();
     for (name, lf) in groups {
         let df = lf
             .select([
                 len().cast(DataType::Int64).alias("persons"),
                 col(ELIGIBLE).sum().cast(DataType::Int64).alias("eligible"),
+                col(LINKED).sum().cast(DataType::Int64).alias(LINKED),
             ])
             .collect()?;
         g.push(name);
         persons.push(df.column("persons")?.i64()?.get(0).unwrap_or(0));
         eligible.push(df.column("eligible")?.i64()?.get(0).unwrap_or(0));
+        linked.push(df.column(LINKED)?.i64()?.get(0).unwrap_or(0));
     }
     let insufficient: Vec<i64> = persons.iter().zip(&eligible).map(|(p, e)| p - e).collect();
-    df!(GROUP => g, "persons" => persons, "eligible" => eligible, "insufficient_follow_up" => insufficient)
+    df!(GROUP => g, "persons" => persons, "eligible" => eligible, "insufficient_follow_up" => insufficient, LINKED => linked)
 }
 
 /// The three groups: starters, completers (of their first started course), comparison.

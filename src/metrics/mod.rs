@@ -15,9 +15,12 @@ pub mod pam;
 pub mod providers;
 pub mod quality;
 pub mod referrals;
+pub mod scorecard;
+pub mod summary;
 pub mod table;
 pub mod trend;
 pub mod value;
+pub mod years;
 
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
@@ -177,7 +180,7 @@ pub fn evaluate(p: &Pipeline, published: bool) -> Result<Evaluation> {
         None => {
             let d = latest_return_date(&participants)?.context("the returns hold no dates")?;
             notes.push(format!(
-                "The data are taken as complete to {d} (the latest date in the returns; set data_as_at to change it)."
+                "The data are taken as complete to {d}, the latest date in the returns (the pipeline can set another date)."
             ));
             d
         }
@@ -238,6 +241,13 @@ pub fn evaluate(p: &Pipeline, published: bool) -> Result<Evaluation> {
     let outcomes_lf = outcomes.lazy();
     tables.extend(hospital_tables(&outcomes_lf)?);
     let costed = hospital::costed_did(&outcomes_lf, &cost::costed_outcomes(&p.unit_costs))?;
+    let mut profile = scorecard::profile_table(all_groups(
+        scorecard::profile(&refs, &outcomes_lf)?,
+        PROVIDER_ID,
+        &dims,
+    )?);
+    profile.empty_group_hidden = true;
+    tables.push(profile);
 
     // PAM.
     let pam_lf = match pam_scores {
@@ -285,7 +295,22 @@ pub fn evaluate(p: &Pipeline, published: bool) -> Result<Evaluation> {
         crate::disclosure::finalize(t, published)?;
     }
     all.extend(prov);
+    let mut cards = scorecard::scorecard(p, &all)?;
+    cards.extend(years::table(p, &all, period)?);
+    for t in cards.iter_mut() {
+        crate::disclosure::finalize(t, published)?;
+    }
+    all.extend(cards);
     trend::add_limits(&mut all)?;
+    let when = |d: (NaiveDate, NaiveDate)| {
+        format!("{} to {}", d.0.format("%-d %B %Y"), d.1.format("%-d %B %Y"))
+    };
+    let quiet = years::months_without_a_start(&all);
+    let mut words = summary::tables(p, &all, &when(period), &when(coverage), published, &quiet)?;
+    for t in words.iter_mut() {
+        crate::disclosure::finalize(t, published)?;
+    }
+    all.extend(words);
 
     Ok(Evaluation {
         tables: all,
@@ -349,6 +374,12 @@ fn activity_tables(refs: &LazyFrame, dims: &Dimensions) -> Result<Vec<Table>> {
     );
     t.empty_group_hidden = true;
     tables.push(t);
+    tables.push(activity::completion_table(
+        "completion_by_financial_year",
+        "Uptake and completion by financial year",
+        activity::completion(refs, Some(FINANCIAL_YEAR))?,
+        Some(FINANCIAL_YEAR),
+    ));
     let mut t = activity::waits_table(
         all_groups(activity::waits(refs, PROVIDER_ID)?, PROVIDER_ID, dims)?,
         PROVIDER_ID,
@@ -394,7 +425,9 @@ fn hospital_tables(outcomes: &LazyFrame) -> Result<Vec<Table>> {
     .counts(&["persons"])
     .count_within("eligible", "persons")
     .count_within("insufficient_follow_up", "persons")
-    .base("persons");
+    .count_within(hospital::LINKED, "persons")
+    .base("persons")
+    .share("linkage", hospital::LINKED, "persons");
     let pre_post = Table::new(
         "hospital_pre_post",
         "Hospital use per person, year before vs year after",

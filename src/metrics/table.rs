@@ -23,7 +23,13 @@ pub enum Kind {
     /// A count of persons, referrals or events: 1–7 → `[c]`, else rounded to 5.
     /// `within`: the count it is a subset of (completers within starters): a
     /// suppressed parent suppresses it, zero included.
-    Count { within: Option<String> },
+    Count {
+        within: Option<String>,
+        /// A count across two dimensions (deprived starters of a provider):
+        /// zero is hidden like 1–7, so that moving a few people between
+        /// groups cannot turn a `[c]` into a 0.
+        zero_hidden: bool,
+    },
     /// Controlled like a count, used by formulas, not written.
     HiddenCount,
     /// An exact individual-level quantity (a standard deviation, an interval's
@@ -112,7 +118,13 @@ impl Table {
     }
     /// Independent counts.
     pub fn counts(self, cols: &[&str]) -> Self {
-        self.declare(cols, Kind::Count { within: None })
+        self.declare(
+            cols,
+            Kind::Count {
+                within: None,
+                zero_hidden: false,
+            },
+        )
     }
     /// A count that is a subset of `parent`.
     pub fn count_within(self, col: &str, parent: &str) -> Self {
@@ -120,6 +132,17 @@ impl Table {
             &[col],
             Kind::Count {
                 within: Some(parent.into()),
+                zero_hidden: false,
+            },
+        )
+    }
+    /// A cross-dimension count within `parent`: 0–7 are all `[c]`.
+    pub fn cross_count_within(self, col: &str, parent: &str) -> Self {
+        self.declare(
+            &[col],
+            Kind::Count {
+                within: Some(parent.into()),
+                zero_hidden: true,
             },
         )
     }

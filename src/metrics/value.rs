@@ -129,7 +129,7 @@ pub fn tables(
             "return_per_pound" => [per_pound(total)],
             "return_low" => [per_pound(low)], "return_high" => [per_pound(high)],
             "partial" => [partial],
-            "outcomes_covered" => [covered.join(", ")],
+            "outcomes_covered" => [covered.iter().map(|o| super::summary::outcome_words(o)).collect::<Vec<_>>().join(", ")],
             "not_estimable_reason" => [reason.map(String::from)],
         )?,
     )

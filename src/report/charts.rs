@@ -395,7 +395,7 @@ where
     let points: Vec<(String, f64, f64)> = (0..p.height())
         .filter_map(|i| {
             Some((
-                p.text(i, "provider_id"),
+                p.text(i, "provider"),
                 p.f64(i, "starters")?,
                 p.f64(i, "rate")?,
             ))
@@ -958,7 +958,7 @@ where
         return Ok(None);
     };
     let mut bars: Vec<(String, Option<f64>)> = (0..p.height())
-        .map(|i| (p.text(i, "provider_id"), p.f64(i, "cost_per_completer")))
+        .map(|i| (p.text(i, "provider"), p.f64(i, "cost_per_completer")))
         .collect();
     bars.push(("All providers".into(), c.f64(0, "per_completer")));
     let bench_completer = c.f64(0, "benchmark_per_completer").unwrap_or(240.0);

@@ -53,7 +53,113 @@ fn methods_text() -> String {
     }
 }
 
-fn table_html(t: &Table, columns: Option<&[&str]>) -> String {
+/// A column name as a reader sees it.
+pub fn heading(c: &str) -> String {
+    let known = [
+        ("provider_id", "Provider"),
+        ("rate", "Completion rate"),
+        ("ci_low", "95% CI low"),
+        ("ci_high", "95% CI high"),
+        ("uptake_ci_low", "Uptake 95% CI low"),
+        ("uptake_ci_high", "Uptake 95% CI high"),
+        ("n", "People"),
+        ("n_paired", "People with scores before and after"),
+        ("n_up_one_level", "Up at least one level"),
+        ("n_up_3_points", "Up at least 3 points"),
+        ("pct_up_one_level", "Share up at least one level"),
+        ("pct_up_3_points", "Share up at least 3 points"),
+        ("pam_n", "PAM pairs"),
+        ("did", "Difference in differences"),
+        ("estimate", "Difference in differences"),
+        ("events_pre", "Events in the year before"),
+        ("events_post", "Events in the year after"),
+        ("mean_pre", "Per person, year before"),
+        ("mean_post", "Per person, year after"),
+        ("pct_change", "Change (%)"),
+        ("no_variation", "No variation"),
+        ("in_progress", "Starters on courses in progress"),
+        ("to_level_1", "To level 1"),
+        ("to_level_2", "To level 2"),
+        ("to_level_3", "To level 3"),
+        ("to_level_4", "To level 4"),
+        ("local_is", "Local figure is"),
+    ];
+    match known.iter().find(|(k, _)| *k == c) {
+        Some((_, v)) => v.to_string(),
+        None => plain(c),
+    }
+}
+
+/// A code as words: `chronic_pain` → "Chronic pain"; other text unchanged.
+pub fn plain(s: &str) -> String {
+    let known = [
+        ("generic", "Generic"),
+        ("chronic_pain", "Chronic pain"),
+        ("social_prescriber", "Social prescriber"),
+        ("gp", "GP"),
+        ("emergency_admissions", "Emergency admissions"),
+        ("ae_attendances", "A&E attendances"),
+        ("emergency_bed_days", "Emergency bed days"),
+        ("elective_admissions", "Planned admissions"),
+        ("outpatient_attendances", "Outpatient attendances"),
+        ("starters", "Starters"),
+        ("completers", "Completers"),
+        ("comparison", "Referred but did not start"),
+        ("per_year", "Per year"),
+        ("one_off", "One-off"),
+        ("per_course", "Per course"),
+        ("per_starter", "Per starter"),
+        ("per_completer", "Per completer"),
+        ("not_allocated", "Not allocated"),
+    ];
+    if let Some((_, v)) = known.iter().find(|(k, _)| *k == s) {
+        return v.to_string();
+    }
+    let is_code = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if is_code {
+        let words = s.replace('_', " ");
+        let mut c = words.chars();
+        return match c.next() {
+            Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+            None => words,
+        };
+    }
+    unsnake(s)
+}
+
+/// Codes inside a sentence ("is not one of generic, chronic_pain") as
+/// words; file names and paths (next to `.` or `/`) are left as they are.
+fn unsnake(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let word = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !word(chars[i]) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && word(chars[i]) {
+            i += 1;
+        }
+        let token: String = chars[start..i].iter().collect();
+        let near_path = |c: Option<&char>| matches!(c, Some('.') | Some('/') | Some('\\'));
+        let path =
+            near_path(start.checked_sub(1).and_then(|k| chars.get(k))) || near_path(chars.get(i));
+        if token.contains('_') && !path {
+            out.push_str(&token.replace('_', " "));
+        } else {
+            out.push_str(&token);
+        }
+    }
+    out
+}
+
+fn table_html(p: &Pipeline, t: &Table, columns: Option<&[&str]>) -> String {
     let cols: Vec<String> = match columns {
         Some(c) => c
             .iter()
@@ -73,10 +179,7 @@ fn table_html(t: &Table, columns: Option<&[&str]>) -> String {
         } else {
             "num"
         };
-        h.push_str(&format!(
-            "<th class=\"{class}\">{}</th>",
-            esc(&c.replace('_', " "))
-        ));
+        h.push_str(&format!("<th class=\"{class}\">{}</th>", esc(&heading(c))));
     }
     h.push_str("</tr></thead><tbody>");
     for i in 0..t.height() {
@@ -88,10 +191,15 @@ fn table_html(t: &Table, columns: Option<&[&str]>) -> String {
                 Kind::Text => "txt",
                 _ => "num",
             };
+            let shown = match k {
+                Kind::Text if c == "provider_id" => p.provider_name(&display(t, i, c)),
+                Kind::Text => plain(&display(t, i, c)),
+                _ => display(t, i, c),
+            };
             h.push_str(&format!(
                 "<td class=\"{class}\" data-col=\"{}\">{}</td>",
                 esc(c),
-                esc(&display(t, i, c))
+                esc(&shown)
             ));
         }
         h.push_str("</tr>");
@@ -114,6 +222,22 @@ fn chart_html(charts: &[Chart], name: &str) -> String {
         None => format!("<p class=\"note\">No data for the chart “{}”.</p>", esc(name)),
     }
 }
+
+/// Methods for a commissioner: what was counted and compared, in plain words.
+/// The definitions as the code applies them follow in the technical appendix.
+pub const PLAIN_METHODS: &str = "**Who is counted.** Everyone referred to a course in the evaluation period. A starter came to at least one of the six weekly sessions; a completer came to at least four. Courses still running when the data were extracted are counted as activity but not yet judged on completion.
+
+**Completion and uptake.** Completion is completers as a share of starters on finished courses; uptake is starters as a share of people referred. Each comes with a 95% confidence interval: the range the true figure probably lies in.
+
+**Hospital use.** For each person we counted emergency admissions, A&E attendances, emergency bed days, planned admissions and outpatient attendances in the year before and the year after they started (or, for people who did not start, after they were referred). Only people whose hospital records cover both years are included. Starters' change is compared with the change among people referred who did not start (a difference in differences), because hospital use often falls after a referral whatever happens.
+
+**Activation (PAM).** Scores shortly before the course are compared with scores one to twelve months after, for starters who have both.
+
+**Cost and value.** The cost is the sum of the cost lines over the period, shared among providers by their own courses, starters or completers. Hospital activity avoided is priced at national average costs; it is an estimate of activity, not cash released.
+
+**Providers.** Each provider's completion is set on a funnel plot, which allows for small providers' figures varying more by chance; the scorecard puts the rest side by side.
+
+**Privacy.** Small numbers are hidden and every count is rounded to the nearest 5; every other figure is calculated from the rounded counts (see the disclosure statement).";
 
 /// The published pack's disclosure statement (README "Disclosure control" says the same).
 pub const DISCLOSURE_STATEMENT: &str = "This pack applies statistical disclosure control, following the NHS Digital HES Analysis Guide and OpenSAFELY's practice. Any count from 1 to 7 is shown as [c] and every other count, totals included, is rounded to the nearest 5; zero stays zero, except that a group with 7 or fewer people (or none) has all of its figures hidden. Every other figure is calculated from the rounded counts: rates, shares and their intervals from the rounded numerator and denominator, average events per person from the rounded event total and the rounded number of people, costs per person from the rounded number of people. Averages and other statistics about individuals are shown only where every group they describe has at least 10 people, to two decimal places. Because each count is rounded on its own, figures may not add up exactly, and no hidden number can be worked out from the others. Group labels are shown only from the lists the commissioner declared; anything else is shown as Other. No NHS number or other identifier appears in this pack.";
@@ -178,6 +302,20 @@ pub fn render(
         ),
         None => "–".into(),
     };
+    let did_verdict = match did_em.map(|(d, i)| {
+        crate::metrics::summary::verdict(
+            d.f64(i, "estimate"),
+            d.f64(i, "ci_low"),
+            d.f64(i, "ci_high"),
+        )
+    }) {
+        Some(crate::metrics::summary::Verdict::ClearFall) => "a clear fall",
+        Some(crate::metrics::summary::Verdict::ClearRise) => "a clear rise",
+        Some(crate::metrics::summary::Verdict::NoClearDifference) => {
+            "no clear difference (the interval includes zero)"
+        }
+        _ => "too few people to estimate",
+    };
     let cards = [
         (
             "Starters",
@@ -196,7 +334,10 @@ pub fn render(
         (
             "Emergency admissions vs comparison",
             did_text,
-            "change per person per year, starters minus comparison".into(),
+            format!(
+                "change per person per year, starters minus people referred who did not start: {}",
+                did_verdict
+            ),
         ),
         (
             "PAM change",
@@ -210,9 +351,16 @@ pub fn render(
         (
             "Cost per completer",
             esc(&headline(t("cost_summary"), "per_completer")),
-            "benchmark £240 per completion; £44 per participant".to_string(),
+            "Dudley: about £240 per completion (commissioning guide, 2018)".to_string(),
         ),
     ];
+    if let Some(x) = t("summary") {
+        h.push_str("<section class=\"summary\"><h2>Summary</h2><ul>");
+        for i in 0..x.height() {
+            h.push_str(&format!("<li>{}</li>", esc(&x.text(i, "sentence"))));
+        }
+        h.push_str("</ul></section>\n");
+    }
     h.push_str("<section class=\"headlines\"><h2>Headline figures</h2><div class=\"cards\">");
     for (label, value, note) in cards {
         h.push_str(&format!(
@@ -232,7 +380,7 @@ pub fn render(
         "activity_by_quarter",
     ] {
         if let Some(x) = t(n) {
-            h.push_str(&table_html(x, None));
+            h.push_str(&table_html(p, x, None));
         }
     }
     h.push_str("</section>\n<section><h2>2. Completion and retention</h2>");
@@ -245,13 +393,15 @@ pub fn render(
         "retention",
     ] {
         if let Some(x) = t(n) {
-            h.push_str(&table_html(x, None));
+            h.push_str(&table_html(p, x, None));
         }
     }
     h.push_str("</section>\n<section><h2>3. Reach and equity</h2>");
     h.push_str(&chart_html(charts, "completion_by_imd"));
+    h.push_str("<p class=\"note\">\"Not known\" rows are missing data, not a group of people: how complete each provider's data are is in the scorecard.</p>");
     for x in e.tables.iter().filter(|x| x.name.starts_with("equity_by_")) {
         h.push_str(&table_html(
+            p,
             x,
             Some(&[
                 "group",
@@ -272,13 +422,13 @@ pub fn render(
         e.coverage.1.format("%-d %B %Y")
     ));
     if let Some(x) = t("hospital_follow_up") {
-        h.push_str(&table_html(x, None));
+        h.push_str(&table_html(p, x, None));
     }
     h.push_str(&format!("<p class=\"caution\">{}</p>", esc(RTM_CAUTION)));
     h.push_str(&chart_html(charts, "hospital_pre_post"));
     h.push_str(&chart_html(charts, "hospital_change"));
     if let Some(x) = t("hospital_pre_post") {
-        h.push_str(&table_html(x, None));
+        h.push_str(&table_html(p, x, None));
     }
     if t("hospital_pre_post")
         .is_some_and(|x| (0..x.height()).any(|i| x.text(i, "no_variation") == "true"))
@@ -287,7 +437,7 @@ pub fn render(
     }
     h.push_str(&chart_html(charts, "did_forest"));
     if let Some(x) = t("did") {
-        h.push_str(&table_html(x, None));
+        h.push_str(&table_html(p, x, None));
     }
     h.push_str("</section>\n<section><h2>5. Patient activation (PAM)</h2>");
     h.push_str("<p class=\"caution\">The PAM change is a before/after change among starters with both scores, with no comparison group: part of it may be regression to the mean, especially for people starting at level 1.</p>");
@@ -295,7 +445,7 @@ pub fn render(
     h.push_str(&chart_html(charts, "pam_by_baseline"));
     for n in ["pam_summary", "pam_transitions", "pam_by_baseline"] {
         if let Some(x) = t(n) {
-            h.push_str(&table_html(x, None));
+            h.push_str(&table_html(p, x, None));
         }
     }
     h.push_str("</section>\n<section><h2>6. Cost and value</h2>");
@@ -308,7 +458,7 @@ pub fn render(
         "value",
     ] {
         if let Some(x) = t(n) {
-            h.push_str(&table_html(x, None));
+            h.push_str(&table_html(p, x, None));
         }
     }
     for (what, why) in &e.not_estimable {
@@ -329,10 +479,19 @@ pub fn render(
         ));
     }
     h.push_str("<p class=\"note\">This is the estimated value of hospital activity avoided, priced at national average unit costs — not cash released: money is released only if commissioners act to take the capacity out. It is the difference-in-differences of each person's costed hospital use over one outcome year, estimated on starters with full follow-up and applied to all starters in the period, the same people the costs are for. An interval that includes zero means the data are consistent with no change.</p>");
+    if let Some(x) = t("evidence") {
+        h.push_str("<h3>The published evidence beside the local figures</h3><p>The service was bought on published figures; each is shown beside the nearest local figure. A trial's or another service's population is not this service's: the local figure is expected to differ, and the last column says why it may.</p>");
+        h.push_str(&table_html(p, x, None));
+    }
     h.push_str("</section>\n<section><h2>7. Provider comparison</h2>");
+    if let Some(x) = t("scorecard") {
+        h.push_str("<p>The scorecard puts each provider's volume, completion, group size, activation (PAM) capture and change, hospital result, reach into deprived areas and non-English courses, data completeness and cost side by side. \"Too few to estimate\" means fewer than 10 people; [c] means hidden to protect privacy.</p>");
+        h.push_str(&table_html(p, x, None));
+    }
     h.push_str(&chart_html(charts, "provider_funnel"));
     if let Some(x) = t("providers") {
         h.push_str(&table_html(
+            p,
             x,
             Some(&[
                 "provider_id",
@@ -353,6 +512,7 @@ pub fn render(
     h.push_str(&chart_html(charts, "trend_xmr"));
     if let Some(x) = t("trend_monthly") {
         h.push_str(&table_html(
+            p,
             x,
             Some(&[
                 "month",
@@ -363,23 +523,47 @@ pub fn render(
             ]),
         ));
     }
+    if let Some(x) = t("year_on_year") {
+        h.push_str("<h3>Year on year</h3>");
+        h.push_str(&table_html(p, x, None));
+    }
     h.push_str("</section>\n<section><h2>9. Data quality</h2><p>Every row read from every file is accepted or rejected with a reason; rejected rows are kept in the warehouse for the data's owners to correct.</p>");
     for n in ["data_quality", "reject_reasons"] {
         if let Some(x) = t(n) {
-            h.push_str(&table_html(x, None));
+            h.push_str(&table_html(p, x, None));
         }
     }
     for note in &e.notes {
         h.push_str(&format!("<p class=\"note\">{}</p>", esc(note)));
     }
-    h.push_str("</section>\n<section class=\"methods\"><h2>10. Methods</h2>");
-    h.push_str(&methods_text());
-    h.push_str("</section>\n<section><h2>11. Disclosure statement</h2>");
+    h.push_str("</section>\n<section><h2>10. Limitations</h2><ul>");
+    if let Some(x) = t("limitations") {
+        for i in 0..x.height() {
+            h.push_str(&format!("<li>{}</li>", esc(&x.text(i, "limitation"))));
+        }
+    }
+    h.push_str("</ul></section>\n<section><h2>11. How the figures were made</h2>");
+    h.push_str(&markdown(PLAIN_METHODS));
+    h.push_str("</section>\n<section><h2>12. Glossary</h2>");
+    if let Some(x) = t("glossary") {
+        h.push_str("<dl class=\"glossary\">");
+        for i in 0..x.height() {
+            h.push_str(&format!(
+                "<dt>{}</dt><dd>{}</dd>",
+                esc(&x.text(i, "term")),
+                esc(&x.text(i, "meaning"))
+            ));
+        }
+        h.push_str("</dl>");
+    }
+    h.push_str("</section>\n<section><h2>13. Disclosure statement</h2>");
     if internal {
         h.push_str("<p><strong>INTERNAL — not for publication.</strong> This pack shows exact figures, including small numbers that could identify people. Do not share it outside the organisation that holds the data.</p>");
     } else {
         h.push_str(&format!("<p>{}</p>", esc(DISCLOSURE_STATEMENT)));
     }
+    h.push_str("</section>\n<section class=\"methods\" id=\"technical-appendix\"><h2>Technical appendix: definitions as the code applies them</h2>");
+    h.push_str(&methods_text());
     h.push_str(&format!(
         "<p class=\"meta\">Made by smpeval {} from pipeline {} (SHA-256 {}).</p></section>\n</body></html>\n",
         env!("CARGO_PKG_VERSION"),
@@ -414,6 +598,9 @@ th.num{text-align:right}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .caution{border-left:5px solid var(--warn);background:#fff4ec;padding:.6rem .8rem}
 .note{color:var(--muted);font-size:.9rem}
+.summary ul{font-size:1.05rem;line-height:1.5}
+dl.glossary dt{font-weight:bold;margin-top:.5rem}
+dl.glossary dd{margin-left:1rem}
 .banner{position:fixed;top:0;left:0;right:0;background:var(--warn);color:#fff;font-weight:bold;text-align:center;padding:.35rem;z-index:10}
 body.internal{padding-top:3rem}
 code{background:#f2f2f2;padding:0 .2rem}

@@ -377,6 +377,43 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "data_quality.files",
         sup,
     );
+    let sentences = |name: &str, col: &str| -> Value {
+        e.table(name)
+            .map(|t| Value::Array((0..t.height()).map(|i| json!(t.text(i, col))).collect()))
+            .unwrap_or(Value::Array(vec![]))
+    };
+    let summary = sentences("summary", "sentence");
+    let limitations = sentences("limitations", "limitation");
+    let evidence = rows(
+        e.table("evidence"),
+        &[
+            ("figure", "figure"),
+            ("unit", "unit"),
+            ("published", "published"),
+            ("local", "local"),
+            ("local_is", "local_is"),
+            ("source", "source"),
+            ("year", "year"),
+        ],
+        "evidence",
+        sup,
+    );
+    let scorecard = e
+        .table("scorecard")
+        .map(|t| {
+            let cols = t.column_names();
+            let keys: Vec<(&str, &str)> = cols.iter().map(|c| (c.as_str(), c.as_str())).collect();
+            rows(Some(t), &keys, "scorecard", sup)
+        })
+        .unwrap_or(Value::Array(vec![]));
+    let year_on_year = e
+        .table("year_on_year")
+        .map(|t| {
+            let cols = t.column_names();
+            let keys: Vec<(&str, &str)> = cols.iter().map(|c| (c.as_str(), c.as_str())).collect();
+            rows(Some(t), &keys, "year_on_year", sup)
+        })
+        .unwrap_or(Value::Array(vec![]));
     json!({
         "schema_version": 1,
         "run": {
@@ -388,6 +425,11 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "period": {"start": e.period.0.to_string(), "end": e.period.1.to_string()},
         "hospital_coverage": {"start": e.coverage.0.to_string(), "end": e.coverage.1.to_string()},
         "data_as_at": e.data_as_at.to_string(),
+        "summary": summary,
+        "limitations": limitations,
+        "evidence": evidence,
+        "scorecard": scorecard,
+        "year_on_year": year_on_year,
         "notes": e.notes,
         "activity": activity,
         "completion": completion,

@@ -1,0 +1,318 @@
+//! The provider scorecard for re-tendering: per provider volume, completion,
+//! group size, PAM capture and change, the hospital result (emergency
+//! admissions, starters at the provider against the whole comparison group),
+//! data completeness, reach and cost. The profile (stage 1) is computed from
+//! person-level data and controlled like every table; the scorecard (stage 2)
+//! puts it beside the finalized provider comparison.
+
+use polars::prelude::*;
+
+use super::hospital::{ELIGIBLE, GROUP, INDEX_PROVIDER};
+use super::referrals::*;
+use super::table::{formulas, Table};
+use crate::schema::*;
+use crate::stats;
+
+/// Per provider: counts for reach and completeness, and the emergency
+/// admissions difference in differences (the provider's eligible starters
+/// against the whole comparison group, Welch 95% interval).
+pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> anyhow::Result<DataFrame> {
+    let starter = col(STARTER);
+    let deprived = col(IMD_QUINTILE)
+        .eq(lit("1"))
+        .or(col(IMD_QUINTILE).eq(lit("2")));
+    let non_english = col(COURSE_LANGUAGE)
+        .neq(lit("English"))
+        .and(col(COURSE_LANGUAGE).neq(lit(NOT_KNOWN)));
+    let people = refs.clone().group_by([col(PROVIDER_ID)]).agg([
+        len().cast(DataType::Int64).alias("referrals"),
+        starter
+            .clone()
+            .sum()
+            .cast(DataType::Int64)
+            .alias("starters"),
+        starter
+            .clone()
+            .and(deprived)
+            .sum()
+            .cast(DataType::Int64)
+            .alias("deprived_starters"),
+        col(IMD_QUINTILE)
+            .neq(lit(NOT_KNOWN))
+            .sum()
+            .cast(DataType::Int64)
+            .alias("imd_known"),
+        col(ETHNICITY_GROUP)
+            .neq(lit("Not stated or not known"))
+            .sum()
+            .cast(DataType::Int64)
+            .alias("ethnicity_known"),
+        col(COURSE_KEY)
+            .filter(starter.clone())
+            .n_unique()
+            .cast(DataType::Int64)
+            .alias("courses"),
+        col(COURSE_KEY)
+            .filter(starter.and(non_english))
+            .n_unique()
+            .cast(DataType::Int64)
+            .alias("non_english_courses"),
+    ]);
+    let em = |s: &str| col(format!("emergency_admissions_{s}"));
+    let hospital = outcomes
+        .clone()
+        .filter(col(GROUP).eq(lit("starters")).and(col(ELIGIBLE)))
+        .group_by([col(INDEX_PROVIDER).alias(PROVIDER_ID)])
+        .agg([
+            len().cast(DataType::Int64).alias("hospital_n"),
+            em("pre").sum().alias("em_pre"),
+            em("post").sum().alias("em_post"),
+            em("change").mean().alias("_mean"),
+            em("change").var(1).alias("_var"),
+        ]);
+    let comparison = outcomes
+        .clone()
+        .filter(col(GROUP).eq(lit("comparison")).and(col(ELIGIBLE)))
+        .select([
+            len().cast(DataType::Float64).alias("n"),
+            em("pre").sum().cast(DataType::Float64).alias("pre"),
+            em("post").sum().cast(DataType::Float64).alias("post"),
+            em("change").mean().alias("mean"),
+            em("change").var(1).alias("var"),
+        ])
+        .collect()?;
+    let get = |c: &str| -> anyhow::Result<f64> {
+        Ok(comparison
+            .column(c)?
+            .cast(&DataType::Float64)?
+            .f64()?
+            .get(0)
+            .unwrap_or(f64::NAN))
+    };
+    let (cn, cpre, cpost, cmean, cvar) = (
+        get("n")?,
+        get("pre")?,
+        get("post")?,
+        get("mean")?,
+        get("var")?,
+    );
+    let mut df = people
+        .join(
+            hospital,
+            [col(PROVIDER_ID)],
+            [col(PROVIDER_ID)],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            col("hospital_n").fill_null(lit(0i64)),
+            col("em_pre").fill_null(lit(0.0)),
+            col("em_post").fill_null(lit(0.0)),
+            lit(cn).cast(DataType::Int64).alias("comparison_n"),
+            lit(cpre).alias("comparison_pre"),
+            lit(cpost).alias("comparison_post"),
+        ])
+        .sort([PROVIDER_ID], SortMultipleOptions::default())
+        .collect()?;
+    let n = df.column("hospital_n")?.cast(&DataType::Float64)?;
+    let mean = df.column("_mean")?.cast(&DataType::Float64)?;
+    let var = df.column("_var")?.cast(&DataType::Float64)?;
+    let half: Vec<Option<f64>> = (0..df.height())
+        .map(|i| {
+            let (n, m, v) = (
+                n.f64().ok()?.get(i)?,
+                mean.f64().ok()?.get(i)?,
+                var.f64().ok()?.get(i)?,
+            );
+            stats::welch_difference(n, m, v, cn, cmean, cvar, 0.95).map(|w| (w.high - w.low) / 2.0)
+        })
+        .collect();
+    df.with_column(Column::new("did_half".into(), half))?;
+    Ok(df.drop_many(["_mean", "_var"]))
+}
+
+/// The profile as a controlled table.
+pub fn profile_table(df: DataFrame) -> Table {
+    Table::new(
+        "provider_profile",
+        "Provider reach, completeness and hospital result",
+        df,
+    )
+    .labels(&[PROVIDER_ID])
+    .counts(&["referrals"])
+    .count_within("starters", "referrals")
+    .cross_count_within("deprived_starters", "starters")
+    .cross_count_within("imd_known", "referrals")
+    .cross_count_within("ethnicity_known", "referrals")
+    .counts(&["courses"])
+    .cross_count_within("non_english_courses", "courses")
+    .count_within("hospital_n", "starters")
+    .hidden_counts(&["em_pre", "em_post", "comparison_pre", "comparison_post"])
+    .counts(&["comparison_n"])
+    .hidden(&["did_half"])
+    .base("referrals")
+    .share("deprived_share", "deprived_starters", "starters")
+    .share("imd_completeness", "imd_known", "referrals")
+    .share("ethnicity_completeness", "ethnicity_known", "referrals")
+    .share("non_english_course_share", "non_english_courses", "courses")
+    .statistic(
+        "emergency_did",
+        &[
+            "em_pre",
+            "em_post",
+            "hospital_n",
+            "comparison_pre",
+            "comparison_post",
+            "comparison_n",
+        ],
+        formulas::did_of_totals,
+        &["hospital_n", "comparison_n"],
+        2,
+    )
+    .statistic(
+        "emergency_did_low",
+        &["emergency_did", "did_half"],
+        formulas::minus,
+        &["hospital_n", "comparison_n"],
+        2,
+    )
+    .statistic(
+        "emergency_did_high",
+        &["emergency_did", "did_half"],
+        formulas::plus,
+        &["hospital_n", "comparison_n"],
+        2,
+    )
+}
+
+/// "estimate (low to high)" or why there is none.
+fn with_interval(est: Option<f64>, lo: Option<f64>, hi: Option<f64>, dp: usize) -> String {
+    match (est, lo, hi) {
+        (Some(e), Some(l), Some(h)) => format!("{e:.dp$} ({l:.dp$} to {h:.dp$})"),
+        (Some(e), _, _) => format!("{e:.dp$}"),
+        _ => "too few to estimate".into(),
+    }
+}
+
+/// The scorecard: one row per provider with referrals, from the finalized
+/// provider comparison, PAM by provider and profile.
+pub fn scorecard(p: &crate::pipeline::Pipeline, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
+    let find = |n: &str| tables.iter().find(|t| t.name == n);
+    let (Some(prov), Some(profile)) = (find("providers"), find("provider_profile")) else {
+        return Ok(vec![]);
+    };
+    let pam = find("pam_by_provider");
+    let mut rows: Vec<Vec<Option<f64>>> = Vec::new();
+    let mut names = Vec::new();
+    let mut text: [Vec<String>; 3] = Default::default();
+    let mut hidden = Vec::new();
+    const NUMS: [&str; 12] = [
+        "referrals",
+        "starters",
+        "completers",
+        "rate",
+        "starters_per_course",
+        "completers_per_course",
+        "pam_capture",
+        "deprived_share",
+        "non_english_course_share",
+        "imd_completeness",
+        "ethnicity_completeness",
+        "cost_per_completer",
+    ];
+    for i in 0..prov.height() {
+        let id = prov.text(i, PROVIDER_ID);
+        let j = profile.find(PROVIDER_ID, &id);
+        let k = pam.and_then(|t| t.find(PROVIDER_ID, &id));
+        let pf = |col: &str| j.and_then(|j| profile.f64(j, col));
+        let pm = |col: &str| k.and_then(|k| pam.and_then(|t| t.f64(k, col)));
+        let ratio =
+            |a: Option<f64>, b: Option<f64>| a.zip(b).and_then(|(a, b)| (b > 0.0).then(|| a / b));
+        let courses = prov.f64(i, "courses");
+        let values = vec![
+            prov.f64(i, "referrals"),
+            prov.f64(i, "starters"),
+            prov.f64(i, "completers"),
+            prov.f64(i, "rate"),
+            ratio(prov.f64(i, "starters"), courses),
+            ratio(prov.f64(i, "completers"), courses),
+            // No PAM row: no one paired (0); a suppressed row: unknown.
+            ratio(
+                match k {
+                    Some(_) => pm("pam_n"),
+                    None => Some(0.0),
+                },
+                prov.f64(i, "starters"),
+            ),
+            pf("deprived_share"),
+            pf("non_english_course_share"),
+            pf("imd_completeness"),
+            pf("ethnicity_completeness"),
+            prov.f64(i, "cost_per_completer"),
+        ];
+        for (n, c) in ["referrals", "starters", "completers"].iter().enumerate() {
+            if prov.is_suppressed(i, c) {
+                hidden.push((rows.len(), NUMS[n]));
+            }
+        }
+        for c in [
+            "deprived_share",
+            "non_english_course_share",
+            "imd_completeness",
+            "ethnicity_completeness",
+        ] {
+            if j.is_some_and(|j| profile.is_suppressed(j, c)) {
+                hidden.push((rows.len(), c));
+            }
+        }
+        text[0].push(with_interval(
+            prov.f64(i, "rate").map(|x| x * 100.0),
+            prov.f64(i, "ci_low").map(|x| x * 100.0),
+            prov.f64(i, "ci_high").map(|x| x * 100.0),
+            1,
+        ));
+        text[1].push(with_interval(
+            pm("pam_change"),
+            pm("pam_ci_low"),
+            pm("pam_ci_high"),
+            2,
+        ));
+        text[2].push(with_interval(
+            pf("emergency_did"),
+            pf("emergency_did_low"),
+            pf("emergency_did_high"),
+            2,
+        ));
+        names.push(p.provider_name(&id));
+        rows.push(values);
+    }
+    let mut columns = vec![Column::new("provider".into(), names)];
+    for (k, name) in NUMS.iter().enumerate() {
+        let v: Vec<Option<f64>> = rows.iter().map(|r| r[k]).collect();
+        columns.push(Column::new((*name).into(), v));
+    }
+    for (name, v) in [
+        "completion_with_ci",
+        "pam_change_with_ci",
+        "emergency_admissions_vs_comparison",
+    ]
+    .iter()
+    .zip(text)
+    {
+        columns.push(Column::new((*name).into(), v));
+    }
+    let df = DataFrame::new(rows.len(), columns)?;
+    let mut t = Table::new("scorecard", "Provider scorecard", df)
+        .labels(&["provider"])
+        .exact(&NUMS)
+        .labels(&[
+            "completion_with_ci",
+            "pam_change_with_ci",
+            "emergency_admissions_vs_comparison",
+        ]);
+    // Counts here were controlled in their own tables; keep their marks.
+    t.counts = vec!["referrals".into(), "starters".into(), "completers".into()];
+    for (r, c) in hidden {
+        t.suppressed.insert((r, c.to_string()));
+    }
+    Ok(vec![t])
+}

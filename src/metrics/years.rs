@@ -1,0 +1,169 @@
+//! Year on year: completion and cost per completer by financial year, with
+//! the change in completion on the year before (Newcombe's hybrid score
+//! interval for a difference of two proportions, built from the two Wilson
+//! intervals), and the months with no course start. Computed from the
+//! finalized tables, so in a published pack from the rounded counts.
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use super::cost::{line_cost, period_years, Volumes};
+use super::table::Table;
+use crate::pipeline::{CostBasis, Pipeline};
+use crate::stats;
+
+/// Newcombe (1998) method 10: p2 − p1 with a 95% interval from the Wilson
+/// intervals of each proportion.
+pub fn newcombe_difference(x1: f64, n1: f64, x2: f64, n2: f64) -> Option<stats::Interval> {
+    let a = stats::wilson(x1, n1, 0.95)?;
+    let b = stats::wilson(x2, n2, 0.95)?;
+    let d = b.estimate - a.estimate;
+    Some(stats::Interval {
+        estimate: d,
+        low: d - ((b.estimate - b.low).powi(2) + (a.high - a.estimate).powi(2)).sqrt(),
+        high: d + ((b.high - b.estimate).powi(2) + (a.estimate - a.low).powi(2)).sqrt(),
+    })
+}
+
+/// The financial year "2023/24" as dates, from its start month.
+fn fy_dates(label: &str, start_month: u32) -> Option<(NaiveDate, NaiveDate)> {
+    let y: i32 = label.get(..4)?.parse().ok()?;
+    let a = NaiveDate::from_ymd_opt(y, start_month, 1)?;
+    let b = NaiveDate::from_ymd_opt(y + 1, start_month, 1)?.pred_opt()?;
+    Some((a, b))
+}
+
+/// Completion, change on the year before and cost per completer by financial year.
+pub fn table(
+    p: &Pipeline,
+    tables: &[Table],
+    period: (NaiveDate, NaiveDate),
+) -> anyhow::Result<Vec<Table>> {
+    let find = |n: &str| tables.iter().find(|t| t.name == n);
+    let (Some(comp), Some(act)) = (
+        find("completion_by_financial_year"),
+        find("activity_by_financial_year"),
+    ) else {
+        return Ok(vec![]);
+    };
+    let mut years = Vec::new();
+    let mut cols: [Vec<Option<f64>>; 8] = Default::default();
+    let mut prev: Option<(f64, f64)> = None;
+    for i in 0..comp.height() {
+        let fy = comp.text(i, "financial_year");
+        let (s, c) = (comp.f64(i, "starters"), comp.f64(i, "completers"));
+        let change = match (prev, s, c) {
+            (Some((pc, ps)), Some(s), Some(c)) => newcombe_difference(pc, ps, c, s),
+            _ => None,
+        };
+        prev = s.zip(c).map(|(s, c)| (c, s));
+        // The year's cost: time-based lines for the part of the year in the
+        // period, unit-based lines for the year's own units.
+        let j = act.find("financial_year", &fy);
+        let vol = j.and_then(|j| Volumes::of(act, j));
+        let overlap = fy_dates(&fy, p.settings.financial_year_start_month).map(|(a, b)| {
+            let (a, b) = (a.max(period.0), b.min(period.1));
+            if a <= b {
+                period_years(a, b)
+            } else {
+                0.0
+            }
+        });
+        let cost: Option<f64> = p
+            .cost_lines
+            .iter()
+            .map(|l| match l.basis {
+                CostBasis::PerYear | CostBasis::OneOff => {
+                    overlap.map(|y| line_cost(l, y, Volumes::default()))
+                }
+                _ => vol.map(|v| line_cost(l, 0.0, v)),
+            })
+            .sum();
+        let act_completers = vol.map(|v| v.completers);
+        years.push(fy);
+        for (k, v) in [
+            s,
+            c,
+            comp.f64(i, "rate"),
+            change.map(|x| x.estimate),
+            change.map(|x| x.low),
+            change.map(|x| x.high),
+            cost,
+            cost.zip(act_completers)
+                .and_then(|(x, n)| (n > 0.0).then(|| x / n)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            cols[k].push(v);
+        }
+    }
+    let [s, c, rate, d, dl, dh, cost, per] = cols;
+    let df = df!(
+        "financial_year" => years, "starters" => s, "completers" => c, "rate" => rate,
+        "change_on_last_year" => d, "change_ci_low" => dl, "change_ci_high" => dh,
+        "cost" => cost, "cost_per_completer" => per,
+    )?;
+    let mut t = Table::new(
+        "year_on_year",
+        "Year on year: completion and cost per completer by financial year",
+        df,
+    )
+    .labels(&["financial_year"])
+    .exact(&[
+        "starters",
+        "completers",
+        "rate",
+        "change_on_last_year",
+        "change_ci_low",
+        "change_ci_high",
+    ])
+    .money(&["cost", "cost_per_completer"]);
+    t.counts = vec!["starters".into(), "completers".into()];
+    for i in 0..t.height() {
+        for c in ["starters", "completers"] {
+            if comp.is_suppressed(i, c) {
+                t.suppressed.insert((i, c.into()));
+            }
+        }
+    }
+    Ok(vec![t])
+}
+
+/// Months of the period in which no course started (from the finalized monthly counts).
+pub fn months_without_a_start(tables: &[Table]) -> Vec<String> {
+    tables
+        .iter()
+        .find(|t| t.name == super::trend::NAME)
+        .map(|t| {
+            (0..t.height())
+                .filter(|&i| t.f64(i, "starters") == Some(0.0))
+                .map(|i| t.text(i, "month"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newcombe_hand_worked() {
+        // Newcombe (1998) example: 56/70 vs 48/80 → difference −0.2000? No: we
+        // compute p2 − p1 = 48/80 − 56/70 = 0.6 − 0.8 = −0.2, interval
+        // −0.3339 to −0.0524 (Newcombe's table II, method 10, for 56/70 − 48/80
+        // = 0.2: 0.0524 to 0.3339, sign reversed here).
+        let d = newcombe_difference(56.0, 70.0, 48.0, 80.0).unwrap();
+        assert!((d.estimate + 0.2).abs() < 1e-12);
+        assert!((d.low + 0.3339).abs() < 1e-4, "{d:?}");
+        assert!((d.high + 0.0524).abs() < 1e-4, "{d:?}");
+    }
+
+    #[test]
+    fn financial_year_dates() {
+        let (a, b) = fy_dates("2023/24", 4).unwrap();
+        assert_eq!(a, NaiveDate::from_ymd_opt(2023, 4, 1).unwrap());
+        assert_eq!(b, NaiveDate::from_ymd_opt(2024, 3, 31).unwrap());
+    }
+}

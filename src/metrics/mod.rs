@@ -9,6 +9,7 @@
 //! controlled counts.
 
 pub mod activity;
+pub mod contract;
 pub mod cost;
 pub mod hospital;
 pub mod pam;
@@ -297,6 +298,7 @@ pub fn evaluate(p: &Pipeline, published: bool) -> Result<Evaluation> {
     all.extend(prov);
     let mut cards = scorecard::scorecard(p, &all)?;
     cards.extend(years::table(p, &all, period)?);
+    cards.extend(contract::tables(p, &all, period_years, data_as_at)?);
     for t in cards.iter_mut() {
         crate::disclosure::finalize(t, published)?;
     }

@@ -178,6 +178,9 @@ pub fn sentences(tables: &[Table], period: &str) -> Vec<String> {
             out.push(hospital_sentence(outcome_words(o), e, l, h, ns, nc));
         }
     }
+    if let Some(g) = gradient(tables) {
+        out.push(g);
+    }
     let p = |k: &str| cell(tables, "pam_summary", 0, k);
     match (
         p("change"),
@@ -248,6 +251,29 @@ pub fn sentences(tables: &[Table], period: &str) -> Vec<String> {
     }
     out.push("The comparison group chose not to start, so the differences above may not all be caused by the programme; see Limitations.".into());
     out
+}
+
+/// A sentence when completion differs clearly between the most and least
+/// deprived fifths of areas (their 95% intervals do not overlap).
+pub fn gradient(tables: &[Table]) -> Option<String> {
+    let t = find(tables, "equity_by_imd_quintile")?;
+    let row = |q: &str| {
+        let i = t.find("group", q)?;
+        Some((t.f64(i, "rate")?, t.f64(i, "ci_low")?, t.f64(i, "ci_high")?))
+    };
+    let (most, least) = (row("1")?, row("5")?);
+    let words = if most.2 < least.1 {
+        "lower"
+    } else if most.1 > least.2 {
+        "higher"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "Completion was clearly {words} among starters from the most deprived fifth of areas ({}) than from the least deprived ({}).",
+        pct(most.0),
+        pct(least.0)
+    ))
 }
 
 /// A finished summary as a table (one sentence a row).

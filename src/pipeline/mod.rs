@@ -123,6 +123,8 @@ struct RawPipeline {
     cost_lines: Vec<CostLine>,
     #[serde(default)]
     labels: Labels,
+    #[serde(default)]
+    contract: Option<Contract>,
     /// Provider codes and the names the pack shows for them.
     #[serde(default)]
     providers: std::collections::BTreeMap<String, String>,
@@ -140,6 +142,32 @@ pub struct Privacy {
     /// only when this is true, and every page of the pack then says so.
     #[serde(default)]
     pub demo: bool,
+}
+
+/// What the service was bought to deliver (commissioning guide, Steps 2, 3 and 5).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    /// Courses a year the contract pays for.
+    pub courses_per_year: Option<f64>,
+    /// Completions a year the contract pays for.
+    pub completions_per_year: Option<f64>,
+    /// What the provider is paid on: "courses" or "completions".
+    pub payment_basis: Option<String>,
+    /// Courses the programme licence allows over its term.
+    pub licence_courses: Option<f64>,
+    /// The licence's term in years (default 3).
+    pub licence_years: Option<f64>,
+    /// Per provider code: the last fidelity check and SS2Q assessment (yyyy-mm-dd).
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<String, ProviderChecks>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderChecks {
+    pub fidelity_check: Option<chrono::NaiveDate>,
+    pub ss2q: Option<chrono::NaiveDate>,
 }
 
 /// Declared group labels: a label outside these is published as "Other".
@@ -360,6 +388,8 @@ pub struct Pipeline {
     pub unit_costs: UnitCosts,
     pub cost_lines: Vec<CostLine>,
     pub labels: Labels,
+    /// The contract the service is delivered under (optional).
+    pub contract: Option<Contract>,
     /// Declared provider codes → display names.
     pub providers: std::collections::BTreeMap<String, String>,
     pub sources: Vec<Source>,
@@ -701,6 +731,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         unit_costs: raw.unit_costs.clone(),
         cost_lines: raw.cost_lines.clone(),
         labels: raw.labels.clone(),
+        contract: raw.contract.clone(),
         providers: raw.providers.clone(),
         sources,
         sha256: hex::encode(sha2::Sha256::digest(bytes)),

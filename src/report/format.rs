@@ -32,6 +32,12 @@ pub fn kind(t: &Table, column: &str) -> Kind {
         || c == "overall_rate"
         || ((c == "ci_low" || c == "ci_high") && t.column_names().iter().any(|n| n == "rate"))
         || (is_rate_table && c != "denominator")
+        || c.starts_with("uptake")
+        || c.ends_with("_share")
+        || c.ends_with("completeness")
+        || matches!(c, "share" | "linkage" | "reject_rate" | "pam_capture")
+        || (t.name == "year_on_year" && c.starts_with("change"))
+        || (t.name == "contract" && c == "delivered_share")
     {
         return Kind::Percent;
     }
@@ -42,6 +48,8 @@ pub fn kind(t: &Table, column: &str) -> Kind {
         || c.starts_with("benchmark")
         || c == "amount"
         || c == "net_cost"
+        || (c.starts_with("value_") && t.name != "savings")
+        || c == "value_per_starter"
     {
         return Kind::Money;
     }
@@ -82,7 +90,15 @@ pub fn display(t: &Table, row: usize, column: &str) -> String {
             Some(x) if !x.is_finite() => "–".into(),
             Some(x) => match k {
                 Kind::Percent => format!("{}%", thousands(x * 100.0, 1)),
-                Kind::Money => format!("£{}", thousands(x, if x.abs() >= 100.0 { 0 } else { 2 })),
+                // Money to the pound: a £75 manual is £75, not £75.02.
+                Kind::Money => {
+                    let s = thousands(x.abs(), 0);
+                    if x < 0.0 {
+                        format!("−£{s}")
+                    } else {
+                        format!("£{s}")
+                    }
+                }
                 Kind::Count | Kind::Integer => thousands(x, 0),
                 _ => thousands(x, if x.abs() >= 100.0 { 1 } else { 2 }),
             },

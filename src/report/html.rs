@@ -483,6 +483,11 @@ pub fn render(
         h.push_str("<h3>The published evidence beside the local figures</h3><p>The service was bought on published figures; each is shown beside the nearest local figure. A trial's or another service's population is not this service's: the local figure is expected to differ, and the last column says why it may.</p>");
         h.push_str(&table_html(p, x, None));
     }
+    for n in ["contract", "quality_assurance"] {
+        if let Some(x) = t(n) {
+            h.push_str(&table_html(p, x, None));
+        }
+    }
     h.push_str("</section>\n<section><h2>7. Provider comparison</h2>");
     if let Some(x) = t("scorecard") {
         h.push_str("<p>The scorecard puts each provider's volume, completion, group size, activation (PAM) capture and change, hospital result, reach into deprived areas and non-English courses, data completeness and cost side by side. \"Too few to estimate\" means fewer than 10 people; [c] means hidden to protect privacy.</p>");

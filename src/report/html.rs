@@ -83,6 +83,20 @@ pub fn heading(c: &str) -> String {
         ("to_level_3", "To level 3"),
         ("to_level_4", "To level 4"),
         ("local_is", "Local figure is"),
+        ("pam_capture", "PAM capture (share of starters)"),
+        (
+            "deprived_share",
+            "Starters from the most deprived 40% of areas",
+        ),
+        ("non_english_course_share", "Courses not in English"),
+        ("imd_completeness", "Deprivation recorded"),
+        ("ethnicity_completeness", "Ethnicity recorded"),
+        ("completion_with_ci", "Completion % (95% CI)"),
+        ("pam_change_with_ci", "PAM change, points (95% CI)"),
+        (
+            "emergency_admissions_vs_comparison",
+            "Emergency admissions vs comparison (95% CI)",
+        ),
     ];
     match known.iter().find(|(k, _)| *k == c) {
         Some((_, v)) => v.to_string(),

@@ -15,6 +15,7 @@ pub mod hospital;
 pub mod pam;
 pub mod providers;
 pub mod quality;
+pub mod reach;
 pub mod referrals;
 pub mod scorecard;
 pub mod summary;
@@ -299,6 +300,23 @@ pub fn evaluate(p: &Pipeline, published: bool) -> Result<Evaluation> {
     let mut cards = scorecard::scorecard(p, &all)?;
     cards.extend(years::table(p, &all, period)?);
     cards.extend(contract::tables(p, &all, period_years, data_as_at)?);
+    if let Some(path) = &p.target_population {
+        let mut t = reach::table(&reach::read(path)?, &all)?;
+        // Starters hidden in their equity table stay hidden here.
+        for i in 0..t.height() {
+            let (d, g) = (t.text(i, "dimension"), t.text(i, "group"));
+            let hidden = all
+                .iter()
+                .find(|x| x.name == format!("equity_by_{d}"))
+                .and_then(|x| x.find("group", &g).map(|r| x.is_suppressed(r, "starters")))
+                .unwrap_or(false);
+            if hidden {
+                t.suppressed.insert((i, "starters".into()));
+            }
+        }
+        t.counts = vec!["starters".into()];
+        cards.push(t);
+    }
     for t in cards.iter_mut() {
         crate::disclosure::finalize(t, published)?;
     }

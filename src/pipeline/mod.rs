@@ -125,6 +125,9 @@ struct RawPipeline {
     labels: Labels,
     #[serde(default)]
     contract: Option<Contract>,
+    /// A CSV of the target population (e.g. LTC register counts) by dimension.
+    #[serde(default)]
+    target_population: Option<String>,
     /// Provider codes and the names the pack shows for them.
     #[serde(default)]
     providers: std::collections::BTreeMap<String, String>,
@@ -390,6 +393,8 @@ pub struct Pipeline {
     pub labels: Labels,
     /// The contract the service is delivered under (optional).
     pub contract: Option<Contract>,
+    /// The target population file (columns dimension, group, population), if any.
+    pub target_population: Option<PathBuf>,
     /// Declared provider codes → display names.
     pub providers: std::collections::BTreeMap<String, String>,
     pub sources: Vec<Source>,
@@ -732,6 +737,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         cost_lines: raw.cost_lines.clone(),
         labels: raw.labels.clone(),
         contract: raw.contract.clone(),
+        target_population: raw.target_population.as_ref().map(|f| dir.join(f)),
         providers: raw.providers.clone(),
         sources,
         sha256: hex::encode(sha2::Sha256::digest(bytes)),

@@ -429,6 +429,10 @@ pub fn render(
             ]),
         ));
     }
+    if let Some(x) = t("reach") {
+        h.push_str("<p>Reach: starters per 1,000 of the target population, and each group's share of starters against its share of that population (a representation ratio of 1 means represented in proportion; below 1, under-represented).</p>");
+        h.push_str(&table_html(p, x, None));
+    }
     h.push_str("</section>\n<section><h2>4. Hospital use</h2>");
     h.push_str(&format!(
         "<p>Hospital data coverage: {} to {}. Each person's year before and year after their index date must lie inside it; people without full follow-up are counted below, not dropped.</p>",

@@ -1,0 +1,94 @@
+//! Reach against the target population (commissioning guide Step 1): where a
+//! pipeline names a CSV of the population the service is for (e.g. people on
+//! long-term condition registers) by dimension and group, each group's
+//! starters per 1,000 of that population and its representation ratio (its
+//! share of starters ÷ its share of the population; 1 = represented in
+//! proportion). Starters are the finalized (controlled) counts.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use polars::prelude::*;
+
+use super::table::Table;
+
+/// (dimension, group, population) rows of the target population file.
+pub fn read(path: &Path) -> anyhow::Result<Vec<(String, String, f64)>> {
+    let mut r = csv::Reader::from_path(path)
+        .with_context(|| format!("cannot read the target population file {}", path.display()))?;
+    let h = r.headers()?.clone();
+    let col = |name: &str| {
+        h.iter()
+            .position(|x| x.trim().eq_ignore_ascii_case(name))
+            .with_context(|| {
+                format!(
+                    "{}: no column `{name}` (expected columns dimension, group, population)",
+                    path.display()
+                )
+            })
+    };
+    let (d, g, p) = (col("dimension")?, col("group")?, col("population")?);
+    let mut out = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.with_context(|| format!("{} line {}", path.display(), i + 2))?;
+        let pop: f64 = match rec.get(p).unwrap_or("").trim().replace(',', "").parse() {
+            Ok(x) if x >= 0.0 => x,
+            _ => bail!(
+                "{} line {}, field population: \"{}\" is not a number of people",
+                path.display(),
+                i + 2,
+                crate::ingest::nhs::mask_text(rec.get(p).unwrap_or(""))
+            ),
+        };
+        out.push((
+            rec.get(d).unwrap_or("").trim().to_string(),
+            rec.get(g).unwrap_or("").trim().to_string(),
+            pop,
+        ));
+    }
+    Ok(out)
+}
+
+pub fn table(rows: &[(String, String, f64)], tables: &[Table]) -> anyhow::Result<Table> {
+    let starters = |dim: &str, group: &str| -> Option<f64> {
+        let t = tables
+            .iter()
+            .find(|t| t.name == format!("equity_by_{dim}"))?;
+        let i = t.find("group", group)?;
+        t.f64(i, "starters")
+    };
+    let totals = |dim: &str| -> (f64, f64) {
+        rows.iter()
+            .filter(|r| r.0 == dim)
+            .fold((0.0, 0.0), |(s, p), r| {
+                (s + starters(dim, &r.1).unwrap_or(0.0), p + r.2)
+            })
+    };
+    let (mut dims, mut groups, mut pops, mut st, mut per_k, mut ratio) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (dim, group, pop) in rows {
+        let s = starters(dim, group);
+        let (ts, tp) = totals(dim);
+        dims.push(dim.clone());
+        groups.push(group.clone());
+        pops.push(*pop);
+        st.push(s);
+        per_k.push(s.filter(|_| *pop > 0.0).map(|s| s / pop * 1000.0));
+        ratio.push(
+            s.and_then(|s| (ts > 0.0 && tp > 0.0 && *pop > 0.0).then(|| (s / ts) / (pop / tp))),
+        );
+    }
+    Ok(Table::new(
+        "reach",
+        "Reach against the target population",
+        df!("dimension" => dims, "group" => groups, "population" => pops, "starters" => st,
+            "starters_per_1000" => per_k, "representation_ratio" => ratio)?,
+    )
+    .labels(&["dimension", "group"])
+    .exact(&[
+        "population",
+        "starters",
+        "starters_per_1000",
+        "representation_ratio",
+    ]))
+}

@@ -89,6 +89,11 @@ data_as_at = "2024-12-31"
 max_reject_rate = 1.0
 [labels]
 course_language = ["English", "Urdu", "Punjabi"]
+# Matched estimates are model outputs over everyone's covariates: moving
+# people between categories of a matched covariate changes them (published
+# under the n >= 10 rule, their counts controlled). Off here; see the note.
+[matching]
+enabled = false
 [providers]
 BIG = "Big provider"
 MID = "Middle provider"

@@ -56,6 +56,14 @@ pub fn persons(referrals: &LazyFrame) -> LazyFrame {
                 .first()
                 .alias("start_provider"),
             col(PROVIDER_ID).first().alias("referral_provider"),
+            // Covariates for matching, from the person's first referral row.
+            col(AGE_GROUP).first().alias("cov_age_band"),
+            col(SEX).first().alias("cov_sex"),
+            col(IMD_QUINTILE).first().alias("cov_imd_quintile"),
+            col(ETHNICITY_GROUP).first().alias("cov_ethnic_group"),
+            col(LTC_COUNT).first().alias("_ltc"),
+            col(REFERRAL_SOURCE).first().alias("cov_referral_source"),
+            col(PROGRAMME).first().alias("cov_programme"),
         ])
         .with_columns([
             when(col("started"))
@@ -71,8 +79,20 @@ pub fn persons(referrals: &LazyFrame) -> LazyFrame {
                 .otherwise(lit("comparison"))
                 .alias(GROUP),
             col(FIRST_COMPLETED).fill_null(lit(false)),
+            when(col("_ltc").is_null())
+                .then(lit("Not known"))
+                .when(col("_ltc").cast(DataType::Int32).gt_eq(lit(3)))
+                .then(lit("3+"))
+                .otherwise(col("_ltc").cast(DataType::Int32).cast(DataType::String))
+                .alias("cov_ltc_band"),
+            (days(col("first_start")) - days(col("first_referral"))).alias(WAIT_DAYS),
         ])
 }
+
+/// Days from a starter's first referral to their first course start.
+pub const WAIT_DAYS: &str = "wait_days";
+/// Eligible for the baseline year [index − 2W, index − W) as well.
+pub const BASE_ELIGIBLE: &str = "baseline_eligible";
 
 /// Per-person event counts in the pre and post windows, for every person
 /// (zero where they had none), with eligibility.
@@ -85,12 +105,16 @@ pub fn person_outcomes(
     let w = window_days as i32;
     let (cov_start, cov_end) = (day_number(coverage.0), day_number(coverage.1));
     let idx = days(col(INDEX));
-    let p = persons.clone().with_column(
+    let p = persons.clone().with_columns([
         (idx.clone() - lit(w))
             .gt_eq(lit(cov_start))
-            .and((idx + lit(w) - lit(1)).lt_eq(lit(cov_end)))
+            .and((idx.clone() + lit(w) - lit(1)).lt_eq(lit(cov_end)))
             .alias(ELIGIBLE),
-    );
+        (idx.clone() - lit(2 * w))
+            .gt_eq(lit(cov_start))
+            .and((idx + lit(w) - lit(1)).lt_eq(lit(cov_end)))
+            .alias(BASE_ELIGIBLE),
+    ]);
     let ev = events
         .clone()
         .join(
@@ -108,6 +132,9 @@ pub fn person_outcomes(
         ]);
     let pre = col("offset").gt_eq(lit(-w)).and(col("offset").lt(lit(0)));
     let post = col("offset").gt_eq(lit(0)).and(col("offset").lt(lit(w)));
+    let base = col("offset")
+        .gt_eq(lit(-2 * w))
+        .and(col("offset").lt(lit(-w)));
     // Bed days = discharge − admission (0 for a same-day stay; 0 where the discharge is unknown).
     let bed_days = (days(col(DISCHARGE_DATE)) - days(col(EVENT_DATE)))
         .clip_min(lit(0))
@@ -151,10 +178,17 @@ pub fn person_outcomes(
                 .alias(format!("{name}_pre")),
         );
         aggs.push(
-            ind.filter(post.clone())
+            ind.clone()
+                .filter(post.clone())
                 .sum()
                 .cast(DataType::Float64)
                 .alias(format!("{name}_post")),
+        );
+        aggs.push(
+            ind.filter(base.clone())
+                .sum()
+                .cast(DataType::Float64)
+                .alias(format!("{name}_base")),
         );
     }
     let per_person = ev.group_by([col(PERSON_ID)]).agg(aggs);
@@ -162,7 +196,7 @@ pub fn person_outcomes(
     // (their per-person row exists before the zeros are filled in).
     let mut fill = vec![col("emergency_admissions_pre").is_not_null().alias(LINKED)];
     for (name, _) in &indicators {
-        for s in ["pre", "post"] {
+        for s in ["pre", "post", "base"] {
             fill.push(col(format!("{name}_{s}")).fill_null(lit(0.0)));
         }
         fill.push(

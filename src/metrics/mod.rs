@@ -9,9 +9,11 @@
 //! controlled counts.
 
 pub mod activity;
+pub mod comparison;
 pub mod contract;
 pub mod cost;
 pub mod hospital;
+pub mod matching;
 pub mod pam;
 pub mod providers;
 pub mod quality;
@@ -242,6 +244,9 @@ pub fn evaluate(p: &Pipeline, published: bool) -> Result<Evaluation> {
         .collect()?;
     let outcomes_lf = outcomes.lazy();
     tables.extend(hospital_tables(&outcomes_lf)?);
+    tables.extend(comparison::tables(
+        p, &persons, &events_lf, coverage, published, &mut notes,
+    )?);
     let costed = hospital::costed_did(&outcomes_lf, &cost::costed_outcomes(&p.unit_costs))?;
     let mut profile = scorecard::profile_table(all_groups(
         scorecard::profile(&refs, &outcomes_lf)?,

@@ -110,7 +110,11 @@ fn cell(tables: &[Table], name: &str, row: usize, col: &str) -> Option<f64> {
     find(tables, name).and_then(|t| t.f64(row, col))
 }
 fn did_row(tables: &[Table], outcome: &str) -> [Option<f64>; 5] {
-    let t = find(tables, "did");
+    did_row_of(tables, "did", outcome)
+}
+
+fn did_row_of(tables: &[Table], table: &str, outcome: &str) -> [Option<f64>; 5] {
+    let t = find(tables, table);
     let i = t.and_then(|t| t.find("outcome", outcome));
     let g = |c: &str| i.and_then(|i| t.and_then(|t| t.f64(i, c)));
     [
@@ -157,15 +161,21 @@ pub fn sentences(tables: &[Table], period: &str) -> Vec<String> {
         _ => s.push('.'),
     }
     out.push(s);
-    let [e, l, h, ns, nc] = did_row(tables, "emergency_admissions");
-    out.push(hospital_sentence(
-        outcome_words("emergency_admissions"),
-        e,
-        l,
-        h,
-        ns,
-        nc,
-    ));
+    // The primary outcome: against the matched comparison group where matching ran.
+    let matched = did_row_of(tables, "did_matched", "emergency_admissions");
+    let [e, l, h, ns, nc] = if matched[0].is_some() {
+        matched
+    } else {
+        did_row(tables, "emergency_admissions")
+    };
+    let mut first = hospital_sentence(outcome_words("emergency_admissions"), e, l, h, ns, nc);
+    if matched[0].is_some() {
+        first = first.replace(
+            "people referred who did not start",
+            "similar people referred who did not start (matched on age, sex, deprivation and earlier hospital use)",
+        );
+    }
+    out.push(first);
     // Any other outcome with a clear difference is named too.
     for o in [
         "ae_attendances",

@@ -128,6 +128,8 @@ struct RawPipeline {
     /// A CSV of the target population (e.g. LTC register counts) by dimension.
     #[serde(default)]
     target_population: Option<String>,
+    #[serde(default)]
+    matching: Matching,
     /// Provider codes and the names the pack shows for them.
     #[serde(default)]
     providers: std::collections::BTreeMap<String, String>,
@@ -145,6 +147,19 @@ pub struct Privacy {
     /// only when this is true, and every page of the pack then says so.
     #[serde(default)]
     pub demo: bool,
+}
+
+/// Coarsened exact matching of starters to the comparison group.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Matching {
+    /// Default: on when the comparison group has at least 30 eligible people.
+    pub enabled: Option<bool>,
+    /// Covariates matched on (age_band, sex, imd_quintile, ethnic_group,
+    /// ltc_band, referral_source, programme, prior_emergency, prior_ae,
+    /// prior_outpatient); default age_band, sex, imd_quintile,
+    /// prior_emergency, prior_ae.
+    pub strata: Option<Vec<String>>,
 }
 
 /// What the service was bought to deliver (commissioning guide, Steps 2, 3 and 5).
@@ -395,6 +410,8 @@ pub struct Pipeline {
     pub contract: Option<Contract>,
     /// The target population file (columns dimension, group, population), if any.
     pub target_population: Option<PathBuf>,
+    /// Matched comparison group settings.
+    pub matching: Matching,
     /// Declared provider codes → display names.
     pub providers: std::collections::BTreeMap<String, String>,
     pub sources: Vec<Source>,
@@ -737,6 +754,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         cost_lines: raw.cost_lines.clone(),
         labels: raw.labels.clone(),
         contract: raw.contract.clone(),
+        matching: raw.matching.clone(),
         target_population: raw.target_population.as_ref().map(|f| dir.join(f)),
         providers: raw.providers.clone(),
         sources,

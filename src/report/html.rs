@@ -457,6 +457,19 @@ pub fn render(
     if let Some(x) = t("did") {
         h.push_str(&table_html(p, x, None));
     }
+    h.push_str("<h3>Compared with whom?</h3><p>Starters differ from people referred who did not start (age, deprivation, earlier hospital use). The matched comparison gives each starter comparison people with the same characteristics and earlier hospital use, weighted so the two groups have the same mix; the balance table shows how alike the groups are before and after (a standardised difference under 0.1 is usually taken as balanced). Starters with no similar comparison person are counted, not hidden.</p>");
+    for n in [
+        "matching",
+        "did_matched",
+        "balance",
+        "did_aligned_index",
+        "placebo_did",
+        "sensitivity",
+    ] {
+        if let Some(x) = t(n) {
+            h.push_str(&table_html(p, x, None));
+        }
+    }
     h.push_str("</section>\n<section><h2>5. Patient activation (PAM)</h2>");
     h.push_str("<p class=\"caution\">The PAM change is a before/after change among starters with both scores, with no comparison group: part of it may be regression to the mean, especially for people starting at level 1.</p>");
     h.push_str(&chart_html(charts, "pam_levels"));

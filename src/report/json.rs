@@ -185,6 +185,8 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
             ("persons", "persons"),
             ("eligible", "eligible"),
             ("insufficient_follow_up", "insufficient_follow_up"),
+            ("linked", "linked"),
+            ("linkage", "linkage"),
         ],
         "follow_up",
         sup,
@@ -414,6 +416,31 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
             rows(Some(t), &keys, "year_on_year", sup)
         })
         .unwrap_or(Value::Array(vec![]));
+    let any_table = |name: &str, sup: &mut Vec<String>| -> Value {
+        e.table(name)
+            .map(|t| {
+                let cols = t.column_names();
+                let keys: Vec<(&str, &str)> =
+                    cols.iter().map(|c| (c.as_str(), c.as_str())).collect();
+                rows(Some(t), &keys, name, sup)
+            })
+            .unwrap_or(Value::Null)
+    };
+    let mut matching = match e.table("matching") {
+        Some(t) => {
+            let cols = t.column_names();
+            let keys: Vec<(&str, &str)> = cols.iter().map(|c| (c.as_str(), c.as_str())).collect();
+            first(Some(t), &keys, "matching", sup)
+        }
+        None => Value::Null,
+    };
+    if let Value::Object(m) = &mut matching {
+        m.insert("balance".into(), any_table("balance", sup));
+    }
+    let did_matched = any_table("did_matched", sup);
+    let did_aligned_index = any_table("did_aligned_index", sup);
+    let placebo_did = any_table("placebo_did", sup);
+    let sensitivity = any_table("sensitivity", sup);
     json!({
         "schema_version": 1,
         "run": {
@@ -426,6 +453,12 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "hospital_coverage": {"start": e.coverage.0.to_string(), "end": e.coverage.1.to_string()},
         "data_as_at": e.data_as_at.to_string(),
         "summary": summary,
+        "matching": matching,
+        "linkage": follow_up.clone(),
+        "did_matched": did_matched,
+        "did_aligned_index": did_aligned_index,
+        "placebo_did": placebo_did,
+        "sensitivity": sensitivity,
         "limitations": limitations,
         "evidence": evidence,
         "scorecard": scorecard,

@@ -27,6 +27,11 @@ pub struct Args {
     /// Plant known bad rows (listed in faults.json).
     #[arg(long)]
     pub faults: bool,
+    /// Make who starts depend on who they are: `latent` (deprivation,
+    /// conditions and a latent hospital risk; the unmatched DiD is biased) or
+    /// `observed` (deprivation only, which is matched on).
+    #[arg(long, value_enum)]
+    pub confounded: Option<generate::Confounding>,
 }
 
 /// Fewest referrals that leave rows in every file to plant faults in.
@@ -49,6 +54,7 @@ pub fn run(a: Args) -> Result<()> {
         hospital_rows: a.hospital_rows,
         seed: a.seed,
         faults: a.faults,
+        confounded: a.confounded,
     })?;
     println!(
         "wrote synthetic data to {} ({} referrals, {} planted faults); ingest it with: smpeval ingest {}",

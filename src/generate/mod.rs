@@ -54,6 +54,39 @@ pub struct Options {
     pub hospital_rows: usize,
     pub seed: u64,
     pub faults: bool,
+    /// Who starts depends on who they are (for testing the matched comparison).
+    pub confounded: Option<Confounding>,
+}
+
+/// How starting is confounded with hospital use (`--confounded`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Confounding {
+    /// More deprived people, people with more conditions and people with a
+    /// higher latent hospital risk (which prior use only partly reveals)
+    /// start less: the unmatched DiD is biased, matching reduces the bias.
+    Latent,
+    /// Starting depends only on deprivation, which is matched on, and
+    /// deprivation raises hospital use: the matched DiD is unbiased.
+    Observed,
+}
+
+/// Mean of the Gamma(1.2, 0.5) usual emergency rate.
+const MEAN_EMERGENCY_RATE: f64 = 0.6;
+
+/// A person's usual emergency rate and start probability under confounding.
+fn confounded(c: Confounding, latent: f64, imd: u8, ltc: u8, base_start: f64) -> (f64, f64) {
+    // Deprivation raises hospital use: decile 1 × 1.45, decile 10 × 0.55.
+    let deprivation = 1.0 + 0.1 * (5.5 - imd as f64);
+    let rate = latent * deprivation * (1.0 + 0.15 * (ltc as f64 - 2.0));
+    let p = match c {
+        Confounding::Latent => {
+            base_start + 0.04 * (imd as f64 - 5.5)
+                - 0.05 * (ltc as f64 - 2.0)
+                - 0.35 * (latent - MEAN_EMERGENCY_RATE)
+        }
+        Confounding::Observed => base_start + 0.06 * (imd as f64 - 5.5),
+    };
+    (rate, p.clamp(0.05, 0.95))
 }
 
 struct Provider {
@@ -512,7 +545,25 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
             ltc: n_cond as u8 + rng.gen_range(0..2),
             conditions: cs[..n_cond].join(";"),
         };
-        let emergency = gamma.sample(&mut rng);
+        let mut emergency = gamma.sample(&mut rng);
+        let mut r = r;
+        if let Some(c) = opts.confounded {
+            let (rate, p_start) = confounded(c, emergency, r.imd, r.ltc, p.start_probability);
+            emergency = rate;
+            let sessions = if rng.gen::<f64>() < p_start {
+                if rng.gen::<f64>() < p.completion_probability {
+                    pick(&mut rng, &[(4usize, 0.2), (5, 0.3), (6, 0.5)])
+                } else {
+                    rng.gen_range(1..=3)
+                }
+            } else {
+                0
+            };
+            r.register = [false; 6];
+            for s in r.register.iter_mut().take(sessions) {
+                *s = true;
+            }
+        }
         rates.insert(
             nhs,
             PersonRates {
@@ -1068,6 +1119,16 @@ reports = "{prefix}reports"
 # below is a DEMO key for synthetic data only. Never use it for real data.
 key_env = "SMPEVAL_HMAC_KEY"
 key_file = "{prefix}demo-hmac.key"
+# The demo key is public: allowed only because these data are synthetic.
+demo = true
+
+[labels]
+course_language = ["English", "Urdu", "Punjabi", "Polish"]
+
+[providers]
+NTH = "Northside Wellbeing"
+ELS = "Eastleigh Health Trust"
+WCP = "Westcombe Community Partnership"
 
 [settings]
 evaluation_start = "2022-04-01"

@@ -316,6 +316,8 @@ const INDIVIDUAL_LEVEL: &[&str] = &[
     "did_low",
     "did_high",
     "emergency_admissions_vs_comparison",
+    // The case-mix ratio's expected count sums person-level stratum rates.
+    "ratio",
 ];
 
 #[test]

@@ -160,3 +160,22 @@ fn funnel_limits_match_testdata_funnel_prop_outputs() {
         close(average * 100.0, num(&r[5]).unwrap(), "baseline");
     }
 }
+
+#[test]
+fn byar_intervals_match_testdata_b_w() {
+    let mut checked = 0;
+    for r in rows("testdata_B_W.csv").iter().filter(|r| r[5] == "Byars") {
+        let x = num(&r[0]).unwrap();
+        let conf = if r[4] == "95%" { 0.95 } else { 0.998 };
+        let (lo, hi) = stats::byar(x, conf).unwrap();
+        if let Some(want) = num(&r[2]) {
+            close(lo, want, &format!("Byar lower {x} {conf}"));
+        } else {
+            // PHEindicatormethods gives no lower limit where Byar's goes below zero.
+            assert!(lo <= 0.0, "Byar lower {x} {conf}: {lo}");
+        }
+        close(hi, num(&r[3]).unwrap(), &format!("Byar upper {x} {conf}"));
+        checked += 1;
+    }
+    assert_eq!(checked, 7);
+}

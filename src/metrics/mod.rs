@@ -81,7 +81,7 @@ fn latest_return_date(participants: &DataFrame) -> Result<Option<NaiveDate>> {
 }
 
 /// Lists every declared value of a dimension, with zero counts where no one is in it.
-fn all_groups(df: DataFrame, column: &str, dims: &Dimensions) -> Result<DataFrame> {
+pub(crate) fn all_groups(df: DataFrame, column: &str, dims: &Dimensions) -> Result<DataFrame> {
     let Some(values) = dims.values(column) else {
         return Ok(df);
     };
@@ -275,6 +275,7 @@ pub fn evaluate(p: &Pipeline, published: bool) -> Result<Evaluation> {
     };
     let paired = pam::paired(&persons, &pam_lf, s).collect()?.lazy();
     tables.extend(pam_tables(&paired)?);
+    tables.push(providers::case_mix_adjusted(&refs, &dims)?);
     tables.push(trend::monthly(&refs, period)?);
     tables.extend(quality::tables(manifest, rejects, &superseded)?);
 

@@ -9,7 +9,7 @@ use polars::prelude::*;
 
 use super::table::Table;
 use crate::pipeline::Pipeline;
-use crate::schema::PROVIDER_ID;
+use crate::schema::{LTC_COUNT, PROVIDER_ID};
 use crate::stats;
 
 pub fn tables(p: &Pipeline, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
@@ -175,4 +175,119 @@ fn funnel_limits(providers: &Table, overall_rate: Option<f64>) -> anyhow::Result
         "upper_998",
         "overall_rate",
     ]))
+}
+
+/// Completion by provider indirectly standardised for case mix: each
+/// starter's expected chance of completing is the overall completion rate of
+/// starters of the same age band, sex, IMD quintile and number of long-term
+/// conditions; a provider's expected completers E are the sum over its
+/// starters, and its ratio observed ÷ expected comes with Byar's 95%
+/// interval (as PHEindicatormethods does for standardised ratios), so that a
+/// provider serving people less likely to complete is not marked down for it.
+/// Starters on courses still in progress are left out.
+pub fn case_mix_adjusted(
+    refs: &LazyFrame,
+    dims: &super::referrals::Dimensions,
+) -> anyhow::Result<Table> {
+    use super::referrals::*;
+    let ltc = when(col(LTC_COUNT).is_null())
+        .then(lit("Not known"))
+        .when(col(LTC_COUNT).cast(DataType::Int32).gt_eq(lit(3)))
+        .then(lit("3+"))
+        .otherwise(col(LTC_COUNT).cast(DataType::Int32).cast(DataType::String));
+    let stratum = concat_str(
+        [
+            col(AGE_GROUP),
+            col(crate::schema::SEX),
+            col(IMD_QUINTILE),
+            ltc,
+        ],
+        "|",
+        false,
+    );
+    let starters = refs
+        .clone()
+        .filter(col(STARTER).and(col(IN_PROGRESS).not()))
+        .with_column(stratum.alias("_stratum"))
+        .with_column(
+            col(COMPLETER)
+                .cast(DataType::Float64)
+                .mean()
+                .over([col("_stratum")])?
+                .alias("_expected"),
+        );
+    let df = starters
+        .group_by([col(PROVIDER_ID)])
+        .agg([
+            len().cast(DataType::Int64).alias("starters"),
+            col(COMPLETER)
+                .sum()
+                .cast(DataType::Int64)
+                .alias("completers"),
+            col("_expected").sum().alias("expected_x"),
+        ])
+        .sort([PROVIDER_ID], SortMultipleOptions::default())
+        .collect()?;
+    let df = super::all_groups(df, PROVIDER_ID, dims)?;
+    let mut t = Table::new(
+        "providers_adjusted",
+        "Completion by provider adjusted for case mix (observed ÷ expected completers)",
+        df,
+    )
+    .labels(&[PROVIDER_ID])
+    .counts(&["starters"])
+    .count_within("completers", "starters")
+    .hidden(&["expected_x"])
+    .base("starters")
+    // The expected count itself is not published: summed over providers it
+    // is the exact number of completers. The ratio and its interval are shown
+    // to one decimal place, from the controlled observed count.
+    .statistic(
+        "ratio",
+        &["completers", "expected_x"],
+        super::table::formulas::ratio,
+        &["starters"],
+        1,
+    )
+    .statistic(
+        "ratio_low",
+        &["completers", "expected_x"],
+        byar_low,
+        &["starters"],
+        1,
+    )
+    .statistic(
+        "ratio_high",
+        &["completers", "expected_x"],
+        byar_high,
+        &["starters"],
+        1,
+    );
+    t.empty_group_hidden = true;
+    Ok(t)
+}
+
+fn byar_low(x: &[Option<f64>]) -> Option<f64> {
+    let (o, e) = (x[0]?, x[1]?);
+    (e > 0.0).then(|| stats::byar(o, 0.95).map(|b| b.0.max(0.0) / e))?
+}
+
+fn byar_high(x: &[Option<f64>]) -> Option<f64> {
+    let (o, e) = (x[0]?, x[1]?);
+    (e > 0.0).then(|| stats::byar(o, 0.95).map(|b| b.1 / e))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byar_ratio_hand_worked() {
+        // 65 observed, 50 expected: ratio 1.3; Byar 95% limits for 65 are
+        // 50.163 and 82.849 (PHEindicatormethods), so 1.003 to 1.657.
+        let lo = byar_low(&[Some(65.0), Some(50.0)]).unwrap();
+        let hi = byar_high(&[Some(65.0), Some(50.0)]).unwrap();
+        assert!((lo - 50.163187710459454 / 50.0).abs() < 1e-6, "{lo}");
+        assert!((hi - 82.84913854593984 / 50.0).abs() < 1e-6, "{hi}");
+    }
 }

@@ -544,6 +544,10 @@ pub fn render(
             ]),
         ));
     }
+    if let Some(x) = t("providers_adjusted") {
+        h.push_str("<p>Completion adjusted for case mix: each provider's completers against the number expected from the age, sex, deprivation and long-term conditions of its starters (a ratio above 1 means more completed than expected; an interval wholly above or below 1 is a clear difference).</p>");
+        h.push_str(&table_html(p, x, None));
+    }
     h.push_str("</section>\n<section><h2>8. Trend</h2>");
     h.push_str(&chart_html(charts, "trend_xmr"));
     if let Some(x) = t("trend_monthly") {

@@ -71,6 +71,24 @@ pub fn t_half_width(n: f64, sd: f64, confidence: f64) -> Option<f64> {
     Some(t(confidence, n - 1.0) * sd / n.sqrt())
 }
 
+/// Byar's approximation to the exact Poisson interval for a count `o`
+/// (PHE Fingertips / PHEindicatormethods `byars_lower`/`byars_upper`): the
+/// limits for the count; divide by the expected count for a standardised ratio.
+pub fn byar(o: f64, confidence: f64) -> Option<(f64, f64)> {
+    if o < 0.0 || !o.is_finite() {
+        return None;
+    }
+    let z = z(confidence);
+    let lower = if o == 0.0 {
+        0.0
+    } else {
+        o * (1.0 - 1.0 / (9.0 * o) - z / (3.0 * o.sqrt())).powi(3)
+    };
+    let u = o + 1.0;
+    let upper = u * (1.0 - 1.0 / (9.0 * u) + z / (3.0 * u.sqrt())).powi(3);
+    Some((lower, upper))
+}
+
 /// The difference of two independent means with a Welch (unequal variances)
 /// interval and Welch–Satterthwaite degrees of freedom: used for the
 /// difference-in-differences of per-person changes.

@@ -74,6 +74,12 @@ pub fn table(warehouse: &Path, name: &str) -> DataFrame {
         .unwrap_or_else(|| panic!("table {name} has no files"))
 }
 
+/// The folder of a warehouse's current version (what an outside reader reads).
+pub fn current(warehouse: &Path) -> PathBuf {
+    let v = std::fs::read_to_string(warehouse.join("CURRENT")).expect("CURRENT");
+    warehouse.join("versions").join(v.trim())
+}
+
 pub fn strs(df: &DataFrame, column: &str) -> Vec<String> {
     let c = df.column(column).unwrap().cast(&DataType::String).unwrap();
     let ca = c.str().unwrap();

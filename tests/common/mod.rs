@@ -50,10 +50,17 @@ pub fn bin() -> &'static str {
 }
 
 pub fn run_in(dir: &Path, args: &[&str]) -> Run {
+    run_env(dir, args, &[])
+}
+
+/// Runs smpeval with the demo key and extra environment variables
+/// (`SMPEVAL_FAILPOINTS` makes a named write fail).
+pub fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out: Output = Command::new(bin())
         .args(args)
         .current_dir(dir)
         .env("SMPEVAL_HMAC_KEY", TEST_KEY)
+        .envs(env.iter().copied())
         .output()
         .expect("run smpeval");
     Run {

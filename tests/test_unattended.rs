@@ -278,6 +278,25 @@ fn a_foreign_non_empty_folder_is_never_written() {
     );
     assert_eq!(tree(&w.path("reports")).len(), 1);
 
+    // A warehouse an earlier smpeval made (no versions, no marker) is named as such.
+    std::fs::create_dir_all(w.path("old/wh/manifest")).unwrap();
+    std::fs::write(w.path("old/wh/manifest/manifest.parquet"), "").unwrap();
+    let text = std::fs::read_to_string(w.path("pipeline.toml")).unwrap();
+    std::fs::write(
+        w.path("old.toml"),
+        text.replace("warehouse = \"wh\"", "warehouse = \"old/wh\""),
+    )
+    .unwrap();
+    let r = w.run(&["ingest", "old.toml"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "old/wh is a warehouse made by an earlier smpeval, without versions; move it aside"
+        ),
+        "{}",
+        r.stderr
+    );
+
     // An empty folder is fine: smpeval marks it and uses it.
     std::fs::remove_file(w.path("reports/latest")).unwrap();
     ok(&w.run(&["report", "pipeline.toml", "--run-id", "x"]));

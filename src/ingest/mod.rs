@@ -375,6 +375,20 @@ pub fn reject_messages(path: &Path, rejects: &DataFrame, limit: usize) -> Result
         .collect())
 }
 
+/// A warehouse made by smpeval before versions (tables straight under it, no
+/// marker) is refused with what to do, rather than as a stranger's folder.
+fn refuse_unversioned(dir: &Path) -> Result<()> {
+    let old_manifest = dir.join(warehouse::MANIFEST).join("manifest.parquet");
+    if old_manifest.is_file() && !dir.join(crate::files::MARKER).exists() {
+        bail!(
+            "{} is a warehouse made by an earlier smpeval, without versions; move it aside (e.g. to {}.old) and run `smpeval ingest` to rebuild it from the sources",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Reads and checks every input; in `Mode::Ingest` also writes the warehouse.
 pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<Summary> {
     let key = Arc::new(pipeline.hmac_key()?);
@@ -382,6 +396,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     let warehouse_dir = pipeline.warehouse.clone();
     let _lock = match mode.writes() {
         true => {
+            refuse_unversioned(&warehouse_dir)?;
             crate::files::claim_dir(&warehouse_dir, crate::files::DirKind::Warehouse)?;
             let lock = warehouse::lock(&warehouse_dir, "ingest")?;
             if let Some(h) = &lock.stale {

@@ -476,6 +476,52 @@ fn a_damaged_version_is_refused_until_repaired() {
     );
 }
 
+#[test]
+fn parts_that_disagree_with_the_manifest_are_refused() {
+    // The torn warehouse: hospital rows on disk that are not the
+    // manifest's (here one part rewritten shorter, and its list entry too).
+    use polars::prelude::*;
+    let w = tiny();
+    ok(&w.run(&["ingest", "pipeline.toml"]));
+    let v = current(&w.path("wh"));
+    let list_path = v.join("snapshot.json");
+    let mut list: Value =
+        serde_json::from_str(&std::fs::read_to_string(&list_path).unwrap()).unwrap();
+    let entry = list["files"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f["table"] == "hospital_events" && f["rows"].as_u64().unwrap() > 1)
+        .unwrap();
+    let part = v.join(entry["path"].as_str().unwrap());
+    let df = ParquetReader::new(std::fs::File::open(&part).unwrap())
+        .finish()
+        .unwrap();
+    let mut shorter = df.head(Some(df.height() - 1));
+    std::fs::remove_file(&part).unwrap();
+    ParquetWriter::new(std::fs::File::create(&part).unwrap())
+        .finish(&mut shorter)
+        .unwrap();
+    entry["rows"] = Value::from(shorter.height());
+    entry["bytes"] = Value::from(std::fs::metadata(&part).unwrap().len());
+    std::fs::write(&list_path, serde_json::to_string(&list).unwrap()).unwrap();
+    let r = w.run(&["report", "pipeline.toml", "--run-id", "torn"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("table hospital_events: the parts from hospital.csv hold")
+            && r.stderr.contains("rows where the manifest says")
+            && r.stderr.contains("smpeval ingest --repair pipeline.toml"),
+        "{}",
+        r.stderr
+    );
+    let s: Value =
+        serde_json::from_str(&w.run(&["status", "pipeline.toml", "--json"]).stdout).unwrap();
+    assert_eq!(s["warehouse"]["verified"], false);
+    ok(&w.run(&["ingest", "--repair", "pipeline.toml"]));
+    ok(&w.run(&["report", "pipeline.toml", "--run-id", "repaired"]));
+}
+
 // --- failpoints: a failed write leaves the previous version and pack -----
 
 #[test]

@@ -17,8 +17,7 @@ use crate::error::{InputError, PipelineError};
 use crate::pipeline::{Pipeline, Source, SourceKind};
 use crate::progress::Progress;
 use crate::schema::{self, SCHEMA_VERSION};
-use crate::warehouse;
-use checks::InList;
+use crate::warehouse::{self, ManifestRow};
 
 /// A row rejected while reading, before the column checks.
 #[derive(Debug, Clone)]
@@ -228,50 +227,17 @@ struct Prepared {
     config: String,
 }
 
-/// A file as the manifest last recorded it.
-struct Previous {
-    source: String,
-    path: String,
-    sha256: String,
-    schema_version: u32,
-    source_config: String,
-    key_fingerprint: String,
-}
-
-/// The manifest's previous rows, keyed by file key.
-fn previous_manifest(snapshot: Option<&warehouse::Snapshot>) -> Result<BTreeMap<String, Previous>> {
-    let mut out = BTreeMap::new();
-    let Some(snapshot) = snapshot else {
-        return Ok(out);
-    };
-    if let Some(df) = snapshot.table(warehouse::MANIFEST)? {
-        let text = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
-        let source = text("source")?;
-        let (key, path, sha, cfg, fp) = (
-            text("file_key")?,
-            text("path")?,
-            text("sha256")?,
-            text("source_config")?,
-            text("key_fingerprint")?,
-        );
-        let ver = df.column("schema_version")?.u32()?.clone();
-        for i in 0..df.height() {
-            if let Some(k) = key.get(i) {
-                out.insert(
-                    k.to_string(),
-                    Previous {
-                        source: source.get(i).unwrap_or_default().to_string(),
-                        path: path.get(i).unwrap_or_default().to_string(),
-                        sha256: sha.get(i).unwrap_or_default().to_string(),
-                        schema_version: ver.get(i).unwrap_or(0),
-                        source_config: cfg.get(i).unwrap_or_default().to_string(),
-                        key_fingerprint: fp.get(i).unwrap_or_default().to_string(),
-                    },
-                );
-            }
-        }
-    }
-    Ok(out)
+/// The current version's manifest rows, keyed by file key.
+fn previous_manifest(
+    snapshot: Option<&warehouse::Snapshot>,
+) -> Result<BTreeMap<String, ManifestRow>> {
+    Ok(match snapshot {
+        Some(s) => warehouse::manifest::read(s)?
+            .into_iter()
+            .map(|r| (r.file_key.clone(), r))
+            .collect(),
+        None => BTreeMap::new(),
+    })
 }
 
 fn top_reasons(rejects: &DataFrame) -> Result<Vec<(String, usize)>> {
@@ -588,15 +554,8 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         }
     }
     let mut files: Vec<FileReport> = prepared.into_iter().map(|p| p.report).collect();
-    if mode == Mode::Ingest && !skipped.is_empty() {
-        if let Some(df) = snapshot
-            .as_ref()
-            .map(|s| s.table(warehouse::MANIFEST))
-            .transpose()?
-            .flatten()
-        {
-            files.extend(manifest_reports(&df, &skipped)?);
-        }
+    if mode == Mode::Ingest {
+        files.extend(manifest_reports(&previous, &skipped));
     }
     Ok(Summary {
         files,
@@ -610,47 +569,25 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     })
 }
 
-fn manifest_reports(df: &DataFrame, keys: &[String]) -> Result<Vec<FileReport>> {
-    let get_s = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
-    let get_u = |c: &str| -> Result<UInt64Chunked> {
-        Ok(df.column(c)?.cast(&DataType::UInt64)?.u64()?.clone())
-    };
-    let (src, path, fk, sha) = (
-        get_s("source")?,
-        get_s("path")?,
-        get_s("file_key")?,
-        get_s("sha256")?,
-    );
-    let (size, read, acc, rej, wr, sen) = (
-        get_u("size_bytes")?,
-        get_u("rows_read")?,
-        get_u("rows_accepted")?,
-        get_u("rows_rejected")?,
-        get_u("rows_written")?,
-        get_u("sentinel_dates")?,
-    );
-    let mut out = Vec::new();
-    for i in 0..df.height() {
-        let k = fk.get(i).unwrap_or_default();
-        if keys.iter().any(|x| x == k) {
-            out.push(FileReport {
-                source: src.get(i).unwrap_or_default().into(),
-                path: path.get(i).unwrap_or_default().into(),
-                file_key: k.into(),
-                size_bytes: size.get(i).unwrap_or(0),
-                sha256: sha.get(i).unwrap_or_default().into(),
-                rows_read: read.get(i).unwrap_or(0) as usize,
-                accepted: acc.get(i).unwrap_or(0) as usize,
-                rejected: rej.get(i).unwrap_or(0) as usize,
-                written: wr.get(i).unwrap_or(0) as usize,
-                sentinel_dates: sen.get(i).unwrap_or(0) as usize,
-                ingested: false,
-                top_reasons: Vec::new(),
-                examples: Vec::new(),
-            });
-        }
-    }
-    Ok(out)
+fn manifest_reports(rows: &BTreeMap<String, ManifestRow>, keys: &[String]) -> Vec<FileReport> {
+    keys.iter()
+        .filter_map(|k| rows.get(k))
+        .map(|r| FileReport {
+            source: r.source.clone(),
+            path: r.path.clone(),
+            file_key: r.file_key.clone(),
+            size_bytes: r.size_bytes,
+            sha256: r.sha256.clone(),
+            rows_read: r.rows_read as usize,
+            accepted: r.rows_accepted as usize,
+            rejected: r.rows_rejected as usize,
+            written: r.rows_written as usize,
+            sentinel_dates: r.sentinel_dates as usize,
+            ingested: false,
+            top_reasons: Vec::new(),
+            examples: Vec::new(),
+        })
+        .collect()
 }
 
 fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<DataFrame> {
@@ -735,48 +672,31 @@ fn write(
     }
 
     // The manifest: previous rows for files not re-ingested, new rows for the rest.
-    let new_rows = df!(
-        "source" => prepared.iter().map(|p| p.report.source.clone()).collect::<Vec<_>>(),
-        "path" => prepared.iter().map(|p| p.report.path.clone()).collect::<Vec<_>>(),
-        "file_key" => prepared.iter().map(|p| p.report.file_key.clone()).collect::<Vec<_>>(),
-        "size_bytes" => prepared.iter().map(|p| p.report.size_bytes).collect::<Vec<_>>(),
-        "sha256" => prepared.iter().map(|p| p.report.sha256.clone()).collect::<Vec<_>>(),
-        "rows_read" => prepared.iter().map(|p| p.report.rows_read as u64).collect::<Vec<_>>(),
-        "rows_accepted" => prepared.iter().map(|p| p.report.accepted as u64).collect::<Vec<_>>(),
-        "rows_rejected" => prepared.iter().map(|p| p.report.rejected as u64).collect::<Vec<_>>(),
-        "rows_written" => prepared.iter().map(|p| p.report.written as u64).collect::<Vec<_>>(),
-        "sentinel_dates" => prepared.iter().map(|p| p.report.sentinel_dates as u64).collect::<Vec<_>>(),
-        "schema_version" => vec![SCHEMA_VERSION; prepared.len()],
-        "source_config" => prepared.iter().map(|p| p.config.clone()).collect::<Vec<_>>(),
-        "key_fingerprint" => vec![fingerprint.to_string(); prepared.len()],
-        "pipeline_sha256" => vec![pipeline.sha256.clone(); prepared.len()],
-        "ingested_at" => vec![now.clone(); prepared.len()],
-    )?;
-    let old = match base {
-        Some(prev) => prev.table(warehouse::MANIFEST)?,
-        None => None,
+    let mut rows: Vec<ManifestRow> = match base {
+        Some(prev) => warehouse::manifest::read(prev)?
+            .into_iter()
+            .filter(|r| !replaced.contains(&r.file_key))
+            .collect(),
+        None => Vec::new(),
     };
-    let mut manifest = match old {
-        Some(old) => {
-            let keep = old
-                .lazy()
-                .filter(
-                    col("file_key")
-                        .in_list(lit(Series::new("".into(), replaced)), false)
-                        .not(),
-                )
-                .collect()?;
-            keep.vstack(&new_rows)?
-        }
-        None => new_rows,
-    };
-    st.write(
-        warehouse::MANIFEST,
-        &format!("{}/manifest.parquet", warehouse::MANIFEST),
-        None,
-        &mut manifest,
-        "ingest.manifest",
-    )?;
+    rows.extend(prepared.iter().map(|p| ManifestRow {
+        source: p.report.source.clone(),
+        path: p.report.path.clone(),
+        file_key: p.report.file_key.clone(),
+        size_bytes: p.report.size_bytes,
+        sha256: p.report.sha256.clone(),
+        rows_read: p.report.rows_read as u64,
+        rows_accepted: p.report.accepted as u64,
+        rows_rejected: p.report.rejected as u64,
+        rows_written: p.report.written as u64,
+        sentinel_dates: p.report.sentinel_dates as u64,
+        schema_version: SCHEMA_VERSION,
+        source_config: p.config.clone(),
+        key_fingerprint: fingerprint.to_string(),
+        pipeline_sha256: pipeline.sha256.clone(),
+        ingested_at: now.clone(),
+    }));
+    st.write_manifest(&rows)?;
     rebuild_courses(pipeline, &mut st)?;
     st.commit()
 }

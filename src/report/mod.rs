@@ -67,14 +67,22 @@ pub fn check_run_id(id: &str) -> Result<(), InputError> {
     Ok(())
 }
 
-/// The default run id: the UTC time to the millisecond and a random suffix,
-/// so two runs in the same millisecond still get two ids
-/// (`20261127T132259.123Z-3fa9c1`).
+/// The default run id: the UTC time to the millisecond and a random suffix
+/// of 8 letters and digits (41 bits), so runs in the same millisecond get
+/// different ids (`20261127T132259.123Z-k3fa9c1q`). Were two ever to meet,
+/// the second pack is refused, never written over the first.
 pub fn new_run_id(at: chrono::DateTime<chrono::Utc>) -> String {
     use rand::Rng;
-    let suffix: u32 = rand::thread_rng().gen_range(0..0x100_0000);
-    format!("{}-{suffix:06x}", at.format("%Y%m%dT%H%M%S%.3fZ"))
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    let suffix: String = (0..RUN_ID_SUFFIX)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{}-{suffix}", at.format("%Y%m%dT%H%M%S%.3fZ"))
 }
+
+/// Letters of a default run id's random suffix.
+const RUN_ID_SUFFIX: usize = 8;
 
 /// Computes the evaluation and writes the pack.
 pub fn report(

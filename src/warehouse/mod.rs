@@ -21,6 +21,7 @@
 //! folders follow the usual rule: the partition columns live in the path.
 
 mod lock;
+pub mod manifest;
 mod version;
 
 use std::fs::File;
@@ -30,6 +31,7 @@ use anyhow::{Context, Result};
 use polars::prelude::*;
 
 pub use lock::{holder, hostname, lock, pid_running, Holder, Lock, LOCK_FILE};
+pub use manifest::ManifestRow;
 pub use version::{
     collect_garbage, current_version, versions, FileEntry, Snapshot, Staging, CURRENT, VERSIONS,
 };

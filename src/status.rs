@@ -1,7 +1,7 @@
 //! `smpeval status`: what the warehouse holds, the last run, each input
 //! file's state and who holds the lock, for an operator or a monitor.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -9,6 +9,30 @@ use serde::Serialize;
 use crate::ingest::{self, FileState};
 use crate::pipeline::Pipeline;
 use crate::warehouse::{self, Holder, Snapshot};
+
+/// What the last ingest, report or run of a pipeline did, kept in
+/// `<warehouse>/last-run.json` for `smpeval status` and monitoring.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct LastRun {
+    pub run_id: String,
+    pub command: String,
+    /// `ok` or `failed`.
+    pub result: String,
+    pub exit_code: i32,
+    pub started_at: String,
+    pub finished_at: String,
+    pub message: Option<String>,
+    pub warehouse_version: Option<String>,
+    pub pack: Option<String>,
+}
+
+pub const LAST_RUN: &str = "last-run.json";
+
+/// Writes the record atomically (a run that reads it sees the last whole one).
+pub fn write_last_run(warehouse: &Path, record: &LastRun) -> Result<()> {
+    let text = serde_json::to_string_pretty(record)?;
+    crate::files::write_atomic(&warehouse.join(LAST_RUN), text.as_bytes(), "lastrun")
+}
 
 #[derive(Debug, Serialize)]
 pub struct Status {
@@ -57,7 +81,7 @@ pub fn status(p: &Pipeline) -> Result<Status> {
         (None, None) => ingest::file_states(p, None)?,
         _ => Vec::new(),
     };
-    let last_run = std::fs::read_to_string(wh.join(crate::cli::LAST_RUN))
+    let last_run = std::fs::read_to_string(wh.join(LAST_RUN))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
     let link = |name: &str| {

@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::io::IsTerminal;
 use std::path::Path;
 
+use crate::status::LastRun;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -206,52 +207,25 @@ impl crate::progress::Progress for Log {
     }
 }
 
-/// What the last ingest, report or run of a pipeline did, kept in
-/// `<warehouse>/last-run.json` for `smpeval status` and monitoring.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct LastRun {
-    pub run_id: String,
-    pub command: String,
-    /// `ok` or `failed`.
-    pub result: String,
-    pub exit_code: i32,
-    pub started_at: String,
-    pub finished_at: String,
-    pub message: Option<String>,
-    pub warehouse_version: Option<String>,
-    pub pack: Option<String>,
-}
-
-pub const LAST_RUN: &str = "last-run.json";
-
 /// Records the outcome in the warehouse (only one smpeval made; a run that
 /// found the warehouse locked records nothing, the holder will).
-pub fn record_run(
-    warehouse: &Path,
-    mut record: LastRun,
-    outcome: &Result<()>,
-    log: &Log,
-) -> Result<()> {
+pub fn record_run(warehouse: &Path, mut record: LastRun, outcome: &Result<()>, log: &Log) {
     if !crate::files::is_ours(warehouse, crate::files::DirKind::Warehouse) {
-        return Ok(());
+        return;
     }
     if let Err(e) = outcome {
         record.exit_code = crate::error::exit_code(e);
         if record.exit_code == crate::error::EXIT_LOCKED {
-            return Ok(());
+            return;
         }
         record.result = "failed".into();
         record.message = Some(mask_text(&format!("{e:#}")).into_owned());
     }
     record.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let text = serde_json::to_string_pretty(&record)?;
-    if let Err(e) =
-        crate::files::write_atomic(&warehouse.join(LAST_RUN), text.as_bytes(), "lastrun")
-    {
+    if let Err(e) = crate::status::write_last_run(warehouse, &record) {
         use crate::progress::Progress;
         log.warn(&format!("{e:#}"));
     }
-    Ok(())
 }
 
 /// Prints the per-file table and the first rejects of each file (as JSON

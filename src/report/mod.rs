@@ -147,8 +147,13 @@ pub fn report(
     let _ = tmp.keep();
     fsync_dir(&packs)?;
     point_link(&packs, link_name, &run_id)?;
-    let removed = match p.settings.keep_packs {
-        Some(n) => prune(&packs, n)?,
+    // The pack is made: a failure to remove old ones is a warning, not a failed run.
+    let removed = match p.settings.keep_packs.map(|n| prune(&packs, n)) {
+        Some(Ok(gone)) => gone,
+        Some(Err(e)) => {
+            progress.warn(&format!("{e:#}"));
+            Vec::new()
+        }
         None => Vec::new(),
     };
     let suppressed = e.tables.iter().map(|t| t.suppressed.len()).sum();

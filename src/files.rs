@@ -165,8 +165,9 @@ pub fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// A write that tests can make fail. With the `failpoints` feature (tests
 /// only), `SMPEVAL_FAILPOINTS=site[,site…]` makes the named sites fail as a
-/// full disk would (`site=eacces` fails as permission denied). Without the
-/// feature this is nothing.
+/// full disk would (`site=eacces` fails as permission denied; `site=pause`
+/// says `failpoint <site>: paused` on stderr and waits a minute, for the kill
+/// test to kill the run exactly there). Without the feature this is nothing.
 pub fn failpoint(site: &str) -> std::io::Result<()> {
     #[cfg(feature = "failpoints")]
     if let Ok(list) = std::env::var("SMPEVAL_FAILPOINTS") {
@@ -174,6 +175,11 @@ pub fn failpoint(site: &str) -> std::io::Result<()> {
             let (name, kind) = item.split_once('=').unwrap_or((item, "enospc"));
             if name.trim() == site {
                 let code = match kind {
+                    "pause" => {
+                        eprintln!("failpoint {site}: paused");
+                        std::thread::sleep(std::time::Duration::from_secs(60));
+                        return Ok(());
+                    }
                     "eacces" => libc::EACCES,
                     _ => libc::ENOSPC,
                 };

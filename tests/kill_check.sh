@@ -9,8 +9,11 @@
 #  - `reports/<pipeline>/latest` names a complete pack with the old or the new
 #    metrics.json, and every pack folder there is complete;
 #  - the next `smpeval run` ends at the new metrics.json.
-# Usage: bash tests/kill_check.sh   (after cargo build --release)
-# Sizes: KILL_POINTS (per phase, default 24), KILL_PARTICIPANTS, KILL_HOSPITAL_ROWS.
+# Then it kills the run exactly at each write site of ingest and report (a
+# failpoints build pauses there), which lands kills inside the commit steps.
+# Usage: bash tests/kill_check.sh   (builds what it needs with cargo)
+# Sizes: KILL_POINTS (per phase, default 24), KILL_PARTICIPANTS, KILL_HOSPITAL_ROWS;
+# KILL_SITES=0 skips the per-site kills.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POINTS="${KILL_POINTS:-24}"
@@ -19,7 +22,16 @@ HOSPITAL_ROWS="${KILL_HOSPITAL_ROWS:-300000}"
 SCRATCH="$(mktemp -d)"
 trap 'rm -rf "$SCRATCH"' EXIT
 # A private copy of the binary: a shared target folder may be rebuilt meanwhile.
-cp "$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/smpeval" "$SCRATCH/smpeval"
+TARGET="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
+# Kills at each write site need the test-only failpoints (KILL_SITES=0 skips them).
+BFP=""
+if [ "${KILL_SITES:-1}" = 1 ]; then
+  cargo build --release --quiet --features failpoints
+  cp "$TARGET/release/smpeval" "$SCRATCH/smpeval-failpoints"
+  BFP="$SCRATCH/smpeval-failpoints"
+fi
+cargo build --release --quiet
+cp "$TARGET/release/smpeval" "$SCRATCH/smpeval"
 B="$SCRATCH/smpeval"
 export SMPEVAL_HMAC_KEY=0f4c9a7e2b1d8c3f6a5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a19080
 P=generated
@@ -86,42 +98,75 @@ echo "kill_check: re-ingest takes $((INGEST_NS / 1000000)) ms, report $((REPORT_
 
 fail=0; killed=0; finished=0
 declare -A outcomes=()
+# After a kill in folder $2 (label $1, how the run ended $3, when $4): what a
+# reader gets, what the report gives, and where the next run ends.
+check_after() {
+  local label=$1 w=$2 state=$3 when=$4 rc out what latest
+  latest=$(which_metrics "$w/reports/$P/latest/metrics.json")
+  if [ "$latest" = other ]; then echo "FAIL $label: latest/metrics.json is neither old nor new"; fail=1; fi
+  packs_complete "$w" || { echo "FAIL $label"; fail=1; }
+  rc=0; out=$(cd "$w" && "$B" --quiet report pipeline.toml --run-id check 2>&1) || rc=$?
+  if [ "$rc" = 0 ]; then
+    what=$(which_metrics "$w/reports/$P/check/metrics.json")
+    [ "$what" = other ] && { echo "FAIL $label: TORN READ: report gave neither the old nor the new metrics"; fail=1; }
+  elif grep -q "does not match its manifest" <<<"$out" && grep -q "ingest --repair" <<<"$out"; then
+    what=refused
+  else
+    echo "FAIL $label: report exited $rc: $out"; fail=1; what=error
+  fi
+  # The next run always ends at the new figures.
+  rc=0; out=$(cd "$w" && "$B" --quiet run pipeline.toml --run-id next 2>&1) || rc=$?
+  if [ "$rc" != 0 ] || [ "$(which_metrics "$w/reports/$P/next/metrics.json")" != new ]; then
+    echo "FAIL $label: the next run did not end at the new metrics (exit $rc): $out"; fail=1
+  fi
+  outcomes["${label%% *} $what"]=$(( ${outcomes["${label%% *} $what"]:-0} + 1 ))
+  printf '  %-26s kill %-22s (%s): latest pack %s, report gave %s, next run new\n' "$label" "$when" "$state" "$latest" "$what"
+}
+fresh() { # base → a work folder ready for the phase
+  local w="$SCRATCH/w"; rm -rf "$w"; cp -a "$1" "$w"
+  [ "$1" = "$SCRATCH/base" ] && cp "$SCRATCH/hes_apc.changed.csv" "$w/hes_apc.csv"
+  echo "$w"
+}
 run_phase() { # phase base duration_ns command...
   local phase=$1 base=$2 dur=$3; shift 3
-  local i w d rc out what latest state
+  local i w d rc state
   for i in $(seq 1 "$POINTS"); do
-    w="$SCRATCH/w"; rm -rf "$w"; cp -a "$base" "$w"
-    [ "$phase" = ingest ] && cp "$SCRATCH/hes_apc.changed.csv" "$w/hes_apc.csv"
+    w=$(fresh "$base")
     d=$(python3 -c "print(f'{$dur * ($i - 0.5) / $POINTS / 1e9:.4f}')")
     (cd "$w" && exec "$B" --quiet "$@" >/dev/null 2>&1) & pid=$!
     sleep "$d"; kill -9 "$pid" 2>/dev/null || true
     rc=0; { wait "$pid"; } 2>/dev/null || rc=$?
     if [ "$rc" = 137 ]; then killed=$((killed + 1)); state=killed; else finished=$((finished + 1)); state="had finished"; fi
-    # What a reader gets now.
-    latest=$(which_metrics "$w/reports/$P/latest/metrics.json")
-    if [ "$latest" = other ]; then echo "FAIL $phase #$i: latest/metrics.json is neither old nor new"; fail=1; fi
-    packs_complete "$w" || { echo "FAIL $phase #$i"; fail=1; }
-    rc=0; out=$(cd "$w" && "$B" --quiet report pipeline.toml --run-id check 2>&1) || rc=$?
-    if [ "$rc" = 0 ]; then
-      what=$(which_metrics "$w/reports/$P/check/metrics.json")
-      [ "$what" = other ] && { echo "FAIL $phase #$i: TORN READ: report gave neither the old nor the new metrics"; fail=1; }
-    elif grep -q "does not match its manifest" <<<"$out" && grep -q "ingest --repair" <<<"$out"; then
-      what=refused
-    else
-      echo "FAIL $phase #$i: report exited $rc: $out"; fail=1; what=error
-    fi
-    # The next run always ends at the new figures.
-    rc=0; out=$(cd "$w" && "$B" --quiet run pipeline.toml --run-id next 2>&1) || rc=$?
-    if [ "$rc" != 0 ] || [ "$(which_metrics "$w/reports/$P/next/metrics.json")" != new ]; then
-      echo "FAIL $phase #$i: the next run did not end at the new metrics (exit $rc): $out"; fail=1
-    fi
-    outcomes["$phase $what"]=$(( ${outcomes["$phase $what"]:-0} + 1 ))
-    printf '  %-6s #%-2d kill at %7.1f ms (%s): latest pack %s, report gave %s, next run new\n' \
-      "$phase" "$i" "$(python3 -c "print($d * 1000)")" "$state" "$latest" "$what"
+    check_after "$phase #$i" "$w" "$state" "at $(python3 -c "print(f'{$d * 1000:.1f}')") ms"
+  done
+}
+# Kills at every write site, exactly: a binary with the test-only failpoints
+# pauses there (SMPEVAL_FAILPOINTS=<site>=pause) and is killed while paused.
+run_sites() { # phase base sites command...
+  local phase=$1 base=$2 sites=$3; shift 3
+  local site w rc n
+  for site in $sites; do
+    w=$(fresh "$base")
+    (cd "$w" && SMPEVAL_FAILPOINTS="$site=pause" exec "$BFP" --quiet "$@" >/dev/null 2>"$SCRATCH/err") & pid=$!
+    n=0
+    until grep -q "failpoint $site: paused" "$SCRATCH/err" 2>/dev/null; do
+      if ! kill -0 "$pid" 2>/dev/null || [ "$n" -gt 600 ]; then echo "FAIL $phase at $site: never reached"; fail=1; break; fi
+      sleep 0.05; n=$((n + 1))
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rc=0; { wait "$pid"; } 2>/dev/null || rc=$?
+    [ "$rc" = 137 ] && killed=$((killed + 1))
+    check_after "$phase at $site" "$w" killed "at $site"
   done
 }
 run_phase ingest "$SCRATCH/base" "$INGEST_NS" ingest pipeline.toml
 run_phase report "$SCRATCH/base2" "$REPORT_NS" report pipeline.toml --run-id killed
+if [ -n "$BFP" ]; then
+  run_sites ingest "$SCRATCH/base" "ingest.part ingest.rejects ingest.link ingest.manifest ingest.courses ingest.snapshot ingest.publish ingest.current ingest.gc" ingest pipeline.toml
+  run_sites report "$SCRATCH/base2" "report.tables report.charts report.xlsx report.html report.metrics report.manifest report.publish report.latest" report pipeline.toml --run-id killed
+else
+  echo "kill_check: no failpoints build, so no kills at each write site (KILL_SITES=0)"
+fi
 
 for k in "${!outcomes[@]}"; do echo "  $k: ${outcomes[$k]}"; done | sort
 echo "kill_check: $((killed + finished)) kill points, $killed interrupted a run, $finished came after it had finished"

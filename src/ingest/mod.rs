@@ -540,7 +540,12 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 ),
                 &[("files_ingested", prepared.len() as u64)],
             );
-            match warehouse::collect_garbage(&warehouse_dir, pipeline.settings.keep_versions) {
+            let gc = crate::files::failpoint("ingest.gc")
+                .map_err(anyhow::Error::from)
+                .and_then(|()| {
+                    warehouse::collect_garbage(&warehouse_dir, pipeline.settings.keep_versions)
+                });
+            match gc {
                 Ok(gone) if !gone.is_empty() => progress.say(&format!(
                     "removed old warehouse version(s) {} (keep_versions = {})",
                     gone.join(", "),

@@ -148,7 +148,11 @@ pub fn report(
     fsync_dir(&packs)?;
     point_link(&packs, link_name, &run_id)?;
     // The pack is made: a failure to remove old ones is a warning, not a failed run.
-    let removed = match p.settings.keep_packs.map(|n| prune(&packs, n)) {
+    let removed = match p.settings.keep_packs.map(|n| {
+        failpoint("report.prune")
+            .map_err(anyhow::Error::from)
+            .and_then(|()| prune(&packs, n))
+    }) {
         Some(Ok(gone)) => gone,
         Some(Err(e)) => {
             progress.warn(&format!("{e:#}"));

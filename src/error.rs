@@ -48,7 +48,7 @@ pub struct LockError {
 /// smpeval refuses to touch a path it did not make.
 #[derive(Debug, thiserror::Error)]
 pub enum SafetyError {
-    #[error("{} is not empty and was not made by smpeval (it has no `{marker}` marker file); refusing to write there: point the pipeline's `{key}` at a new or empty folder", path.display(), marker = crate::files::MARKER)]
+    #[error("{} is not empty and was not made by smpeval (it has no `{marker}` marker file); refusing to write there: point the pipeline's `{key}` at a new or empty folder (if an earlier smpeval made it, mark it: printf 'smpeval {key}\\n' > {}/{marker})", path.display(), path.display(), marker = crate::files::MARKER)]
     ForeignDir { path: PathBuf, key: &'static str },
     #[error("{} is a folder smpeval made for {found}, not for {wanted}; refusing to use it", path.display())]
     WrongKind {

@@ -190,3 +190,49 @@ pub fn failpoint(site: &str) -> std::io::Result<()> {
     let _ = site;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_is_claimed_only_when_missing_empty_or_already_ours() {
+        let root = tempfile::tempdir().unwrap();
+        let missing = root.path().join("a/b");
+        claim_dir(&missing, DirKind::Warehouse).unwrap();
+        assert!(is_ours(&missing, DirKind::Warehouse));
+        claim_dir(&missing, DirKind::Warehouse).unwrap();
+        // Ours, but for the other kind.
+        let e = claim_dir(&missing, DirKind::Reports).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("made for smpeval warehouse, not for smpeval reports"));
+
+        let empty = root.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        claim_dir(&empty, DirKind::Reports).unwrap();
+        assert!(is_ours(&empty, DirKind::Reports));
+
+        let foreign = root.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+        let e = claim_dir(&foreign, DirKind::Reports).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("is not empty and was not made by smpeval"));
+        assert!(!foreign.join(MARKER).exists());
+    }
+
+    #[test]
+    fn rename_no_replace_never_replaces() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (root.path().join("a"), root.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        // An empty folder is what a plain rename(2) would silently replace.
+        let e = rename_no_replace(&a, &b).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(a.is_dir());
+        rename_no_replace(&a, &root.path().join("c")).unwrap();
+    }
+}

@@ -378,3 +378,21 @@ fn write_pack(
     .with_context(|| format!("cannot write {}", shown.join("manifest.json").display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_name_one_folder_and_nothing_else() {
+        for ok in ["t", "2026-11-27", "a.b_c-D9", &"x".repeat(RUN_ID_MAX)] {
+            assert!(check_run_id(ok).is_ok(), "{ok}");
+        }
+        let long = "x".repeat(RUN_ID_MAX + 1);
+        for bad in [
+            "", ".", "..", ".hidden", "a/b", "/abs", "..\\x", "a b", "é", "a\nb", &long,
+        ] {
+            assert!(check_run_id(bad).is_err(), "{bad:?}");
+        }
+    }
+}

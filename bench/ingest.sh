@@ -16,4 +16,4 @@ echo "input: $(du -sh "$D" | cut -f1), $(cat "$D"/hes_*.csv | wc -l) hospital li
 /usr/bin/time -o "$D/t" -f "ingest (unchanged, no-op): %e s, peak %M KiB" "$BIN" ingest "$D/pipeline.toml" >/dev/null 2>&1; cat "$D/t"
 echo "warehouse: $(du -sh "$D/warehouse" | cut -f1)"
 /usr/bin/time -o "$D/t" -f "report (evaluation + pack): %e s, peak %M KiB" "$BIN" report "$D/pipeline.toml" --run-id bench >/dev/null 2>&1; cat "$D/t"
-echo "pack: $(du -sh "$D/reports/bench" | cut -f1)"
+echo "pack: $(du -sh "$D/reports/generated/bench" | cut -f1)"

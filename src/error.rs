@@ -35,21 +35,59 @@ pub enum InputError {
     },
 }
 
-/// Another run holds the warehouse.
+/// Another run holds the warehouse (exit code 3).
 #[derive(Debug, thiserror::Error)]
-#[error("warehouse {} is in use by another smpeval run (lock file {}); try again when it has finished", warehouse.display(), lock.display())]
+#[error("warehouse {} is locked by another smpeval run{} (lock file {}); try again when it has finished", warehouse.display(), holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default(), lock.display())]
 pub struct LockError {
     pub warehouse: PathBuf,
     pub lock: PathBuf,
+    /// Who holds it, as the lock file says (absent while the holder is still writing it).
+    pub holder: Option<String>,
+}
+
+/// smpeval refuses to touch a path it did not make.
+#[derive(Debug, thiserror::Error)]
+pub enum SafetyError {
+    #[error("{} is not empty and was not made by smpeval (it has no `{marker}` marker file); refusing to write there: point the pipeline's `{key}` at a new or empty folder (if an earlier smpeval made it, mark it: printf 'smpeval {key}\\n' > {}/{marker})", path.display(), path.display(), marker = crate::files::MARKER)]
+    ForeignDir { path: PathBuf, key: &'static str },
+    #[error("{} is a folder smpeval made for {found}, not for {wanted}; refusing to use it", path.display())]
+    WrongKind {
+        path: PathBuf,
+        found: String,
+        wanted: &'static str,
+    },
+    #[error("{} is not a link smpeval made; refusing to replace it (move it away and smpeval will make its own)", path.display())]
+    ForeignEntry { path: PathBuf },
+    #[error("the lock file {} is a symbolic link; refusing to follow it (remove the link: smpeval makes its own lock file)", path.display())]
+    SymlinkedLock { path: PathBuf },
+    #[error("a pack named `{run_id}` already exists in {}; a pack is never overwritten: choose another --run-id", dir.display())]
+    PackExists { dir: PathBuf, run_id: String },
+}
+
+/// The warehouse's current version does not match its own manifest.
+#[derive(Debug, thiserror::Error)]
+#[error("the warehouse {} (version {version}) does not match its manifest: table {table}: {problem}; nothing was read from it. Rebuild it from the sources with `smpeval ingest --repair {}`", warehouse.display(), pipeline.display())]
+pub struct DamagedWarehouse {
+    pub warehouse: PathBuf,
+    pub version: String,
+    pub table: String,
+    pub problem: String,
+    /// The pipeline file, for the repair command.
+    pub pipeline: PathBuf,
 }
 
 /// Exit codes of the command line (SPEC 6).
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_LOCKED: i32 = 3;
 
-/// The exit code for an error chain: 2 for bad input or a bad pipeline, 1 otherwise.
+/// The exit code for an error chain: 3 when another run holds the warehouse,
+/// 2 for bad input or a bad pipeline, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
+    if err.chain().any(|c| c.is::<LockError>()) {
+        return EXIT_LOCKED;
+    }
     for cause in err.chain() {
         if cause.is::<PipelineError>() || cause.is::<InputError>() {
             return EXIT_BAD_INPUT;

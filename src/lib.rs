@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod disclosure;
 pub mod error;
+pub mod files;
 pub mod generate;
 pub mod ingest;
 pub mod metrics;
@@ -14,4 +15,5 @@ pub mod progress;
 pub mod report;
 pub mod schema;
 pub mod stats;
+pub mod status;
 pub mod warehouse;

@@ -10,4 +10,12 @@ pub trait Progress {
     fn file_done(&self) {}
     /// A line worth keeping in the log.
     fn say(&self, message: &str);
+    /// A line worth keeping with counts (a file's rows read, accepted, rejected).
+    fn counts(&self, message: &str, _counts: &[(&str, u64)]) {
+        self.say(message)
+    }
+    /// Something the operator should look at, though the run goes on.
+    fn warn(&self, message: &str) {
+        self.say(&format!("warning: {message}"))
+    }
 }

@@ -23,4 +23,4 @@ mkdir -p "$OUT"
 cp -r pipelines sample_data "$SCRATCH/"
 (cd "$SCRATCH" && "$BIN" run pipelines/sample.toml --run-id browser >/dev/null 2>&1)
 cp "$ROOT/tests/browser/check.mjs" "$NODE_DIR/check.mjs"
-node "$NODE_DIR/check.mjs" "$SCRATCH/reports/browser/index.html" "$OUT/pack.pdf" "$OUT/pack.png"
+node "$NODE_DIR/check.mjs" "$SCRATCH/reports/sample/browser/index.html" "$OUT/pack.pdf" "$OUT/pack.png"

@@ -12,9 +12,9 @@ fn sample_pack() -> (Workdir, String, Value) {
     let w = sample_copy();
     let r = w.run(&["run", "pipelines/sample.toml", "--run-id", "board"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let html = std::fs::read_to_string(w.path("reports/board/index.html")).unwrap();
+    let html = std::fs::read_to_string(w.path("reports/sample/board/index.html")).unwrap();
     let m: Value = serde_json::from_str(
-        &std::fs::read_to_string(w.path("reports/board/metrics.json")).unwrap(),
+        &std::fs::read_to_string(w.path("reports/sample/board/metrics.json")).unwrap(),
     )
     .unwrap();
     (w, html, m)

@@ -291,7 +291,7 @@ fn published_pack(d: &Dim, k: usize, movable_small: bool) -> BTreeMap<String, St
     write_inputs(&w, d, k, movable_small);
     let r = w.run(&["run", "pipeline.toml", "--run-id", "pack"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    pack_contents(&w.path("reports/pack"))
+    pack_contents(&w.path("reports/nb/pack"))
 }
 
 /// Lines that differ between two texts.
@@ -394,7 +394,7 @@ fn sample_pack() -> (Workdir, std::path::PathBuf) {
     let w = sample_copy();
     let r = w.run(&["run", "pipelines/sample.toml", "--run-id", "pub"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let dir = w.path("reports/pub");
+    let dir = w.path("reports/sample/pub");
     (w, dir)
 }
 

@@ -51,7 +51,9 @@ fn sample_ingest_accounts_for_every_row() {
     providers.dedup();
     assert_eq!(providers, vec!["ELS", "NTH", "WCP"]);
     // Hospital events are partitioned by setting and year, and spells fold episodes.
-    assert!(warehouse(&w).join("hospital_events/setting=apc").is_dir());
+    assert!(current(&warehouse(&w))
+        .join("hospital_events/setting=apc")
+        .is_dir());
     let events = table(&warehouse(&w), "hospital_events");
     let settings = strs(&events, "setting");
     for s in ["ae", "apc", "op"] {
@@ -201,14 +203,17 @@ fn no_nhs_number_reaches_the_warehouse_or_the_log() {
 #[test]
 fn a_second_run_on_a_locked_warehouse_fails_cleanly() {
     let w = sample_copy();
-    let _held = smpeval::warehouse::lock(&warehouse(&w)).unwrap();
+    smpeval::files::claim_dir(&warehouse(&w), smpeval::files::DirKind::Warehouse).unwrap();
+    let _held = smpeval::warehouse::lock(&warehouse(&w), "test").unwrap();
     let r = w.run(&["ingest", "pipelines/sample.toml"]);
-    assert_eq!(r.code, 1, "{}", r.all());
-    assert!(
-        r.stderr.contains("is in use by another smpeval run"),
-        "{}",
-        r.stderr
+    // Exit code 3: locked (SPEC 6), naming the holder.
+    assert_eq!(r.code, 3, "{}", r.all());
+    let me = format!(
+        "is locked by another smpeval run: pid {} on host {}, started 20",
+        std::process::id(),
+        smpeval::warehouse::hostname()
     );
+    assert!(r.stderr.contains(&me), "{}", r.stderr);
 }
 
 #[test]

@@ -37,9 +37,10 @@ fn one(mode: &str, seed: u64) -> (f64, f64, f64, bool) {
         &["run", "pipeline.toml", "--internal", "--run-id", "m"],
     );
     assert_eq!(r.code, 0, "{}", r.all());
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("reports/m/metrics.json")).unwrap())
-            .unwrap();
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("reports/generated/m/metrics.json")).unwrap(),
+    )
+    .unwrap();
     let t: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("truth.json")).unwrap()).unwrap();
     let truth = t["expected_did"]["emergency_admissions"].as_f64().unwrap();

@@ -92,14 +92,14 @@ fn run(w: &Workdir, internal: bool) -> Value {
     let r = w.run(&args);
     assert_eq!(r.code, 0, "{}", r.all());
     serde_json::from_str(
-        &std::fs::read_to_string(w.path(&format!("reports/{id}/metrics.json"))).unwrap(),
+        &std::fs::read_to_string(w.path(&format!("reports/m/{id}/metrics.json"))).unwrap(),
     )
     .unwrap()
 }
 
 /// A file of the (only) pack made in this folder.
 fn pack_file(w: &Workdir, name: &str) -> String {
-    let pattern = format!("{}/reports/*/{name}", w.dir.path().display());
+    let pattern = format!("{}/reports/m/*/{name}", w.dir.path().display());
     let path = glob::glob(&pattern).unwrap().flatten().next().unwrap();
     std::fs::read_to_string(path).unwrap()
 }
@@ -244,9 +244,10 @@ fn a_changed_pam_cut_changes_the_transitions_without_a_reingest() {
     );
     let r = w.run(&["report", "pipeline.toml", "--run-id", "cut", "--internal"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(w.path("reports/cut/metrics.json")).unwrap())
-            .unwrap();
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.path("reports/m/cut/metrics.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(m["pam"]["transitions"][2][2], 10, "{}", m["pam"]);
     assert_eq!(m["pam"]["transitions"][2][3], 0);
 }

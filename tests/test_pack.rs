@@ -168,7 +168,7 @@ fn json_counts(v: &Value, key: Option<&str>, out: &mut Vec<String>) {
 fn published_outputs_never_show_a_count_of_one_to_seven() {
     let (w, r) = tiny(&[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let pack = w.path("reports/t");
+    let pack = w.path("reports/tiny/t");
     let csv = csv_counts(&pack.join("tables"));
     assert!(csv.len() > 50);
     for (file, c, v) in &csv {
@@ -205,7 +205,7 @@ fn published_outputs_never_show_a_count_of_one_to_seven() {
 fn internal_mode_shows_exact_small_counts_and_says_so() {
     let (w, r) = tiny(&["--internal"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let pack = w.path("reports/t");
+    let pack = w.path("reports/tiny/t");
     let csv = csv_counts(&pack.join("tables"));
     assert!(
         csv.iter().any(|(_, _, v)| small(v)),
@@ -253,7 +253,7 @@ fn sample_pack_has_every_output_and_every_contract_key() {
     copy_dir(&repo().join("sample_data"), &w.path("sample_data"));
     let r = w.run(&["run", "pipelines/sample.toml"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let latest = w.path("reports/latest");
+    let latest = w.path("reports/sample/latest");
     assert!(latest.join("index.html").is_file());
     assert!(latest.join("evaluation.xlsx").is_file());
     assert!(latest.join("manifest.json").is_file());
@@ -427,28 +427,29 @@ fn sample_pack_has_every_output_and_every_contract_key() {
 fn a_failed_report_leaves_no_pack_and_keeps_latest() {
     let (w, r) = tiny(&[]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let before = std::fs::read_link(w.path("reports/latest")).unwrap();
-    // A file where the new pack's folder must go makes the final rename fail.
-    std::fs::write(w.path("reports/blocked"), "not a folder").unwrap();
+    let before = std::fs::read_link(w.path("reports/tiny/latest")).unwrap();
+    // Something already where the new pack's folder must go: never replaced.
+    std::fs::write(w.path("reports/tiny/blocked"), "not a folder").unwrap();
     let r = w.run(&["report", "pipeline.toml", "--run-id", "blocked"]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
-        r.stderr.contains("cannot move the pack into"),
+        r.stderr
+            .contains("a pack named `blocked` already exists in reports/tiny"),
         "{}",
         r.stderr
     );
     assert_eq!(
-        std::fs::read_link(w.path("reports/latest")).unwrap(),
+        std::fs::read_link(w.path("reports/tiny/latest")).unwrap(),
         before
     );
-    let leftovers: Vec<String> = std::fs::read_dir(w.path("reports"))
+    let leftovers: Vec<String> = std::fs::read_dir(w.path("reports/tiny"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(
-        std::fs::read_to_string(w.path("reports/blocked")).unwrap(),
+        std::fs::read_to_string(w.path("reports/tiny/blocked")).unwrap(),
         "not a folder"
     );
 }
@@ -460,7 +461,8 @@ fn report_before_ingest_says_what_to_do() {
     let r = w.run(&["report", "pipeline.toml"]);
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
-        r.stderr.contains("run `smpeval ingest` first"),
+        r.stderr
+            .contains("has no data yet: run `smpeval ingest pipeline.toml` first"),
         "{}",
         r.stderr
     );

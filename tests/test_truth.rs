@@ -35,9 +35,10 @@ fn tiny(internal: bool) -> (Workdir, Value) {
     }
     let r = w.run(&args);
     assert_eq!(r.code, 0, "{}", r.all());
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(w.path("reports/t/metrics.json")).unwrap())
-            .unwrap();
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.path("reports/tiny/t/metrics.json")).unwrap(),
+    )
+    .unwrap();
     (w, m)
 }
 
@@ -297,8 +298,8 @@ fn published_mode_suppresses_and_rounds_the_same_figures() {
     );
     // PAM n = 4: every PAM mean is suppressed.
     assert!(m["pam"]["change"].is_null());
-    let csv =
-        std::fs::read_to_string(w.path("reports/t/tables/completion_by_provider.csv")).unwrap();
+    let csv = std::fs::read_to_string(w.path("reports/tiny/t/tables/completion_by_provider.csv"))
+        .unwrap();
     assert!(csv.contains("[c]"), "{csv}");
 }
 
@@ -317,9 +318,10 @@ fn planted_effects_are_recovered_from_generated_data() {
     assert_eq!(r.code, 0, "{}", r.all());
     let r = w.run(&["run", "g/pipeline.toml", "--internal", "--run-id", "t"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(w.path("g/reports/t/metrics.json")).unwrap())
-            .unwrap();
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.path("g/reports/generated/t/metrics.json")).unwrap(),
+    )
+    .unwrap();
     let truth: Value =
         serde_json::from_str(&std::fs::read_to_string(w.path("g/truth.json")).unwrap()).unwrap();
 

@@ -2,26 +2,69 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::{record_run, Log};
 use crate::ingest::{self, Mode};
 use crate::pipeline;
+use crate::status::LastRun;
 
-/// Ingest a pipeline's inputs into its Parquet warehouse. Files unchanged since
-/// the last ingest are skipped; a changed file replaces its own rows.
+/// Ingest a pipeline's inputs into its Parquet warehouse as a new version,
+/// made current in one atomic step. Files unchanged since the last ingest
+/// are skipped; a changed file replaces its own rows. `--repair` rebuilds a
+/// whole version from the sources, trusting nothing in the current one (use
+/// it when `smpeval report` says the warehouse does not match its manifest).
 ///
 /// Example: `smpeval ingest pipelines/sample.toml`
 #[derive(clap::Args)]
 pub struct Args {
     /// The pipeline file (TOML).
     pub pipeline: PathBuf,
+    /// Rebuild the warehouse from the sources.
+    #[arg(long)]
+    pub repair: bool,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args, log: &Log) -> Result<()> {
+    log.set_step("ingest");
     let p = pipeline::load(&args.pipeline)?;
-    let progress = super::Progress::new();
-    let summary = ingest::run(&p, Mode::Ingest, &progress);
-    progress.finish();
+    let started = chrono::Utc::now();
+    let run_id = crate::report::new_run_id(started);
+    log.set_run_id(&run_id);
+    let mode = if args.repair {
+        Mode::Repair
+    } else {
+        Mode::Ingest
+    };
+    let summary = ingest::run(&p, mode, log);
+    log.finish();
+    let record = LastRun {
+        run_id,
+        command: if args.repair {
+            "ingest --repair"
+        } else {
+            "ingest"
+        }
+        .into(),
+        result: "ok".into(),
+        exit_code: 0,
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_at: String::new(),
+        message: None,
+        warehouse_version: summary.as_ref().ok().and_then(|s| s.version.clone()),
+        pack: None,
+    };
+    let outcome = summary
+        .as_ref()
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{e:#}"));
+    record_run(&p.warehouse, record, &outcome, log);
     let summary = summary?;
-    super::print_summary(&summary);
-    println!("warehouse: {}", summary.warehouse.display());
+    super::print_summary(&summary, log);
+    if log.prints() {
+        println!(
+            "warehouse: {} (version {})",
+            summary.warehouse.display(),
+            summary.version.as_deref().unwrap_or("none")
+        );
+    }
     Ok(())
 }

@@ -4,24 +4,41 @@
 mod generate;
 mod ingest;
 mod report;
+mod status;
 mod validate;
 
 use crate::ingest::nhs::mask_text;
+use std::cell::RefCell;
 use std::io::IsTerminal;
+use std::path::Path;
 
+use crate::status::LastRun;
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
     name = "smpeval",
     version,
     about = "Evaluate self-management programmes: ingest returns, hospital activity and PAM scores into a Parquet warehouse and write an evaluation pack.",
-    after_help = "Examples:\n  smpeval validate pipelines/sample.toml\n  smpeval run pipelines/sample.toml\n  smpeval generate --out /tmp/demo --participants 2000 --seed 7\n\nExit codes: 0 success, 1 failure, 2 bad input or bad pipeline file."
+    after_help = "Examples:\n  smpeval validate pipelines/sample.toml\n  smpeval run pipelines/sample.toml\n  smpeval status pipelines/sample.toml --json\n  smpeval generate --out /tmp/demo --participants 2000 --seed 7\n\nExit codes: 0 success, 1 failure, 2 bad input or bad pipeline file, 3 the warehouse is locked by another run."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines on stderr as plain text, or one JSON object a line
+    /// (time, level, step, message, counts) for schedulers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Print nothing but warnings and errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -34,50 +51,130 @@ enum Command {
     Report(report::Args),
     /// Everything: ingest, then the evaluation pack.
     Run(report::Args),
+    /// What the warehouse holds, the last run, each input file's state and the lock.
+    Status(status::Args),
     /// Write synthetic inputs with planted, documented effects.
     Generate(generate::Args),
 }
 
-pub fn main() -> Result<()> {
+/// Runs the command line; prints any error and returns the exit code.
+pub fn main() -> i32 {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Validate(a) => validate::run(a),
-        Command::Ingest(a) => ingest::run(a),
-        Command::Report(a) => report::run(a, false),
-        Command::Run(a) => report::run(a, true),
+    let log = Log::new(cli.log_format, cli.quiet);
+    let result = match cli.command {
+        Command::Validate(a) => validate::run(a, &log),
+        Command::Ingest(a) => ingest::run(a, &log),
+        Command::Report(a) => report::run(a, false, &log),
+        Command::Run(a) => report::run(a, true, &log),
+        Command::Status(a) => status::run(a, &log),
         Command::Generate(a) => generate::run(a),
+    };
+    log.finish();
+    match result {
+        Ok(()) => crate::error::EXIT_OK,
+        Err(err) => {
+            log.error(&err);
+            crate::error::exit_code(&err)
+        }
     }
 }
 
-/// Progress for long work: a bar over the input files on a terminal, plain
-/// `smpeval: …` log lines otherwise (a scheduler's log keeps every line).
-pub struct Progress {
+/// The log: a progress bar over the input files on a terminal, plain
+/// `smpeval: …` lines otherwise (a scheduler's log keeps every line), or one
+/// JSON object a line. Every message passes the NHS-number mask.
+pub struct Log {
     bar: Option<indicatif::ProgressBar>,
+    format: LogFormat,
+    quiet: bool,
+    step: RefCell<String>,
+    run_id: RefCell<Option<String>>,
 }
 
-impl Progress {
-    pub fn new() -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
-            b.enable_steady_tick(std::time::Duration::from_millis(120));
-            b
-        });
-        Progress { bar }
+impl Log {
+    pub fn new(format: LogFormat, quiet: bool) -> Self {
+        let bar =
+            (format == LogFormat::Text && !quiet && std::io::stderr().is_terminal()).then(|| {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+                b
+            });
+        Log {
+            bar,
+            format,
+            quiet,
+            step: RefCell::new(String::new()),
+            run_id: RefCell::new(None),
+        }
     }
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
     }
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Self::new()
+    pub fn set_step(&self, step: &str) {
+        *self.step.borrow_mut() = step.to_string();
+    }
+    pub fn set_run_id(&self, id: &str) {
+        *self.run_id.borrow_mut() = Some(id.to_string());
+    }
+    /// True when results go to stdout as text (not quiet, not JSON).
+    pub fn prints(&self) -> bool {
+        self.format == LogFormat::Text && !self.quiet
+    }
+    pub fn json(&self) -> bool {
+        self.format == LogFormat::Json
+    }
+    pub fn line(&self, level: &str, message: &str, counts: &[(&str, u64)]) {
+        if self.quiet && level == "info" {
+            return;
+        }
+        let message = mask_text(message);
+        let text = match self.format {
+            LogFormat::Text => match level {
+                "info" => format!("smpeval: {message}"),
+                other => format!("smpeval: {other}: {message}"),
+            },
+            LogFormat::Json => {
+                let counts: serde_json::Map<String, serde_json::Value> = counts
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+                    .collect();
+                let mut o = serde_json::json!({
+                    "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "level": level,
+                    "step": self.step.borrow().as_str(),
+                    "message": message,
+                    "counts": counts,
+                });
+                if let Some(id) = self.run_id.borrow().as_ref() {
+                    o["run_id"] = serde_json::Value::from(id.as_str());
+                }
+                o.to_string()
+            }
+        };
+        match &self.bar {
+            Some(b) => b.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+    /// The error chain: `error: …` and `caused by: …` lines, or one JSON object.
+    pub fn error(&self, err: &anyhow::Error) {
+        match self.format {
+            LogFormat::Text => {
+                eprintln!("error: {}", mask_text(&err.to_string()));
+                for cause in err.chain().skip(1) {
+                    eprintln!("  caused by: {}", mask_text(&cause.to_string()));
+                }
+            }
+            LogFormat::Json => {
+                let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+                self.line("error", &chain.join(": "), &[]);
+            }
+        }
     }
 }
 
-impl crate::progress::Progress for Progress {
+impl crate::progress::Progress for Log {
     fn files(&self, total: usize) {
         if let Some(b) = &self.bar {
             b.set_length(total as u64);
@@ -100,15 +197,73 @@ impl crate::progress::Progress for Progress {
         }
     }
     fn say(&self, message: &str) {
-        match &self.bar {
-            Some(b) => b.println(format!("smpeval: {}", mask_text(message))),
-            None => eprintln!("smpeval: {}", mask_text(message)),
-        }
+        self.line("info", message, &[]);
+    }
+    fn counts(&self, message: &str, counts: &[(&str, u64)]) {
+        self.line("info", message, counts);
+    }
+    fn warn(&self, message: &str) {
+        self.line("warning", message, &[]);
     }
 }
 
-/// Prints the per-file table and the first rejects of each file.
-pub fn print_summary(summary: &crate::ingest::Summary) {
+/// Records the outcome in the warehouse (only one smpeval made; a run that
+/// found the warehouse locked records nothing, the holder will).
+pub fn record_run(warehouse: &Path, mut record: LastRun, outcome: &Result<()>, log: &Log) {
+    if !crate::files::is_ours(warehouse, crate::files::DirKind::Warehouse) {
+        return;
+    }
+    if let Err(e) = outcome {
+        record.exit_code = crate::error::exit_code(e);
+        if record.exit_code == crate::error::EXIT_LOCKED {
+            return;
+        }
+        record.result = "failed".into();
+        record.message = Some(mask_text(&format!("{e:#}")).into_owned());
+    }
+    record.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    if let Err(e) = crate::status::write_last_run(warehouse, &record) {
+        use crate::progress::Progress;
+        log.warn(&format!("{e:#}"));
+    }
+}
+
+/// Prints the per-file table and the first rejects of each file (as JSON
+/// log lines with `--log-format json`; nothing with `--quiet`).
+pub fn print_summary(summary: &crate::ingest::Summary, log: &Log) {
+    if log.json() {
+        for f in &summary.files {
+            log.line(
+                "info",
+                &format!(
+                    "{}: {}",
+                    f.path,
+                    if f.ingested {
+                        "ingested"
+                    } else {
+                        "unchanged, skipped"
+                    }
+                ),
+                &[
+                    ("rows_read", f.rows_read as u64),
+                    ("accepted", f.accepted as u64),
+                    ("rejected", f.rejected as u64),
+                    ("written", f.written as u64),
+                ],
+            );
+        }
+        for path in &summary.removed {
+            log.line(
+                "info",
+                &format!("{path}: removed (no longer matched by the pipeline)"),
+                &[],
+            );
+        }
+        return;
+    }
+    if !log.prints() {
+        return;
+    }
     println!(
         "{:<52} {:>9} {:>9} {:>9} {:>9}",
         "file", "read", "accepted", "rejected", "written"

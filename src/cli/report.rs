@@ -2,14 +2,18 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::{record_run, Log};
 use crate::ingest::{self, Mode};
 use crate::pipeline;
 use crate::report::{self, Options};
+use crate::status::LastRun;
 
-/// Compute the evaluation from the pipeline's warehouse and write the pack to
-/// `reports/<run-id>/` (`reports/latest` points at the newest). Published
-/// figures are disclosure-controlled: counts 1–7 shown as [c], others rounded
-/// to the nearest 5. `run` ingests first.
+/// Compute the evaluation from the pipeline's warehouse (its current version,
+/// checked against its manifest first) and write the pack to
+/// `reports/<pipeline>/<run-id>/`; `reports/<pipeline>/latest` then names it
+/// (an internal pack: `latest-internal`). Published figures are
+/// disclosure-controlled: counts 1–7 shown as [c], others rounded to the
+/// nearest 5. `run` ingests first.
 ///
 /// Example: `smpeval run pipelines/sample.toml`
 #[derive(clap::Args)]
@@ -17,43 +21,96 @@ pub struct Args {
     /// The pipeline file (TOML).
     pub pipeline: PathBuf,
     /// Exact figures for internal use; every page and sheet is marked
-    /// "INTERNAL — not for publication".
+    /// "INTERNAL — not for publication". Never becomes `latest`.
     #[arg(long)]
     pub internal: bool,
-    /// Name the run folder (default: UTC time and pipeline name).
+    /// Name the pack's folder: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting
+    /// with `.` (default: UTC time to the millisecond and a random suffix).
+    /// An existing pack is never overwritten.
     #[arg(long)]
     pub run_id: Option<String>,
 }
 
-pub fn run(args: Args, ingest_first: bool) -> Result<()> {
+pub fn run(args: Args, ingest_first: bool, log: &Log) -> Result<()> {
+    log.set_step(if ingest_first { "ingest" } else { "report" });
     let p = pipeline::load(&args.pipeline)?;
-    let progress = super::Progress::new();
-    if ingest_first {
-        let summary = ingest::run(&p, Mode::Ingest, &progress);
-        if summary.is_err() {
-            progress.finish();
+    let started = chrono::Utc::now();
+    let run_id = match args.run_id {
+        Some(id) => {
+            report::check_run_id(&id)?;
+            id
         }
-        super::print_summary(&summary?);
+        None => report::new_run_id(started),
+    };
+    log.set_run_id(&run_id);
+    let mut record = LastRun {
+        run_id: run_id.clone(),
+        command: if ingest_first { "run" } else { "report" }.into(),
+        result: "ok".into(),
+        exit_code: 0,
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_at: String::new(),
+        message: None,
+        warehouse_version: None,
+        pack: None,
+    };
+    let outcome = work(&p, args.internal, &run_id, ingest_first, log, &mut record);
+    log.finish();
+    record_run(&p.warehouse, record, &outcome, log);
+    outcome
+}
+
+fn work(
+    p: &pipeline::Pipeline,
+    internal: bool,
+    run_id: &str,
+    ingest_first: bool,
+    log: &Log,
+    record: &mut LastRun,
+) -> Result<()> {
+    if ingest_first {
+        let summary = ingest::run(p, Mode::Ingest, log)?;
+        log.finish();
+        record.warehouse_version = summary.version.clone();
+        super::print_summary(&summary, log);
     }
+    log.set_step("report");
     let pack = report::report(
-        &p,
+        p,
         &Options {
-            internal: args.internal,
-            run_id: args.run_id,
+            internal,
+            run_id: Some(run_id.to_string()),
         },
-        &progress,
-    );
-    progress.finish();
-    let pack = pack?;
-    println!(
-        "pack: {} ({}; {} figures suppressed)",
+        log,
+    )?;
+    record.warehouse_version = Some(pack.version.clone());
+    record.pack = Some(pack.dir.display().to_string());
+    let line = format!(
+        "pack: {} ({}; {} figures suppressed; warehouse version {})",
         pack.dir.display(),
         if pack.internal {
             "INTERNAL, exact figures"
         } else {
             "published, disclosure-controlled"
         },
-        pack.suppressed
+        pack.suppressed,
+        pack.version
     );
+    if log.prints() {
+        println!("{line}");
+    } else {
+        log.line("info", &line, &[("suppressed", pack.suppressed as u64)]);
+    }
+    if !pack.removed.is_empty() {
+        log.line(
+            "info",
+            &format!(
+                "removed old pack(s) {} (keep_packs = {})",
+                pack.removed.join(", "),
+                p.settings.keep_packs.unwrap_or(0)
+            ),
+            &[("packs_removed", pack.removed.len() as u64)],
+        );
+    }
     Ok(())
 }

@@ -14,21 +14,31 @@ pub struct Args {
     pub pipeline: PathBuf,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args, log: &super::Log) -> Result<()> {
+    log.set_step("validate");
     let p = pipeline::load(&args.pipeline)?;
-    let progress = super::Progress::new();
-    let summary = ingest::run(&p, Mode::Validate, &progress);
-    progress.finish();
+    let summary = ingest::run(&p, Mode::Validate, log);
+    log.finish();
     let summary = summary?;
-    super::print_summary(&summary);
+    super::print_summary(&summary, log);
     let (read, rejected): (usize, usize) = summary
         .files
         .iter()
         .fold((0, 0), |(a, b), f| (a + f.rows_read, b + f.rejected));
-    println!(
+    let line = format!(
         "valid: {} files, {read} rows read, {rejected} rejected (within the limit of {:.0}% per file); nothing written",
         summary.files.len(),
         100.0 * p.settings.max_reject_rate
     );
+    if log.prints() {
+        println!("{line}");
+    } else {
+        let counts = [
+            ("files", summary.files.len() as u64),
+            ("rows_read", read as u64),
+            ("rejected", rejected as u64),
+        ];
+        log.line("info", &line, &counts);
+    }
     Ok(())
 }

@@ -17,8 +17,7 @@ use crate::error::{InputError, PipelineError};
 use crate::pipeline::{Pipeline, Source, SourceKind};
 use crate::progress::Progress;
 use crate::schema::{self, SCHEMA_VERSION};
-use crate::warehouse;
-use checks::InList;
+use crate::warehouse::{self, ManifestRow};
 
 /// A row rejected while reading, before the column checks.
 #[derive(Debug, Clone)]
@@ -56,6 +55,10 @@ pub struct FileReport {
 pub struct Summary {
     pub files: Vec<FileReport>,
     pub warehouse: PathBuf,
+    /// The warehouse's current version after the run (a new one when anything changed).
+    pub version: Option<String>,
+    /// True when this run committed a new version.
+    pub committed: bool,
     /// Files ingested before that the pipeline no longer matches (rows removed).
     pub removed: Vec<String>,
 }
@@ -66,6 +69,15 @@ pub enum Mode {
     Validate,
     /// Write the warehouse; skip files unchanged since the last ingest.
     Ingest,
+    /// Write a whole new version from the sources, trusting nothing in the
+    /// current one (`ingest --repair`).
+    Repair,
+}
+
+impl Mode {
+    fn writes(self) -> bool {
+        self != Mode::Validate
+    }
 }
 
 /// The files a source's globs match, relative to the pipeline folder, sorted.
@@ -131,6 +143,82 @@ fn source_config_hash(source: &Source) -> String {
     hex::encode(&sha2::Sha256::digest(format!("{source:?}").as_bytes())[..8])
 }
 
+/// How a source is read, with its LSOA lookup's contents: a change to either
+/// re-ingests the source's files.
+fn source_config(source: &Source) -> Result<String> {
+    let config = source_config_hash(source);
+    Ok(match &source.lsoa_lookup {
+        Some(l) => {
+            let bytes =
+                std::fs::read(&l.file).with_context(|| format!("cannot read {}", l.file))?;
+            format!(
+                "{config}-{}",
+                &hex::encode(sha2::Sha256::digest(&bytes))[..16]
+            )
+        }
+        None => config,
+    })
+}
+
+/// An input file's state against the warehouse's current version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileState {
+    pub source: String,
+    pub path: String,
+    /// `ingested` (as the warehouse holds it), `changed` (since it was
+    /// ingested, or its source's mapping changed), `new` (not yet ingested),
+    /// or `missing` (ingested, but the pipeline no longer matches it).
+    pub state: &'static str,
+}
+
+/// Every input file's state (for `smpeval status`): what the next ingest would do.
+pub fn file_states(
+    pipeline: &Pipeline,
+    snapshot: Option<&warehouse::Snapshot>,
+) -> Result<Vec<FileState>> {
+    let previous = previous_manifest(snapshot)?;
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for source in &pipeline.sources {
+        let config = source_config(source).unwrap_or_default();
+        for path in source_files(pipeline, source).unwrap_or_default() {
+            let key = file_key(source, &path);
+            let state = match previous.get(&key) {
+                None => "new",
+                Some(prev) => {
+                    let sha = std::fs::read(&path)
+                        .map(|b| hex::encode(sha2::Sha256::digest(&b)))
+                        .unwrap_or_default();
+                    if prev.sha256 == sha
+                        && prev.schema_version == SCHEMA_VERSION
+                        && prev.source_config == config
+                    {
+                        "ingested"
+                    } else {
+                        "changed"
+                    }
+                }
+            };
+            out.push(FileState {
+                source: source.name.clone(),
+                path: path.display().to_string(),
+                state,
+            });
+            seen.push(key);
+        }
+    }
+    for (key, prev) in &previous {
+        if !seen.contains(key) {
+            out.push(FileState {
+                source: prev.source.clone(),
+                path: prev.path.clone(),
+                state: "missing",
+            });
+        }
+    }
+    Ok(out)
+}
+
 struct Prepared {
     report: FileReport,
     accepted: DataFrame,
@@ -139,44 +227,17 @@ struct Prepared {
     config: String,
 }
 
-/// A file as the manifest last recorded it.
-struct Previous {
-    path: String,
-    sha256: String,
-    schema_version: u32,
-    source_config: String,
-    key_fingerprint: String,
-}
-
-/// The manifest's previous rows, keyed by file key.
-fn previous_manifest(warehouse: &Path) -> Result<BTreeMap<String, Previous>> {
-    let mut out = BTreeMap::new();
-    if let Some(df) = warehouse::read_table(warehouse, warehouse::MANIFEST)? {
-        let text = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
-        let (key, path, sha, cfg, fp) = (
-            text("file_key")?,
-            text("path")?,
-            text("sha256")?,
-            text("source_config")?,
-            text("key_fingerprint")?,
-        );
-        let ver = df.column("schema_version")?.u32()?.clone();
-        for i in 0..df.height() {
-            if let Some(k) = key.get(i) {
-                out.insert(
-                    k.to_string(),
-                    Previous {
-                        path: path.get(i).unwrap_or_default().to_string(),
-                        sha256: sha.get(i).unwrap_or_default().to_string(),
-                        schema_version: ver.get(i).unwrap_or(0),
-                        source_config: cfg.get(i).unwrap_or_default().to_string(),
-                        key_fingerprint: fp.get(i).unwrap_or_default().to_string(),
-                    },
-                );
-            }
-        }
-    }
-    Ok(out)
+/// The current version's manifest rows, keyed by file key.
+fn previous_manifest(
+    snapshot: Option<&warehouse::Snapshot>,
+) -> Result<BTreeMap<String, ManifestRow>> {
+    Ok(match snapshot {
+        Some(s) => warehouse::manifest::read(s)?
+            .into_iter()
+            .map(|r| (r.file_key.clone(), r))
+            .collect(),
+        None => BTreeMap::new(),
+    })
 }
 
 fn top_reasons(rejects: &DataFrame) -> Result<Vec<(String, usize)>> {
@@ -280,18 +341,61 @@ pub fn reject_messages(path: &Path, rejects: &DataFrame, limit: usize) -> Result
         .collect())
 }
 
+/// A warehouse made by smpeval before versions (tables straight under it, no
+/// marker) is refused with what to do, rather than as a stranger's folder.
+fn refuse_unversioned(dir: &Path) -> Result<()> {
+    let old_manifest = dir.join(warehouse::MANIFEST).join("manifest.parquet");
+    if old_manifest.is_file() && !dir.join(crate::files::MARKER).exists() {
+        bail!(
+            "{} is a warehouse made by an earlier smpeval, without versions; move it aside (e.g. to {}.old) and run `smpeval ingest` to rebuild it from the sources",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Reads and checks every input; in `Mode::Ingest` also writes the warehouse.
 pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<Summary> {
     let key = Arc::new(pipeline.hmac_key()?);
     let fingerprint = nhs::key_fingerprint(&key);
     let warehouse_dir = pipeline.warehouse.clone();
-    let _lock = match mode {
-        Mode::Ingest => Some(warehouse::lock(&warehouse_dir)?),
-        Mode::Validate => None,
+    let _lock = match mode.writes() {
+        true => {
+            refuse_unversioned(&warehouse_dir)?;
+            crate::files::claim_dir(&warehouse_dir, crate::files::DirKind::Warehouse)?;
+            let lock = warehouse::lock(&warehouse_dir, "ingest")?;
+            if let Some(h) = &lock.stale {
+                progress.warn(&format!(
+                    "took over a stale lock on {}: the run that held it ({h}) is no longer running (killed?)",
+                    warehouse_dir.display()
+                ));
+            }
+            Some(lock)
+        }
+        false => None,
     };
-    let previous = previous_manifest(&warehouse_dir)?;
+    // The current version: verified before an ingest builds on it. A repair
+    // trusts none of it (its manifest only, if readable, for the key check).
+    let snapshot = match mode {
+        Mode::Validate => None,
+        Mode::Ingest => {
+            let s = warehouse::Snapshot::open(&warehouse_dir, &pipeline.path)?;
+            if let Some(s) = &s {
+                s.verify()?;
+            }
+            s
+        }
+        Mode::Repair => warehouse::Snapshot::open(&warehouse_dir, &pipeline.path)
+            .ok()
+            .flatten(),
+    };
+    let previous = match mode {
+        Mode::Repair => previous_manifest(snapshot.as_ref()).unwrap_or_default(),
+        _ => previous_manifest(snapshot.as_ref())?,
+    };
     if let Some(prev) = previous.values().next() {
-        if prev.key_fingerprint != fingerprint && mode == Mode::Ingest {
+        if prev.key_fingerprint != fingerprint && mode.writes() {
             return Err(PipelineError {
                 path: pipeline.path.clone(),
                 line: None,
@@ -315,18 +419,9 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         .collect::<Result<_, _>>()?;
     progress.files(files.iter().map(Vec::len).sum());
     for (source, paths) in pipeline.sources.iter().zip(files) {
-        let mut config = source_config_hash(source);
+        let config = source_config(source)?;
         let lsoa = match &source.lsoa_lookup {
-            Some(l) => {
-                // A changed lookup re-ingests the source's files too.
-                let bytes =
-                    std::fs::read(&l.file).with_context(|| format!("cannot read {}", l.file))?;
-                config = format!(
-                    "{config}-{}",
-                    &hex::encode(sha2::Sha256::digest(&bytes))[..16]
-                );
-                Some(read_lsoa_lookup(l)?)
-            }
+            Some(l) => Some(read_lsoa_lookup(l)?),
             None => None,
         };
         for path in paths {
@@ -340,6 +435,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
             });
             current.push(fkey.clone());
             if mode == Mode::Ingest && unchanged {
+                // Unchanged: its parts are carried over into any new version as they are.
                 progress.say(&format!(
                     "{shown}: unchanged since the last ingest, skipped"
                 ));
@@ -373,10 +469,17 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 top_reasons: top_reasons(&checked.rejects)?,
                 examples: reject_messages(&path, &checked.rejects, 5)?,
             };
-            progress.say(&format!(
-                "{}: {} rows read, {} accepted, {} rejected",
-                report.path, report.rows_read, report.accepted, report.rejected
-            ));
+            progress.counts(
+                &format!(
+                    "{}: {} rows read, {} accepted, {} rejected",
+                    report.path, report.rows_read, report.accepted, report.rejected
+                ),
+                &[
+                    ("rows_read", report.rows_read as u64),
+                    ("accepted", report.accepted as u64),
+                    ("rejected", report.rejected as u64),
+                ],
+            );
             progress.file_done();
             prepared.push(Prepared {
                 report,
@@ -415,80 +518,81 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         .filter(|(k, _)| !current.contains(k))
         .map(|(k, p)| (k.clone(), p.path.clone()))
         .collect();
-    if mode == Mode::Ingest {
+    let mut version = snapshot.as_ref().map(|s| s.version.clone());
+    let mut committed = false;
+    if mode.writes() {
         for (_, path) in &removed {
             progress.say(&format!(
                 "{path}: no longer matched by the pipeline; its rows are removed"
             ));
         }
         // Nothing changed: nothing is written, not even the manifest.
-        if !prepared.is_empty() || !removed.is_empty() {
-            write(
-                pipeline,
-                &warehouse_dir,
-                &mut prepared,
-                &removed,
-                &fingerprint,
-            )?;
+        if !prepared.is_empty() || !removed.is_empty() || mode == Mode::Repair {
+            let base = match mode {
+                Mode::Ingest => snapshot.as_ref(),
+                _ => None,
+            };
+            let v = write(pipeline, base, &mut prepared, &removed, &fingerprint)?;
+            progress.counts(
+                &format!(
+                    "committed warehouse version {v} ({} files ingested)",
+                    prepared.len()
+                ),
+                &[("files_ingested", prepared.len() as u64)],
+            );
+            let gc = crate::files::failpoint("ingest.gc")
+                .map_err(anyhow::Error::from)
+                .and_then(|()| {
+                    warehouse::collect_garbage(&warehouse_dir, pipeline.settings.keep_versions)
+                });
+            match gc {
+                Ok(gone) if !gone.is_empty() => progress.say(&format!(
+                    "removed old warehouse version(s) {} (keep_versions = {})",
+                    gone.join(", "),
+                    pipeline.settings.keep_versions
+                )),
+                Ok(_) => {}
+                Err(e) => progress.warn(&format!("{e:#}")),
+            }
+            version = Some(v);
+            committed = true;
         }
     }
     let mut files: Vec<FileReport> = prepared.into_iter().map(|p| p.report).collect();
-    if mode == Mode::Ingest && !skipped.is_empty() {
-        if let Some(df) = warehouse::read_table(&warehouse_dir, warehouse::MANIFEST)? {
-            files.extend(manifest_reports(&df, &skipped)?);
-        }
+    if mode == Mode::Ingest {
+        files.extend(manifest_reports(&previous, &skipped));
     }
     Ok(Summary {
         files,
         warehouse: warehouse_dir,
+        version,
+        committed,
         removed: match mode {
-            Mode::Ingest => removed.into_iter().map(|(_, p)| p).collect(),
             Mode::Validate => Vec::new(),
+            _ => removed.into_iter().map(|(_, p)| p).collect(),
         },
     })
 }
 
-fn manifest_reports(df: &DataFrame, keys: &[String]) -> Result<Vec<FileReport>> {
-    let get_s = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
-    let get_u = |c: &str| -> Result<UInt64Chunked> {
-        Ok(df.column(c)?.cast(&DataType::UInt64)?.u64()?.clone())
-    };
-    let (src, path, fk, sha) = (
-        get_s("source")?,
-        get_s("path")?,
-        get_s("file_key")?,
-        get_s("sha256")?,
-    );
-    let (size, read, acc, rej, wr, sen) = (
-        get_u("size_bytes")?,
-        get_u("rows_read")?,
-        get_u("rows_accepted")?,
-        get_u("rows_rejected")?,
-        get_u("rows_written")?,
-        get_u("sentinel_dates")?,
-    );
-    let mut out = Vec::new();
-    for i in 0..df.height() {
-        let k = fk.get(i).unwrap_or_default();
-        if keys.iter().any(|x| x == k) {
-            out.push(FileReport {
-                source: src.get(i).unwrap_or_default().into(),
-                path: path.get(i).unwrap_or_default().into(),
-                file_key: k.into(),
-                size_bytes: size.get(i).unwrap_or(0),
-                sha256: sha.get(i).unwrap_or_default().into(),
-                rows_read: read.get(i).unwrap_or(0) as usize,
-                accepted: acc.get(i).unwrap_or(0) as usize,
-                rejected: rej.get(i).unwrap_or(0) as usize,
-                written: wr.get(i).unwrap_or(0) as usize,
-                sentinel_dates: sen.get(i).unwrap_or(0) as usize,
-                ingested: false,
-                top_reasons: Vec::new(),
-                examples: Vec::new(),
-            });
-        }
-    }
-    Ok(out)
+fn manifest_reports(rows: &BTreeMap<String, ManifestRow>, keys: &[String]) -> Vec<FileReport> {
+    keys.iter()
+        .filter_map(|k| rows.get(k))
+        .map(|r| FileReport {
+            source: r.source.clone(),
+            path: r.path.clone(),
+            file_key: r.file_key.clone(),
+            size_bytes: r.size_bytes,
+            sha256: r.sha256.clone(),
+            rows_read: r.rows_read as usize,
+            accepted: r.rows_accepted as usize,
+            rejected: r.rows_rejected as usize,
+            written: r.rows_written as usize,
+            sentinel_dates: r.sentinel_dates as usize,
+            ingested: false,
+            top_reasons: Vec::new(),
+            examples: Vec::new(),
+        })
+        .collect()
 }
 
 fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<DataFrame> {
@@ -501,19 +605,36 @@ fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<DataFrame> {
         .collect()?)
 }
 
+/// Builds the next version of the warehouse on `base` (the current version;
+/// None to build from nothing) and commits it. Returns its name.
 fn write(
     pipeline: &Pipeline,
-    dir: &Path,
+    base: Option<&warehouse::Snapshot>,
     prepared: &mut [Prepared],
     removed: &[(String, String)],
     fingerprint: &str,
-) -> Result<()> {
+) -> Result<String> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let replaced: Vec<String> = prepared
+        .iter()
+        .map(|p| p.report.file_key.clone())
+        .chain(removed.iter().map(|(k, _)| k.clone()))
+        .collect();
+    let mut st = warehouse::Staging::begin(&pipeline.warehouse)?;
+    // Files not re-ingested are carried over as they are; courses and the
+    // manifest are rebuilt.
+    if let Some(prev) = base {
+        for f in &prev.files {
+            let rebuilt = f.table == warehouse::COURSES || f.table == warehouse::MANIFEST;
+            let replaced = f.file_key.as_ref().is_some_and(|k| replaced.contains(k));
+            if !rebuilt && !replaced {
+                st.keep(prev, f)?;
+            }
+        }
+    }
     for p in prepared.iter_mut() {
         let r = &p.report;
         let table = p.kind.table();
-        warehouse::remove_parts(dir, table, &r.file_key)?;
-        warehouse::remove_parts(dir, warehouse::REJECTS, &r.file_key)?;
         let part = warehouse::part_name(&r.file_key);
         let accepted = with_lineage(std::mem::take(&mut p.accepted), &r.source, &r.path)?;
         if p.kind == SourceKind::Hospital {
@@ -532,79 +653,63 @@ fn write(
                     .to_string();
                 let year = g.column(schema::YEAR)?.i32()?.get(0).unwrap_or(0);
                 let mut g = g.drop_many([schema::SETTING, schema::YEAR]);
-                let path = dir
-                    .join(table)
-                    .join(format!("{}={setting}", schema::SETTING))
-                    .join(format!("{}={year}", schema::YEAR))
-                    .join(&part);
-                warehouse::write_parquet(&mut g, &path)?;
+                let rel = format!(
+                    "{table}/{}={setting}/{}={year}/{part}",
+                    schema::SETTING,
+                    schema::YEAR
+                );
+                st.write(table, &rel, Some(&r.file_key), &mut g, "ingest.part")?;
             }
         } else {
             let mut df = accepted;
-            warehouse::write_parquet(&mut df, &dir.join(table).join(&part))?;
+            let rel = format!("{table}/{part}");
+            st.write(table, &rel, Some(&r.file_key), &mut df, "ingest.part")?;
         }
         let mut rejects = with_lineage(std::mem::take(&mut p.rejects), &r.source, &r.path)?;
-        warehouse::write_parquet(&mut rejects, &dir.join(warehouse::REJECTS).join(&part))?;
+        let rel = format!("{}/{part}", warehouse::REJECTS);
+        st.write(
+            warehouse::REJECTS,
+            &rel,
+            Some(&r.file_key),
+            &mut rejects,
+            "ingest.rejects",
+        )?;
     }
 
     // The manifest: previous rows for files not re-ingested, new rows for the rest.
-    let new_rows = df!(
-        "source" => prepared.iter().map(|p| p.report.source.clone()).collect::<Vec<_>>(),
-        "path" => prepared.iter().map(|p| p.report.path.clone()).collect::<Vec<_>>(),
-        "file_key" => prepared.iter().map(|p| p.report.file_key.clone()).collect::<Vec<_>>(),
-        "size_bytes" => prepared.iter().map(|p| p.report.size_bytes).collect::<Vec<_>>(),
-        "sha256" => prepared.iter().map(|p| p.report.sha256.clone()).collect::<Vec<_>>(),
-        "rows_read" => prepared.iter().map(|p| p.report.rows_read as u64).collect::<Vec<_>>(),
-        "rows_accepted" => prepared.iter().map(|p| p.report.accepted as u64).collect::<Vec<_>>(),
-        "rows_rejected" => prepared.iter().map(|p| p.report.rejected as u64).collect::<Vec<_>>(),
-        "rows_written" => prepared.iter().map(|p| p.report.written as u64).collect::<Vec<_>>(),
-        "sentinel_dates" => prepared.iter().map(|p| p.report.sentinel_dates as u64).collect::<Vec<_>>(),
-        "schema_version" => vec![SCHEMA_VERSION; prepared.len()],
-        "source_config" => prepared.iter().map(|p| p.config.clone()).collect::<Vec<_>>(),
-        "key_fingerprint" => vec![fingerprint.to_string(); prepared.len()],
-        "pipeline_sha256" => vec![pipeline.sha256.clone(); prepared.len()],
-        "ingested_at" => vec![now.clone(); prepared.len()],
-    )?;
-    for (key, _) in removed {
-        for table in [
-            warehouse::PARTICIPANTS,
-            warehouse::HOSPITAL_EVENTS,
-            warehouse::PAM_SCORES,
-            warehouse::REJECTS,
-        ] {
-            warehouse::remove_parts(dir, table, key)?;
-        }
-    }
-    let replaced: Vec<String> = prepared
-        .iter()
-        .map(|p| p.report.file_key.clone())
-        .chain(removed.iter().map(|(k, _)| k.clone()))
-        .collect();
-    let mut manifest = match warehouse::read_table(dir, warehouse::MANIFEST)? {
-        Some(old) => {
-            let keep = old
-                .lazy()
-                .filter(
-                    col("file_key")
-                        .in_list(lit(Series::new("".into(), replaced)), false)
-                        .not(),
-                )
-                .collect()?;
-            keep.vstack(&new_rows)?
-        }
-        None => new_rows,
+    let mut rows: Vec<ManifestRow> = match base {
+        Some(prev) => warehouse::manifest::read(prev)?
+            .into_iter()
+            .filter(|r| !replaced.contains(&r.file_key))
+            .collect(),
+        None => Vec::new(),
     };
-    warehouse::write_parquet(
-        &mut manifest,
-        &dir.join(warehouse::MANIFEST).join("manifest.parquet"),
-    )?;
-    rebuild_courses(pipeline, dir)
+    rows.extend(prepared.iter().map(|p| ManifestRow {
+        source: p.report.source.clone(),
+        path: p.report.path.clone(),
+        file_key: p.report.file_key.clone(),
+        size_bytes: p.report.size_bytes,
+        sha256: p.report.sha256.clone(),
+        rows_read: p.report.rows_read as u64,
+        rows_accepted: p.report.accepted as u64,
+        rows_rejected: p.report.rejected as u64,
+        rows_written: p.report.written as u64,
+        sentinel_dates: p.report.sentinel_dates as u64,
+        schema_version: SCHEMA_VERSION,
+        source_config: p.config.clone(),
+        key_fingerprint: fingerprint.to_string(),
+        pipeline_sha256: pipeline.sha256.clone(),
+        ingested_at: now.clone(),
+    }));
+    st.write_manifest(&rows)?;
+    rebuild_courses(pipeline, &mut st)?;
+    st.commit()
 }
 
 /// The courses table: one row per provider and course, from all participants.
-fn rebuild_courses(pipeline: &Pipeline, dir: &Path) -> Result<()> {
+fn rebuild_courses(pipeline: &Pipeline, st: &mut warehouse::Staging) -> Result<()> {
     use schema::*;
-    let Some(participants) = warehouse::read_table(dir, warehouse::PARTICIPANTS)? else {
+    let Some(participants) = st.table(warehouse::PARTICIPANTS)? else {
         return Ok(());
     };
     let threshold = pipeline.settings.completion_threshold as i32;
@@ -631,8 +736,11 @@ fn rebuild_courses(pipeline: &Pipeline, dir: &Path) -> Result<()> {
         ])
         .sort([PROVIDER_ID, COURSE_ID], SortMultipleOptions::default())
         .collect()?;
-    warehouse::write_parquet(
+    st.write(
+        warehouse::COURSES,
+        &format!("{}/courses.parquet", warehouse::COURSES),
+        None,
         &mut courses,
-        &dir.join(warehouse::COURSES).join("courses.parquet"),
+        "ingest.courses",
     )
 }

@@ -161,20 +161,21 @@ fn label_warnings(participants: &DataFrame, dims: &Dimensions) -> Result<Vec<Str
 
 /// Computes every metric of SPEC 4 from the pipeline's warehouse, with
 /// disclosure control when `published`.
-pub fn evaluate(p: &Pipeline, published: bool) -> Result<Evaluation> {
-    let wh = &p.warehouse;
+/// Reads one version of the warehouse (`snap`, already verified).
+pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Result<Evaluation> {
     let s = &p.settings;
-    let participants = warehouse::read_table(wh, warehouse::PARTICIPANTS)?.with_context(|| {
+    let participants = snap.table(warehouse::PARTICIPANTS)?.with_context(|| {
         format!(
             "the warehouse {} has no participants: run `smpeval ingest` first",
-            wh.display()
+            p.warehouse.display()
         )
     })?;
-    let events = warehouse::read_table(wh, warehouse::HOSPITAL_EVENTS)?;
-    let pam_scores = warehouse::read_table(wh, warehouse::PAM_SCORES)?;
-    let manifest =
-        warehouse::read_table(wh, warehouse::MANIFEST)?.context("the warehouse has no manifest")?;
-    let rejects = warehouse::read_table(wh, warehouse::REJECTS)?;
+    let events = snap.table(warehouse::HOSPITAL_EVENTS)?;
+    let pam_scores = snap.table(warehouse::PAM_SCORES)?;
+    let manifest = snap
+        .table(warehouse::MANIFEST)?
+        .context("the warehouse has no manifest")?;
+    let rejects = snap.table(warehouse::REJECTS)?;
     let dims = Dimensions::from_pipeline(p);
     let mut notes = label_warnings(&participants, &dims)?;
     let mut not_estimable = Vec::new();

@@ -252,6 +252,8 @@ struct RawSettings {
     apportion: Option<Apportion>,
     data_as_at: Option<Spanned<String>>,
     duplicates: Option<Duplicates>,
+    keep_versions: Option<usize>,
+    keep_packs: Option<usize>,
 }
 
 /// SPEC 1.4 settings, with defaults filled in.
@@ -280,6 +282,10 @@ pub struct Settings {
     pub data_as_at: Option<NaiveDate>,
     /// Which row counts when the same referral is in two files.
     pub duplicates: Duplicates,
+    /// Warehouse versions kept after a commit, the current one included (default 3).
+    pub keep_versions: usize,
+    /// Packs kept per pipeline after a new one is written (default: all).
+    pub keep_packs: Option<usize>,
 }
 
 /// Unit costs for savings (SPEC 1.4; sources cited in the README).
@@ -390,6 +396,10 @@ impl Source {
         self.columns.contains_key(field) || self.constants.contains_key(field)
     }
 }
+
+/// Warehouse versions kept by default: the current one and two before it,
+/// so a bad night's data can be rolled back (README, "Running it every night").
+pub const DEFAULT_KEEP_VERSIONS: usize = 3;
 
 /// A checked pipeline, with paths resolved against the pipeline file's folder.
 #[derive(Debug, Clone)]
@@ -544,7 +554,15 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         apportion: rs.apportion.unwrap_or_default(),
         data_as_at: date(&rs.data_as_at, "data_as_at")?,
         duplicates: rs.duplicates.unwrap_or_default(),
+        keep_versions: rs.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS),
+        keep_packs: rs.keep_packs,
     };
+    if settings.keep_versions == 0 || settings.keep_packs == Some(0) {
+        return Err(err(
+            None,
+            "settings.keep_versions and settings.keep_packs must be at least 1 (the current version and the newest pack are always kept)".into(),
+        ));
+    }
     if !(1..=12).contains(&settings.financial_year_start_month) {
         return Err(err(
             None,

@@ -1,16 +1,28 @@
-//! The Parquet warehouse: layout, atomic writes, the manifest and the lock.
+//! The Parquet warehouse: layout, versions, the manifest and the lock.
 //!
 //! ```text
-//! <warehouse>/participants/part-<file>.parquet
-//! <warehouse>/hospital_events/setting=<s>/year=<y>/part-<file>.parquet
-//! <warehouse>/pam_scores/part-<file>.parquet
-//! <warehouse>/rejects/part-<file>.parquet
-//! <warehouse>/courses/courses.parquet        (rebuilt from participants)
-//! <warehouse>/manifest/manifest.parquet      (one row per input file)
+//! <warehouse>/.smpeval                        marker: this folder is smpeval's
+//! <warehouse>/.lock                           who is writing (see `lock`)
+//! <warehouse>/CURRENT                         the name of the current version, e.g. v000012
+//! <warehouse>/versions/<v>/snapshot.json      the version's files, with sizes and row counts
+//! <warehouse>/versions/<v>/participants/part-<file>.parquet
+//! <warehouse>/versions/<v>/hospital_events/setting=<s>/year=<y>/part-<file>.parquet
+//! <warehouse>/versions/<v>/pam_scores/part-<file>.parquet
+//! <warehouse>/versions/<v>/rejects/part-<file>.parquet
+//! <warehouse>/versions/<v>/courses/courses.parquet      (rebuilt from participants)
+//! <warehouse>/versions/<v>/manifest/manifest.parquet    (one row per input file)
 //! ```
-//! Every table part is named by the input file it came from, so a changed
-//! file replaces its own rows and nothing else. Hive-style folders follow the
-//! usual rule: the partition columns live in the path, not in the file.
+//! A version is never changed once made: an ingest builds the next one in a
+//! staging folder (files it did not change are hard links to the previous
+//! version's), and makes it current by replacing `CURRENT` in one rename, so
+//! a reader sees the old version or the new one, never a mix, whenever the
+//! run is killed. Every table part is named by the input file it came from,
+//! so a changed file replaces its own rows and nothing else. Hive-style
+//! folders follow the usual rule: the partition columns live in the path.
+
+mod lock;
+pub mod manifest;
+mod version;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,7 +30,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use polars::prelude::*;
 
-use crate::error::LockError;
+pub use lock::{holder, hostname, lock, pid_running, Holder, Lock, LOCK_FILE};
+pub use manifest::ManifestRow;
+pub use version::{
+    collect_garbage, current_version, versions, FileEntry, Snapshot, Staging, CURRENT, VERSIONS,
+};
 
 pub const PARTICIPANTS: &str = "participants";
 pub const HOSPITAL_EVENTS: &str = "hospital_events";
@@ -35,44 +51,38 @@ pub const TABLES: &[&str] = &[
     MANIFEST,
 ];
 
-/// An exclusive lock on a warehouse, released when dropped.
-pub struct Lock {
-    _file: File,
-}
-
-/// Takes the warehouse lock, or fails at once if another run holds it.
-pub fn lock(warehouse: &Path) -> Result<Lock> {
-    std::fs::create_dir_all(warehouse)
-        .with_context(|| format!("cannot create the warehouse folder {}", warehouse.display()))?;
-    let path = warehouse.join(".lock");
-    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Lock { _file: file }),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
-        }
-        Err(std::fs::TryLockError::WouldBlock) => Err(LockError {
-            warehouse: warehouse.to_path_buf(),
-            lock: path,
-        }
-        .into()),
-    }
-}
-
-/// Writes a frame as Parquet: to a temporary file beside it, then renamed into place.
-pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
+/// Writes a frame as Parquet, durably: to a temporary file beside it,
+/// fsynced, then renamed into place. `site` names the write for the failpoints.
+pub fn write_parquet(df: &mut DataFrame, path: &Path, site: &str) -> Result<()> {
     let dir = path.parent().context("a table file has a folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir)
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    ParquetWriter::new(tmp.as_file())
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(df)
+    crate::files::failpoint(site)
         .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            ParquetWriter::new(tmp.as_file())
+                .with_compression(ParquetCompression::Zstd(None))
+                .finish(df)
+                .map_err(anyhow::Error::from)?;
+            tmp.as_file().sync_all().map_err(anyhow::Error::from)
+        })
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("cannot move the new {} into place", path.display()))?;
     Ok(())
+}
+
+/// Reads a whole table of the warehouse's current version (verified against
+/// its list of files). Returns None when the table has no files or the
+/// warehouse has no version yet.
+pub fn read_table(warehouse: &Path, table: &str) -> Result<Option<DataFrame>> {
+    match Snapshot::open(warehouse, Path::new("<pipeline>"))? {
+        Some(s) => s.table(table),
+        None => Ok(None),
+    }
 }
 
 /// The part file name of one input file's rows.
@@ -80,7 +90,7 @@ pub fn part_name(file_key: &str) -> String {
     format!("part-{file_key}.parquet")
 }
 
-/// All Parquet files under a table folder, sorted.
+/// All Parquet files under a folder, sorted.
 fn parts(dir: &Path) -> Vec<PathBuf> {
     let pattern = format!(
         "{}/**/*.parquet",
@@ -93,29 +103,32 @@ fn parts(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Removes every part of `table` written for `file_key`.
-pub fn remove_parts(warehouse: &Path, table: &str, file_key: &str) -> Result<()> {
-    let name = part_name(file_key);
-    for p in parts(&warehouse.join(table)) {
-        if p.file_name().is_some_and(|n| n.to_string_lossy() == name) {
-            std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// Reads a whole table, adding Hive partition columns from the folder names.
-/// Returns None when the table has no files yet.
-pub fn read_table(warehouse: &Path, table: &str) -> Result<Option<DataFrame>> {
-    let dir = warehouse.join(table);
+/// Reads the files of one table (paths under `dir`, the version's folder),
+/// adding Hive partition columns from the folder names. Returns None when
+/// the table has no files. `expect_rows` checks each file's height.
+fn read_files(
+    dir: &Path,
+    table: &str,
+    files: &[(PathBuf, Option<u64>)],
+) -> Result<Option<DataFrame>> {
+    let table_dir = dir.join(table);
     let mut frames = Vec::new();
-    for p in parts(&dir) {
-        let f = File::open(&p).with_context(|| format!("cannot open {}", p.display()))?;
+    for (p, expect_rows) in files {
+        let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
         let mut df = ParquetReader::new(f)
             .finish()
             .map_err(anyhow::Error::from)
             .with_context(|| format!("cannot read {}", p.display()))?;
-        let rel = p.strip_prefix(&dir).unwrap_or(&p);
+        if let Some(n) = expect_rows {
+            if df.height() as u64 != *n {
+                anyhow::bail!(
+                    "{} holds {} rows where the version's list says {n}",
+                    p.display(),
+                    df.height()
+                );
+            }
+        }
+        let rel = p.strip_prefix(&table_dir).unwrap_or(p);
         let height = df.height();
         for comp in rel.parent().into_iter().flat_map(|x| x.components()) {
             let s = comp.as_os_str().to_string_lossy();

@@ -50,10 +50,17 @@ pub fn bin() -> &'static str {
 }
 
 pub fn run_in(dir: &Path, args: &[&str]) -> Run {
+    run_env(dir, args, &[])
+}
+
+/// Runs smpeval with the demo key and extra environment variables
+/// (`SMPEVAL_FAILPOINTS` makes a named write fail).
+pub fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out: Output = Command::new(bin())
         .args(args)
         .current_dir(dir)
         .env("SMPEVAL_HMAC_KEY", TEST_KEY)
+        .envs(env.iter().copied())
         .output()
         .expect("run smpeval");
     Run {
@@ -72,6 +79,12 @@ pub fn table(warehouse: &Path, name: &str) -> DataFrame {
     smpeval::warehouse::read_table(warehouse, name)
         .expect("read table")
         .unwrap_or_else(|| panic!("table {name} has no files"))
+}
+
+/// The folder of a warehouse's current version (what an outside reader reads).
+pub fn current(warehouse: &Path) -> PathBuf {
+    let v = std::fs::read_to_string(warehouse.join("CURRENT")).expect("CURRENT");
+    warehouse.join("versions").join(v.trim())
 }
 
 pub fn strs(df: &DataFrame, column: &str) -> Vec<String> {

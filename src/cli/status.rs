@@ -1,0 +1,84 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::Log;
+use crate::pipeline;
+
+/// Say what the pipeline's warehouse holds (its current version, checked
+/// against its manifest), how the last run ended, each input file's state
+/// (ingested, changed, new, missing) and who holds the lock. Reads only.
+///
+/// Example: `smpeval status pipelines/sample.toml --json`
+#[derive(clap::Args)]
+pub struct Args {
+    /// The pipeline file (TOML).
+    pub pipeline: PathBuf,
+    /// One JSON object on stdout, for monitoring.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args, log: &Log) -> Result<()> {
+    log.set_step("status");
+    let p = pipeline::load(&args.pipeline)?;
+    let s = crate::status::status(&p)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    let w = &s.warehouse;
+    match &w.version {
+        Some(v) => println!(
+            "warehouse: {} version {v}, committed {} ({}); read {}",
+            w.path.display(),
+            w.committed_at.as_deref().unwrap_or("?"),
+            if w.verified {
+                "matches its manifest"
+            } else {
+                "DOES NOT match its manifest"
+            },
+            w.snapshot_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        ),
+        None => println!("warehouse: {} (nothing ingested yet)", w.path.display()),
+    }
+    if let Some(problem) = &w.problem {
+        println!("  problem: {problem}");
+    }
+    if !w.versions.is_empty() {
+        println!("  versions kept: {}", w.versions.join(", "));
+    }
+    match &s.last_run {
+        Some(r) => println!(
+            "last run: {} ({}) {} at {}{}",
+            r["run_id"].as_str().unwrap_or("?"),
+            r["command"].as_str().unwrap_or("?"),
+            r["result"].as_str().unwrap_or("?"),
+            r["finished_at"].as_str().unwrap_or("?"),
+            r["message"]
+                .as_str()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        None => println!("last run: none recorded"),
+    }
+    match &s.lock {
+        Some(h) if h.running != Some(false) => println!("lock: held by {h}"),
+        Some(h) => println!(
+            "lock: stale, left by {h}, which is no longer running (the next run takes it over)"
+        ),
+        None => println!("lock: free"),
+    }
+    println!(
+        "latest pack: {}; latest internal pack: {}",
+        s.latest_pack.as_deref().unwrap_or("none"),
+        s.latest_internal_pack.as_deref().unwrap_or("none")
+    );
+    for f in &s.files {
+        println!("  {:<9} {} ({})", f.state, f.path, f.source);
+    }
+    Ok(())
+}

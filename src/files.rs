@@ -1,0 +1,238 @@
+//! Careful file operations shared by the warehouse and the pack: the marker
+//! that says a folder is ours, durable writes (fsync before rename, then the
+//! folder), a rename that never replaces, and the failpoints tests use to make
+//! a write fail.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::error::SafetyError;
+
+/// The marker file smpeval puts in every warehouse and reports folder it makes.
+pub const MARKER: &str = ".smpeval";
+
+/// What a marked folder holds (the marker's first line names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirKind {
+    Warehouse,
+    Reports,
+}
+
+impl DirKind {
+    fn tag(self) -> &'static str {
+        match self {
+            DirKind::Warehouse => "smpeval warehouse",
+            DirKind::Reports => "smpeval reports",
+        }
+    }
+    fn key(self) -> &'static str {
+        match self {
+            DirKind::Warehouse => "warehouse",
+            DirKind::Reports => "reports",
+        }
+    }
+}
+
+/// True when `dir` holds smpeval's marker for `kind`.
+pub fn is_ours(dir: &Path, kind: DirKind) -> bool {
+    marker_tag(dir).is_some_and(|t| t == kind.tag())
+}
+
+fn marker_tag(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(MARKER)).ok()?;
+    Some(text.lines().next().unwrap_or_default().trim().to_string())
+}
+
+/// Makes `dir` ours: creates it (and its marker) when missing or empty;
+/// accepts it when it already holds our marker for `kind`; refuses a
+/// non-empty folder without one, so a mistyped path cannot hurt anything.
+pub fn claim_dir(dir: &Path, kind: DirKind) -> Result<()> {
+    if let Some(tag) = marker_tag(dir) {
+        if tag == kind.tag() {
+            return Ok(());
+        }
+        return Err(SafetyError::WrongKind {
+            path: dir.to_path_buf(),
+            found: tag,
+            wanted: kind.tag(),
+        }
+        .into());
+    }
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read the folder {}", dir.display()))?;
+        if entries.next().is_some() {
+            return Err(SafetyError::ForeignDir {
+                path: dir.to_path_buf(),
+                key: kind.key(),
+            }
+            .into());
+        }
+    } else {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+    }
+    let text = format!(
+        "{}\nThis folder is managed by smpeval: it writes, replaces and deletes files only in folders that hold this marker.\n",
+        kind.tag()
+    );
+    write_atomic(&dir.join(MARKER), text.as_bytes(), "marker")
+}
+
+/// Flushes a folder's entries (a rename or a new file) to disk.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot flush the folder {} to disk", dir.display()))
+}
+
+/// Flushes every file and folder under `dir` to disk (a pack before it is
+/// renamed into place).
+pub fn fsync_tree(dir: &Path) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let e = e.with_context(|| format!("cannot read {}", dir.display()))?;
+        let t = e
+            .file_type()
+            .with_context(|| format!("cannot read {}", dir.display()))?;
+        if t.is_dir() {
+            fsync_tree(&e.path())?;
+        } else if t.is_file() {
+            File::open(e.path())
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot flush {} to disk", e.path().display()))?;
+        }
+    }
+    fsync_dir(dir)
+}
+
+/// Writes `bytes` to `path` durably and atomically: a temporary file beside it,
+/// fsynced, renamed over `path`, then the folder fsynced. `site` names the
+/// write for the failpoints.
+pub fn write_atomic(path: &Path, bytes: &[u8], site: &str) -> Result<()> {
+    let dir = path.parent().context("a file has a folder")?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    failpoint(site)
+        .and_then(|()| tmp.write_all(bytes))
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot move the new {} into place", path.display()))?;
+    fsync_dir(dir)
+}
+
+/// Renames `from` to `to` unless `to` exists (never replaces it, even a
+/// folder made at the same instant by another run).
+pub fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let a = CString::new(from.as_os_str().as_bytes())?;
+        let b = CString::new(to.as_os_str().as_bytes())?;
+        // SAFETY: two valid NUL-terminated paths, resolved against the working folder.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        // Filesystems without RENAME_NOREPLACE: fall back to check-then-rename.
+        if e.raw_os_error() != Some(libc::EINVAL) && e.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(e);
+        }
+    }
+    if to.symlink_metadata().is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} already exists", to.display()),
+        ));
+    }
+    std::fs::rename(from, to)
+}
+
+/// A write that tests can make fail. With the `failpoints` feature (tests
+/// only), `SMPEVAL_FAILPOINTS=site[,site…]` makes the named sites fail as a
+/// full disk would (`site=eacces` fails as permission denied; `site=pause`
+/// says `failpoint <site>: paused` on stderr and waits a minute, for the kill
+/// test to kill the run exactly there). Without the feature this is nothing.
+pub fn failpoint(site: &str) -> std::io::Result<()> {
+    #[cfg(feature = "failpoints")]
+    if let Ok(list) = std::env::var("SMPEVAL_FAILPOINTS") {
+        for item in list.split(',') {
+            let (name, kind) = item.split_once('=').unwrap_or((item, "enospc"));
+            if name.trim() == site {
+                let code = match kind {
+                    "pause" => {
+                        eprintln!("failpoint {site}: paused");
+                        std::thread::sleep(std::time::Duration::from_secs(60));
+                        return Ok(());
+                    }
+                    "eacces" => libc::EACCES,
+                    _ => libc::ENOSPC,
+                };
+                return Err(std::io::Error::from_raw_os_error(code));
+            }
+        }
+    }
+    let _ = site;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_is_claimed_only_when_missing_empty_or_already_ours() {
+        let root = tempfile::tempdir().unwrap();
+        let missing = root.path().join("a/b");
+        claim_dir(&missing, DirKind::Warehouse).unwrap();
+        assert!(is_ours(&missing, DirKind::Warehouse));
+        claim_dir(&missing, DirKind::Warehouse).unwrap();
+        // Ours, but for the other kind.
+        let e = claim_dir(&missing, DirKind::Reports).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("made for smpeval warehouse, not for smpeval reports"));
+
+        let empty = root.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        claim_dir(&empty, DirKind::Reports).unwrap();
+        assert!(is_ours(&empty, DirKind::Reports));
+
+        let foreign = root.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+        let e = claim_dir(&foreign, DirKind::Reports).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("is not empty and was not made by smpeval"));
+        assert!(!foreign.join(MARKER).exists());
+    }
+
+    #[test]
+    fn rename_no_replace_never_replaces() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (root.path().join("a"), root.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        // An empty folder is what a plain rename(2) would silently replace.
+        let e = rename_no_replace(&a, &b).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(a.is_dir());
+        rename_no_replace(&a, &root.path().join("c")).unwrap();
+    }
+}

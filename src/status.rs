@@ -1,0 +1,110 @@
+//! `smpeval status`: what the warehouse holds, the last run, each input
+//! file's state and who holds the lock, for an operator or a monitor.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::ingest::{self, FileState};
+use crate::pipeline::Pipeline;
+use crate::warehouse::{self, Holder, Snapshot};
+
+/// What the last ingest, report or run of a pipeline did, kept in
+/// `<warehouse>/last-run.json` for `smpeval status` and monitoring.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct LastRun {
+    pub run_id: String,
+    pub command: String,
+    /// `ok` or `failed`.
+    pub result: String,
+    pub exit_code: i32,
+    pub started_at: String,
+    pub finished_at: String,
+    pub message: Option<String>,
+    pub warehouse_version: Option<String>,
+    pub pack: Option<String>,
+}
+
+pub const LAST_RUN: &str = "last-run.json";
+
+/// Writes the record atomically (a run that reads it sees the last whole one).
+pub fn write_last_run(warehouse: &Path, record: &LastRun) -> Result<()> {
+    let text = serde_json::to_string_pretty(record)?;
+    crate::files::write_atomic(&warehouse.join(LAST_RUN), text.as_bytes(), "lastrun")
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub pipeline: String,
+    pub pipeline_file: PathBuf,
+    pub warehouse: WarehouseStatus,
+    /// `<warehouse>/last-run.json`, as the last ingest, report or run wrote it.
+    pub last_run: Option<serde_json::Value>,
+    /// Who holds the lock now (`running: false` is a stale lock a killed run left).
+    pub lock: Option<Holder>,
+    pub files: Vec<FileState>,
+    /// The run id `reports/<pipeline>/latest` names, and `latest-internal`.
+    pub latest_pack: Option<String>,
+    pub latest_internal_pack: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WarehouseStatus {
+    pub path: PathBuf,
+    /// The current version (None before the first ingest).
+    pub version: Option<String>,
+    pub committed_at: Option<String>,
+    /// The folder an outside reader reads for a consistent snapshot.
+    pub snapshot_dir: Option<PathBuf>,
+    /// Every version kept, oldest first.
+    pub versions: Vec<String>,
+    /// True when the current version matches its manifest.
+    pub verified: bool,
+    pub problem: Option<String>,
+}
+
+pub fn status(p: &Pipeline) -> Result<Status> {
+    let wh = &p.warehouse;
+    let opened = Snapshot::open(wh, &p.path);
+    let (snap, problem) = match opened {
+        Ok(s) => (s, None),
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
+    let problem = problem.or_else(|| {
+        snap.as_ref()
+            .and_then(|s| s.verify().err())
+            .map(|e| e.to_string())
+    });
+    let files = match (&snap, &problem) {
+        (Some(s), None) => ingest::file_states(p, Some(s))?,
+        (None, None) => ingest::file_states(p, None)?,
+        _ => Vec::new(),
+    };
+    let last_run = std::fs::read_to_string(wh.join(LAST_RUN))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let link = |name: &str| {
+        std::fs::read_link(p.reports.join(&p.name).join(name))
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned())
+    };
+    Ok(Status {
+        pipeline: p.name.clone(),
+        pipeline_file: p.path.clone(),
+        warehouse: WarehouseStatus {
+            path: wh.clone(),
+            version: snap.as_ref().map(|s| s.version.clone()),
+            committed_at: snap.as_ref().map(|s| s.created_at.clone()),
+            snapshot_dir: snap.as_ref().map(|s| s.dir.clone()),
+            versions: warehouse::versions(wh),
+            verified: snap.is_some() && problem.is_none(),
+            problem,
+        },
+        last_run,
+        lock: warehouse::holder(wh),
+        files,
+        latest_pack: link(crate::report::LATEST),
+        latest_internal_pack: link(crate::report::LATEST_INTERNAL),
+    })
+}

@@ -1,0 +1,174 @@
+//! The warehouse lock: one run at a time writes a warehouse.
+//!
+//! `<warehouse>/.lock` is opened without following a symbolic link
+//! (`O_NOFOLLOW`) and held with `flock`, which the kernel drops when the
+//! holder exits however it exits. The file says who holds it (pid, host,
+//! start time); a file that still names a holder but whose lock is free was
+//! left by a run that was killed, and is taken over with a warning.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::error::{LockError, SafetyError};
+
+pub const LOCK_FILE: &str = ".lock";
+
+/// An exclusive lock on a warehouse, released when dropped.
+pub struct Lock {
+    file: File,
+    /// The holder a killed run left in the lock file, when this run took it over.
+    pub stale: Option<String>,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Empty means "nobody"; the flock itself goes with the file handle.
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Who holds a lock, as its file says.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    pub started_at: String,
+    pub command: String,
+    /// True when that process is still running (checked only on this host).
+    pub running: Option<bool>,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} on host {}, started {} ({})",
+            self.pid, self.host, self.started_at, self.command
+        )
+    }
+}
+
+fn parse_holder(text: &str) -> Option<Holder> {
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(str::to_string)
+    };
+    let pid = get("pid")?.parse().ok()?;
+    let host = get("host").unwrap_or_default();
+    let running = (host == hostname()).then(|| pid_running(pid));
+    Some(Holder {
+        pid,
+        host,
+        started_at: get("started_at").unwrap_or_default(),
+        command: get("command").unwrap_or_default(),
+        running,
+    })
+}
+
+/// This machine's name.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// True when a process with this id exists on this machine.
+pub fn pid_running(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Opens the lock file, creating it if missing, never through a symbolic link.
+fn open_lock_file(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path);
+    match opened {
+        Ok(f) => {
+            let meta = f
+                .metadata()
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if !meta.is_file() {
+                anyhow::bail!(
+                    "the lock file {} is not a regular file; refusing to use it",
+                    path.display()
+                );
+            }
+            Ok(f)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(SafetyError::SymlinkedLock {
+            path: path.to_path_buf(),
+        }
+        .into()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display()))),
+    }
+}
+
+fn read_all(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file.rewind().and_then(|()| file.read_to_string(&mut text));
+    text
+}
+
+/// Takes the warehouse lock, or fails at once (exit code 3) naming the holder.
+pub fn lock(warehouse: &Path, command: &str) -> Result<Lock> {
+    let path = warehouse.join(LOCK_FILE);
+    let mut file = open_lock_file(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(LockError {
+                warehouse: warehouse.to_path_buf(),
+                lock: path,
+                holder: parse_holder(&read_all(&mut file)).map(|h| h.to_string()),
+            }
+            .into())
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
+        }
+    }
+    let stale = parse_holder(&read_all(&mut file)).map(|h| h.to_string());
+    let me = format!(
+        "pid={}\nhost={}\nstarted_at={}\ncommand={command}\n",
+        std::process::id(),
+        hostname(),
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(me.as_bytes()))
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Lock { file, stale })
+}
+
+/// Who holds the lock now, if anyone (without taking it: `status` must not
+/// make a starting run fail). A holder whose process is gone is reported
+/// with `running: Some(false)`.
+pub fn holder(warehouse: &Path) -> Option<Holder> {
+    let path: PathBuf = warehouse.join(LOCK_FILE);
+    if path.symlink_metadata().ok()?.file_type().is_symlink() {
+        return None;
+    }
+    parse_holder(&std::fs::read_to_string(path).ok()?)
+}

@@ -149,9 +149,15 @@ pub fn print_summary(summary: &crate::ingest::Summary) {
         }
         if f.rejected > f.examples.len() && !f.examples.is_empty() {
             println!(
-                "  … and {} more rejects from this file (see the rejects table)",
+                "  … and {} more rejects from this file",
                 f.rejected - f.examples.len()
             );
+        }
+        for (why, n) in &f.warnings {
+            println!("  warning: {n} row(s) kept with {}", mask_text(why));
+        }
+        for m in &f.warning_examples {
+            println!("  kept: {}", mask_text(m));
         }
     }
 }

@@ -47,6 +47,10 @@ pub struct FileReport {
     pub ingested: bool,
     /// The commonest reject reasons, with counts.
     pub top_reasons: Vec<(String, usize)>,
+    /// Kept rows with a value blanked or corrected, counted per field and rule.
+    pub warnings: Vec<(String, usize)>,
+    /// The first few warnings, as messages.
+    pub warning_examples: Vec<String>,
     /// The first few rejects, as messages an analyst can act on.
     pub examples: Vec<String>,
 }
@@ -135,6 +139,7 @@ struct Prepared {
     report: FileReport,
     accepted: DataFrame,
     rejects: DataFrame,
+    warnings: DataFrame,
     kind: SourceKind,
     config: String,
 }
@@ -180,10 +185,15 @@ fn previous_manifest(warehouse: &Path) -> Result<BTreeMap<String, Previous>> {
 }
 
 fn top_reasons(rejects: &DataFrame) -> Result<Vec<(String, usize)>> {
+    count_reasons(rejects, Some(5))
+}
+
+/// `field: rule` with its count, commonest first.
+fn count_reasons(rejects: &DataFrame, limit: Option<u32>) -> Result<Vec<(String, usize)>> {
     if rejects.height() == 0 {
         return Ok(Vec::new());
     }
-    let out = rejects
+    let grouped = rejects
         .clone()
         .lazy()
         .select([concat_str([col("field"), lit(": "), col("rule")], "", true).alias("why")])
@@ -192,9 +202,12 @@ fn top_reasons(rejects: &DataFrame) -> Result<Vec<(String, usize)>> {
         .sort(
             ["n", "why"],
             SortMultipleOptions::default().with_order_descending_multi([true, false]),
-        )
-        .limit(5)
-        .collect()?;
+        );
+    let out = match limit {
+        Some(l) => grouped.limit(l),
+        None => grouped,
+    }
+    .collect()?;
     let why = out.column("why")?.str()?.clone();
     let n = out.column("n")?.cast(&DataType::UInt64)?.u64()?.clone();
     Ok((0..out.height())
@@ -372,16 +385,25 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 ingested: true,
                 top_reasons: top_reasons(&checked.rejects)?,
                 examples: reject_messages(&path, &checked.rejects, 5)?,
+                warnings: count_reasons(&checked.warnings, None)?,
+                warning_examples: reject_messages(&path, &checked.warnings, 3)?,
             };
             progress.say(&format!(
                 "{}: {} rows read, {} accepted, {} rejected",
                 report.path, report.rows_read, report.accepted, report.rejected
             ));
+            for (why, n) in &report.warnings {
+                progress.say(&format!(
+                    "warning: {}: {n} row(s) kept with {why}",
+                    report.path
+                ));
+            }
             progress.file_done();
             prepared.push(Prepared {
                 report,
                 accepted: checked.accepted,
                 rejects: checked.rejects,
+                warnings: checked.warnings,
                 kind: source.kind,
                 config: config.clone(),
             });
@@ -485,6 +507,8 @@ fn manifest_reports(df: &DataFrame, keys: &[String]) -> Result<Vec<FileReport>> 
                 ingested: false,
                 top_reasons: Vec::new(),
                 examples: Vec::new(),
+                warnings: Vec::new(),
+                warning_examples: Vec::new(),
             });
         }
     }
@@ -514,6 +538,7 @@ fn write(
         let table = p.kind.table();
         warehouse::remove_parts(dir, table, &r.file_key)?;
         warehouse::remove_parts(dir, warehouse::REJECTS, &r.file_key)?;
+        warehouse::remove_parts(dir, warehouse::WARNINGS, &r.file_key)?;
         let part = warehouse::part_name(&r.file_key);
         let accepted = with_lineage(std::mem::take(&mut p.accepted), &r.source, &r.path)?;
         if p.kind == SourceKind::Hospital {
@@ -545,6 +570,8 @@ fn write(
         }
         let mut rejects = with_lineage(std::mem::take(&mut p.rejects), &r.source, &r.path)?;
         warehouse::write_parquet(&mut rejects, &dir.join(warehouse::REJECTS).join(&part))?;
+        let mut warnings = with_lineage(std::mem::take(&mut p.warnings), &r.source, &r.path)?;
+        warehouse::write_parquet(&mut warnings, &dir.join(warehouse::WARNINGS).join(&part))?;
     }
 
     // The manifest: previous rows for files not re-ingested, new rows for the rest.
@@ -571,6 +598,7 @@ fn write(
             warehouse::HOSPITAL_EVENTS,
             warehouse::PAM_SCORES,
             warehouse::REJECTS,
+            warehouse::WARNINGS,
         ] {
             warehouse::remove_parts(dir, table, key)?;
         }

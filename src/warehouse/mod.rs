@@ -5,6 +5,7 @@
 //! <warehouse>/hospital_events/setting=<s>/year=<y>/part-<file>.parquet
 //! <warehouse>/pam_scores/part-<file>.parquet
 //! <warehouse>/rejects/part-<file>.parquet
+//! <warehouse>/warnings/part-<file>.parquet
 //! <warehouse>/courses/courses.parquet        (rebuilt from participants)
 //! <warehouse>/manifest/manifest.parquet      (one row per input file)
 //! ```
@@ -24,6 +25,8 @@ pub const PARTICIPANTS: &str = "participants";
 pub const HOSPITAL_EVENTS: &str = "hospital_events";
 pub const PAM_SCORES: &str = "pam_scores";
 pub const REJECTS: &str = "rejects";
+/// Kept rows with a blanked or corrected value, as `rejects`.
+pub const WARNINGS: &str = "warnings";
 pub const COURSES: &str = "courses";
 pub const MANIFEST: &str = "manifest";
 pub const TABLES: &[&str] = &[
@@ -31,6 +34,7 @@ pub const TABLES: &[&str] = &[
     HOSPITAL_EVENTS,
     PAM_SCORES,
     REJECTS,
+    WARNINGS,
     COURSES,
     MANIFEST,
 ];

@@ -134,6 +134,9 @@ pub fn print_summary(summary: &crate::ingest::Summary) {
             }
         );
     }
+    for w in &summary.warnings {
+        println!("warning: {}", mask_text(w));
+    }
     for path in &summary.removed {
         println!("{path}: removed (no longer matched by the pipeline; its rows were taken out of the warehouse)");
     }

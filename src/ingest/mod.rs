@@ -2,6 +2,7 @@
 //! warehouse; every row read is accepted or rejected with a reason.
 
 pub mod checks;
+pub mod linkage;
 pub mod nhs;
 pub mod read;
 
@@ -62,6 +63,10 @@ pub struct Summary {
     pub warehouse: PathBuf,
     /// Files ingested before that the pipeline no longer matches (rows removed).
     pub removed: Vec<String>,
+    /// Warnings across files (linkage), in words.
+    pub warnings: Vec<String>,
+    /// Validate only: each checked file's path and rejects, for `--rejects`.
+    pub rejects: Vec<(String, DataFrame)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,7 +309,8 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     };
     let previous = previous_manifest(&warehouse_dir)?;
     if let Some(prev) = previous.values().next() {
-        if prev.key_fingerprint != fingerprint && mode == Mode::Ingest {
+        // validate refuses what ingest would refuse.
+        if prev.key_fingerprint != fingerprint {
             return Err(PipelineError {
                 path: pipeline.path.clone(),
                 line: None,
@@ -431,6 +437,42 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         .into());
     }
 
+    // What the report would refuse, refused before anything is written.
+    let frames = |kind: SourceKind| -> Vec<&DataFrame> {
+        prepared
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| &p.accepted)
+            .collect()
+    };
+    if mode == Mode::Validate {
+        if let Some(0) =
+            linkage::referrals_in_period(&frames(SourceKind::ProviderReturns), &pipeline.settings)?
+        {
+            return Err(InputError::Argument(no_referrals_message(pipeline)).into());
+        }
+    }
+    let mut warnings = Vec::new();
+    if mode == Mode::Validate {
+        if let Some(l) = linkage::linkage(
+            &frames(SourceKind::ProviderReturns),
+            &frames(SourceKind::Hospital),
+        )? {
+            warnings.extend(linkage::linkage_warning(
+                &l,
+                pipeline.settings.min_linkage,
+                true,
+            ));
+        }
+    }
+    let validate_rejects: Vec<(String, DataFrame)> = match mode {
+        Mode::Validate => prepared
+            .iter()
+            .map(|p| (p.report.path.clone(), p.rejects.clone()))
+            .collect(),
+        Mode::Ingest => Vec::new(),
+    };
+
     // Files the pipeline no longer matches: their rows leave the warehouse.
     let removed: Vec<(String, String)> = previous
         .iter()
@@ -460,14 +502,95 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
             files.extend(manifest_reports(&df, &skipped)?);
         }
     }
+    if mode == Mode::Ingest {
+        warnings.extend(warehouse_linkage_warning(pipeline, true)?);
+    }
+    for w in &warnings {
+        progress.say(&format!("warning: {w}"));
+    }
     Ok(Summary {
         files,
+        warnings,
+        rejects: validate_rejects,
         warehouse: warehouse_dir,
         removed: match mode {
             Mode::Ingest => removed.into_iter().map(|(_, p)| p).collect(),
             Mode::Validate => Vec::new(),
         },
     })
+}
+
+/// The refusal when no referral falls in the evaluation period (validate and report).
+pub fn no_referrals_message(pipeline: &Pipeline) -> String {
+    let s = &pipeline.settings;
+    format!(
+        "no referrals fall in the evaluation period {} to {} (settings.evaluation_start / evaluation_end)",
+        s.evaluation_start
+            .map_or("(not set)".into(), |d| d.to_string()),
+        s.evaluation_end.map_or("(not set)".into(), |d| d.to_string())
+    )
+}
+
+/// The linkage warning for the warehouse as it stands, if linkage is low.
+pub fn warehouse_linkage_warning(pipeline: &Pipeline, exact: bool) -> Result<Option<String>> {
+    let wh = &pipeline.warehouse;
+    let ids = |t: &str| -> Result<Option<DataFrame>> {
+        Ok(warehouse::read_table(wh, t)?
+            .map(|df| df.select([schema::PERSON_ID]))
+            .transpose()?)
+    };
+    let (Some(r), Some(h)) = (
+        ids(warehouse::PARTICIPANTS)?,
+        ids(warehouse::HOSPITAL_EVENTS)?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(linkage::linkage(&[&r], &[&h])?
+        .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, exact)))
+}
+
+/// Kept rows with a blanked or corrected value, per file and field, in words
+/// (`exact`: with counts, for internal use).
+pub fn warehouse_field_warnings(pipeline: &Pipeline, exact: bool) -> Result<Vec<String>> {
+    let Some(w) = warehouse::read_table(&pipeline.warehouse, warehouse::WARNINGS)? else {
+        return Ok(Vec::new());
+    };
+    if w.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let g = w
+        .lazy()
+        .group_by([col(schema::SOURCE_FILE), col("field"), col("rule")])
+        .agg([len().cast(DataType::UInt64).alias("n")])
+        .sort(
+            [schema::SOURCE_FILE, "field", "rule"],
+            SortMultipleOptions::default(),
+        )
+        .collect()?;
+    let (file, field, rule) = (
+        g.column(schema::SOURCE_FILE)?.str()?.clone(),
+        g.column("field")?.str()?.clone(),
+        g.column("rule")?.str()?.clone(),
+    );
+    let n = g.column("n")?.u64()?.clone();
+    Ok((0..g.height())
+        .map(|i| {
+            let name = Path::new(file.get(i).unwrap_or_default())
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let rows = if exact {
+                format!("{} row(s)", n.get(i).unwrap_or(0))
+            } else {
+                "Some rows".to_string()
+            };
+            format!(
+                "{rows} of {name} kept with field {} corrected or left blank: {}.",
+                field.get(i).unwrap_or_default(),
+                rule.get(i).unwrap_or_default()
+            )
+        })
+        .collect())
 }
 
 fn manifest_reports(df: &DataFrame, keys: &[String]) -> Result<Vec<FileReport>> {

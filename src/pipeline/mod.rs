@@ -197,6 +197,7 @@ struct RawSettings {
     disclosure: Option<Disclosure>,
     apportion: Option<Apportion>,
     data_as_at: Option<Spanned<String>>,
+    min_linkage: Option<f64>,
 }
 
 /// SPEC 1.4 settings, with defaults filled in.
@@ -223,6 +224,9 @@ pub struct Settings {
     /// The date the returns are complete to (default: the latest date in them):
     /// a course whose sixth session falls after it is in progress.
     pub data_as_at: Option<NaiveDate>,
+    /// Below this share of returns' people found in the hospital data, a
+    /// warning says the linkage may be broken (wrong id kind or key).
+    pub min_linkage: f64,
 }
 
 /// Unit costs for savings (SPEC 1.4; sources cited in the README).
@@ -525,7 +529,41 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         disclosure: rs.disclosure.unwrap_or_default(),
         apportion: rs.apportion.unwrap_or_default(),
         data_as_at: date(&rs.data_as_at, "data_as_at")?,
+        min_linkage: rs.min_linkage.unwrap_or(0.5),
     };
+    // Dates that cannot work together fail here, in validate as in run.
+    for (a, b, what) in [
+        (
+            (settings.evaluation_start, "evaluation_start"),
+            (settings.evaluation_end, "evaluation_end"),
+            "the evaluation period",
+        ),
+        (
+            (settings.hospital_coverage_start, "hospital_coverage_start"),
+            (settings.hospital_coverage_end, "hospital_coverage_end"),
+            "the hospital coverage",
+        ),
+    ] {
+        if let ((Some(start), ka), (Some(end), kb)) = (a, b) {
+            if end < start {
+                let line = match kb {
+                    "evaluation_end" => rs.evaluation_end.as_ref(),
+                    _ => rs.hospital_coverage_end.as_ref(),
+                }
+                .and_then(|v| at(v.span()));
+                return Err(err(
+                    line,
+                    format!("settings.{kb} ({end}) is before settings.{ka} ({start}): {what} would be empty"),
+                ));
+            }
+        }
+    }
+    if !(0.0..=1.0).contains(&settings.min_linkage) {
+        return Err(err(
+            None,
+            "settings.min_linkage is a fraction from 0 to 1 (0.5 means 50%)".into(),
+        ));
+    }
     if !(1..=12).contains(&settings.financial_year_start_month) {
         return Err(err(
             None,

@@ -260,23 +260,27 @@ pub fn render(
         ));
     }
     h.push_str("</section>\n<section><h2>4. Hospital use</h2>");
-    h.push_str(&format!(
+    if let Some(why) = &e.hospital_absent {
+        h.push_str(&format!("<p class=\"caution\">{}</p>", esc(why)));
+    } else {
+        h.push_str(&format!(
         "<p>Hospital data coverage: {} to {}. Each person's year before and year after their index date must lie inside it; people without full follow-up are counted below, not dropped.</p>",
         e.coverage.0.format("%-d %B %Y"),
         e.coverage.1.format("%-d %B %Y")
     ));
-    if let Some(x) = t("hospital_follow_up") {
-        h.push_str(&table_html(x, None));
-    }
-    h.push_str(&format!("<p class=\"caution\">{}</p>", esc(RTM_CAUTION)));
-    h.push_str(&chart_html(charts, "hospital_pre_post"));
-    h.push_str(&chart_html(charts, "hospital_change"));
-    if let Some(x) = t("hospital_pre_post") {
-        h.push_str(&table_html(x, None));
-    }
-    h.push_str(&chart_html(charts, "did_forest"));
-    if let Some(x) = t("did") {
-        h.push_str(&table_html(x, None));
+        if let Some(x) = t("hospital_follow_up") {
+            h.push_str(&table_html(x, None));
+        }
+        h.push_str(&format!("<p class=\"caution\">{}</p>", esc(RTM_CAUTION)));
+        h.push_str(&chart_html(charts, "hospital_pre_post"));
+        h.push_str(&chart_html(charts, "hospital_change"));
+        if let Some(x) = t("hospital_pre_post") {
+            h.push_str(&table_html(x, None));
+        }
+        h.push_str(&chart_html(charts, "did_forest"));
+        if let Some(x) = t("did") {
+            h.push_str(&table_html(x, None));
+        }
     }
     h.push_str("</section>\n<section><h2>5. Patient activation (PAM)</h2>");
     h.push_str("<p class=\"caution\">The PAM change is a before/after change among starters with both scores, with no comparison group: part of it may be regression to the mean, especially for people starting at level 1.</p>");

@@ -7,6 +7,7 @@ pub mod csv_out;
 pub mod format;
 pub mod html;
 pub mod json;
+pub mod rejects_csv;
 pub mod xlsx;
 
 use std::path::{Path, PathBuf};
@@ -45,7 +46,15 @@ pub fn report(
     let lock = crate::warehouse::lock(&p.warehouse)?;
     progress.say("computing the evaluation");
     let mut e = metrics::evaluate(p, !internal)?;
+    // Warnings about the data, on the data-quality page and in the log.
+    e.notes
+        .extend(crate::ingest::warehouse_linkage_warning(p, internal)?);
+    e.notes
+        .extend(crate::ingest::warehouse_field_warnings(p, internal)?);
     drop(lock);
+    for note in &e.notes {
+        progress.say(&format!("note: {note}"));
+    }
     let run_id = opts
         .run_id
         .clone()

@@ -3,7 +3,7 @@
 
 /// Bumped whenever a warehouse table changes shape; a file ingested under an
 /// older version is ingested again.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 // Provider returns (SPEC 1.1).
 pub const PROVIDER_ID: &str = "provider_id";

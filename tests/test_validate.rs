@@ -150,3 +150,32 @@ fn validate_writes_the_rejects_it_found() {
     assert!(!text.contains("9434765918"));
     assert!(!w.path("wh").exists(), "validate wrote a warehouse");
 }
+
+#[test]
+fn an_internal_pack_has_a_feedback_file_per_provider() {
+    let w = tiny();
+    let r = std::fs::read_to_string(w.path("returns.csv")).unwrap();
+    w.write(
+        "returns.csv",
+        format!("{r}B,C9,generic,2023-06-01,P99,2023-13-01,4\n"),
+    );
+    let run = w.run(&["run", "pipeline.toml", "--run-id", "i", "--internal"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let text = std::fs::read_to_string(w.path("reports/i/rejects/B.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "file,line,field,reason,value,provider,course,programme,start,referred,sessions"
+    );
+    let n = r.lines().count() + 1;
+    assert_eq!(
+        lines[1],
+        format!("returns.csv,{n},referral_date,is not a date (expected yyyy-mm-dd),2023-13-01,B,C9,generic,2023-06-01,2023-13-01,4")
+    );
+    // The person's id is not sent back.
+    assert!(!text.contains("P99"));
+    // A published pack has no feedback files.
+    let run = w.run(&["report", "pipeline.toml", "--run-id", "p"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(!w.path("reports/p/rejects").exists());
+}

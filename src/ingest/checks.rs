@@ -212,6 +212,67 @@ fn date_ambiguous(parses: &[Expr]) -> Expr {
     out
 }
 
+const R_ROW: &str = "_reject_row";
+const R_PROVIDER: &str = "_reject_provider";
+
+/// Fields never sent back in a feedback file: identifiers and free text that
+/// may identify someone (the value in question is still in `value`, masked).
+const NOT_SENT_BACK: &[&str] = &[POSTCODE, CONDITIONS, LSOA_CODE];
+
+/// The row's own mapped columns, under the source's headers, as a JSON array
+/// of [header, value] pairs (in the pipeline's field order); identifiers left out.
+fn row_json(source: &Source, present: &[String]) -> Expr {
+    let mut pieces = Vec::new();
+    for (field, ftype) in source.kind.fields() {
+        let Some(header) = source.columns.get(field) else {
+            continue;
+        };
+        if ftype == FieldType::Id
+            || NOT_SENT_BACK.contains(&field)
+            || !present.iter().any(|p| p == field)
+        {
+            continue;
+        }
+        let key = serde_json::to_string(header).unwrap_or_else(|_| "\"\"".into());
+        let escaped = col(field)
+            .str()
+            .replace_all(lit("\\"), lit("\\\\"), true)
+            .str()
+            .replace_all(lit("\""), lit("\\\""), true)
+            .str()
+            .replace_all(lit("\n"), lit("\\n"), true)
+            .str()
+            .replace_all(lit("\r"), lit("\\r"), true)
+            .str()
+            .replace_all(lit("\t"), lit("\\t"), true);
+        let value = when(col(field).is_null())
+            .then(lit("null"))
+            .otherwise(concat_str([lit("\""), escaped, lit("\"")], "", false));
+        pieces.push(concat_str(
+            [lit(format!("[{key},")), value, lit("]")],
+            "",
+            false,
+        ));
+    }
+    if pieces.is_empty() {
+        return lit("[]");
+    }
+    concat_str(
+        [lit("["), concat_str(pieces, ",", false), lit("]")],
+        "",
+        false,
+    )
+}
+
+/// The provider a row belongs to: its provider_id as given (returns only).
+fn provider_of(source: &Source, present: &[String]) -> Expr {
+    if source.kind == SourceKind::ProviderReturns && present.iter().any(|p| p == PROVIDER_ID) {
+        col(PROVIDER_ID)
+    } else {
+        lit(NULL).cast(DataType::String)
+    }
+}
+
 /// A UK postcode, spaces ignored (e.g. SW1A 1AA, M1 1AE, B33 8TH).
 const POSTCODE_PATTERN: &str = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$";
 
@@ -953,7 +1014,14 @@ pub fn check(
     // An invalid value of a field that may be blank is blanked, and the row
     // kept with a warning; the rules below then see it as empty.
     let (parsed, warnings) = blank_invalid(parsed, &blank)?;
-    let checked = parsed.lazy().with_columns([rf, ru, rr, rv]).collect()?;
+    let checked = parsed
+        .lazy()
+        .with_columns([rf, ru, rr, rv])
+        .with_columns([
+            row_json(source, &present).alias(R_ROW),
+            provider_of(source, &present).alias(R_PROVIDER),
+        ])
+        .collect()?;
 
     let sentinel_dates = {
         let mut n = 0usize;
@@ -983,6 +1051,11 @@ pub fn check(
         n
     };
 
+    let rows = checked.clone().lazy().select([
+        col(LINE).alias("_row_line"),
+        col(R_PROVIDER).alias("provider"),
+        col(R_ROW).alias("row"),
+    ]);
     let reject_cols = [
         col(LINE).alias("line"),
         col(R_FIELD).alias("field"),
@@ -1111,11 +1184,23 @@ pub fn check(
         )?;
         rejects = rejects.vstack(&extra)?;
     }
+    // Each reject carries its row's own columns, for the provider's feedback file.
     // Every value and message written to rejects passes the one masking function.
     let rejects = rejects
-        .sort(["line"], SortMultipleOptions::default())?
         .lazy()
-        .with_columns([nhs::mask(col("reason")), nhs::mask(col("value"))])
+        .join(
+            rows,
+            [col("line")],
+            [col("_row_line")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(["line"], SortMultipleOptions::default())
+        .with_columns([
+            nhs::mask(col("reason")),
+            nhs::mask(col("value")),
+            nhs::mask(col("provider")),
+            nhs::mask(col("row")),
+        ])
         .collect()?;
     let warnings = warnings
         .sort(["line"], SortMultipleOptions::default())?

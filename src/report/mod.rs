@@ -123,6 +123,10 @@ fn write_pack(
     }
     let charts = charts::draw_all(e, &dir.join("charts"))?;
     xlsx::write(&e.tables, &dir.join("evaluation.xlsx"), internal)?;
+    // Feedback to providers: their rejected rows, in an internal pack only.
+    if internal {
+        rejects_csv::write_feedback(p, dir)?;
+    }
     let html = html::render(p, e, &charts, run_id, internal);
     std::fs::write(dir.join("index.html"), html)?;
     let finished = chrono::Utc::now();

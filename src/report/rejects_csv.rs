@@ -53,3 +53,141 @@ pub fn write_rows<W: std::io::Write>(
     }
     Ok(df.height())
 }
+
+/// The file name part for a provider code or source name: letters, digits, `-` and `_`.
+fn file_stem(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "unknown".into()
+    } else {
+        s
+    }
+}
+
+/// An internal pack's feedback files: `rejects/<provider>.csv`, one per
+/// provider (or per source, for hospital and PAM files), with file, line,
+/// field, reason, the value found, and the row's own columns under the
+/// provider's headers (identifiers, postcodes and free-text conditions left
+/// out). Returns the files written.
+pub fn write_feedback(
+    p: &crate::pipeline::Pipeline,
+    dir: &Path,
+) -> Result<Vec<std::path::PathBuf>> {
+    use std::collections::BTreeMap;
+    let Some(df) = crate::warehouse::read_table(&p.warehouse, crate::warehouse::REJECTS)? else {
+        return Ok(Vec::new());
+    };
+    let text = |c: &str| -> Result<Option<StringChunked>> {
+        match df.column(c) {
+            Ok(col) => Ok(Some(col.cast(&DataType::String)?.str()?.clone())),
+            Err(_) => Ok(None),
+        }
+    };
+    let (source, file, field, reason, value, provider, row) = (
+        text(crate::schema::SOURCE)?,
+        text(crate::schema::SOURCE_FILE)?,
+        text("field")?,
+        text("reason")?,
+        text("value")?,
+        text("provider")?,
+        text("row")?,
+    );
+    let line = df.column("line")?.cast(&DataType::UInt64)?;
+    let line = line.u64()?;
+    let get = |c: &Option<StringChunked>, i: usize| -> String {
+        c.as_ref()
+            .and_then(|c| c.get(i))
+            .map(|s| mask_text(s).into_owned())
+            .unwrap_or_default()
+    };
+    // Group rows by provider, keeping each group's headers in first-seen order.
+    /// A row's own cells: (the provider's header, the value as sent).
+    type Cells = Vec<(String, Option<String>)>;
+    struct Group {
+        headers: Vec<String>,
+        /// The fixed columns and the row's own cells.
+        rows: Vec<(Vec<String>, Cells)>,
+    }
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for i in 0..df.height() {
+        let src = get(&source, i);
+        let key = match get(&provider, i) {
+            p if !p.is_empty() => p,
+            _ => p
+                .sources
+                .iter()
+                .find(|s| s.name == src)
+                .and_then(|s| s.constants.get(crate::schema::PROVIDER_ID).cloned())
+                .unwrap_or(src),
+        };
+        let cells: Cells = serde_json::from_str(&get(&row, i)).unwrap_or_default();
+        let name = Path::new(&get(&file, i))
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let g = groups.entry(key).or_insert_with(|| Group {
+            headers: Vec::new(),
+            rows: Vec::new(),
+        });
+        for (h, _) in &cells {
+            if !g.headers.contains(h) {
+                g.headers.push(h.clone());
+            }
+        }
+        g.rows.push((
+            vec![
+                name,
+                line.get(i).map(|l| l.to_string()).unwrap_or_default(),
+                get(&field, i),
+                get(&reason, i),
+                get(&value, i),
+            ],
+            cells,
+        ));
+    }
+    let out_dir = dir.join("rejects");
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let mut written = Vec::new();
+    for (key, g) in groups {
+        let path = out_dir.join(format!("{}.csv", file_stem(&key)));
+        let mut w = csv::Writer::from_path(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        // A header that repeats one of ours is marked as the provider's own.
+        let own: Vec<String> = g
+            .headers
+            .iter()
+            .map(|h| {
+                if COLUMNS.contains(&h.as_str()) {
+                    format!("{h} (as sent)")
+                } else {
+                    h.clone()
+                }
+            })
+            .collect();
+        w.write_record(COLUMNS.iter().map(|s| s.to_string()).chain(own))?;
+        for (fixed, cells) in &g.rows {
+            let extra = g.headers.iter().map(|h| {
+                cells
+                    .iter()
+                    .find(|(k, _)| k == h)
+                    .and_then(|(_, v)| v.clone())
+                    .map(|v| mask_text(&v).into_owned())
+                    .unwrap_or_default()
+            });
+            w.write_record(fixed.iter().cloned().chain(extra))?;
+        }
+        w.flush()?;
+        written.push(path);
+    }
+    Ok(written)
+}

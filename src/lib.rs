@@ -8,6 +8,7 @@ pub mod disclosure;
 pub mod error;
 pub mod generate;
 pub mod ingest;
+pub mod init;
 pub mod metrics;
 pub mod pipeline;
 pub mod progress;

@@ -3,6 +3,7 @@
 
 mod generate;
 mod ingest;
+mod init;
 mod report;
 mod validate;
 
@@ -17,7 +18,7 @@ use clap::{Parser, Subcommand};
     name = "smpeval",
     version,
     about = "Evaluate self-management programmes: ingest returns, hospital activity and PAM scores into a Parquet warehouse and write an evaluation pack.",
-    after_help = "Examples:\n  smpeval validate pipelines/sample.toml\n  smpeval run pipelines/sample.toml\n  smpeval generate --out /tmp/demo --participants 2000 --seed 7\n\nExit codes: 0 success, 1 failure, 2 bad input or bad pipeline file."
+    after_help = "Examples:\n  smpeval validate pipelines/sample.toml\n  smpeval run pipelines/sample.toml\n  smpeval generate --out /tmp/demo --participants 2000 --seed 7\n  smpeval init --returns acme.csv --hospital hes_apc.csv --out pipelines/acme.toml\n\nExit codes: 0 success, 1 failure, 2 bad input or bad pipeline file."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,6 +37,8 @@ enum Command {
     Run(report::Args),
     /// Write synthetic inputs with planted, documented effects.
     Generate(generate::Args),
+    /// Write a starter pipeline from a provider return and, optionally, hospital and PAM files.
+    Init(init::Args),
 }
 
 pub fn main() -> Result<()> {
@@ -46,6 +49,7 @@ pub fn main() -> Result<()> {
         Command::Report(a) => report::run(a, false),
         Command::Run(a) => report::run(a, true),
         Command::Generate(a) => generate::run(a),
+        Command::Init(a) => init::run(a),
     }
 }
 

@@ -4,6 +4,7 @@
 mod generate;
 mod ingest;
 mod init;
+mod pipeline_docs;
 mod report;
 mod validate;
 
@@ -39,6 +40,8 @@ enum Command {
     Generate(generate::Args),
     /// Write a starter pipeline from a provider return and, optionally, hospital and PAM files.
     Init(init::Args),
+    /// Write the pipeline reference (docs/pipeline.md): every key, type, default and example.
+    PipelineDocs(pipeline_docs::Args),
 }
 
 pub fn main() -> Result<()> {
@@ -50,6 +53,7 @@ pub fn main() -> Result<()> {
         Command::Run(a) => report::run(a, true),
         Command::Generate(a) => generate::run(a),
         Command::Init(a) => init::run(a),
+        Command::PipelineDocs(a) => pipeline_docs::run(a),
     }
 }
 

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod docs;
 pub mod value_maps;
 
 use crate::error::PipelineError;

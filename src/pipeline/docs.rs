@@ -43,6 +43,7 @@ pub const KEYS: &[KeyDoc] = &[
     k("", "name", "string", "required", r#"name = "acme""#, "The pipeline's name: names the warehouse folder and the run ids."),
     k("", "title", "string", "\"Self-management programme evaluation: <name>\"", r#"title = "SMP evaluation 2022–25""#, "The pack's title."),
     k("", "audience", "string", "\"Commissioners\"", r#"audience = "ICB board""#, "Who the pack is for (shown on its cover)."),
+    k("", "contact", "string", "none", r#"contact = "Public health intelligence, phi@example.nhs.uk""#, "Who to contact about the pack: on the workbook's cover sheet."),
     k("", "warehouse", "path", "\"../warehouse/<name>\"", r#"warehouse = "../warehouse/acme""#, "The Parquet warehouse folder, relative to the pipeline file."),
     k("", "reports", "path", "\"../reports\"", r#"reports = "../reports""#, "Where packs are written (`<reports>/<run-id>/`, `latest`)."),
     k("", "privacy", "table", "required", "[privacy]", "The key for NHS numbers (below)."),
@@ -122,7 +123,7 @@ fn type_words(t: FieldType) -> String {
 }
 
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|")
+    s.replace('|', "\\|").replace('<', "&lt;")
 }
 
 /// `docs/pipeline.md`.

@@ -115,6 +115,8 @@ struct RawPipeline {
     title: Option<String>,
     #[serde(default)]
     audience: Option<String>,
+    #[serde(default)]
+    contact: Option<String>,
     warehouse: Option<String>,
     reports: Option<String>,
     privacy: Privacy,
@@ -391,6 +393,8 @@ pub struct Pipeline {
     pub name: String,
     pub title: String,
     pub audience: String,
+    /// Who to contact about the pack (its cover sheet says).
+    pub contact: Option<String>,
     pub warehouse: PathBuf,
     pub reports: PathBuf,
     pub privacy: Privacy,
@@ -843,6 +847,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
             .audience
             .clone()
             .unwrap_or_else(|| "Commissioners".into()),
+        contact: raw.contact.clone(),
         warehouse: resolve(&raw.warehouse, format!("../warehouse/{name}")),
         reports: resolve(&raw.reports, "../reports".into()),
         privacy: raw.privacy.clone(),

@@ -108,6 +108,31 @@ fn point_latest(reports: &Path, run_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// The sources, in words, for the cover sheet.
+fn source_description(p: &Pipeline) -> String {
+    use crate::pipeline::SourceKind;
+    let mut parts = Vec::new();
+    for (kind, what) in [
+        (SourceKind::ProviderReturns, "Provider returns"),
+        (
+            SourceKind::Hospital,
+            "hospital activity (HES/SUS-shaped extracts)",
+        ),
+        (SourceKind::Pam, "Patient Activation Measure scores"),
+    ] {
+        let names: Vec<&str> = p
+            .sources
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.name.as_str())
+            .collect();
+        if !names.is_empty() {
+            parts.push(format!("{what} ({})", names.join(", ")));
+        }
+    }
+    format!("{}; pipeline {}.", parts.join("; "), p.name)
+}
+
 fn write_pack(
     p: &Pipeline,
     e: &Evaluation,
@@ -119,10 +144,33 @@ fn write_pack(
     let tables_dir = dir.join("tables");
     std::fs::create_dir_all(&tables_dir)?;
     for t in &e.tables {
-        csv_out::write(t, &tables_dir.join(format!("{}.csv", t.name)), internal)?;
+        csv_out::write(t, &tables_dir.join(csv_out::file_name(t, internal)))?;
     }
+    std::fs::write(
+        dir.join(if internal {
+            "tables-notes-INTERNAL.txt"
+        } else {
+            "tables-notes.txt"
+        }),
+        crate::ingest::nhs::mask_text(&csv_out::notes(internal, &e.notes)).as_bytes(),
+    )?;
     let charts = charts::draw_all(e, &dir.join("charts"))?;
-    xlsx::write(&e.tables, &dir.join("evaluation.xlsx"), internal)?;
+    let disclosure = if internal {
+        "INTERNAL — not for publication: exact figures, with no disclosure control. Do not share outside the organisation that holds the data.".to_string()
+    } else {
+        html::DISCLOSURE_STATEMENT.to_string()
+    };
+    let cover = xlsx::Cover {
+        title: &p.title,
+        period: e.period,
+        source: source_description(p),
+        disclosure: &disclosure,
+        contact: p.contact.as_deref().unwrap_or(
+            "The team that runs this evaluation (set `contact` in the pipeline to name it).",
+        ),
+        notes: &e.notes,
+    };
+    xlsx::write(&e.tables, &cover, &dir.join("evaluation.xlsx"), internal)?;
     // Feedback to providers: their rejected rows, in an internal pack only.
     if internal {
         rejects_csv::write_feedback(p, dir)?;

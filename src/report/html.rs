@@ -63,7 +63,9 @@ fn table_html(t: &Table, columns: Option<&[&str]>) -> String {
         None => t.column_names(),
     };
     let mut h = format!(
-        "<div class=\"tablewrap\"><table data-table=\"{}\"><caption>{}</caption><thead><tr>",
+        // A scrolling table is a focusable, named region (WCAG 2.1.1 keyboard access).
+        "<div class=\"tablewrap\" role=\"region\" tabindex=\"0\" aria-label=\"{}\"><table data-table=\"{}\"><caption>{}</caption><thead><tr>",
+        esc(&t.title),
         esc(&t.name),
         esc(&t.title)
     );
@@ -106,8 +108,16 @@ fn chart_html(charts: &[Chart], name: &str) -> String {
             "<figure class=\"chart\" data-chart=\"{}\" aria-label=\"{}\">{}<figcaption>{}</figcaption></figure>\n",
             esc(c.name),
             esc(&c.title),
+            // The chart's text alternative: its title and caption (WCAG 1.1.1).
             c.svg
-                .replacen("<svg ", "<svg role=\"img\" class=\"chart-svg\" viewBox=\"0 0 960 540\" ", 1)
+                .replacen(
+                    "<svg ",
+                    &format!(
+                        "<svg role=\"img\" aria-label=\"{}\" class=\"chart-svg\" viewBox=\"0 0 960 540\" ",
+                        esc(&format!("{}. {}", c.title, c.caption))
+                    ),
+                    1
+                )
                 .replace("font-family=\"sans-serif\"", "font-family=\"DejaVu Sans, sans-serif\""),
             esc(&c.caption)
         ),
@@ -407,7 +417,7 @@ th.num{text-align:right}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .caution{border-left:5px solid var(--warn);background:#fff4ec;padding:.6rem .8rem}
 .note{color:var(--muted);font-size:.9rem}
-.banner{position:fixed;top:0;left:0;right:0;background:var(--warn);color:#fff;font-weight:bold;text-align:center;padding:.35rem;z-index:10}
+.banner{position:fixed;top:0;left:0;right:0;background:#9C3D00;color:#fff;font-weight:bold;text-align:center;padding:.35rem;z-index:10}
 body.internal{padding-top:3rem}
 code{background:#f2f2f2;padding:0 .2rem}
 @page{size:A4;margin:14mm 12mm}

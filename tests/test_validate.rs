@@ -179,3 +179,39 @@ fn an_internal_pack_has_a_feedback_file_per_provider() {
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(!w.path("reports/p/rejects").exists());
 }
+
+#[test]
+fn a_did_whose_interval_includes_zero_says_no_clear_difference() {
+    let w = sample_copy();
+    let r = w.run(&["run", "pipelines/sample.toml", "--run-id", "s"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let text = std::fs::read_to_string(w.path("reports/s/tables/did.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let h: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let at = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let (o, lo, hi) = (at("outcome"), at("ci_low"), at("ci_high"));
+    let html = std::fs::read_to_string(w.path("reports/s/index.html")).unwrap();
+    let mut unclear = 0;
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        let (Ok(l), Ok(u)) = (rec[lo].parse::<f64>(), rec[hi].parse::<f64>()) else {
+            continue;
+        };
+        let outcome = rec[o].replace('_', " ");
+        let sentence = html
+            .split("No clear difference between starters and the comparison group in ")
+            .nth(1)
+            .map(|s| s.split(':').next().unwrap().to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            sentence.split(", ").any(|x| x == outcome),
+            l <= 0.0 && u >= 0.0,
+            "{outcome}: {l} to {u}; said: {sentence}"
+        );
+        unclear += usize::from(l <= 0.0 && u >= 0.0);
+    }
+    assert!(
+        unclear > 0,
+        "the sample has no interval including zero: {text}"
+    );
+}

@@ -102,6 +102,16 @@ fn table_html(t: &Table, columns: Option<&[&str]>) -> String {
     h
 }
 
+/// Whether a row's 95% interval (`ci_low`, `ci_high`) includes zero; None
+/// when the interval is not shown.
+fn ci_includes_zero(t: &Table, i: usize) -> Option<bool> {
+    if t.is_suppressed(i, "ci_low") || t.is_suppressed(i, "ci_high") {
+        return None;
+    }
+    let (lo, hi) = (t.f64(i, "ci_low")?, t.f64(i, "ci_high")?);
+    Some(lo <= 0.0 && hi >= 0.0)
+}
+
 fn chart_html(charts: &[Chart], name: &str) -> String {
     match charts.iter().find(|c| c.name == name) {
         Some(c) => format!(
@@ -181,10 +191,15 @@ pub fn render(
     });
     let did_text = match did_em {
         Some((d, i)) => format!(
-            "{} <small>(95% CI {} to {})</small>",
+            "{} <small>(95% CI {} to {}){}</small>",
             esc(&display(d, i, "estimate")),
             esc(&display(d, i, "ci_low")),
-            esc(&display(d, i, "ci_high"))
+            esc(&display(d, i, "ci_high")),
+            if ci_includes_zero(d, i) == Some(true) {
+                ": no clear difference"
+            } else {
+                ""
+            }
         ),
         None => "–".into(),
     };
@@ -290,6 +305,16 @@ pub fn render(
         h.push_str(&chart_html(charts, "did_forest"));
         if let Some(x) = t("did") {
             h.push_str(&table_html(x, None));
+            let unclear: Vec<String> = (0..x.height())
+                .filter(|&i| ci_includes_zero(x, i) == Some(true))
+                .map(|i| x.text(i, "outcome").replace('_', " "))
+                .collect();
+            if !unclear.is_empty() {
+                h.push_str(&format!(
+                    "<p class=\"note\">No clear difference between starters and the comparison group in {}: the 95% confidence interval includes zero, so the data are consistent with no effect.</p>",
+                    esc(&unclear.join(", "))
+                ));
+            }
         }
     }
     h.push_str("</section>\n<section><h2>5. Patient activation (PAM)</h2>");

@@ -185,6 +185,19 @@ fn a_did_whose_interval_includes_zero_says_no_clear_difference() {
     let w = sample_copy();
     let r = w.run(&["run", "pipelines/sample.toml", "--run-id", "s"]);
     assert_eq!(r.code, 0, "{}", r.all());
+    // Other warnings of the sample: courses in progress, coverage, kept rows.
+    assert!(
+        r.stderr
+            .contains("starters are on courses still in progress on"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("warning: sample_data/northside_returns.csv: 1 row(s) kept with imd_decile"),
+        "{}",
+        r.stderr
+    );
     let text = std::fs::read_to_string(w.path("reports/s/tables/did.csv")).unwrap();
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let h: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
@@ -214,4 +227,21 @@ fn a_did_whose_interval_includes_zero_says_no_clear_difference() {
         unclear > 0,
         "the sample has no interval including zero: {text}"
     );
+}
+
+#[test]
+fn inferred_hospital_coverage_is_stated_with_its_dates() {
+    let w = tiny();
+    edit(
+        &w,
+        "pipeline.toml",
+        "hospital_coverage_start = \"2021-01-01\"\nhospital_coverage_end = \"2025-12-31\"\n",
+        "",
+    );
+    let r = w.run(&["run", "pipeline.toml", "--run-id", "t"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let said = "The hospital extract's coverage is not set in the pipeline: taken as its first to last event date, ";
+    assert!(r.stderr.contains(&format!("note: {said}")), "{}", r.stderr);
+    let html = std::fs::read_to_string(w.path("reports/t/index.html")).unwrap();
+    assert!(html.contains(said));
 }

@@ -51,6 +51,9 @@ pub fn report(
         .extend(crate::ingest::warehouse_linkage_warning(p, internal)?);
     e.notes
         .extend(crate::ingest::warehouse_field_warnings(p, internal)?);
+    if let Some(note) = in_progress_note(&e) {
+        e.notes.push(note);
+    }
     drop(lock);
     for note in &e.notes {
         progress.say(&format!("note: {note}"));
@@ -106,6 +109,20 @@ fn point_latest(reports: &Path, run_id: &str) -> Result<()> {
     std::fs::rename(&tmp, &link)
         .with_context(|| format!("cannot point {} at {run_id}", link.display()))?;
     Ok(())
+}
+
+/// Starters on courses still running at the data's date, in words (from the
+/// controlled activity table, so a published pack shows the published count).
+fn in_progress_note(e: &Evaluation) -> Option<String> {
+    let t = e.table("activity_overall")?;
+    if t.f64(0, "in_progress").unwrap_or(0.0) <= 0.0 {
+        return None;
+    }
+    Some(format!(
+        "{} starters are on courses still in progress on {} (the sixth session falls later): they are counted in activity but not in the completion and retention figures.",
+        csv_out::shown(t, 0, "in_progress"),
+        e.data_as_at.format("%-d %B %Y")
+    ))
 }
 
 /// The sources, in words, for the cover sheet.

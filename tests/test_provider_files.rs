@@ -246,3 +246,40 @@ fn skip_rows_and_header_row_together_are_refused() {
         r.stderr
     );
 }
+
+#[test]
+fn a_column_can_have_its_own_date_format() {
+    let w = Workdir::new();
+    w.write(
+        "pipeline.toml",
+        provider_pipeline("[sources.field_date_formats]\nreferral_date = [\"yyyy-mm-dd\"]"),
+    );
+    w.write(
+        "returns.csv",
+        format!(
+            "{RETURNS_HEADER}{},C1,generic,01/05/2024,2024-04-01,4,female,A,3\n{},C1,generic,01/05/2024,01/04/2024,4,female,A,3\n",
+            NHS[0], NHS[1]
+        ),
+    );
+    let r = w.run(&["validate", "pipeline.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("returns.csv line 3, field referral_date: \"01/04/2024\" is not a date (expected yyyy-mm-dd)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("2 rows read, 1 rejected"), "{}", r.stdout);
+    // A field that is not a date is refused.
+    w.write(
+        "pipeline.toml",
+        provider_pipeline("[sources.field_date_formats]\nsex = [\"yyyy-mm-dd\"]"),
+    );
+    let r = w.run(&["validate", "pipeline.toml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("field_date_formats.sex: `sex` is not a date field of this kind of source"),
+        "{}",
+        r.stderr
+    );
+}

@@ -183,7 +183,7 @@ fn normalised_text(e: Expr) -> Expr {
 /// The field parsed under each of the source's date formats, in order.
 fn date_parses(source: &Source, field: &str) -> Vec<Expr> {
     source
-        .date_formats
+        .date_formats_for(field)
         .iter()
         .map(|(f, _)| {
             m(field).str().to_date(StrptimeOptions {
@@ -338,7 +338,7 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
             ),
             FieldType::Date => {
                 let labels: Vec<&str> = source
-                    .date_formats
+                    .date_formats_for(field)
                     .iter()
                     .map(|(_, l)| l.as_str())
                     .collect();
@@ -862,7 +862,7 @@ fn course_majority(df: DataFrame, source: &Source) -> PolarsResult<(DataFrame, D
     let conflict = col(COURSE_START_DATE)
         .neq(col("_course_start"))
         .fill_null(lit(false));
-    let fmt = source.date_format.as_str();
+    let fmt = source.date_formats_for(COURSE_START_DATE)[0].0.as_str();
     let warnings = marked
         .clone()
         .lazy()

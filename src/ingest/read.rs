@@ -323,9 +323,10 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
         }
         rows_read += 1;
         for (field, col) in &wanted {
+            // A date cell is written in the field's first format, then parsed as text is.
             let v = row
                 .get(*col)
-                .and_then(|c| cell_text(c, &source.date_format));
+                .and_then(|c| cell_text(c, &source.date_formats_for(field)[0].0));
             columns.get_mut(field).expect("column made above").push(v);
         }
         // Sheet rows are 1-based; the header is sheet row `header_at + 1`.

@@ -94,6 +94,7 @@ pub const KEYS: &[KeyDoc] = &[
     k("sources", "bom", "bool", "none", "bom = true", "Declares a byte-order mark; one is always dropped anyway."),
     k("sources", "date_format", "format", "\"yyyy-mm-dd\"", r#"date_format = "dd/mm/yyyy""#, "dd/mm/yyyy, mm/dd/yyyy, yyyy-mm-dd, dd-mm-yyyy, dd.mm.yyyy, yyyy/mm/dd, yyyymmdd or a strftime format."),
     k("sources", "date_formats", "list of formats", "none", r#"date_formats = ["dd/mm/yyyy", "yyyy-mm-dd"]"#, "Instead of date_format: tried in order; a value two formats read as different dates is rejected as ambiguous."),
+    k("sources", "field_date_formats", "table: date field = list of formats", "the source's formats", r#"[sources.field_date_formats] referral_date = ["yyyy-mm-dd"]"#, "A date field's own formats, where one column is written differently from the others."),
     k("sources", "skip_rows", "integer", "0", "skip_rows = 2", "Title lines above the header (header_row = skip_rows + 1)."),
     k("sources", "header_row", "integer ≥ 1", "1", "header_row = 3", "The header's line (CSV) or sheet row (XLSX); reject lines stay the file's own."),
     k("sources", "id_kind", "\"nhs_number\" or \"pseudonym\"", "\"nhs_number\"", r#"id_kind = "pseudonym""#, "NHS numbers are checked (Modulus 11) and hashed; pseudonyms pass through (a valid NHS number is rejected)."),

@@ -283,6 +283,8 @@ struct RawSource {
     bom: Option<bool>,
     date_format: Option<Spanned<String>>,
     date_formats: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    field_date_formats: BTreeMap<String, Vec<String>>,
     skip_rows: Option<Spanned<u32>>,
     header_row: Option<Spanned<u32>>,
     #[serde(default)]
@@ -347,6 +349,8 @@ pub struct Source {
     pub date_format_label: String,
     /// Every accepted date format, tried in order: (strftime, as written).
     pub date_formats: Vec<(String, String)>,
+    /// A date field's own formats, where they differ from the source's.
+    pub field_date_formats: BTreeMap<String, Vec<(String, String)>>,
     /// The line (CSV) or sheet row (XLSX) of the header, 1-based; rows above it are skipped.
     pub header_row: u32,
     pub id_kind: IdKind,
@@ -377,6 +381,14 @@ impl Source {
                 OnInvalid::Null
             }
         })
+    }
+
+    /// The date formats of one field: its own, else the source's.
+    pub fn date_formats_for(&self, field: &str) -> &[(String, String)] {
+        self.field_date_formats
+            .get(field)
+            .map(Vec::as_slice)
+            .unwrap_or(&self.date_formats)
     }
 
     /// True when the field is mapped from a column or given as a constant.
@@ -754,6 +766,31 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
                 ));
             }
         }
+        let mut field_date_formats = BTreeMap::new();
+        for (key, list) in &s.field_date_formats {
+            let line = key_line(&format!("{key} ="));
+            if !fields
+                .iter()
+                .any(|(n, t)| n == key && *t == schema::FieldType::Date)
+            {
+                return Err(serr(
+                    line,
+                    format!("field_date_formats.{key}: `{key}` is not a date field of this kind of source"),
+                ));
+            }
+            if list.is_empty() {
+                return Err(serr(line, format!("field_date_formats.{key} is empty")));
+            }
+            let parsed: Vec<(String, String)> = list
+                .iter()
+                .map(|f| {
+                    parse_date_format(f)
+                        .map(|p| (p, f.clone()))
+                        .map_err(|m| serr(line, format!("field_date_formats.{key}: {m}")))
+                })
+                .collect::<Result<_, _>>()?;
+            field_date_formats.insert(key.clone(), parsed);
+        }
         for key in s.on_invalid.keys() {
             if !known(key) {
                 return Err(serr(
@@ -773,6 +810,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
             date_format,
             date_format_label,
             date_formats,
+            field_date_formats,
             header_row,
             id_kind: s.id_kind,
             sheet: s.sheet.clone(),

@@ -283,3 +283,25 @@ fn a_column_can_have_its_own_date_format() {
         r.stderr
     );
 }
+
+#[test]
+fn real_date_cells_of_a_workbook_are_never_ambiguous() {
+    let w = sample_copy();
+    let p = std::fs::read_to_string(w.path("pipelines/sample.toml")).unwrap();
+    let p = p.replace(
+        "sheet = \"Referrals\"\ndate_format = \"dd/mm/yyyy\"",
+        "sheet = \"Referrals\"\ndate_formats = [\"dd/mm/yyyy\", \"mm/dd/yyyy\", \"yyyy-mm-dd\"]",
+    );
+    assert!(p.contains("date_formats = [\"dd/mm/yyyy\", \"mm/dd/yyyy\""));
+    w.write("pipelines/sample.toml", p);
+    let r = w.run(&["validate", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!r.stdout.contains("ambiguous"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "sample_data/eastleigh_returns.xlsx                         203       201         2"
+        ),
+        "{}",
+        r.stdout
+    );
+}

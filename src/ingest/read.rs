@@ -270,6 +270,19 @@ fn cell_text(cell: &Data, date_format: &str) -> Option<String> {
     }
 }
 
+/// How a date cell is written before it is parsed as text is: in a year-first
+/// format of the field's list where there is one (no day-first or month-first
+/// format reads it, so a real date is never ambiguous), else the first.
+fn cell_date_format<'a>(source: &'a Source, field: &str) -> &'a str {
+    let formats = source.date_formats_for(field);
+    formats
+        .iter()
+        .find(|(f, _)| f.starts_with("%Y"))
+        .unwrap_or(&formats[0])
+        .0
+        .as_str()
+}
+
 fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, InputError> {
     let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes.to_vec()))
         .map_err(|e| file_err(path, format!("cannot open the workbook: {e}")))?;
@@ -323,10 +336,9 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
         }
         rows_read += 1;
         for (field, col) in &wanted {
-            // A date cell is written in the field's first format, then parsed as text is.
             let v = row
                 .get(*col)
-                .and_then(|c| cell_text(c, &source.date_formats_for(field)[0].0));
+                .and_then(|c| cell_text(c, cell_date_format(source, field)));
             columns.get_mut(field).expect("column made above").push(v);
         }
         // Sheet rows are 1-based; the header is sheet row `header_at + 1`.

@@ -174,6 +174,19 @@ fn an_internal_pack_has_a_feedback_file_per_provider() {
     );
     // The person's id is not sent back.
     assert!(!text.contains("P99"));
+    // The same rows in a workbook, one sheet per provider.
+    use calamine::Reader;
+    let mut book = calamine::open_workbook_auto(w.path("reports/i/rejects/rejects.xlsx")).unwrap();
+    assert!(
+        book.sheet_names().contains(&"B".to_string()),
+        "{:?}",
+        book.sheet_names()
+    );
+    let range = book.worksheet_range("B").unwrap();
+    assert_eq!(
+        range.get((1, 3)).unwrap().to_string(),
+        "is not a date (expected yyyy-mm-dd)"
+    );
     // A published pack has no feedback files.
     let run = w.run(&["report", "pipeline.toml", "--run-id", "p"]);
     assert_eq!(run.code, 0, "{}", run.all());

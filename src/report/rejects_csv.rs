@@ -77,7 +77,8 @@ fn file_stem(name: &str) -> String {
 /// provider (or per source, for hospital and PAM files), with file, line,
 /// field, reason, the value found, and the row's own columns under the
 /// provider's headers (identifiers, postcodes and free-text conditions left
-/// out). Returns the files written.
+/// out), and `rejects/rejects.xlsx` with the same rows, one sheet per
+/// provider. Returns the files written.
 pub fn write_feedback(
     p: &crate::pipeline::Pipeline,
     dir: &Path,
@@ -158,35 +159,87 @@ pub fn write_feedback(
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut written = Vec::new();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let mut sheet_names: Vec<String> = Vec::new();
     for (key, g) in groups {
-        let path = out_dir.join(format!("{}.csv", file_stem(&key)));
-        let mut w = csv::Writer::from_path(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
         // A header that repeats one of ours is marked as the provider's own.
         let own: Vec<String> = g
             .headers
             .iter()
             .map(|h| {
-                if COLUMNS.contains(&h.as_str()) {
+                if COLUMNS.iter().any(|c| c.eq_ignore_ascii_case(h)) {
                     format!("{h} (as sent)")
                 } else {
                     h.clone()
                 }
             })
             .collect();
-        w.write_record(COLUMNS.iter().map(|s| s.to_string()).chain(own))?;
-        for (fixed, cells) in &g.rows {
-            let extra = g.headers.iter().map(|h| {
-                cells
-                    .iter()
-                    .find(|(k, _)| k == h)
-                    .and_then(|(_, v)| v.clone())
-                    .map(|v| mask_text(&v).into_owned())
-                    .unwrap_or_default()
-            });
-            w.write_record(fixed.iter().cloned().chain(extra))?;
+        let header: Vec<String> = COLUMNS.iter().map(|s| s.to_string()).chain(own).collect();
+        let rows: Vec<Vec<String>> = g
+            .rows
+            .iter()
+            .map(|(fixed, cells)| {
+                let extra = g.headers.iter().map(|h| {
+                    cells
+                        .iter()
+                        .find(|(k, _)| k == h)
+                        .and_then(|(_, v)| v.clone())
+                        .map(|v| mask_text(&v).into_owned())
+                        .unwrap_or_default()
+                });
+                fixed.iter().cloned().chain(extra).collect()
+            })
+            .collect();
+        let stem = file_stem(&key);
+        let path = out_dir.join(format!("{stem}.csv"));
+        let mut w = csv::Writer::from_path(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        w.write_record(&header)?;
+        for r in &rows {
+            w.write_record(r)?;
         }
         w.flush()?;
+        written.push(path);
+
+        // The same rows as one sheet per provider, an Excel Table each.
+        let mut name: String = stem.chars().take(28).collect();
+        while sheet_names.contains(&name) {
+            name.push('_');
+        }
+        sheet_names.push(name.clone());
+        let ws = book.add_worksheet();
+        ws.set_name(&name)?;
+        for (j, h) in header.iter().enumerate() {
+            ws.set_column_width(j as u16, (h.chars().count().max(8) + 2) as f64)?;
+        }
+        for (i, r) in rows.iter().enumerate() {
+            for (j, v) in r.iter().enumerate() {
+                let (row, col) = (1 + i as u32, j as u16);
+                // Line numbers are numbers; everything else is kept as sent.
+                match (j, v.parse::<f64>()) {
+                    (1, Ok(x)) => ws.write_number(row, col, x)?,
+                    _ => ws.write_string(row, col, v)?,
+                };
+            }
+        }
+        let columns: Vec<rust_xlsxwriter::TableColumn> = header
+            .iter()
+            .map(|h| rust_xlsxwriter::TableColumn::new().set_header(h))
+            .collect();
+        ws.add_table(
+            0,
+            0,
+            rows.len().max(1) as u32,
+            header.len() as u16 - 1,
+            &rust_xlsxwriter::Table::new()
+                .set_name(format!("Rejects_{}", sheet_names.len()))
+                .set_columns(&columns),
+        )?;
+    }
+    if !sheet_names.is_empty() {
+        let path = out_dir.join("rejects.xlsx");
+        book.save(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }
     Ok(written)

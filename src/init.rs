@@ -855,7 +855,9 @@ pub fn starter_pipeline(
     for p in &proposals {
         write_source(&mut t, p, dir);
     }
-    Ok(t)
+    // Headers and codes come from the files: an NHS number typed into one is
+    // never written out.
+    Ok(crate::ingest::nhs::mask_text(&t).into_owned())
 }
 
 #[cfg(test)]

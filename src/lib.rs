@@ -9,6 +9,7 @@ pub mod error;
 pub mod files;
 pub mod generate;
 pub mod ingest;
+pub mod init;
 pub mod metrics;
 pub mod pipeline;
 pub mod progress;

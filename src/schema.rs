@@ -3,7 +3,7 @@
 
 /// Bumped whenever a warehouse table changes shape; a file ingested under an
 /// older version is ingested again.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 // Provider returns (SPEC 1.1).
 pub const PROVIDER_ID: &str = "provider_id";
@@ -30,6 +30,8 @@ pub const ETHNICITY: &str = "ethnicity";
 pub const IMD_DECILE: &str = "imd_decile";
 pub const LTC_COUNT: &str = "ltc_count";
 pub const CONDITIONS: &str = "conditions";
+/// Home postcode: checked (UK format) so a provider hears of a typo, never stored.
+pub const POSTCODE: &str = "postcode";
 /// Resolved to an IMD decile through the pipeline's LSOA lookup; never stored.
 pub const LSOA_CODE: &str = "lsoa_code";
 
@@ -131,6 +133,33 @@ pub enum FieldType {
     },
     /// 0 or 1 (a session of the attendance register).
     Flag,
+    /// A UK postcode (checked, never stored).
+    Postcode,
+}
+
+/// Fields whose empty or invalid value rejects the row: without them the row
+/// cannot be counted or linked (SPEC 1.1–1.3). An invalid value of any other
+/// field is blanked and counted as a warning, unless the pipeline's
+/// `on_invalid` says otherwise.
+pub fn required_values(kind: crate::pipeline::SourceKind) -> Vec<&'static str> {
+    use crate::pipeline::SourceKind;
+    match kind {
+        SourceKind::ProviderReturns => {
+            let mut v = vec![
+                PROVIDER_ID,
+                COURSE_ID,
+                PROGRAMME,
+                PERSON_ID,
+                REFERRAL_DATE,
+                COURSE_START_DATE,
+                SESSIONS_ATTENDED,
+            ];
+            v.extend(SESSIONS);
+            v
+        }
+        SourceKind::Hospital => vec![PERSON_ID, SETTING, EVENT_DATE],
+        SourceKind::Pam => vec![PERSON_ID, ASSESSMENT_DATE, SCORE],
+    }
 }
 
 /// Every canonical field a provider return may map.
@@ -160,6 +189,7 @@ pub fn provider_fields() -> Vec<(&'static str, FieldType)> {
         (ETHNICITY, FieldType::Code(ETHNIC_CATEGORIES)),
         (IMD_DECILE, FieldType::Int { min: 1, max: 10 }),
         (LSOA_CODE, FieldType::Text),
+        (POSTCODE, FieldType::Postcode),
         (LTC_COUNT, FieldType::Int { min: 0, max: 99 }),
         (CONDITIONS, FieldType::Text),
     ]);

@@ -2,7 +2,9 @@
 # The browser test: run the sample pipeline into a scratch folder, then open
 # its index.html in headless Chromium (Debian's package, installed here if
 # missing) with the network off. Leaves the PDF and a screenshot in
-# $BROWSER_OUT (default: a scratch folder) for a person to look at.
+# $BROWSER_OUT (default: a scratch folder) for a person to look at. axe-core
+# (npm) checks the page against WCAG 2.2 A/AA; any serious or critical
+# violation fails the check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -12,9 +14,9 @@ if ! command -v chromium >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
 fi
 NODE_DIR="${SMPEVAL_NODE_CACHE:-${HOME:-/tmp}/.cache/smpeval-browser}"
-if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
+if [ ! -d "$NODE_DIR/node_modules/playwright-core" ] || [ ! -f "$NODE_DIR/node_modules/axe-core/axe.min.js" ]; then
   mkdir -p "$NODE_DIR"
-  npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" playwright-core@1 >/dev/null
+  npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" playwright-core@1 axe-core@4 >/dev/null
 fi
 SCRATCH="$(mktemp -d)"
 trap 'rm -rf "$SCRATCH"' EXIT

@@ -10,6 +10,7 @@ struct Fault {
     line: u32,
     field: String,
     reason: String,
+    severity: String,
 }
 
 #[test]
@@ -32,7 +33,16 @@ fn planted_faults_and_only_they_are_rejected() {
 
     let r = w.run(&["ingest", "gen/pipeline.toml"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let rejects = table(&w.path("gen/warehouse"), "rejects");
+    for (table_name, severity) in [("rejects", "reject"), ("warnings", "warning")] {
+        let want: Vec<&Fault> = faults.iter().filter(|f| f.severity == severity).collect();
+        assert!(!want.is_empty(), "no planted {severity}s");
+        same_findings(&w, table_name, want);
+    }
+}
+
+/// The table holds exactly the planted faults, by file, line and field.
+fn same_findings(w: &Workdir, table_name: &str, mut want: Vec<&Fault>) {
+    let rejects = table(&w.path("gen/warehouse"), table_name);
     let files = strs(&rejects, "source_file");
     let lines = u64s(&rejects, "line");
     let fields = strs(&rejects, "field");
@@ -48,7 +58,6 @@ fn planted_faults_and_only_they_are_rejected() {
         })
         .collect();
     got.sort();
-    let mut want: Vec<&Fault> = faults.iter().collect();
     want.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     assert_eq!(
         got.len(),

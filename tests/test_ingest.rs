@@ -232,6 +232,18 @@ fn a_different_key_is_refused_on_an_existing_warehouse() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("was built with a different HMAC key"));
+    // Issue 12: validate refuses it too, as ingest would.
+    let out = std::process::Command::new(bin())
+        .args(["validate", "pipelines/sample.toml"])
+        .current_dir(w.dir.path())
+        .env(
+            "SMPEVAL_HMAC_KEY",
+            "another-key-of-at-least-thirty-two-bytes-0123456789",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was built with a different HMAC key"));
 }
 
 #[test]

@@ -50,7 +50,8 @@ fn tiny(args: &[&str]) -> (Workdir, Run) {
 /// A shown count: empty, [c], 0, or a multiple of 5 of at least 10.
 fn publishable(s: &str) -> bool {
     let s = s.trim().replace(',', "");
-    if s.is_empty() || s == "[c]" || s == "–" || s == "0" {
+    // [x] not available and [z] not applicable (the workbook's notes) hold no count.
+    if s.is_empty() || ["[c]", "[x]", "[z]", "–", "0"].contains(&s.as_str()) {
         return true;
     }
     match s.parse::<f64>() {
@@ -80,9 +81,8 @@ fn csv_counts(dir: &std::path::Path) -> Vec<(String, String, String)> {
             .records()
             .map(|r| r.unwrap().iter().map(String::from).collect())
             .collect();
-        let start = usize::from(rows[0][0].starts_with("INTERNAL"));
-        let header = &rows[start];
-        for row in &rows[start + 1..] {
+        let header = &rows[0];
+        for row in &rows[1..] {
             for (j, c) in header.iter().enumerate() {
                 if COUNT_NAMES.contains(&c.as_str()) {
                     out.push((
@@ -113,17 +113,16 @@ fn xlsx_counts(path: &std::path::Path) -> Vec<String> {
     let mut book = calamine::open_workbook_auto(path).unwrap();
     let mut out = Vec::new();
     for name in book.sheet_names() {
+        if ["Cover", "Contents", "Notes"].contains(&name.as_str()) {
+            continue;
+        }
         let range = book.worksheet_range(&name).unwrap();
         let rows: Vec<Vec<String>> = range
             .rows()
             .map(|r| r.iter().map(|c| c.to_string()).collect())
             .collect();
-        // Title row (after an INTERNAL banner, if any), then the header.
-        let header_at = if rows[0][0].starts_with("INTERNAL") {
-            2
-        } else {
-            1
-        };
+        // Title (A1), a line on the symbols (A2), then the table's one header row.
+        let header_at = 2;
         let header = rows[header_at].clone();
         for row in &rows[header_at + 1..] {
             for (j, c) in header.iter().enumerate() {
@@ -231,10 +230,17 @@ fn internal_mode_shows_exact_small_counts_and_says_so() {
             "sheet {name}"
         );
     }
+    // Issue 12: tidy CSVs, marked in their names, not with a banner row.
     for e in std::fs::read_dir(pack.join("tables")).unwrap() {
-        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
-        assert!(text.starts_with("INTERNAL"));
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.ends_with("-INTERNAL.csv"), "{name}");
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(!text.starts_with("INTERNAL"), "{name} has a banner row");
     }
+    let notes = std::fs::read_to_string(pack.join("tables-notes-INTERNAL.txt")).unwrap();
+    assert!(notes.starts_with("INTERNAL"));
+    assert!(notes.contains("[c]") && notes.contains("[x]") && notes.contains("[z]"));
     let m: Value =
         serde_json::from_str(&std::fs::read_to_string(pack.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(m["disclosure"], "internal");

@@ -3,6 +3,8 @@
 
 mod generate;
 mod ingest;
+mod init;
+mod pipeline_docs;
 mod report;
 mod status;
 mod validate;
@@ -21,7 +23,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     name = "smpeval",
     version,
     about = "Evaluate self-management programmes: ingest returns, hospital activity and PAM scores into a Parquet warehouse and write an evaluation pack.",
-    after_help = "Examples:\n  smpeval validate pipelines/sample.toml\n  smpeval run pipelines/sample.toml\n  smpeval status pipelines/sample.toml --json\n  smpeval generate --out /tmp/demo --participants 2000 --seed 7\n\nExit codes: 0 success, 1 failure, 2 bad input or bad pipeline file, 3 the warehouse is locked by another run."
+    after_help = "Examples:\n  smpeval validate pipelines/sample.toml\n  smpeval run pipelines/sample.toml\n  smpeval status pipelines/sample.toml --json\n  smpeval generate --out /tmp/demo --participants 2000 --seed 7\n  smpeval init --returns acme.csv --hospital hes_apc.csv --out pipelines/acme.toml\n\nExit codes: 0 success, 1 failure, 2 bad input or bad pipeline file, 3 the warehouse is locked by another run."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -55,6 +57,10 @@ enum Command {
     Status(status::Args),
     /// Write synthetic inputs with planted, documented effects.
     Generate(generate::Args),
+    /// Write a starter pipeline from a provider return and, optionally, hospital and PAM files.
+    Init(init::Args),
+    /// Write the pipeline reference (docs/pipeline.md): every key, type, default and example.
+    PipelineDocs(pipeline_docs::Args),
 }
 
 /// Runs the command line; prints any error and returns the exit code.
@@ -68,6 +74,8 @@ pub fn main() -> i32 {
         Command::Run(a) => report::run(a, true, &log),
         Command::Status(a) => status::run(a, &log),
         Command::Generate(a) => generate::run(a),
+        Command::Init(a) => init::run(a),
+        Command::PipelineDocs(a) => pipeline_docs::run(a),
     };
     log.finish();
     match result {
@@ -289,6 +297,9 @@ pub fn print_summary(summary: &crate::ingest::Summary, log: &Log) {
             }
         );
     }
+    for w in &summary.warnings {
+        println!("warning: {}", mask_text(w));
+    }
     for path in &summary.removed {
         println!("{path}: removed (no longer matched by the pipeline; its rows were taken out of the warehouse)");
     }
@@ -304,9 +315,15 @@ pub fn print_summary(summary: &crate::ingest::Summary, log: &Log) {
         }
         if f.rejected > f.examples.len() && !f.examples.is_empty() {
             println!(
-                "  … and {} more rejects from this file (see the rejects table)",
+                "  … and {} more rejects from this file",
                 f.rejected - f.examples.len()
             );
+        }
+        for (why, n) in &f.warnings {
+            println!("  warning: {n} row(s) kept with {}", mask_text(why));
+        }
+        for m in &f.warning_examples {
+            println!("  kept: {}", mask_text(m));
         }
     }
 }

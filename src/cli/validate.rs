@@ -5,13 +5,23 @@ use anyhow::Result;
 use crate::ingest::{self, Mode};
 use crate::pipeline;
 
-/// Read and check every input of a pipeline, writing nothing.
+/// Read and check every input of a pipeline, writing nothing to the
+/// warehouse: the pipeline, its settings and key, every file's rows, the
+/// reject limit, the evaluation period and the linkage between returns and
+/// hospital data. It fails, with the same exit code, wherever `run` would
+/// fail before writing.
 ///
-/// Example: `smpeval validate pipelines/sample.toml`
+/// Examples:
+///   smpeval validate pipelines/sample.toml
+///   smpeval validate pipelines/sample.toml --rejects rejects.csv
 #[derive(clap::Args)]
 pub struct Args {
     /// The pipeline file (TOML).
     pub pipeline: PathBuf,
+    /// Write every rejected row (file, line, field, reason, value; identifiers
+    /// masked) to this CSV, to send back to the providers.
+    #[arg(long, value_name = "FILE.csv")]
+    pub rejects: Option<PathBuf>,
 }
 
 pub fn run(args: Args, log: &super::Log) -> Result<()> {
@@ -21,6 +31,10 @@ pub fn run(args: Args, log: &super::Log) -> Result<()> {
     log.finish();
     let summary = summary?;
     super::print_summary(&summary, log);
+    if let Some(out) = &args.rejects {
+        let n = crate::report::rejects_csv::write_validate_rejects(out, &summary.rejects)?;
+        println!("rejects: {n} rows written to {}", out.display());
+    }
     let (read, rejected): (usize, usize) = summary
         .files
         .iter()

@@ -187,6 +187,21 @@ pub struct Fault {
     pub field: String,
     /// Words the reject reason must contain.
     pub reason: String,
+    /// `reject` (the row is rejected) or `warning` (the row is kept, the
+    /// value blanked or corrected, and the warnings table says so).
+    pub severity: String,
+}
+
+/// A planted fault in a field that may be blank, or a course start date that
+/// the course's other rows outvote, keeps its row with a warning.
+fn severity(field: &str, reason: &str) -> &'static str {
+    // The planted faults in optional fields of the returns (type checks only).
+    const OPTIONAL: &[&str] = &["sex", "ethnicity", "imd_decile"];
+    if OPTIONAL.contains(&field) || reason.starts_with("differs from the start date") {
+        "warning"
+    } else {
+        "reject"
+    }
 }
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -259,6 +274,15 @@ impl Table {
         let mut row = self.rows[src].clone();
         let c = self.col(header);
         row[c] = value.to_string();
+        // A row kept with a warning must not also repeat its source row's referral.
+        if severity(field, reason) == "warning" {
+            if let Some(id) = self.header.iter().position(|h| h == "NHS Number") {
+                let base = 996_000_000 + 100 * self.faults.len() as u64;
+                row[id] = (0..100)
+                    .find_map(|k| nhs::with_check_digit(base + k))
+                    .unwrap_or_default();
+            }
+        }
         self.insert_fault(rng, row, field, reason);
     }
     fn insert_fault(&mut self, rng: &mut ChaCha8Rng, row: Vec<String>, field: &str, reason: &str) {
@@ -279,6 +303,7 @@ impl Table {
                 line: *i as u32 + 2,
                 field: f.clone(),
                 reason: r.clone(),
+                severity: severity(f, r).to_string(),
             })
             .collect()
     }
@@ -931,7 +956,7 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
         nth.faults.push((
             nth.rows.len() - 1,
             "course_start_date".into(),
-            "differs from the start date of course".into(),
+            "differs from the start date most rows of course".into(),
         ));
         els.plant(r, "Course Type", "yoga", "programme", "is not one of");
         els.plant(r, "Participant NHS No", "", "person_id", "is empty");

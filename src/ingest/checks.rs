@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use crate::pipeline::{IdKind, Settings, Source, SourceKind};
+use crate::pipeline::{IdKind, OnInvalid, Settings, Source, SourceKind};
 use crate::schema::{self, FieldType, *};
 
 use super::nhs;
@@ -68,6 +68,8 @@ pub struct Checked {
     pub accepted: DataFrame,
     /// Columns: line, field, reason, value.
     pub rejects: DataFrame,
+    /// Kept rows with a blanked or corrected value. Columns as `rejects`.
+    pub warnings: DataFrame,
     /// Episodes folded into spells (hospital apc with a spell key), else equal to accepted rows.
     pub rows_before_folding: usize,
     pub sentinel_dates: usize,
@@ -135,9 +137,13 @@ fn parse_exprs(source: &Source, present: &[String], key: &Arc<Vec<u8>>) -> (Vec<
         }
         let mut e = col(field);
         if let Some(map) = source.values.get(field) {
+            // Keys are normalised (value_maps::normalise); so is the cell before the lookup.
             let old: Vec<&str> = map.keys().map(String::as_str).collect();
             let new: Vec<&str> = map.values().map(String::as_str).collect();
-            e = e.replace(str_series(&old), str_series(&new));
+            let key = normalised_text(col(field));
+            e = when(key.clone().in_list(str_series(&old), false))
+                .then(key.replace(str_series(&old), str_series(&new)))
+                .otherwise(e);
         }
         e = match ftype {
             FieldType::Enum(_) => e.str().to_lowercase(),
@@ -154,12 +160,8 @@ fn parse_exprs(source: &Source, present: &[String], key: &Arc<Vec<u8>>) -> (Vec<
                 IdKind::NhsNumber => nhs::pseudonymise(nhs::digits(m(field)), key.clone()),
                 IdKind::Pseudonym => m(field),
             },
-            FieldType::Date => m(field).str().to_date(StrptimeOptions {
-                format: Some(source.date_format.as_str().into()),
-                strict: false,
-                exact: true,
-                cache: true,
-            }),
+            FieldType::Date => coalesce(&date_parses(source, field)),
+            FieldType::Postcode => m(field),
             FieldType::Int { .. } | FieldType::Flag => m(field).cast(DataType::Float64),
             FieldType::Float { .. } => m(field).cast(DataType::Float64),
         };
@@ -167,6 +169,112 @@ fn parse_exprs(source: &Source, present: &[String], key: &Arc<Vec<u8>>) -> (Vec<
     }
     (map_exprs, typed_exprs)
 }
+
+/// Trimmed, inner spaces collapsed, lower case: how value-map keys are compared.
+fn normalised_text(e: Expr) -> Expr {
+    e.str()
+        .replace_all(lit(r"\s+"), lit(" "), false)
+        .str()
+        .strip_chars(lit(NULL))
+        .str()
+        .to_lowercase()
+}
+
+/// The field parsed under each of the source's date formats, in order.
+fn date_parses(source: &Source, field: &str) -> Vec<Expr> {
+    source
+        .date_formats_for(field)
+        .iter()
+        .map(|(f, _)| {
+            m(field).str().to_date(StrptimeOptions {
+                format: Some(f.as_str().into()),
+                strict: false,
+                exact: true,
+                cache: true,
+            })
+        })
+        .collect()
+}
+
+/// True where two formats read the value as different dates (03/04/2024
+/// under dd/mm/yyyy and mm/dd/yyyy).
+fn date_ambiguous(parses: &[Expr]) -> Expr {
+    let mut out = lit(false);
+    for (i, a) in parses.iter().enumerate() {
+        for b in &parses[i + 1..] {
+            out = out.or(a
+                .clone()
+                .is_not_null()
+                .and(b.clone().is_not_null())
+                .and(a.clone().neq(b.clone())));
+        }
+    }
+    out
+}
+
+const R_ROW: &str = "_reject_row";
+const R_PROVIDER: &str = "_reject_provider";
+
+/// Fields never sent back in a feedback file: identifiers and free text that
+/// may identify someone (the value in question is still in `value`, masked).
+const NOT_SENT_BACK: &[&str] = &[POSTCODE, CONDITIONS, LSOA_CODE];
+
+/// The row's own mapped columns, under the source's headers, as a JSON array
+/// of [header, value] pairs (in the pipeline's field order); identifiers left out.
+fn row_json(source: &Source, present: &[String]) -> Expr {
+    let mut pieces = Vec::new();
+    for (field, ftype) in source.kind.fields() {
+        let Some(header) = source.columns.get(field) else {
+            continue;
+        };
+        if ftype == FieldType::Id
+            || NOT_SENT_BACK.contains(&field)
+            || !present.iter().any(|p| p == field)
+        {
+            continue;
+        }
+        let key = serde_json::to_string(header).unwrap_or_else(|_| "\"\"".into());
+        let escaped = col(field)
+            .str()
+            .replace_all(lit("\\"), lit("\\\\"), true)
+            .str()
+            .replace_all(lit("\""), lit("\\\""), true)
+            .str()
+            .replace_all(lit("\n"), lit("\\n"), true)
+            .str()
+            .replace_all(lit("\r"), lit("\\r"), true)
+            .str()
+            .replace_all(lit("\t"), lit("\\t"), true);
+        let value = when(col(field).is_null())
+            .then(lit("null"))
+            .otherwise(concat_str([lit("\""), escaped, lit("\"")], "", false));
+        pieces.push(concat_str(
+            [lit(format!("[{key},")), value, lit("]")],
+            "",
+            false,
+        ));
+    }
+    if pieces.is_empty() {
+        return lit("[]");
+    }
+    concat_str(
+        [lit("["), concat_str(pieces, ",", false), lit("]")],
+        "",
+        false,
+    )
+}
+
+/// The provider a row belongs to: its provider_id as given (returns only).
+fn provider_of(source: &Source, present: &[String]) -> Expr {
+    if source.kind == SourceKind::ProviderReturns && present.iter().any(|p| p == PROVIDER_ID) {
+        col(PROVIDER_ID)
+    } else {
+        lit(NULL).cast(DataType::String)
+    }
+}
+
+/// A UK postcode, spaces ignored (e.g. SW1A 1AA, M1 1AE, B33 8TH).
+const POSTCODE_PATTERN: &str = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$";
 
 fn value_of(field: &str, ftype: FieldType) -> Expr {
     match ftype {
@@ -215,10 +323,68 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
                     );
                 }
             }
+            FieldType::Postcode => rule(
+                given(field).and(
+                    m(field)
+                        .str()
+                        .to_uppercase()
+                        .str()
+                        .replace_all(lit(" "), lit(""), true)
+                        .str()
+                        .contains(lit(POSTCODE_PATTERN), false)
+                        .not(),
+                ),
+                "is not a UK postcode".into(),
+            ),
             FieldType::Date => {
+                let labels: Vec<&str> = source
+                    .date_formats_for(field)
+                    .iter()
+                    .map(|(_, l)| l.as_str())
+                    .collect();
+                if labels.len() > 1 {
+                    let parses = date_parses(source, field);
+                    let readings: Vec<Expr> = parses
+                        .iter()
+                        .zip(&labels)
+                        .map(|(p, l)| {
+                            concat_str(
+                                [
+                                    p.clone().dt().strftime("%-d %B %Y"),
+                                    lit(format!(" under {l}")),
+                                ],
+                                "",
+                                false,
+                            )
+                        })
+                        .collect();
+                    rules.push(Rule {
+                        fails: date_ambiguous(&parses),
+                        field,
+                        rule: "is ambiguous: the date formats read it as different dates".into(),
+                        reason: concat_str(
+                            [
+                                lit("is ambiguous: it reads as "),
+                                concat_str(readings, " and ", true),
+                            ],
+                            "",
+                            true,
+                        ),
+                        value: value.clone(),
+                    });
+                }
+                let mut rule = |fails: Expr, reason: String| {
+                    rules.push(Rule {
+                        fails,
+                        field,
+                        reason: lit(reason.clone()),
+                        rule: reason,
+                        value: value.clone(),
+                    })
+                };
                 rule(
                     given(field).and(t(field).is_null()),
-                    format!("is not a date (expected {})", source.date_format_label),
+                    format!("is not a date (expected {})", labels.join(" or ")),
                 );
                 // HES uses 1800-01-01 for "null date submitted" and 1801-01-01 for
                 // "invalid date submitted": never real dates. A discharge date may
@@ -659,32 +825,45 @@ fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
     Ok(out)
 }
 
-/// A course has one start date (course ids are unique within a provider):
-/// rows giving another date than the course's first dated row are rejected,
-/// naming that row.
-fn course_conflicts(df: DataFrame, source: &Source) -> PolarsResult<(DataFrame, DataFrame)> {
+/// A course has one start date (course ids are unique within a provider).
+/// Where its rows disagree, the date most of its dated rows give wins (a tie
+/// goes to the date seen first); a row giving another date is kept, set to
+/// that date, and warned, naming the date and the line it was first given on.
+fn course_majority(df: DataFrame, source: &Source) -> PolarsResult<(DataFrame, DataFrame)> {
     let course = [col(PROVIDER_ID), col(COURSE_ID)];
-    let dated = col(COURSE_START_DATE).is_not_null();
+    let votes = df
+        .clone()
+        .lazy()
+        .filter(col(COURSE_START_DATE).is_not_null())
+        .group_by([col(PROVIDER_ID), col(COURSE_ID), col(COURSE_START_DATE)])
+        .agg([
+            len().alias("_votes"),
+            col(SOURCE_LINE).min().alias("_course_line"),
+        ])
+        .sort_by_exprs(
+            [col("_votes"), col("_course_line")],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+        )
+        .group_by(course.clone())
+        .agg([
+            col(COURSE_START_DATE).first().alias("_course_start"),
+            col("_course_line").first(),
+        ]);
     let marked = df
         .lazy()
-        .with_columns([
-            col(COURSE_START_DATE)
-                .filter(dated.clone())
-                .first()
-                .over(course.clone())?
-                .alias("_course_start"),
-            col(SOURCE_LINE)
-                .filter(dated)
-                .first()
-                .over(course)?
-                .alias("_course_line"),
-        ])
+        .join(
+            votes,
+            course.clone(),
+            course,
+            JoinArgs::new(JoinType::Left).with_coalesce(JoinCoalesce::CoalesceColumns),
+        )
+        .sort([SOURCE_LINE], SortMultipleOptions::default())
         .collect()?;
     let conflict = col(COURSE_START_DATE)
         .neq(col("_course_start"))
         .fill_null(lit(false));
-    let fmt = source.date_format.as_str();
-    let rejects = marked
+    let fmt = source.date_formats_for(COURSE_START_DATE)[0].0.as_str();
+    let warnings = marked
         .clone()
         .lazy()
         .filter(conflict.clone())
@@ -694,13 +873,13 @@ fn course_conflicts(df: DataFrame, source: &Source) -> PolarsResult<(DataFrame, 
             lit("differs from the course's start date").alias("rule"),
             concat_str(
                 [
-                    lit("differs from the start date of course "),
+                    lit("differs from the start date most rows of course "),
                     col(COURSE_ID),
-                    lit(", "),
+                    lit(" give, "),
                     col("_course_start").dt().strftime(fmt),
-                    lit(" on line "),
+                    lit(" (first on line "),
                     col("_course_line").cast(DataType::String),
-                    lit(" (a course id names one course of the provider)"),
+                    lit("); the row is kept with that date"),
                 ],
                 "",
                 true,
@@ -711,12 +890,94 @@ fn course_conflicts(df: DataFrame, source: &Source) -> PolarsResult<(DataFrame, 
         .collect()?;
     let kept = marked
         .lazy()
-        .filter(conflict.not())
+        .with_column(
+            when(conflict)
+                .then(col("_course_start"))
+                .otherwise(col(COURSE_START_DATE))
+                .alias(COURSE_START_DATE),
+        )
         .select([all()
             .exclude_cols(["_course_start", "_course_line"])
             .as_expr()])
         .collect()?;
-    Ok((kept, rejects))
+    Ok((kept, warnings))
+}
+
+/// Blanks the values that fail a rule of `rules` (fields that may be empty)
+/// and returns the warnings: line, field, rule, reason, value.
+fn blank_invalid(df: DataFrame, rules: &[Rule]) -> PolarsResult<(DataFrame, DataFrame)> {
+    let mut fields: Vec<&'static str> = rules.iter().map(|r| r.field).collect();
+    fields.dedup();
+    let mut warnings = empty_findings();
+    let mut blanks = Vec::new();
+    for field in fields {
+        let mine: Vec<Rule> = rules
+            .iter()
+            .filter(|r| r.field == field)
+            .map(|r| Rule {
+                fails: r.fails.clone(),
+                field: r.field,
+                rule: r.rule.clone(),
+                reason: r.reason.clone(),
+                value: r.value.clone(),
+            })
+            .collect();
+        let [_, ru, rr, rv] = first_failure(&mine);
+        let found = df
+            .clone()
+            .lazy()
+            .with_columns([ru, rr, rv])
+            .filter(col(R_REASON).is_not_null())
+            .select([
+                col(LINE).alias("line"),
+                lit(field).alias("field"),
+                col(R_RULE).alias("rule"),
+                concat_str(
+                    [col(R_REASON), lit("; left blank, the row is kept")],
+                    "",
+                    true,
+                )
+                .alias("reason"),
+                col(R_VALUE).alias("value"),
+            ])
+            .collect()?;
+        warnings = warnings.vstack(&found)?;
+        let invalid = mine
+            .iter()
+            .map(|r| r.fails.clone().fill_null(lit(false)))
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false));
+        blanks.push((field, invalid));
+    }
+    let mut exprs = Vec::new();
+    for (field, invalid) in &blanks {
+        for name in [mapped(field), typed(field)] {
+            exprs.push(
+                when(invalid.clone())
+                    .then(lit(NULL))
+                    .otherwise(col(name.as_str()))
+                    .alias(name.as_str()),
+            );
+        }
+    }
+    let df = if exprs.is_empty() {
+        df
+    } else {
+        df.lazy().with_columns(exprs).collect()?
+    };
+    Ok((df, warnings))
+}
+
+/// An empty frame with the columns of rejects and warnings.
+fn empty_findings() -> DataFrame {
+    df!(
+        "line" => Vec::<u32>::new(),
+        "field" => Vec::<String>::new(),
+        "rule" => Vec::<String>::new(),
+        "reason" => Vec::<String>::new(),
+        "value" => Vec::<Option<String>>::new(),
+    )
+    .expect("empty frame")
 }
 
 /// Checks one file's rows. `key` is the HMAC key for NHS numbers.
@@ -739,15 +1000,27 @@ pub fn check(
         .filter(|c| c != LINE && c != LSOA_DECILE)
         .collect();
     let (map_exprs, typed_exprs) = parse_exprs(source, &present, key);
-    let mut rules = type_rules(source, &present);
+    let (blank, mut rules): (Vec<Rule>, Vec<Rule>) = type_rules(source, &present)
+        .into_iter()
+        .partition(|r| source.on_invalid(r.field) == OnInvalid::Null);
     rules.extend(cross_rules(source, settings));
     let [rf, ru, rr, rv] = first_failure(&rules);
 
-    let checked = df
+    let parsed = df
         .lazy()
         .with_columns(map_exprs)
         .with_columns(typed_exprs)
+        .collect()?;
+    // An invalid value of a field that may be blank is blanked, and the row
+    // kept with a warning; the rules below then see it as empty.
+    let (parsed, warnings) = blank_invalid(parsed, &blank)?;
+    let checked = parsed
+        .lazy()
         .with_columns([rf, ru, rr, rv])
+        .with_columns([
+            row_json(source, &present).alias(R_ROW),
+            provider_of(source, &present).alias(R_PROVIDER),
+        ])
         .collect()?;
 
     let sentinel_dates = {
@@ -778,6 +1051,11 @@ pub fn check(
         n
     };
 
+    let rows = checked.clone().lazy().select([
+        col(LINE).alias("_row_line"),
+        col(R_PROVIDER).alias("provider"),
+        col(R_ROW).alias("row"),
+    ]);
     let reject_cols = [
         col(LINE).alias("line"),
         col(R_FIELD).alias("field"),
@@ -852,11 +1130,23 @@ pub fn check(
             strict: true,
         })
         .collect()?;
-    let mut course_rejects = None;
+    // Warnings of rows rejected for another reason are not kept: the reject says it.
+    let mut warnings = warnings
+        .lazy()
+        .join(
+            rejected
+                .clone()
+                .lazy()
+                .select([col("line").alias("_rejected_line")]),
+            [col("line")],
+            [col("_rejected_line")],
+            JoinArgs::new(JoinType::Anti),
+        )
+        .collect()?;
     if source.kind == SourceKind::ProviderReturns {
-        let (kept, rejects) = course_conflicts(accepted, source)?;
+        let (kept, course_warnings) = course_majority(accepted, source)?;
         accepted = kept;
-        course_rejects = Some(rejects);
+        warnings = warnings.vstack(&course_warnings)?;
     }
 
     let rows_before_folding = accepted.height();
@@ -871,9 +1161,19 @@ pub fn check(
     }
 
     let mut rejects = rejected.vstack(&dup_rejects)?;
-    if let Some(c) = course_rejects {
-        rejects = rejects.vstack(&c)?;
-    }
+    // A duplicate's warnings go with it.
+    let warnings = warnings
+        .lazy()
+        .join(
+            dup_rejects
+                .clone()
+                .lazy()
+                .select([col("line").alias("_dup_line")]),
+            [col("line")],
+            [col("_dup_line")],
+            JoinArgs::new(JoinType::Anti),
+        )
+        .collect()?;
     if !read_rejects.is_empty() {
         let extra = df!(
             "line" => read_rejects.iter().map(|r| r.line).collect::<Vec<_>>(),
@@ -884,8 +1184,25 @@ pub fn check(
         )?;
         rejects = rejects.vstack(&extra)?;
     }
+    // Each reject carries its row's own columns, for the provider's feedback file.
     // Every value and message written to rejects passes the one masking function.
     let rejects = rejects
+        .lazy()
+        .join(
+            rows,
+            [col("line")],
+            [col("_row_line")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(["line"], SortMultipleOptions::default())
+        .with_columns([
+            nhs::mask(col("reason")),
+            nhs::mask(col("value")),
+            nhs::mask(col("provider")),
+            nhs::mask(col("row")),
+        ])
+        .collect()?;
+    let warnings = warnings
         .sort(["line"], SortMultipleOptions::default())?
         .lazy()
         .with_columns([nhs::mask(col("reason")), nhs::mask(col("value"))])
@@ -893,6 +1210,7 @@ pub fn check(
     Ok(Checked {
         accepted,
         rejects,
+        warnings,
         rows_before_folding,
         sentinel_dates,
     })

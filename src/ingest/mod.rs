@@ -2,6 +2,7 @@
 //! warehouse; every row read is accepted or rejected with a reason.
 
 pub mod checks;
+pub mod linkage;
 pub mod nhs;
 pub mod read;
 
@@ -46,6 +47,10 @@ pub struct FileReport {
     pub ingested: bool,
     /// The commonest reject reasons, with counts.
     pub top_reasons: Vec<(String, usize)>,
+    /// Kept rows with a value blanked or corrected, counted per field and rule.
+    pub warnings: Vec<(String, usize)>,
+    /// The first few warnings, as messages.
+    pub warning_examples: Vec<String>,
     /// The first few rejects, as messages an analyst can act on.
     pub examples: Vec<String>,
 }
@@ -61,6 +66,10 @@ pub struct Summary {
     pub committed: bool,
     /// Files ingested before that the pipeline no longer matches (rows removed).
     pub removed: Vec<String>,
+    /// Warnings across files (linkage), in words.
+    pub warnings: Vec<String>,
+    /// Validate only: each checked file's path and rejects, for `--rejects`.
+    pub rejects: Vec<(String, DataFrame)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +232,7 @@ struct Prepared {
     report: FileReport,
     accepted: DataFrame,
     rejects: DataFrame,
+    warnings: DataFrame,
     kind: SourceKind,
     config: String,
 }
@@ -241,10 +251,15 @@ fn previous_manifest(
 }
 
 fn top_reasons(rejects: &DataFrame) -> Result<Vec<(String, usize)>> {
+    count_reasons(rejects, Some(5))
+}
+
+/// `field: rule` with its count, commonest first.
+fn count_reasons(rejects: &DataFrame, limit: Option<u32>) -> Result<Vec<(String, usize)>> {
     if rejects.height() == 0 {
         return Ok(Vec::new());
     }
-    let out = rejects
+    let grouped = rejects
         .clone()
         .lazy()
         .select([concat_str([col("field"), lit(": "), col("rule")], "", true).alias("why")])
@@ -253,9 +268,12 @@ fn top_reasons(rejects: &DataFrame) -> Result<Vec<(String, usize)>> {
         .sort(
             ["n", "why"],
             SortMultipleOptions::default().with_order_descending_multi([true, false]),
-        )
-        .limit(5)
-        .collect()?;
+        );
+    let out = match limit {
+        Some(l) => grouped.limit(l),
+        None => grouped,
+    }
+    .collect()?;
     let why = out.column("why")?.str()?.clone();
     let n = out.column("n")?.cast(&DataType::UInt64)?.u64()?.clone();
     Ok((0..out.height())
@@ -378,7 +396,10 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     // The current version: verified before an ingest builds on it. A repair
     // trusts none of it (its manifest only, if readable, for the key check).
     let snapshot = match mode {
-        Mode::Validate => None,
+        // validate reads the current version's manifest only, for the key check.
+        Mode::Validate => warehouse::Snapshot::open(&warehouse_dir, &pipeline.path)
+            .ok()
+            .flatten(),
         Mode::Ingest => {
             let s = warehouse::Snapshot::open(&warehouse_dir, &pipeline.path)?;
             if let Some(s) = &s {
@@ -391,11 +412,12 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
             .flatten(),
     };
     let previous = match mode {
-        Mode::Repair => previous_manifest(snapshot.as_ref()).unwrap_or_default(),
+        Mode::Repair | Mode::Validate => previous_manifest(snapshot.as_ref()).unwrap_or_default(),
         _ => previous_manifest(snapshot.as_ref())?,
     };
     if let Some(prev) = previous.values().next() {
-        if prev.key_fingerprint != fingerprint && mode.writes() {
+        // validate refuses what ingest would refuse.
+        if prev.key_fingerprint != fingerprint {
             return Err(PipelineError {
                 path: pipeline.path.clone(),
                 line: None,
@@ -468,6 +490,8 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 ingested: true,
                 top_reasons: top_reasons(&checked.rejects)?,
                 examples: reject_messages(&path, &checked.rejects, 5)?,
+                warnings: count_reasons(&checked.warnings, None)?,
+                warning_examples: reject_messages(&path, &checked.warnings, 3)?,
             };
             progress.counts(
                 &format!(
@@ -480,11 +504,18 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                     ("rejected", report.rejected as u64),
                 ],
             );
+            for (why, n) in &report.warnings {
+                progress.say(&format!(
+                    "warning: {}: {n} row(s) kept with {why}",
+                    report.path
+                ));
+            }
             progress.file_done();
             prepared.push(Prepared {
                 report,
                 accepted: checked.accepted,
                 rejects: checked.rejects,
+                warnings: checked.warnings,
                 kind: source.kind,
                 config: config.clone(),
             });
@@ -511,6 +542,42 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         }
         .into());
     }
+
+    // What the report would refuse, refused before anything is written.
+    let frames = |kind: SourceKind| -> Vec<&DataFrame> {
+        prepared
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| &p.accepted)
+            .collect()
+    };
+    if mode == Mode::Validate {
+        if let Some(0) =
+            linkage::referrals_in_period(&frames(SourceKind::ProviderReturns), &pipeline.settings)?
+        {
+            return Err(InputError::Argument(no_referrals_message(pipeline)).into());
+        }
+    }
+    let mut warnings = Vec::new();
+    if mode == Mode::Validate {
+        if let Some(l) = linkage::linkage(
+            &frames(SourceKind::ProviderReturns),
+            &frames(SourceKind::Hospital),
+        )? {
+            warnings.extend(linkage::linkage_warning(
+                &l,
+                pipeline.settings.min_linkage,
+                true,
+            ));
+        }
+    }
+    let validate_rejects: Vec<(String, DataFrame)> = match mode {
+        Mode::Validate => prepared
+            .iter()
+            .map(|p| (p.report.path.clone(), p.rejects.clone()))
+            .collect(),
+        Mode::Ingest | Mode::Repair => Vec::new(),
+    };
 
     // Files the pipeline no longer matches: their rows leave the warehouse.
     let removed: Vec<(String, String)> = previous
@@ -562,8 +629,16 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     if mode == Mode::Ingest {
         files.extend(manifest_reports(&previous, &skipped));
     }
+    if mode == Mode::Ingest {
+        warnings.extend(warehouse_linkage_warning(pipeline, true)?);
+    }
+    for w in &warnings {
+        progress.say(&format!("warning: {w}"));
+    }
     Ok(Summary {
         files,
+        warnings,
+        rejects: validate_rejects,
         warehouse: warehouse_dir,
         version,
         committed,
@@ -572,6 +647,79 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
             _ => removed.into_iter().map(|(_, p)| p).collect(),
         },
     })
+}
+
+/// The refusal when no referral falls in the evaluation period (validate and report).
+pub fn no_referrals_message(pipeline: &Pipeline) -> String {
+    let s = &pipeline.settings;
+    format!(
+        "no referrals fall in the evaluation period {} to {} (settings.evaluation_start / evaluation_end)",
+        s.evaluation_start
+            .map_or("(not set)".into(), |d| d.to_string()),
+        s.evaluation_end.map_or("(not set)".into(), |d| d.to_string())
+    )
+}
+
+/// The linkage warning for the warehouse as it stands, if linkage is low.
+pub fn warehouse_linkage_warning(pipeline: &Pipeline, exact: bool) -> Result<Option<String>> {
+    let wh = &pipeline.warehouse;
+    let ids = |t: &str| -> Result<Option<DataFrame>> {
+        Ok(warehouse::read_table(wh, t)?
+            .map(|df| df.select([schema::PERSON_ID]))
+            .transpose()?)
+    };
+    let (Some(r), Some(h)) = (
+        ids(warehouse::PARTICIPANTS)?,
+        ids(warehouse::HOSPITAL_EVENTS)?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(linkage::linkage(&[&r], &[&h])?
+        .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, exact)))
+}
+
+/// Kept rows with a blanked or corrected value, per file and field, in words
+/// (`exact`: with counts, for internal use).
+pub fn warehouse_field_warnings(pipeline: &Pipeline, exact: bool) -> Result<Vec<String>> {
+    let Some(w) = warehouse::read_table(&pipeline.warehouse, warehouse::WARNINGS)? else {
+        return Ok(Vec::new());
+    };
+    if w.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let g = w
+        .lazy()
+        .group_by([col(schema::SOURCE_FILE), col("field"), col("rule")])
+        .agg([len().cast(DataType::UInt64).alias("n")])
+        .sort(
+            [schema::SOURCE_FILE, "field", "rule"],
+            SortMultipleOptions::default(),
+        )
+        .collect()?;
+    let (file, field, rule) = (
+        g.column(schema::SOURCE_FILE)?.str()?.clone(),
+        g.column("field")?.str()?.clone(),
+        g.column("rule")?.str()?.clone(),
+    );
+    let n = g.column("n")?.u64()?.clone();
+    Ok((0..g.height())
+        .map(|i| {
+            let name = Path::new(file.get(i).unwrap_or_default())
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let rows = if exact {
+                format!("{} row(s)", n.get(i).unwrap_or(0))
+            } else {
+                "Some rows".to_string()
+            };
+            format!(
+                "{rows} of {name} kept with field {} corrected or left blank: {}.",
+                field.get(i).unwrap_or_default().replace('_', " "),
+                rule.get(i).unwrap_or_default()
+            )
+        })
+        .collect())
 }
 
 fn manifest_reports(rows: &BTreeMap<String, ManifestRow>, keys: &[String]) -> Vec<FileReport> {
@@ -591,6 +739,8 @@ fn manifest_reports(rows: &BTreeMap<String, ManifestRow>, keys: &[String]) -> Ve
             ingested: false,
             top_reasons: Vec::new(),
             examples: Vec::new(),
+            warnings: Vec::new(),
+            warning_examples: Vec::new(),
         })
         .collect()
 }
@@ -672,6 +822,15 @@ fn write(
             &rel,
             Some(&r.file_key),
             &mut rejects,
+            "ingest.rejects",
+        )?;
+        let mut warnings = with_lineage(std::mem::take(&mut p.warnings), &r.source, &r.path)?;
+        let rel = format!("{}/{part}", warehouse::WARNINGS);
+        st.write(
+            warehouse::WARNINGS,
+            &rel,
+            Some(&r.file_key),
+            &mut warnings,
             "ingest.rejects",
         )?;
     }

@@ -100,22 +100,79 @@ fn clean(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// Physical line numbers (1-based) from byte offsets: counts `\n` only, so
+/// LF, CRLF and newlines inside quoted fields all count as the editor shows them.
+struct LineIndex {
+    newlines: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        LineIndex {
+            newlines: text
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+    fn line_at(&self, byte: usize) -> u32 {
+        (self.newlines.partition_point(|&n| n < byte) + 1) as u32
+    }
+    /// The line a record starts on. After a CRLF the csv reader places the
+    /// next record at the `\n` it has not consumed yet: a record never starts
+    /// with a line break, so leading ones are skipped.
+    fn record_line(&self, text: &str, byte: usize) -> u32 {
+        let skip = text
+            .as_bytes()
+            .get(byte..)
+            .map(|rest| {
+                rest.iter()
+                    .take_while(|b| matches!(b, b'\r' | b'\n'))
+                    .count()
+            })
+            .unwrap_or(0);
+        self.line_at(byte + skip)
+    }
+}
+
 fn read_csv(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, InputError> {
     let text = decode(path, bytes, source)?;
     if text.trim().is_empty() {
         return Err(file_err(path, "the file is empty (no header row)"));
     }
+    let lines_of = LineIndex::new(&text);
+    // The csv crate's own line count is off for CRLF files: lines come from byte offsets.
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(source.delimiter)
         .flexible(true)
-        .has_headers(true)
+        .has_headers(false)
         .from_reader(text.as_bytes());
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| file_err(path, format!("cannot read the header row: {e}")))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let mut record = csv::StringRecord::new();
+    let header_row = source.header_row;
+    let headers: Vec<String> = loop {
+        match rdr.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(file_err(
+                    path,
+                    if header_row > 1 {
+                        format!("no header row at or after line {header_row} (header_row)")
+                    } else {
+                        "the file is empty (no header row)".to_string()
+                    },
+                ))
+            }
+            Err(e) => {
+                return Err(file_err(path, format!("cannot read the header row: {e}")));
+            }
+        }
+        let at = record.position().map(|p| p.byte() as usize).unwrap_or(0);
+        if lines_of.record_line(&text, at) >= header_row {
+            break record.iter().map(|h| h.trim().to_string()).collect();
+        }
+    };
     if headers.len() == 1 {
         let delim = source.delimiter as char;
         for other in [',', ';', '\t', '|'] {
@@ -140,20 +197,25 @@ fn read_csv(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inpu
     let mut lines = Vec::new();
     let mut rejects = Vec::new();
     let mut rows_read = 0usize;
-    let mut record = csv::StringRecord::new();
     loop {
         match rdr.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e
+                    .position()
+                    .map(|p| lines_of.record_line(&text, p.byte() as usize))
+                    .unwrap_or(0);
                 return Err(file_err(
                     path,
                     format!("line {line}: cannot read the row: {e}"),
                 ));
             }
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(0) as u32;
+        let line = record
+            .position()
+            .map(|p| lines_of.record_line(&text, p.byte() as usize))
+            .unwrap_or(0);
         if record.iter().all(|c| c.trim().is_empty()) {
             continue; // a blank line carries no row
         }
@@ -208,6 +270,19 @@ fn cell_text(cell: &Data, date_format: &str) -> Option<String> {
     }
 }
 
+/// How a date cell is written before it is parsed as text is: in a year-first
+/// format of the field's list where there is one (no day-first or month-first
+/// format reads it, so a real date is never ambiguous), else the first.
+fn cell_date_format<'a>(source: &'a Source, field: &str) -> &'a str {
+    let formats = source.date_formats_for(field);
+    formats
+        .iter()
+        .find(|(f, _)| f.starts_with("%Y"))
+        .unwrap_or(&formats[0])
+        .0
+        .as_str()
+}
+
 fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, InputError> {
     let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes.to_vec()))
         .map_err(|e| file_err(path, format!("cannot open the workbook: {e}")))?;
@@ -229,7 +304,10 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
         )
     })?;
     let start_row = range.start().map(|(r, _)| r).unwrap_or(0);
-    let mut rows = range.rows();
+    // Rows above the declared header row (title rows) are skipped.
+    let skip = (source.header_row as usize).saturating_sub(start_row as usize + 1);
+    let mut rows = range.rows().skip(skip);
+    let header_at = start_row + skip as u32;
     let headers: Vec<String> = match rows.next() {
         Some(h) => h
             .iter()
@@ -238,7 +316,10 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
         None => {
             return Err(file_err(
                 path,
-                format!("sheet \"{sheet}\" is empty (no header row)"),
+                format!(
+                    "sheet \"{sheet}\" has no header row at or after row {}",
+                    source.header_row
+                ),
             ))
         }
     };
@@ -257,11 +338,11 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
         for (field, col) in &wanted {
             let v = row
                 .get(*col)
-                .and_then(|c| cell_text(c, &source.date_format));
+                .and_then(|c| cell_text(c, cell_date_format(source, field)));
             columns.get_mut(field).expect("column made above").push(v);
         }
-        // Sheet rows are 1-based and the header is the range's first row.
-        lines.push(start_row + i as u32 + 2);
+        // Sheet rows are 1-based; the header is sheet row `header_at + 1`.
+        lines.push(header_at + i as u32 + 2);
     }
     Ok(RawTable {
         columns,

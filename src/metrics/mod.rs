@@ -26,7 +26,7 @@ pub mod trend;
 pub mod value;
 pub mod years;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use polars::prelude::*;
 
@@ -42,6 +42,8 @@ pub struct Evaluation {
     pub tables: Vec<Table>,
     /// Hospital data coverage used for eligibility.
     pub coverage: (NaiveDate, NaiveDate),
+    /// Why there are no hospital figures (no hospital source), if there are none.
+    pub hospital_absent: Option<String>,
     /// The evaluation period (from the pipeline, else the activity dates).
     pub period: (NaiveDate, NaiveDate),
     /// The date the returns are taken to be complete to.
@@ -159,6 +161,9 @@ fn label_warnings(participants: &DataFrame, dims: &Dimensions) -> Result<Vec<Str
     Ok(out)
 }
 
+/// Said in the pack (and the value's reason) when there is no hospital data.
+pub const HOSPITAL_ABSENT: &str = "There is no hospital data: the pipeline has no hospital source, so hospital use, the difference in differences and the value of hospital activity avoided are not reported. Add a hospital source (HES or SUS extract) to report them.";
+
 /// Computes every metric of SPEC 4 from the pipeline's warehouse, with
 /// disclosure control when `published`.
 /// Reads one version of the warehouse (`snap`, already verified).
@@ -205,12 +210,9 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     }
     let refs = referrals(kept, s, &dims, data_as_at).collect()?;
     if refs.height() == 0 {
-        bail!(
-            "no referrals fall in the evaluation period {} to {}",
-            s.evaluation_start
-                .map_or("(not set)".into(), |d| d.to_string()),
-            s.evaluation_end
-                .map_or("(not set)".into(), |d| d.to_string())
+        // Bad input, as validate says it (exit 2 in both).
+        return Err(
+            crate::error::InputError::Argument(crate::ingest::no_referrals_message(p)).into(),
         );
     }
     let period = match (s.evaluation_start, s.evaluation_end) {
@@ -236,26 +238,40 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
             notes.push(format!("The hospital extract's coverage is not set in the pipeline: taken as its first to last event date, {} to {}.", a.unwrap_or(r.0), b.unwrap_or(r.1)));
             (a.unwrap_or(r.0), b.unwrap_or(r.1))
         }
-        (None, _, _) => bail!(
-            "the warehouse has no hospital events: the hospital outcomes need a hospital source"
-        ),
+        // An activity-only pack: the hospital section says why it is empty.
+        (None, _, _) => period,
     };
-    let events_lf = events.context("no hospital events")?.lazy();
-    let outcomes = hospital::person_outcomes(&persons, &events_lf, s.outcome_window_days, coverage)
-        .collect()?;
-    let outcomes_lf = outcomes.lazy();
-    tables.extend(hospital_tables(&outcomes_lf)?);
-    tables.extend(comparison::tables(
-        p, &persons, &events_lf, coverage, published, &mut notes,
-    )?);
-    let costed = hospital::costed_did(&outcomes_lf, &cost::costed_outcomes(&p.unit_costs))?;
-    let mut profile = scorecard::profile_table(all_groups(
-        scorecard::profile(&refs, &outcomes_lf)?,
-        PROVIDER_ID,
-        &dims,
-    )?);
-    profile.empty_group_hidden = true;
-    tables.push(profile);
+    let hospital_absent = events.is_none().then(|| HOSPITAL_ABSENT.to_string());
+    let costed = match events {
+        Some(events) => {
+            let events_lf = events.lazy();
+            let outcomes =
+                hospital::person_outcomes(&persons, &events_lf, s.outcome_window_days, coverage)
+                    .collect()?;
+            let outcomes_lf = outcomes.lazy();
+            tables.extend(hospital_tables(&outcomes_lf)?);
+            tables.extend(comparison::tables(
+                p, &persons, &events_lf, coverage, published, &mut notes,
+            )?);
+            let mut profile = scorecard::profile_table(all_groups(
+                scorecard::profile(&refs, &outcomes_lf)?,
+                PROVIDER_ID,
+                &dims,
+            )?);
+            profile.empty_group_hidden = true;
+            tables.push(profile);
+            hospital::costed_did(&outcomes_lf, &cost::costed_outcomes(&p.unit_costs))?
+        }
+        None => {
+            notes.push(HOSPITAL_ABSENT.into());
+            hospital::CostedDid {
+                n_starters: 0.0,
+                n_comparison: 0.0,
+                estimate: 0.0,
+                half: None,
+            }
+        }
+    };
 
     // PAM.
     let pam_lf = match pam_scores {
@@ -342,6 +358,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     Ok(Evaluation {
         tables: all,
         coverage,
+        hospital_absent,
         period,
         data_as_at,
         notes,

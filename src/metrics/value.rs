@@ -79,7 +79,9 @@ pub fn tables(
     .exact(&["did", "did_ci_low", "did_ci_high", "unit_cost", "value_per_starter", "events_avoided"]);
 
     let n_comparison = super::cell(tables, "hospital_follow_up", 2, "eligible");
-    let reason = if n_comparison == Some(0.0) || costed.n_comparison == 0.0 {
+    let reason = if find("hospital_follow_up").is_none() {
+        Some("there is no hospital data (the pipeline has no hospital source)")
+    } else if n_comparison == Some(0.0) || costed.n_comparison == 0.0 {
         Some("there is no comparison group: no one referred in the period went without starting, or none has a full year of follow-up")
     } else if costed.n_starters == 0.0 {
         Some("no starter has a full year of hospital follow-up before and after the course")

@@ -11,6 +11,9 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod docs;
+pub mod value_maps;
+
 use crate::error::PipelineError;
 use crate::schema::{self, FieldType};
 
@@ -112,6 +115,8 @@ struct RawPipeline {
     title: Option<String>,
     #[serde(default)]
     audience: Option<String>,
+    #[serde(default)]
+    contact: Option<String>,
     warehouse: Option<String>,
     reports: Option<String>,
     privacy: Privacy,
@@ -133,6 +138,9 @@ struct RawPipeline {
     /// Provider codes and the names the pack shows for them.
     #[serde(default)]
     providers: std::collections::BTreeMap<String, String>,
+    /// Named value maps that sources refer to by name (`[value_maps.sex]`).
+    #[serde(default)]
+    value_maps: BTreeMap<String, BTreeMap<String, String>>,
     sources: Vec<Spanned<RawSource>>,
 }
 
@@ -254,6 +262,7 @@ struct RawSettings {
     duplicates: Option<Duplicates>,
     keep_versions: Option<usize>,
     keep_packs: Option<usize>,
+    min_linkage: Option<f64>,
 }
 
 /// SPEC 1.4 settings, with defaults filled in.
@@ -286,6 +295,9 @@ pub struct Settings {
     pub keep_versions: usize,
     /// Packs kept per pipeline after a new one is written (default: all).
     pub keep_packs: Option<usize>,
+    /// Below this share of returns' people found in the hospital data, a
+    /// warning says the linkage may be broken (wrong id kind or key).
+    pub min_linkage: f64,
 }
 
 /// Unit costs for savings (SPEC 1.4; sources cited in the README).
@@ -338,6 +350,11 @@ struct RawSource {
     #[serde(default)]
     bom: Option<bool>,
     date_format: Option<Spanned<String>>,
+    date_formats: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    field_date_formats: BTreeMap<String, Vec<String>>,
+    skip_rows: Option<Spanned<u32>>,
+    header_row: Option<Spanned<u32>>,
     #[serde(default)]
     id_kind: IdKind,
     sheet: Option<String>,
@@ -346,10 +363,31 @@ struct RawSource {
     #[serde(default)]
     constants: BTreeMap<String, String>,
     #[serde(default)]
-    values: BTreeMap<String, BTreeMap<String, String>>,
+    values: BTreeMap<String, ValuesEntry>,
+    #[serde(default)]
+    on_invalid: BTreeMap<String, OnInvalid>,
     #[serde(default)]
     spell_key: Option<Spanned<Vec<String>>>,
     lsoa_lookup: Option<Spanned<LsoaLookup>>,
+}
+
+/// A field's value map: inline (`[sources.values.sex]`) or the name of a
+/// pipeline-level `[value_maps.<name>]` or a built-in map (`ethnicity`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ValuesEntry {
+    Named(String),
+    Inline(BTreeMap<String, String>),
+}
+
+/// What an invalid value in a field does to its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInvalid {
+    /// The value becomes empty and the file's warnings count it; the row is kept.
+    Null,
+    /// The row is rejected.
+    Reject,
 }
 
 /// A CSV that turns LSOA codes into IMD deciles (e.g. the English Indices of
@@ -373,24 +411,54 @@ pub struct Source {
     pub delimiter: u8,
     pub encoding: Encoding,
     pub bom: Option<bool>,
-    /// chrono/polars strftime format, e.g. `%d/%m/%Y`.
+    /// chrono/polars strftime format, e.g. `%d/%m/%Y`: the first of `date_formats`.
     pub date_format: String,
     /// The format as the pipeline wrote it, for messages.
     pub date_format_label: String,
+    /// Every accepted date format, tried in order: (strftime, as written).
+    pub date_formats: Vec<(String, String)>,
+    /// A date field's own formats, where they differ from the source's.
+    pub field_date_formats: BTreeMap<String, Vec<(String, String)>>,
+    /// The line (CSV) or sheet row (XLSX) of the header, 1-based; rows above it are skipped.
+    pub header_row: u32,
     pub id_kind: IdKind,
     pub sheet: Option<String>,
     /// canonical field → source header.
     pub columns: BTreeMap<String, String>,
     /// canonical field → fixed value for every row.
     pub constants: BTreeMap<String, String>,
-    /// canonical field → (source value → canonical value).
+    /// canonical field → (source value → canonical value); keys are
+    /// matched after trimming and case-folding (see `value_maps::normalise`).
     pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// Fields whose invalid values reject the row or are blanked, where the
+    /// pipeline says so (otherwise: required fields reject, others are blanked).
+    pub on_invalid: BTreeMap<String, OnInvalid>,
     /// Canonical fields that identify an APC spell (episodes are folded into it).
     pub spell_key: Option<Vec<String>>,
     pub lsoa_lookup: Option<LsoaLookup>,
 }
 
 impl Source {
+    /// What an invalid value of `field` does: the pipeline's `on_invalid`, else
+    /// reject for a field the row cannot do without, blank for the others.
+    pub fn on_invalid(&self, field: &str) -> OnInvalid {
+        self.on_invalid.get(field).copied().unwrap_or_else(|| {
+            if schema::required_values(self.kind).contains(&field) {
+                OnInvalid::Reject
+            } else {
+                OnInvalid::Null
+            }
+        })
+    }
+
+    /// The date formats of one field: its own, else the source's.
+    pub fn date_formats_for(&self, field: &str) -> &[(String, String)] {
+        self.field_date_formats
+            .get(field)
+            .map(Vec::as_slice)
+            .unwrap_or(&self.date_formats)
+    }
+
     /// True when the field is mapped from a column or given as a constant.
     pub fn has(&self, field: &str) -> bool {
         self.columns.contains_key(field) || self.constants.contains_key(field)
@@ -409,6 +477,8 @@ pub struct Pipeline {
     pub name: String,
     pub title: String,
     pub audience: String,
+    /// Who to contact about the pack (its cover sheet says).
+    pub contact: Option<String>,
     pub warehouse: PathBuf,
     pub reports: PathBuf,
     pub privacy: Privacy,
@@ -432,6 +502,7 @@ pub struct Pipeline {
 /// Friendly date formats a pipeline may name, and their strftime forms.
 const DATE_FORMATS: &[(&str, &str)] = &[
     ("dd/mm/yyyy", "%d/%m/%Y"),
+    ("mm/dd/yyyy", "%m/%d/%Y"),
     ("yyyy-mm-dd", "%Y-%m-%d"),
     ("dd-mm-yyyy", "%d-%m-%Y"),
     ("dd.mm.yyyy", "%d.%m.%Y"),
@@ -556,11 +627,45 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         duplicates: rs.duplicates.unwrap_or_default(),
         keep_versions: rs.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS),
         keep_packs: rs.keep_packs,
+        min_linkage: rs.min_linkage.unwrap_or(0.5),
     };
     if settings.keep_versions == 0 || settings.keep_packs == Some(0) {
         return Err(err(
             None,
             "settings.keep_versions and settings.keep_packs must be at least 1 (the current version and the newest pack are always kept)".into(),
+        ));
+    }
+    // Dates that cannot work together fail here, in validate as in run.
+    for (a, b, what) in [
+        (
+            (settings.evaluation_start, "evaluation_start"),
+            (settings.evaluation_end, "evaluation_end"),
+            "the evaluation period",
+        ),
+        (
+            (settings.hospital_coverage_start, "hospital_coverage_start"),
+            (settings.hospital_coverage_end, "hospital_coverage_end"),
+            "the hospital coverage",
+        ),
+    ] {
+        if let ((Some(start), ka), (Some(end), kb)) = (a, b) {
+            if end < start {
+                let line = match kb {
+                    "evaluation_end" => rs.evaluation_end.as_ref(),
+                    _ => rs.hospital_coverage_end.as_ref(),
+                }
+                .and_then(|v| at(v.span()));
+                return Err(err(
+                    line,
+                    format!("settings.{kb} ({end}) is before settings.{ka} ({start}): {what} would be empty"),
+                ));
+            }
+        }
+    }
+    if !(0.0..=1.0).contains(&settings.min_linkage) {
+        return Err(err(
+            None,
+            "settings.min_linkage is a fraction from 0 to 1 (0.5 means 50%)".into(),
         ));
     }
     if !(1..=12).contains(&settings.financial_year_start_month) {
@@ -612,12 +717,55 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
                 "files is empty: give at least one file or glob".into(),
             ));
         }
-        let (date_format, date_format_label) = match &s.date_format {
-            None => ("%Y-%m-%d".to_string(), "yyyy-mm-dd".to_string()),
-            Some(f) => (
+        let date_formats: Vec<(String, String)> = match (&s.date_format, &s.date_formats) {
+            (Some(f), Some(_)) => {
+                return Err(serr(
+                    at(f.span()),
+                    "give date_format or date_formats, not both".into(),
+                ))
+            }
+            (None, None) => vec![("%Y-%m-%d".to_string(), "yyyy-mm-dd".to_string())],
+            (Some(f), None) => vec![(
                 parse_date_format(f.get_ref()).map_err(|m| serr(at(f.span()), m))?,
                 f.get_ref().clone(),
-            ),
+            )],
+            (None, Some(list)) => {
+                if list.get_ref().is_empty() {
+                    return Err(serr(
+                        at(list.span()),
+                        "date_formats is empty: give at least one format".into(),
+                    ));
+                }
+                list.get_ref()
+                    .iter()
+                    .map(|f| {
+                        parse_date_format(f).map(|p| (p, f.clone())).map_err(|m| {
+                            serr(
+                                at(list.span()),
+                                m.replacen("date_format", "date_formats:", 1),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let (date_format, date_format_label) = date_formats[0].clone();
+        let header_row = match (&s.skip_rows, &s.header_row) {
+            (Some(k), Some(_)) => {
+                return Err(serr(
+                    at(k.span()),
+                    "give skip_rows or header_row, not both (header_row = skip_rows + 1)".into(),
+                ))
+            }
+            (Some(k), None) => k.get_ref() + 1,
+            (None, Some(h)) if *h.get_ref() == 0 => {
+                return Err(serr(
+                    at(h.span()),
+                    "header_row counts from 1 (the file's first line)".into(),
+                ))
+            }
+            (None, Some(h)) => *h.get_ref(),
+            (None, None) => 1,
         };
         let delimiter = match &s.delimiter {
             None => b',',
@@ -643,7 +791,30 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
             ));
         }
         let columns = &s.columns;
-        let values = &s.values;
+        let mut values: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (field, entry) in &s.values {
+            let map = match entry {
+                ValuesEntry::Inline(m) => m.clone(),
+                ValuesEntry::Named(name) => match raw.value_maps.get(name) {
+                    Some(m) => m.clone(),
+                    None => value_maps::builtin(name).ok_or_else(|| {
+                        let mut names: Vec<String> = raw.value_maps.keys().cloned().collect();
+                        names.extend(value_maps::BUILTIN.iter().map(|n| n.to_string()));
+                        serr(
+                            None,
+                            format!(
+                                "values.{field} = \"{name}\": there is no [value_maps.{name}] (maps: {})",
+                                names.join(", ")
+                            ),
+                        )
+                    })?,
+                },
+            };
+            let map = value_maps::normalised(&map)
+                .map_err(|m| serr(None, format!("values.{field}: {m}")))?;
+            values.insert(field.clone(), map);
+        }
+        let values = &values;
         // The line of `needle` inside this source's table, for messages.
         let key_line = |needle: &str| -> Option<usize> {
             // The source's table runs from its header to the next `[[` (or the end).
@@ -682,6 +853,39 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
                 ));
             }
         }
+        let mut field_date_formats = BTreeMap::new();
+        for (key, list) in &s.field_date_formats {
+            let line = key_line(&format!("{key} ="));
+            if !fields
+                .iter()
+                .any(|(n, t)| n == key && *t == schema::FieldType::Date)
+            {
+                return Err(serr(
+                    line,
+                    format!("field_date_formats.{key}: `{key}` is not a date field of this kind of source"),
+                ));
+            }
+            if list.is_empty() {
+                return Err(serr(line, format!("field_date_formats.{key} is empty")));
+            }
+            let parsed: Vec<(String, String)> = list
+                .iter()
+                .map(|f| {
+                    parse_date_format(f)
+                        .map(|p| (p, f.clone()))
+                        .map_err(|m| serr(line, format!("field_date_formats.{key}: {m}")))
+                })
+                .collect::<Result<_, _>>()?;
+            field_date_formats.insert(key.clone(), parsed);
+        }
+        for key in s.on_invalid.keys() {
+            if !known(key) {
+                return Err(serr(
+                    key_line(&format!("{key} =")),
+                    format!("on_invalid.{key}: `{key}` is not a field of this kind of source"),
+                ));
+            }
+        }
         let source = Source {
             name: s.name.clone(),
             kind: s.kind,
@@ -692,11 +896,15 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
             bom: s.bom,
             date_format,
             date_format_label,
+            date_formats,
+            field_date_formats,
+            header_row,
             id_kind: s.id_kind,
             sheet: s.sheet.clone(),
             columns: columns.clone(),
             constants: s.constants.clone(),
             values: values.clone(),
+            on_invalid: s.on_invalid.clone(),
             spell_key: s.spell_key.as_ref().map(|k| k.get_ref().clone()),
             lsoa_lookup: s.lsoa_lookup.as_ref().map(|l| {
                 let mut l = l.get_ref().clone();
@@ -764,6 +972,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
             .audience
             .clone()
             .unwrap_or_else(|| "Commissioners".into()),
+        contact: raw.contact.clone(),
         warehouse: resolve(&raw.warehouse, format!("../warehouse/{name}")),
         reports: resolve(&raw.reports, "../reports".into()),
         privacy: raw.privacy.clone(),

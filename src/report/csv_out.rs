@@ -28,21 +28,46 @@ pub fn shown(t: &Table, row: usize, column: &str) -> String {
     }
 }
 
-pub fn write(t: &Table, path: &Path, internal: bool) -> Result<()> {
+/// Writes one tidy CSV: a single header row, then the rows (an internal
+/// pack marks its files by name, `<table>-INTERNAL.csv`, not with a banner
+/// row, so that `pandas.read_csv` and the like read them as they are).
+pub fn write(t: &Table, path: &Path) -> Result<()> {
     let mut w =
         csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
     let cols = t.column_names();
-    if internal {
-        w.write_record(
-            std::iter::once("INTERNAL — not for publication".to_string()).chain(
-                std::iter::repeat_n(String::new(), cols.len().saturating_sub(1)),
-            ),
-        )?;
-    }
     w.write_record(&cols)?;
     for i in 0..t.height() {
         w.write_record(cols.iter().map(|c| shown(t, i, c)))?;
     }
     w.flush()?;
     Ok(())
+}
+
+/// The file name of a table's CSV.
+pub fn file_name(t: &Table, internal: bool) -> String {
+    if internal {
+        format!("{}-INTERNAL.csv", t.name)
+    } else {
+        format!("{}.csv", t.name)
+    }
+}
+
+/// `tables/notes.txt`: what the CSVs hold and what their symbols mean.
+pub fn notes(internal: bool, extra: &[String]) -> String {
+    let mut s = String::new();
+    if internal {
+        s.push_str("INTERNAL — not for publication. These tables show exact figures, including small numbers that could identify people; every file name ends in -INTERNAL. Do not share them outside the organisation that holds the data.\n\n");
+    }
+    s.push_str("Each CSV holds one table: one header row, then one row per group, numbers as plain numbers (rates as fractions, money in pounds).\n\nSymbols:\n");
+    for (sym, meaning) in super::xlsx::SYMBOLS {
+        s.push_str(&format!("  {sym}  {meaning}\n"));
+    }
+    s.push_str("  (empty)  a figure not available in a CSV cell is left empty.\n");
+    if !extra.is_empty() {
+        s.push_str("\nNotes on this data:\n");
+        for n in extra {
+            s.push_str(&format!("  - {n}\n"));
+        }
+    }
+    s
 }

@@ -183,7 +183,9 @@ fn table_html(p: &Pipeline, t: &Table, columns: Option<&[&str]>) -> String {
         None => t.column_names(),
     };
     let mut h = format!(
-        "<div class=\"tablewrap\"><table data-table=\"{}\"><caption>{}</caption><thead><tr>",
+        // A scrolling table is a focusable, named region (WCAG 2.1.1 keyboard access).
+        "<div class=\"tablewrap\" role=\"region\" tabindex=\"0\" aria-label=\"{}\"><table data-table=\"{}\"><caption>{}</caption><thead><tr>",
+        esc(&t.title),
         esc(&t.name),
         esc(&t.title)
     );
@@ -222,14 +224,32 @@ fn table_html(p: &Pipeline, t: &Table, columns: Option<&[&str]>) -> String {
     h
 }
 
+/// Whether a row's 95% interval (`ci_low`, `ci_high`) includes zero; None
+/// when the interval is not shown.
+fn ci_includes_zero(t: &Table, i: usize) -> Option<bool> {
+    if t.is_suppressed(i, "ci_low") || t.is_suppressed(i, "ci_high") {
+        return None;
+    }
+    let (lo, hi) = (t.f64(i, "ci_low")?, t.f64(i, "ci_high")?);
+    Some(lo <= 0.0 && hi >= 0.0)
+}
+
 fn chart_html(charts: &[Chart], name: &str) -> String {
     match charts.iter().find(|c| c.name == name) {
         Some(c) => format!(
             "<figure class=\"chart\" data-chart=\"{}\" aria-label=\"{}\">{}<figcaption>{}</figcaption></figure>\n",
             esc(c.name),
             esc(&c.title),
+            // The chart's text alternative: its title and caption (WCAG 1.1.1).
             c.svg
-                .replacen("<svg ", "<svg role=\"img\" class=\"chart-svg\" viewBox=\"0 0 960 540\" ", 1)
+                .replacen(
+                    "<svg ",
+                    &format!(
+                        "<svg role=\"img\" aria-label=\"{}\" class=\"chart-svg\" viewBox=\"0 0 960 540\" ",
+                        esc(&format!("{}. {}", c.title, c.caption))
+                    ),
+                    1
+                )
                 .replace("font-family=\"sans-serif\"", "font-family=\"DejaVu Sans, sans-serif\""),
             esc(&c.caption)
         ),
@@ -309,10 +329,15 @@ pub fn render(
     });
     let did_text = match did_em {
         Some((d, i)) => format!(
-            "{} <small>(95% CI {} to {})</small>",
+            "{} <small>(95% CI {} to {}){}</small>",
             esc(&display(d, i, "estimate")),
             esc(&display(d, i, "ci_low")),
-            esc(&display(d, i, "ci_high"))
+            esc(&display(d, i, "ci_high")),
+            if ci_includes_zero(d, i) == Some(true) {
+                ": no clear difference"
+            } else {
+                ""
+            }
         ),
         None => "–".into(),
     };
@@ -434,40 +459,55 @@ pub fn render(
         h.push_str(&table_html(p, x, None));
     }
     h.push_str("</section>\n<section><h2>4. Hospital use</h2>");
-    h.push_str(&format!(
+    if let Some(why) = &e.hospital_absent {
+        h.push_str(&format!("<p class=\"caution\">{}</p>", esc(why)));
+    } else {
+        h.push_str(&format!(
         "<p>Hospital data coverage: {} to {}. Each person's year before and year after their index date must lie inside it; people without full follow-up are counted below, not dropped.</p>",
         e.coverage.0.format("%-d %B %Y"),
         e.coverage.1.format("%-d %B %Y")
     ));
-    if let Some(x) = t("hospital_follow_up") {
-        h.push_str(&table_html(p, x, None));
-    }
-    h.push_str(&format!("<p class=\"caution\">{}</p>", esc(RTM_CAUTION)));
-    h.push_str(&chart_html(charts, "hospital_pre_post"));
-    h.push_str(&chart_html(charts, "hospital_change"));
-    if let Some(x) = t("hospital_pre_post") {
-        h.push_str(&table_html(p, x, None));
-    }
-    if t("hospital_pre_post")
-        .is_some_and(|x| (0..x.height()).any(|i| x.text(i, "no_variation") == "true"))
-    {
-        h.push_str("<p class=\"note\">Where a row's no_variation column reads true, every person's change was the same: its interval has no width (no variation), not infinite precision.</p>");
-    }
-    h.push_str(&chart_html(charts, "did_forest"));
-    if let Some(x) = t("did") {
-        h.push_str(&table_html(p, x, None));
-    }
-    h.push_str("<h3>Compared with whom?</h3><p>Starters differ from people referred who did not start (age, deprivation, earlier hospital use). The matched comparison gives each starter comparison people with the same characteristics and earlier hospital use, weighted so the two groups have the same mix; the balance table shows how alike the groups are before and after (a standardised difference under 0.1 is usually taken as balanced). Starters with no similar comparison person are counted, not hidden.</p>");
-    for n in [
-        "matching",
-        "did_matched",
-        "balance",
-        "did_aligned_index",
-        "placebo_did",
-        "sensitivity",
-    ] {
-        if let Some(x) = t(n) {
+        if let Some(x) = t("hospital_follow_up") {
             h.push_str(&table_html(p, x, None));
+        }
+        h.push_str(&format!("<p class=\"caution\">{}</p>", esc(RTM_CAUTION)));
+        h.push_str(&chart_html(charts, "hospital_pre_post"));
+        h.push_str(&chart_html(charts, "hospital_change"));
+        if let Some(x) = t("hospital_pre_post") {
+            h.push_str(&table_html(p, x, None));
+        }
+        if t("hospital_pre_post")
+            .is_some_and(|x| (0..x.height()).any(|i| x.text(i, "no_variation") == "true"))
+        {
+            h.push_str("<p class=\"note\">Where a row's no variation column reads true, every person's change was the same: its interval has no width (no variation), not infinite precision.</p>");
+        }
+        h.push_str(&chart_html(charts, "did_forest"));
+        if let Some(x) = t("did") {
+            h.push_str(&table_html(p, x, None));
+            let unclear: Vec<String> = (0..x.height())
+                .filter(|&i| ci_includes_zero(x, i) == Some(true))
+                .map(|i| x.text(i, "outcome").replace('_', " "))
+                .collect();
+            if !unclear.is_empty() {
+                h.push_str(&format!(
+                    "<p class=\"note\">No clear difference between starters and the comparison group in {}: the 95% confidence interval includes zero, so the data are consistent with no effect.</p>",
+                    esc(&unclear.join(", "))
+                ));
+            }
+        }
+        h.push_str("<h3>Compared with whom?</h3><p>Starters differ from people referred who did not start (age, deprivation, earlier hospital use). The matched comparison gives each starter comparison people with the same characteristics and earlier hospital use, weighted so the two groups have the same mix; the balance table shows how alike the groups are before and after (a standardised difference under 0.1 is usually taken as balanced). Starters with no similar comparison person are counted, not hidden.</p>");
+        h.push_str(&chart_html(charts, "balance_smd"));
+        for n in [
+            "matching",
+            "did_matched",
+            "balance",
+            "did_aligned_index",
+            "placebo_did",
+            "sensitivity",
+        ] {
+            if let Some(x) = t(n) {
+                h.push_str(&table_html(p, x, None));
+            }
         }
     }
     h.push_str("</section>\n<section><h2>5. Patient activation (PAM)</h2>");
@@ -641,7 +681,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .summary ul{font-size:1.05rem;line-height:1.5}
 dl.glossary dt{font-weight:bold;margin-top:.5rem}
 dl.glossary dd{margin-left:1rem}
-.banner{position:fixed;top:0;left:0;right:0;background:var(--warn);color:#fff;font-weight:bold;text-align:center;padding:.35rem;z-index:10}
+.banner{position:fixed;top:0;left:0;right:0;background:#9C3D00;color:#fff;font-weight:bold;text-align:center;padding:.35rem;z-index:10}
 body.internal{padding-top:3rem}
 code{background:#f2f2f2;padding:0 .2rem}
 @page{size:A4;margin:14mm 12mm}

@@ -450,7 +450,11 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "disclosure": if run.internal { "internal" } else { "published" },
         "suppressed": s,
         "period": {"start": e.period.0.to_string(), "end": e.period.1.to_string()},
-        "hospital_coverage": {"start": e.coverage.0.to_string(), "end": e.coverage.1.to_string()},
+        "hospital_coverage": match &e.hospital_absent {
+            None => json!({"start": e.coverage.0.to_string(), "end": e.coverage.1.to_string()}),
+            Some(_) => Value::Null,
+        },
+        "hospital_absent_reason": e.hospital_absent,
         "data_as_at": e.data_as_at.to_string(),
         "summary": summary,
         "matching": matching,

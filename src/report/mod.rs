@@ -11,6 +11,7 @@ pub mod csv_out;
 pub mod format;
 pub mod html;
 pub mod json;
+pub mod rejects_csv;
 pub mod xlsx;
 
 use std::path::{Path, PathBuf};
@@ -126,6 +127,17 @@ pub fn report(
         snap.version
     ));
     let mut e = metrics::evaluate(p, &snap, !internal)?;
+    // Warnings about the data, on the data-quality page and in the log.
+    e.notes
+        .extend(crate::ingest::warehouse_linkage_warning(p, internal)?);
+    e.notes
+        .extend(crate::ingest::warehouse_field_warnings(p, internal)?);
+    if let Some(note) = in_progress_note(&e) {
+        e.notes.push(note);
+    }
+    for note in &e.notes {
+        progress.say(&format!("note: {note}"));
+    }
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".tmp-{}-", std::process::id()))
         .tempdir_in(&packs)
@@ -195,6 +207,45 @@ fn check_link(link: &Path) -> Result<()> {
         }
         .into()),
     }
+}
+
+/// Starters on courses still running at the data's date, in words (from the
+/// controlled activity table, so a published pack shows the published count).
+fn in_progress_note(e: &Evaluation) -> Option<String> {
+    let t = e.table("activity_overall")?;
+    if t.f64(0, "in_progress").unwrap_or(0.0) <= 0.0 {
+        return None;
+    }
+    Some(format!(
+        "{} starters are on courses still in progress on {} (the sixth session falls later): they are counted in activity but not in the completion and retention figures.",
+        csv_out::shown(t, 0, "in_progress"),
+        e.data_as_at.format("%-d %B %Y")
+    ))
+}
+
+/// The sources, in words, for the cover sheet.
+fn source_description(p: &Pipeline) -> String {
+    use crate::pipeline::SourceKind;
+    let mut parts = Vec::new();
+    for (kind, what) in [
+        (SourceKind::ProviderReturns, "Provider returns"),
+        (
+            SourceKind::Hospital,
+            "hospital activity (HES/SUS-shaped extracts)",
+        ),
+        (SourceKind::Pam, "Patient Activation Measure scores"),
+    ] {
+        let names: Vec<&str> = p
+            .sources
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.name.as_str())
+            .collect();
+        if !names.is_empty() {
+            parts.push(format!("{what} ({})", names.join(", ")));
+        }
+    }
+    format!("{}; pipeline {}.", parts.join("; "), p.name)
 }
 
 /// `<packs>/<name>` → `<run-id>`, swapped atomically (a new link renamed over the old).
@@ -308,20 +359,47 @@ fn write_pack(
     std::fs::create_dir_all(&tables_dir)?;
     site("report.tables", &shown.join("tables"))?;
     for t in &e.tables {
-        let name = format!("{}.csv", t.name);
-        csv_out::write(t, &tables_dir.join(&name), internal).with_context(|| {
+        let name = csv_out::file_name(t, internal);
+        csv_out::write(t, &tables_dir.join(&name)).with_context(|| {
             format!(
                 "cannot write {}",
                 shown.join("tables").join(&name).display()
             )
         })?;
     }
+    std::fs::write(
+        dir.join(if internal {
+            "tables-notes-INTERNAL.txt"
+        } else {
+            "tables-notes.txt"
+        }),
+        crate::ingest::nhs::mask_text(&csv_out::notes(internal, &e.notes)).as_bytes(),
+    )?;
     site("report.charts", &shown.join("charts"))?;
     let charts = charts::draw_all(e, &dir.join("charts"))
         .with_context(|| format!("cannot write {}", shown.join("charts").display()))?;
+    let disclosure = if internal {
+        "INTERNAL — not for publication: exact figures, with no disclosure control. Do not share outside the organisation that holds the data.".to_string()
+    } else {
+        html::DISCLOSURE_STATEMENT.to_string()
+    };
+    let cover = xlsx::Cover {
+        title: &p.title,
+        period: e.period,
+        source: source_description(p),
+        disclosure: &disclosure,
+        contact: p.contact.as_deref().unwrap_or(
+            "The team that runs this evaluation (set `contact` in the pipeline to name it).",
+        ),
+        notes: &e.notes,
+    };
     site("report.xlsx", &shown.join("evaluation.xlsx"))?;
-    xlsx::write(&e.tables, &dir.join("evaluation.xlsx"), internal)
+    xlsx::write(&e.tables, &cover, &dir.join("evaluation.xlsx"), internal)
         .with_context(|| format!("cannot write {}", shown.join("evaluation.xlsx").display()))?;
+    // Feedback to providers: their rejected rows, in an internal pack only.
+    if internal {
+        rejects_csv::write_feedback(p, dir)?;
+    }
     let html = html::render(p, e, &charts, run_id, internal);
     site("report.html", &shown.join("index.html"))?;
     std::fs::write(dir.join("index.html"), html)

@@ -1,6 +1,9 @@
-//! All tables in one workbook for analysts: a sheet per table, a bold frozen
-//! header, number formats by column, sensible widths. Suppressed cells read
-//! `[c]`; an internal workbook says so on every sheet and in every page header.
+//! All tables in one workbook, laid out as the Government Analysis Function's
+//! "Releasing statistics in spreadsheets" asks: a cover sheet (title, period,
+//! source, disclosure, contact), a contents sheet, a notes sheet explaining
+//! `[c]`, `[x]` and `[z]`, and a sheet per table holding one Excel Table with
+//! one header row; numbers stored as numbers with formats by column. An
+//! internal workbook says so in every sheet's title and page header.
 
 use std::path::Path;
 
@@ -28,13 +31,51 @@ fn sheet_name(name: &str, used: &mut Vec<String>) -> String {
     s
 }
 
-pub fn write(tables: &[Table], path: &Path, internal: bool) -> Result<()> {
+/// What the workbook's symbols mean (Government Analysis Function,
+/// "Releasing statistics in spreadsheets": shorthand explained in a notes sheet).
+pub const SYMBOLS: &[(&str, &str)] = &[
+    (
+        "[c]",
+        "Confidential: a count of 1 to 7 people, or a figure calculated from one, withheld to protect privacy (disclosure control).",
+    ),
+    (
+        "[x]",
+        "Not available: the figure could not be calculated from the data (for example, too few people for an interval).",
+    ),
+    (
+        "[z]",
+        "Not applicable: the figure does not apply to this row.",
+    ),
+];
+
+/// Facts the cover sheet states.
+pub struct Cover<'a> {
+    pub title: &'a str,
+    pub period: (chrono::NaiveDate, chrono::NaiveDate),
+    pub source: String,
+    pub disclosure: &'a str,
+    pub contact: &'a str,
+    pub notes: &'a [String],
+}
+
+/// An Excel table name: letters, digits and underscores, starting with a letter.
+fn table_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("Table_{s}")
+}
+
+/// The workbook: a cover sheet, a contents sheet, a notes sheet, then one
+/// sheet per table with its title in A1, a line on its symbols in A2 and
+/// the table from A3 as an Excel Table with one header row; numbers are
+/// stored as numbers, withheld or missing cells hold `[c]` or `[x]`.
+pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Result<()> {
     let mut book = Workbook::new();
-    let bold = Format::new()
-        .set_bold()
-        .set_background_color(Color::RGB(0xF2F2F2))
-        .set_border_bottom(rust_xlsxwriter::FormatBorder::Medium);
-    let title = Format::new().set_bold().set_font_size(13);
+    let title = Format::new().set_bold().set_font_size(14);
+    let heading = Format::new().set_bold();
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
     let banner = Format::new()
         .set_bold()
         .set_font_color(Color::White)
@@ -43,22 +84,146 @@ pub fn write(tables: &[Table], path: &Path, internal: bool) -> Result<()> {
     let money = Format::new().set_num_format("£#,##0.00");
     let count = Format::new().set_num_format("#,##0");
     let dec = Format::new().set_num_format("0.000");
-    let suppressed = Format::new().set_align(FormatAlign::Right);
-    let mut used = Vec::new();
-    for t in tables {
-        let ws = book.add_worksheet();
-        ws.set_name(sheet_name(&t.name, &mut used))?;
-        let mut row: u32 = 0;
+    let symbol = Format::new().set_align(FormatAlign::Right);
+    let mark = |t: &str| -> String {
         if internal {
-            ws.write_string_with_format(row, 0, INTERNAL, &banner)?;
-            ws.set_header(format!("&C{INTERNAL}"));
-            row += 1;
+            format!("{INTERNAL}: {t}")
+        } else {
+            t.to_string()
         }
-        ws.write_string_with_format(row, 0, &t.title, &title)?;
+    };
+    let mut used = vec![
+        "Cover".to_string(),
+        "Contents".to_string(),
+        "Notes".to_string(),
+    ];
+    let sheet_names: Vec<String> = tables
+        .iter()
+        .map(|t| sheet_name(&t.name, &mut used))
+        .collect();
+
+    // Cover.
+    let ws = book.add_worksheet();
+    ws.set_name("Cover")?;
+    ws.set_column_width(0, 110)?;
+    let mut r = 0;
+    ws.write_string_with_format(r, 0, mark(cover.title), &title)?;
+    r += 1;
+    if internal {
+        ws.write_string_with_format(r, 0, INTERNAL, &banner)?;
+        ws.set_header(format!("&C{INTERNAL}"));
+        r += 1;
+    }
+    let facts = [
+        ("Period covered", format!(
+            "{} to {}",
+            cover.period.0.format("%-d %B %Y"),
+            cover.period.1.format("%-d %B %Y")
+        )),
+        ("Source", cover.source.clone()),
+        ("Disclosure control", cover.disclosure.to_string()),
+        ("Contact", cover.contact.to_string()),
+        (
+            "This workbook",
+            "A contents sheet lists every table; the notes sheet explains the symbols [c], [x] and [z] and notes on the data. Each table is on its own sheet as an Excel Table with one header row.".to_string(),
+        ),
+    ];
+    for (h, v) in facts {
+        r += 1;
+        ws.write_string_with_format(r, 0, h, &heading)?;
+        r += 1;
+        ws.write_string_with_format(r, 0, &v, &wrap)?;
+    }
+
+    // Contents.
+    let ws = book.add_worksheet();
+    ws.set_name("Contents")?;
+    ws.write_string_with_format(0, 0, mark("Contents"), &title)?;
+    ws.write_string(
+        1,
+        0,
+        "This worksheet contains one table: one row per sheet of tables.",
+    )?;
+    let rows = tables.len() as u32;
+    ws.write_string(2, 0, "Sheet name")?;
+    ws.write_string(2, 1, "Table title")?;
+    for (i, (t, name)) in tables.iter().zip(&sheet_names).enumerate() {
+        let row = 3 + i as u32;
+        ws.write_url_with_text(
+            row,
+            0,
+            rust_xlsxwriter::Url::new(format!("internal:'{name}'!A1")),
+            name,
+        )?;
+        ws.write_string(row, 1, &t.title)?;
+    }
+    ws.set_column_width(0, 34)?;
+    ws.set_column_width(1, 80)?;
+    if rows > 0 {
+        ws.add_table(
+            2,
+            0,
+            2 + rows,
+            1,
+            &rust_xlsxwriter::Table::new()
+                .set_name("Table_contents")
+                .set_autofilter(false)
+                .set_columns(&[
+                    rust_xlsxwriter::TableColumn::new().set_header("Sheet name"),
+                    rust_xlsxwriter::TableColumn::new().set_header("Table title"),
+                ]),
+        )?;
+    }
+
+    // Notes.
+    let ws = book.add_worksheet();
+    ws.set_name("Notes")?;
+    ws.write_string_with_format(0, 0, mark("Notes"), &title)?;
+    ws.write_string(1, 0, "This worksheet contains one table: the symbols used in the tables, then notes on this data.")?;
+    ws.write_string(2, 0, "Note")?;
+    ws.write_string(2, 1, "Meaning")?;
+    let mut row = 3;
+    for (sym, meaning) in SYMBOLS {
+        ws.write_string(row, 0, *sym)?;
+        ws.write_string_with_format(row, 1, *meaning, &wrap)?;
         row += 1;
+    }
+    for (i, n) in cover.notes.iter().enumerate() {
+        ws.write_string(row, 0, format!("Note {}", i + 1))?;
+        ws.write_string_with_format(row, 1, n, &wrap)?;
+        row += 1;
+    }
+    ws.set_column_width(0, 12)?;
+    ws.set_column_width(1, 110)?;
+    ws.add_table(
+        2,
+        0,
+        row - 1,
+        1,
+        &rust_xlsxwriter::Table::new()
+            .set_name("Table_notes")
+            .set_autofilter(false)
+            .set_columns(&[
+                rust_xlsxwriter::TableColumn::new().set_header("Note"),
+                rust_xlsxwriter::TableColumn::new().set_header("Meaning"),
+            ]),
+    )?;
+
+    for (t, name) in tables.iter().zip(&sheet_names) {
+        let ws = book.add_worksheet();
+        ws.set_name(name)?;
+        if internal {
+            ws.set_header(format!("&C{INTERNAL}"));
+        }
+        ws.write_string_with_format(0, 0, mark(&t.title), &title)?;
+        ws.write_string(
+            1,
+            0,
+            "This worksheet contains one table. [c] marks a confidential figure, [x] one not available, [z] one not applicable: see the Notes sheet.",
+        )?;
+        let header_row: u32 = 2;
         let cols = t.column_names();
         for (j, c) in cols.iter().enumerate() {
-            ws.write_string_with_format(row, j as u16, c, &bold)?;
             let longest = (0..t.height())
                 .map(|i| t.text(i, c).chars().count())
                 .max()
@@ -67,14 +232,13 @@ pub fn write(tables: &[Table], path: &Path, internal: bool) -> Result<()> {
             let width = (c.len().max(10) + 2).max(longest + 2);
             ws.set_column_width(j as u16, width as f64)?;
         }
-        ws.set_freeze_panes(row + 1, 0)?;
-        let header_row = row;
+        ws.set_freeze_panes(header_row + 1, 0)?;
         for i in 0..t.height() {
             let r = header_row + 1 + i as u32;
             for (j, c) in cols.iter().enumerate() {
                 let j = j as u16;
                 if t.is_suppressed(i, c) {
-                    ws.write_string_with_format(r, j, "[c]", &suppressed)?;
+                    ws.write_string_with_format(r, j, "[c]", &symbol)?;
                     continue;
                 }
                 let k = kind(t, c);
@@ -85,17 +249,47 @@ pub fn write(tables: &[Table], path: &Path, internal: bool) -> Result<()> {
                     }
                     continue;
                 }
-                if let Some(x) = t.f64(i, c).filter(|x| x.is_finite()) {
-                    let f = match k {
-                        Kind::Percent => &pct,
-                        Kind::Money => &money,
-                        Kind::Count | Kind::Integer => &count,
-                        _ => &dec,
-                    };
-                    ws.write_number_with_format(r, j, x, f)?;
+                match t.f64(i, c).filter(|x| x.is_finite()) {
+                    Some(x) => {
+                        let f = match k {
+                            Kind::Percent => &pct,
+                            Kind::Money => &money,
+                            Kind::Count | Kind::Integer => &count,
+                            _ => &dec,
+                        };
+                        ws.write_number_with_format(r, j, x, f)?;
+                    }
+                    // No empty cells in a numeric column: say why it is empty.
+                    None => {
+                        ws.write_string_with_format(r, j, "[x]", &symbol)?;
+                    }
                 }
             }
         }
+        if cols.is_empty() {
+            continue;
+        }
+        let last_col = cols.len() as u16 - 1;
+        let columns: Vec<rust_xlsxwriter::TableColumn> = cols
+            .iter()
+            .map(|c| rust_xlsxwriter::TableColumn::new().set_header(c))
+            .collect();
+        // An Excel Table needs a data row: an empty table gets one row of [z].
+        if t.height() == 0 {
+            for j in 0..=last_col {
+                ws.write_string_with_format(header_row + 1, j, "[z]", &symbol)?;
+            }
+        }
+        let last_row = header_row + t.height().max(1) as u32;
+        ws.add_table(
+            header_row,
+            0,
+            last_row,
+            last_col,
+            &rust_xlsxwriter::Table::new()
+                .set_name(table_name(&t.name))
+                .set_columns(&columns),
+        )?;
     }
     book.save(path)
         .with_context(|| format!("cannot write {}", path.display()))?;

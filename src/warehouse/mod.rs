@@ -9,6 +9,7 @@
 //! <warehouse>/versions/<v>/hospital_events/setting=<s>/year=<y>/part-<file>.parquet
 //! <warehouse>/versions/<v>/pam_scores/part-<file>.parquet
 //! <warehouse>/versions/<v>/rejects/part-<file>.parquet
+//! <warehouse>/versions/<v>/warnings/part-<file>.parquet
 //! <warehouse>/versions/<v>/courses/courses.parquet      (rebuilt from participants)
 //! <warehouse>/versions/<v>/manifest/manifest.parquet    (one row per input file)
 //! ```
@@ -40,6 +41,8 @@ pub const PARTICIPANTS: &str = "participants";
 pub const HOSPITAL_EVENTS: &str = "hospital_events";
 pub const PAM_SCORES: &str = "pam_scores";
 pub const REJECTS: &str = "rejects";
+/// Kept rows with a blanked or corrected value, as `rejects`.
+pub const WARNINGS: &str = "warnings";
 pub const COURSES: &str = "courses";
 pub const MANIFEST: &str = "manifest";
 pub const TABLES: &[&str] = &[
@@ -47,6 +50,7 @@ pub const TABLES: &[&str] = &[
     HOSPITAL_EVENTS,
     PAM_SCORES,
     REJECTS,
+    WARNINGS,
     COURSES,
     MANIFEST,
 ];

@@ -206,6 +206,10 @@ impl Snapshot {
         }
         let mut on_disk: BTreeMap<(String, bool), (u64, String)> = BTreeMap::new();
         for f in &self.files {
+            // Warnings describe rows kept in the data table: not counted again.
+            if f.table == super::WARNINGS {
+                continue;
+            }
             if let Some(k) = &f.file_key {
                 let e = on_disk
                     .entry((k.clone(), f.table == super::REJECTS))

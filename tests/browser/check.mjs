@@ -30,6 +30,16 @@ const charts = await page.$$eval('figure.chart', (figs) => figs.map((f) => {
     texts: svg ? svg.querySelectorAll('text').length : 0,
   };
 }));
+// Accessibility: axe-core against WCAG 2.0/2.1/2.2 A and AA, from the local package.
+await page.addScriptTag({ path: new URL('./node_modules/axe-core/axe.min.js', import.meta.url).pathname });
+const axe = await page.evaluate(async () => {
+  const r = await window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] },
+  });
+  return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length,
+    first: v.nodes[0] ? v.nodes[0].target.join(' ') : '' }));
+});
+const severe = axe.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 const fontOk = await page.evaluate(async () => { await document.fonts.ready; return document.fonts.check("16px 'DejaVu Sans'"); });
 await page.emulateMedia({ media: 'print' });
 await page.pdf({ path: pdf, format: 'A4', printBackground: true });
@@ -40,9 +50,11 @@ await browser.close();
 const pages = (readFileSync(pdf, 'latin1').match(/\/Type\s*\/Page[^s]/g) || []).length;
 const blank = charts.filter((c) => c.width < 300 || c.height < 150 || c.shapes < 10 || c.texts < 3);
 console.log(`browser: ${charts.length} charts, ${blank.length} not rendered, ${outside.length} requests off the file, ${failed.length} failed, shipped font loaded: ${fontOk}, PDF ${pages} A4 pages`);
+console.log(`axe-core: ${axe.length} WCAG 2.2 A/AA rule(s) violated, ${severe.length} serious or critical`);
+for (const v of axe) console.log(`  ${v.impact}: ${v.id} (${v.nodes} element(s), e.g. ${v.first}): ${v.help}`);
 for (const c of blank) console.log(`  chart not rendered: ${JSON.stringify(c)}`);
 for (const u of outside) console.log(`  request: ${u}`);
 for (const u of failed) console.log(`  failed: ${u}`);
-const ok = charts.length === Number(process.env.EXPECTED_CHARTS || 11) && blank.length === 0 && outside.length === 0 && failed.length === 0 && fontOk && pages > 0;
+const ok = severe.length === 0 && charts.length === Number(process.env.EXPECTED_CHARTS || 11) && blank.length === 0 && outside.length === 0 && failed.length === 0 && fontOk && pages > 0;
 console.log(ok ? '1 passed, 0 failed' : '0 passed, 1 failed');
 process.exit(ok ? 0 : 1);

@@ -1,0 +1,153 @@
+//! Checks across files that `validate` and `run` share: how many of the
+//! returns' people are found in the hospital data (a broken linkage — the
+//! wrong id kind or key — otherwise gives a pack of zeros), and whether any
+//! referral falls in the evaluation period.
+
+use anyhow::Result;
+use polars::prelude::*;
+
+use crate::pipeline::Settings;
+use crate::schema::{COURSE_START_DATE, PERSON_ID, REFERRAL_DATE, SESSIONS_ATTENDED};
+
+/// People in the returns, and how many of them have at least one hospital row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Linkage {
+    pub people: usize,
+    pub linked: usize,
+}
+
+impl Linkage {
+    pub fn share(&self) -> f64 {
+        self.linked as f64 / self.people.max(1) as f64
+    }
+}
+
+fn ids(frames: &[&DataFrame]) -> Result<Option<LazyFrame>> {
+    let parts: Vec<LazyFrame> = frames
+        .iter()
+        .filter(|f| f.get_column_names().iter().any(|c| c.as_str() == PERSON_ID))
+        .map(|f| {
+            (*f).clone()
+                .lazy()
+                .select([col(PERSON_ID).cast(DataType::String)])
+        })
+        .collect();
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        concat(parts, UnionArgs::default())?
+            .filter(col(PERSON_ID).is_not_null())
+            .unique(None, UniqueKeepStrategy::First),
+    ))
+}
+
+/// The returns' people found in the hospital rows; None without both.
+pub fn linkage(returns: &[&DataFrame], hospital: &[&DataFrame]) -> Result<Option<Linkage>> {
+    let (Some(people), Some(events)) = (ids(returns)?, ids(hospital)?) else {
+        return Ok(None);
+    };
+    let n = |lf: LazyFrame| -> Result<usize> {
+        Ok(lf
+            .select([len().alias("n")])
+            .collect()?
+            .column("n")?
+            .cast(&DataType::UInt64)?
+            .u64()?
+            .get(0)
+            .unwrap_or(0) as usize)
+    };
+    let linked = people.clone().join(
+        events,
+        [col(PERSON_ID)],
+        [col(PERSON_ID)],
+        JoinArgs::new(JoinType::Semi),
+    );
+    Ok(Some(Linkage {
+        people: n(people)?,
+        linked: n(linked)?,
+    }))
+}
+
+/// The warning for a linkage below the pipeline's `min_linkage`, in words.
+/// `exact`: give the counts (internal use); otherwise the share to the nearest 5%.
+pub fn linkage_warning(l: &Linkage, min: f64, exact: bool) -> Option<String> {
+    let share = l.share();
+    if l.people == 0 || share >= min {
+        return None;
+    }
+    let found = if exact {
+        format!(
+            "{} of {} people ({:.1}%)",
+            l.linked,
+            l.people,
+            100.0 * share
+        )
+    } else {
+        format!("about {:.0}% of people", (share * 20.0).round() * 5.0)
+    };
+    let why = if l.linked == 0 {
+        "No one in the provider returns is found in the hospital data: the hospital figures would all be zero. Check that both sources declare the same id_kind and were hashed with the same key"
+    } else {
+        "Few people in the provider returns are found in the hospital data; check the sources' id_kind, the key and the hospital extract's coverage"
+    };
+    Some(format!(
+        "{why} (found: {found}; the pipeline expects at least {:.0}%, settings.min_linkage).",
+        100.0 * min
+    ))
+}
+
+/// Referrals whose activity date (course start for a starter, else the
+/// referral date) falls in the evaluation period; None if no period is set.
+pub fn referrals_in_period(returns: &[&DataFrame], s: &Settings) -> Result<Option<usize>> {
+    let (Some(a), Some(b)) = (s.evaluation_start, s.evaluation_end) else {
+        return Ok(None);
+    };
+    let mut total = 0usize;
+    for f in returns {
+        let activity = when(col(SESSIONS_ATTENDED).cast(DataType::Int32).gt_eq(lit(1)))
+            .then(col(COURSE_START_DATE))
+            .otherwise(col(REFERRAL_DATE));
+        let n = (*f)
+            .clone()
+            .lazy()
+            .filter(activity.is_between(lit(a), lit(b), ClosedInterval::Both))
+            .select([len().alias("n")])
+            .collect()?
+            .column("n")?
+            .cast(&DataType::UInt64)?
+            .u64()?
+            .get(0)
+            .unwrap_or(0);
+        total += n as usize;
+    }
+    Ok(Some(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_linkage_warns_and_full_linkage_does_not() {
+        let r = df!(PERSON_ID => ["a", "b", "c", "d"]).unwrap();
+        let h = df!(PERSON_ID => ["x", "y"]).unwrap();
+        let l = linkage(&[&r], &[&h]).unwrap().unwrap();
+        assert_eq!(
+            l,
+            Linkage {
+                people: 4,
+                linked: 0
+            }
+        );
+        let w = linkage_warning(&l, 0.5, true).unwrap();
+        assert!(w.starts_with("No one in the provider returns"), "{w}");
+        let h = df!(PERSON_ID => ["a", "b", "c", "a"]).unwrap();
+        let l = linkage(&[&r], &[&h]).unwrap().unwrap();
+        assert_eq!(l.linked, 3);
+        assert!(linkage_warning(&l, 0.5, true).is_none());
+        assert!(linkage_warning(&l, 0.8, false)
+            .unwrap()
+            .contains("about 75% of people"));
+    }
+}

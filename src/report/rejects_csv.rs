@@ -1,0 +1,246 @@
+//! Rejected rows as CSV, to send back to the data's owners: file, line,
+//! field, reason and the value found. Every text cell passes the one masking
+//! function (an NHS number typed anywhere is never written).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+
+use crate::ingest::nhs::mask_text;
+
+/// The header of a rejects file.
+pub const COLUMNS: [&str; 5] = ["file", "line", "field", "reason", "value"];
+
+/// Writes every reject of every file; returns the number of rows written.
+pub fn write_validate_rejects(out: &Path, files: &[(String, DataFrame)]) -> Result<usize> {
+    let mut w =
+        csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
+    w.write_record(COLUMNS)?;
+    let mut n = 0;
+    for (path, df) in files {
+        n += write_rows(&mut w, path, df)?;
+    }
+    w.flush()
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(n)
+}
+
+/// Writes one file's rejects (columns line, field, reason, value).
+pub fn write_rows<W: std::io::Write>(
+    w: &mut csv::Writer<W>,
+    path: &str,
+    df: &DataFrame,
+) -> Result<usize> {
+    let name = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string());
+    let line = df.column("line")?.cast(&DataType::UInt64)?;
+    let line = line.u64()?;
+    let text = |c: &str| -> Result<StringChunked> {
+        Ok(df.column(c)?.cast(&DataType::String)?.str()?.clone())
+    };
+    let (field, reason, value) = (text("field")?, text("reason")?, text("value")?);
+    for i in 0..df.height() {
+        w.write_record([
+            mask_text(&name).into_owned(),
+            line.get(i).map(|l| l.to_string()).unwrap_or_default(),
+            field.get(i).unwrap_or_default().to_string(),
+            mask_text(reason.get(i).unwrap_or_default()).into_owned(),
+            mask_text(value.get(i).unwrap_or_default()).into_owned(),
+        ])?;
+    }
+    Ok(df.height())
+}
+
+/// The file name part for a provider code or source name: letters, digits, `-` and `_`.
+fn file_stem(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "unknown".into()
+    } else {
+        s
+    }
+}
+
+/// An internal pack's feedback files: `rejects/<provider>.csv`, one per
+/// provider (or per source, for hospital and PAM files), with file, line,
+/// field, reason, the value found, and the row's own columns under the
+/// provider's headers (identifiers, postcodes and free-text conditions left
+/// out), and `rejects/rejects.xlsx` with the same rows, one sheet per
+/// provider. Returns the files written.
+pub fn write_feedback(
+    p: &crate::pipeline::Pipeline,
+    dir: &Path,
+) -> Result<Vec<std::path::PathBuf>> {
+    use std::collections::BTreeMap;
+    let Some(df) = crate::warehouse::read_table(&p.warehouse, crate::warehouse::REJECTS)? else {
+        return Ok(Vec::new());
+    };
+    let text = |c: &str| -> Result<Option<StringChunked>> {
+        match df.column(c) {
+            Ok(col) => Ok(Some(col.cast(&DataType::String)?.str()?.clone())),
+            Err(_) => Ok(None),
+        }
+    };
+    let (source, file, field, reason, value, provider, row) = (
+        text(crate::schema::SOURCE)?,
+        text(crate::schema::SOURCE_FILE)?,
+        text("field")?,
+        text("reason")?,
+        text("value")?,
+        text("provider")?,
+        text("row")?,
+    );
+    let line = df.column("line")?.cast(&DataType::UInt64)?;
+    let line = line.u64()?;
+    let get = |c: &Option<StringChunked>, i: usize| -> String {
+        c.as_ref()
+            .and_then(|c| c.get(i))
+            .map(|s| mask_text(s).into_owned())
+            .unwrap_or_default()
+    };
+    // Group rows by provider, keeping each group's headers in first-seen order.
+    /// A row's own cells: (the provider's header, the value as sent).
+    type Cells = Vec<(String, Option<String>)>;
+    struct Group {
+        headers: Vec<String>,
+        /// The fixed columns and the row's own cells.
+        rows: Vec<(Vec<String>, Cells)>,
+    }
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for i in 0..df.height() {
+        let src = get(&source, i);
+        let key = match get(&provider, i) {
+            p if !p.is_empty() => p,
+            _ => p
+                .sources
+                .iter()
+                .find(|s| s.name == src)
+                .and_then(|s| s.constants.get(crate::schema::PROVIDER_ID).cloned())
+                .unwrap_or(src),
+        };
+        let cells: Cells = serde_json::from_str(&get(&row, i)).unwrap_or_default();
+        let name = Path::new(&get(&file, i))
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let g = groups.entry(key).or_insert_with(|| Group {
+            headers: Vec::new(),
+            rows: Vec::new(),
+        });
+        for (h, _) in &cells {
+            if !g.headers.contains(h) {
+                g.headers.push(h.clone());
+            }
+        }
+        g.rows.push((
+            vec![
+                name,
+                line.get(i).map(|l| l.to_string()).unwrap_or_default(),
+                get(&field, i),
+                get(&reason, i),
+                get(&value, i),
+            ],
+            cells,
+        ));
+    }
+    let out_dir = dir.join("rejects");
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let mut written = Vec::new();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let mut sheet_names: Vec<String> = Vec::new();
+    for (key, g) in groups {
+        // A header that repeats one of ours is marked as the provider's own.
+        let own: Vec<String> = g
+            .headers
+            .iter()
+            .map(|h| {
+                if COLUMNS.iter().any(|c| c.eq_ignore_ascii_case(h)) {
+                    format!("{h} (as sent)")
+                } else {
+                    h.clone()
+                }
+            })
+            .collect();
+        let header: Vec<String> = COLUMNS.iter().map(|s| s.to_string()).chain(own).collect();
+        let rows: Vec<Vec<String>> = g
+            .rows
+            .iter()
+            .map(|(fixed, cells)| {
+                let extra = g.headers.iter().map(|h| {
+                    cells
+                        .iter()
+                        .find(|(k, _)| k == h)
+                        .and_then(|(_, v)| v.clone())
+                        .map(|v| mask_text(&v).into_owned())
+                        .unwrap_or_default()
+                });
+                fixed.iter().cloned().chain(extra).collect()
+            })
+            .collect();
+        let stem = file_stem(&key);
+        let path = out_dir.join(format!("{stem}.csv"));
+        let mut w = csv::Writer::from_path(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        w.write_record(&header)?;
+        for r in &rows {
+            w.write_record(r)?;
+        }
+        w.flush()?;
+        written.push(path);
+
+        // The same rows as one sheet per provider, an Excel Table each.
+        let mut name: String = stem.chars().take(28).collect();
+        while sheet_names.contains(&name) {
+            name.push('_');
+        }
+        sheet_names.push(name.clone());
+        let ws = book.add_worksheet();
+        ws.set_name(&name)?;
+        for (j, h) in header.iter().enumerate() {
+            ws.set_column_width(j as u16, (h.chars().count().max(8) + 2) as f64)?;
+        }
+        for (i, r) in rows.iter().enumerate() {
+            for (j, v) in r.iter().enumerate() {
+                let (row, col) = (1 + i as u32, j as u16);
+                // Line numbers are numbers; everything else is kept as sent.
+                match (j, v.parse::<f64>()) {
+                    (1, Ok(x)) => ws.write_number(row, col, x)?,
+                    _ => ws.write_string(row, col, v)?,
+                };
+            }
+        }
+        let columns: Vec<rust_xlsxwriter::TableColumn> = header
+            .iter()
+            .map(|h| rust_xlsxwriter::TableColumn::new().set_header(h))
+            .collect();
+        ws.add_table(
+            0,
+            0,
+            rows.len().max(1) as u32,
+            header.len() as u16 - 1,
+            &rust_xlsxwriter::Table::new()
+                .set_name(format!("Rejects_{}", sheet_names.len()))
+                .set_columns(&columns),
+        )?;
+    }
+    if !sheet_names.is_empty() {
+        let path = out_dir.join("rejects.xlsx");
+        book.save(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -709,7 +709,15 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     while apc.rows.len() + ae.rows.len() + op.rows.len() < opts.hospital_rows {
         let nhs = loop {
             background += 1;
-            if let Some(n) = nhs::with_check_digit(998_000_000 + background) {
+            // 998 000 001… for the first million (as the committed sample was
+            // made); then 900 000 000 upwards, which stays ten digits and clear
+            // of the referred people's 999… and the faults' 997… for 97 million.
+            let base = if background < 1_000_000 {
+                998_000_000 + background
+            } else {
+                900_000_000 + (background - 1_000_000) % 97_000_000
+            };
+            if let Some(n) = nhs::with_check_digit(base) {
                 break n;
             }
         };

@@ -54,12 +54,15 @@ pub fn completion(referrals: &LazyFrame, by: Option<&str>) -> PolarsResult<DataF
     let all = activity(referrals, by)?;
     let keep: Vec<&str> = by.into_iter().chain(["starters", "completers"]).collect();
     let mut out = df.select(keep)?;
-    let refs: Vec<&str> = by.into_iter().chain(["referrals"]).collect();
-    let refs = all.select(refs)?;
+    // Uptake counts every starter, finished course or not.
+    let refs: Vec<&str> = by.into_iter().chain(["referrals", "starters"]).collect();
+    let mut refs = all.select(refs)?;
+    refs.rename("starters", "all_starters".into())?;
     out = match by {
         None => {
             let mut o = out;
             o.with_column(refs.column("referrals")?.clone())?;
+            o.with_column(refs.column("all_starters")?.clone())?;
             o
         }
         Some(b) => refs
@@ -78,7 +81,7 @@ pub fn completion(referrals: &LazyFrame, by: Option<&str>) -> PolarsResult<DataF
     };
     let order: Vec<&str> = by
         .into_iter()
-        .chain(["referrals", "starters", "completers"])
+        .chain(["referrals", "all_starters", "starters", "completers"])
         .collect();
     out.select(order)
 }
@@ -89,13 +92,14 @@ pub fn completion_table(name: &str, title: &str, df: DataFrame, label: Option<&s
     Table::new(name, title, df)
         .labels(&label.into_iter().collect::<Vec<_>>())
         .counts(&["referrals"])
+        .hidden_counts(&["all_starters"])
         .count_within("starters", "referrals")
         .count_within("completers", "starters")
         .base("referrals")
         .rate(["rate", "ci_low", "ci_high"], "completers", "starters")
         .rate(
             ["uptake", "uptake_ci_low", "uptake_ci_high"],
-            "starters",
+            "all_starters",
             "referrals",
         )
 }

@@ -119,22 +119,22 @@ pub fn tables(
                     .and(col("matched"))
                     .sum()
                     .cast(DataType::Int64)
-                    .alias("starters_matched"),
+                    .alias("n_starters_matched"),
                 is_s.clone()
                     .and(col("matched").not())
                     .sum()
                     .cast(DataType::Int64)
-                    .alias("starters_unmatched"),
+                    .alias("n_starters_unmatched"),
                 is_c.clone()
                     .and(col("matched"))
                     .sum()
                     .cast(DataType::Int64)
-                    .alias("comparison_matched"),
+                    .alias("n_comparison_matched"),
                 is_c.clone()
                     .and(col("matched").not())
                     .sum()
                     .cast(DataType::Int64)
-                    .alias("comparison_unmatched"),
+                    .alias("n_comparison_unmatched"),
             ])
             .collect()?
             .lazy()
@@ -157,11 +157,11 @@ pub fn tables(
         out.push(
             Table::new("matching", "Matching: who was matched", counts)
                 .labels(&["method", "strata", "prior_use_from"])
-                .counts(&["starters_matched"])
                 .counts(&[
-                    "starters_unmatched",
-                    "comparison_matched",
-                    "comparison_unmatched",
+                    "n_starters_matched",
+                    "n_starters_unmatched",
+                    "n_comparison_matched",
+                    "n_comparison_unmatched",
                 ]),
         );
         out.push(matching::balance_table(

@@ -63,6 +63,7 @@ enum Kind {
     Trend,
     CostPerCompleter,
     CompletionByImd,
+    BalanceSmd,
 }
 
 const KINDS: &[(Kind, &str, &str)] = &[
@@ -116,6 +117,11 @@ const KINDS: &[(Kind, &str, &str)] = &[
         Kind::CompletionByImd,
         "completion_by_imd",
         "Completion by IMD quintile",
+    ),
+    (
+        Kind::BalanceSmd,
+        "balance_smd",
+        "Balance: standardised differences before and after matching",
     ),
 ];
 
@@ -176,6 +182,7 @@ where
         Kind::Trend => trend(e, root, title)?,
         Kind::CostPerCompleter => cost_per_completer(e, root, title)?,
         Kind::CompletionByImd => completion_by_imd(e, root, title)?,
+        Kind::BalanceSmd => balance_smd(e, root, title)?,
     };
     Ok(caption)
 }
@@ -1097,4 +1104,86 @@ where
         "Completion rate of starters by deprivation of their home area, with Wilson 95% intervals."
             .into(),
     ))
+}
+
+/// Each covariate level's standardised difference before (grey) and after
+/// (blue) matching, with the ±0.1 band usually taken as balanced.
+fn balance_smd<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let Some(t) = e.table("balance") else {
+        return Ok(None);
+    };
+    let rows: Vec<(String, Option<f64>, Option<f64>)> = (0..t.height())
+        .map(|i| {
+            (
+                format!(
+                    "{}: {}",
+                    t.text(i, "covariate"),
+                    t.text(i, "level").replace('_', " ")
+                ),
+                t.f64(i, "smd_before"),
+                t.f64(i, "smd_after"),
+            )
+        })
+        .filter(|r| r.1.is_some() || r.2.is_some())
+        .collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let n = rows.len();
+    let ext = rows
+        .iter()
+        .flat_map(|r| [r.1, r.2])
+        .flatten()
+        .map(f64::abs)
+        .fold(0.25, f64::max)
+        * 1.1;
+    let label_size = if n > 30 { 9 } else { 12 };
+    let mut chart =
+        frame(root, title, 50, 300).build_cartesian_2d(-ext..ext, -0.7f64..(n as f64 - 0.3))?;
+    let names: Vec<String> = rows.iter().rev().map(|r| r.0.clone()).collect();
+    let fmt = |y: &f64| category(&names, *y);
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .disable_y_mesh()
+        .y_labels(n * 2 + 1)
+        .y_label_formatter(&fmt)
+        .x_desc("Standardised difference (starters − comparison)")
+        .label_style(text(label_size))
+        .axis_desc_style(text(16))
+        .draw()?;
+    for x in [-0.1, 0.1] {
+        chart.draw_series(DashedLineSeries::new(
+            [(x, -0.7), (x, n as f64)],
+            6,
+            4,
+            GREY.stroke_width(1),
+        ))?;
+    }
+    for (k, (_, before, after)) in rows.iter().enumerate() {
+        let y = (n - 1 - k) as f64;
+        if let Some(b) = before {
+            chart.draw_series(std::iter::once(Circle::new((*b, y), 4, GREY.filled())))?;
+        }
+        if let Some(a) = after {
+            chart.draw_series(std::iter::once(Circle::new((*a, y), 4, BLUE.filled())))?;
+        }
+    }
+    chart
+        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+        .label("Before matching")
+        .legend(|(x, y)| Circle::new((x + 8, y), 5, GREY.filled()));
+    chart
+        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+        .label("After matching")
+        .legend(|(x, y)| Circle::new((x + 8, y), 5, BLUE.filled()));
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
+    Ok(Some("Grey: before matching; blue: after. Within the dashed lines (±0.1) the groups are usually taken as balanced on that characteristic.".into()))
 }

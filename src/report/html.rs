@@ -322,7 +322,16 @@ pub fn render(
     ));
 
     // Headline figures.
-    let did_em = t("did").and_then(|d| {
+    // The primary outcome's matched DiD where matching ran, else the unmatched one.
+    let did_table = if t("did_matched")
+        .and_then(|d| d.find("outcome", "emergency_admissions"))
+        .is_some()
+    {
+        "did_matched"
+    } else {
+        "did"
+    };
+    let did_em = t(did_table).and_then(|d| {
         (0..d.height())
             .find(|&i| d.text(i, "outcome") == "emergency_admissions")
             .map(|i| (d, i))

@@ -441,6 +441,7 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
     let did_aligned_index = any_table("did_aligned_index", sup);
     let placebo_did = any_table("placebo_did", sup);
     let sensitivity = any_table("sensitivity", sup);
+    let providers_adjusted = any_table("providers_adjusted", sup);
     json!({
         "schema_version": 1,
         "run": {
@@ -463,6 +464,7 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "did_aligned_index": did_aligned_index,
         "placebo_did": placebo_did,
         "sensitivity": sensitivity,
+        "providers_adjusted": providers_adjusted,
         "limitations": limitations,
         "evidence": evidence,
         "scorecard": scorecard,

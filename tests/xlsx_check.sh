@@ -16,4 +16,4 @@ SCRATCH="$(mktemp -d)"
 trap 'rm -rf "$SCRATCH"' EXIT
 cp -r pipelines sample_data "$SCRATCH/"
 (cd "$SCRATCH" && "$BIN" run pipelines/sample.toml --run-id x >/dev/null 2>&1)
-"$VENV/bin/python" tests/xlsx_check.py "$SCRATCH/reports/x/evaluation.xlsx"
+"$VENV/bin/python" tests/xlsx_check.py "$SCRATCH/reports/sample/x/evaluation.xlsx"

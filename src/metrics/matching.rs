@@ -314,9 +314,11 @@ pub fn balance(df: &DataFrame) -> PolarsResult<DataFrame> {
     all.with_column(Column::new("comparison_n_before".into(), vec![nc; h]))?;
     all.with_column(Column::new("starters_n_after".into(), vec![ms; h]))?;
     all.with_column(Column::new("comparison_weight_total".into(), vec![wc; h]))?;
+    // The level first: the workbook's first column labels the rows (a level
+    // "1" is a group, not a number).
     all.select([
-        "covariate",
         "level",
+        "covariate",
         "starters_before",
         "starters_n_before",
         "comparison_before",
@@ -360,7 +362,7 @@ pub fn balance_table(df: DataFrame, published: bool) -> Table {
         "Balance of starters and comparison before and after matching",
         df,
     )
-    .labels(&["covariate", "level"])
+    .labels(&["level", "covariate"])
     .cross_count_within("starters_before", "starters_n_before")
     .hidden_counts(&["starters_n_before"])
     .cross_count_within("comparison_before", "comparison_n_before")

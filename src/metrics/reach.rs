@@ -81,10 +81,10 @@ pub fn table(rows: &[(String, String, f64)], tables: &[Table]) -> anyhow::Result
     Ok(Table::new(
         "reach",
         "Reach against the target population",
-        df!("dimension" => dims, "group" => groups, "population" => pops, "starters" => st,
+        df!("group" => groups, "dimension" => dims, "population" => pops, "starters" => st,
             "starters_per_1000" => per_k, "representation_ratio" => ratio)?,
     )
-    .labels(&["dimension", "group"])
+    .labels(&["group", "dimension"])
     .exact(&[
         "population",
         "starters",

@@ -402,7 +402,8 @@ pub fn evidence_table(tables: &[Table]) -> anyhow::Result<Table> {
         "local_is" => sits,
         "population" => ev.iter().map(|e| e.population.clone()).collect::<Vec<_>>(),
         "source" => ev.iter().map(|e| e.source.clone()).collect::<Vec<_>>(),
-        "year" => ev.iter().map(|e| if e.year.is_empty() { "not stated".to_string() } else { e.year.clone() }).collect::<Vec<_>>(),
+        // A number where the source states one (blank where it does not).
+        "year" => ev.iter().map(|e| e.year.parse::<i64>().ok()).collect::<Vec<_>>(),
         "why_they_may_differ" => ev.iter().map(|e| why_differ(e).to_string()).collect::<Vec<_>>(),
     )?;
     Ok(Table::new(

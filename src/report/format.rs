@@ -12,6 +12,8 @@ pub enum Kind {
     /// Another whole number (sessions, courses, levels).
     Integer,
     Decimal,
+    /// A calendar year: a number, written 2010 (not 2,010).
+    Year,
     Text,
 }
 
@@ -22,6 +24,10 @@ pub fn kind(t: &Table, column: &str) -> Kind {
     };
     if t.counts.iter().any(|c| c == column) {
         return Kind::Count;
+    }
+    // A year is a number, shown without a thousands separator.
+    if column == "year" {
+        return Kind::Year;
     }
     let c = column;
     let is_rate_table = matches!(t.name.as_str(), "funnel_limits");
@@ -100,6 +106,7 @@ pub fn display(t: &Table, row: usize, column: &str) -> String {
                     }
                 }
                 Kind::Count | Kind::Integer => thousands(x, 0),
+                Kind::Year => format!("{x:.0}"),
                 _ => thousands(x, if x.abs() >= 100.0 { 1 } else { 2 }),
             },
         },

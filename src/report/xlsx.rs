@@ -83,6 +83,7 @@ pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Re
     let pct = Format::new().set_num_format("0.0%");
     let money = Format::new().set_num_format("£#,##0.00");
     let count = Format::new().set_num_format("#,##0");
+    let year = Format::new().set_num_format("0");
     let dec = Format::new().set_num_format("0.000");
     let symbol = Format::new().set_align(FormatAlign::Right);
     let mark = |t: &str| -> String {
@@ -255,6 +256,7 @@ pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Re
                             Kind::Percent => &pct,
                             Kind::Money => &money,
                             Kind::Count | Kind::Integer => &count,
+                            Kind::Year => &year,
                             _ => &dec,
                         };
                         ws.write_number_with_format(r, j, x, f)?;

@@ -280,13 +280,14 @@ fn sample_pack_has_every_output_and_every_contract_key() {
         "cost_per_completer",
         "completion_by_imd",
         "balance_smd",
+        "provider_funnel_adjusted",
     ] {
         assert!(charts.contains(&format!("{name}.svg")), "{name}.svg");
         let png = std::fs::read(latest.join("charts").join(format!("{name}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png");
     }
     let html = std::fs::read_to_string(latest.join("index.html")).unwrap();
-    assert_eq!(html.matches("<figure class=\"chart\"").count(), 12);
+    assert_eq!(html.matches("<figure class=\"chart\"").count(), 13);
     // Self-contained: nothing is fetched.
     for needle in [
         "src=\"http",

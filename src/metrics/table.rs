@@ -240,6 +240,9 @@ impl Table {
 
     /// A cell as f64 (None for null, a missing column, or text).
     pub fn f64(&self, row: usize, col: &str) -> Option<f64> {
+        if row >= self.height() {
+            return None;
+        }
         let c = self.df.column(col).ok()?;
         let c = c.cast(&DataType::Float64).ok()?;
         c.f64().ok()?.get(row).filter(|x| !x.is_nan())

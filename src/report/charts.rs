@@ -64,6 +64,7 @@ enum Kind {
     CostPerCompleter,
     CompletionByImd,
     BalanceSmd,
+    AdjustedFunnel,
 }
 
 const KINDS: &[(Kind, &str, &str)] = &[
@@ -117,6 +118,11 @@ const KINDS: &[(Kind, &str, &str)] = &[
         Kind::CompletionByImd,
         "completion_by_imd",
         "Completion by IMD quintile",
+    ),
+    (
+        Kind::AdjustedFunnel,
+        "provider_funnel_adjusted",
+        "Completion by provider adjusted for case mix: funnel plot",
     ),
     (
         Kind::BalanceSmd,
@@ -183,6 +189,7 @@ where
         Kind::CostPerCompleter => cost_per_completer(e, root, title)?,
         Kind::CompletionByImd => completion_by_imd(e, root, title)?,
         Kind::BalanceSmd => balance_smd(e, root, title)?,
+        Kind::AdjustedFunnel => adjusted_funnel(e, root, title)?,
     };
     Ok(caption)
 }
@@ -447,35 +454,7 @@ where
         ))?
         .label(format!("Overall rate {}", pct(&overall)))
         .legend(line_key(GREY, 2));
-    // 95% limits dashed, 99.8% limits solid; each pair labelled once.
-    for (level, label, color) in [
-        ("95", "95% limits", ORANGE),
-        ("998", "99.8% limits", VERMILLION),
-    ] {
-        for (k, side) in ["lower", "upper"].iter().enumerate() {
-            let pts = curve(&format!("{side}_{level}"));
-            let style = color.stroke_width(2);
-            let drawn = if level == "95" {
-                chart.draw_series(DashedLineSeries::new(pts, 6, 4, style))?
-            } else {
-                chart.draw_series(LineSeries::new(pts, style))?
-            };
-            if k == 0 {
-                drawn.label(label).legend(line_key(color, 2));
-            }
-        }
-    }
-    chart.draw_series(
-        points
-            .iter()
-            .map(|(_, n, r)| Circle::new((*n, *r), 8, BLUE.filled())),
-    )?;
-    chart.draw_series(
-        points
-            .iter()
-            .map(|(id, n, r)| Text::new(id.clone(), (*n + x_max * 0.012, *r + 0.012), text(16))),
-    )?;
-    legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
+    funnel_limits_and_points(&mut chart, &curve, &points, x_max, 0.012)?;
     Ok(Some("Each dot is a provider. A provider outside the 99.8% limits differs from the overall rate by more than chance would explain; within the 95% limits it is in line with it.".into()))
 }
 
@@ -1186,4 +1165,123 @@ where
         .legend(|(x, y)| Circle::new((x + 8, y), 5, BLUE.filled()));
     legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
     Ok(Some("Grey: before matching; blue: after. Within the dashed lines (±0.1) the groups are usually taken as balanced on that characteristic.".into()))
+}
+
+/// Observed ÷ expected completers by provider against its starters, with
+/// limits around 1: the crude funnel's limits divided by the overall rate,
+/// i.e. the limits for a provider of average case mix with that many starters.
+fn adjusted_funnel<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let (Some(a), Some(f)) = (e.table("providers_adjusted"), e.table("funnel_limits")) else {
+        return Ok(None);
+    };
+    let overall = f.f64(0, "overall_rate").unwrap_or(0.0);
+    if f.height() == 0 || overall <= 0.0 {
+        return Ok(None);
+    }
+    let name = |id: &str| {
+        e.table("providers")
+            .and_then(|p| p.find("provider_id", id).map(|i| p.text(i, "provider")))
+            .unwrap_or_else(|| id.to_string())
+    };
+    let points: Vec<(String, f64, f64)> = (0..a.height())
+        .filter_map(|i| {
+            Some((
+                name(&a.text(i, "provider_id")),
+                a.f64(i, "starters")?,
+                a.f64(i, "ratio")?,
+            ))
+        })
+        .collect();
+    if points.is_empty() {
+        return Ok(None);
+    }
+    let x_max = col(f, "denominator")
+        .into_iter()
+        .flatten()
+        .fold(1.0, f64::max);
+    let curve = |c: &str| -> Vec<(f64, f64)> {
+        (0..f.height())
+            .filter_map(|i| Some((f.f64(i, "denominator")?, f.f64(i, c)? / overall)))
+            .filter(|(n, _)| *n <= x_max && *n >= 5.0)
+            .collect()
+    };
+    let y_hi = curve("upper_998")
+        .iter()
+        .map(|p| p.1)
+        .chain(points.iter().map(|p| p.2))
+        .fold(1.2, f64::max)
+        .min(3.0);
+    let y_lo = curve("lower_998")
+        .iter()
+        .map(|p| p.1)
+        .chain(points.iter().map(|p| p.2))
+        .fold(0.8, f64::min)
+        .max(0.0);
+    let mut chart = frame(root, title, 50, 70).build_cartesian_2d(0f64..x_max, y_lo..y_hi)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .y_label_formatter(&|y| format!("{y:.1}"))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_desc("Starters")
+        .y_desc("Completers: observed ÷ expected")
+        .label_style(text(16))
+        .axis_desc_style(text(16))
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            vec![(0.0, 1.0), (x_max, 1.0)],
+            GREY.stroke_width(2),
+        ))?
+        .label("As expected (1.0)")
+        .legend(line_key(GREY, 2));
+    funnel_limits_and_points(&mut chart, &curve, &points, x_max, 0.02)?;
+    Ok(Some("Each dot is a provider's completers as a ratio of those expected from the age, sex, deprivation and long-term conditions of its starters; the limits are those for a provider of average case mix with that many starters. Beside the crude funnel, it shows whether a provider's completion is explained by whom it serves.".into()))
+}
+
+/// A funnel plot's 95% (dashed) and 99.8% (solid) limits, each pair
+/// labelled once, then the providers as labelled dots and the legend.
+fn funnel_limits_and_points<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Plane>,
+    curve: &dyn Fn(&str) -> Vec<(f64, f64)>,
+    points: &[(String, f64, f64)],
+    x_max: f64,
+    label_lift: f64,
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    for (level, label, color) in [
+        ("95", "95% limits", ORANGE),
+        ("998", "99.8% limits", VERMILLION),
+    ] {
+        for (k, side) in ["lower", "upper"].iter().enumerate() {
+            let pts = curve(&format!("{side}_{level}"));
+            let style = color.stroke_width(2);
+            let drawn = if level == "95" {
+                chart.draw_series(DashedLineSeries::new(pts, 6, 4, style))?
+            } else {
+                chart.draw_series(LineSeries::new(pts, style))?
+            };
+            if k == 0 {
+                drawn.label(label).legend(line_key(color, 2));
+            }
+        }
+    }
+    chart.draw_series(
+        points
+            .iter()
+            .map(|(_, n, r)| Circle::new((*n, *r), 8, BLUE.filled())),
+    )?;
+    chart.draw_series(points.iter().map(|(id, n, r)| {
+        Text::new(id.clone(), (*n + x_max * 0.012, *r + label_lift), text(16))
+    }))?;
+    legend(chart, SeriesLabelPosition::LowerRight, 15)
 }

@@ -593,6 +593,7 @@ pub fn render(
             ]),
         ));
     }
+    h.push_str(&chart_html(charts, "provider_funnel_adjusted"));
     if let Some(x) = t("providers_adjusted") {
         h.push_str("<p>Completion adjusted for case mix: each provider's completers against the number expected from the age, sex, deprivation and long-term conditions of its starters (a ratio above 1 means more completed than expected; an interval wholly above or below 1 is a clear difference).</p>");
         h.push_str(&table_html(p, x, None));

@@ -48,16 +48,18 @@ fn strata(p: &Pipeline) -> Vec<String> {
 }
 
 /// Everything of the fair comparison, as tables, plus notes for the pack.
+/// `outcomes`: every person's hospital use in the pipeline's window (from
+/// `hospital::person_outcomes`), computed once by the caller.
 pub fn tables(
     p: &Pipeline,
     persons: &LazyFrame,
     events: &LazyFrame,
+    outcomes: &DataFrame,
     coverage: (NaiveDate, NaiveDate),
     published: bool,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Vec<Table>> {
     let w = p.settings.outcome_window_days;
-    let outcomes = hospital::person_outcomes(persons, events, w, coverage).collect()?;
     let eligible = outcomes.clone().lazy().filter(col(ELIGIBLE));
     let share_base = eligible
         .clone()

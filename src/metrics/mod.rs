@@ -248,11 +248,12 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
             let outcomes =
                 hospital::person_outcomes(&persons, &events_lf, s.outcome_window_days, coverage)
                     .collect()?;
+            let compared = comparison::tables(
+                p, &persons, &events_lf, &outcomes, coverage, published, &mut notes,
+            )?;
             let outcomes_lf = outcomes.lazy();
             tables.extend(hospital_tables(&outcomes_lf)?);
-            tables.extend(comparison::tables(
-                p, &persons, &events_lf, coverage, published, &mut notes,
-            )?);
+            tables.extend(compared);
             let mut profile = scorecard::profile_table(all_groups(
                 scorecard::profile(&refs, &outcomes_lf)?,
                 PROVIDER_ID,

@@ -298,9 +298,6 @@ pub mod formulas {
     pub fn identity(x: &[Option<f64>]) -> Option<f64> {
         x[0]
     }
-    pub fn difference(x: &[Option<f64>]) -> Option<f64> {
-        Some(x[0]? - x[1]?)
-    }
     /// (post − pre) / pre.
     pub fn relative_change(x: &[Option<f64>]) -> Option<f64> {
         let (pre, post) = (x[0]?, x[1]?);

@@ -173,6 +173,15 @@ fn unsnake(s: &str) -> String {
     out
 }
 
+/// Every named table the evaluation has, in order, with all its columns.
+fn tables_html(p: &Pipeline, e: &Evaluation, names: &[&str]) -> String {
+    names
+        .iter()
+        .filter_map(|n| e.table(n))
+        .map(|x| table_html(p, x, None))
+        .collect()
+}
+
 fn table_html(p: &Pipeline, t: &Table, columns: Option<&[&str]>) -> String {
     let cols: Vec<String> = match columns {
         Some(c) => c
@@ -421,29 +430,29 @@ pub fn render(
 
     h.push_str("<section><h2>1. Activity</h2>");
     h.push_str(&chart_html(charts, "referral_funnel"));
-    for n in [
-        "activity_by_provider",
-        "activity_by_programme",
-        "activity_by_financial_year",
-        "activity_by_quarter",
-    ] {
-        if let Some(x) = t(n) {
-            h.push_str(&table_html(p, x, None));
-        }
-    }
+    h.push_str(&tables_html(
+        p,
+        e,
+        &[
+            "activity_by_provider",
+            "activity_by_programme",
+            "activity_by_financial_year",
+            "activity_by_quarter",
+        ],
+    ));
     h.push_str("</section>\n<section><h2>2. Completion and retention</h2>");
     h.push_str(&chart_html(charts, "retention"));
-    for n in [
-        "completion_overall",
-        "completion_by_provider",
-        "completion_by_programme",
-        "waits_by_provider",
-        "retention",
-    ] {
-        if let Some(x) = t(n) {
-            h.push_str(&table_html(p, x, None));
-        }
-    }
+    h.push_str(&tables_html(
+        p,
+        e,
+        &[
+            "completion_overall",
+            "completion_by_provider",
+            "completion_by_programme",
+            "waits_by_provider",
+            "retention",
+        ],
+    ));
     h.push_str("</section>\n<section><h2>3. Reach and equity</h2>");
     h.push_str(&chart_html(charts, "completion_by_imd"));
     h.push_str("<p class=\"note\">\"Not known\" rows are missing data, not a group of people: how complete each provider's data are is in the scorecard.</p>");
@@ -506,41 +515,41 @@ pub fn render(
         }
         h.push_str("<h3>Compared with whom?</h3><p>Starters differ from people referred who did not start (age, deprivation, earlier hospital use). The matched comparison gives each starter comparison people with the same characteristics and earlier hospital use, weighted so the two groups have the same mix; the balance table shows how alike the groups are before and after (a standardised difference under 0.1 is usually taken as balanced). Starters with no similar comparison person are counted, not hidden.</p>");
         h.push_str(&chart_html(charts, "balance_smd"));
-        for n in [
-            "matching",
-            "did_matched",
-            "balance",
-            "did_aligned_index",
-            "placebo_did",
-            "sensitivity",
-        ] {
-            if let Some(x) = t(n) {
-                h.push_str(&table_html(p, x, None));
-            }
-        }
+        h.push_str(&tables_html(
+            p,
+            e,
+            &[
+                "matching",
+                "did_matched",
+                "balance",
+                "did_aligned_index",
+                "placebo_did",
+                "sensitivity",
+            ],
+        ));
     }
     h.push_str("</section>\n<section><h2>5. Patient activation (PAM)</h2>");
     h.push_str("<p class=\"caution\">The PAM change is a before/after change among starters with both scores, with no comparison group: part of it may be regression to the mean, especially for people starting at level 1.</p>");
     h.push_str(&chart_html(charts, "pam_levels"));
     h.push_str(&chart_html(charts, "pam_by_baseline"));
-    for n in ["pam_summary", "pam_transitions", "pam_by_baseline"] {
-        if let Some(x) = t(n) {
-            h.push_str(&table_html(p, x, None));
-        }
-    }
+    h.push_str(&tables_html(
+        p,
+        e,
+        &["pam_summary", "pam_transitions", "pam_by_baseline"],
+    ));
     h.push_str("</section>\n<section><h2>6. Cost and value</h2>");
     h.push_str(&chart_html(charts, "cost_per_completer"));
-    for n in [
-        "cost_lines",
-        "cost_summary",
-        "cost_by_provider",
-        "savings",
-        "value",
-    ] {
-        if let Some(x) = t(n) {
-            h.push_str(&table_html(p, x, None));
-        }
-    }
+    h.push_str(&tables_html(
+        p,
+        e,
+        &[
+            "cost_lines",
+            "cost_summary",
+            "cost_by_provider",
+            "savings",
+            "value",
+        ],
+    ));
     for (what, why) in &e.not_estimable {
         h.push_str(&format!(
             "<p class=\"caution\">The {} is not estimable: {}.</p>",
@@ -563,11 +572,7 @@ pub fn render(
         h.push_str("<h3>The published evidence beside the local figures</h3><p>The service was bought on published figures; each is shown beside the nearest local figure. A trial's or another service's population is not this service's: the local figure is expected to differ, and the last column says why it may.</p>");
         h.push_str(&table_html(p, x, None));
     }
-    for n in ["contract", "quality_assurance"] {
-        if let Some(x) = t(n) {
-            h.push_str(&table_html(p, x, None));
-        }
-    }
+    h.push_str(&tables_html(p, e, &["contract", "quality_assurance"]));
     h.push_str("</section>\n<section><h2>7. Provider comparison</h2>");
     if let Some(x) = t("scorecard") {
         h.push_str("<p>The scorecard puts each provider's volume, completion, group size, activation (PAM) capture and change, hospital result, reach into deprived areas and non-English courses, data completeness and cost side by side. \"Too few to estimate\" means fewer than 10 people; [c] means hidden to protect privacy.</p>");
@@ -618,11 +623,7 @@ pub fn render(
         h.push_str(&table_html(p, x, None));
     }
     h.push_str("</section>\n<section><h2>9. Data quality</h2><p>Every row read from every file is accepted or rejected with a reason; rejected rows are kept in the warehouse for the data's owners to correct.</p>");
-    for n in ["data_quality", "reject_reasons"] {
-        if let Some(x) = t(n) {
-            h.push_str(&table_html(p, x, None));
-        }
-    }
+    h.push_str(&tables_html(p, e, &["data_quality", "reject_reasons"]));
     for note in &e.notes {
         h.push_str(&format!("<p class=\"note\">{}</p>", esc(note)));
     }

@@ -49,6 +49,16 @@ pub fn publish_count(x: i64) -> Option<i64> {
     }
 }
 
+/// A count as a sentence in the pack says it: exact in an internal pack; in
+/// a published one the controlled count, or "a few" for 1–7.
+pub fn count_in_words(x: i64, published: bool) -> String {
+    match (published, publish_count(x)) {
+        (false, _) => x.to_string(),
+        (true, Some(c)) => c.to_string(),
+        (true, None) => "a few".into(),
+    }
+}
+
 fn round_to(x: f64, decimals: i32) -> f64 {
     let f = 10f64.powi(decimals);
     (x * f).round() / f
@@ -203,6 +213,14 @@ fn derive(t: &mut Table, c: &str, d: &Derived, published: bool) -> PolarsResult<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_in_sentences_are_controlled_when_published() {
+        assert_eq!(count_in_words(3, true), "a few");
+        assert_eq!(count_in_words(13, true), "15");
+        assert_eq!(count_in_words(0, true), "0");
+        assert_eq!(count_in_words(13, false), "13");
+    }
 
     #[test]
     fn counts_are_suppressed_or_rounded() {

@@ -173,11 +173,7 @@ pub fn tables(
     } else {
         notes.push(format!(
             "Matching did not run: the comparison group has {} eligible people (it needs {}).",
-            if n_comparison < 8 {
-                "fewer than 8".to_string()
-            } else {
-                n_comparison.to_string()
-            },
+            crate::disclosure::count_in_words(n_comparison as i64, published),
             matching::MIN_COMPARISON
         ));
     }

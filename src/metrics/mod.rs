@@ -120,7 +120,11 @@ pub(crate) fn all_groups(df: DataFrame, column: &str, dims: &Dimensions) -> Resu
 }
 
 /// Counts of labels that were published as "Other", for the warnings.
-fn label_warnings(participants: &DataFrame, dims: &Dimensions) -> Result<Vec<String>> {
+fn label_warnings(
+    participants: &DataFrame,
+    dims: &Dimensions,
+    published: bool,
+) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for (column, values, what) in [
         (PROVIDER_ID, &dims.providers, "provider codes"),
@@ -154,7 +158,8 @@ fn label_warnings(participants: &DataFrame, dims: &Dimensions) -> Result<Vec<Str
             .unwrap_or(0);
         if n > 0 {
             out.push(format!(
-                "{n} referral rows carry {what} the pipeline does not declare: they are shown as \"Other\" (declare them under [labels] or [providers] to show them)."
+                "{} referral rows carry {what} the pipeline does not declare: they are shown as \"Other\" (declare them under [labels] or [providers] to show them).",
+                crate::disclosure::count_in_words(n, published)
             ));
         }
     }
@@ -182,7 +187,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         .context("the warehouse has no manifest")?;
     let rejects = snap.table(warehouse::REJECTS)?;
     let dims = Dimensions::from_pipeline(p);
-    let mut notes = label_warnings(&participants, &dims)?;
+    let mut notes = label_warnings(&participants, &dims, published)?;
     let mut not_estimable = Vec::new();
 
     let data_as_at = match s.data_as_at {
@@ -200,7 +205,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     if superseded.height() > 0 {
         notes.push(format!(
             "{} referral rows were sent again in another file; the pipeline's duplicates rule ({}) decided which counts, and the others are counted as rejected.",
-            superseded.height(),
+            crate::disclosure::count_in_words(superseded.height() as i64, published),
             match s.duplicates {
                 crate::pipeline::Duplicates::Latest => "the latest file wins",
                 crate::pipeline::Duplicates::First => "the first file wins",

@@ -103,6 +103,7 @@ pub fn tables(
 
     let (mut items, mut bases, mut amounts, mut who, mut costs) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let (mut years, mut at_base) = (vec![], vec![]);
     let mut suppressed_lines = Vec::new();
     for (k, line) in p.cost_lines.iter().enumerate() {
         if let Some(id) = &line.provider {
@@ -130,6 +131,8 @@ pub fn tables(
         items.push(line.item.clone());
         bases.push(line.basis.name().to_string());
         amounts.push(line.amount);
+        years.push(line.price_year.clone().unwrap_or_default());
+        at_base.push(line.amount * line.uplift);
         who.push(
             line.provider
                 .as_deref()
@@ -149,10 +152,11 @@ pub fn tables(
     let mut lines = Table::new(
         "cost_lines",
         "Cost lines over the evaluation period",
-        df!("item" => items, "basis" => bases, "amount" => amounts, "provider" => who, "cost_in_period" => costs)?,
+        df!("item" => items, "basis" => bases, "amount" => amounts, "price_year" => years,
+            "amount_at_price_base" => at_base, "provider" => who, "cost_in_period" => costs)?,
     )
-    .labels(&["item", "basis", "provider"])
-    .money(&["amount", "cost_in_period"]);
+    .labels(&["item", "basis", "price_year", "provider"])
+    .money(&["amount", "amount_at_price_base", "cost_in_period"]);
     for k in suppressed_lines {
         lines.suppressed.insert((k, "cost_in_period".into()));
     }
@@ -189,7 +193,7 @@ pub fn tables(
         period_years,
         provider_lines,
     )?;
-    Ok(vec![lines, summary, by_provider, by_programme])
+    Ok(vec![lines, summary, by_provider, by_programme, unit_costs_table(p)?])
 }
 
 /// Each programme's cost (commissioners buy them separately): the general
@@ -281,7 +285,10 @@ fn provider_costs(
         let mut c = Some(0.0);
         for line in &p.cost_lines {
             let part = match (&line.provider, is_unit_based(line.basis)) {
-                (Some(own), _) if own == id => v.map(|v| line_cost(line, period_years, v)),
+                (Some(own), true) if own == id => v.map(|v| line_cost(line, period_years, v)),
+                (Some(own), false) if own == id => {
+                    Some(line_cost(line, period_years, Volumes::default()))
+                }
                 (Some(_), _) => Some(0.0),
                 (None, true) => v.map(|v| line_cost(line, period_years, v)),
                 (None, false) => match (v, share_total) {
@@ -333,16 +340,18 @@ fn provider_costs(
     Ok(t)
 }
 
-/// The cost of one line over a period of `years` at the given volumes.
-/// `per_year` lines run for the period; `one_off` lines are spread evenly over
+/// The cost of one line over a period of `years` at the given volumes, at
+/// the price base (the amount × its uplift). `per_year` and `contract` lines
+/// run for the period; `one_off` lines are spread evenly over
 /// their own life (`years` of the line) and the period takes its share.
 pub fn line_cost(line: &CostLine, period_years: f64, v: Volumes) -> f64 {
+    let amount = line.amount * line.uplift;
     match line.basis {
-        CostBasis::PerYear => line.amount * period_years,
-        CostBasis::OneOff => line.amount / line.years.unwrap_or(1.0) * period_years,
-        CostBasis::PerCourse => line.amount * v.courses,
-        CostBasis::PerStarter => line.amount * v.starters,
-        CostBasis::PerCompleter => line.amount * v.completers,
+        CostBasis::PerYear | CostBasis::Contract => amount * period_years,
+        CostBasis::OneOff => amount / line.years.unwrap_or(1.0) * period_years,
+        CostBasis::PerCourse => amount * v.courses,
+        CostBasis::PerStarter => amount * v.starters,
+        CostBasis::PerCompleter => amount * v.completers,
     }
 }
 
@@ -354,6 +363,50 @@ pub fn costed_outcomes(u: &UnitCosts) -> Vec<(&'static str, f64)> {
         ("ae_attendances", u.ae_attendance),
         ("outpatient_attendances", u.outpatient_attendance),
     ]
+}
+
+/// The unit costs the value is priced at: source, price year, the amount as
+/// published and at the price base.
+pub fn unit_costs_table(p: &Pipeline) -> anyhow::Result<Table> {
+    let l = &p.unit_cost_lines;
+    let df = df!(
+        "outcome" => l.iter().map(|u| super::summary::outcome_words(u.outcome)).collect::<Vec<_>>(),
+        "source" => l.iter().map(|u| u.source.clone()).collect::<Vec<_>>(),
+        "price_year" => l.iter().map(|u| u.price_year.map(|y| y.label()).unwrap_or_else(|| "not stated".into())).collect::<Vec<_>>(),
+        "unit_cost" => l.iter().map(|u| u.amount).collect::<Vec<_>>(),
+        "unit_cost_at_price_base" => l.iter().map(|u| u.at_price_base).collect::<Vec<_>>(),
+    )?;
+    Ok(Table::new("unit_costs", "Unit costs the hospital activity is priced at", df)
+        .labels(&["outcome", "source", "price_year"])
+        .money(&["unit_cost", "unit_cost_at_price_base"]))
+}
+
+/// One sentence on the prices the money figures are at, for the pack's cost
+/// section and limitations.
+pub fn prices_sentence(p: &Pipeline) -> String {
+    use crate::pipeline::prices;
+    let mut years: Vec<String> = p
+        .cost_lines
+        .iter()
+        .filter_map(|l| l.price_year.as_deref().and_then(prices::PriceYear::parse))
+        .chain(p.unit_cost_lines.iter().filter_map(|u| u.price_year))
+        .map(|y| y.label())
+        .collect();
+    years.sort();
+    years.dedup();
+    match p.settings.price_base {
+        Some(b) => format!(
+            "Prices: every amount is at {} prices, uplifted from its own price year ({}) with the {}.",
+            b.label(),
+            years.join(", "),
+            prices::DEFLATOR_SOURCE
+        ),
+        None if years.len() > 1 => format!(
+            "Prices: amounts are as given, from different price years ({}), and are not adjusted for inflation; a price base would put them all at one year's prices.",
+            years.join(", ")
+        ),
+        None => "Prices: amounts are as given, not adjusted for inflation.".into(),
+    }
 }
 
 /// Seed benchmarks shown beside the costs.
@@ -383,6 +436,8 @@ mod tests {
             basis,
             years,
             provider: None,
+            price_year: None,
+            uplift: 1.0,
         }
     }
 

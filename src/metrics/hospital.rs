@@ -366,6 +366,45 @@ pub fn did(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
         "comparison_pre" => c_pre, "comparison_post" => c_post, "ci_half" => half)
 }
 
+/// The difference-in-differences per financial year of the index date (a
+/// starter's course start, a comparison person's referral): the same columns
+/// as [`did`] with the year first. Years with no eligible person are left out.
+pub fn did_by_year(outcomes: &LazyFrame, fy_start_month: u32) -> PolarsResult<DataFrame> {
+    let with_year = outcomes
+        .clone()
+        .with_column(financial_year(col(INDEX), fy_start_month).alias(FINANCIAL_YEAR));
+    let years = with_year
+        .clone()
+        .filter(col(ELIGIBLE).and(col(FINANCIAL_YEAR).is_not_null()))
+        .select([col(FINANCIAL_YEAR).unique().sort(SortOptions::default())])
+        .collect()?;
+    let mut out: Option<DataFrame> = None;
+    let years: Vec<String> = years
+        .column(FINANCIAL_YEAR)?
+        .str()?
+        .iter()
+        .flatten()
+        .map(String::from)
+        .collect();
+    for y in &years {
+        let y = y.as_str();
+        let mut df = did(&with_year.clone().filter(col(FINANCIAL_YEAR).eq(lit(y))))?;
+        df.insert_column(0, Column::new(FINANCIAL_YEAR.into(), vec![y; df.height()]))?;
+        out = Some(match out {
+            None => df,
+            Some(o) => o.vstack(&df)?,
+        });
+    }
+    match out {
+        Some(df) => Ok(df),
+        None => {
+            let mut df = did(&outcomes.clone().filter(lit(false)))?.clear();
+            df.insert_column(0, Column::new_empty(FINANCIAL_YEAR.into(), &DataType::String))?;
+            Ok(df)
+        }
+    }
+}
+
 fn welch_half(a: &Moments, b: &Moments) -> Option<f64> {
     stats::welch_difference(
         a.n,

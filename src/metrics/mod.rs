@@ -213,6 +213,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
             }
         ));
     }
+    let by_provider_rejects = quality::by_provider(kept.clone(), rejects.as_ref(), &superseded, &dims)?;
     let refs = referrals(kept, s, &dims, data_as_at).collect()?;
     if refs.height() == 0 {
         // Bad input, as validate says it (exit 2 in both).
@@ -257,7 +258,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
                 p, &persons, &events_lf, &outcomes, coverage, published, &mut notes,
             )?;
             let outcomes_lf = outcomes.lazy();
-            tables.extend(hospital_tables(&outcomes_lf)?);
+            tables.extend(hospital_tables(&outcomes_lf, s.financial_year_start_month)?);
             tables.extend(compared);
             let mut profile = scorecard::profile_table(all_groups(
                 scorecard::profile(&refs, &outcomes_lf)?,
@@ -301,6 +302,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     tables.push(providers::case_mix_adjusted(&refs, &dims)?);
     tables.push(trend::monthly(&refs, period)?);
     tables.extend(quality::tables(manifest, rejects, &superseded)?);
+    tables.push(by_provider_rejects);
 
     for t in tables.iter_mut() {
         crate::disclosure::finalize(t, published)?;
@@ -462,10 +464,41 @@ fn activity_tables(refs: &LazyFrame, dims: &Dimensions) -> Result<Vec<Table>> {
     Ok(tables)
 }
 
+/// A difference-in-differences table's kinds: the group sizes are counts,
+/// the event totals hidden, the estimate and its interval statistics that
+/// need both groups to have at least 10 people.
+fn did_table(t: Table) -> Table {
+    let both = &["n_starters", "n_comparison"];
+    t.counts(both)
+        .hidden_counts(&[
+            "starters_pre",
+            "starters_post",
+            "comparison_pre",
+            "comparison_post",
+        ])
+        .hidden(&["ci_half"])
+        .statistic(
+            "estimate",
+            &[
+                "starters_pre",
+                "starters_post",
+                "n_starters",
+                "comparison_pre",
+                "comparison_post",
+                "n_comparison",
+            ],
+            formulas::did_of_totals,
+            both,
+            2,
+        )
+        .statistic("ci_low", &["estimate", "ci_half"], formulas::minus, both, 2)
+        .statistic("ci_high", &["estimate", "ci_half"], formulas::plus, both, 2)
+}
+
 /// Follow-up, pre/post and difference-in-differences tables. Means are the
 /// event totals ÷ n, the change the difference of the means, its interval the
 /// change ± the t half-width.
-fn hospital_tables(outcomes: &LazyFrame) -> Result<Vec<Table>> {
+fn hospital_tables(outcomes: &LazyFrame, fy_start_month: u32) -> Result<Vec<Table>> {
     let follow_up = Table::new(
         "hospital_follow_up",
         "Persons with and without full follow-up",
@@ -505,49 +538,23 @@ fn hospital_tables(outcomes: &LazyFrame) -> Result<Vec<Table>> {
         &["n"],
         4,
     );
-    let did = Table::new(
-        "did",
-        "Difference-in-differences: starters vs comparison",
-        hospital::did(outcomes)?,
-    )
-    .labels(&["outcome"])
-    .counts(&["n_starters", "n_comparison"])
-    .hidden_counts(&[
-        "starters_pre",
-        "starters_post",
-        "comparison_pre",
-        "comparison_post",
-    ])
-    .hidden(&["ci_half"])
-    .statistic(
-        "estimate",
-        &[
-            "starters_pre",
-            "starters_post",
-            "n_starters",
-            "comparison_pre",
-            "comparison_post",
-            "n_comparison",
-        ],
-        formulas::did_of_totals,
-        &["n_starters", "n_comparison"],
-        2,
-    )
-    .statistic(
-        "ci_low",
-        &["estimate", "ci_half"],
-        formulas::minus,
-        &["n_starters", "n_comparison"],
-        2,
-    )
-    .statistic(
-        "ci_high",
-        &["estimate", "ci_half"],
-        formulas::plus,
-        &["n_starters", "n_comparison"],
-        2,
+    let did = did_table(
+        Table::new(
+            "did",
+            "Difference-in-differences: starters vs comparison",
+            hospital::did(outcomes)?,
+        )
+        .labels(&["outcome"]),
     );
-    Ok(vec![follow_up, pre_post, did])
+    let by_year = did_table(
+        Table::new(
+            "did_by_financial_year",
+            "Difference-in-differences by financial year of the course start (or referral)",
+            hospital::did_by_year(outcomes, fy_start_month)?,
+        )
+        .labels(&[FINANCIAL_YEAR, "outcome"]),
+    );
+    Ok(vec![follow_up, pre_post, did, by_year])
 }
 
 /// PAM summary, transitions, levels, change by baseline level and by provider.

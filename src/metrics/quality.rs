@@ -7,7 +7,7 @@
 use polars::prelude::*;
 
 use super::table::Table;
-use crate::schema::{PERSON_ID, SOURCE, SOURCE_FILE};
+use crate::schema::{PERSON_ID, PROVIDER_ID, SOURCE, SOURCE_FILE};
 
 /// `superseded`: rows dropped by the duplicates rule (another file sent the
 /// same referral): counted as rejected for their file, with their reason.
@@ -95,4 +95,88 @@ pub fn tables(
         .hidden_counts(&["all_rejected"])
         .share("share", "rows", "all_rejected");
     Ok(vec![files, reasons])
+}
+
+/// Each provider's rows of returns: accepted (after the duplicates rule),
+/// rejected (with a reason, or dropped as a repeat from another file) and the
+/// reject rate, for the scorecard. Rejected rows whose provider could not be
+/// read are not anyone's and stay in the by-file table only.
+pub fn by_provider(
+    kept: LazyFrame,
+    rejects: Option<&DataFrame>,
+    superseded: &DataFrame,
+    dims: &super::referrals::Dimensions,
+) -> anyhow::Result<Table> {
+    let count = |lf: LazyFrame, name: &str| {
+        lf.filter(col(PROVIDER_ID).is_not_null())
+            .with_column(super::referrals::declared(PROVIDER_ID, &dims.providers))
+            .group_by([col(PROVIDER_ID)])
+            .agg([len().cast(DataType::Int64).alias(name)])
+    };
+    let accepted = count(kept.select([col(PROVIDER_ID)]), "accepted");
+    let mut rejected = vec![superseded.clone().lazy().select([col(PROVIDER_ID)])];
+    if let Some(r) = rejects.filter(|r| r.column("provider").is_ok()) {
+        rejected.push(r.clone().lazy().select([col("provider").alias(PROVIDER_ID)]));
+    }
+    let rejected = count(concat(rejected, UnionArgs::default())?, "rejected");
+    let df = accepted
+        .join(
+            rejected,
+            [col(PROVIDER_ID)],
+            [col(PROVIDER_ID)],
+            JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
+        )
+        .with_columns([
+            col("accepted").fill_null(lit(0i64)),
+            col("rejected").fill_null(lit(0i64)),
+        ])
+        .select([
+            col(PROVIDER_ID),
+            (col("accepted") + col("rejected")).alias("rows_read"),
+            col("rejected"),
+        ])
+        .collect()?;
+    // Every declared provider is listed, whether or not it sent a row.
+    let df = super::all_groups(df, PROVIDER_ID, dims)?;
+    let mut t = Table::new(
+        "rejects_by_provider",
+        "Rows of returns read and rejected by provider",
+        df,
+    )
+    .labels(&[PROVIDER_ID])
+    .counts(&["rows_read"])
+    .count_within("rejected", "rows_read")
+    .base("rows_read")
+    .share("reject_rate", "rejected", "rows_read");
+    t.empty_group_hidden = true;
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reject_rate_by_provider_counts_rejects_and_repeats() {
+        let kept = df!(PROVIDER_ID => ["A", "A", "A", "B"]).unwrap().lazy();
+        let rejects = df!("provider" => [Some("A"), Some("B"), None, Some("zz")]).unwrap();
+        let superseded = df!(PROVIDER_ID => ["B"]).unwrap();
+        let dims = super::super::referrals::Dimensions {
+            providers: vec!["A".into(), "B".into(), "C".into()],
+            languages: vec![],
+            age_bands: vec![],
+        };
+        let mut t = by_provider(kept, Some(&rejects), &superseded, &dims).unwrap();
+        crate::disclosure::finalize(&mut t, false).unwrap();
+        // A: 3 accepted + 1 rejected; B: 1 accepted + 1 rejected + 1 repeat;
+        // C declared with no rows; an undeclared code is Other; no provider is no one's.
+        let rows: Vec<String> = (0..t.height()).map(|i| t.text(i, PROVIDER_ID)).collect();
+        assert_eq!(rows, ["A", "B", "C", "Other"]);
+        assert_eq!(t.f64(0, "rows_read"), Some(4.0));
+        assert_eq!(t.f64(0, "reject_rate"), Some(0.25));
+        assert_eq!(t.f64(1, "rows_read"), Some(3.0));
+        assert_eq!(t.f64(1, "rejected"), Some(2.0));
+        assert_eq!(t.f64(2, "rows_read"), Some(0.0));
+        assert_eq!(t.f64(3, "rejected"), Some(1.0));
+    }
 }

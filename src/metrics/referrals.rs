@@ -88,7 +88,7 @@ impl Dimensions {
 }
 
 /// The label if declared, else "Other".
-fn declared(column: &str, values: &[String]) -> Expr {
+pub fn declared(column: &str, values: &[String]) -> Expr {
     when(col(column).is_in(lit(Series::new("".into(), values)).implode(false), false))
         .then(col(column))
         .otherwise(lit(OTHER))
@@ -144,7 +144,7 @@ fn age_group() -> Expr {
 }
 
 /// Financial year label ("2023/24") of a date, the year starting in `start_month`.
-fn financial_year(date: Expr, start_month: u32) -> Expr {
+pub fn financial_year(date: Expr, start_month: u32) -> Expr {
     let y = date.clone().dt().year();
     let m = date.dt().month().cast(DataType::Int32);
     let start = when(m.clone().gt_eq(lit(start_month as i32)))
@@ -269,6 +269,7 @@ pub fn dedupe(
         .filter(keep.clone().not())
         .select([
             col(SOURCE),
+            col(PROVIDER_ID),
             col(SOURCE_FILE),
             col(SOURCE_LINE),
             concat_str(

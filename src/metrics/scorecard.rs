@@ -201,11 +201,12 @@ pub fn scorecard(p: &crate::pipeline::Pipeline, tables: &[Table]) -> anyhow::Res
         return Ok(vec![]);
     };
     let pam = find("pam_by_provider");
+    let rejects = find("rejects_by_provider");
     let mut rows: Vec<Vec<Option<f64>>> = Vec::new();
     let mut names = Vec::new();
     let mut text: [Vec<String>; 3] = Default::default();
     let mut hidden = Vec::new();
-    const NUMS: [&str; 12] = [
+    const NUMS: [&str; 13] = [
         "referrals",
         "starters",
         "completers",
@@ -217,12 +218,14 @@ pub fn scorecard(p: &crate::pipeline::Pipeline, tables: &[Table]) -> anyhow::Res
         "non_english_course_share",
         "imd_completeness",
         "ethnicity_completeness",
+        "reject_rate",
         "cost_per_completer",
     ];
     for i in 0..prov.height() {
         let id = prov.text(i, PROVIDER_ID);
         let j = profile.find(PROVIDER_ID, &id);
         let k = pam.and_then(|t| t.find(PROVIDER_ID, &id));
+        let r = rejects.and_then(|t| t.find(PROVIDER_ID, &id));
         let pf = |col: &str| j.and_then(|j| profile.f64(j, col));
         let pm = |col: &str| k.and_then(|k| pam.and_then(|t| t.f64(k, col)));
         let ratio =
@@ -247,6 +250,7 @@ pub fn scorecard(p: &crate::pipeline::Pipeline, tables: &[Table]) -> anyhow::Res
             pf("non_english_course_share"),
             pf("imd_completeness"),
             pf("ethnicity_completeness"),
+            r.and_then(|r| rejects.and_then(|t| t.f64(r, "reject_rate"))),
             prov.f64(i, "cost_per_completer"),
         ];
         for (n, c) in ["referrals", "starters", "completers"].iter().enumerate() {
@@ -282,6 +286,10 @@ pub fn scorecard(p: &crate::pipeline::Pipeline, tables: &[Table]) -> anyhow::Res
             pf("emergency_did_high"),
             2,
         ));
+        // No rows of its own (a declared provider with no one) reads as [c], like its counts.
+        if r.is_none_or(|r| rejects.is_some_and(|t| t.is_suppressed(r, "rejected"))) {
+            hidden.push((rows.len(), "reject_rate"));
+        }
         names.push(p.provider_name(&id));
         rows.push(values);
     }

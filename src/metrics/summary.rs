@@ -509,7 +509,7 @@ pub fn glossary_table() -> anyhow::Result<Table> {
 
 /// The summary, evidence, limitations and glossary tables.
 pub fn tables(
-    _p: &Pipeline,
+    p: &Pipeline,
     tables: &[Table],
     period: &str,
     coverage: &str,
@@ -519,13 +519,11 @@ pub fn tables(
     Ok(vec![
         summary_table(sentences(tables, period))?,
         evidence_table(tables)?,
-        limitations_table(limitations(
-            tables,
-            period,
-            coverage,
-            published,
-            months_without_start,
-        ))?,
+        limitations_table({
+            let mut l = limitations(tables, period, coverage, published, months_without_start);
+            l.push(super::cost::prices_sentence(p));
+            l
+        })?,
         glossary_table()?,
     ])
 }

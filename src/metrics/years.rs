@@ -73,7 +73,7 @@ pub fn table(
             .cost_lines
             .iter()
             .map(|l| match l.basis {
-                CostBasis::PerYear | CostBasis::OneOff => {
+                CostBasis::PerYear | CostBasis::OneOff | CostBasis::Contract => {
                     overlap.map(|y| line_cost(l, y, Volumes::default()))
                 }
                 _ => vol.map(|v| line_cost(l, 0.0, v)),

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub mod docs;
+pub mod prices;
 pub mod value_maps;
 
 use crate::error::PipelineError;
@@ -91,6 +92,9 @@ pub enum CostBasis {
     PerCourse,
     PerStarter,
     PerCompleter,
+    /// A provider's contract value a year (the real spend): charged to the
+    /// provider the line names, for each year of the period.
+    Contract,
 }
 
 impl CostBasis {
@@ -102,6 +106,7 @@ impl CostBasis {
             CostBasis::PerCourse => "per_course",
             CostBasis::PerStarter => "per_starter",
             CostBasis::PerCompleter => "per_completer",
+            CostBasis::Contract => "contract",
         }
     }
 }
@@ -259,6 +264,7 @@ struct RawSettings {
     disclosure: Option<Disclosure>,
     apportion: Option<Apportion>,
     data_as_at: Option<Spanned<String>>,
+    price_base: Option<Spanned<String>>,
     duplicates: Option<Duplicates>,
     keep_versions: Option<usize>,
     keep_packs: Option<usize>,
@@ -289,6 +295,9 @@ pub struct Settings {
     /// The date the returns are complete to (default: the latest date in them):
     /// a course whose sixth session falls after it is in progress.
     pub data_as_at: Option<NaiveDate>,
+    /// Every amount (cost lines, unit costs) is uplifted to this year's prices
+    /// with the GDP deflator; None: amounts are used as given.
+    pub price_base: Option<prices::PriceYear>,
     /// Which row counts when the same referral is in two files.
     pub duplicates: Duplicates,
     /// Warehouse versions kept after a commit, the current one included (default 3).
@@ -312,6 +321,12 @@ pub struct UnitCosts {
     pub outpatient_attendance: f64,
     /// Reference Costs 2016/17, excess bed day.
     pub excess_bed_day: f64,
+    /// The price year of each amount you set ("2024/25"); the published
+    /// defaults carry their own.
+    pub ae_attendance_price_year: Option<String>,
+    pub non_elective_spell_price_year: Option<String>,
+    pub outpatient_attendance_price_year: Option<String>,
+    pub excess_bed_day_price_year: Option<String>,
 }
 
 impl Default for UnitCosts {
@@ -321,8 +336,87 @@ impl Default for UnitCosts {
             non_elective_spell: 2711.0,
             outpatient_attendance: 177.0,
             excess_bed_day: 313.0,
+            ae_attendance_price_year: None,
+            non_elective_spell_price_year: None,
+            outpatient_attendance_price_year: None,
+            excess_bed_day_price_year: None,
         }
     }
+}
+
+/// One unit cost as the pack shows it: where it is from, its price year, the
+/// amount as given and at the price base.
+#[derive(Debug, Clone)]
+pub struct UnitCostLine {
+    /// The outcome it prices (`emergency_admissions`, ...).
+    pub outcome: &'static str,
+    pub source: String,
+    pub price_year: Option<prices::PriceYear>,
+    pub amount: f64,
+    pub at_price_base: f64,
+}
+
+impl UnitCosts {
+    /// (outcome, amount, default amount, default source and year, the year you set).
+    fn items(&self) -> [(&'static str, f64, f64, &'static str, &'static str, &Option<String>); 4] {
+        [
+            ("emergency_admissions", self.non_elective_spell, 2711.0, "National Cost Collection, non-elective, all spells", "2024/25", &self.non_elective_spell_price_year),
+            ("ae_attendances", self.ae_attendance, 280.0, "National Cost Collection, A&E, all department types", "2024/25", &self.ae_attendance_price_year),
+            ("outpatient_attendances", self.outpatient_attendance, 177.0, "National Cost Collection, outpatients, all consultant-led", "2023/24", &self.outpatient_attendance_price_year),
+            ("emergency_bed_days", self.excess_bed_day, 313.0, "Reference Costs, excess bed day (reported, not priced)", "2016/17", &self.excess_bed_day_price_year),
+        ]
+    }
+
+    /// The unit costs with their sources and price years, each at the price
+    /// base when one is set; an amount set in the pipeline needs its year then.
+    fn resolve(&self, base: Option<prices::PriceYear>) -> Result<(UnitCosts, Vec<UnitCostLine>), String> {
+        let mut lines = Vec::new();
+        for (outcome, amount, default, source, default_year, year) in self.items() {
+            let is_default = (amount - default).abs() < 1e-9;
+            let year = match year {
+                Some(y) => Some(prices::PriceYear::parse(y).ok_or_else(|| {
+                    format!("unit_costs: \"{y}\" is not a price year (expected a financial year such as \"2024/25\" or a calendar year such as \"2024\")")
+                })?),
+                None if is_default => prices::PriceYear::parse(default_year),
+                None => None,
+            };
+            let at_price_base = match base {
+                None => amount,
+                Some(b) => amount * uplift_to(year, b, &format!("the unit cost for {}", outcome.replace('_', " ")))?,
+            };
+            lines.push(UnitCostLine {
+                outcome,
+                source: if is_default { source.to_string() } else { "Set in the pipeline".into() },
+                price_year: year,
+                amount,
+                at_price_base,
+            });
+        }
+        let at = |o: &str| lines.iter().find(|l| l.outcome == o).map(|l| l.at_price_base).unwrap_or(0.0);
+        let uplifted = UnitCosts {
+            non_elective_spell: at("emergency_admissions"),
+            ae_attendance: at("ae_attendances"),
+            outpatient_attendance: at("outpatient_attendances"),
+            excess_bed_day: at("emergency_bed_days"),
+            ..self.clone()
+        };
+        Ok((uplifted, lines))
+    }
+}
+
+/// The factor from a price year to the price base, or the analyst's message.
+fn uplift_to(year: Option<prices::PriceYear>, base: prices::PriceYear, what: &str) -> Result<f64, String> {
+    let y = year.ok_or_else(|| {
+        format!("{what} has no price year: with settings.price_base every amount needs the year its price is from, e.g. price_year = \"2018/19\"")
+    })?;
+    prices::uplift(y, base).ok_or_else(|| {
+        format!(
+            "{what}: the price year {} is outside the deflator series ({}, {})",
+            y.label(),
+            prices::coverage(),
+            prices::DEFLATOR_SOURCE
+        )
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -334,6 +428,16 @@ pub struct CostLine {
     /// For `one_off`: the number of years the cost is spread over.
     pub years: Option<f64>,
     pub provider: Option<String>,
+    /// The year the amount's price is from ("2018/19" or "2018").
+    pub price_year: Option<String>,
+    /// The factor that takes the amount to the price base (1 without one);
+    /// set when the pipeline is read.
+    #[serde(skip, default = "one")]
+    pub uplift: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -483,7 +587,10 @@ pub struct Pipeline {
     pub reports: PathBuf,
     pub privacy: Privacy,
     pub settings: Settings,
+    /// Unit costs at the price base (as given when none is set).
     pub unit_costs: UnitCosts,
+    /// The unit costs as the pack lists them: source, price year, amounts.
+    pub unit_cost_lines: Vec<UnitCostLine>,
     pub cost_lines: Vec<CostLine>,
     pub labels: Labels,
     /// The contract the service is delivered under (optional).
@@ -624,6 +731,23 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         disclosure: rs.disclosure.unwrap_or_default(),
         apportion: rs.apportion.unwrap_or_default(),
         data_as_at: date(&rs.data_as_at, "data_as_at")?,
+        price_base: match &rs.price_base {
+            None => None,
+            Some(s) => Some(
+                prices::PriceYear::parse(s.get_ref())
+                    .filter(|y| prices::index(*y).is_some())
+                    .ok_or_else(|| {
+                        err(
+                            at(s.span()),
+                            format!(
+                                "settings.price_base: \"{}\" is not a year the deflator series covers (expected a financial year such as \"2024/25\" or a calendar year, from {})",
+                                s.get_ref(),
+                                prices::coverage()
+                            ),
+                        )
+                    })?,
+            ),
+        },
         duplicates: rs.duplicates.unwrap_or_default(),
         keep_versions: rs.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS),
         keep_packs: rs.keep_packs,
@@ -686,7 +810,8 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
             "settings.max_reject_rate is a fraction from 0 to 1 (0.2 means 20%)".into(),
         ));
     }
-    for line in &raw.cost_lines {
+    let mut cost_lines = raw.cost_lines.clone();
+    for line in &mut cost_lines {
         if line.basis == CostBasis::OneOff && line.years.is_none_or(|y| y <= 0.0) {
             return Err(err(
                 None,
@@ -696,7 +821,36 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
                 ),
             ));
         }
+        if line.basis == CostBasis::Contract && line.provider.is_none() {
+            return Err(err(
+                None,
+                format!(
+                    "cost line \"{}\" is a contract: give the provider it pays (provider = \"code\") and its value a year as amount",
+                    line.item
+                ),
+            ));
+        }
+        let year = match &line.price_year {
+            None => None,
+            Some(y) => Some(prices::PriceYear::parse(y).ok_or_else(|| {
+                err(
+                    None,
+                    format!(
+                        "cost line \"{}\": price_year \"{y}\" is not a year (expected a financial year such as \"2018/19\" or a calendar year such as \"2018\")",
+                        line.item
+                    ),
+                )
+            })?),
+        };
+        if let Some(base) = settings.price_base {
+            line.uplift = uplift_to(year, base, &format!("cost line \"{}\"", line.item))
+                .map_err(|m| err(None, m))?;
+        }
     }
+    let (unit_costs, unit_cost_lines) = raw
+        .unit_costs
+        .resolve(settings.price_base)
+        .map_err(|m| err(None, m))?;
 
     if raw.sources.is_empty() {
         return Err(err(None, "the pipeline declares no [[sources]]".into()));
@@ -977,8 +1131,9 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         reports: resolve(&raw.reports, "../reports".into()),
         privacy: raw.privacy.clone(),
         settings,
-        unit_costs: raw.unit_costs.clone(),
-        cost_lines: raw.cost_lines.clone(),
+        unit_costs,
+        unit_cost_lines,
+        cost_lines,
         labels: raw.labels.clone(),
         contract: raw.contract.clone(),
         matching: raw.matching.clone(),

@@ -25,6 +25,10 @@ pub fn kind(t: &Table, column: &str) -> Kind {
     if t.counts.iter().any(|c| c == column) {
         return Kind::Count;
     }
+    // A column the metrics declared as money is shown as money.
+    if matches!(t.kind(column), Some(crate::metrics::table::Kind::Money)) {
+        return Kind::Money;
+    }
     // A year is a number, shown without a thousands separator.
     if column == "year" {
         return Kind::Year;

@@ -124,6 +124,7 @@ pub fn plain(s: &str) -> String {
         ("per_course", "Per course"),
         ("per_starter", "Per starter"),
         ("per_completer", "Per completer"),
+        ("contract", "Contract value a year"),
         ("not_allocated", "Not allocated"),
     ];
     if let Some((_, v)) = known.iter().find(|(k, _)| *k == s) {
@@ -276,7 +277,7 @@ pub const PLAIN_METHODS: &str = "**Who is counted.** Everyone referred to a cour
 
 **Activation (PAM).** Scores shortly before the course are compared with scores one to twelve months after, for starters who have both.
 
-**Cost and value.** The cost is the sum of the cost lines over the period, shared among providers by their own courses, starters or completers. Hospital activity avoided is priced at national average costs; it is an estimate of activity, not cash released.
+**Cost and value.** The cost is the sum of the cost lines over the period: yearly costs and contract values for each year of the period, one-off costs spread over their life, and costs per course, starter or completer for the period's own numbers. Costs that are not one provider's are shared among providers by their own courses, starters or completers, as the cost table's heading says. Where a price base is set, every amount is first brought to that year's prices with the GDP deflator. Hospital activity avoided is priced at national average costs; it is an estimate of activity, not cash released.
 
 **Providers.** Each provider's completion is set on a funnel plot, which allows for small providers' figures varying more by chance; the scorecard puts the rest side by side.
 
@@ -547,8 +548,13 @@ pub fn render(
             "cost_summary",
             "cost_by_provider",
             "savings",
+            "unit_costs",
             "value",
         ],
+    ));
+    h.push_str(&format!(
+        "<p class=\"note\">{}</p>",
+        esc(&crate::metrics::cost::prices_sentence(p))
     ));
     for (what, why) in &e.not_estimable {
         h.push_str(&format!(
@@ -620,6 +626,10 @@ pub fn render(
     }
     if let Some(x) = t("year_on_year") {
         h.push_str("<h3>Year on year</h3>");
+        h.push_str(&table_html(p, x, None));
+    }
+    if let Some(x) = t("did_by_financial_year").filter(|x| x.height() > 0) {
+        h.push_str("<h3>Hospital use by financial year</h3><p>The difference in differences for people whose course started (or, for the comparison group, who were referred) in each financial year. A year's figure rests on fewer people than the whole period's, so its interval is wider; figures for fewer than 10 people in either group are not shown.</p>");
         h.push_str(&table_html(p, x, None));
     }
     h.push_str("</section>\n<section><h2>9. Data quality</h2><p>Every row read from every file is accepted or rejected with a reason; rejected rows are kept in the warehouse for the data's owners to correct.</p>");

@@ -416,6 +416,14 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
             rows(Some(t), &keys, "year_on_year", sup)
         })
         .unwrap_or(Value::Array(vec![]));
+    let did_by_year = e
+        .table("did_by_financial_year")
+        .map(|t| {
+            let cols = t.column_names();
+            let keys: Vec<(&str, &str)> = cols.iter().map(|c| (c.as_str(), c.as_str())).collect();
+            rows(Some(t), &keys, "did_by_financial_year", sup)
+        })
+        .unwrap_or(Value::Array(vec![]));
     let any_table = |name: &str, sup: &mut Vec<String>| -> Value {
         e.table(name)
             .map(|t| {
@@ -469,6 +477,7 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "evidence": evidence,
         "scorecard": scorecard,
         "year_on_year": year_on_year,
+        "did_by_financial_year": did_by_year,
         "notes": e.notes,
         "activity": activity,
         "completion": completion,

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::table::Table;
+use crate::pipeline::prices::{self, PriceYear};
 use crate::pipeline::Pipeline;
 
 /// Whether an interval shows a difference, and which way.
@@ -139,7 +140,7 @@ pub fn outcome_words(outcome: &str) -> &'static str {
 }
 
 /// The summary's sentences.
-pub fn sentences(tables: &[Table], period: &str) -> Vec<String> {
+pub fn sentences(tables: &[Table], period: &str, base: Option<PriceYear>) -> Vec<String> {
     let mut out = Vec::new();
     let a = |c: &str| cell(tables, "activity_overall", 0, c);
     let c = |k: &str| cell(tables, "completion_overall", 0, k);
@@ -224,10 +225,23 @@ pub fn sentences(tables: &[Table], period: &str) -> Vec<String> {
         ),
     }
     if let Some(pc) = cell(tables, "cost_summary", 0, "per_completer") {
-        let vs = if pc > 240.0 { "above" } else { "below" };
+        let ev = evidence();
+        let dudley = ev.iter().find(|e| e.key == "dudley_cost_per_completer");
+        let nesta = ev.iter().find(|e| e.key == "nesta_cost_per_participant");
+        let (d, n) = (
+            dudley.map(|e| at_price_base(e, base)).unwrap_or(240.0),
+            nesta.map(|e| at_price_base(e, base)).unwrap_or(44.0),
+        );
+        let vs = if pc > d { "above" } else { "below" };
+        let prices = match base {
+            Some(b) => format!(", both at {} prices", b.label()),
+            None => String::new(),
+        };
         out.push(format!(
-            "The programme cost {} per completer, {vs} the £240 per completion of the Dudley programme the commissioning guide describes (£44 per participant is the lowest published cost, for volunteer-led courses).",
-            money(pc)
+            "The programme cost {} per completer, {vs} the {} per completion of the Dudley programme the commissioning guide describes ({} per participant is the lowest published cost, for volunteer-led courses{prices}).",
+            money(pc),
+            money(d),
+            money(n)
         ));
     }
     let v = |k: &str| cell(tables, "value", 0, k);
@@ -371,6 +385,16 @@ fn relative_did(tables: &[Table], weights: &[(&str, f64)]) -> Option<f64> {
     Some(rel("starters")? - rel("comparison")?)
 }
 
+/// A published money figure at the price base (from its year's prices), or
+/// as published when there is no base, no year or it is not money.
+pub fn at_price_base(e: &Evidence, base: Option<PriceYear>) -> f64 {
+    let from = PriceYear::parse(&e.year).filter(|_| e.unit.starts_with('£'));
+    match (from, base) {
+        (Some(from), Some(b)) => prices::uplift(from, b).map_or(e.value, |f| e.value * f),
+        _ => e.value,
+    }
+}
+
 fn why_differ(e: &Evidence) -> &'static str {
     match e.unit.as_str() {
         "relative change" => "A trial recruits volunteers and follows them closely; a commissioned service takes referrals, and its comparison group chose not to start.",
@@ -380,17 +404,23 @@ fn why_differ(e: &Evidence) -> &'static str {
 }
 
 /// Local figures beside the published ones.
-pub fn evidence_table(tables: &[Table]) -> anyhow::Result<Table> {
+/// Money figures are compared at the price base when one is set (the
+/// published value uplifted from its year), so a local cost at 2024/25 prices
+/// is not set against a 2013 price.
+pub fn evidence_table(tables: &[Table], base: Option<PriceYear>) -> anyhow::Result<Table> {
     let ev = evidence();
     let mut local = Vec::new();
     let mut sits = Vec::new();
+    let mut at_base = Vec::new();
     for e in &ev {
         let l = local_value(tables, &e.compare_with);
+        let v = at_price_base(e, base);
         local.push(l);
+        at_base.push(v);
         sits.push(match l {
             None => "not available".to_string(),
-            Some(x) if (x - e.value).abs() <= 0.1 * e.value.abs() => "about the same".into(),
-            Some(x) if x > e.value => "higher".into(),
+            Some(x) if (x - v).abs() <= 0.1 * v.abs() => "about the same".into(),
+            Some(x) if x > v => "higher".into(),
             Some(_) => "lower".into(),
         });
     }
@@ -398,6 +428,7 @@ pub fn evidence_table(tables: &[Table]) -> anyhow::Result<Table> {
         "figure" => ev.iter().map(|e| e.figure.clone()).collect::<Vec<_>>(),
         "unit" => ev.iter().map(|e| e.unit.clone()).collect::<Vec<_>>(),
         "published" => ev.iter().map(|e| e.value).collect::<Vec<_>>(),
+        "published_at_price_base" => at_base,
         "local" => local,
         "local_is" => sits,
         "population" => ev.iter().map(|e| e.population.clone()).collect::<Vec<_>>(),
@@ -412,7 +443,7 @@ pub fn evidence_table(tables: &[Table]) -> anyhow::Result<Table> {
         df,
     )
     .labels(&["figure", "unit"])
-    .exact(&["published", "local"])
+    .exact(&["published", "published_at_price_base", "local"])
     .labels(&[
         "local_is",
         "population",
@@ -517,8 +548,8 @@ pub fn tables(
     months_without_start: &[String],
 ) -> anyhow::Result<Vec<Table>> {
     Ok(vec![
-        summary_table(sentences(tables, period))?,
-        evidence_table(tables)?,
+        summary_table(sentences(tables, period, p.settings.price_base))?,
+        evidence_table(tables, p.settings.price_base)?,
         limitations_table({
             let mut l = limitations(tables, period, coverage, published, months_without_start);
             l.push(super::cost::prices_sentence(p));

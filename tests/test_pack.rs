@@ -287,7 +287,7 @@ fn sample_pack_has_every_output_and_every_contract_key() {
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png");
     }
     let html = std::fs::read_to_string(latest.join("index.html")).unwrap();
-    assert_eq!(html.matches("<figure class=\"chart\"").count(), 13);
+    assert_eq!(html.matches("<figure class=\"chart\"").count(), 14);
     // Self-contained: nothing is fetched.
     for needle in [
         "src=\"http",

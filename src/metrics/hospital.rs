@@ -399,7 +399,10 @@ pub fn did_by_year(outcomes: &LazyFrame, fy_start_month: u32) -> PolarsResult<Da
         Some(df) => Ok(df),
         None => {
             let mut df = did(&outcomes.clone().filter(lit(false)))?.clear();
-            df.insert_column(0, Column::new_empty(FINANCIAL_YEAR.into(), &DataType::String))?;
+            df.insert_column(
+                0,
+                Column::new_empty(FINANCIAL_YEAR.into(), &DataType::String),
+            )?;
             Ok(df)
         }
     }

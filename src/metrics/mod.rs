@@ -213,7 +213,8 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
             }
         ));
     }
-    let by_provider_rejects = quality::by_provider(kept.clone(), rejects.as_ref(), &superseded, &dims)?;
+    let by_provider_rejects =
+        quality::by_provider(kept.clone(), rejects.as_ref(), &superseded, &dims)?;
     let refs = referrals(kept, s, &dims, data_as_at).collect()?;
     if refs.height() == 0 {
         // Bad input, as validate says it (exit 2 in both).

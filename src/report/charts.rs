@@ -14,6 +14,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use crate::metrics::{Evaluation, Table};
+use crate::schema::PROVIDER_ID;
 
 pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 540;
@@ -65,6 +66,7 @@ enum Kind {
     CompletionByImd,
     BalanceSmd,
     AdjustedFunnel,
+    ProviderForest,
 }
 
 const KINDS: &[(Kind, &str, &str)] = &[
@@ -123,6 +125,11 @@ const KINDS: &[(Kind, &str, &str)] = &[
         Kind::AdjustedFunnel,
         "provider_funnel_adjusted",
         "Completion by provider adjusted for case mix: funnel plot",
+    ),
+    (
+        Kind::ProviderForest,
+        "provider_hospital",
+        "Emergency admissions by provider: starters vs comparison (95% CI)",
     ),
     (
         Kind::BalanceSmd,
@@ -190,6 +197,7 @@ where
         Kind::CompletionByImd => completion_by_imd(e, root, title)?,
         Kind::BalanceSmd => balance_smd(e, root, title)?,
         Kind::AdjustedFunnel => adjusted_funnel(e, root, title)?,
+        Kind::ProviderForest => provider_forest(e, root, title)?,
     };
     Ok(caption)
 }
@@ -643,33 +651,98 @@ where
     let Some(t) = e.table("did") else {
         return Ok(None);
     };
-    let mut rows = Vec::new();
-    for (oi, (o, _)) in OUTCOMES.iter().enumerate() {
-        if let Some(i) = find_row(t, &[("outcome", o)]) {
-            if let (Some(est), Some(lo), Some(hi)) = (
-                t.f64(i, "estimate"),
-                t.f64(i, "ci_low"),
-                t.f64(i, "ci_high"),
-            ) {
-                rows.push(((OUTCOMES.len() - 1 - oi) as f64, est, lo, hi));
-            }
-        }
-    }
-    if rows.is_empty() {
+    let rows: Vec<(String, f64, f64, f64)> = OUTCOMES
+        .iter()
+        .filter_map(|(o, label)| {
+            let i = find_row(t, &[("outcome", o)])?;
+            Some((
+                label.to_string(),
+                t.f64(i, "estimate")?,
+                t.f64(i, "ci_low")?,
+                t.f64(i, "ci_high")?,
+            ))
+        })
+        .collect();
+    forest(
+        root,
+        title,
+        &rows,
+        OUTCOMES.len(),
+        "Starters' change minus comparison group's change, per person per year",
+    )?;
+    Ok((!rows.is_empty()).then(|| "Left of zero: starters' use fell more than the comparison group's. An interval that crosses zero is consistent with no effect.".into()))
+}
+
+/// Emergency admissions, starters against the comparison group, per provider
+/// (the scorecard's hospital column): providers too small to estimate are left out.
+fn provider_forest<DB: DrawingBackend>(
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let Some(t) = e.table("provider_profile") else {
         return Ok(None);
+    };
+    let name = |id: String| {
+        e.table("providers")
+            .and_then(|p| p.find(PROVIDER_ID, &id).map(|i| p.text(i, "provider")))
+            .unwrap_or(id)
+    };
+    let rows: Vec<(String, f64, f64, f64)> = (0..t.height())
+        .filter_map(|i| {
+            Some((
+                name(t.text(i, PROVIDER_ID)),
+                t.f64(i, "emergency_did")?,
+                t.f64(i, "emergency_did_low")?,
+                t.f64(i, "emergency_did_high")?,
+            ))
+        })
+        .collect();
+    if rows.len() < 2 {
+        return Ok(None);
+    }
+    forest(
+        root,
+        title,
+        &rows,
+        rows.len(),
+        "Emergency admissions: starters' change minus comparison group's, per person per year",
+    )?;
+    Ok(Some("Each provider's starters against the people it was referred who did not start. Left of zero: its starters' emergency admissions fell more. An interval that crosses zero is consistent with no difference; providers with fewer than 10 people in either group are not shown.".into()))
+}
+
+/// A forest plot: one row per (label, estimate, low, high), top to bottom,
+/// coloured by whether the interval lies below zero, above it, or across it.
+fn forest<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    rows: &[(String, f64, f64, f64)],
+    slots: usize,
+    x_desc: &str,
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    if rows.is_empty() {
+        return Ok(());
     }
     let ext = rows
         .iter()
         .flat_map(|r| [r.2.abs(), r.3.abs()])
         .fold(0.1, f64::max)
         * 1.1;
-    let mut chart = frame(root, title, 50, 210)
-        .build_cartesian_2d(-ext..ext, -0.7f64..(OUTCOMES.len() as f64 - 0.3))?;
+    let n = slots.max(rows.len());
+    let y_of = |k: usize| (n - 1 - k) as f64;
+    let mut chart =
+        frame(root, title, 50, 230).build_cartesian_2d(-ext..ext, -0.7f64..(n as f64 - 0.3))?;
     let fmt = |y: &f64| {
         let i = y.round();
-        let idx = OUTCOMES.len() as i64 - 1 - i as i64;
-        if (y - i).abs() < 0.05 && (0..OUTCOMES.len() as i64).contains(&idx) {
-            OUTCOMES[idx as usize].1.to_string()
+        let idx = n as i64 - 1 - i as i64;
+        if (y - i).abs() < 0.05 && (0..rows.len() as i64).contains(&idx) {
+            rows[idx as usize].0.clone()
         } else {
             String::new()
         }
@@ -678,17 +751,18 @@ where
         .configure_mesh()
         .light_line_style(WHITE)
         .disable_y_mesh()
-        .y_labels(OUTCOMES.len() * 2 + 1)
+        .y_labels(n * 2 + 1)
         .y_label_formatter(&fmt)
-        .x_desc("Starters' change minus comparison group's change, per person per year")
+        .x_desc(x_desc)
         .label_style(text(15))
         .axis_desc_style(text(16))
         .draw()?;
     chart.draw_series(std::iter::once(PathElement::new(
-        vec![(0.0, -0.7), (0.0, OUTCOMES.len() as f64)],
+        vec![(0.0, -0.7), (0.0, n as f64)],
         BLACK.stroke_width(1),
     )))?;
-    for (y, est, lo, hi) in &rows {
+    for (k, (_, est, lo, hi)) in rows.iter().enumerate() {
+        let y = y_of(k);
         let c = if *hi < 0.0 {
             GREEN
         } else if *lo > 0.0 {
@@ -697,7 +771,7 @@ where
             BLUE
         };
         chart.draw_series(std::iter::once(ErrorBar::new_horizontal(
-            *y,
+            y,
             *lo,
             *est,
             *hi,
@@ -717,7 +791,7 @@ where
             text(14),
         )))?;
     }
-    Ok(Some("Left of zero: starters' use fell more than the comparison group's. An interval that crosses zero is consistent with no effect.".into()))
+    Ok(())
 }
 
 fn pam_levels<DB: DrawingBackend>(

@@ -584,6 +584,7 @@ pub fn render(
         h.push_str("<p>The scorecard puts each provider's volume, completion, group size, activation (PAM) capture and change, hospital result, reach into deprived areas and non-English courses, data completeness and cost side by side. \"Too few to estimate\" means fewer than 10 people; [c] means hidden to protect privacy.</p>");
         h.push_str(&table_html(p, x, None));
     }
+    h.push_str(&chart_html(charts, "provider_hospital"));
     h.push_str(&chart_html(charts, "provider_funnel"));
     if let Some(x) = t("providers") {
         h.push_str(&table_html(

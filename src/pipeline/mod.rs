@@ -356,18 +356,19 @@ pub struct UnitCostLine {
     pub at_price_base: f64,
 }
 
+/// One unit cost's (outcome, amount, default amount, default source, default
+/// price year, the price year set in the pipeline).
+type UnitCostItem<'a> = (
+    &'static str,
+    f64,
+    f64,
+    &'static str,
+    &'static str,
+    &'a Option<String>,
+);
+
 impl UnitCosts {
-    /// (outcome, amount, default amount, default source and year, the year you set).
-    fn items(
-        &self,
-    ) -> [(
-        &'static str,
-        f64,
-        f64,
-        &'static str,
-        &'static str,
-        &Option<String>,
-    ); 4] {
+    fn items(&self) -> [UnitCostItem<'_>; 4] {
         [
             (
                 "emergency_admissions",

@@ -61,9 +61,14 @@ proptest! {
     }
 
     #[test]
-    fn any_text_as_a_pipeline_is_refused_with_a_message(text in "\\PC{0,300}") {
+    fn any_text_as_a_pipeline_is_refused_naming_a_line_or_a_key(text in "\\PC{0,300}") {
+        // Random text is almost never a valid pipeline; when it is refused the
+        // message names the file and either the line or the key at fault.
         if let Err(e) = pipeline::parse(Path::new("p.toml"), &text, text.as_bytes()) {
-            prop_assert!(!e.to_string().is_empty());
+            let m = e.to_string();
+            prop_assert!(m.starts_with("p.toml"), "{}", m);
+            prop_assert!(e.line.is_some() || names_a_key(&e.message), "{}", m);
+            prop_assert!(!m.contains("Some(") && !m.contains("None"), "{}", m);
         }
     }
 
@@ -74,4 +79,12 @@ proptest! {
         text.insert_str(at, &junk);
         let _ = pipeline::parse(Path::new("p.toml"), &text, text.as_bytes());
     }
+}
+
+/// A message names a key when it quotes one (`name`, settings.x, [[sources]]).
+fn names_a_key(message: &str) -> bool {
+    message.contains('`')
+        || message.contains("settings.")
+        || message.contains("[[")
+        || message.contains("[privacy]")
 }

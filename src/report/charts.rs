@@ -3,6 +3,7 @@
 //! shipped in `assets/fonts`, so no system font is needed. Colours are the
 //! Okabe–Ito colour-blind-safe palette. A suppressed figure is not drawn.
 
+use crate::disclosure::SUPPRESSED;
 use std::path::Path;
 use std::sync::Once;
 
@@ -350,7 +351,7 @@ where
             }
             None => {
                 chart.draw_series(std::iter::once(Text::new(
-                    "[c]",
+                    SUPPRESSED,
                     (x, max * 0.02),
                     above(18),
                 )))?;
@@ -1059,7 +1060,7 @@ where
             }
             None => {
                 chart.draw_series(std::iter::once(Text::new(
-                    "[c]",
+                    SUPPRESSED,
                     (x, max * 0.02),
                     above(16),
                 )))?;
@@ -1149,7 +1150,7 @@ where
                 }
             }
             None => {
-                chart.draw_series(std::iter::once(Text::new("[c]", (x, 0.02), above(16))))?;
+                chart.draw_series(std::iter::once(Text::new(SUPPRESSED, (x, 0.02), above(16))))?;
             }
         }
     }

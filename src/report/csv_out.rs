@@ -1,5 +1,6 @@
 //! Tables as CSV: suppressed cells read `[c]`.
 
+use crate::disclosure::SUPPRESSED;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -9,7 +10,7 @@ use crate::metrics::Table;
 /// A cell as shown in CSV, XLSX and HTML text.
 pub fn shown(t: &Table, row: usize, column: &str) -> String {
     if t.is_suppressed(row, column) {
-        return "[c]".into();
+        return SUPPRESSED.into();
     }
     match t.df.column(column).map(|c| c.dtype().is_float()) {
         Ok(true) => match t.f64(row, column) {
@@ -46,7 +47,7 @@ pub fn write(t: &Table, path: &Path) -> Result<()> {
 /// The file name of a table's CSV.
 pub fn file_name(t: &Table, internal: bool) -> String {
     if internal {
-        format!("{}-INTERNAL.csv", t.name)
+        format!("{}{}.csv", t.name, super::INTERNAL_SUFFIX)
     } else {
         format!("{}.csv", t.name)
     }
@@ -56,7 +57,8 @@ pub fn file_name(t: &Table, internal: bool) -> String {
 pub fn notes(internal: bool, extra: &[String]) -> String {
     let mut s = String::new();
     if internal {
-        s.push_str("INTERNAL — not for publication. These tables show exact figures, including small numbers that could identify people; every file name ends in -INTERNAL. Do not share them outside the organisation that holds the data.\n\n");
+        s.push_str(super::INTERNAL_MARK);
+        s.push_str(". These tables show exact figures, including small numbers that could identify people; every file name ends in -INTERNAL. Do not share them outside the organisation that holds the data.\n\n");
     }
     s.push_str("Each CSV holds one table: one header row, then one row per group, numbers as plain numbers (rates as fractions, money in pounds).\n\nSymbols:\n");
     for (sym, meaning) in super::xlsx::SYMBOLS {

@@ -1,5 +1,6 @@
 //! How a figure is shown to a reader (HTML, XLSX): by what its column holds.
 
+use crate::disclosure::SUPPRESSED;
 use crate::metrics::Table;
 
 /// What a column holds, from its name.
@@ -91,7 +92,7 @@ fn thousands(x: f64, decimals: usize) -> String {
 /// A cell for a reader: `[c]` when suppressed, else formatted by kind.
 pub fn display(t: &Table, row: usize, column: &str) -> String {
     if t.is_suppressed(row, column) {
-        return "[c]".into();
+        return SUPPRESSED.into();
     }
     match kind(t, column) {
         Kind::Text => t.text(row, column),

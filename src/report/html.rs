@@ -306,10 +306,15 @@ pub fn render(
     ));
     let mut banner = Vec::new();
     if internal {
-        banner.push("INTERNAL — not for publication: exact figures, no disclosure control");
+        banner.push(format!(
+            "{}: exact figures, no disclosure control",
+            super::INTERNAL_MARK
+        ));
     }
     if p.privacy.demo {
-        banner.push("DEMONSTRATION — synthetic data, pseudonyms made with the public demo key");
+        banner.push(String::from(
+            "DEMONSTRATION — synthetic data, pseudonyms made with the public demo key",
+        ));
     }
     if !banner.is_empty() {
         h.push_str(&format!(
@@ -660,7 +665,11 @@ pub fn render(
     }
     h.push_str("</section>\n<section><h2>13. Disclosure statement</h2>");
     if internal {
-        h.push_str("<p><strong>INTERNAL — not for publication.</strong> This pack shows exact figures, including small numbers that could identify people. Do not share it outside the organisation that holds the data.</p>");
+        h.push_str(&format!(
+            "<p><strong>{}.</strong> This pack",
+            super::INTERNAL_MARK
+        ));
+        h.push_str(" shows exact figures, including small numbers that could identify people. Do not share it outside the organisation that holds the data.</p>");
     } else {
         h.push_str(&format!("<p>{}</p>", esc(DISCLOSURE_STATEMENT)));
     }

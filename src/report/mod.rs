@@ -28,6 +28,10 @@ use crate::warehouse::Snapshot;
 pub const LATEST: &str = "latest";
 /// The link to the newest internal (exact-figure) pack: never `latest`.
 pub const LATEST_INTERNAL: &str = "latest-internal";
+/// The words that mark every internal output (banner, headers, notes, file names' suffix).
+pub const INTERNAL_MARK: &str = "INTERNAL — not for publication";
+/// The suffix of an internal pack's table files.
+pub const INTERNAL_SUFFIX: &str = "-INTERNAL";
 /// The longest run id.
 const RUN_ID_MAX: usize = 64;
 
@@ -379,7 +383,7 @@ fn write_pack(
     let charts = charts::draw_all(e, &dir.join("charts"))
         .with_context(|| format!("cannot write {}", shown.join("charts").display()))?;
     let disclosure = if internal {
-        "INTERNAL — not for publication: exact figures, with no disclosure control. Do not share outside the organisation that holds the data.".to_string()
+        format!("{INTERNAL_MARK}: exact figures, with no disclosure control. Do not share outside the organisation that holds the data.")
     } else {
         html::DISCLOSURE_STATEMENT.to_string()
     };

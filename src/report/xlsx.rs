@@ -5,6 +5,7 @@
 //! one header row; numbers stored as numbers with formats by column. An
 //! internal workbook says so in every sheet's title and page header.
 
+use crate::disclosure::SUPPRESSED;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -13,7 +14,7 @@ use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook};
 use super::format::{kind, Kind};
 use crate::metrics::Table;
 
-const INTERNAL: &str = "INTERNAL — not for publication";
+use super::INTERNAL_MARK as INTERNAL;
 
 fn sheet_name(name: &str, used: &mut Vec<String>) -> String {
     // Excel: at most 31 characters, unique.
@@ -35,7 +36,7 @@ fn sheet_name(name: &str, used: &mut Vec<String>) -> String {
 /// "Releasing statistics in spreadsheets": shorthand explained in a notes sheet).
 pub const SYMBOLS: &[(&str, &str)] = &[
     (
-        "[c]",
+        SUPPRESSED,
         "Confidential: a count of 1 to 7 people, or a figure calculated from one, withheld to protect privacy (disclosure control).",
     ),
     (
@@ -239,7 +240,7 @@ pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Re
             for (j, c) in cols.iter().enumerate() {
                 let j = j as u16;
                 if t.is_suppressed(i, c) {
-                    ws.write_string_with_format(r, j, "[c]", &symbol)?;
+                    ws.write_string_with_format(r, j, SUPPRESSED, &symbol)?;
                     continue;
                 }
                 let k = kind(t, c);

@@ -63,10 +63,26 @@ pub fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .envs(env.iter().copied())
         .output()
         .expect("run smpeval");
-    Run {
+    let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    // Every message an analyst reads, in every test: no Rust debug output.
+    assert_no_debug_output(&run.all());
+    run
+}
+
+/// Rust `Debug` formatting must never reach an analyst: no `Some(..)`, no bare
+/// `None` where a value belongs, no `Ok(`/`Err(`, no `PathBuf`.
+pub fn assert_no_debug_output(text: &str) {
+    for bad in [
+        "Some(", "None)", "(None", ": None", "= None", "Ok(", "Err(", "PathBuf",
+    ] {
+        assert!(
+            !text.contains(bad),
+            "an analyst's message holds Rust debug output `{bad}`:\n{text}"
+        );
     }
 }
 

@@ -1,0 +1,184 @@
+//! The pack's charts, drawn with plotters from the (disclosure-controlled)
+//! tables: each as SVG (inlined in the HTML) and PNG. Text uses DejaVu Sans,
+//! shipped in `assets/fonts`, so no system font is needed. Colours are the
+//! Okabe–Ito colour-blind-safe palette. A suppressed figure is not drawn.
+
+mod activity;
+mod hospital;
+mod pam;
+mod providers;
+mod theme;
+
+use crate::metrics::Evaluation;
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+use activity::*;
+use hospital::*;
+use pam::*;
+use providers::*;
+use theme::*;
+pub use theme::{FONT, FONT_REGULAR, HEIGHT, WIDTH};
+
+/// One drawn chart.
+pub struct Chart {
+    pub name: &'static str,
+    pub title: String,
+    /// The SVG markup (inlined in the HTML).
+    pub svg: String,
+    /// A sentence under the chart.
+    pub caption: String,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    ReferralFunnel,
+    Retention,
+    ProviderFunnel,
+    HospitalPrePost,
+    HospitalChange,
+    DidForest,
+    PamLevels,
+    PamByBaseline,
+    Trend,
+    CostPerCompleter,
+    CompletionByImd,
+    BalanceSmd,
+    AdjustedFunnel,
+    ProviderForest,
+}
+
+const KINDS: &[(Kind, &str, &str)] = &[
+    (
+        Kind::ReferralFunnel,
+        "referral_funnel",
+        "Referrals, starters and completers",
+    ),
+    (
+        Kind::Retention,
+        "retention",
+        "Starters attending each session",
+    ),
+    (
+        Kind::ProviderFunnel,
+        "provider_funnel",
+        "Completion rate by provider: funnel plot",
+    ),
+    (
+        Kind::HospitalPrePost,
+        "hospital_pre_post",
+        "Hospital use per person, year before vs year after",
+    ),
+    (
+        Kind::HospitalChange,
+        "hospital_change",
+        "Change in hospital use per person (95% CI)",
+    ),
+    (
+        Kind::DidForest,
+        "did_forest",
+        "Difference-in-differences: starters vs comparison (95% CI)",
+    ),
+    (
+        Kind::PamLevels,
+        "pam_levels",
+        "PAM level at baseline and follow-up",
+    ),
+    (
+        Kind::PamByBaseline,
+        "pam_by_baseline",
+        "PAM change by baseline level",
+    ),
+    (Kind::Trend, "trend_xmr", "Monthly starters: XmR chart"),
+    (
+        Kind::CostPerCompleter,
+        "cost_per_completer",
+        "Cost per completer by provider",
+    ),
+    (
+        Kind::CompletionByImd,
+        "completion_by_imd",
+        "Completion by IMD quintile",
+    ),
+    (
+        Kind::AdjustedFunnel,
+        "provider_funnel_adjusted",
+        "Completion by provider adjusted for case mix: funnel plot",
+    ),
+    (
+        Kind::ProviderForest,
+        "provider_hospital",
+        "Emergency admissions by provider: starters vs comparison (95% CI)",
+    ),
+    (
+        Kind::BalanceSmd,
+        "balance_smd",
+        "Balance: standardised differences before and after matching",
+    ),
+];
+
+/// Draws every chart with data, writing `<name>.svg` and `<name>.png` into `dir`.
+pub fn draw_all(e: &Evaluation, dir: &Path) -> Result<Vec<Chart>> {
+    register_fonts();
+    std::fs::create_dir_all(dir)?;
+    let mut out = Vec::new();
+    for (kind, name, title) in KINDS {
+        let mut svg = String::new();
+        let drawn = {
+            let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+            let caption =
+                draw(*kind, e, &root, title).map_err(|err| anyhow!("chart {name}: {err}"))?;
+            root.present()
+                .map_err(|err| anyhow!("chart {name}: {err}"))?;
+            caption
+        };
+        let Some(caption) = drawn else { continue };
+        std::fs::write(dir.join(format!("{name}.svg")), &svg)?;
+        let png = dir.join(format!("{name}.png"));
+        {
+            let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
+            draw(*kind, e, &root, title).map_err(|err| anyhow!("chart {name}: {err}"))?;
+            root.present()
+                .map_err(|err| anyhow!("chart {name} (png): {err}"))?;
+        }
+        out.push(Chart {
+            name,
+            title: title.to_string(),
+            svg,
+            caption,
+        });
+    }
+    Ok(out)
+}
+
+/// Draws one chart; Ok(None) when there is nothing to draw.
+fn draw<DB: DrawingBackend>(
+    kind: Kind,
+    e: &Evaluation,
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let caption = match kind {
+        Kind::ReferralFunnel => referral_funnel(e, root, title)?,
+        Kind::Retention => retention(e, root, title)?,
+        Kind::ProviderFunnel => provider_funnel(e, root, title)?,
+        Kind::HospitalPrePost => hospital_pre_post(e, root, title)?,
+        Kind::HospitalChange => hospital_change(e, root, title)?,
+        Kind::DidForest => did_forest(e, root, title)?,
+        Kind::PamLevels => pam_levels(e, root, title)?,
+        Kind::PamByBaseline => pam_by_baseline(e, root, title)?,
+        Kind::Trend => trend(e, root, title)?,
+        Kind::CostPerCompleter => cost_per_completer(e, root, title)?,
+        Kind::CompletionByImd => completion_by_imd(e, root, title)?,
+        Kind::BalanceSmd => balance_smd(e, root, title)?,
+        Kind::AdjustedFunnel => adjusted_funnel(e, root, title)?,
+        Kind::ProviderForest => provider_forest(e, root, title)?,
+    };
+    Ok(caption)
+}

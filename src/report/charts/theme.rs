@@ -1,0 +1,224 @@
+//! The charts' shared look: size, the Okabe–Ito palette, the shipped font,
+//! text styles, the frame every chart is drawn in, legends, number formats
+//! and the forest plot two charts share.
+
+use crate::metrics::Table;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::FontStyle;
+use std::sync::Once;
+
+pub const WIDTH: u32 = 960;
+pub const HEIGHT: u32 = 540;
+
+/// Okabe–Ito.
+pub const BLUE: RGBColor = RGBColor(0, 114, 178);
+pub const ORANGE: RGBColor = RGBColor(230, 159, 0);
+pub const SKY: RGBColor = RGBColor(86, 180, 233);
+pub const GREEN: RGBColor = RGBColor(0, 158, 115);
+pub const VERMILLION: RGBColor = RGBColor(213, 94, 0);
+pub const GREY: RGBColor = RGBColor(110, 110, 110);
+
+pub const FONT: &str = "sans-serif";
+pub static FONT_REGULAR: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+pub(super) static FONT_BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
+
+pub(super) fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The fonts are compiled in; registering them cannot fail for a valid TTF.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, FONT_REGULAR);
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, FONT_BOLD);
+    });
+}
+
+pub(super) fn text(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().color(&BLACK)
+}
+
+/// Text centred above a point (bar labels).
+pub(super) fn above(size: u32) -> TextStyle<'static> {
+    text(size).pos(Pos::new(HPos::Center, VPos::Bottom))
+}
+
+pub(super) fn whole(x: &f64) -> String {
+    format!("{x:.0}")
+}
+
+pub(super) fn title_style() -> TextStyle<'static> {
+    (FONT, 24, FontStyle::Bold).into_font().color(&BLACK)
+}
+
+/// The frame every chart shares: title, margin and label areas.
+pub(super) fn frame<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    x_area: u32,
+    y_area: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, title_style())
+        .margin(20)
+        .x_label_area_size(x_area)
+        .y_label_area_size(y_area);
+    b
+}
+
+pub(super) type Plane = Cartesian2d<RangedCoordf64, RangedCoordf64>;
+
+/// A legend key: a short line in the series' colour.
+pub(super) fn line_key(
+    color: RGBColor,
+    width: u32,
+) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
+}
+
+/// The legend box every chart shares.
+pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Plane>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY)
+        .label_font(text(size))
+        .draw()?;
+    Ok(())
+}
+
+/// The label of a category axis at tick `x`: a name at each whole position, blank between.
+pub(super) fn category(names: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 0.01 && i >= 0.0 && (i as usize) < names.len() {
+        names[i as usize].clone()
+    } else {
+        String::new()
+    }
+}
+
+pub(super) fn pct(x: &f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+pub(super) fn money(x: &f64) -> String {
+    if x.abs() >= 1000.0 {
+        format!("£{:.0}k", x / 1000.0)
+    } else {
+        format!("£{x:.0}")
+    }
+}
+
+/// A bar from (x0, 0) to (x1, y).
+pub(super) fn bar(x0: f64, x1: f64, y: f64, color: RGBColor) -> Rectangle<(f64, f64)> {
+    Rectangle::new([(x0, 0.0), (x1, y)], color.filled())
+}
+
+pub(super) fn nice_max(x: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    let mag = 10f64.powf(x.log10().floor());
+    let n = x / mag;
+    let step = [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .into_iter()
+        .find(|s| n <= *s)
+        .unwrap_or(10.0);
+    step * mag
+}
+
+pub(super) fn col(t: &Table, c: &str) -> Vec<Option<f64>> {
+    (0..t.height()).map(|i| t.f64(i, c)).collect()
+}
+
+pub(super) fn find_row(t: &Table, keys: &[(&str, &str)]) -> Option<usize> {
+    (0..t.height()).find(|&i| keys.iter().all(|(c, v)| t.text(i, c) == *v))
+}
+
+/// A forest plot: one row per (label, estimate, low, high), top to bottom,
+/// coloured by whether the interval lies below zero, above it, or across it.
+pub(super) fn forest<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    rows: &[(String, f64, f64, f64)],
+    slots: usize,
+    x_desc: &str,
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ext = rows
+        .iter()
+        .flat_map(|r| [r.2.abs(), r.3.abs()])
+        .fold(0.1, f64::max)
+        * 1.1;
+    let n = slots.max(rows.len());
+    let y_of = |k: usize| (n - 1 - k) as f64;
+    let mut chart =
+        frame(root, title, 50, 230).build_cartesian_2d(-ext..ext, -0.7f64..(n as f64 - 0.3))?;
+    let fmt = |y: &f64| {
+        let i = y.round();
+        let idx = n as i64 - 1 - i as i64;
+        if (y - i).abs() < 0.05 && (0..rows.len() as i64).contains(&idx) {
+            rows[idx as usize].0.clone()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .disable_y_mesh()
+        .y_labels(n * 2 + 1)
+        .y_label_formatter(&fmt)
+        .x_desc(x_desc)
+        .label_style(text(15))
+        .axis_desc_style(text(16))
+        .draw()?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(0.0, -0.7), (0.0, n as f64)],
+        BLACK.stroke_width(1),
+    )))?;
+    for (k, (_, est, lo, hi)) in rows.iter().enumerate() {
+        let y = y_of(k);
+        let c = if *hi < 0.0 {
+            GREEN
+        } else if *lo > 0.0 {
+            VERMILLION
+        } else {
+            BLUE
+        };
+        chart.draw_series(std::iter::once(ErrorBar::new_horizontal(
+            y,
+            *lo,
+            *est,
+            *hi,
+            c.stroke_width(3),
+            12,
+        )))?;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [
+                (*est - ext * 0.012, y - 0.12),
+                (*est + ext * 0.012, y + 0.12),
+            ],
+            c.filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            format!("{est:+.2}"),
+            (*est, y + 0.22),
+            text(14),
+        )))?;
+    }
+    Ok(())
+}

@@ -21,12 +21,12 @@ pub const FIRST_COMPLETED: &str = "completed_first_course";
 pub const ELIGIBLE: &str = "eligible";
 pub const LINKED: &str = "linked";
 
-/// (outcome key, label, unit cost key in the pipeline or "").
+/// (outcome key, the label the pack's charts show).
 pub const OUTCOMES: &[(&str, &str)] = &[
     ("emergency_admissions", "Emergency admissions"),
     ("ae_attendances", "A&E attendances"),
     ("emergency_bed_days", "Emergency bed days"),
-    ("elective_admissions", "Elective admissions"),
+    ("elective_admissions", "Planned admissions"),
     ("outpatient_attendances", "Outpatient attendances"),
 ];
 

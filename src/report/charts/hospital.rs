@@ -6,20 +6,14 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::theme::*;
+use crate::metrics::hospital::OUTCOMES;
 // The palette, named over plotters' colours of the same names.
 use super::theme::{BLUE, GREEN, GREY, ORANGE};
 
-pub(super) const GROUPS: [(&str, &str, RGBColor); 3] = [
+const GROUPS: [(&str, &str, RGBColor); 3] = [
     ("starters", "Starters", BLUE),
     ("completers", "Completers", GREEN),
-    ("comparison", "Comparison (never started)", ORANGE),
-];
-pub(super) const OUTCOMES: [(&str, &str); 5] = [
-    ("emergency_admissions", "Emergency admissions"),
-    ("ae_attendances", "A&E attendances"),
-    ("emergency_bed_days", "Emergency bed days"),
-    ("elective_admissions", "Elective admissions"),
-    ("outpatient_attendances", "Outpatient attendances"),
+    ("comparison", "Referred but did not start", ORANGE),
 ];
 
 pub(super) fn hospital_pre_post<DB: DrawingBackend>(
@@ -98,7 +92,7 @@ where
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
     }
     legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
-    Ok(Some("Pale bar: the year before the index date; solid bar: the year after. The comparison group never started a course: its fall shows regression to the mean, which a before/after change alone would credit to the programme.".into()))
+    Ok(Some("Pale bar: the year before the index date; solid bar: the year after. The comparison group (referred but did not start): its fall shows regression to the mean, which a before/after change alone would credit to the programme.".into()))
 }
 
 pub(super) fn hospital_change<DB: DrawingBackend>(

@@ -400,30 +400,7 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "evidence",
         sup,
     );
-    let scorecard = e
-        .table("scorecard")
-        .map(|t| {
-            let cols = t.column_names();
-            let keys: Vec<(&str, &str)> = cols.iter().map(|c| (c.as_str(), c.as_str())).collect();
-            rows(Some(t), &keys, "scorecard", sup)
-        })
-        .unwrap_or(Value::Array(vec![]));
-    let year_on_year = e
-        .table("year_on_year")
-        .map(|t| {
-            let cols = t.column_names();
-            let keys: Vec<(&str, &str)> = cols.iter().map(|c| (c.as_str(), c.as_str())).collect();
-            rows(Some(t), &keys, "year_on_year", sup)
-        })
-        .unwrap_or(Value::Array(vec![]));
-    let did_by_year = e
-        .table("did_by_financial_year")
-        .map(|t| {
-            let cols = t.column_names();
-            let keys: Vec<(&str, &str)> = cols.iter().map(|c| (c.as_str(), c.as_str())).collect();
-            rows(Some(t), &keys, "did_by_financial_year", sup)
-        })
-        .unwrap_or(Value::Array(vec![]));
+    // Every column of a table, as rows (Null when the table is absent).
     let any_table = |name: &str, sup: &mut Vec<String>| -> Value {
         e.table(name)
             .map(|t| {
@@ -434,6 +411,14 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
             })
             .unwrap_or(Value::Null)
     };
+    // The same, an empty list when absent.
+    let mut listed = |name: &str| match any_table(name, sup) {
+        Value::Null => Value::Array(vec![]),
+        v => v,
+    };
+    let scorecard = listed("scorecard");
+    let year_on_year = listed("year_on_year");
+    let did_by_year = listed("did_by_financial_year");
     let mut matching = match e.table("matching") {
         Some(t) => {
             let cols = t.column_names();

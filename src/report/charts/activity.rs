@@ -44,24 +44,8 @@ where
         .draw()?;
     let colors = [SKY, BLUE, GREEN];
     for (i, (_, v)) in values.iter().enumerate() {
-        let x = i as f64;
-        match v {
-            Some(v) => {
-                chart.draw_series(std::iter::once(bar(x - 0.3, x + 0.3, *v, colors[i])))?;
-                chart.draw_series(std::iter::once(Text::new(
-                    format!("{v:.0}"),
-                    (x, v + max * 0.02),
-                    above(18),
-                )))?;
-            }
-            None => {
-                chart.draw_series(std::iter::once(Text::new(
-                    SUPPRESSED,
-                    (x, max * 0.02),
-                    above(18),
-                )))?;
-            }
-        }
+        let label = |v: f64| format!("{v:.0}");
+        labelled_bar(&mut chart, i as f64, *v, label, colors[i], 18, max)?;
     }
     Ok(Some("Referrals in the evaluation period; a starter attended at least one session, a completer at least the completion threshold.".into()))
 }

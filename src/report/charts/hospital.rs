@@ -16,6 +16,29 @@ const GROUPS: [(&str, &str, RGBColor); 3] = [
     ("comparison", "Referred but did not start", ORANGE),
 ];
 
+/// The three groups' legend, keyed by a square (bars) or a dot (points).
+fn groups_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Plane>,
+    dots: bool,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    for (_, label, c) in GROUPS {
+        let key = chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+            .label(label);
+        if dots {
+            key.legend(move |(x, y)| Circle::new((x + 8, y), 6, c.filled()));
+        } else {
+            key.legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
+        }
+    }
+    legend(chart, position, size)
+}
+
 pub(super) fn hospital_pre_post<DB: DrawingBackend>(
     e: &Evaluation,
     root: &DrawingArea<DB, Shift>,
@@ -84,14 +107,7 @@ where
             )))?;
         }
     }
-    for (g, label, c) in GROUPS {
-        let _ = g;
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
-    }
-    legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
+    groups_legend(&mut chart, false, SeriesLabelPosition::UpperRight, 15)?;
     Ok(Some("Pale bar: the year before the index date; solid bar: the year after. The comparison group (referred but did not start): its fall shows regression to the mean, which a before/after change alone would credit to the programme.".into()))
 }
 
@@ -163,13 +179,7 @@ where
         )))?;
         chart.draw_series(std::iter::once(Circle::new((*est, *y), 6, c.filled())))?;
     }
-    for (_, label, c) in GROUPS {
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
-            .label(label)
-            .legend(move |(x, y)| Circle::new((x + 8, y), 6, c.filled()));
-    }
-    legend(&mut chart, SeriesLabelPosition::LowerRight, 14)?;
+    groups_legend(&mut chart, true, SeriesLabelPosition::LowerRight, 14)?;
     Ok(Some("Mean change per person with its 95% confidence interval. Caution: a before/after change with no comparison includes regression to the mean; use the difference-in-differences.".into()))
 }
 

@@ -1,7 +1,6 @@
 //! Provider charts: the crude and case-mix-adjusted funnel plots, emergency
 //! admissions by provider and cost per completer.
 
-use crate::disclosure::SUPPRESSED;
 use crate::metrics::Evaluation;
 use crate::schema::PROVIDER_ID;
 use plotters::coord::Shift;
@@ -158,25 +157,9 @@ where
         .axis_desc_style(text(16))
         .draw()?;
     for (i, (_, v)) in bars.iter().enumerate() {
-        let x = i as f64;
         let color = if i == n - 1 { GREY } else { BLUE };
-        match v {
-            Some(v) => {
-                chart.draw_series(std::iter::once(bar(x - 0.3, x + 0.3, *v, color)))?;
-                chart.draw_series(std::iter::once(Text::new(
-                    format!("£{v:.0}"),
-                    (x, v + max * 0.02),
-                    above(16),
-                )))?;
-            }
-            None => {
-                chart.draw_series(std::iter::once(Text::new(
-                    SUPPRESSED,
-                    (x, max * 0.02),
-                    above(16),
-                )))?;
-            }
-        }
+        let label = |v: f64| format!("£{v:.0}");
+        labelled_bar(&mut chart, i as f64, *v, label, color, 16, max)?;
     }
     let span = [-0.5, n as f64 - 0.5];
     chart

@@ -2,6 +2,7 @@
 //! text styles, the frame every chart is drawn in, legends, number formats
 //! and the forest plot two charts share.
 
+use crate::disclosure::SUPPRESSED;
 use crate::metrics::Table;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -120,6 +121,41 @@ pub(super) fn money(x: &f64) -> String {
 /// A bar from (x0, 0) to (x1, y).
 pub(super) fn bar(x0: f64, x1: f64, y: f64, color: RGBColor) -> Rectangle<(f64, f64)> {
     Rectangle::new([(x0, 0.0), (x1, y)], color.filled())
+}
+
+/// A bar at `x` from 0 to `v` with its value written above it, or `[c]` on
+/// the axis where the figure is suppressed.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn labelled_bar<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Plane>,
+    x: f64,
+    v: Option<f64>,
+    label: impl Fn(f64) -> String,
+    color: RGBColor,
+    size: u32,
+    max: f64,
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    match v {
+        Some(v) => {
+            chart.draw_series(std::iter::once(bar(x - 0.3, x + 0.3, v, color)))?;
+            chart.draw_series(std::iter::once(Text::new(
+                label(v),
+                (x, v + max * 0.02),
+                above(size),
+            )))?;
+        }
+        None => {
+            chart.draw_series(std::iter::once(Text::new(
+                SUPPRESSED,
+                (x, max * 0.02),
+                above(size),
+            )))?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn nice_max(x: f64) -> f64 {

@@ -250,18 +250,28 @@ fn programme_costs(
         cost.push(provider_lines);
         completers.push(None);
     }
-    let mut t = Table::new(
-        "cost_by_programme",
-        &format!(
-            "Cost by programme (general costs; yearly costs shared by {})",
-            rule.name()
-        ),
-        df!(crate::schema::PROGRAMME => names, "cost" => cost, "completers" => completers)?,
+    cost_table(
+        Table::new(
+            "cost_by_programme",
+            &format!(
+                "Cost by programme (general costs; yearly costs shared by {})",
+                rule.name()
+            ),
+            df!(crate::schema::PROGRAMME => names, "cost" => cost, "completers" => completers)?,
+        )
+        .labels(&[crate::schema::PROGRAMME]),
+        hidden,
     )
-    .labels(&[crate::schema::PROGRAMME])
-    .money(&["cost"])
-    .counts(&["completers"])
-    .money_per("cost_per_completer", "cost", "completers");
+}
+
+/// A cost-by-group table: its cost (hidden where a volume it rests on is),
+/// completers and cost per completer.
+fn cost_table(t: Table, hidden: Vec<usize>) -> anyhow::Result<Table> {
+    let mut t = t.money(&["cost"]).counts(&["completers"]).money_per(
+        "cost_per_completer",
+        "cost",
+        "completers",
+    );
     for i in hidden {
         t.suppressed.insert((i, "cost".into()));
     }
@@ -328,22 +338,18 @@ fn provider_costs(
         cost.push(Some(orphan));
         completers.push(Some(0));
     }
-    let mut t = Table::new(
-        "cost_by_provider",
-        &format!(
-            "Cost by provider (general time-based costs shared by {})",
-            rule.name()
-        ),
-        df!(PROVIDER_ID => ids, "provider" => names, "cost" => cost, "completers" => completers)?,
+    cost_table(
+        Table::new(
+            "cost_by_provider",
+            &format!(
+                "Cost by provider (general time-based costs shared by {})",
+                rule.name()
+            ),
+            df!(PROVIDER_ID => ids, "provider" => names, "cost" => cost, "completers" => completers)?,
+        )
+        .labels(&[PROVIDER_ID, "provider"]),
+        hidden,
     )
-    .labels(&[PROVIDER_ID, "provider"])
-    .money(&["cost"])
-    .counts(&["completers"])
-    .money_per("cost_per_completer", "cost", "completers");
-    for i in hidden {
-        t.suppressed.insert((i, "cost".into()));
-    }
-    Ok(t)
 }
 
 /// The cost of one line over a period of `years` at the given volumes, at

@@ -218,14 +218,10 @@ pub fn case_mix_adjusted(
         );
     let df = starters
         .group_by([col(PROVIDER_ID)])
-        .agg([
-            len().cast(DataType::Int64).alias("starters"),
-            col(COMPLETER)
-                .sum()
-                .cast(DataType::Int64)
-                .alias("completers"),
-            col("_expected").sum().alias("expected_x"),
-        ])
+        .agg({
+            let [s, c] = super::referrals::starters_and_completers();
+            [s, c, col("_expected").sum().alias("expected_x")]
+        })
         .sort([PROVIDER_ID], SortMultipleOptions::default())
         .collect()?;
     let df = super::all_groups(df, PROVIDER_ID, dims)?;

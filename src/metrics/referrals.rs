@@ -94,6 +94,17 @@ pub fn declared(column: &str, values: &[String]) -> Expr {
         .otherwise(lit(OTHER))
 }
 
+/// Starters and completers among the rows of a group (the rows are starters).
+pub fn starters_and_completers() -> [Expr; 2] {
+    [
+        len().cast(DataType::Int64).alias("starters"),
+        col(COMPLETER)
+            .sum()
+            .cast(DataType::Int64)
+            .alias("completers"),
+    ]
+}
+
 /// A starter attended at least one session.
 pub fn is_starter() -> Expr {
     col(SESSIONS_ATTENDED).cast(DataType::Int32).gt_eq(lit(1))

@@ -32,13 +32,7 @@ pub fn monthly(refs: &LazyFrame, period: (NaiveDate, NaiveDate)) -> anyhow::Resu
         .clone()
         .filter(col(STARTER))
         .group_by([col(MONTH)])
-        .agg([
-            len().cast(DataType::Int64).alias("starters"),
-            col(COMPLETER)
-                .sum()
-                .cast(DataType::Int64)
-                .alias("completers"),
-        ]);
+        .agg(super::referrals::starters_and_completers());
     let all = df!(MONTH => months(period))?.lazy();
     let df = all
         .join(

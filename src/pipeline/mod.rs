@@ -1210,18 +1210,12 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
 /// Required canonical fields the source does not map (SPEC 1.1–1.3).
 fn required_missing(s: &Source) -> Vec<String> {
     use schema::*;
-    let mut req: Vec<&str> = match s.kind {
-        SourceKind::ProviderReturns => vec![
-            PROVIDER_ID,
-            COURSE_ID,
-            PROGRAMME,
-            PERSON_ID,
-            REFERRAL_DATE,
-            COURSE_START_DATE,
-        ],
-        SourceKind::Hospital => vec![PERSON_ID, SETTING, EVENT_DATE],
-        SourceKind::Pam => vec![PERSON_ID, ASSESSMENT_DATE, SCORE],
-    };
+    // The fields every row needs (one list, in schema); attendance is checked
+    // below, as a count or a register.
+    let mut req: Vec<&str> = required_values(s.kind)
+        .into_iter()
+        .filter(|f| *f != SESSIONS_ATTENDED && !SESSIONS.contains(f))
+        .collect();
     if s.kind == SourceKind::Hospital {
         match s.constants.get(SETTING).map(String::as_str) {
             Some("apc") => req.extend([DISCHARGE_DATE, ADMISSION_METHOD]),

@@ -288,6 +288,16 @@ pub const DISCLOSURE_STATEMENT: &str = "This pack applies statistical disclosure
 
 const RTM_CAUTION: &str = "Caution: people are often referred after a bad spell, so their hospital use tends to fall afterwards whatever happens (regression to the mean). A before/after change on its own overstates the programme's effect; the difference-in-differences against the comparison group allows for it.";
 
+/// What every part of the page is drawn from.
+#[derive(Clone, Copy)]
+struct Page<'a> {
+    p: &'a Pipeline,
+    e: &'a Evaluation,
+    charts: &'a [Chart],
+    run_id: &'a str,
+    internal: bool,
+}
+
 pub fn render(
     p: &Pipeline,
     e: &Evaluation,
@@ -295,9 +305,48 @@ pub fn render(
     run_id: &str,
     internal: bool,
 ) -> String {
-    let t = |n: &str| e.table(n);
-    let font = base64::engine::general_purpose::STANDARD.encode(FONT_REGULAR);
+    let c = Page {
+        p,
+        e,
+        charts,
+        run_id,
+        internal,
+    };
     let mut h = String::new();
+    head(&mut h, &c);
+    summary_and_headlines(&mut h, &c);
+    let sections: [fn(&mut String, &Page); 14] = [
+        activity,
+        completion,
+        equity,
+        hospital,
+        pam,
+        cost_and_value,
+        providers,
+        trend,
+        data_quality,
+        limitations,
+        methods,
+        glossary,
+        disclosure,
+        appendix,
+    ];
+    for section in sections {
+        section(&mut h, &c);
+    }
+    h
+}
+
+/// The document head, the banners and the title block.
+fn head(h: &mut String, c: &Page) {
+    let Page {
+        p,
+        e,
+        internal,
+        run_id,
+        ..
+    } = *c;
+    let font = base64::engine::general_purpose::STANDARD.encode(FONT_REGULAR);
     h.push_str(&format!(
         "<!DOCTYPE html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{}</title><style>@font-face{{font-family:'DejaVu Sans';src:url(data:font/ttf;base64,{font}) format('truetype');}}{CSS}</style></head><body{}>\n",
@@ -335,7 +384,11 @@ pub fn render(
         esc(run_id),
         if internal { "Internal figures" } else { "Published figures (counts of 1–7 shown as [c], others rounded to the nearest 5)" }
     ));
+}
 
+/// The summary in words and the headline cards.
+fn summary_and_headlines(h: &mut String, c: &Page) {
+    let t = |n: &str| c.e.table(n);
     // Headline figures.
     // The primary outcome's matched DiD where matching ran, else the unmatched one.
     let did_table = if t("did_matched")
@@ -433,7 +486,11 @@ pub fn render(
         ));
     }
     h.push_str("</div></section>\n");
+}
 
+/// 1. Activity.
+fn activity(h: &mut String, c: &Page) {
+    let Page { p, e, charts, .. } = *c;
     h.push_str("<section><h2>1. Activity</h2>");
     h.push_str(&chart_html(charts, "referral_funnel"));
     h.push_str(&tables_html(
@@ -446,6 +503,11 @@ pub fn render(
             "activity_by_quarter",
         ],
     ));
+}
+
+/// 2. Completion and retention.
+fn completion(h: &mut String, c: &Page) {
+    let Page { p, e, charts, .. } = *c;
     h.push_str("</section>\n<section><h2>2. Completion and retention</h2>");
     h.push_str(&chart_html(charts, "retention"));
     h.push_str(&tables_html(
@@ -459,6 +521,12 @@ pub fn render(
             "retention",
         ],
     ));
+}
+
+/// 3. Reach and equity.
+fn equity(h: &mut String, c: &Page) {
+    let Page { p, e, charts, .. } = *c;
+    let t = |n: &str| e.table(n);
     h.push_str("</section>\n<section><h2>3. Reach and equity</h2>");
     h.push_str(&chart_html(charts, "completion_by_imd"));
     h.push_str("<p class=\"note\">\"Not known\" rows are missing data, not a group of people: how complete each provider's data are is in the scorecard.</p>");
@@ -482,6 +550,12 @@ pub fn render(
         h.push_str("<p>Reach: starters per 1,000 of the target population, and each group's share of starters against its share of that population (a representation ratio of 1 means represented in proportion; below 1, under-represented).</p>");
         h.push_str(&table_html(p, x, None));
     }
+}
+
+/// 4. Hospital use.
+fn hospital(h: &mut String, c: &Page) {
+    let Page { p, e, charts, .. } = *c;
+    let t = |n: &str| e.table(n);
     h.push_str("</section>\n<section><h2>4. Hospital use</h2>");
     if let Some(why) = &e.hospital_absent {
         h.push_str(&format!("<p class=\"caution\">{}</p>", esc(why)));
@@ -534,6 +608,11 @@ pub fn render(
             ],
         ));
     }
+}
+
+/// 5. Patient activation (PAM).
+fn pam(h: &mut String, c: &Page) {
+    let Page { p, e, charts, .. } = *c;
     h.push_str("</section>\n<section><h2>5. Patient activation (PAM)</h2>");
     h.push_str("<p class=\"caution\">The PAM change is a before/after change among starters with both scores, with no comparison group: part of it may be regression to the mean, especially for people starting at level 1.</p>");
     h.push_str(&chart_html(charts, "pam_levels"));
@@ -543,6 +622,12 @@ pub fn render(
         e,
         &["pam_summary", "pam_transitions", "pam_by_baseline"],
     ));
+}
+
+/// 6. Cost and value, the evidence and the contract.
+fn cost_and_value(h: &mut String, c: &Page) {
+    let Page { p, e, charts, .. } = *c;
+    let t = |n: &str| e.table(n);
     h.push_str("</section>\n<section><h2>6. Cost and value</h2>");
     h.push_str(&chart_html(charts, "cost_per_completer"));
     h.push_str(&tables_html(
@@ -584,6 +669,12 @@ pub fn render(
         h.push_str(&table_html(p, x, None));
     }
     h.push_str(&tables_html(p, e, &["contract", "quality_assurance"]));
+}
+
+/// 7. Provider comparison.
+fn providers(h: &mut String, c: &Page) {
+    let Page { p, charts, .. } = *c;
+    let t = |n: &str| c.e.table(n);
     h.push_str("</section>\n<section><h2>7. Provider comparison</h2>");
     if let Some(x) = t("scorecard") {
         h.push_str("<p>The scorecard puts each provider's volume, completion, group size, activation (PAM) capture and change, hospital result, reach into deprived areas and non-English courses, data completeness and cost side by side. \"Too few to estimate\" means fewer than 10 people; [c] means hidden to protect privacy.</p>");
@@ -615,6 +706,12 @@ pub fn render(
         h.push_str("<p>Completion adjusted for case mix: each provider's completers against the number expected from the age, sex, deprivation and long-term conditions of its starters (a ratio above 1 means more completed than expected; an interval wholly above or below 1 is a clear difference).</p>");
         h.push_str(&table_html(p, x, None));
     }
+}
+
+/// 8. Trend and year on year.
+fn trend(h: &mut String, c: &Page) {
+    let Page { p, charts, .. } = *c;
+    let t = |n: &str| c.e.table(n);
     h.push_str("</section>\n<section><h2>8. Trend</h2>");
     h.push_str(&chart_html(charts, "trend_xmr"));
     if let Some(x) = t("trend_monthly") {
@@ -638,19 +735,38 @@ pub fn render(
         h.push_str("<h3>Hospital use by financial year</h3><p>The difference in differences for people whose course started (or, for the comparison group, who were referred) in each financial year. A year's figure rests on fewer people than the whole period's, so its interval is wider; figures for fewer than 10 people in either group are not shown.</p>");
         h.push_str(&table_html(p, x, None));
     }
+}
+
+/// 9. Data quality.
+fn data_quality(h: &mut String, c: &Page) {
+    let Page { p, e, .. } = *c;
     h.push_str("</section>\n<section><h2>9. Data quality</h2><p>Every row read from every file is accepted or rejected with a reason; rejected rows are kept in the warehouse for the data's owners to correct.</p>");
     h.push_str(&tables_html(p, e, &["data_quality", "reject_reasons"]));
     for note in &e.notes {
         h.push_str(&format!("<p class=\"note\">{}</p>", esc(note)));
     }
+}
+
+/// 10. Limitations.
+fn limitations(h: &mut String, c: &Page) {
+    let t = |n: &str| c.e.table(n);
     h.push_str("</section>\n<section><h2>10. Limitations</h2><ul>");
     if let Some(x) = t("limitations") {
         for i in 0..x.height() {
             h.push_str(&format!("<li>{}</li>", esc(&x.text(i, "limitation"))));
         }
     }
+}
+
+/// 11. How the figures were made.
+fn methods(h: &mut String, _: &Page) {
     h.push_str("</ul></section>\n<section><h2>11. How the figures were made</h2>");
     h.push_str(&markdown(PLAIN_METHODS));
+}
+
+/// 12. Glossary.
+fn glossary(h: &mut String, c: &Page) {
+    let t = |n: &str| c.e.table(n);
     h.push_str("</section>\n<section><h2>12. Glossary</h2>");
     if let Some(x) = t("glossary") {
         h.push_str("<dl class=\"glossary\">");
@@ -663,6 +779,11 @@ pub fn render(
         }
         h.push_str("</dl>");
     }
+}
+
+/// 13. Disclosure statement.
+fn disclosure(h: &mut String, c: &Page) {
+    let Page { internal, .. } = *c;
     h.push_str("</section>\n<section><h2>13. Disclosure statement</h2>");
     if internal {
         h.push_str(&format!(
@@ -673,6 +794,11 @@ pub fn render(
     } else {
         h.push_str(&format!("<p>{}</p>", esc(DISCLOSURE_STATEMENT)));
     }
+}
+
+/// The technical appendix, closing the page.
+fn appendix(h: &mut String, c: &Page) {
+    let Page { p, .. } = *c;
     h.push_str("</section>\n<section class=\"methods\" id=\"technical-appendix\"><h2>Technical appendix: definitions as the code applies them</h2>");
     h.push_str(&methods_text());
     h.push_str(&format!(
@@ -681,7 +807,6 @@ pub fn render(
         esc(&p.path.display().to_string()),
         &p.sha256[..16]
     ));
-    h
 }
 
 const CSS: &str = r#"

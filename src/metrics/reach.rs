@@ -92,3 +92,35 @@ pub fn table(rows: &[(String, String, f64)], tables: &[Table]) -> anyhow::Result
         "representation_ratio",
     ]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reach_and_representation_hand_worked() {
+        // 30 and 10 starters from populations of 1,000 and 3,000, and a third
+        // group of 500 with no starters row (no one, or hidden): 30 and 3.33
+        // per 1,000; shares of starters 30/40 and 10/40 against shares of the
+        // whole population 1000/4500 and 3000/4500 give ratios 3.375 and
+        // 0.375. The third group has no figures of its own.
+        let equity = Table::new(
+            "equity_by_imd_quintile",
+            "",
+            df!("group" => ["1", "2"], "starters" => [30i64, 10]).unwrap(),
+        );
+        let rows = vec![
+            ("imd_quintile".to_string(), "1".to_string(), 1000.0),
+            ("imd_quintile".to_string(), "2".to_string(), 3000.0),
+            ("imd_quintile".to_string(), "3".to_string(), 500.0),
+        ];
+        let t = table(&rows, &[equity]).unwrap();
+        let f = |i: usize, c: &str| t.f64(i, c);
+        assert_eq!(f(0, "starters_per_1000"), Some(30.0));
+        assert!((f(1, "starters_per_1000").unwrap() - 10.0 / 3.0).abs() < 1e-12);
+        assert!((f(0, "representation_ratio").unwrap() - 3.375).abs() < 1e-12);
+        assert!((f(1, "representation_ratio").unwrap() - 0.375).abs() < 1e-12);
+        assert_eq!(f(2, "starters"), None);
+        assert_eq!(f(2, "representation_ratio"), None);
+    }
+}

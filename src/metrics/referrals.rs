@@ -357,3 +357,90 @@ pub fn days(e: Expr) -> Expr {
 pub fn day_number(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::activity;
+
+    fn d(y: i32, m: u32, day: u32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(y, m, day)
+    }
+
+    /// Five referrals, hand-classified (threshold 4, data complete to 31 March 2024).
+    fn participants() -> LazyFrame {
+        df!(
+            PERSON_ID => ["p1", "p2", "p3", "p4", "p5"],
+            PROVIDER_ID => ["A"; 5],
+            COURSE_ID => ["c1", "c1", "c2", "c3", "c0"],
+            PROGRAMME => ["generic"; 5],
+            // p1 completes, p2 starts but stops at 3, p3 never starts, p4 is on a
+            // course still running at the data's date, p5 started before the period.
+            COURSE_START_DATE => [d(2023, 5, 1), d(2023, 5, 1), None, d(2024, 3, 10), d(2023, 3, 1)],
+            REFERRAL_DATE => [d(2023, 4, 2), d(2023, 4, 3), d(2023, 6, 1), d(2024, 2, 1), d(2023, 2, 1)],
+            SESSIONS_ATTENDED => [4i32, 3, 0, 1, 6],
+            IMD_DECILE => [Some(3i32), Some(10), None, Some(1), Some(5)],
+            ETHNICITY => [Some("A"), Some("H"), None, Some("M"), Some("A")],
+            AGE_BAND => [Some("50-64"); 5],
+            YEAR_OF_BIRTH => [None::<i32>; 5],
+            SEX => ["female", "male", "female", "male", "female"],
+            COURSE_LANGUAGE => [Some("English"); 5],
+            REFERRAL_SOURCE => [Some("gp"); 5],
+        )
+        .unwrap()
+        .lazy()
+    }
+
+    #[test]
+    fn starter_completer_and_in_progress_rules_hand_worked() {
+        let p = crate::pipeline::tests::minimal(
+            "evaluation_start = \"2023-04-01\"\nevaluation_end = \"2024-03-31\"",
+        );
+        let dims = Dimensions::from_pipeline(&p);
+        let refs = referrals(participants(), &p.settings, &dims, d(2024, 3, 31).unwrap());
+        let out = refs
+            .clone()
+            .sort([PERSON_ID], SortMultipleOptions::default())
+            .collect()
+            .unwrap();
+        let bools = |c: &str| -> Vec<bool> {
+            out.column(c)
+                .unwrap()
+                .bool()
+                .unwrap()
+                .iter()
+                .map(|x| x.unwrap())
+                .collect()
+        };
+        // p5 started before the period: not counted.
+        assert_eq!(out.height(), 4);
+        assert_eq!(bools(STARTER), [true, true, false, true]);
+        assert_eq!(bools(COMPLETER), [true, false, false, false]);
+        assert_eq!(bools(IN_PROGRESS), [false, false, false, true]);
+        let text = |c: &str| -> Vec<String> {
+            out.column(c)
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|x| x.unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(text(FINANCIAL_YEAR), ["2023/24"; 4]);
+        // IMD deciles 3, 10, missing, 1 → quintiles 2, 5, not known, 1.
+        assert_eq!(text(IMD_QUINTILE), ["2", "5", NOT_KNOWN, "1"]);
+
+        // Completion leaves out the starter still on a course; uptake does not.
+        let c = activity::completion(&refs, None).unwrap();
+        let n = |col: &str| c.column(col).unwrap().i64().unwrap().get(0).unwrap();
+        assert_eq!(
+            (
+                n("referrals"),
+                n("all_starters"),
+                n("starters"),
+                n("completers")
+            ),
+            (4, 3, 2, 1)
+        );
+    }
+}

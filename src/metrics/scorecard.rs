@@ -324,3 +324,21 @@ pub fn scorecard(p: &crate::pipeline::Pipeline, tables: &[Table]) -> anyhow::Res
     }
     Ok(vec![t])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_estimate_reads_with_its_interval_or_says_why_not() {
+        assert_eq!(
+            with_interval(Some(71.4286), Some(63.5), Some(78.25), 1),
+            "71.4 (63.5 to 78.2)"
+        );
+        assert_eq!(with_interval(Some(-0.194), None, None, 2), "-0.19");
+        assert_eq!(
+            with_interval(None, Some(1.0), Some(2.0), 2),
+            "too few to estimate"
+        );
+    }
+}

@@ -92,3 +92,34 @@ pub fn add_limits(tables: &mut [Table]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_month_is_listed_and_a_month_without_a_start_is_zero() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        // Period 15 Nov 2023 to 2 Feb 2024: four months; December has no start,
+        // January two starters (one completer); a non-starter never counts.
+        let refs = df!(
+            MONTH => ["2023-11", "2024-01", "2024-01", "2024-02", "2023-12"],
+            STARTER => [true, true, true, true, false],
+            COMPLETER => [false, true, false, false, false],
+        )
+        .unwrap()
+        .lazy();
+        let t = monthly(&refs, (d(2023, 11, 15), d(2024, 2, 2))).unwrap();
+        let months: Vec<String> = (0..t.height()).map(|i| t.text(i, MONTH)).collect();
+        assert_eq!(months, ["2023-11", "2023-12", "2024-01", "2024-02"]);
+        let col = |c: &str| -> Vec<Option<f64>> { (0..t.height()).map(|i| t.f64(i, c)).collect() };
+        assert_eq!(
+            col("starters"),
+            [Some(1.0), Some(0.0), Some(2.0), Some(1.0)]
+        );
+        assert_eq!(
+            col("completers"),
+            [Some(0.0), Some(0.0), Some(1.0), Some(0.0)]
+        );
+    }
+}

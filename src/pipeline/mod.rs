@@ -1330,8 +1330,49 @@ pub const MIN_KEY_BYTES: usize = 32;
 pub const DEMO_KEY: &str = include_str!("../../sample_data/demo-hmac.key");
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A minimal valid pipeline for unit tests, with extra `[settings]` lines.
+    pub(crate) fn minimal(settings: &str) -> Pipeline {
+        let text = format!(
+            r#"name = "t"
+[privacy]
+key_env = "SMPEVAL_TEST_KEY_UNUSED"
+[settings]
+{settings}
+[[sources]]
+name = "a"
+kind = "provider_returns"
+files = ["a.csv"]
+date_format = "dd/mm/yyyy"
+[sources.constants]
+provider_id = "A"
+age_band = "50-64"
+[sources.columns]
+person_id = "NHS"
+course_id = "C"
+programme = "P"
+course_start_date = "S"
+referral_date = "R"
+sessions_attended = "N"
+"#
+        );
+        parse(Path::new("/nowhere/t.toml"), &text, text.as_bytes()).expect("a valid pipeline")
+    }
+
+    #[test]
+    fn a_price_base_uplifts_the_unit_costs() {
+        let p = minimal("price_base = \"2024/25\"");
+        // Default unit costs: outpatients 177 at 2023/24 → 177 × 112.375 / 107.975.
+        assert!((p.unit_costs.outpatient_attendance - 177.0 * 112.375 / 107.975).abs() < 1e-9);
+        assert_eq!(p.unit_costs.ae_attendance, 280.0);
+        let p = minimal("");
+        assert_eq!(
+            p.unit_costs.outpatient_attendance, 177.0,
+            "no base: as given"
+        );
+    }
 
     #[test]
     fn friendly_and_strftime_date_formats() {

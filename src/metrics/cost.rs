@@ -128,10 +128,16 @@ pub fn tables(
         if c.is_none() {
             suppressed_lines.push(k);
         }
-        items.push(line.item.clone());
+        items.push(crate::ingest::nhs::mask_text(&line.item).into_owned());
         bases.push(line.basis.name().to_string());
         amounts.push(line.amount);
-        years.push(line.price_year.clone().unwrap_or_default());
+        years.push(
+            line.price_year
+                .as_deref()
+                .and_then(crate::pipeline::prices::PriceYear::parse)
+                .map(|y| y.label())
+                .unwrap_or_default(),
+        );
         at_base.push(line.amount * line.uplift);
         who.push(
             line.provider

@@ -90,26 +90,66 @@ pub struct RunInfo {
     pub internal: bool,
 }
 
+/// The keys of a completion row (and of an equity group's row).
+const COMPLETION_KEYS: [(&str, &str); 9] = [
+    ("referrals", "referrals"),
+    ("uptake", "uptake"),
+    ("uptake_ci_low", "uptake_ci_low"),
+    ("uptake_ci_high", "uptake_ci_high"),
+    ("starters", "starters"),
+    ("completers", "completers"),
+    ("rate", "rate"),
+    ("ci_low", "ci_low"),
+    ("ci_high", "ci_high"),
+];
+
 pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
+    // The parts in a fixed order: `suppressed` lists their hidden figures in it.
     let mut s = Vec::new();
-    let sup = &mut s;
+    let mut out = Map::new();
+    for part in [
+        activity_json,
+        equity_json,
+        hospital_json,
+        pam_json,
+        cost_json,
+        providers_json,
+        board_json,
+    ] {
+        part(e, &mut s, &mut out);
+    }
+    let head = json!({
+        "schema_version": 1,
+        "run": {
+            "id": run.id, "pipeline": run.pipeline, "tool_version": run.tool_version,
+            "started_at": run.started_at, "finished_at": run.finished_at,
+        },
+        "disclosure": if run.internal { "internal" } else { "published" },
+        "suppressed": s,
+        "period": {"start": e.period.0.to_string(), "end": e.period.1.to_string()},
+        "hospital_coverage": match &e.hospital_absent {
+            None => json!({"start": e.coverage.0.to_string(), "end": e.coverage.1.to_string()}),
+            Some(_) => Value::Null,
+        },
+        "hospital_absent_reason": e.hospital_absent,
+        "data_as_at": e.data_as_at.to_string(),
+        "notes": e.notes,
+    });
+    if let Value::Object(h) = head {
+        out.extend(h);
+    }
+    Value::Object(out)
+}
+
+/// Activity and completion, overall and by provider, programme and period.
+fn activity_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let counts = [
         ("referrals", "referrals"),
         ("starters", "starters"),
         ("completers", "completers"),
         ("courses", "courses"),
     ];
-    let comp = [
-        ("referrals", "referrals"),
-        ("uptake", "uptake"),
-        ("uptake_ci_low", "uptake_ci_low"),
-        ("uptake_ci_high", "uptake_ci_high"),
-        ("starters", "starters"),
-        ("completers", "completers"),
-        ("rate", "rate"),
-        ("ci_low", "ci_low"),
-        ("ci_high", "ci_high"),
-    ];
+    let comp = COMPLETION_KEYS;
     let mut by_provider_counts = vec![("provider_id", "provider_id")];
     by_provider_counts.extend(counts);
     let mut by_provider_comp = vec![("provider_id", "provider_id")];
@@ -130,6 +170,12 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "by_provider": rows(e.table("completion_by_provider"), &by_provider_comp, "completion.by_provider", sup),
         "by_programme": rows(e.table("completion_by_programme"), &by_programme_comp, "completion.by_programme", sup),
     });
+    out.insert("activity".into(), activity);
+    out.insert("completion".into(), completion);
+}
+
+/// Waits, retention by session and equity by group.
+fn equity_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let waits = rows(
         e.table("waits_by_provider"),
         &[
@@ -156,12 +202,19 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
     for t in e.tables.iter().filter(|t| t.name.starts_with("equity_by_")) {
         let key = t.name.trim_start_matches("equity_by_").to_string();
         let mut keys = vec![("group", "group")];
-        keys.extend(comp);
+        keys.extend(COMPLETION_KEYS);
         equity.insert(
             key.clone(),
             rows(Some(t), &keys, &format!("equity.{key}"), sup),
         );
     }
+    out.insert("waits".into(), waits);
+    out.insert("retention".into(), retention);
+    out.insert("equity".into(), Value::Object(equity));
+}
+
+/// Hospital use before and after, follow-up and linkage, the difference in differences.
+fn hospital_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let hospital = rows(
         e.table("hospital_pre_post"),
         &[
@@ -204,6 +257,14 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "did",
         sup,
     );
+    out.insert("hospital".into(), hospital);
+    out.insert("linkage".into(), follow_up.clone());
+    out.insert("follow_up".into(), follow_up);
+    out.insert("did".into(), did);
+}
+
+/// Activation (PAM): the paired change, levels and transitions.
+fn pam_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let mut pam = first(
         e.table("pam_summary"),
         &[
@@ -251,6 +312,11 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
             ),
         );
     }
+    out.insert("pam".into(), pam);
+}
+
+/// Cost, savings and the value of hospital activity avoided.
+fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let mut cost = first(
         e.table("cost_summary"),
         &[
@@ -328,6 +394,13 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "value",
         sup,
     );
+    out.insert("cost".into(), cost);
+    out.insert("savings".into(), savings);
+    out.insert("value".into(), value);
+}
+
+/// The provider comparison, the monthly trend and data quality.
+fn providers_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let providers = rows(
         e.table("providers"),
         &[
@@ -379,6 +452,13 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
         "data_quality.files",
         sup,
     );
+    out.insert("providers".into(), providers);
+    out.insert("trend".into(), trend);
+    out.insert("data_quality".into(), json!({"files": files}));
+}
+
+/// The board's reading: summary, limitations, evidence, scorecard, year on year, and the fair comparison's tables.
+fn board_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let sentences = |name: &str, col: &str| -> Value {
         e.table(name)
             .map(|t| Value::Array((0..t.height()).map(|i| json!(t.text(i, col))).collect()))
@@ -435,49 +515,16 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
     let placebo_did = any_table("placebo_did", sup);
     let sensitivity = any_table("sensitivity", sup);
     let providers_adjusted = any_table("providers_adjusted", sup);
-    json!({
-        "schema_version": 1,
-        "run": {
-            "id": run.id, "pipeline": run.pipeline, "tool_version": run.tool_version,
-            "started_at": run.started_at, "finished_at": run.finished_at,
-        },
-        "disclosure": if run.internal { "internal" } else { "published" },
-        "suppressed": s,
-        "period": {"start": e.period.0.to_string(), "end": e.period.1.to_string()},
-        "hospital_coverage": match &e.hospital_absent {
-            None => json!({"start": e.coverage.0.to_string(), "end": e.coverage.1.to_string()}),
-            Some(_) => Value::Null,
-        },
-        "hospital_absent_reason": e.hospital_absent,
-        "data_as_at": e.data_as_at.to_string(),
-        "summary": summary,
-        "matching": matching,
-        "linkage": follow_up.clone(),
-        "did_matched": did_matched,
-        "did_aligned_index": did_aligned_index,
-        "placebo_did": placebo_did,
-        "sensitivity": sensitivity,
-        "providers_adjusted": providers_adjusted,
-        "limitations": limitations,
-        "evidence": evidence,
-        "scorecard": scorecard,
-        "year_on_year": year_on_year,
-        "did_by_financial_year": did_by_year,
-        "notes": e.notes,
-        "activity": activity,
-        "completion": completion,
-        "retention": retention,
-        "waits": waits,
-        "equity": Value::Object(equity),
-        "hospital": hospital,
-        "follow_up": follow_up,
-        "did": did,
-        "pam": pam,
-        "cost": cost,
-        "savings": savings,
-        "value": value,
-        "providers": providers,
-        "trend": trend,
-        "data_quality": {"files": files},
-    })
+    out.insert("summary".into(), summary);
+    out.insert("limitations".into(), limitations);
+    out.insert("evidence".into(), evidence);
+    out.insert("scorecard".into(), scorecard);
+    out.insert("year_on_year".into(), year_on_year);
+    out.insert("did_by_financial_year".into(), did_by_year);
+    out.insert("matching".into(), matching);
+    out.insert("did_matched".into(), did_matched);
+    out.insert("did_aligned_index".into(), did_aligned_index);
+    out.insert("placebo_did".into(), placebo_did);
+    out.insert("sensitivity".into(), sensitivity);
+    out.insert("providers_adjusted".into(), providers_adjusted);
 }

@@ -889,6 +889,14 @@ fn settings(cx: &Cx, rs: &RawSettings) -> Result<Settings, PipelineError> {
         keep_packs: rs.keep_packs,
         min_linkage: rs.min_linkage.unwrap_or(0.5),
     };
+    check_settings(cx, rs, &settings)?;
+    Ok(settings)
+}
+
+/// The checks on settings that need more than one value, or a range.
+fn check_settings(cx: &Cx, rs: &RawSettings, settings: &Settings) -> Result<(), PipelineError> {
+    let err = |line: Option<usize>, message: String| cx.err(line, message);
+    let at = |span: std::ops::Range<usize>| cx.at(span);
     if settings.keep_versions == 0 || settings.keep_packs == Some(0) {
         return Err(err(
             None,
@@ -946,7 +954,7 @@ fn settings(cx: &Cx, rs: &RawSettings) -> Result<Settings, PipelineError> {
             "settings.max_reject_rate is a fraction from 0 to 1 (0.2 means 20%)".into(),
         ));
     }
-    Ok(settings)
+    Ok(())
 }
 
 /// The cost lines (each checked, with its uplift to the price base) and the

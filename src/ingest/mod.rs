@@ -871,7 +871,7 @@ fn rebuild_courses(pipeline: &Pipeline, st: &mut warehouse::Staging) -> Result<(
     let Some(participants) = st.table(warehouse::PARTICIPANTS)? else {
         return Ok(());
     };
-    let threshold = pipeline.settings.completion_threshold as i32;
+    let threshold = pipeline.settings.completion_threshold;
     let mut courses = participants
         .lazy()
         .group_by_stable([col(PROVIDER_ID), col(COURSE_ID)])
@@ -880,15 +880,12 @@ fn rebuild_courses(pipeline: &Pipeline, st: &mut warehouse::Staging) -> Result<(
             col(COURSE_START_DATE).min(),
             col(COURSE_LANGUAGE).drop_nulls().first(),
             len().cast(DataType::UInt32).alias("referrals"),
-            col(SESSIONS_ATTENDED)
-                .cast(DataType::Int32)
-                .gt_eq(lit(1))
+            // The starter and completer rules are the metrics' own (one place).
+            crate::metrics::referrals::is_starter()
                 .sum()
                 .cast(DataType::UInt32)
                 .alias("starters"),
-            col(SESSIONS_ATTENDED)
-                .cast(DataType::Int32)
-                .gt_eq(lit(threshold))
+            crate::metrics::referrals::is_completer(threshold)
                 .sum()
                 .cast(DataType::UInt32)
                 .alias("completers"),

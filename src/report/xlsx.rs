@@ -68,32 +68,57 @@ fn table_name(name: &str) -> String {
     format!("Table_{s}")
 }
 
+/// The cell formats of the workbook, and the INTERNAL mark on titles.
+struct Formats {
+    title: Format,
+    heading: Format,
+    wrap: Format,
+    banner: Format,
+    pct: Format,
+    money: Format,
+    count: Format,
+    year: Format,
+    dec: Format,
+    symbol: Format,
+    internal: bool,
+}
+
+impl Formats {
+    fn new(internal: bool) -> Formats {
+        Formats {
+            title: Format::new().set_bold().set_font_size(14),
+            heading: Format::new().set_bold(),
+            wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+            banner: Format::new()
+                .set_bold()
+                .set_font_color(Color::White)
+                .set_background_color(Color::RGB(0xD55E00)),
+            pct: Format::new().set_num_format("0.0%"),
+            money: Format::new().set_num_format("£#,##0.00"),
+            count: Format::new().set_num_format("#,##0"),
+            year: Format::new().set_num_format("0"),
+            dec: Format::new().set_num_format("0.000"),
+            symbol: Format::new().set_align(FormatAlign::Right),
+            internal,
+        }
+    }
+    /// A sheet's title, marked INTERNAL in an internal pack.
+    fn mark(&self, t: &str) -> String {
+        if self.internal {
+            format!("{INTERNAL}: {t}")
+        } else {
+            t.to_string()
+        }
+    }
+}
+
 /// The workbook: a cover sheet, a contents sheet, a notes sheet, then one
 /// sheet per table with its title in A1, a line on its symbols in A2 and
 /// the table from A3 as an Excel Table with one header row; numbers are
 /// stored as numbers, withheld or missing cells hold `[c]` or `[x]`.
 pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Result<()> {
     let mut book = Workbook::new();
-    let title = Format::new().set_bold().set_font_size(14);
-    let heading = Format::new().set_bold();
-    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
-    let banner = Format::new()
-        .set_bold()
-        .set_font_color(Color::White)
-        .set_background_color(Color::RGB(0xD55E00));
-    let pct = Format::new().set_num_format("0.0%");
-    let money = Format::new().set_num_format("£#,##0.00");
-    let count = Format::new().set_num_format("#,##0");
-    let year = Format::new().set_num_format("0");
-    let dec = Format::new().set_num_format("0.000");
-    let symbol = Format::new().set_align(FormatAlign::Right);
-    let mark = |t: &str| -> String {
-        if internal {
-            format!("{INTERNAL}: {t}")
-        } else {
-            t.to_string()
-        }
-    };
+    let f = Formats::new(internal);
     let mut used = vec![
         "Cover".to_string(),
         "Contents".to_string(),
@@ -103,16 +128,28 @@ pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Re
         .iter()
         .map(|t| sheet_name(&t.name, &mut used))
         .collect();
+    cover_sheet(&mut book, cover, &f)?;
+    contents_sheet(&mut book, tables, &sheet_names, &f)?;
+    notes_sheet(&mut book, cover, &f)?;
+    for (t, name) in tables.iter().zip(&sheet_names) {
+        table_sheet(&mut book, t, name, &f)?;
+    }
+    book.save(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
 
-    // Cover.
+/// The cover: title, the INTERNAL banner where it applies, and the facts.
+fn cover_sheet(book: &mut Workbook, cover: &Cover, f: &Formats) -> Result<()> {
+    let internal = f.internal;
     let ws = book.add_worksheet();
     ws.set_name("Cover")?;
     ws.set_column_width(0, 110)?;
     let mut r = 0;
-    ws.write_string_with_format(r, 0, mark(cover.title), &title)?;
+    ws.write_string_with_format(r, 0, f.mark(cover.title), &f.title)?;
     r += 1;
     if internal {
-        ws.write_string_with_format(r, 0, INTERNAL, &banner)?;
+        ws.write_string_with_format(r, 0, INTERNAL, &f.banner)?;
         ws.set_header(format!("&C{INTERNAL}"));
         r += 1;
     }
@@ -132,15 +169,24 @@ pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Re
     ];
     for (h, v) in facts {
         r += 1;
-        ws.write_string_with_format(r, 0, h, &heading)?;
+        ws.write_string_with_format(r, 0, h, &f.heading)?;
         r += 1;
-        ws.write_string_with_format(r, 0, &v, &wrap)?;
+        ws.write_string_with_format(r, 0, &v, &f.wrap)?;
     }
 
-    // Contents.
+    Ok(())
+}
+
+/// The contents: one row per table sheet, linked.
+fn contents_sheet(
+    book: &mut Workbook,
+    tables: &[Table],
+    sheet_names: &[String],
+    f: &Formats,
+) -> Result<()> {
     let ws = book.add_worksheet();
     ws.set_name("Contents")?;
-    ws.write_string_with_format(0, 0, mark("Contents"), &title)?;
+    ws.write_string_with_format(0, 0, f.mark("Contents"), &f.title)?;
     ws.write_string(
         1,
         0,
@@ -149,7 +195,7 @@ pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Re
     let rows = tables.len() as u32;
     ws.write_string(2, 0, "Sheet name")?;
     ws.write_string(2, 1, "Table title")?;
-    for (i, (t, name)) in tables.iter().zip(&sheet_names).enumerate() {
+    for (i, (t, name)) in tables.iter().zip(sheet_names).enumerate() {
         let row = 3 + i as u32;
         ws.write_url_with_text(
             row,
@@ -177,22 +223,26 @@ pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Re
         )?;
     }
 
-    // Notes.
+    Ok(())
+}
+
+/// The notes: the symbols, then the notes on the data.
+fn notes_sheet(book: &mut Workbook, cover: &Cover, f: &Formats) -> Result<()> {
     let ws = book.add_worksheet();
     ws.set_name("Notes")?;
-    ws.write_string_with_format(0, 0, mark("Notes"), &title)?;
+    ws.write_string_with_format(0, 0, f.mark("Notes"), &f.title)?;
     ws.write_string(1, 0, "This worksheet contains one table: the symbols used in the tables, then notes on this data.")?;
     ws.write_string(2, 0, "Note")?;
     ws.write_string(2, 1, "Meaning")?;
     let mut row = 3;
     for (sym, meaning) in SYMBOLS {
         ws.write_string(row, 0, *sym)?;
-        ws.write_string_with_format(row, 1, *meaning, &wrap)?;
+        ws.write_string_with_format(row, 1, *meaning, &f.wrap)?;
         row += 1;
     }
     for (i, n) in cover.notes.iter().enumerate() {
         ws.write_string(row, 0, format!("Note {}", i + 1))?;
-        ws.write_string_with_format(row, 1, n, &wrap)?;
+        ws.write_string_with_format(row, 1, n, &f.wrap)?;
         row += 1;
     }
     ws.set_column_width(0, 12)?;
@@ -211,90 +261,92 @@ pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Re
             ]),
     )?;
 
-    for (t, name) in tables.iter().zip(&sheet_names) {
-        let ws = book.add_worksheet();
-        ws.set_name(name)?;
-        if internal {
-            ws.set_header(format!("&C{INTERNAL}"));
-        }
-        ws.write_string_with_format(0, 0, mark(&t.title), &title)?;
-        ws.write_string(
-            1,
-            0,
-            "This worksheet contains one table. [c] marks a confidential figure, [x] one not available, [z] one not applicable: see the Notes sheet.",
-        )?;
-        let header_row: u32 = 2;
-        let cols = t.column_names();
-        for (j, c) in cols.iter().enumerate() {
-            let longest = (0..t.height())
-                .map(|i| t.text(i, c).chars().count())
-                .max()
-                .unwrap_or(0)
-                .min(60);
-            let width = (c.len().max(10) + 2).max(longest + 2);
-            ws.set_column_width(j as u16, width as f64)?;
-        }
-        ws.set_freeze_panes(header_row + 1, 0)?;
-        for i in 0..t.height() {
-            let r = header_row + 1 + i as u32;
-            for (j, c) in cols.iter().enumerate() {
-                let j = j as u16;
-                if t.is_suppressed(i, c) {
-                    ws.write_string_with_format(r, j, SUPPRESSED, &symbol)?;
-                    continue;
-                }
-                let k = kind(t, c);
-                if k == Kind::Text {
-                    let v = t.text(i, c);
-                    if !v.is_empty() {
-                        ws.write_string(r, j, &v)?;
-                    }
-                    continue;
-                }
-                match t.f64(i, c).filter(|x| x.is_finite()) {
-                    Some(x) => {
-                        let f = match k {
-                            Kind::Percent => &pct,
-                            Kind::Money => &money,
-                            Kind::Count | Kind::Integer => &count,
-                            Kind::Year => &year,
-                            _ => &dec,
-                        };
-                        ws.write_number_with_format(r, j, x, f)?;
-                    }
-                    // No empty cells in a numeric column: say why it is empty.
-                    None => {
-                        ws.write_string_with_format(r, j, "[x]", &symbol)?;
-                    }
-                }
-            }
-        }
-        if cols.is_empty() {
-            continue;
-        }
-        let last_col = cols.len() as u16 - 1;
-        let columns: Vec<rust_xlsxwriter::TableColumn> = cols
-            .iter()
-            .map(|c| rust_xlsxwriter::TableColumn::new().set_header(c))
-            .collect();
-        // An Excel Table needs a data row: an empty table gets one row of [z].
-        if t.height() == 0 {
-            for j in 0..=last_col {
-                ws.write_string_with_format(header_row + 1, j, "[z]", &symbol)?;
-            }
-        }
-        let last_row = header_row + t.height().max(1) as u32;
-        ws.add_table(
-            header_row,
-            0,
-            last_row,
-            last_col,
-            &rust_xlsxwriter::Table::new()
-                .set_name(table_name(&t.name))
-                .set_columns(&columns),
-        )?;
+    Ok(())
+}
+
+/// One table on its own sheet as an Excel Table.
+fn table_sheet(book: &mut Workbook, t: &Table, name: &str, f: &Formats) -> Result<()> {
+    let internal = f.internal;
+    let ws = book.add_worksheet();
+    ws.set_name(name)?;
+    if internal {
+        ws.set_header(format!("&C{INTERNAL}"));
     }
-    book.save(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    ws.write_string_with_format(0, 0, f.mark(&t.title), &f.title)?;
+    ws.write_string(
+        1,
+        0,
+        "This worksheet contains one table. [c] marks a confidential figure, [x] one not available, [z] one not applicable: see the Notes sheet.",
+    )?;
+    let header_row: u32 = 2;
+    let cols = t.column_names();
+    for (j, c) in cols.iter().enumerate() {
+        let longest = (0..t.height())
+            .map(|i| t.text(i, c).chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(60);
+        let width = (c.len().max(10) + 2).max(longest + 2);
+        ws.set_column_width(j as u16, width as f64)?;
+    }
+    ws.set_freeze_panes(header_row + 1, 0)?;
+    for i in 0..t.height() {
+        let r = header_row + 1 + i as u32;
+        for (j, c) in cols.iter().enumerate() {
+            let j = j as u16;
+            if t.is_suppressed(i, c) {
+                ws.write_string_with_format(r, j, SUPPRESSED, &f.symbol)?;
+                continue;
+            }
+            let k = kind(t, c);
+            if k == Kind::Text {
+                let v = t.text(i, c);
+                if !v.is_empty() {
+                    ws.write_string(r, j, &v)?;
+                }
+                continue;
+            }
+            match t.f64(i, c).filter(|x| x.is_finite()) {
+                Some(x) => {
+                    let f = match k {
+                        Kind::Percent => &f.pct,
+                        Kind::Money => &f.money,
+                        Kind::Count | Kind::Integer => &f.count,
+                        Kind::Year => &f.year,
+                        _ => &f.dec,
+                    };
+                    ws.write_number_with_format(r, j, x, f)?;
+                }
+                // No empty cells in a numeric column: say why it is empty.
+                None => {
+                    ws.write_string_with_format(r, j, "[x]", &f.symbol)?;
+                }
+            }
+        }
+    }
+    if cols.is_empty() {
+        return Ok(());
+    }
+    let last_col = cols.len() as u16 - 1;
+    let columns: Vec<rust_xlsxwriter::TableColumn> = cols
+        .iter()
+        .map(|c| rust_xlsxwriter::TableColumn::new().set_header(c))
+        .collect();
+    // An Excel Table needs a data row: an empty table gets one row of [z].
+    if t.height() == 0 {
+        for j in 0..=last_col {
+            ws.write_string_with_format(header_row + 1, j, "[z]", &f.symbol)?;
+        }
+    }
+    let last_row = header_row + t.height().max(1) as u32;
+    ws.add_table(
+        header_row,
+        0,
+        last_row,
+        last_col,
+        &rust_xlsxwriter::Table::new()
+            .set_name(table_name(&t.name))
+            .set_columns(&columns),
+    )?;
     Ok(())
 }

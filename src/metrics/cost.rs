@@ -89,6 +89,60 @@ pub fn tables(
                 .collect()
         })
         .unwrap_or_default();
+    let (lines, total, provider_lines) =
+        lines_table(p, overall, &provider_rows, period_years, notes)?;
+    let ov = overall.unwrap_or_default();
+    let count = |x: f64| overall.map(|_| x as i64);
+    let summary = Table::new(
+        "cost_summary",
+        "Cost per referral, starter, completer and course",
+        df!(
+            "total" => [total], "period_years" => [period_years],
+            "referrals" => [count(ov.referrals)], "starters" => [count(ov.starters)],
+            "completers" => [count(ov.completers)], "courses" => [count(ov.courses)],
+            "benchmark_per_participant" => [BENCHMARK_PER_PARTICIPANT],
+            "benchmark_per_completer" => [BENCHMARK_PER_COMPLETER],
+        )?,
+    )
+    .money(&["total"])
+    .exact(&[
+        "period_years",
+        "benchmark_per_participant",
+        "benchmark_per_completer",
+    ])
+    .counts(&["referrals", "starters", "completers", "courses"])
+    .money_per("per_referral", "total", "referrals")
+    .money_per("per_starter", "total", "starters")
+    .money_per("per_completer", "total", "completers")
+    .money_per("per_course", "total", "courses");
+
+    let by_provider = provider_costs(p, &provider_rows, period_years)?;
+    let by_programme = programme_costs(
+        p,
+        find("activity_by_programme"),
+        period_years,
+        provider_lines,
+    )?;
+    Ok(vec![
+        lines,
+        summary,
+        by_provider,
+        by_programme,
+        unit_costs_table(p)?,
+    ])
+}
+
+/// The cost lines over the period, with the total and the part that names
+/// a provider. A unit-based line whose volumes are suppressed has its cost
+/// hidden (and so has the total).
+#[allow(clippy::type_complexity)]
+fn lines_table(
+    p: &Pipeline,
+    overall: Option<Volumes>,
+    provider_rows: &[(String, Option<Volumes>)],
+    period_years: f64,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(Table, Option<f64>, Option<f64>)> {
     let present: Vec<&String> = provider_rows
         .iter()
         .filter(|(_, v)| v.is_none_or(|v| v.referrals > 0.0))
@@ -167,45 +221,7 @@ pub fn tables(
         lines.suppressed.insert((k, "cost_in_period".into()));
     }
 
-    let ov = overall.unwrap_or_default();
-    let count = |x: f64| overall.map(|_| x as i64);
-    let summary = Table::new(
-        "cost_summary",
-        "Cost per referral, starter, completer and course",
-        df!(
-            "total" => [total], "period_years" => [period_years],
-            "referrals" => [count(ov.referrals)], "starters" => [count(ov.starters)],
-            "completers" => [count(ov.completers)], "courses" => [count(ov.courses)],
-            "benchmark_per_participant" => [BENCHMARK_PER_PARTICIPANT],
-            "benchmark_per_completer" => [BENCHMARK_PER_COMPLETER],
-        )?,
-    )
-    .money(&["total"])
-    .exact(&[
-        "period_years",
-        "benchmark_per_participant",
-        "benchmark_per_completer",
-    ])
-    .counts(&["referrals", "starters", "completers", "courses"])
-    .money_per("per_referral", "total", "referrals")
-    .money_per("per_starter", "total", "starters")
-    .money_per("per_completer", "total", "completers")
-    .money_per("per_course", "total", "courses");
-
-    let by_provider = provider_costs(p, &provider_rows, period_years)?;
-    let by_programme = programme_costs(
-        p,
-        find("activity_by_programme"),
-        period_years,
-        provider_lines,
-    )?;
-    Ok(vec![
-        lines,
-        summary,
-        by_provider,
-        by_programme,
-        unit_costs_table(p)?,
-    ])
+    Ok((lines, total, provider_lines))
 }
 
 /// Each programme's cost (commissioners buy them separately): the general

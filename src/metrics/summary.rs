@@ -142,7 +142,24 @@ pub fn outcome_words(outcome: &str) -> &'static str {
 
 /// The summary's sentences.
 pub fn sentences(tables: &[Table], period: &str, base: Option<PriceYear>) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = vec![activity_sentence(tables, period)];
+    hospital_sentences(tables, &mut out);
+    if let Some(g) = gradient(tables) {
+        out.push(g);
+    }
+    out.push(pam_sentence(tables));
+    if let Some(c) = cost_sentence(tables, base) {
+        out.push(c);
+    }
+    if let Some(v) = value_sentence(tables) {
+        out.push(v);
+    }
+    out.push("The comparison group chose not to start, so the differences above may not all be caused by the programme; see Limitations.".into());
+    out
+}
+
+/// Referrals, starters, uptake and completion with its interval.
+fn activity_sentence(tables: &[Table], period: &str) -> String {
     let a = |c: &str| cell(tables, "activity_overall", 0, c);
     let c = |k: &str| cell(tables, "completion_overall", 0, k);
     let mut s = format!(
@@ -162,7 +179,12 @@ pub fn sentences(tables: &[Table], period: &str, base: Option<PriceYear>) -> Vec
         )),
         _ => s.push('.'),
     }
-    out.push(s);
+    s
+}
+
+/// The primary outcome against the (matched, where matching ran) comparison
+/// group, then any other outcome with a clear difference.
+fn hospital_sentences(tables: &[Table], out: &mut Vec<String>) {
     // The primary outcome: against the matched comparison group where matching ran.
     let matched = did_row_of(tables, "did_matched", "emergency_admissions");
     let [e, l, h, ns, nc] = if matched[0].is_some() {
@@ -190,9 +212,11 @@ pub fn sentences(tables: &[Table], period: &str, base: Option<PriceYear>) -> Vec
             out.push(hospital_sentence(outcome_words(o), e, l, h, ns, nc));
         }
     }
-    if let Some(g) = gradient(tables) {
-        out.push(g);
-    }
+}
+
+/// The paired PAM change, on how many starters.
+fn pam_sentence(tables: &[Table]) -> String {
+    let a = |c: &str| cell(tables, "activity_overall", 0, c);
     let p = |k: &str| cell(tables, "pam_summary", 0, k);
     match (
         p("change"),
@@ -212,20 +236,23 @@ pub fn sentences(tables: &[Table], period: &str, base: Option<PriceYear>) -> Vec
                 .filter(|(_, s)| *s > 0.0)
                 .map(|(n, s)| format!(" ({} of starters)", pct(n / s)))
                 .unwrap_or_default();
-            out.push(format!(
+            format!(
                 "Among the {} starters with activation (PAM) scores before and after{share}, scores showed {words} of {} points (95% confidence interval {} to {}), with no comparison group.",
                 count(n),
                 signed(ch, 1),
                 signed(lo, 1),
                 signed(hi, 1)
-            ));
+            )
         }
-        _ => out.push(
-            "Too few starters have activation (PAM) scores before and after to report a change."
-                .into(),
-        ),
+        _ => "Too few starters have activation (PAM) scores before and after to report a change."
+            .into(),
     }
-    if let Some(pc) = cell(tables, "cost_summary", 0, "per_completer") {
+}
+
+/// Cost per completer against the evidence, at the price base when set.
+fn cost_sentence(tables: &[Table], base: Option<PriceYear>) -> Option<String> {
+    let pc = cell(tables, "cost_summary", 0, "per_completer")?;
+    {
         let ev = evidence();
         let dudley = ev.iter().find(|e| e.key == "dudley_cost_per_completer");
         let nesta = ev.iter().find(|e| e.key == "nesta_cost_per_participant");
@@ -238,13 +265,17 @@ pub fn sentences(tables: &[Table], period: &str, base: Option<PriceYear>) -> Vec
             Some(b) => format!(", both at {} prices", b.label()),
             None => String::new(),
         };
-        out.push(format!(
+        Some(format!(
             "The programme cost {} per completer, {vs} the {} per completion of the Dudley programme the commissioning guide describes ({} per participant is the lowest published cost, for volunteer-led courses{prices}).",
             money(pc),
             money(d),
             money(n)
-        ));
+        ))
     }
+}
+
+/// The value of hospital activity avoided, or why it could not be estimated.
+fn value_sentence(tables: &[Table]) -> Option<String> {
     let v = |k: &str| cell(tables, "value", 0, k);
     let reason = find(tables, "value").map(|t| t.text(0, "not_estimable_reason"));
     match (
@@ -261,21 +292,15 @@ pub fn sentences(tables: &[Table], period: &str, base: Option<PriceYear>) -> Vec
                 }
                 _ => String::new(),
             };
-            out.push(format!(
+            Some(format!(
                 "The estimated value of hospital activity avoided was {} per starter{range}, priced at national average costs: an estimate of activity, not cash released.",
                 money(x)
-            ));
+            ))
         }
-        _ => {
-            if let Some(r) = reason.filter(|r| !r.is_empty()) {
-                out.push(format!(
-                    "The value of hospital activity avoided could not be estimated: {r}."
-                ));
-            }
-        }
+        _ => reason.filter(|r| !r.is_empty()).map(|r| {
+            format!("The value of hospital activity avoided could not be estimated: {r}.")
+        }),
     }
-    out.push("The comparison group chose not to start, so the differences above may not all be caused by the programme; see Limitations.".into());
-    out
 }
 
 /// A sentence when completion differs clearly between the most and least

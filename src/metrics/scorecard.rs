@@ -193,6 +193,119 @@ fn with_interval(est: Option<f64>, lo: Option<f64>, hi: Option<f64>, dp: usize) 
     }
 }
 
+/// The tables a scorecard row is read from (finalized).
+struct Sources<'a> {
+    prov: &'a Table,
+    profile: &'a Table,
+    pam: Option<&'a Table>,
+    rejects: Option<&'a Table>,
+}
+
+/// One provider's scorecard row: its code, the figures in `NUMS` order,
+/// the columns hidden because a figure they rest on is, and the three
+/// estimates in words.
+struct ScoreRow {
+    id: String,
+    values: Vec<Option<f64>>,
+    hidden: Vec<&'static str>,
+    texts: [String; 3],
+}
+
+const NUMS: [&str; 13] = [
+    "referrals",
+    "starters",
+    "completers",
+    "rate",
+    "starters_per_course",
+    "completers_per_course",
+    "pam_capture",
+    "deprived_share",
+    "non_english_course_share",
+    "imd_completeness",
+    "ethnicity_completeness",
+    "reject_rate",
+    "cost_per_completer",
+];
+
+fn score_row(src: &Sources, i: usize) -> ScoreRow {
+    let Sources {
+        prov,
+        profile,
+        pam,
+        rejects,
+    } = *src;
+    let mut hidden = Vec::new();
+    let id = prov.text(i, PROVIDER_ID);
+    let j = profile.find(PROVIDER_ID, &id);
+    let k = pam.and_then(|t| t.find(PROVIDER_ID, &id));
+    let r = rejects.and_then(|t| t.find(PROVIDER_ID, &id));
+    let pf = |col: &str| j.and_then(|j| profile.f64(j, col));
+    let pm = |col: &str| k.and_then(|k| pam.and_then(|t| t.f64(k, col)));
+    let ratio =
+        |a: Option<f64>, b: Option<f64>| a.zip(b).and_then(|(a, b)| (b > 0.0).then(|| a / b));
+    let courses = prov.f64(i, "courses");
+    let values = vec![
+        prov.f64(i, "referrals"),
+        prov.f64(i, "starters"),
+        prov.f64(i, "completers"),
+        prov.f64(i, "rate"),
+        ratio(prov.f64(i, "starters"), courses),
+        ratio(prov.f64(i, "completers"), courses),
+        // No PAM row: no one paired (0); a suppressed row: unknown.
+        ratio(
+            match k {
+                Some(_) => pm("pam_n"),
+                None => Some(0.0),
+            },
+            prov.f64(i, "starters"),
+        ),
+        pf("deprived_share"),
+        pf("non_english_course_share"),
+        pf("imd_completeness"),
+        pf("ethnicity_completeness"),
+        r.and_then(|r| rejects.and_then(|t| t.f64(r, "reject_rate"))),
+        prov.f64(i, "cost_per_completer"),
+    ];
+    for (n, c) in ["referrals", "starters", "completers"].iter().enumerate() {
+        if prov.is_suppressed(i, c) {
+            hidden.push(NUMS[n]);
+        }
+    }
+    for c in [
+        "deprived_share",
+        "non_english_course_share",
+        "imd_completeness",
+        "ethnicity_completeness",
+    ] {
+        if j.is_some_and(|j| profile.is_suppressed(j, c)) {
+            hidden.push(c);
+        }
+    }
+    let completion = with_interval(
+        prov.f64(i, "rate").map(|x| x * 100.0),
+        prov.f64(i, "ci_low").map(|x| x * 100.0),
+        prov.f64(i, "ci_high").map(|x| x * 100.0),
+        1,
+    );
+    let pam_change = with_interval(pm("pam_change"), pm("pam_ci_low"), pm("pam_ci_high"), 2);
+    let hospital = with_interval(
+        pf("emergency_did"),
+        pf("emergency_did_low"),
+        pf("emergency_did_high"),
+        2,
+    );
+    // No rows of its own (a declared provider with no one) reads as [c], like its counts.
+    if r.is_none_or(|r| rejects.is_some_and(|t| t.is_suppressed(r, "rejected"))) {
+        hidden.push("reject_rate");
+    }
+    ScoreRow {
+        id,
+        values,
+        hidden,
+        texts: [completion, pam_change, hospital],
+    }
+}
+
 /// The scorecard: one row per provider with referrals, from the finalized
 /// provider comparison, PAM by provider and profile.
 pub fn scorecard(p: &crate::pipeline::Pipeline, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
@@ -200,112 +313,28 @@ pub fn scorecard(p: &crate::pipeline::Pipeline, tables: &[Table]) -> anyhow::Res
     let (Some(prov), Some(profile)) = (find("providers"), find("provider_profile")) else {
         return Ok(vec![]);
     };
-    let pam = find("pam_by_provider");
-    let rejects = find("rejects_by_provider");
-    let mut rows: Vec<Vec<Option<f64>>> = Vec::new();
-    let mut names = Vec::new();
-    let mut text: [Vec<String>; 3] = Default::default();
-    let mut hidden = Vec::new();
-    const NUMS: [&str; 13] = [
-        "referrals",
-        "starters",
-        "completers",
-        "rate",
-        "starters_per_course",
-        "completers_per_course",
-        "pam_capture",
-        "deprived_share",
-        "non_english_course_share",
-        "imd_completeness",
-        "ethnicity_completeness",
-        "reject_rate",
-        "cost_per_completer",
-    ];
-    for i in 0..prov.height() {
-        let id = prov.text(i, PROVIDER_ID);
-        let j = profile.find(PROVIDER_ID, &id);
-        let k = pam.and_then(|t| t.find(PROVIDER_ID, &id));
-        let r = rejects.and_then(|t| t.find(PROVIDER_ID, &id));
-        let pf = |col: &str| j.and_then(|j| profile.f64(j, col));
-        let pm = |col: &str| k.and_then(|k| pam.and_then(|t| t.f64(k, col)));
-        let ratio =
-            |a: Option<f64>, b: Option<f64>| a.zip(b).and_then(|(a, b)| (b > 0.0).then(|| a / b));
-        let courses = prov.f64(i, "courses");
-        let values = vec![
-            prov.f64(i, "referrals"),
-            prov.f64(i, "starters"),
-            prov.f64(i, "completers"),
-            prov.f64(i, "rate"),
-            ratio(prov.f64(i, "starters"), courses),
-            ratio(prov.f64(i, "completers"), courses),
-            // No PAM row: no one paired (0); a suppressed row: unknown.
-            ratio(
-                match k {
-                    Some(_) => pm("pam_n"),
-                    None => Some(0.0),
-                },
-                prov.f64(i, "starters"),
-            ),
-            pf("deprived_share"),
-            pf("non_english_course_share"),
-            pf("imd_completeness"),
-            pf("ethnicity_completeness"),
-            r.and_then(|r| rejects.and_then(|t| t.f64(r, "reject_rate"))),
-            prov.f64(i, "cost_per_completer"),
-        ];
-        for (n, c) in ["referrals", "starters", "completers"].iter().enumerate() {
-            if prov.is_suppressed(i, c) {
-                hidden.push((rows.len(), NUMS[n]));
-            }
-        }
-        for c in [
-            "deprived_share",
-            "non_english_course_share",
-            "imd_completeness",
-            "ethnicity_completeness",
-        ] {
-            if j.is_some_and(|j| profile.is_suppressed(j, c)) {
-                hidden.push((rows.len(), c));
-            }
-        }
-        text[0].push(with_interval(
-            prov.f64(i, "rate").map(|x| x * 100.0),
-            prov.f64(i, "ci_low").map(|x| x * 100.0),
-            prov.f64(i, "ci_high").map(|x| x * 100.0),
-            1,
-        ));
-        text[1].push(with_interval(
-            pm("pam_change"),
-            pm("pam_ci_low"),
-            pm("pam_ci_high"),
-            2,
-        ));
-        text[2].push(with_interval(
-            pf("emergency_did"),
-            pf("emergency_did_low"),
-            pf("emergency_did_high"),
-            2,
-        ));
-        // No rows of its own (a declared provider with no one) reads as [c], like its counts.
-        if r.is_none_or(|r| rejects.is_some_and(|t| t.is_suppressed(r, "rejected"))) {
-            hidden.push((rows.len(), "reject_rate"));
-        }
-        names.push(p.provider_name(&id));
-        rows.push(values);
-    }
+    let src = Sources {
+        prov,
+        profile,
+        pam: find("pam_by_provider"),
+        rejects: find("rejects_by_provider"),
+    };
+    let rows: Vec<ScoreRow> = (0..prov.height()).map(|i| score_row(&src, i)).collect();
+    let names: Vec<String> = rows.iter().map(|r| p.provider_name(&r.id)).collect();
     let mut columns = vec![Column::new("provider".into(), names)];
     for (k, name) in NUMS.iter().enumerate() {
-        let v: Vec<Option<f64>> = rows.iter().map(|r| r[k]).collect();
+        let v: Vec<Option<f64>> = rows.iter().map(|r| r.values[k]).collect();
         columns.push(Column::new((*name).into(), v));
     }
-    for (name, v) in [
+    for (k, name) in [
         "completion_with_ci",
         "pam_change_with_ci",
         "emergency_admissions_vs_comparison",
     ]
     .iter()
-    .zip(text)
+    .enumerate()
     {
+        let v: Vec<String> = rows.iter().map(|r| r.texts[k].clone()).collect();
         columns.push(Column::new((*name).into(), v));
     }
     let df = DataFrame::new(rows.len(), columns)?;
@@ -319,8 +348,10 @@ pub fn scorecard(p: &crate::pipeline::Pipeline, tables: &[Table]) -> anyhow::Res
         ]);
     // Counts here were controlled in their own tables; keep their marks.
     t.counts = vec!["referrals".into(), "starters".into(), "completers".into()];
-    for (r, c) in hidden {
-        t.suppressed.insert((r, c.to_string()));
+    for (r, row) in rows.iter().enumerate() {
+        for c in &row.hidden {
+            t.suppressed.insert((r, c.to_string()));
+        }
     }
     Ok(vec![t])
 }

@@ -45,14 +45,7 @@ pub fn tables(p: &Pipeline, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
             .zip(overall_rate)
             .filter(|(s, _)| *s > 0.0)
             .map(|(s, r)| stats::funnel_point(s, r));
-        let flag = match (rate, f) {
-            (Some(r), Some(f)) if r > f.upper_998 => "above 99.8% limit",
-            (Some(r), Some(f)) if r < f.lower_998 => "below 99.8% limit",
-            (Some(r), Some(f)) if r > f.upper_95 => "above 95% limit",
-            (Some(r), Some(f)) if r < f.lower_95 => "below 95% limit",
-            (Some(_), Some(_)) => "within limits",
-            _ => "",
-        };
+        let flag = funnel_position(rate, f);
         for c in [
             "referrals",
             "starters",
@@ -109,6 +102,26 @@ pub fn tables(p: &Pipeline, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
         "starters_per_course" => per_course, "cost" => pc,
         "pam_n" => pam_n, "pam_change" => pam_change,
     )?;
+    let t = providers_table(df, hidden);
+    let funnel = funnel_limits(&t, overall_rate)?;
+    Ok(vec![t, funnel])
+}
+
+/// Where a provider's completion rate sits on the funnel plot.
+fn funnel_position(rate: Option<f64>, f: Option<stats::FunnelPoint>) -> &'static str {
+    match (rate, f) {
+        (Some(r), Some(f)) if r > f.upper_998 => "above 99.8% limit",
+        (Some(r), Some(f)) if r < f.lower_998 => "below 99.8% limit",
+        (Some(r), Some(f)) if r > f.upper_95 => "above 95% limit",
+        (Some(r), Some(f)) if r < f.lower_95 => "below 95% limit",
+        (Some(_), Some(_)) => "within limits",
+        _ => "",
+    }
+}
+
+/// The provider comparison's columns declared, with the marks of figures
+/// hidden in the tables they came from.
+fn providers_table(df: DataFrame, hidden: Vec<(usize, &str)>) -> Table {
     let mut t = Table::new("providers", "Provider comparison", df)
         .labels(&[PROVIDER_ID, "provider"])
         .counts(&["referrals"])
@@ -134,8 +147,7 @@ pub fn tables(p: &Pipeline, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
     for (k, c) in hidden {
         t.suppressed.insert((k, c.to_string()));
     }
-    let funnel = funnel_limits(&t, overall_rate)?;
-    Ok(vec![t, funnel])
+    t
 }
 
 /// The funnel-plot limits around the overall completion rate over the range of

@@ -78,24 +78,7 @@ pub fn tables(
     .labels(&["outcome"])
     .exact(&["did", "did_ci_low", "did_ci_high", "unit_cost", "value_per_starter", "events_avoided"]);
 
-    let n_comparison = super::cell(tables, "hospital_follow_up", 2, "eligible");
-    let reason = if find("hospital_follow_up").is_none() {
-        Some("there is no hospital data (the pipeline has no hospital source)")
-    } else if n_comparison == Some(0.0) || costed.n_comparison == 0.0 {
-        Some("there is no comparison group: no one referred in the period went without starting, or none has a full year of follow-up")
-    } else if costed.n_starters == 0.0 {
-        Some("no starter has a full year of hospital follow-up before and after the course")
-    } else if published
-        && (costed.n_starters < MIN_N_FOR_MEANS || costed.n_comparison < MIN_N_FOR_MEANS)
-    {
-        Some("fewer than 10 people with full follow-up in the starters or the comparison group")
-    } else if covered.is_empty() {
-        Some("no hospital outcome has a difference in differences that can be published")
-    } else if total_cost.is_none() {
-        Some("the total cost is suppressed")
-    } else {
-        None
-    };
+    let reason = why_not_estimable(tables, costed, published, covered.is_empty(), total_cost);
     let partial = !covered.is_empty() && covered.len() < cost::costed_outcomes(&p.unit_costs).len();
     let (value_per, half) = match reason {
         Some(r) => {
@@ -147,4 +130,82 @@ pub fn tables(
     .exact(&["return_per_pound", "return_low", "return_high", "partial"])
     .labels(&["outcomes_covered", "not_estimable_reason"]);
     Ok(vec![savings, value])
+}
+
+/// Why the value cannot be estimated, or None when it can.
+fn why_not_estimable(
+    tables: &[Table],
+    costed: &CostedDid,
+    published: bool,
+    nothing_covered: bool,
+    total_cost: Option<f64>,
+) -> Option<&'static str> {
+    let find = |n: &str| tables.iter().find(|t| t.name == n);
+    let n_comparison = super::cell(tables, "hospital_follow_up", 2, "eligible");
+    if find("hospital_follow_up").is_none() {
+        Some("there is no hospital data (the pipeline has no hospital source)")
+    } else if n_comparison == Some(0.0) || costed.n_comparison == 0.0 {
+        Some("there is no comparison group: no one referred in the period went without starting, or none has a full year of follow-up")
+    } else if costed.n_starters == 0.0 {
+        Some("no starter has a full year of hospital follow-up before and after the course")
+    } else if published
+        && (costed.n_starters < MIN_N_FOR_MEANS || costed.n_comparison < MIN_N_FOR_MEANS)
+    {
+        Some("fewer than 10 people with full follow-up in the starters or the comparison group")
+    } else if nothing_covered {
+        Some("no hospital outcome has a difference in differences that can be published")
+    } else if total_cost.is_none() {
+        Some("the total cost is suppressed")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn follow_up(comparison_eligible: i64) -> Table {
+        Table::new(
+            "hospital_follow_up",
+            "",
+            df!("group" => ["starters", "completers", "comparison"], "eligible" => [50i64, 40, comparison_eligible])
+                .unwrap(),
+        )
+    }
+
+    fn costed(n_starters: f64, n_comparison: f64) -> CostedDid {
+        CostedDid {
+            n_starters,
+            n_comparison,
+            estimate: -100.0,
+            half: Some(50.0),
+        }
+    }
+
+    #[test]
+    fn the_value_says_why_it_cannot_be_estimated() {
+        let ok = [follow_up(30)];
+        assert_eq!(
+            why_not_estimable(&ok, &costed(50.0, 30.0), true, false, Some(1000.0)),
+            None
+        );
+        let why =
+            |tables: &[Table], c: CostedDid, published: bool, none: bool, cost: Option<f64>| {
+                why_not_estimable(tables, &c, published, none, cost).unwrap_or("")
+            };
+        assert!(why(&[], costed(50.0, 30.0), true, false, Some(1.0)).contains("no hospital data"));
+        assert!(
+            why(&[follow_up(0)], costed(50.0, 0.0), true, false, Some(1.0))
+                .contains("no comparison group")
+        );
+        assert!(why(&ok, costed(0.0, 30.0), true, false, Some(1.0)).contains("no starter"));
+        // Fewer than 10 in a group: refused when published, estimated internally.
+        assert!(why(&ok, costed(9.0, 30.0), true, false, Some(1.0)).contains("fewer than 10"));
+        assert_eq!(why(&ok, costed(9.0, 30.0), false, false, Some(1.0)), "");
+        assert!(why(&ok, costed(50.0, 30.0), true, true, Some(1.0)).contains("no hospital outcome"));
+        assert!(
+            why(&ok, costed(50.0, 30.0), true, false, None).contains("total cost is suppressed")
+        );
+    }
 }

@@ -3,21 +3,13 @@
 
 use crate::disclosure::SUPPRESSED;
 use crate::metrics::Evaluation;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::theme::*;
 // The palette, named over plotters' colours of the same names.
 use super::theme::{BLUE, GREEN, GREY, ORANGE, SKY, VERMILLION};
 
-pub(super) fn referral_funnel<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn referral_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let Some(t) = e.table("activity_overall") else {
         return Ok(None);
     };
@@ -50,14 +42,7 @@ where
     Ok(Some("Referrals in the evaluation period; a starter attended at least one session, a completer at least the completion threshold.".into()))
 }
 
-pub(super) fn retention<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn retention<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let Some(t) = e.table("retention") else {
         return Ok(None);
     };
@@ -90,14 +75,7 @@ where
     ))
 }
 
-pub(super) fn trend<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn trend<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let Some(t) = e.table("trend_monthly") else {
         return Ok(None);
     };
@@ -203,14 +181,11 @@ where
     )))
 }
 
-pub(super) fn completion_by_imd<DB: DrawingBackend>(
+pub(super) fn completion_by_imd<DB: Backend>(
     e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
+    root: &Area<DB>,
     title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Drawn {
     let Some(t) = e.table("equity_by_imd_quintile") else {
         return Ok(None);
     };

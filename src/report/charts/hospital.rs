@@ -2,7 +2,6 @@
 //! difference in differences and the matching balance.
 
 use crate::metrics::Evaluation;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::theme::*;
@@ -17,15 +16,12 @@ const GROUPS: [(&str, &str, RGBColor); 3] = [
 ];
 
 /// The three groups' legend, keyed by a square (bars) or a dot (points).
-fn groups_legend<'a, DB: DrawingBackend + 'a>(
+fn groups_legend<'a, DB: Backend + 'a>(
     chart: &mut ChartContext<'a, DB, Plane>,
     dots: bool,
     position: SeriesLabelPosition,
     size: u32,
-) -> std::result::Result<(), Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Done {
     for (_, label, c) in GROUPS {
         let key = chart
             .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
@@ -39,14 +35,11 @@ where
     legend(chart, position, size)
 }
 
-pub(super) fn hospital_pre_post<DB: DrawingBackend>(
+pub(super) fn hospital_pre_post<DB: Backend>(
     e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
+    root: &Area<DB>,
     title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Drawn {
     let Some(t) = e.table("hospital_pre_post") else {
         return Ok(None);
     };
@@ -111,14 +104,7 @@ where
     Ok(Some("Pale bar: the year before the index date; solid bar: the year after. The comparison group (referred but did not start): its fall shows regression to the mean, which a before/after change alone would credit to the programme.".into()))
 }
 
-pub(super) fn hospital_change<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn hospital_change<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let Some(t) = e.table("hospital_pre_post") else {
         return Ok(None);
     };
@@ -183,14 +169,7 @@ where
     Ok(Some("Mean change per person with its 95% confidence interval. Caution: a before/after change with no comparison includes regression to the mean; use the difference-in-differences.".into()))
 }
 
-pub(super) fn did_forest<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn did_forest<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let Some(t) = e.table("did") else {
         return Ok(None);
     };
@@ -218,14 +197,7 @@ where
 
 /// Each covariate level's standardised difference before (grey) and after
 /// (blue) matching, with the ±0.1 band usually taken as balanced.
-pub(super) fn balance_smd<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn balance_smd<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let Some(t) = e.table("balance") else {
         return Ok(None);
     };

@@ -11,7 +11,6 @@ mod theme;
 
 use crate::metrics::Evaluation;
 use anyhow::{anyhow, Result};
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -154,15 +153,7 @@ pub fn draw_all(e: &Evaluation, dir: &Path) -> Result<Vec<Chart>> {
 }
 
 /// Draws one chart; Ok(None) when there is nothing to draw.
-fn draw<DB: DrawingBackend>(
-    kind: Kind,
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+fn draw<DB: Backend>(kind: Kind, e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     root.fill(&WHITE)?;
     let caption = match kind {
         Kind::ReferralFunnel => referral_funnel(e, root, title)?,

@@ -2,21 +2,13 @@
 //! baseline level.
 
 use crate::metrics::Evaluation;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::theme::*;
 // The palette, named over plotters' colours of the same names.
 use super::theme::{BLUE, GREEN, SKY};
 
-pub(super) fn pam_levels<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn pam_levels<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let Some(t) = e.table("pam_levels") else {
         return Ok(None);
     };
@@ -64,14 +56,7 @@ where
     Ok(Some("Activation levels (Hibbard): 1 disengaged and overwhelmed, 2 becoming aware, 3 taking action, 4 maintaining behaviours.".into()))
 }
 
-pub(super) fn pam_by_baseline<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn pam_by_baseline<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let Some(t) = e.table("pam_by_baseline") else {
         return Ok(None);
     };

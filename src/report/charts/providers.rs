@@ -3,21 +3,13 @@
 
 use crate::metrics::Evaluation;
 use crate::schema::PROVIDER_ID;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::theme::*;
 // The palette, named over plotters' colours of the same names.
 use super::theme::{BLUE, GREY, ORANGE, VERMILLION};
 
-pub(super) fn provider_funnel<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn provider_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let (Some(p), Some(f)) = (e.table("providers"), e.table("funnel_limits")) else {
         return Ok(None);
     };
@@ -78,14 +70,7 @@ where
 
 /// Emergency admissions, starters against the comparison group, per provider
 /// (the scorecard's hospital column): providers too small to estimate are left out.
-pub(super) fn provider_forest<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn provider_forest<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let Some(t) = e.table("provider_profile") else {
         return Ok(None);
     };
@@ -117,14 +102,11 @@ where
     Ok(Some("Each provider's starters against the people it was referred who did not start. Left of zero: its starters' emergency admissions fell more. An interval that crosses zero is consistent with no difference; providers with fewer than 10 people in either group are not shown.".into()))
 }
 
-pub(super) fn cost_per_completer<DB: DrawingBackend>(
+pub(super) fn cost_per_completer<DB: Backend>(
     e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
+    root: &Area<DB>,
     title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Drawn {
     let (Some(p), Some(c)) = (e.table("providers"), e.table("cost_summary")) else {
         return Ok(None);
     };
@@ -179,14 +161,7 @@ where
 /// Observed ÷ expected completers by provider against its starters, with
 /// limits around 1: the crude funnel's limits divided by the overall rate,
 /// i.e. the limits for a provider of average case mix with that many starters.
-pub(super) fn adjusted_funnel<DB: DrawingBackend>(
-    e: &Evaluation,
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> std::result::Result<Option<String>, Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+pub(super) fn adjusted_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     let (Some(a), Some(f)) = (e.table("providers_adjusted"), e.table("funnel_limits")) else {
         return Ok(None);
     };
@@ -257,16 +232,13 @@ where
 
 /// A funnel plot's 95% (dashed) and 99.8% (solid) limits, each pair
 /// labelled once, then the providers as labelled dots and the legend.
-pub(super) fn funnel_limits_and_points<'a, DB: DrawingBackend + 'a>(
+pub(super) fn funnel_limits_and_points<'a, DB: Backend + 'a>(
     chart: &mut ChartContext<'a, DB, Plane>,
     curve: &dyn Fn(&str) -> Vec<(f64, f64)>,
     points: &[(String, f64, f64)],
     x_max: f64,
     label_lift: f64,
-) -> std::result::Result<(), Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Done {
     for (level, label, color) in [
         ("95", "95% limits", ORANGE),
         ("998", "99.8% limits", VERMILLION),

@@ -11,6 +11,16 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 use std::sync::Once;
 
+/// A plotters backend whose errors can be boxed (SVG and PNG both are).
+pub(super) trait Backend: DrawingBackend<ErrorType: 'static> {}
+impl<T: DrawingBackend<ErrorType: 'static>> Backend for T {}
+/// The whole drawing area of a chart.
+pub(super) type Area<DB> = DrawingArea<DB, Shift>;
+/// A chart drawn: its caption, or None when there was nothing to draw.
+pub(super) type Drawn = std::result::Result<Option<String>, Box<dyn std::error::Error>>;
+/// A part of a chart drawn.
+pub(super) type Done = std::result::Result<(), Box<dyn std::error::Error>>;
+
 pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 540;
 
@@ -53,7 +63,7 @@ pub(super) fn title_style() -> TextStyle<'static> {
 }
 
 /// The frame every chart shares: title, margin and label areas.
-pub(super) fn frame<'a, 'b, DB: DrawingBackend>(
+pub(super) fn frame<'a, 'b, DB: Backend>(
     root: &'a DrawingArea<DB, Shift>,
     title: &str,
     x_area: u32,
@@ -78,14 +88,11 @@ pub(super) fn line_key(
 }
 
 /// The legend box every chart shares.
-pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
+pub(super) fn legend<'a, DB: Backend + 'a>(
     chart: &mut ChartContext<'a, DB, Plane>,
     position: SeriesLabelPosition,
     size: u32,
-) -> std::result::Result<(), Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Done {
     chart
         .configure_series_labels()
         .position(position)
@@ -126,7 +133,7 @@ pub(super) fn bar(x0: f64, x1: f64, y: f64, color: RGBColor) -> Rectangle<(f64, 
 /// A bar at `x` from 0 to `v` with its value written above it, or `[c]` on
 /// the axis where the figure is suppressed.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn labelled_bar<'a, DB: DrawingBackend + 'a>(
+pub(super) fn labelled_bar<'a, DB: Backend + 'a>(
     chart: &mut ChartContext<'a, DB, Plane>,
     x: f64,
     v: Option<f64>,
@@ -134,10 +141,7 @@ pub(super) fn labelled_bar<'a, DB: DrawingBackend + 'a>(
     color: RGBColor,
     size: u32,
     max: f64,
-) -> std::result::Result<(), Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Done {
     match v {
         Some(v) => {
             chart.draw_series(std::iter::once(bar(x - 0.3, x + 0.3, v, color)))?;
@@ -181,16 +185,13 @@ pub(super) fn find_row(t: &Table, keys: &[(&str, &str)]) -> Option<usize> {
 
 /// A forest plot: one row per (label, estimate, low, high), top to bottom,
 /// coloured by whether the interval lies below zero, above it, or across it.
-pub(super) fn forest<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
+pub(super) fn forest<DB: Backend>(
+    root: &Area<DB>,
     title: &str,
     rows: &[(String, f64, f64, f64)],
     slots: usize,
     x_desc: &str,
-) -> std::result::Result<(), Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Done {
     if rows.is_empty() {
         return Ok(());
     }

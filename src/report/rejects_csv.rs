@@ -73,6 +73,17 @@ fn file_stem(name: &str) -> String {
     }
 }
 
+/// A row's own cells: (the provider's header, the value as sent).
+type Cells = Vec<(String, Option<String>)>;
+
+/// One provider's (or source's) rejected rows.
+struct Group {
+    /// The provider's headers, in first-seen order.
+    headers: Vec<String>,
+    /// The fixed columns and the row's own cells.
+    rows: Vec<(Vec<String>, Cells)>,
+}
+
 /// An internal pack's feedback files: `rejects/<provider>.csv`, one per
 /// provider (or per source, for hospital and PAM files), with file, line,
 /// field, reason, the value found, and the row's own columns under the
@@ -83,10 +94,52 @@ pub fn write_feedback(
     p: &crate::pipeline::Pipeline,
     dir: &Path,
 ) -> Result<Vec<std::path::PathBuf>> {
-    use std::collections::BTreeMap;
     let Some(df) = crate::warehouse::read_table(&p.warehouse, crate::warehouse::REJECTS)? else {
         return Ok(Vec::new());
     };
+    let groups = grouped(p, &df)?;
+    let out_dir = dir.join("rejects");
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let mut written = Vec::new();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let mut sheet_names: Vec<String> = Vec::new();
+    for (key, g) in groups {
+        let (header, rows) = group_table(&g);
+        let stem = file_stem(&key);
+        let path = out_dir.join(format!("{stem}.csv"));
+        let mut w = csv::Writer::from_path(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        w.write_record(&header)?;
+        for r in &rows {
+            w.write_record(r)?;
+        }
+        w.flush()?;
+        written.push(path);
+
+        // The same rows as one sheet per provider, an Excel Table each.
+        let mut name: String = stem.chars().take(28).collect();
+        while sheet_names.contains(&name) {
+            name.push('_');
+        }
+        sheet_names.push(name.clone());
+        write_sheet(&mut book, &name, &header, &rows, sheet_names.len())?;
+    }
+    if !sheet_names.is_empty() {
+        let path = out_dir.join("rejects.xlsx");
+        book.save(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The warehouse's rejects grouped by provider (or source), masked.
+fn grouped(
+    p: &crate::pipeline::Pipeline,
+    df: &DataFrame,
+) -> Result<std::collections::BTreeMap<String, Group>> {
+    use std::collections::BTreeMap;
     let text = |c: &str| -> Result<Option<StringChunked>> {
         match df.column(c) {
             Ok(col) => Ok(Some(col.cast(&DataType::String)?.str()?.clone())),
@@ -111,13 +164,6 @@ pub fn write_feedback(
             .unwrap_or_default()
     };
     // Group rows by provider, keeping each group's headers in first-seen order.
-    /// A row's own cells: (the provider's header, the value as sent).
-    type Cells = Vec<(String, Option<String>)>;
-    struct Group {
-        headers: Vec<String>,
-        /// The fixed columns and the row's own cells.
-        rows: Vec<(Vec<String>, Cells)>,
-    }
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for i in 0..df.height() {
         let src = get(&source, i);
@@ -155,92 +201,77 @@ pub fn write_feedback(
             cells,
         ));
     }
-    let out_dir = dir.join("rejects");
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let mut written = Vec::new();
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let mut sheet_names: Vec<String> = Vec::new();
-    for (key, g) in groups {
-        // A header that repeats one of ours is marked as the provider's own.
-        let own: Vec<String> = g
-            .headers
-            .iter()
-            .map(|h| {
-                if COLUMNS.iter().any(|c| c.eq_ignore_ascii_case(h)) {
-                    format!("{h} (as sent)")
-                } else {
-                    h.clone()
-                }
-            })
-            .collect();
-        let header: Vec<String> = COLUMNS.iter().map(|s| s.to_string()).chain(own).collect();
-        let rows: Vec<Vec<String>> = g
-            .rows
-            .iter()
-            .map(|(fixed, cells)| {
-                let extra = g.headers.iter().map(|h| {
-                    cells
-                        .iter()
-                        .find(|(k, _)| k == h)
-                        .and_then(|(_, v)| v.clone())
-                        .map(|v| mask_text(&v).into_owned())
-                        .unwrap_or_default()
-                });
-                fixed.iter().cloned().chain(extra).collect()
-            })
-            .collect();
-        let stem = file_stem(&key);
-        let path = out_dir.join(format!("{stem}.csv"));
-        let mut w = csv::Writer::from_path(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        w.write_record(&header)?;
-        for r in &rows {
-            w.write_record(r)?;
-        }
-        w.flush()?;
-        written.push(path);
+    Ok(groups)
+}
 
-        // The same rows as one sheet per provider, an Excel Table each.
-        let mut name: String = stem.chars().take(28).collect();
-        while sheet_names.contains(&name) {
-            name.push('_');
-        }
-        sheet_names.push(name.clone());
-        let ws = book.add_worksheet();
-        ws.set_name(&name)?;
-        for (j, h) in header.iter().enumerate() {
-            ws.set_column_width(j as u16, (h.chars().count().max(8) + 2) as f64)?;
-        }
-        for (i, r) in rows.iter().enumerate() {
-            for (j, v) in r.iter().enumerate() {
-                let (row, col) = (1 + i as u32, j as u16);
-                // Line numbers are numbers; everything else is kept as sent.
-                match (j, v.parse::<f64>()) {
-                    (1, Ok(x)) => ws.write_number(row, col, x)?,
-                    _ => ws.write_string(row, col, v)?,
-                };
+/// A group's header (our columns, then the provider's own) and its rows.
+fn group_table(g: &Group) -> (Vec<String>, Vec<Vec<String>>) {
+    // A header that repeats one of ours is marked as the provider's own.
+    let own: Vec<String> = g
+        .headers
+        .iter()
+        .map(|h| {
+            if COLUMNS.iter().any(|c| c.eq_ignore_ascii_case(h)) {
+                format!("{h} (as sent)")
+            } else {
+                h.clone()
             }
+        })
+        .collect();
+    let header: Vec<String> = COLUMNS.iter().map(|s| s.to_string()).chain(own).collect();
+    let rows: Vec<Vec<String>> = g
+        .rows
+        .iter()
+        .map(|(fixed, cells)| {
+            let extra = g.headers.iter().map(|h| {
+                cells
+                    .iter()
+                    .find(|(k, _)| k == h)
+                    .and_then(|(_, v)| v.clone())
+                    .map(|v| mask_text(&v).into_owned())
+                    .unwrap_or_default()
+            });
+            fixed.iter().cloned().chain(extra).collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+/// One group's rows as a sheet holding an Excel Table (`n` numbers its name).
+fn write_sheet(
+    book: &mut rust_xlsxwriter::Workbook,
+    name: &str,
+    header: &[String],
+    rows: &[Vec<String>],
+    n: usize,
+) -> Result<()> {
+    let ws = book.add_worksheet();
+    ws.set_name(name)?;
+    for (j, h) in header.iter().enumerate() {
+        ws.set_column_width(j as u16, (h.chars().count().max(8) + 2) as f64)?;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        for (j, v) in r.iter().enumerate() {
+            let (row, col) = (1 + i as u32, j as u16);
+            // Line numbers are numbers; everything else is kept as sent.
+            match (j, v.parse::<f64>()) {
+                (1, Ok(x)) => ws.write_number(row, col, x)?,
+                _ => ws.write_string(row, col, v)?,
+            };
         }
-        let columns: Vec<rust_xlsxwriter::TableColumn> = header
-            .iter()
-            .map(|h| rust_xlsxwriter::TableColumn::new().set_header(h))
-            .collect();
-        ws.add_table(
-            0,
-            0,
-            rows.len().max(1) as u32,
-            header.len() as u16 - 1,
-            &rust_xlsxwriter::Table::new()
-                .set_name(format!("Rejects_{}", sheet_names.len()))
-                .set_columns(&columns),
-        )?;
     }
-    if !sheet_names.is_empty() {
-        let path = out_dir.join("rejects.xlsx");
-        book.save(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        written.push(path);
-    }
-    Ok(written)
+    let columns: Vec<rust_xlsxwriter::TableColumn> = header
+        .iter()
+        .map(|h| rust_xlsxwriter::TableColumn::new().set_header(h))
+        .collect();
+    ws.add_table(
+        0,
+        0,
+        rows.len().max(1) as u32,
+        header.len() as u16 - 1,
+        &rust_xlsxwriter::Table::new()
+            .set_name(format!("Rejects_{n}"))
+            .set_columns(&columns),
+    )?;
+    Ok(())
 }

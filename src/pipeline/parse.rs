@@ -1,0 +1,708 @@
+//! Reading a pipeline file: parsing with line numbers, defaults filled in,
+//! and every check that can be made before any work (settings, costs, each
+//! source's formats, mappings and value maps). The types are in `mod.rs`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use toml::Spanned;
+
+use super::*;
+use crate::error::PipelineError;
+use crate::schema;
+
+/// Friendly date formats a pipeline may name, and their strftime forms.
+const DATE_FORMATS: &[(&str, &str)] = &[
+    ("dd/mm/yyyy", "%d/%m/%Y"),
+    ("mm/dd/yyyy", "%m/%d/%Y"),
+    ("yyyy-mm-dd", "%Y-%m-%d"),
+    ("dd-mm-yyyy", "%d-%m-%Y"),
+    ("dd.mm.yyyy", "%d.%m.%Y"),
+    ("yyyy/mm/dd", "%Y/%m/%d"),
+    ("yyyymmdd", "%Y%m%d"),
+];
+
+/// Turns a declared date format into strftime, or says why it cannot be used.
+pub fn parse_date_format(s: &str) -> Result<String, String> {
+    if let Some((_, f)) = DATE_FORMATS.iter().find(|(k, _)| k.eq_ignore_ascii_case(s)) {
+        return Ok((*f).to_string());
+    }
+    if s.contains('%') {
+        // A strftime format must name a day, a month and a year and round-trip a date.
+        let probe = NaiveDate::from_ymd_opt(2024, 11, 23).expect("valid date");
+        let mut text = String::new();
+        use std::fmt::Write;
+        if write!(text, "{}", probe.format(s)).is_ok() {
+            if let Ok(back) = NaiveDate::parse_from_str(&text, s) {
+                if back == probe {
+                    return Ok(s.to_string());
+                }
+            }
+        }
+    }
+    let known: Vec<&str> = DATE_FORMATS.iter().map(|(k, _)| *k).collect();
+    Err(format!(
+        "date_format \"{s}\" is not a date format I can use (expected one of {} or a strftime format such as %d/%m/%Y)",
+        known.join(", ")
+    ))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Reads and checks a pipeline file.
+pub fn load(path: &Path) -> Result<Pipeline, PipelineError> {
+    let bytes = std::fs::read(path).map_err(|e| PipelineError {
+        path: path.to_path_buf(),
+        line: None,
+        message: format!("cannot read the pipeline file: {e}"),
+    })?;
+    let text = String::from_utf8(bytes.clone()).map_err(|_| PipelineError {
+        path: path.to_path_buf(),
+        line: None,
+        message: "the pipeline file is not UTF-8 text".into(),
+    })?;
+    parse(path, &text, &bytes)
+}
+
+/// The pipeline file being read: where messages point.
+struct Cx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Cx<'_> {
+    fn err(&self, line: Option<usize>, message: String) -> PipelineError {
+        PipelineError {
+            path: self.path.to_path_buf(),
+            line,
+            message,
+        }
+    }
+    /// The line a span starts on.
+    fn at(&self, span: std::ops::Range<usize>) -> Option<usize> {
+        Some(line_of(self.text, span.start))
+    }
+}
+
+/// Parses and checks pipeline text (`path` is used for messages and to resolve paths).
+pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, PipelineError> {
+    let cx = Cx { path, text };
+    let err = |line: Option<usize>, message: String| cx.err(line, message);
+    let raw: RawPipeline = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        err(line, e.message().trim().to_string())
+    })?;
+    let at = |span: std::ops::Range<usize>| cx.at(span);
+
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let name = raw.name.get_ref().clone();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(err(
+            at(raw.name.span()),
+            format!("name \"{name}\" must be letters, digits, `-` or `_` (it names the warehouse and reports)"),
+        ));
+    }
+    if raw.privacy.key_env.is_none() && raw.privacy.key_file.is_none() {
+        return Err(err(
+            None,
+            "[privacy] needs key_env (an environment variable) or key_file holding the HMAC key for NHS numbers".into(),
+        ));
+    }
+
+    let settings = settings(&cx, &raw.settings)?;
+    let (cost_lines, unit_costs, unit_cost_lines) = costs(&cx, &raw, &settings)?;
+    if raw.sources.is_empty() {
+        return Err(err(None, "the pipeline declares no [[sources]]".into()));
+    }
+    let mut sources: Vec<Source> = Vec::new();
+    for spanned in &raw.sources {
+        if sources.iter().any(|o| o.name == spanned.get_ref().name) {
+            return Err(err(
+                at(spanned.span()),
+                format!(
+                    "source `{}`: two sources have this name",
+                    spanned.get_ref().name
+                ),
+            ));
+        }
+        sources.push(source(&cx, spanned, &raw.value_maps, &dir)?);
+    }
+
+    let resolve = |p: &Option<String>, default: String| {
+        crate::ingest::clean_path(&dir.join(p.clone().unwrap_or(default)))
+    };
+    use sha2::Digest;
+    Ok(Pipeline {
+        path: path.to_path_buf(),
+        name: name.clone(),
+        title: raw
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("Self-management programme evaluation: {name}")),
+        audience: raw
+            .audience
+            .clone()
+            .unwrap_or_else(|| "Commissioners".into()),
+        contact: raw.contact.clone(),
+        warehouse: resolve(&raw.warehouse, format!("../warehouse/{name}")),
+        reports: resolve(&raw.reports, "../reports".into()),
+        privacy: raw.privacy.clone(),
+        settings,
+        unit_costs,
+        unit_cost_lines,
+        cost_lines,
+        labels: raw.labels.clone(),
+        contract: raw.contract.clone(),
+        matching: raw.matching.clone(),
+        target_population: raw.target_population.as_ref().map(|f| dir.join(f)),
+        providers: raw.providers.clone(),
+        sources,
+        sha256: hex::encode(sha2::Sha256::digest(bytes)),
+        dir,
+    })
+}
+
+/// The `[settings]` table with defaults filled in, and the checks that need
+/// more than one setting.
+fn settings(cx: &Cx, rs: &RawSettings) -> Result<Settings, PipelineError> {
+    let err = |line: Option<usize>, message: String| cx.err(line, message);
+    let at = |span: std::ops::Range<usize>| cx.at(span);
+    let date =
+        |v: &Option<Spanned<String>>, key: &str| -> Result<Option<NaiveDate>, PipelineError> {
+            match v {
+                None => Ok(None),
+                Some(s) => NaiveDate::parse_from_str(s.get_ref(), "%Y-%m-%d")
+                    .map(Some)
+                    .map_err(|_| {
+                        err(
+                            at(s.span()),
+                            format!(
+                                "settings.{key}: \"{}\" is not a date (expected yyyy-mm-dd)",
+                                s.get_ref()
+                            ),
+                        )
+                    }),
+            }
+        };
+    let settings = Settings {
+        evaluation_start: date(&rs.evaluation_start, "evaluation_start")?,
+        evaluation_end: date(&rs.evaluation_end, "evaluation_end")?,
+        financial_year_start_month: rs.financial_year_start_month.unwrap_or(4),
+        completion_threshold: rs.completion_threshold.unwrap_or(4),
+        outcome_window_days: rs.outcome_window_days.unwrap_or(365),
+        pam_pre_days_before: rs.pam_pre_days_before.unwrap_or(90),
+        pam_pre_days_after: rs.pam_pre_days_after.unwrap_or(7),
+        pam_post_days_from: rs.pam_post_days_from.unwrap_or(35),
+        pam_post_days_to: rs.pam_post_days_to.unwrap_or(365),
+        pam_level4_cut: rs.pam_level4_cut.unwrap_or(schema::PAM_CUT_3_4_DEFAULT),
+        hospital_coverage_start: date(&rs.hospital_coverage_start, "hospital_coverage_start")?,
+        hospital_coverage_end: date(&rs.hospital_coverage_end, "hospital_coverage_end")?,
+        max_reject_rate: rs.max_reject_rate.unwrap_or(0.2),
+        disclosure: rs.disclosure.unwrap_or_default(),
+        apportion: rs.apportion.unwrap_or_default(),
+        data_as_at: date(&rs.data_as_at, "data_as_at")?,
+        price_base: match &rs.price_base {
+            None => None,
+            Some(s) => Some(
+                prices::PriceYear::parse(s.get_ref())
+                    .filter(|y| prices::index(*y).is_some())
+                    .ok_or_else(|| {
+                        err(
+                            at(s.span()),
+                            format!(
+                                "settings.price_base: \"{}\" is not a year the deflator series covers (expected a financial year such as \"2024/25\" or a calendar year, from {})",
+                                s.get_ref(),
+                                prices::coverage()
+                            ),
+                        )
+                    })?,
+            ),
+        },
+        duplicates: rs.duplicates.unwrap_or_default(),
+        keep_versions: rs.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS),
+        keep_packs: rs.keep_packs,
+        min_linkage: rs.min_linkage.unwrap_or(0.5),
+    };
+    check_settings(cx, rs, &settings)?;
+    Ok(settings)
+}
+
+/// The checks on settings that need more than one value, or a range.
+fn check_settings(cx: &Cx, rs: &RawSettings, settings: &Settings) -> Result<(), PipelineError> {
+    let err = |line: Option<usize>, message: String| cx.err(line, message);
+    let at = |span: std::ops::Range<usize>| cx.at(span);
+    if settings.keep_versions == 0 || settings.keep_packs == Some(0) {
+        return Err(err(
+            None,
+            "settings.keep_versions and settings.keep_packs must be at least 1 (the current version and the newest pack are always kept)".into(),
+        ));
+    }
+    // Dates that cannot work together fail here, in validate as in run.
+    for (a, b, what) in [
+        (
+            (settings.evaluation_start, "evaluation_start"),
+            (settings.evaluation_end, "evaluation_end"),
+            "the evaluation period",
+        ),
+        (
+            (settings.hospital_coverage_start, "hospital_coverage_start"),
+            (settings.hospital_coverage_end, "hospital_coverage_end"),
+            "the hospital coverage",
+        ),
+    ] {
+        if let ((Some(start), ka), (Some(end), kb)) = (a, b) {
+            if end < start {
+                let line = match kb {
+                    "evaluation_end" => rs.evaluation_end.as_ref(),
+                    _ => rs.hospital_coverage_end.as_ref(),
+                }
+                .and_then(|v| at(v.span()));
+                return Err(err(
+                    line,
+                    format!("settings.{kb} ({end}) is before settings.{ka} ({start}): {what} would be empty"),
+                ));
+            }
+        }
+    }
+    if !(0.0..=1.0).contains(&settings.min_linkage) {
+        return Err(err(
+            None,
+            "settings.min_linkage is a fraction from 0 to 1 (0.5 means 50%)".into(),
+        ));
+    }
+    if !(1..=12).contains(&settings.financial_year_start_month) {
+        return Err(err(
+            None,
+            "settings.financial_year_start_month must be 1 to 12".into(),
+        ));
+    }
+    if !(1..=6).contains(&settings.completion_threshold) {
+        return Err(err(
+            None,
+            "settings.completion_threshold must be 1 to 6 sessions".into(),
+        ));
+    }
+    if !(0.0..=1.0).contains(&settings.max_reject_rate) {
+        return Err(err(
+            None,
+            "settings.max_reject_rate is a fraction from 0 to 1 (0.2 means 20%)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The cost lines (each checked, with its uplift to the price base) and the
+/// unit costs at the price base with the lines the pack lists them by.
+fn costs(
+    cx: &Cx,
+    raw: &RawPipeline,
+    settings: &Settings,
+) -> Result<(Vec<CostLine>, UnitCosts, Vec<UnitCostLine>), PipelineError> {
+    let err = |line: Option<usize>, message: String| cx.err(line, message);
+    let mut cost_lines = raw.cost_lines.clone();
+    for line in &mut cost_lines {
+        if line.basis == CostBasis::OneOff && line.years.is_none_or(|y| y <= 0.0) {
+            return Err(err(
+                None,
+                format!(
+                    "cost line \"{}\" is one_off: give years (> 0) to spread it over",
+                    line.item
+                ),
+            ));
+        }
+        if line.basis == CostBasis::Contract && line.provider.is_none() {
+            return Err(err(
+                None,
+                format!(
+                    "cost line \"{}\" is a contract: give the provider it pays (provider = \"code\") and its value a year as amount",
+                    line.item
+                ),
+            ));
+        }
+        let year = match &line.price_year {
+            None => None,
+            Some(y) => Some(prices::PriceYear::parse(y).ok_or_else(|| {
+                err(
+                    None,
+                    format!(
+                        "cost line \"{}\": price_year \"{y}\" is not a year (expected a financial year such as \"2018/19\" or a calendar year such as \"2018\")",
+                        line.item
+                    ),
+                )
+            })?),
+        };
+        if let Some(base) = settings.price_base {
+            line.uplift = uplift_to(year, base, &format!("cost line \"{}\"", line.item))
+                .map_err(|m| err(None, m))?;
+        }
+    }
+    let (unit_costs, unit_cost_lines) = raw
+        .unit_costs
+        .resolve(settings.price_base)
+        .map_err(|m| err(None, m))?;
+
+    Ok((cost_lines, unit_costs, unit_cost_lines))
+}
+
+/// One `[[sources]]` table, checked: formats, mappings, value maps, the
+/// LSOA lookup, required fields and the spell key.
+/// One `[[sources]]` table being read.
+struct Src<'a> {
+    cx: &'a Cx<'a>,
+    spanned: &'a Spanned<RawSource>,
+}
+
+impl Src<'_> {
+    /// A message about this source, at `line` or else at its header.
+    fn err(&self, line: Option<usize>, m: String) -> PipelineError {
+        let line = line.or(self.cx.at(self.spanned.span()));
+        self.cx.err(
+            line,
+            format!("source `{}`: {m}", self.spanned.get_ref().name),
+        )
+    }
+    /// The line of `needle` inside this source's table, for messages (the
+    /// table runs from its header to the next `[[`, or the end).
+    fn key_line(&self, needle: &str) -> Option<usize> {
+        let text = self.cx.text;
+        let start = self.spanned.span().start;
+        let rest = text.get(start..)?;
+        let end = rest[2..].find("[[").map(|i| i + 2).unwrap_or(rest.len());
+        rest[..end].find(needle).map(|i| line_of(text, start + i))
+    }
+}
+
+fn source(
+    cx: &Cx,
+    spanned: &Spanned<RawSource>,
+    value_maps: &BTreeMap<String, BTreeMap<String, String>>,
+    dir: &Path,
+) -> Result<Source, PipelineError> {
+    let src = Src { cx, spanned };
+    let (s, at) = (spanned.get_ref(), |span: std::ops::Range<usize>| {
+        cx.at(span)
+    });
+    let serr = |line: Option<usize>, m: String| src.err(line, m);
+    let key_line = |needle: &str| src.key_line(needle);
+    if s.files.is_empty() {
+        return Err(serr(
+            None,
+            "files is empty: give at least one file or glob".into(),
+        ));
+    }
+    let (date_formats, header_row, delimiter) = reading(&src)?;
+    let (date_format, date_format_label) = date_formats[0].clone();
+    let columns = &s.columns;
+    let values = &values_of(&src, value_maps)?;
+    let field_date_formats = checked_keys(&src, values)?;
+    let columns_line = key_line("[sources.columns]");
+    let source = Source {
+        name: s.name.clone(),
+        kind: s.kind,
+        files: s.files.clone(),
+        format: s.format,
+        delimiter,
+        encoding: s.encoding,
+        bom: s.bom,
+        date_format,
+        date_format_label,
+        date_formats,
+        field_date_formats,
+        header_row,
+        id_kind: s.id_kind,
+        sheet: s.sheet.clone(),
+        columns: columns.clone(),
+        constants: s.constants.clone(),
+        values: values.clone(),
+        on_invalid: s.on_invalid.clone(),
+        spell_key: s.spell_key.as_ref().map(|k| k.get_ref().clone()),
+        lsoa_lookup: s.lsoa_lookup.as_ref().map(|l| {
+            let mut l = l.get_ref().clone();
+            l.file = crate::ingest::clean_path(&dir.join(&l.file))
+                .display()
+                .to_string();
+            l
+        }),
+    };
+    match (&s.lsoa_lookup, source.has(schema::LSOA_CODE)) {
+        (None, true) => {
+            return Err(serr(
+                key_line("lsoa_code ="),
+                "lsoa_code is mapped but there is no [sources.lsoa_lookup] to turn it into an IMD decile".into(),
+            ))
+        }
+        (Some(l), false) => {
+            return Err(serr(at(l.span()), "[sources.lsoa_lookup] is given but lsoa_code is not mapped".into()))
+        }
+        (Some(l), true) => {
+            let file = source.lsoa_lookup.as_ref().map(|x| x.file.clone()).unwrap_or_default();
+            if !Path::new(&file).is_file() {
+                return Err(serr(at(l.span()), format!("the LSOA lookup file {file} does not exist")));
+            }
+        }
+        (None, false) => {}
+    }
+    if let Some(missing) = required_missing(&source).first() {
+        return Err(serr(
+            columns_line,
+            format!("no mapping for required field `{missing}` (add it under [sources.columns] or [sources.constants])"),
+        ));
+    }
+    if let Some(key) = &s.spell_key {
+        if s.kind != SourceKind::Hospital {
+            return Err(serr(
+                at(key.span()),
+                "spell_key is for hospital sources".into(),
+            ));
+        }
+        for f in key.get_ref() {
+            if !source.has(f) {
+                return Err(serr(
+                    at(key.span()),
+                    format!("spell_key names `{f}`, which this source does not map"),
+                ));
+            }
+        }
+    }
+    Ok(source)
+}
+
+/// How a source's files are read: its date formats, header row and delimiter.
+#[allow(clippy::type_complexity)]
+fn reading(src: &Src) -> Result<(Vec<(String, String)>, u32, u8), PipelineError> {
+    let (s, at) = (src.spanned.get_ref(), |span: std::ops::Range<usize>| {
+        src.cx.at(span)
+    });
+    let serr = |line: Option<usize>, m: String| src.err(line, m);
+    let date_formats: Vec<(String, String)> = match (&s.date_format, &s.date_formats) {
+        (Some(f), Some(_)) => {
+            return Err(serr(
+                at(f.span()),
+                "give date_format or date_formats, not both".into(),
+            ))
+        }
+        (None, None) => vec![("%Y-%m-%d".to_string(), "yyyy-mm-dd".to_string())],
+        (Some(f), None) => vec![(
+            parse_date_format(f.get_ref()).map_err(|m| serr(at(f.span()), m))?,
+            f.get_ref().clone(),
+        )],
+        (None, Some(list)) => {
+            if list.get_ref().is_empty() {
+                return Err(serr(
+                    at(list.span()),
+                    "date_formats is empty: give at least one format".into(),
+                ));
+            }
+            list.get_ref()
+                .iter()
+                .map(|f| {
+                    parse_date_format(f).map(|p| (p, f.clone())).map_err(|m| {
+                        serr(
+                            at(list.span()),
+                            m.replacen("date_format", "date_formats:", 1),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let header_row = match (&s.skip_rows, &s.header_row) {
+        (Some(k), Some(_)) => {
+            return Err(serr(
+                at(k.span()),
+                "give skip_rows or header_row, not both (header_row = skip_rows + 1)".into(),
+            ))
+        }
+        (Some(k), None) => k.get_ref() + 1,
+        (None, Some(h)) if *h.get_ref() == 0 => {
+            return Err(serr(
+                at(h.span()),
+                "header_row counts from 1 (the file's first line)".into(),
+            ))
+        }
+        (None, Some(h)) => *h.get_ref(),
+        (None, None) => 1,
+    };
+    let delimiter = match &s.delimiter {
+        None => b',',
+        Some(d) => {
+            let v = d.get_ref();
+            let b = match v.as_str() {
+                "\\t" | "\t" | "tab" => b'\t',
+                x if x.len() == 1 && x.is_ascii() => x.as_bytes()[0],
+                _ => {
+                    return Err(serr(
+                        at(d.span()),
+                        format!("delimiter \"{v}\" must be one character (or \"tab\")"),
+                    ))
+                }
+            };
+            b
+        }
+    };
+    if s.format == Format::Xlsx && s.delimiter.is_some() {
+        return Err(serr(
+            s.delimiter.as_ref().and_then(|d| at(d.span())),
+            "delimiter is for CSV sources; this source is xlsx".into(),
+        ));
+    }
+    Ok((date_formats, header_row, delimiter))
+}
+
+/// A source's value maps, inline or named, normalised.
+fn values_of(
+    src: &Src,
+    value_maps: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, PipelineError> {
+    let s = src.spanned.get_ref();
+    let serr = |line: Option<usize>, m: String| src.err(line, m);
+    let mut values: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (field, entry) in &s.values {
+        let map = match entry {
+            ValuesEntry::Inline(m) => m.clone(),
+            ValuesEntry::Named(name) => match value_maps.get(name) {
+                Some(m) => m.clone(),
+                None => self::value_maps::builtin(name).ok_or_else(|| {
+                    let mut names: Vec<String> = value_maps.keys().cloned().collect();
+                    names.extend(self::value_maps::BUILTIN.iter().map(|n| n.to_string()));
+                    serr(
+                        None,
+                        format!(
+                            "values.{field} = \"{name}\": there is no [value_maps.{name}] (maps: {})",
+                            names.join(", ")
+                        ),
+                    )
+                })?,
+            },
+        };
+        let map = self::value_maps::normalised(&map)
+            .map_err(|m| serr(None, format!("values.{field}: {m}")))?;
+        values.insert(field.clone(), map);
+    }
+    Ok(values)
+}
+
+/// Every key a source names is a field of its kind; its per-field date
+/// formats, parsed.
+#[allow(clippy::type_complexity)]
+fn checked_keys(
+    src: &Src,
+    values: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, Vec<(String, String)>>, PipelineError> {
+    let s = src.spanned.get_ref();
+    let columns = &s.columns;
+    let serr = |line: Option<usize>, m: String| src.err(line, m);
+    let key_line = |needle: &str| src.key_line(needle);
+    let columns_line = key_line("[sources.columns]");
+    let fields = s.kind.fields();
+    let known = |f: &str| fields.iter().any(|(n, _)| *n == f);
+    let known_list = || {
+        fields
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for key in columns.keys().chain(s.constants.keys()) {
+        if !known(key) {
+            return Err(serr(
+                key_line(&format!("{key} =")).or(columns_line),
+                format!(
+                    "`{key}` is not a field of {} sources (fields: {})",
+                    s.kind.name(),
+                    known_list()
+                ),
+            ));
+        }
+    }
+    for key in values.keys() {
+        if !known(key) {
+            return Err(serr(
+                key_line(&format!("values.{key}]")),
+                format!("values.{key}: `{key}` is not a field of this kind of source"),
+            ));
+        }
+    }
+    let mut field_date_formats = BTreeMap::new();
+    for (key, list) in &s.field_date_formats {
+        let line = key_line(&format!("{key} ="));
+        if !fields
+            .iter()
+            .any(|(n, t)| n == key && *t == schema::FieldType::Date)
+        {
+            return Err(serr(
+                line,
+                format!(
+                    "field_date_formats.{key}: `{key}` is not a date field of this kind of source"
+                ),
+            ));
+        }
+        if list.is_empty() {
+            return Err(serr(line, format!("field_date_formats.{key} is empty")));
+        }
+        let parsed: Vec<(String, String)> = list
+            .iter()
+            .map(|f| {
+                parse_date_format(f)
+                    .map(|p| (p, f.clone()))
+                    .map_err(|m| serr(line, format!("field_date_formats.{key}: {m}")))
+            })
+            .collect::<Result<_, _>>()?;
+        field_date_formats.insert(key.clone(), parsed);
+    }
+    for key in s.on_invalid.keys() {
+        if !known(key) {
+            return Err(serr(
+                key_line(&format!("{key} =")),
+                format!("on_invalid.{key}: `{key}` is not a field of this kind of source"),
+            ));
+        }
+    }
+    Ok(field_date_formats)
+}
+
+/// Required canonical fields the source does not map (SPEC 1.1–1.3).
+fn required_missing(s: &Source) -> Vec<String> {
+    use schema::*;
+    // The fields every row needs (one list, in schema); attendance is checked
+    // below, as a count or a register.
+    let mut req: Vec<&str> = required_values(s.kind)
+        .into_iter()
+        .filter(|f| *f != SESSIONS_ATTENDED && !SESSIONS.contains(f))
+        .collect();
+    if s.kind == SourceKind::Hospital {
+        match s.constants.get(SETTING).map(String::as_str) {
+            Some("apc") => req.extend([DISCHARGE_DATE, ADMISSION_METHOD]),
+            Some("op") => req.push(ATTENDANCE_STATUS),
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> = req
+        .into_iter()
+        .filter(|f| !s.has(f))
+        .map(String::from)
+        .collect();
+    if s.kind == SourceKind::ProviderReturns {
+        let register = SESSIONS.iter().filter(|f| s.has(f)).count();
+        if register != 0 && register != 6 {
+            out.push("session_1 … session_6 (map all six or none)".into());
+        } else if register == 0 && !s.has(SESSIONS_ATTENDED) {
+            out.push("sessions_attended (or the register session_1 … session_6)".into());
+        }
+        // SPEC 1.1: age as a band or a year of birth, one of them.
+        if !s.has(AGE_BAND) && !s.has(YEAR_OF_BIRTH) {
+            out.push("age_band or year_of_birth".into());
+        }
+    }
+    out
+}

@@ -367,11 +367,22 @@ pub fn did(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
 }
 
 /// The difference-in-differences per financial year of the index date (a
-/// starter's course start, a comparison person's referral): the same columns
-/// as [`did`] with the year first. Years with no eligible person are left out.
-pub fn did_by_year(outcomes: &LazyFrame, fy_start_month: u32) -> PolarsResult<DataFrame> {
+/// starter's course start, a comparison person's referral) within the
+/// evaluation period: the same columns as [`did`] with the year first. Years
+/// with no eligible person are left out; so are people whose index date
+/// falls before the period (a comparison person first referred earlier).
+pub fn did_by_year(
+    outcomes: &LazyFrame,
+    fy_start_month: u32,
+    period: (NaiveDate, NaiveDate),
+) -> PolarsResult<DataFrame> {
     let with_year = outcomes
         .clone()
+        .filter(
+            col(INDEX)
+                .gt_eq(lit(period.0))
+                .and(col(INDEX).lt_eq(lit(period.1))),
+        )
         .with_column(financial_year(col(INDEX), fy_start_month).alias(FINANCIAL_YEAR));
     let years = with_year
         .clone()

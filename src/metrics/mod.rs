@@ -259,7 +259,11 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
                 p, &persons, &events_lf, &outcomes, coverage, published, &mut notes,
             )?;
             let outcomes_lf = outcomes.lazy();
-            tables.extend(hospital_tables(&outcomes_lf, s.financial_year_start_month)?);
+            tables.extend(hospital_tables(
+                &outcomes_lf,
+                s.financial_year_start_month,
+                period,
+            )?);
             tables.extend(compared);
             let mut profile = scorecard::profile_table(all_groups(
                 scorecard::profile(&refs, &outcomes_lf)?,
@@ -331,6 +335,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     all.extend(prov);
     let mut cards = scorecard::scorecard(p, &all)?;
     cards.extend(years::table(p, &all, period)?);
+    cards.extend(years::did_changes(&all)?);
     cards.extend(contract::tables(p, &all, period_years, data_as_at)?);
     if let Some(path) = &p.target_population {
         let mut t = reach::table(&reach::read(path)?, &all)?;
@@ -499,7 +504,11 @@ fn did_table(t: Table) -> Table {
 /// Follow-up, pre/post and difference-in-differences tables. Means are the
 /// event totals ÷ n, the change the difference of the means, its interval the
 /// change ± the t half-width.
-fn hospital_tables(outcomes: &LazyFrame, fy_start_month: u32) -> Result<Vec<Table>> {
+fn hospital_tables(
+    outcomes: &LazyFrame,
+    fy_start_month: u32,
+    period: (NaiveDate, NaiveDate),
+) -> Result<Vec<Table>> {
     let follow_up = Table::new(
         "hospital_follow_up",
         "Persons with and without full follow-up",
@@ -551,7 +560,7 @@ fn hospital_tables(outcomes: &LazyFrame, fy_start_month: u32) -> Result<Vec<Tabl
         Table::new(
             "did_by_financial_year",
             "Difference-in-differences by financial year of the course start (or referral)",
-            hospital::did_by_year(outcomes, fy_start_month)?,
+            hospital::did_by_year(outcomes, fy_start_month, period)?,
         )
         .labels(&[FINANCIAL_YEAR, "outcome"]),
     );

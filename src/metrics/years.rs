@@ -130,6 +130,58 @@ pub fn table(
     Ok(vec![t])
 }
 
+/// The change in each outcome's difference in differences on the year
+/// before, from the published yearly figures: the two years' cohorts are
+/// different people, so the interval combines the two years' half-widths
+/// (√(h₁² + h₂²), a normal approximation to their t intervals). Years whose
+/// figure is hidden (fewer than 10 people in a group) have no change.
+pub fn did_changes(tables: &[Table]) -> anyhow::Result<Vec<Table>> {
+    let Some(t) = tables.iter().find(|t| t.name == "did_by_financial_year") else {
+        return Ok(vec![]);
+    };
+    let (mut years, mut outcomes, mut change, mut lo, mut hi) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for i in 0..t.height() {
+        let (fy, outcome) = (t.text(i, "financial_year"), t.text(i, "outcome"));
+        let Some(prev) = (0..i).rev().find(|&j| t.text(j, "outcome") == outcome) else {
+            continue;
+        };
+        let est = |k: usize| -> Option<(f64, f64)> {
+            let (e, l, h) = (
+                t.f64(k, "estimate")?,
+                t.f64(k, "ci_low")?,
+                t.f64(k, "ci_high")?,
+            );
+            Some((e, (h - l) / 2.0))
+        };
+        let d = est(i)
+            .zip(est(prev))
+            .map(|((e2, h2), (e1, h1))| (e2 - e1, (h1 * h1 + h2 * h2).sqrt()));
+        // Shown to 2 decimal places, like the yearly figures it comes from.
+        let r = |x: f64| (x * 100.0).round() / 100.0;
+        years.push(format!("{} on {}", fy, t.text(prev, "financial_year")));
+        outcomes.push(outcome);
+        change.push(d.map(|(d, _)| r(d)));
+        lo.push(d.map(|(d, h)| r(d - h)));
+        hi.push(d.map(|(d, h)| r(d + h)));
+    }
+    let df = df!(
+        "financial_year" => years, "outcome" => outcomes,
+        "change_on_last_year" => change, "change_ci_low" => lo, "change_ci_high" => hi,
+    )?;
+    Ok(vec![Table::new(
+        "did_year_on_year",
+        "Difference in differences: change on the year before",
+        df,
+    )
+    .labels(&["financial_year", "outcome"])
+    .exact(&[
+        "change_on_last_year",
+        "change_ci_low",
+        "change_ci_high",
+    ])])
+}
+
 /// Months of the period in which no course started (from the finalized monthly counts).
 pub fn months_without_a_start(tables: &[Table]) -> Vec<String> {
     tables
@@ -158,6 +210,32 @@ mod tests {
         assert!((d.estimate + 0.2).abs() < 1e-12);
         assert!((d.low + 0.3339).abs() < 1e-4, "{d:?}");
         assert!((d.high + 0.0524).abs() < 1e-4, "{d:?}");
+    }
+
+    #[test]
+    fn did_change_on_last_year_hand_worked() {
+        // 2022/23: −0.10 (−0.40 to 0.20), half 0.30; 2023/24: −0.50 (−0.90 to
+        // −0.10), half 0.40. Change −0.40 ± √(0.09 + 0.16) = ± 0.5.
+        let t = Table::new(
+            "did_by_financial_year",
+            "",
+            df!(
+                "financial_year" => ["2022/23", "2022/23", "2023/24", "2023/24"],
+                "outcome" => ["emergency_admissions", "ae_attendances", "emergency_admissions", "ae_attendances"],
+                "estimate" => [Some(-0.1), Some(0.2), Some(-0.5), None],
+                "ci_low" => [Some(-0.4), Some(0.0), Some(-0.9), None],
+                "ci_high" => [Some(0.2), Some(0.4), Some(-0.1), None],
+            )
+            .unwrap(),
+        );
+        let out = &did_changes(&[t]).unwrap()[0];
+        assert_eq!(out.height(), 2);
+        assert_eq!(out.text(0, "financial_year"), "2023/24 on 2022/23");
+        assert!((out.f64(0, "change_on_last_year").unwrap() + 0.4).abs() < 1e-12);
+        assert!((out.f64(0, "change_ci_low").unwrap() + 0.9).abs() < 1e-12);
+        assert!((out.f64(0, "change_ci_high").unwrap() - 0.1).abs() < 1e-12);
+        // A hidden year has no change.
+        assert_eq!(out.f64(1, "change_on_last_year"), None);
     }
 
     #[test]

@@ -735,6 +735,10 @@ fn trend(h: &mut String, c: &Page) {
         h.push_str("<h3>Hospital use by financial year</h3><p>The difference in differences for people whose course started (or, for the comparison group, who were referred) in each financial year. A year's figure rests on fewer people than the whole period's, so its interval is wider; figures for fewer than 10 people in either group are not shown.</p>");
         h.push_str(&table_html(p, x, None));
     }
+    if let Some(x) = t("did_year_on_year").filter(|x| x.height() > 0) {
+        h.push_str("<p>The change in each year's figure on the year before, with a 95% interval built from the two years' intervals (the years' people are different).</p>");
+        h.push_str(&table_html(p, x, None));
+    }
 }
 
 /// 9. Data quality.

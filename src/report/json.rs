@@ -499,6 +499,7 @@ fn board_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value
     let scorecard = listed("scorecard");
     let year_on_year = listed("year_on_year");
     let did_by_year = listed("did_by_financial_year");
+    let did_year_on_year = listed("did_year_on_year");
     let mut matching = match e.table("matching") {
         Some(t) => {
             let cols = t.column_names();
@@ -521,6 +522,7 @@ fn board_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value
     out.insert("scorecard".into(), scorecard);
     out.insert("year_on_year".into(), year_on_year);
     out.insert("did_by_financial_year".into(), did_by_year);
+    out.insert("did_year_on_year".into(), did_year_on_year);
     out.insert("matching".into(), matching);
     out.insert("did_matched".into(), did_matched);
     out.insert("did_aligned_index".into(), did_aligned_index);

@@ -440,65 +440,7 @@ struct Proposal {
 
 fn propose(kind: SourceKind, sample: Sample) -> Proposal {
     let fields = kind.fields();
-    // Every (field, header) pair with its score; the best pairs are taken first.
-    let mut pairs: Vec<(f64, &'static str, usize, String)> = Vec::new();
-    for (field, ftype) in &fields {
-        if *field == LSOA_CODE {
-            continue;
-        }
-        for (i, h) in sample.headers.iter().enumerate() {
-            let mut score = name_score(kind, field, h);
-            let mut why = format!("header \"{h}\"");
-            if let Some(n) = session_number(h) {
-                if *field == SESSIONS[n - 1] {
-                    score = 0.95;
-                    why = format!("header \"{h}\" looks like session {n} of the register");
-                }
-            }
-            let values = sample.column(i);
-            if *field == PERSON_ID && nhs_share(&values) >= 0.8 {
-                score = score.max(0.9);
-                why = format!("{why}; its values are NHS numbers (Modulus 11)");
-            }
-            if score >= 0.5 && values_fit(*ftype, &values) {
-                if *ftype == FieldType::Date && !values.is_empty() {
-                    why = format!("{why}; its values are dates");
-                }
-                pairs.push((score, field, i, why));
-            }
-        }
-    }
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut taken_fields: Vec<&str> = Vec::new();
-    let mut taken_cols: Vec<usize> = Vec::new();
-    let mut guesses = Vec::new();
-    for (score, field, i, why) in pairs {
-        if taken_fields.contains(&field) || taken_cols.contains(&i) {
-            continue;
-        }
-        taken_fields.push(field);
-        taken_cols.push(i);
-        let how = if score >= 1.0 {
-            "a known name"
-        } else {
-            "a similar name: check"
-        };
-        guesses.push(Guess {
-            field,
-            header: sample.headers[i].clone(),
-            why: format!("{why} ({how})"),
-        });
-    }
-    // A register needs all six sessions; a count wins if both are partly there.
-    let register = guesses
-        .iter()
-        .filter(|g| SESSIONS.contains(&g.field))
-        .count();
-    if register != 6 {
-        guesses.retain(|g| !SESSIONS.contains(&g.field));
-    } else {
-        guesses.retain(|g| g.field != SESSIONS_ATTENDED);
-    }
+    let mut guesses = best_guesses(kind, &sample, &fields);
     let index_of = |h: &str| sample.headers.iter().position(|x| x == h);
     let column_of = |field: &str| -> Vec<&str> {
         guesses
@@ -563,42 +505,8 @@ fn propose(kind: SourceKind, sample: Sample) -> Proposal {
                 (REFERRAL_SOURCE, REFERRAL_SOURCES),
                 (SEX, SEXES),
             ] {
-                let codes = distinct(&column_of(field));
-                let mut map = Vec::new();
-                let mut unknown = Vec::new();
-                for c in codes {
-                    let lower = c.to_lowercase();
-                    if list.contains(&lower.as_str()) {
-                        continue;
-                    }
-                    let snake = words(c).join("_");
-                    let initial = list
-                        .iter()
-                        .find(|v| c.len() == 1 && v.starts_with(&lower) && field == SEX);
-                    if let Some(v) = list.iter().find(|v| **v == snake) {
-                        map.push((c.to_string(), v.to_string()));
-                    } else if let Some(v) = initial {
-                        map.push((c.to_string(), v.to_string()));
-                    } else {
-                        unknown.push(c.to_string());
-                        map.push((
-                            c.to_string(),
-                            if field == SEX { "unknown" } else { "other" }.to_string(),
-                        ));
-                    }
-                }
-                if !map.is_empty() {
-                    let why = if unknown.is_empty() {
-                        "the file's labels, matched to the canonical values".to_string()
-                    } else {
-                        format!(
-                            "CHECK: {} matched no canonical value ({}): mapped to \"{}\"",
-                            unknown.join(", "),
-                            list.join(", "),
-                            if field == SEX { "unknown" } else { "other" }
-                        )
-                    };
-                    values.push((field.to_string(), map, why));
+                if let Some(m) = label_map(field, list, distinct(&column_of(field))) {
+                    values.push(m);
                 }
             }
             if guesses.iter().any(|g| g.field == ETHNICITY) {
@@ -609,21 +517,8 @@ fn propose(kind: SourceKind, sample: Sample) -> Proposal {
                 ));
             }
             for s in SESSIONS {
-                let codes = distinct(&column_of(s));
-                let yn: Vec<(String, String)> = codes
-                    .iter()
-                    .filter_map(|c| match c.to_lowercase().as_str() {
-                        "y" | "yes" | "true" | "x" => Some((c.to_string(), "1".to_string())),
-                        "n" | "no" | "false" | "-" => Some((c.to_string(), "0".to_string())),
-                        _ => None,
-                    })
-                    .collect();
-                if !yn.is_empty() {
-                    values.push((
-                        s.to_string(),
-                        yn,
-                        "register marks as 1 (attended) and 0".into(),
-                    ));
+                if let Some(m) = register_map(s, distinct(&column_of(s))) {
+                    values.push(m);
                 }
             }
         }
@@ -692,6 +587,139 @@ fn propose(kind: SourceKind, sample: Sample) -> Proposal {
         spell_key,
         unmapped,
     }
+}
+
+/// The best header for each field: every (field, header) pair is scored by
+/// name and values, the best pairs are taken first, one header per field;
+/// a register needs all six sessions, and a count wins if both are partly there.
+fn best_guesses(
+    kind: SourceKind,
+    sample: &Sample,
+    fields: &[(&'static str, FieldType)],
+) -> Vec<Guess> {
+    // Every (field, header) pair with its score; the best pairs are taken first.
+    let mut pairs: Vec<(f64, &'static str, usize, String)> = Vec::new();
+    for (field, ftype) in fields {
+        if *field == LSOA_CODE {
+            continue;
+        }
+        for (i, h) in sample.headers.iter().enumerate() {
+            let mut score = name_score(kind, field, h);
+            let mut why = format!("header \"{h}\"");
+            if let Some(n) = session_number(h) {
+                if *field == SESSIONS[n - 1] {
+                    score = 0.95;
+                    why = format!("header \"{h}\" looks like session {n} of the register");
+                }
+            }
+            let values = sample.column(i);
+            if *field == PERSON_ID && nhs_share(&values) >= 0.8 {
+                score = score.max(0.9);
+                why = format!("{why}; its values are NHS numbers (Modulus 11)");
+            }
+            if score >= 0.5 && values_fit(*ftype, &values) {
+                if *ftype == FieldType::Date && !values.is_empty() {
+                    why = format!("{why}; its values are dates");
+                }
+                pairs.push((score, field, i, why));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut taken_fields: Vec<&str> = Vec::new();
+    let mut taken_cols: Vec<usize> = Vec::new();
+    let mut guesses = Vec::new();
+    for (score, field, i, why) in pairs {
+        if taken_fields.contains(&field) || taken_cols.contains(&i) {
+            continue;
+        }
+        taken_fields.push(field);
+        taken_cols.push(i);
+        let how = if score >= 1.0 {
+            "a known name"
+        } else {
+            "a similar name: check"
+        };
+        guesses.push(Guess {
+            field,
+            header: sample.headers[i].clone(),
+            why: format!("{why} ({how})"),
+        });
+    }
+    // A register needs all six sessions; a count wins if both are partly there.
+    let register = guesses
+        .iter()
+        .filter(|g| SESSIONS.contains(&g.field))
+        .count();
+    if register != 6 {
+        guesses.retain(|g| !SESSIONS.contains(&g.field));
+    } else {
+        guesses.retain(|g| g.field != SESSIONS_ATTENDED);
+    }
+    guesses
+}
+
+/// A value map from a column's own labels to a field's canonical values
+/// (a label that matches none goes to "unknown" or "other", flagged CHECK).
+fn label_map(field: &str, list: &[&str], codes: Vec<&str>) -> Option<ValueMap> {
+    let mut map = Vec::new();
+    let mut unknown = Vec::new();
+    for c in codes {
+        let lower = c.to_lowercase();
+        if list.contains(&lower.as_str()) {
+            continue;
+        }
+        let snake = words(c).join("_");
+        let initial = list
+            .iter()
+            .find(|v| c.len() == 1 && v.starts_with(&lower) && field == SEX);
+        if let Some(v) = list.iter().find(|v| **v == snake) {
+            map.push((c.to_string(), v.to_string()));
+        } else if let Some(v) = initial {
+            map.push((c.to_string(), v.to_string()));
+        } else {
+            unknown.push(c.to_string());
+            map.push((
+                c.to_string(),
+                if field == SEX { "unknown" } else { "other" }.to_string(),
+            ));
+        }
+    }
+    if map.is_empty() {
+        return None;
+    }
+    {
+        let why = if unknown.is_empty() {
+            "the file's labels, matched to the canonical values".to_string()
+        } else {
+            format!(
+                "CHECK: {} matched no canonical value ({}): mapped to \"{}\"",
+                unknown.join(", "),
+                list.join(", "),
+                if field == SEX { "unknown" } else { "other" }
+            )
+        };
+        Some((field.to_string(), map, why))
+    }
+}
+
+/// A register column's marks (Y/N, yes/no, x/-) as 1 and 0.
+fn register_map(s: &str, codes: Vec<&str>) -> Option<ValueMap> {
+    let yn: Vec<(String, String)> = codes
+        .iter()
+        .filter_map(|c| match c.to_lowercase().as_str() {
+            "y" | "yes" | "true" | "x" => Some((c.to_string(), "1".to_string())),
+            "n" | "no" | "false" | "-" => Some((c.to_string(), "0".to_string())),
+            _ => None,
+        })
+        .collect();
+    (!yn.is_empty()).then(|| {
+        (
+            s.to_string(),
+            yn,
+            "register marks as 1 (attended) and 0".into(),
+        )
+    })
 }
 
 fn quote(s: &str) -> String {

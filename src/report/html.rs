@@ -390,48 +390,7 @@ fn head(h: &mut String, c: &Page) {
 fn summary_and_headlines(h: &mut String, c: &Page) {
     let t = |n: &str| c.e.table(n);
     // Headline figures.
-    // The primary outcome's matched DiD where matching ran, else the unmatched one.
-    let did_table = if t("did_matched")
-        .and_then(|d| d.find("outcome", "emergency_admissions"))
-        .is_some()
-    {
-        "did_matched"
-    } else {
-        "did"
-    };
-    let did_em = t(did_table).and_then(|d| {
-        (0..d.height())
-            .find(|&i| d.text(i, "outcome") == "emergency_admissions")
-            .map(|i| (d, i))
-    });
-    let did_text = match did_em {
-        Some((d, i)) => format!(
-            "{} <small>(95% CI {} to {}){}</small>",
-            esc(&display(d, i, "estimate")),
-            esc(&display(d, i, "ci_low")),
-            esc(&display(d, i, "ci_high")),
-            if ci_includes_zero(d, i) == Some(true) {
-                ": no clear difference"
-            } else {
-                ""
-            }
-        ),
-        None => "–".into(),
-    };
-    let did_verdict = match did_em.map(|(d, i)| {
-        crate::metrics::summary::verdict(
-            d.f64(i, "estimate"),
-            d.f64(i, "ci_low"),
-            d.f64(i, "ci_high"),
-        )
-    }) {
-        Some(crate::metrics::summary::Verdict::ClearFall) => "a clear fall",
-        Some(crate::metrics::summary::Verdict::ClearRise) => "a clear rise",
-        Some(crate::metrics::summary::Verdict::NoClearDifference) => {
-            "no clear difference (the interval includes zero)"
-        }
-        _ => "too few people to estimate",
-    };
+    let (did_text, did_verdict) = did_card(c.e);
     let cards = [
         (
             "Starters",
@@ -486,6 +445,55 @@ fn summary_and_headlines(h: &mut String, c: &Page) {
         ));
     }
     h.push_str("</div></section>\n");
+}
+
+/// The headline card of the primary outcome: the matched DiD where matching
+/// ran, else the unmatched one, as HTML, and its verdict in words.
+fn did_card(e: &Evaluation) -> (String, &'static str) {
+    let t = |n: &str| e.table(n);
+    // The primary outcome's matched DiD where matching ran, else the unmatched one.
+    let did_table = if t("did_matched")
+        .and_then(|d| d.find("outcome", "emergency_admissions"))
+        .is_some()
+    {
+        "did_matched"
+    } else {
+        "did"
+    };
+    let did_em = t(did_table).and_then(|d| {
+        (0..d.height())
+            .find(|&i| d.text(i, "outcome") == "emergency_admissions")
+            .map(|i| (d, i))
+    });
+    let did_text = match did_em {
+        Some((d, i)) => format!(
+            "{} <small>(95% CI {} to {}){}</small>",
+            esc(&display(d, i, "estimate")),
+            esc(&display(d, i, "ci_low")),
+            esc(&display(d, i, "ci_high")),
+            if ci_includes_zero(d, i) == Some(true) {
+                ": no clear difference"
+            } else {
+                ""
+            }
+        ),
+        None => "–".into(),
+    };
+    let did_verdict = match did_em.map(|(d, i)| {
+        crate::metrics::summary::verdict(
+            d.f64(i, "estimate"),
+            d.f64(i, "ci_low"),
+            d.f64(i, "ci_high"),
+        )
+    }) {
+        Some(crate::metrics::summary::Verdict::ClearFall) => "a clear fall",
+        Some(crate::metrics::summary::Verdict::ClearRise) => "a clear rise",
+        Some(crate::metrics::summary::Verdict::NoClearDifference) => {
+            "no clear difference (the interval includes zero)"
+        }
+        _ => "too few people to estimate",
+    };
+    (did_text, did_verdict)
 }
 
 /// 1. Activity.

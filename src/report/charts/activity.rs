@@ -121,30 +121,7 @@ pub(super) fn trend<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -
         .label_style(text(14))
         .axis_desc_style(text(16))
         .draw()?;
-    let span = [-0.5, n as f64 - 0.5];
-    if let Some(m) = mean {
-        chart
-            .draw_series(LineSeries::new(
-                span.iter().map(|x| (*x, m)),
-                GREY.stroke_width(2),
-            ))?
-            .label("Mean")
-            .legend(line_key(GREY, 2));
-    }
-    for (i, l) in [lo, hi].iter().enumerate() {
-        if let Some(l) = l {
-            let s = chart.draw_series(DashedLineSeries::new(
-                span.iter().map(|x| (*x, l.max(0.0))),
-                6,
-                4,
-                VERMILLION.stroke_width(2),
-            ))?;
-            if i == 1 {
-                s.label("Process limits (mean ± 2.66 × mean moving range)")
-                    .legend(line_key(VERMILLION, 2));
-            }
-        }
-    }
+    xmr_limits(&mut chart, n, mean, lo, hi)?;
     // A suppressed month is a gap: the line is drawn in runs of present months.
     for run in pts.split(|p| p.1.is_none()) {
         let line: Vec<(f64, f64)> = run.iter().filter_map(|p| Some((p.0, p.1?))).collect();
@@ -179,6 +156,41 @@ pub(super) fn trend<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -
             String::new()
         }
     )))
+}
+
+/// The XmR mean and process limits across the whole chart.
+fn xmr_limits<'a, DB: Backend + 'a>(
+    chart: &mut ChartContext<'a, DB, Plane>,
+    n: usize,
+    mean: Option<f64>,
+    lo: Option<f64>,
+    hi: Option<f64>,
+) -> Done {
+    let span = [-0.5, n as f64 - 0.5];
+    if let Some(m) = mean {
+        chart
+            .draw_series(LineSeries::new(
+                span.iter().map(|x| (*x, m)),
+                GREY.stroke_width(2),
+            ))?
+            .label("Mean")
+            .legend(line_key(GREY, 2));
+    }
+    for (i, l) in [lo, hi].iter().enumerate() {
+        if let Some(l) = l {
+            let s = chart.draw_series(DashedLineSeries::new(
+                span.iter().map(|x| (*x, l.max(0.0))),
+                6,
+                4,
+                VERMILLION.stroke_width(2),
+            ))?;
+            if i == 1 {
+                s.label("Process limits (mean ± 2.66 × mean moving range)")
+                    .legend(line_key(VERMILLION, 2));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn completion_by_imd<DB: Backend>(

@@ -57,29 +57,7 @@ pub fn table(
             _ => None,
         };
         prev = s.zip(c).map(|(s, c)| (c, s));
-        // The year's cost: time-based lines for the part of the year in the
-        // period, unit-based lines for the year's own units.
-        let j = act.find("financial_year", &fy);
-        let vol = j.and_then(|j| Volumes::of(act, j));
-        let overlap = fy_dates(&fy, p.settings.financial_year_start_month).map(|(a, b)| {
-            let (a, b) = (a.max(period.0), b.min(period.1));
-            if a <= b {
-                period_years(a, b)
-            } else {
-                0.0
-            }
-        });
-        let cost: Option<f64> = p
-            .cost_lines
-            .iter()
-            .map(|l| match l.basis {
-                CostBasis::PerYear | CostBasis::OneOff | CostBasis::Contract => {
-                    overlap.map(|y| line_cost(l, y, Volumes::default()))
-                }
-                _ => vol.map(|v| line_cost(l, 0.0, v)),
-            })
-            .sum();
-        let act_completers = vol.map(|v| v.completers);
+        let (cost, act_completers) = year_cost(p, act, &fy, period);
         years.push(fy);
         for (k, v) in [
             s,
@@ -128,6 +106,40 @@ pub fn table(
         }
     }
     Ok(vec![t])
+}
+
+/// A financial year's cost and completers: time-based lines for the part of
+/// the year in the period, unit-based lines for the year's own units.
+fn year_cost(
+    p: &Pipeline,
+    act: &Table,
+    fy: &str,
+    period: (NaiveDate, NaiveDate),
+) -> (Option<f64>, Option<f64>) {
+    // The year's cost: time-based lines for the part of the year in the
+    // period, unit-based lines for the year's own units.
+    let j = act.find("financial_year", fy);
+    let vol = j.and_then(|j| Volumes::of(act, j));
+    let overlap = fy_dates(fy, p.settings.financial_year_start_month).map(|(a, b)| {
+        let (a, b) = (a.max(period.0), b.min(period.1));
+        if a <= b {
+            period_years(a, b)
+        } else {
+            0.0
+        }
+    });
+    let cost: Option<f64> = p
+        .cost_lines
+        .iter()
+        .map(|l| match l.basis {
+            CostBasis::PerYear | CostBasis::OneOff | CostBasis::Contract => {
+                overlap.map(|y| line_cost(l, y, Volumes::default()))
+            }
+            _ => vol.map(|v| line_cost(l, 0.0, v)),
+        })
+        .sum();
+    let act_completers = vol.map(|v| v.completers);
+    (cost, act_completers)
 }
 
 /// The change in each outcome's difference in differences on the year

@@ -383,23 +383,34 @@ impl TDist {
 /// evaluated by the modified Lentz method. It converges quickly for
 /// x < (a+1)/(a+b+2); callers keep to that side.
 fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
-    const TINY: f64 = 1e-300;
-    // Lentz for g = 1 + d₁/(1 + d₂/(1 + …)); F = 1/g.
-    let mut g = 1.0_f64;
-    let mut cc = g;
-    let mut dd = 0.0_f64;
-    for k in 1..=100_000u32 {
+    // g = 1 + d₁/(1 + d₂/(1 + …)); F = 1/g.
+    let g = lentz(1.0, |k| {
         let m = f64::from(k / 2);
         let dk = if k % 2 == 0 {
             m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m))
         } else {
             -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0))
         };
-        dd = 1.0 + dk * dd;
+        (dk, 1.0)
+    });
+    1.0 / g
+}
+
+/// The continued fraction g = b₀ + a₁/(b₁ + a₂/(b₂ + …)) by the modified
+/// Lentz method (Numerical Recipes §5.2), `term(k)` giving (a_k, b_k), to
+/// full double precision (at most 100,000 terms).
+fn lentz(b0: f64, term: impl Fn(u32) -> (f64, f64)) -> f64 {
+    const TINY: f64 = 1e-300;
+    let mut g = if b0 == 0.0 { TINY } else { b0 };
+    let mut cc = g;
+    let mut dd = 0.0_f64;
+    for k in 1..=100_000u32 {
+        let (an, bn) = term(k);
+        dd = bn + an * dd;
         if dd.abs() < TINY {
             dd = TINY;
         }
-        cc = 1.0 + dk / cc;
+        cc = bn + an / cc;
         if cc.abs() < TINY {
             cc = TINY;
         }
@@ -410,7 +421,7 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
             break;
         }
     }
-    1.0 / g
+    g
 }
 
 /// Q(½, u) / r with r = u^½ e^(−u) / Γ(½), where Q(½, u) = erfc(√u) is the
@@ -420,31 +431,11 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
 fn gamma_q_half_over_r(u: f64) -> f64 {
     const B: f64 = 0.5;
     if u >= 1.0 {
-        // Q/r = 1/g, g = u+1−b − 1(1−b)/(u+3−b − 2(2−b)/(u+5−b − …)),
-        // g by the modified Lentz method.
-        const TINY: f64 = 1e-300;
-        let mut g = u + 1.0 - B;
-        let mut cc = g;
-        let mut dd = 0.0_f64;
-        for k in 1..=100_000u32 {
+        // Q/r = 1/g, g = u+1−b − 1(1−b)/(u+3−b − 2(2−b)/(u+5−b − …)).
+        let g = lentz(u + 1.0 - B, |k| {
             let kf = f64::from(k);
-            let an = -kf * (kf - B);
-            let bn = u + 2.0 * kf + 1.0 - B;
-            dd = bn + an * dd;
-            if dd.abs() < TINY {
-                dd = TINY;
-            }
-            cc = bn + an / cc;
-            if cc.abs() < TINY {
-                cc = TINY;
-            }
-            dd = 1.0 / dd;
-            let delta = cc * dd;
-            g *= delta;
-            if (delta - 1.0).abs() <= 0.5 * f64::EPSILON {
-                break;
-            }
-        }
+            (-kf * (kf - B), u + 2.0 * kf + 1.0 - B)
+        });
         1.0 / g
     } else {
         // P/r = Σ_k u^k / (b (b+1) … (b+k)).

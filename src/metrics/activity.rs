@@ -233,3 +233,63 @@ pub fn waits_table(df: DataFrame, by: &str) -> Table {
     let t = stat(t, "lower_quartile_days", "q1_x");
     stat(t, "upper_quartile_days", "q3_x")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn retention_counts_register_marks_else_the_first_k_sessions() {
+        // Starter A sends a register (sessions 1, 2 and 4); B sends a total of
+        // 3 (taken as sessions 1–3); C is still on a course and is left out.
+        let none = None::<i32>;
+        let refs = df!(
+            STARTER => [true, true, true],
+            IN_PROGRESS => [false, false, true],
+            SESSIONS_ATTENDED => [3i32, 3, 6],
+            SESSIONS[0] => [Some(1i32), none, none],
+            SESSIONS[1] => [Some(1i32), none, none],
+            SESSIONS[2] => [Some(0i32), none, none],
+            SESSIONS[3] => [Some(1i32), none, none],
+            SESSIONS[4] => [Some(0i32), none, none],
+            SESSIONS[5] => [Some(0i32), none, none],
+        )
+        .unwrap()
+        .lazy();
+        let r = retention(&refs).unwrap();
+        let attended: Vec<i64> = r
+            .column("attended")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(attended, [2, 2, 1, 1, 0, 0]);
+        assert_eq!(r.column("starters").unwrap().i64().unwrap().get(0), Some(2));
+    }
+
+    #[test]
+    fn waits_are_type_7_quartiles_of_days_to_start() {
+        let d = |day| NaiveDate::from_ymd_opt(2024, 1, day);
+        // Waits of 1, 2, 4 and 10 days at one provider: median 3, quartiles
+        // 1.75 and 5.5 (R: quantile(c(1,2,4,10), c(.25,.5,.75)), type 7).
+        let refs = df!(
+            STARTER => [true, true, true, true, false],
+            PROVIDER_ID => ["A", "A", "A", "A", "A"],
+            REFERRAL_DATE => [d(1), d(1), d(1), d(1), d(1)],
+            COURSE_START_DATE => [d(2), d(3), d(5), d(11), None],
+        )
+        .unwrap()
+        .lazy();
+        let w = waits(&refs, PROVIDER_ID).unwrap();
+        let f = |c: &str| w.column(c).unwrap().f64().unwrap().get(0).unwrap();
+        assert_eq!(w.column("starters").unwrap().i64().unwrap().get(0), Some(4));
+        assert_eq!((f("q1_x"), f("median_x"), f("q3_x")), (1.75, 3.0, 5.5));
+        // The last row is all providers together.
+        assert_eq!(
+            w.column(PROVIDER_ID).unwrap().str().unwrap().get(1),
+            Some("All providers")
+        );
+    }
+}

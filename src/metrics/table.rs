@@ -326,3 +326,29 @@ pub mod formulas {
         (n > 0.0).then(|| (post - pre) / n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_read_by_name_and_row_and_past_the_end_is_none() {
+        let t = Table::new(
+            "t",
+            "",
+            df!("g" => ["a", "b"], "n" => [5i64, 10], "x" => [Some(0.5), None]).unwrap(),
+        )
+        .labels(&["g"])
+        .counts(&["n"])
+        .exact(&["x"]);
+        assert_eq!(t.find("g", "b"), Some(1));
+        assert_eq!(t.find("g", "z"), None);
+        assert_eq!(t.f64(1, "n"), Some(10.0));
+        assert_eq!(t.f64(0, "x"), Some(0.5));
+        assert_eq!(t.f64(1, "x"), None);
+        assert_eq!(t.f64(2, "n"), None, "past the last row");
+        assert_eq!(t.f64(0, "no_such_column"), None);
+        assert!(matches!(t.kind("n"), Some(Kind::Count { .. })));
+        assert!(matches!(t.kind("g"), Some(Kind::Label)));
+    }
+}

@@ -73,3 +73,24 @@ pub fn notes(internal: bool, extra: &[String]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::*;
+
+    #[test]
+    fn a_cell_is_shown_as_data_not_as_rust() {
+        let mut t = Table::new(
+            "t",
+            "",
+            df!("g" => ["a", "b", "c", "d"], "x" => [Some(0.25), Some(-0.0000001), None, Some(12.0)]).unwrap(),
+        );
+        t.suppressed.insert((3, "x".into()));
+        // Six decimals at most, trailing zeros and a negative zero dropped,
+        // a missing figure empty, a suppressed one [c].
+        let shown_x: Vec<String> = (0..4).map(|i| shown(&t, i, "x")).collect();
+        assert_eq!(shown_x, ["0.25", "0", "", "[c]"]);
+        assert_eq!(shown(&t, 0, "g"), "a");
+    }
+}

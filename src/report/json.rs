@@ -530,3 +530,34 @@ fn board_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value
     out.insert("sensitivity".into(), sensitivity);
     out.insert("providers_adjusted".into(), providers_adjusted);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::*;
+
+    #[test]
+    fn a_suppressed_figure_is_null_and_named() {
+        let mut t = Table::new(
+            "t",
+            "",
+            df!("provider_id" => ["A", "B"], "starters" => [Some(12i64), Some(3)]).unwrap(),
+        );
+        t.suppressed.insert((1, "starters".into()));
+        let mut sup = Vec::new();
+        let v = rows(
+            Some(&t),
+            &[("provider_id", "provider_id"), ("starters", "starters")],
+            "activity.by_provider",
+            &mut sup,
+        );
+        assert_eq!(
+            v,
+            json!([{"provider_id": "A", "starters": 12}, {"provider_id": "B", "starters": null}])
+        );
+        assert_eq!(sup, ["activity.by_provider[1].starters"]);
+        // An absent table is an empty list, with nothing suppressed.
+        assert_eq!(rows(None, &[("x", "x")], "p", &mut sup), json!([]));
+        assert_eq!(sup.len(), 1);
+    }
+}

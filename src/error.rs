@@ -76,6 +76,41 @@ pub struct DamagedWarehouse {
     pub pipeline: PathBuf,
 }
 
+/// A figure could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// A data-frame operation failed (a bug or an exhausted machine, not bad input).
+    #[error("computing the figures failed: {0}")]
+    Frame(#[from] polars::prelude::PolarsError),
+    /// The target population file (reach) cannot be used.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    TargetPopulation {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+}
+
+/// What the metrics' functions return.
+pub type MetricsResult<T> = Result<T, MetricsError>;
+
+/// A file of the pack could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Csv { path: PathBuf, source: csv::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    Xlsx {
+        path: PathBuf,
+        source: rust_xlsxwriter::XlsxError,
+    },
+}
+
 /// Exit codes of the command line (SPEC 6).
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;

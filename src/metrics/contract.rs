@@ -30,7 +30,7 @@ pub fn tables(
     tables: &[Table],
     years: f64,
     data_as_at: NaiveDate,
-) -> anyhow::Result<Vec<Table>> {
+) -> crate::error::MetricsResult<Vec<Table>> {
     let Some(c) = &p.contract else {
         return Ok(vec![]);
     };

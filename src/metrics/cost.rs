@@ -78,7 +78,7 @@ pub fn tables(
     tables: &[Table],
     period_years: f64,
     notes: &mut Vec<String>,
-) -> anyhow::Result<Vec<Table>> {
+) -> crate::error::MetricsResult<Vec<Table>> {
     let find = |n: &str| tables.iter().find(|t| t.name == n);
     let overall = find("activity_overall").and_then(|t| Volumes::of(t, 0));
     let by_provider = find("activity_by_provider");
@@ -142,7 +142,7 @@ fn lines_table(
     provider_rows: &[(String, Option<Volumes>)],
     period_years: f64,
     notes: &mut Vec<String>,
-) -> anyhow::Result<(Table, Option<f64>, Option<f64>)> {
+) -> crate::error::MetricsResult<(Table, Option<f64>, Option<f64>)> {
     let present: Vec<&String> = provider_rows
         .iter()
         .filter(|(_, v)| v.is_none_or(|v| v.referrals > 0.0))
@@ -233,7 +233,7 @@ fn programme_costs(
     activity: Option<&Table>,
     period_years: f64,
     provider_lines: Option<f64>,
-) -> anyhow::Result<Table> {
+) -> crate::error::MetricsResult<Table> {
     let rule = p.settings.apportion;
     let rows: Vec<(String, Option<Volumes>)> = activity
         .map(|t| {
@@ -288,7 +288,7 @@ fn programme_costs(
 
 /// A cost-by-group table: its cost (hidden where a volume it rests on is),
 /// completers and cost per completer.
-fn cost_table(t: Table, hidden: Vec<usize>) -> anyhow::Result<Table> {
+fn cost_table(t: Table, hidden: Vec<usize>) -> crate::error::MetricsResult<Table> {
     let mut t = t.money(&["cost"]).counts(&["completers"]).money_per(
         "cost_per_completer",
         "cost",
@@ -309,7 +309,7 @@ fn provider_costs(
     p: &Pipeline,
     rows: &[(String, Option<Volumes>)],
     period_years: f64,
-) -> anyhow::Result<Table> {
+) -> crate::error::MetricsResult<Table> {
     let rule = p.settings.apportion;
     // Shares among the providers whose volumes are published (all, internally).
     let share_total: Option<f64> =
@@ -401,7 +401,7 @@ pub fn costed_outcomes(u: &UnitCosts) -> Vec<(&'static str, f64)> {
 
 /// The unit costs the value is priced at: source, price year, the amount as
 /// published and at the price base.
-pub fn unit_costs_table(p: &Pipeline) -> anyhow::Result<Table> {
+pub fn unit_costs_table(p: &Pipeline) -> crate::error::MetricsResult<Table> {
     let l = &p.unit_cost_lines;
     let df = df!(
         "outcome" => l.iter().map(|u| super::summary::outcome_words(u.outcome)).collect::<Vec<_>>(),

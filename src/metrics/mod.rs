@@ -83,7 +83,11 @@ fn latest_return_date(participants: &DataFrame) -> Result<Option<NaiveDate>> {
 }
 
 /// Lists every declared value of a dimension, with zero counts where no one is in it.
-pub(crate) fn all_groups(df: DataFrame, column: &str, dims: &Dimensions) -> Result<DataFrame> {
+pub(crate) fn all_groups(
+    df: DataFrame,
+    column: &str,
+    dims: &Dimensions,
+) -> crate::error::MetricsResult<DataFrame> {
     let Some(values) = dims.values(column) else {
         return Ok(df);
     };

@@ -12,7 +12,7 @@ use crate::pipeline::Pipeline;
 use crate::schema::{LTC_COUNT, PROVIDER_ID};
 use crate::stats;
 
-pub fn tables(p: &Pipeline, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
+pub fn tables(p: &Pipeline, tables: &[Table]) -> crate::error::MetricsResult<Vec<Table>> {
     let find = |n: &str| tables.iter().find(|t| t.name == n);
     let Some(comp) = find("completion_by_provider") else {
         return Ok(vec![]);
@@ -152,7 +152,10 @@ fn providers_table(df: DataFrame, hidden: Vec<(usize, &str)>) -> Table {
 
 /// The funnel-plot limits around the overall completion rate over the range of
 /// the providers' (finalized) starters.
-fn funnel_limits(providers: &Table, overall_rate: Option<f64>) -> anyhow::Result<Table> {
+fn funnel_limits(
+    providers: &Table,
+    overall_rate: Option<f64>,
+) -> crate::error::MetricsResult<Table> {
     let starters: Vec<f64> = (0..providers.height())
         .filter_map(|i| providers.f64(i, "starters"))
         .filter(|s| *s > 0.0)
@@ -200,7 +203,7 @@ fn funnel_limits(providers: &Table, overall_rate: Option<f64>) -> anyhow::Result
 pub fn case_mix_adjusted(
     refs: &LazyFrame,
     dims: &super::referrals::Dimensions,
-) -> anyhow::Result<Table> {
+) -> crate::error::MetricsResult<Table> {
     use super::referrals::*;
     let ltc = when(col(LTC_COUNT).is_null())
         .then(lit("Not known"))

@@ -15,7 +15,7 @@ pub fn tables(
     manifest: DataFrame,
     rejects: Option<DataFrame>,
     superseded: &DataFrame,
-) -> anyhow::Result<Vec<Table>> {
+) -> crate::error::MetricsResult<Vec<Table>> {
     let dropped = superseded
         .clone()
         .lazy()
@@ -106,7 +106,7 @@ pub fn by_provider(
     rejects: Option<&DataFrame>,
     superseded: &DataFrame,
     dims: &super::referrals::Dimensions,
-) -> anyhow::Result<Table> {
+) -> crate::error::MetricsResult<Table> {
     let count = |lf: LazyFrame, name: &str| {
         lf.filter(col(PROVIDER_ID).is_not_null())
             .with_column(super::referrals::declared(PROVIDER_ID, &dims.providers))

@@ -7,38 +7,54 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use crate::error::{MetricsError, MetricsResult};
 use polars::prelude::*;
 
 use super::table::Table;
 
 /// (dimension, group, population) rows of the target population file.
-pub fn read(path: &Path) -> anyhow::Result<Vec<(String, String, f64)>> {
+pub fn read(path: &Path) -> MetricsResult<Vec<(String, String, f64)>> {
+    let fail = |line: Option<usize>, message: String| MetricsError::TargetPopulation {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
     let mut r = csv::Reader::from_path(path)
-        .with_context(|| format!("cannot read the target population file {}", path.display()))?;
-    let h = r.headers()?.clone();
+        .map_err(|e| fail(None, format!("cannot read the target population file: {e}")))?;
+    let h = r
+        .headers()
+        .map_err(|e| fail(Some(1), format!("cannot read the header: {e}")))?
+        .clone();
     let col = |name: &str| {
         h.iter()
             .position(|x| x.trim().eq_ignore_ascii_case(name))
-            .with_context(|| {
-                format!(
-                    "{}: no column `{name}` (expected columns dimension, group, population)",
-                    path.display()
+            .ok_or_else(|| {
+                fail(
+                    Some(1),
+                    format!("no column `{name}` (expected columns dimension, group, population)"),
                 )
             })
     };
     let (d, g, p) = (col("dimension")?, col("group")?, col("population")?);
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
-        let rec = rec.with_context(|| format!("{} line {}", path.display(), i + 2))?;
+        let rec = rec.map_err(|e| {
+            fail(
+                Some(i + 2),
+                crate::ingest::nhs::mask_text(&e.to_string()).into_owned(),
+            )
+        })?;
         let pop: f64 = match rec.get(p).unwrap_or("").trim().replace(',', "").parse() {
             Ok(x) if x >= 0.0 => x,
-            _ => bail!(
-                "{} line {}, field population: \"{}\" is not a number of people",
-                path.display(),
-                i + 2,
-                crate::ingest::nhs::mask_text(rec.get(p).unwrap_or(""))
-            ),
+            _ => {
+                return Err(fail(
+                    Some(i + 2),
+                    format!(
+                        "field population: \"{}\" is not a number of people",
+                        crate::ingest::nhs::mask_text(rec.get(p).unwrap_or(""))
+                    ),
+                ))
+            }
         };
         out.push((
             rec.get(d).unwrap_or("").trim().to_string(),
@@ -49,7 +65,7 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<(String, String, f64)>> {
     Ok(out)
 }
 
-pub fn table(rows: &[(String, String, f64)], tables: &[Table]) -> anyhow::Result<Table> {
+pub fn table(rows: &[(String, String, f64)], tables: &[Table]) -> MetricsResult<Table> {
     let starters = |dim: &str, group: &str| -> Option<f64> {
         let t = tables
             .iter()

@@ -16,7 +16,7 @@ use crate::stats;
 /// Per provider: counts for reach and completeness, and the emergency
 /// admissions difference in differences (the provider's eligible starters
 /// against the whole comparison group, Welch 95% interval).
-pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> anyhow::Result<DataFrame> {
+pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> crate::error::MetricsResult<DataFrame> {
     let starter = col(STARTER);
     let deprived = col(IMD_QUINTILE)
         .eq(lit("1"))
@@ -81,7 +81,7 @@ pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> anyhow::Result<DataFra
             em("change").var(1).alias("var"),
         ])
         .collect()?;
-    let get = |c: &str| -> anyhow::Result<f64> {
+    let get = |c: &str| -> crate::error::MetricsResult<f64> {
         Ok(comparison
             .column(c)?
             .cast(&DataType::Float64)?
@@ -308,7 +308,10 @@ fn score_row(src: &Sources, i: usize) -> ScoreRow {
 
 /// The scorecard: one row per provider with referrals, from the finalized
 /// provider comparison, PAM by provider and profile.
-pub fn scorecard(p: &crate::pipeline::Pipeline, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
+pub fn scorecard(
+    p: &crate::pipeline::Pipeline,
+    tables: &[Table],
+) -> crate::error::MetricsResult<Vec<Table>> {
     let find = |n: &str| tables.iter().find(|t| t.name == n);
     let (Some(prov), Some(profile)) = (find("providers"), find("provider_profile")) else {
         return Ok(vec![]);

@@ -327,7 +327,7 @@ pub fn gradient(tables: &[Table]) -> Option<String> {
 }
 
 /// A finished summary as a table (one sentence a row).
-pub fn summary_table(sentences: Vec<String>) -> anyhow::Result<Table> {
+pub fn summary_table(sentences: Vec<String>) -> crate::error::MetricsResult<Table> {
     let df = polars::prelude::df!("sentence" => sentences)?;
     Ok(Table::new("summary", "Summary", df).labels(&["sentence"]))
 }
@@ -433,7 +433,10 @@ fn why_differ(e: &Evidence) -> &'static str {
 /// Money figures are compared at the price base when one is set (the
 /// published value uplifted from its year), so a local cost at 2024/25 prices
 /// is not set against a 2013 price.
-pub fn evidence_table(tables: &[Table], base: Option<PriceYear>) -> anyhow::Result<Table> {
+pub fn evidence_table(
+    tables: &[Table],
+    base: Option<PriceYear>,
+) -> crate::error::MetricsResult<Table> {
     let ev = evidence();
     let mut local = Vec::new();
     let mut sits = Vec::new();
@@ -534,7 +537,7 @@ pub fn limitations(
     out
 }
 
-pub fn limitations_table(lines: Vec<String>) -> anyhow::Result<Table> {
+pub fn limitations_table(lines: Vec<String>) -> crate::error::MetricsResult<Table> {
     let df = polars::prelude::df!("limitation" => lines)?;
     Ok(Table::new("limitations", "Limitations", df).labels(&["limitation"]))
 }
@@ -556,7 +559,7 @@ pub const GLOSSARY: &[(&str, &str)] = &[
     ("Estimated value of hospital activity avoided", "Hospital use avoided, priced at national average costs; not money that can be spent elsewhere unless services are changed."),
 ];
 
-pub fn glossary_table() -> anyhow::Result<Table> {
+pub fn glossary_table() -> crate::error::MetricsResult<Table> {
     let df = polars::prelude::df!(
         "term" => GLOSSARY.iter().map(|g| g.0).collect::<Vec<_>>(),
         "meaning" => GLOSSARY.iter().map(|g| g.1).collect::<Vec<_>>(),
@@ -572,7 +575,7 @@ pub fn tables(
     coverage: &str,
     published: bool,
     months_without_start: &[String],
-) -> anyhow::Result<Vec<Table>> {
+) -> crate::error::MetricsResult<Vec<Table>> {
     Ok(vec![
         summary_table(sentences(tables, period, p.settings.price_base))?,
         evidence_table(tables, p.settings.price_base)?,

@@ -27,7 +27,10 @@ pub fn months(period: (NaiveDate, NaiveDate)) -> Vec<String> {
 }
 
 /// The monthly counts (before control).
-pub fn monthly(refs: &LazyFrame, period: (NaiveDate, NaiveDate)) -> anyhow::Result<Table> {
+pub fn monthly(
+    refs: &LazyFrame,
+    period: (NaiveDate, NaiveDate),
+) -> crate::error::MetricsResult<Table> {
     let counted = refs
         .clone()
         .filter(col(STARTER))
@@ -57,7 +60,7 @@ pub fn monthly(refs: &LazyFrame, period: (NaiveDate, NaiveDate)) -> anyhow::Resu
 
 /// Adds the XmR mean, limits and special-cause labels computed from the
 /// finalized monthly counts.
-pub fn add_limits(tables: &mut [Table]) -> anyhow::Result<()> {
+pub fn add_limits(tables: &mut [Table]) -> crate::error::MetricsResult<()> {
     let Some(t) = tables.iter_mut().find(|t| t.name == NAME) else {
         return Ok(());
     };

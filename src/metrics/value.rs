@@ -29,7 +29,7 @@ pub fn tables(
     costed: &CostedDid,
     published: bool,
     not_estimable: &mut Vec<(String, String)>,
-) -> anyhow::Result<Vec<Table>> {
+) -> crate::error::MetricsResult<Vec<Table>> {
     let find = |n: &str| tables.iter().find(|t| t.name == n);
     let did = find("did");
     let pre_post = find("hospital_pre_post");

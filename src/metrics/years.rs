@@ -38,7 +38,7 @@ pub fn table(
     p: &Pipeline,
     tables: &[Table],
     period: (NaiveDate, NaiveDate),
-) -> anyhow::Result<Vec<Table>> {
+) -> crate::error::MetricsResult<Vec<Table>> {
     let find = |n: &str| tables.iter().find(|t| t.name == n);
     let (Some(comp), Some(act)) = (
         find("completion_by_financial_year"),
@@ -147,7 +147,7 @@ fn year_cost(
 /// different people, so the interval combines the two years' half-widths
 /// (√(h₁² + h₂²), a normal approximation to their t intervals). Years whose
 /// figure is hidden (fewer than 10 people in a group) have no change.
-pub fn did_changes(tables: &[Table]) -> anyhow::Result<Vec<Table>> {
+pub fn did_changes(tables: &[Table]) -> crate::error::MetricsResult<Vec<Table>> {
     let Some(t) = tables.iter().find(|t| t.name == "did_by_financial_year") else {
         return Ok(vec![]);
     };

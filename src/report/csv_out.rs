@@ -3,7 +3,7 @@
 use crate::disclosure::SUPPRESSED;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::WriteError;
 
 use crate::metrics::Table;
 
@@ -32,16 +32,22 @@ pub fn shown(t: &Table, row: usize, column: &str) -> String {
 /// Writes one tidy CSV: a single header row, then the rows (an internal
 /// pack marks its files by name, `<table>-INTERNAL.csv`, not with a banner
 /// row, so that `pandas.read_csv` and the like read them as they are).
-pub fn write(t: &Table, path: &Path) -> Result<()> {
-    let mut w =
-        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+pub fn write(t: &Table, path: &Path) -> Result<(), WriteError> {
+    let csv_err = |source| WriteError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
     let cols = t.column_names();
-    w.write_record(&cols)?;
+    w.write_record(&cols).map_err(csv_err)?;
     for i in 0..t.height() {
-        w.write_record(cols.iter().map(|c| shown(t, i, c)))?;
+        w.write_record(cols.iter().map(|c| shown(t, i, c)))
+            .map_err(csv_err)?;
     }
-    w.flush()?;
-    Ok(())
+    w.flush().map_err(|source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The file name of a table's CSV.

@@ -8,7 +8,8 @@
 use crate::disclosure::SUPPRESSED;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::WriteError;
+use rust_xlsxwriter::XlsxError;
 use rust_xlsxwriter::{Color, Format, FormatAlign, Workbook};
 
 use super::format::{kind, Kind};
@@ -116,7 +117,12 @@ impl Formats {
 /// sheet per table with its title in A1, a line on its symbols in A2 and
 /// the table from A3 as an Excel Table with one header row; numbers are
 /// stored as numbers, withheld or missing cells hold `[c]` or `[x]`.
-pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Result<()> {
+pub fn write(
+    tables: &[Table],
+    cover: &Cover,
+    path: &Path,
+    internal: bool,
+) -> Result<(), WriteError> {
     let mut book = Workbook::new();
     let f = Formats::new(internal);
     let mut used = vec![
@@ -128,19 +134,23 @@ pub fn write(tables: &[Table], cover: &Cover, path: &Path, internal: bool) -> Re
         .iter()
         .map(|t| sheet_name(&t.name, &mut used))
         .collect();
-    cover_sheet(&mut book, cover, &f)?;
-    contents_sheet(&mut book, tables, &sheet_names, &f)?;
-    notes_sheet(&mut book, cover, &f)?;
-    for (t, name) in tables.iter().zip(&sheet_names) {
-        table_sheet(&mut book, t, name, &f)?;
-    }
-    book.save(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    let mut sheets = || -> Result<(), XlsxError> {
+        cover_sheet(&mut book, cover, &f)?;
+        contents_sheet(&mut book, tables, &sheet_names, &f)?;
+        notes_sheet(&mut book, cover, &f)?;
+        for (t, name) in tables.iter().zip(&sheet_names) {
+            table_sheet(&mut book, t, name, &f)?;
+        }
+        book.save(path)
+    };
+    sheets().map_err(|source| WriteError::Xlsx {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The cover: title, the INTERNAL banner where it applies, and the facts.
-fn cover_sheet(book: &mut Workbook, cover: &Cover, f: &Formats) -> Result<()> {
+fn cover_sheet(book: &mut Workbook, cover: &Cover, f: &Formats) -> Result<(), XlsxError> {
     let internal = f.internal;
     let ws = book.add_worksheet();
     ws.set_name("Cover")?;
@@ -183,7 +193,7 @@ fn contents_sheet(
     tables: &[Table],
     sheet_names: &[String],
     f: &Formats,
-) -> Result<()> {
+) -> Result<(), XlsxError> {
     let ws = book.add_worksheet();
     ws.set_name("Contents")?;
     ws.write_string_with_format(0, 0, f.mark("Contents"), &f.title)?;
@@ -227,7 +237,7 @@ fn contents_sheet(
 }
 
 /// The notes: the symbols, then the notes on the data.
-fn notes_sheet(book: &mut Workbook, cover: &Cover, f: &Formats) -> Result<()> {
+fn notes_sheet(book: &mut Workbook, cover: &Cover, f: &Formats) -> Result<(), XlsxError> {
     let ws = book.add_worksheet();
     ws.set_name("Notes")?;
     ws.write_string_with_format(0, 0, f.mark("Notes"), &f.title)?;
@@ -265,7 +275,7 @@ fn notes_sheet(book: &mut Workbook, cover: &Cover, f: &Formats) -> Result<()> {
 }
 
 /// One table on its own sheet as an Excel Table.
-fn table_sheet(book: &mut Workbook, t: &Table, name: &str, f: &Formats) -> Result<()> {
+fn table_sheet(book: &mut Workbook, t: &Table, name: &str, f: &Formats) -> Result<(), XlsxError> {
     let internal = f.internal;
     let ws = book.add_worksheet();
     ws.set_name(name)?;

@@ -104,6 +104,8 @@ pub enum WriteError {
     },
     #[error("cannot write {}: {source}", path.display())]
     Csv { path: PathBuf, source: csv::Error },
+    #[error("cannot draw the chart {name}: {message}")]
+    Chart { name: String, message: String },
     #[error("cannot write {}: {source}", path.display())]
     Xlsx {
         path: PathBuf,

@@ -9,8 +9,8 @@ mod pam;
 mod providers;
 mod theme;
 
+use crate::error::WriteError;
 use crate::metrics::Evaluation;
-use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -119,28 +119,35 @@ const KINDS: &[(Kind, &str, &str)] = &[
 ];
 
 /// Draws every chart with data, writing `<name>.svg` and `<name>.png` into `dir`.
-pub fn draw_all(e: &Evaluation, dir: &Path) -> Result<Vec<Chart>> {
+pub fn draw_all(e: &Evaluation, dir: &Path) -> Result<Vec<Chart>, WriteError> {
     register_fonts();
-    std::fs::create_dir_all(dir)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WriteError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut out = Vec::new();
     for (kind, name, title) in KINDS {
+        let failed = |message: String| WriteError::Chart {
+            name: name.to_string(),
+            message,
+        };
         let mut svg = String::new();
         let drawn = {
             let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-            let caption =
-                draw(*kind, e, &root, title).map_err(|err| anyhow!("chart {name}: {err}"))?;
-            root.present()
-                .map_err(|err| anyhow!("chart {name}: {err}"))?;
+            let caption = draw(*kind, e, &root, title).map_err(|err| failed(err.to_string()))?;
+            root.present().map_err(|err| failed(err.to_string()))?;
             caption
         };
         let Some(caption) = drawn else { continue };
-        std::fs::write(dir.join(format!("{name}.svg")), &svg)?;
+        let svg_path = dir.join(format!("{name}.svg"));
+        std::fs::write(&svg_path, &svg).map_err(io(&svg_path))?;
         let png = dir.join(format!("{name}.png"));
         {
             let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
-            draw(*kind, e, &root, title).map_err(|err| anyhow!("chart {name}: {err}"))?;
+            draw(*kind, e, &root, title).map_err(|err| failed(err.to_string()))?;
             root.present()
-                .map_err(|err| anyhow!("chart {name} (png): {err}"))?;
+                .map_err(|err| failed(format!("(png) {err}")))?;
         }
         out.push(Chart {
             name,

@@ -17,47 +17,7 @@ use crate::stats;
 /// admissions difference in differences (the provider's eligible starters
 /// against the whole comparison group, Welch 95% interval).
 pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> crate::error::MetricsResult<DataFrame> {
-    let starter = col(STARTER);
-    let deprived = col(IMD_QUINTILE)
-        .eq(lit("1"))
-        .or(col(IMD_QUINTILE).eq(lit("2")));
-    let non_english = col(COURSE_LANGUAGE)
-        .neq(lit("English"))
-        .and(col(COURSE_LANGUAGE).neq(lit(NOT_KNOWN)));
-    let people = refs.clone().group_by([col(PROVIDER_ID)]).agg([
-        len().cast(DataType::Int64).alias("referrals"),
-        starter
-            .clone()
-            .sum()
-            .cast(DataType::Int64)
-            .alias("starters"),
-        starter
-            .clone()
-            .and(deprived)
-            .sum()
-            .cast(DataType::Int64)
-            .alias("deprived_starters"),
-        col(IMD_QUINTILE)
-            .neq(lit(NOT_KNOWN))
-            .sum()
-            .cast(DataType::Int64)
-            .alias("imd_known"),
-        col(ETHNICITY_GROUP)
-            .neq(lit("Not stated or not known"))
-            .sum()
-            .cast(DataType::Int64)
-            .alias("ethnicity_known"),
-        col(COURSE_KEY)
-            .filter(starter.clone())
-            .n_unique()
-            .cast(DataType::Int64)
-            .alias("courses"),
-        col(COURSE_KEY)
-            .filter(starter.and(non_english))
-            .n_unique()
-            .cast(DataType::Int64)
-            .alias("non_english_courses"),
-    ]);
+    let people = reach_counts(refs);
     let em = |s: &str| col(format!("emergency_admissions_{s}"));
     let hospital = outcomes
         .clone()
@@ -70,32 +30,7 @@ pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> crate::error::MetricsR
             em("change").mean().alias("_mean"),
             em("change").var(1).alias("_var"),
         ]);
-    let comparison = outcomes
-        .clone()
-        .filter(col(GROUP).eq(lit("comparison")).and(col(ELIGIBLE)))
-        .select([
-            len().cast(DataType::Float64).alias("n"),
-            em("pre").sum().cast(DataType::Float64).alias("pre"),
-            em("post").sum().cast(DataType::Float64).alias("post"),
-            em("change").mean().alias("mean"),
-            em("change").var(1).alias("var"),
-        ])
-        .collect()?;
-    let get = |c: &str| -> crate::error::MetricsResult<f64> {
-        Ok(comparison
-            .column(c)?
-            .cast(&DataType::Float64)?
-            .f64()?
-            .get(0)
-            .unwrap_or(f64::NAN))
-    };
-    let (cn, cpre, cpost, cmean, cvar) = (
-        get("n")?,
-        get("pre")?,
-        get("post")?,
-        get("mean")?,
-        get("var")?,
-    );
+    let (cn, cpre, cpost, cmean, cvar) = comparison_moments(outcomes)?;
     let mut df = people
         .join(
             hospital,
@@ -128,6 +63,86 @@ pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> crate::error::MetricsR
         .collect();
     df.with_column(Column::new("did_half".into(), half))?;
     Ok(df.drop_many(["_mean", "_var"]))
+}
+
+/// Per provider: referrals, starters, deprived starters, known IMD and
+/// ethnicity, courses and non-English courses.
+fn reach_counts(refs: &LazyFrame) -> LazyFrame {
+    let starter = col(STARTER);
+    let deprived = col(IMD_QUINTILE)
+        .eq(lit("1"))
+        .or(col(IMD_QUINTILE).eq(lit("2")));
+    let non_english = col(COURSE_LANGUAGE)
+        .neq(lit("English"))
+        .and(col(COURSE_LANGUAGE).neq(lit(NOT_KNOWN)));
+    refs.clone().group_by([col(PROVIDER_ID)]).agg([
+        len().cast(DataType::Int64).alias("referrals"),
+        starter
+            .clone()
+            .sum()
+            .cast(DataType::Int64)
+            .alias("starters"),
+        starter
+            .clone()
+            .and(deprived)
+            .sum()
+            .cast(DataType::Int64)
+            .alias("deprived_starters"),
+        col(IMD_QUINTILE)
+            .neq(lit(NOT_KNOWN))
+            .sum()
+            .cast(DataType::Int64)
+            .alias("imd_known"),
+        col(ETHNICITY_GROUP)
+            .neq(lit("Not stated or not known"))
+            .sum()
+            .cast(DataType::Int64)
+            .alias("ethnicity_known"),
+        col(COURSE_KEY)
+            .filter(starter.clone())
+            .n_unique()
+            .cast(DataType::Int64)
+            .alias("courses"),
+        col(COURSE_KEY)
+            .filter(starter.and(non_english))
+            .n_unique()
+            .cast(DataType::Int64)
+            .alias("non_english_courses"),
+    ])
+}
+
+/// The comparison group's n, emergency admissions before and after, and the
+/// mean and variance of the change (eligible people only).
+fn comparison_moments(
+    outcomes: &LazyFrame,
+) -> crate::error::MetricsResult<(f64, f64, f64, f64, f64)> {
+    let em = |s: &str| col(format!("emergency_admissions_{s}"));
+    let comparison = outcomes
+        .clone()
+        .filter(col(GROUP).eq(lit("comparison")).and(col(ELIGIBLE)))
+        .select([
+            len().cast(DataType::Float64).alias("n"),
+            em("pre").sum().cast(DataType::Float64).alias("pre"),
+            em("post").sum().cast(DataType::Float64).alias("post"),
+            em("change").mean().alias("mean"),
+            em("change").var(1).alias("var"),
+        ])
+        .collect()?;
+    let get = |c: &str| -> crate::error::MetricsResult<f64> {
+        Ok(comparison
+            .column(c)?
+            .cast(&DataType::Float64)?
+            .f64()?
+            .get(0)
+            .unwrap_or(f64::NAN))
+    };
+    Ok((
+        get("n")?,
+        get("pre")?,
+        get("post")?,
+        get("mean")?,
+        get("var")?,
+    ))
 }
 
 /// The profile as a controlled table.

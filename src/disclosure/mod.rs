@@ -84,60 +84,9 @@ pub fn finalize(t: &mut Table, published: bool) -> PolarsResult<()> {
             ));
         }
     }
-    let h = t.height();
-    // Counts first, in declaration order (a parent is declared before its subsets).
-    for (c, kind) in t.kinds.clone() {
-        let (within, zero_hidden) = match &kind {
-            Kind::Count {
-                within,
-                zero_hidden,
-            } => (within.clone(), *zero_hidden),
-            Kind::HiddenCount => (None, false),
-            _ => continue,
-        };
-        let v = values(&t.df, &c)?;
-        let mut out: Vec<Option<i64>> = Vec::with_capacity(h);
-        for (i, x) in v.iter().enumerate() {
-            let parent_hidden = within.as_ref().is_some_and(|p| t.is_suppressed(i, p));
-            let x = x.map(|x| x.round() as i64);
-            let shown = match x {
-                None => None,
-                Some(_) if published && parent_hidden => None,
-                Some(x) if published && zero_hidden && x < MIN_SHOWN => None,
-                Some(x) if published => publish_count(x),
-                Some(x) => Some(x),
-            };
-            if x.is_some() && shown.is_none() {
-                t.suppressed.insert((i, c.clone()));
-            }
-            out.push(shown);
-        }
-        t.df.with_column(Column::new(c.as_str().into(), out))?;
-    }
-    // A suppressed group size hides the whole row.
-    if let (true, Some(base)) = (published, t.base.clone()) {
-        if t.empty_group_hidden {
-            let v = values(&t.df, &base)?;
-            for (i, x) in v.iter().enumerate() {
-                if *x == Some(0.0) {
-                    t.suppressed.insert((i, base.clone()));
-                }
-            }
-        }
-        for i in 0..h {
-            if t.is_suppressed(i, &base) {
-                for (c, kind) in t.kinds.clone() {
-                    if matches!(kind, Kind::Count { .. } | Kind::HiddenCount) && c != base {
-                        t.suppressed.insert((i, c.clone()));
-                    }
-                }
-            }
-        }
-        for (c, kind) in t.kinds.clone() {
-            if matches!(kind, Kind::Count { .. } | Kind::HiddenCount) {
-                null_suppressed(t, &c)?;
-            }
-        }
+    control_counts(t, published)?;
+    if published {
+        hide_rows_of_hidden_groups(t)?;
     }
     // Derived figures, in declaration order, from the values above.
     for (c, kind) in t.kinds.clone() {
@@ -169,6 +118,74 @@ pub fn finalize(t: &mut Table, published: bool) -> PolarsResult<()> {
         .collect();
     t.df = t.df.select(keep)?;
     t.finalized = true;
+    Ok(())
+}
+
+/// Counts, in declaration order (a parent is declared before its subsets):
+/// in a published pack, 1–7 (or 0–7 where a zero is hidden too) and any
+/// count inside a hidden parent become hidden, the rest are rounded.
+fn control_counts(t: &mut Table, published: bool) -> PolarsResult<()> {
+    let h = t.height();
+    // Counts first, in declaration order (a parent is declared before its subsets).
+    for (c, kind) in t.kinds.clone() {
+        let (within, zero_hidden) = match &kind {
+            Kind::Count {
+                within,
+                zero_hidden,
+            } => (within.clone(), *zero_hidden),
+            Kind::HiddenCount => (None, false),
+            _ => continue,
+        };
+        let v = values(&t.df, &c)?;
+        let mut out: Vec<Option<i64>> = Vec::with_capacity(h);
+        for (i, x) in v.iter().enumerate() {
+            let parent_hidden = within.as_ref().is_some_and(|p| t.is_suppressed(i, p));
+            let x = x.map(|x| x.round() as i64);
+            let shown = match x {
+                None => None,
+                Some(_) if published && parent_hidden => None,
+                Some(x) if published && zero_hidden && x < MIN_SHOWN => None,
+                Some(x) if published => publish_count(x),
+                Some(x) => Some(x),
+            };
+            if x.is_some() && shown.is_none() {
+                t.suppressed.insert((i, c.clone()));
+            }
+            out.push(shown);
+        }
+        t.df.with_column(Column::new(c.as_str().into(), out))?;
+    }
+    Ok(())
+}
+
+/// A group with no one (where every declared group is listed) or a hidden
+/// group size hides every count of its row.
+fn hide_rows_of_hidden_groups(t: &mut Table) -> PolarsResult<()> {
+    let h = t.height();
+    if let Some(base) = t.base.clone() {
+        if t.empty_group_hidden {
+            let v = values(&t.df, &base)?;
+            for (i, x) in v.iter().enumerate() {
+                if *x == Some(0.0) {
+                    t.suppressed.insert((i, base.clone()));
+                }
+            }
+        }
+        for i in 0..h {
+            if t.is_suppressed(i, &base) {
+                for (c, kind) in t.kinds.clone() {
+                    if matches!(kind, Kind::Count { .. } | Kind::HiddenCount) && c != base {
+                        t.suppressed.insert((i, c.clone()));
+                    }
+                }
+            }
+        }
+        for (c, kind) in t.kinds.clone() {
+            if matches!(kind, Kind::Count { .. } | Kind::HiddenCount) {
+                null_suppressed(t, &c)?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -154,17 +154,25 @@ fn the_board_pack_has_its_sections_and_speaks_plainly() {
 
 /// The pack's CSV table as rows of (header → cell).
 fn csv_rows(w: &Workdir, run: &str, name: &str) -> Vec<std::collections::BTreeMap<String, String>> {
-    let text =
-        std::fs::read_to_string(w.path(&format!("reports/sample/{run}/tables/{name}.csv"))).unwrap();
+    let text = std::fs::read_to_string(w.path(&format!("reports/sample/{run}/tables/{name}.csv")))
+        .unwrap();
     let mut r = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     r.records()
-        .map(|x| header.iter().cloned().zip(x.unwrap().iter().map(String::from)).collect())
+        .map(|x| {
+            header
+                .iter()
+                .cloned()
+                .zip(x.unwrap().iter().map(String::from))
+                .collect()
+        })
         .collect()
 }
 
 fn money(row: &std::collections::BTreeMap<String, String>, c: &str) -> f64 {
-    row[c].parse().unwrap_or_else(|_| panic!("{c} = {:?}", row[c]))
+    row[c]
+        .parse()
+        .unwrap_or_else(|_| panic!("{c} = {:?}", row[c]))
 }
 
 #[test]
@@ -176,19 +184,37 @@ fn every_amount_is_at_one_price_base_and_a_contract_is_the_providers() {
     // 89.3) / 4 = 88.825; 2023/24 = (106.8 + 107.8 + 108.0 + 109.3) / 4 =
     // 107.975; 2024/25 = (110.1 + 112.1 + 113.2 + 114.1) / 4 = 112.375.
     let lines = csv_rows(&w, "base", "cost_lines");
-    let coordinator = lines.iter().find(|l| l["item"].starts_with("Coordinator")).unwrap();
+    let coordinator = lines
+        .iter()
+        .find(|l| l["item"].starts_with("Coordinator"))
+        .unwrap();
     assert_eq!(coordinator["price_year"], "2018/19");
     assert!((money(coordinator, "amount_at_price_base") - 26000.0 * 112.375 / 88.825).abs() < 0.01);
     // Three years of the uplifted yearly amount.
     assert!((money(coordinator, "cost_in_period") - 3.0 * 26000.0 * 112.375 / 88.825).abs() < 0.01);
     let units = csv_rows(&w, "base", "unit_costs");
-    let outpatients = units.iter().find(|u| u["outcome"] == "outpatient attendances").unwrap();
+    let outpatients = units
+        .iter()
+        .find(|u| u["outcome"] == "outpatient attendances")
+        .unwrap();
     assert_eq!(outpatients["price_year"], "2023/24");
-    assert!((money(outpatients, "unit_cost_at_price_base") - 177.0 * 112.375 / 107.975).abs() < 0.01);
-    let admissions = units.iter().find(|u| u["outcome"] == "emergency admissions").unwrap();
-    assert_eq!(money(admissions, "unit_cost_at_price_base"), 2711.0, "already at 2024/25 prices");
+    assert!(
+        (money(outpatients, "unit_cost_at_price_base") - 177.0 * 112.375 / 107.975).abs() < 0.01
+    );
+    let admissions = units
+        .iter()
+        .find(|u| u["outcome"] == "emergency admissions")
+        .unwrap();
+    assert_eq!(
+        money(admissions, "unit_cost_at_price_base"),
+        2711.0,
+        "already at 2024/25 prices"
+    );
     let html = std::fs::read_to_string(w.path("reports/sample/base/index.html")).unwrap();
-    assert!(html.contains("every amount is at 2024/25 prices"), "the pack states its price base");
+    assert!(
+        html.contains("every amount is at 2024/25 prices"),
+        "the pack states its price base"
+    );
     let before_total = money(&csv_rows(&w, "base", "cost_summary")[0], "total");
     let provider_cost = |run: &str| {
         let rows = csv_rows(&w, run, "cost_by_provider");
@@ -206,22 +232,44 @@ fn every_amount_is_at_one_price_base_and_a_contract_is_the_providers() {
     let r = w.run(&["run", "pipelines/sample.toml", "--run-id", "contract"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let after_total = money(&csv_rows(&w, "contract", "cost_summary")[0], "total");
-    assert!((after_total - before_total - 120_000.0).abs() < 0.01, "{before_total} → {after_total}");
+    assert!(
+        (after_total - before_total - 120_000.0).abs() < 0.01,
+        "{before_total} → {after_total}"
+    );
     assert!((provider_cost("contract") - nth_before - 120_000.0).abs() < 0.01);
 
     // A contract names the provider it pays.
-    w.write("pipelines/sample.toml", with_contract.replace("provider = \"NTH\"\nprice_year", "price_year"));
+    w.write(
+        "pipelines/sample.toml",
+        with_contract.replace("provider = \"NTH\"\nprice_year", "price_year"),
+    );
     let r = w.run(&["validate", "pipelines/sample.toml"]);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.all().contains("\"Northside contract\" is a contract: give the provider"), "{}", r.all());
+    assert!(
+        r.all()
+            .contains("\"Northside contract\" is a contract: give the provider"),
+        "{}",
+        r.all()
+    );
 
     // With a price base, an amount without its price year is refused, by name.
-    w.write("pipelines/sample.toml", toml.replacen("price_year = \"2018/19\"\n", "", 1));
+    w.write(
+        "pipelines/sample.toml",
+        toml.replacen("price_year = \"2018/19\"\n", "", 1),
+    );
     let r = w.run(&["validate", "pipelines/sample.toml"]);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.all().contains("cost line \"Coordinator (AfC band 7, 0.5 WTE)\" has no price year"), "{}", r.all());
+    assert!(
+        r.all()
+            .contains("cost line \"Coordinator (AfC band 7, 0.5 WTE)\" has no price year"),
+        "{}",
+        r.all()
+    );
     // A price base the deflator does not cover is refused with the range it does.
-    w.write("pipelines/sample.toml", toml.replace("price_base = \"2024/25\"", "price_base = \"2031/32\""));
+    w.write(
+        "pipelines/sample.toml",
+        toml.replace("price_base = \"2024/25\"", "price_base = \"2031/32\""),
+    );
     let r = w.run(&["validate", "pipelines/sample.toml"]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.all().contains("2010 to 2024/25"), "{}", r.all());

@@ -193,7 +193,13 @@ pub fn tables(
         period_years,
         provider_lines,
     )?;
-    Ok(vec![lines, summary, by_provider, by_programme, unit_costs_table(p)?])
+    Ok(vec![
+        lines,
+        summary,
+        by_provider,
+        by_programme,
+        unit_costs_table(p)?,
+    ])
 }
 
 /// Each programme's cost (commissioners buy them separately): the general
@@ -376,9 +382,13 @@ pub fn unit_costs_table(p: &Pipeline) -> anyhow::Result<Table> {
         "unit_cost" => l.iter().map(|u| u.amount).collect::<Vec<_>>(),
         "unit_cost_at_price_base" => l.iter().map(|u| u.at_price_base).collect::<Vec<_>>(),
     )?;
-    Ok(Table::new("unit_costs", "Unit costs the hospital activity is priced at", df)
-        .labels(&["outcome", "source", "price_year"])
-        .money(&["unit_cost", "unit_cost_at_price_base"]))
+    Ok(Table::new(
+        "unit_costs",
+        "Unit costs the hospital activity is priced at",
+        df,
+    )
+    .labels(&["outcome", "source", "price_year"])
+    .money(&["unit_cost", "unit_cost_at_price_base"]))
 }
 
 /// One sentence on the prices the money figures are at, for the pack's cost

@@ -116,7 +116,11 @@ pub fn by_provider(
     let accepted = count(kept.select([col(PROVIDER_ID)]), "accepted");
     let mut rejected = vec![superseded.clone().lazy().select([col(PROVIDER_ID)])];
     if let Some(r) = rejects.filter(|r| r.column("provider").is_ok()) {
-        rejected.push(r.clone().lazy().select([col("provider").alias(PROVIDER_ID)]));
+        rejected.push(
+            r.clone()
+                .lazy()
+                .select([col("provider").alias(PROVIDER_ID)]),
+        );
     }
     let rejected = count(concat(rejected, UnionArgs::default())?, "rejected");
     let df = accepted

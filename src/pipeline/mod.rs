@@ -356,20 +356,61 @@ pub struct UnitCostLine {
     pub at_price_base: f64,
 }
 
+/// (outcome, amount, default amount, default source, default year, the year you set).
+type UnitCostItem<'a> = (
+    &'static str,
+    f64,
+    f64,
+    &'static str,
+    &'static str,
+    &'a Option<String>,
+);
+
 impl UnitCosts {
     /// (outcome, amount, default amount, default source and year, the year you set).
-    fn items(&self) -> [(&'static str, f64, f64, &'static str, &'static str, &Option<String>); 4] {
+    fn items(&self) -> [UnitCostItem<'_>; 4] {
         [
-            ("emergency_admissions", self.non_elective_spell, 2711.0, "National Cost Collection, non-elective, all spells", "2024/25", &self.non_elective_spell_price_year),
-            ("ae_attendances", self.ae_attendance, 280.0, "National Cost Collection, A&E, all department types", "2024/25", &self.ae_attendance_price_year),
-            ("outpatient_attendances", self.outpatient_attendance, 177.0, "National Cost Collection, outpatients, all consultant-led", "2023/24", &self.outpatient_attendance_price_year),
-            ("emergency_bed_days", self.excess_bed_day, 313.0, "Reference Costs, excess bed day (reported, not priced)", "2016/17", &self.excess_bed_day_price_year),
+            (
+                "emergency_admissions",
+                self.non_elective_spell,
+                2711.0,
+                "National Cost Collection, non-elective, all spells",
+                "2024/25",
+                &self.non_elective_spell_price_year,
+            ),
+            (
+                "ae_attendances",
+                self.ae_attendance,
+                280.0,
+                "National Cost Collection, A&E, all department types",
+                "2024/25",
+                &self.ae_attendance_price_year,
+            ),
+            (
+                "outpatient_attendances",
+                self.outpatient_attendance,
+                177.0,
+                "National Cost Collection, outpatients, all consultant-led",
+                "2023/24",
+                &self.outpatient_attendance_price_year,
+            ),
+            (
+                "emergency_bed_days",
+                self.excess_bed_day,
+                313.0,
+                "Reference Costs, excess bed day (reported, not priced)",
+                "2016/17",
+                &self.excess_bed_day_price_year,
+            ),
         ]
     }
 
     /// The unit costs with their sources and price years, each at the price
     /// base when one is set; an amount set in the pipeline needs its year then.
-    fn resolve(&self, base: Option<prices::PriceYear>) -> Result<(UnitCosts, Vec<UnitCostLine>), String> {
+    fn resolve(
+        &self,
+        base: Option<prices::PriceYear>,
+    ) -> Result<(UnitCosts, Vec<UnitCostLine>), String> {
         let mut lines = Vec::new();
         for (outcome, amount, default, source, default_year, year) in self.items() {
             let is_default = (amount - default).abs() < 1e-9;
@@ -382,17 +423,34 @@ impl UnitCosts {
             };
             let at_price_base = match base {
                 None => amount,
-                Some(b) => amount * uplift_to(year, b, &format!("the unit cost for {}", outcome.replace('_', " ")))?,
+                Some(b) => {
+                    amount
+                        * uplift_to(
+                            year,
+                            b,
+                            &format!("the unit cost for {}", outcome.replace('_', " ")),
+                        )?
+                }
             };
             lines.push(UnitCostLine {
                 outcome,
-                source: if is_default { source.to_string() } else { "Set in the pipeline".into() },
+                source: if is_default {
+                    source.to_string()
+                } else {
+                    "Set in the pipeline".into()
+                },
                 price_year: year,
                 amount,
                 at_price_base,
             });
         }
-        let at = |o: &str| lines.iter().find(|l| l.outcome == o).map(|l| l.at_price_base).unwrap_or(0.0);
+        let at = |o: &str| {
+            lines
+                .iter()
+                .find(|l| l.outcome == o)
+                .map(|l| l.at_price_base)
+                .unwrap_or(0.0)
+        };
         let uplifted = UnitCosts {
             non_elective_spell: at("emergency_admissions"),
             ae_attendance: at("ae_attendances"),
@@ -405,7 +463,11 @@ impl UnitCosts {
 }
 
 /// The factor from a price year to the price base, or the analyst's message.
-fn uplift_to(year: Option<prices::PriceYear>, base: prices::PriceYear, what: &str) -> Result<f64, String> {
+fn uplift_to(
+    year: Option<prices::PriceYear>,
+    base: prices::PriceYear,
+    what: &str,
+) -> Result<f64, String> {
     let y = year.ok_or_else(|| {
         format!("{what} has no price year: with settings.price_base every amount needs the year its price is from, e.g. price_year = \"2018/19\"")
     })?;

@@ -25,7 +25,11 @@ impl PriceYear {
     /// year must be the year after the first.
     pub fn parse(s: &str) -> Option<PriceYear> {
         let s = s.trim();
-        let year = |t: &str| (t.len() == 4 && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse::<i32>().ok()).flatten();
+        let year = |t: &str| {
+            (t.len() == 4 && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse::<i32>().ok())
+                .flatten()
+        };
         if let Some((a, b)) = s.split_once(['/', '-']) {
             let y = year(a)?;
             let next = (y + 1) % 100;
@@ -105,10 +109,22 @@ mod tests {
 
     #[test]
     fn parses_financial_and_calendar_years() {
-        assert_eq!(PriceYear::parse("2023/24"), Some(PriceYear::Financial(2023)));
-        assert_eq!(PriceYear::parse("2023-24"), Some(PriceYear::Financial(2023)));
-        assert_eq!(PriceYear::parse("2023/2024"), Some(PriceYear::Financial(2023)));
-        assert_eq!(PriceYear::parse("1999/00"), Some(PriceYear::Financial(1999)));
+        assert_eq!(
+            PriceYear::parse("2023/24"),
+            Some(PriceYear::Financial(2023))
+        );
+        assert_eq!(
+            PriceYear::parse("2023-24"),
+            Some(PriceYear::Financial(2023))
+        );
+        assert_eq!(
+            PriceYear::parse("2023/2024"),
+            Some(PriceYear::Financial(2023))
+        );
+        assert_eq!(
+            PriceYear::parse("1999/00"),
+            Some(PriceYear::Financial(1999))
+        );
         assert_eq!(PriceYear::parse("2018"), Some(PriceYear::Calendar(2018)));
         assert_eq!(PriceYear::parse("2023/25"), None);
         assert_eq!(PriceYear::parse("23/24"), None);
@@ -133,6 +149,9 @@ mod tests {
         // 2016/17 = 2016 Q2..2017 Q1 = (84.6 + 85.5 + 86.1 + 86.4) / 4 = 85.65; 2024/25 = 112.375.
         let f = uplift(PriceYear::Financial(2016), PriceYear::Financial(2024)).unwrap();
         assert!((f - 112.375 / 85.65).abs() < 1e-12);
-        assert_eq!(uplift(PriceYear::Calendar(2018), PriceYear::Calendar(2018)), Some(1.0));
+        assert_eq!(
+            uplift(PriceYear::Calendar(2018), PriceYear::Calendar(2018)),
+            Some(1.0)
+        );
     }
 }

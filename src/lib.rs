@@ -18,3 +18,13 @@ pub mod schema;
 pub mod stats;
 pub mod status;
 pub mod warehouse;
+
+/// TEMPORARY profiling (issue 13): `SMPEVAL_TIMING=1` prints elapsed times.
+pub fn tick(label: &str) {
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    let s = START.get_or_init(std::time::Instant::now);
+    if std::env::var_os("SMPEVAL_TIMING").is_some() {
+        eprintln!("TIMING {:8.3} {label}", s.elapsed().as_secs_f64());
+    }
+}

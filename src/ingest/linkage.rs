@@ -22,35 +22,39 @@ impl Linkage {
     }
 }
 
-fn ids(frames: &[&DataFrame]) -> Result<Option<LazyFrame>> {
-    let parts: Vec<LazyFrame> = frames
-        .iter()
-        .filter(|f| f.get_column_names().iter().any(|c| c.as_str() == PERSON_ID))
-        .map(|f| {
-            (*f).clone()
-                .lazy()
-                .select([col(PERSON_ID).cast(DataType::String)])
-        })
-        .collect();
+fn ids(frames: Vec<LazyFrame>) -> Result<Option<LazyFrame>> {
+    let mut parts = Vec::new();
+    for mut f in frames {
+        if f.collect_schema()?.contains(PERSON_ID) {
+            parts.push(f.select([col(PERSON_ID).cast(DataType::String)]));
+        }
+    }
     if parts.is_empty() {
         return Ok(None);
     }
     Ok(Some(
-        concat(parts, UnionArgs::default())?
-            .filter(col(PERSON_ID).is_not_null())
-            .unique(None, UniqueKeepStrategy::First),
+        concat(parts, UnionArgs::default())?.filter(col(PERSON_ID).is_not_null()),
     ))
 }
 
 /// The returns' people found in the hospital rows; None without both.
 pub fn linkage(returns: &[&DataFrame], hospital: &[&DataFrame]) -> Result<Option<Linkage>> {
+    let lazy = |frames: &[&DataFrame]| frames.iter().map(|f| (*f).clone().lazy()).collect();
+    linkage_lazy(lazy(returns), lazy(hospital))
+}
+
+/// [`linkage`] over lazy frames (the warehouse's tables, scanned): only the
+/// person column is read, and the hospital rows are streamed, never held.
+pub fn linkage_lazy(returns: Vec<LazyFrame>, hospital: Vec<LazyFrame>) -> Result<Option<Linkage>> {
     let (Some(people), Some(events)) = (ids(returns)?, ids(hospital)?) else {
         return Ok(None);
     };
+    let people = people.unique(None, UniqueKeepStrategy::First);
     let n = |lf: LazyFrame| -> Result<usize> {
         Ok(lf
             .select([len().alias("n")])
-            .collect()?
+            .collect_with_engine(Engine::Streaming)?
+            .unwrap_single()
             .column("n")?
             .cast(&DataType::UInt64)?
             .u64()?

@@ -662,19 +662,17 @@ pub fn no_referrals_message(pipeline: &Pipeline) -> String {
 
 /// The linkage warning for the warehouse as it stands, if linkage is low.
 pub fn warehouse_linkage_warning(pipeline: &Pipeline, exact: bool) -> Result<Option<String>> {
-    let wh = &pipeline.warehouse;
-    let ids = |t: &str| -> Result<Option<DataFrame>> {
-        Ok(warehouse::read_table(wh, t)?
-            .map(|df| df.select([schema::PERSON_ID]))
-            .transpose()?)
+    let Some(snap) = warehouse::Snapshot::open(&pipeline.warehouse, Path::new("<pipeline>"))?
+    else {
+        return Ok(None);
     };
     let (Some(r), Some(h)) = (
-        ids(warehouse::PARTICIPANTS)?,
-        ids(warehouse::HOSPITAL_EVENTS)?,
+        snap.scan(warehouse::PARTICIPANTS)?,
+        snap.scan(warehouse::HOSPITAL_EVENTS)?,
     ) else {
         return Ok(None);
     };
-    Ok(linkage::linkage(&[&r], &[&h])?
+    Ok(linkage::linkage_lazy(vec![r], vec![h])?
         .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, exact)))
 }
 

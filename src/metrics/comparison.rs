@@ -178,6 +178,7 @@ pub fn tables(
         ));
     }
 
+    crate::tick("cmp: matching");
     // Index alignment: the comparison group's pseudo-index is the referral
     // date plus the median wait of starters at the same provider (the
     // overall median where a provider has none).
@@ -217,8 +218,11 @@ pub fn tables(
                 )
                 .alias(INDEX),
         );
-    let aligned_outcomes =
-        hospital::person_outcomes(&aligned, events, w, coverage).filter(col(ELIGIBLE));
+    // Collected once: each DiD below reads it twice.
+    let aligned_outcomes = hospital::person_outcomes(&aligned, events, w, coverage)
+        .filter(col(ELIGIBLE))
+        .collect()?
+        .lazy();
     let mut rows = Vec::new();
     let mut aligned_primary = None;
     for (o, _) in OUTCOMES {
@@ -242,6 +246,7 @@ pub fn tables(
         rows,
     )?);
 
+    crate::tick("cmp: aligned");
     // Pre-trend (placebo): the same DiD on the baseline year vs the pre window.
     let placebo = outcomes
         .clone()
@@ -273,6 +278,7 @@ pub fn tables(
         rows,
     )?);
 
+    crate::tick("cmp: placebo");
     // Sensitivity of the primary outcome's DiD.
     let primary = change(PRIMARY);
     let elig_lf = outcomes.clone().lazy().filter(col(ELIGIBLE));
@@ -284,9 +290,12 @@ pub fn tables(
         &primary,
         lit(1.0),
     )?;
-    let half_year =
-        hospital::person_outcomes(persons, events, w / 2, coverage).filter(col(ELIGIBLE));
+    let half_year = hospital::person_outcomes(persons, events, w / 2, coverage)
+        .filter(col(ELIGIBLE))
+        .collect()?
+        .lazy();
     let six = did_between(&half_year, is_s.clone(), is_c.clone(), &primary, lit(1.0))?;
+    crate::tick("cmp: half year");
     let matched_on_pre = if run && n_comparison > 0 {
         let wtd = matching::cem(
             matching::with_prior_use(outcomes.clone().lazy(), false),

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::referrals::*;
+use crate::ingest::linkage::Linkage;
 use crate::schema::*;
 use crate::stats;
 
@@ -89,13 +90,166 @@ pub fn persons(referrals: &LazyFrame) -> LazyFrame {
         ])
 }
 
+/// A person's row number in `persons` (added by the caller, see [`events_of`]):
+/// the hospital events are keyed by it instead of the long pseudonym.
+pub const PID: &str = "_pid";
+
+/// The columns of the hospital events the outcomes use.
+const EVENT_COLUMNS: &[&str] = &[
+    PERSON_ID,
+    EVENT_DATE,
+    SETTING,
+    ADMISSION_TYPE,
+    DISCHARGE_DATE,
+    ATTENDANCE_OUTCOME,
+];
+
+/// Each event's contribution to each outcome (0 where it does not count).
+fn indicators() -> Vec<(&'static str, Expr)> {
+    let emergency = col(SETTING)
+        .eq(lit("apc"))
+        .and(col(ADMISSION_TYPE).eq(lit("emergency")));
+    // Bed days = discharge − admission (0 for a same-day stay; 0 where the discharge is unknown).
+    let bed_days = (days(col(DISCHARGE_DATE)) - days(col(EVENT_DATE)))
+        .clip_min(lit(0))
+        .fill_null(lit(0));
+    vec![
+        (
+            "emergency_admissions",
+            emergency.clone().cast(DataType::Int32),
+        ),
+        (
+            "ae_attendances",
+            col(SETTING).eq(lit("ae")).cast(DataType::Int32),
+        ),
+        (
+            "emergency_bed_days",
+            when(emergency).then(bed_days).otherwise(lit(0)),
+        ),
+        (
+            "elective_admissions",
+            col(SETTING)
+                .eq(lit("apc"))
+                .and(col(ADMISSION_TYPE).eq(lit("elective")))
+                .cast(DataType::Int32),
+        ),
+        (
+            "outpatient_attendances",
+            col(SETTING)
+                .eq(lit("op"))
+                .and(col(ATTENDANCE_OUTCOME).eq(lit("attended")))
+                .cast(DataType::Int32),
+        ),
+    ]
+}
+
+/// The hospital events the evaluation uses, and the returns' linkage.
+pub struct Events {
+    /// The events of `persons` only: their [`PID`], event date and each
+    /// outcome's indicator (the extract's other rows and columns are never held).
+    pub events: LazyFrame,
+    /// How many of the returns' people have at least one hospital row.
+    pub linkage: Linkage,
+}
+
+/// Reads, in one streaming pass over the warehouse's scan of the hospital
+/// events (`events`), the rows of the returns' people (`returns`: the
+/// participants table) and keeps those of `persons` (which carries [`PID`]),
+/// with only the columns the outcomes use; counts the returns' people found.
+/// Every outcome is a count per person, so this leaves every figure as it was.
+pub fn events_of(
+    mut events: LazyFrame,
+    persons: &LazyFrame,
+    returns: LazyFrame,
+) -> PolarsResult<Events> {
+    let schema = events.collect_schema()?;
+    let keep: Vec<Expr> = EVENT_COLUMNS
+        .iter()
+        .filter(|c| schema.contains(c))
+        .map(|c| col(*c))
+        .collect();
+    let returns = returns
+        .select([col(PERSON_ID).cast(DataType::String)])
+        .filter(col(PERSON_ID).is_not_null())
+        .unique(None, UniqueKeepStrategy::First)
+        .with_column(lit(true).alias("_in_returns"));
+    let people = returns
+        .clone()
+        .select([len().alias("n")])
+        .collect()?
+        .column("n")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0) as usize;
+    // Every person of `persons` or the returns, once, with a number.
+    let keys = concat(
+        [
+            returns,
+            persons
+                .clone()
+                .select([col(PERSON_ID), lit(false).alias("_in_returns")]),
+        ],
+        UnionArgs::default(),
+    )?
+    .group_by([col(PERSON_ID)])
+    .agg([col("_in_returns").any(true)])
+    .with_row_index("_key", None)
+    .join(
+        persons.clone().select([col(PERSON_ID), col(PID)]),
+        [col(PERSON_ID)],
+        [col(PERSON_ID)],
+        JoinArgs::new(JoinType::Left),
+    )
+    .collect()?
+    .lazy();
+    let mut select = vec![col("_key"), col("_in_returns"), col(PID), col(EVENT_DATE)];
+    for (name, ind) in indicators() {
+        select.push(ind.fill_null(lit(0)).alias(name));
+    }
+    let found = events
+        .select(keep)
+        .join(
+            keys,
+            [col(PERSON_ID)],
+            [col(PERSON_ID)],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .select(select)
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single()
+        .lazy();
+    let linked = found
+        .clone()
+        .filter(col("_in_returns"))
+        .select([col("_key").n_unique().alias("n")])
+        .collect()?
+        .column("n")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0) as usize;
+    let mut out = vec![col(PID), col(EVENT_DATE)];
+    out.extend(OUTCOMES.iter().map(|(o, _)| col(*o)));
+    let events = found
+        .filter(col(PID).is_not_null())
+        .select(out)
+        .collect()?
+        .lazy();
+    Ok(Events {
+        events,
+        linkage: Linkage { people, linked },
+    })
+}
+
 /// Days from a starter's first referral to their first course start.
 pub const WAIT_DAYS: &str = "wait_days";
 /// Eligible for the baseline year [index − 2W, index − W) as well.
 pub const BASE_ELIGIBLE: &str = "baseline_eligible";
 
 /// Per-person event counts in the pre and post windows, for every person
-/// (zero where they had none), with eligibility.
+/// (zero where they had none), with eligibility. `persons` carries [`PID`]
+/// and `events` are [`events_of`]'s.
 pub fn person_outcomes(
     persons: &LazyFrame,
     events: &LazyFrame,
@@ -118,58 +272,21 @@ pub fn person_outcomes(
     let ev = events
         .clone()
         .join(
-            p.clone().select([col(PERSON_ID), col(INDEX)]),
-            [col(PERSON_ID)],
-            [col(PERSON_ID)],
+            p.clone().select([col(PID), col(INDEX)]),
+            [col(PID)],
+            [col(PID)],
             JoinArgs::new(JoinType::Inner),
         )
-        .with_columns([
-            (days(col(EVENT_DATE)) - days(col(INDEX))).alias("offset"),
-            col(SETTING)
-                .eq(lit("apc"))
-                .and(col(ADMISSION_TYPE).eq(lit("emergency")))
-                .alias("emergency"),
-        ]);
+        .with_column((days(col(EVENT_DATE)) - days(col(INDEX))).alias("offset"));
     let pre = col("offset").gt_eq(lit(-w)).and(col("offset").lt(lit(0)));
     let post = col("offset").gt_eq(lit(0)).and(col("offset").lt(lit(w)));
     let base = col("offset")
         .gt_eq(lit(-2 * w))
         .and(col("offset").lt(lit(-w)));
-    // Bed days = discharge − admission (0 for a same-day stay; 0 where the discharge is unknown).
-    let bed_days = (days(col(DISCHARGE_DATE)) - days(col(EVENT_DATE)))
-        .clip_min(lit(0))
-        .fill_null(lit(0));
-    let indicators: Vec<(&str, Expr)> = vec![
-        (
-            "emergency_admissions",
-            col("emergency").cast(DataType::Int32),
-        ),
-        (
-            "ae_attendances",
-            col(SETTING).eq(lit("ae")).cast(DataType::Int32),
-        ),
-        (
-            "emergency_bed_days",
-            when(col("emergency")).then(bed_days).otherwise(lit(0)),
-        ),
-        (
-            "elective_admissions",
-            col(SETTING)
-                .eq(lit("apc"))
-                .and(col(ADMISSION_TYPE).eq(lit("elective")))
-                .cast(DataType::Int32),
-        ),
-        (
-            "outpatient_attendances",
-            col(SETTING)
-                .eq(lit("op"))
-                .and(col(ATTENDANCE_OUTCOME).eq(lit("attended")))
-                .cast(DataType::Int32),
-        ),
-    ];
+    let indicators: Vec<(&str, Expr)> = OUTCOMES.iter().map(|(o, _)| (*o, col(*o))).collect();
     let mut aggs = Vec::new();
     for (name, ind) in &indicators {
-        let ind = ind.clone().fill_null(lit(0));
+        let ind = ind.clone();
         aggs.push(
             ind.clone()
                 .filter(pre.clone())
@@ -191,7 +308,7 @@ pub fn person_outcomes(
                 .alias(format!("{name}_base")),
         );
     }
-    let per_person = ev.group_by([col(PERSON_ID)]).agg(aggs);
+    let per_person = ev.group_by([col(PID)]).agg(aggs);
     // Linked: the person has at least one record in the extract, at any date
     // (their per-person row exists before the zeros are filled in).
     let mut fill = vec![col("emergency_admissions_pre").is_not_null().alias(LINKED)];
@@ -207,11 +324,12 @@ pub fn person_outcomes(
     }
     p.join(
         per_person,
-        [col(PERSON_ID)],
-        [col(PERSON_ID)],
+        [col(PID)],
+        [col(PID)],
         JoinArgs::new(JoinType::Left),
     )
     .with_columns(fill)
+    .drop(cols([PID]))
 }
 
 /// Persons, eligible persons and those with insufficient follow-up, per group.
@@ -399,7 +517,10 @@ pub fn did_by_year(outcomes: &LazyFrame, fy_start_month: u32) -> PolarsResult<Da
         Some(df) => Ok(df),
         None => {
             let mut df = did(&outcomes.clone().filter(lit(false)))?.clear();
-            df.insert_column(0, Column::new_empty(FINANCIAL_YEAR.into(), &DataType::String))?;
+            df.insert_column(
+                0,
+                Column::new_empty(FINANCIAL_YEAR.into(), &DataType::String),
+            )?;
             Ok(df)
         }
     }

@@ -54,6 +54,9 @@ pub struct Evaluation {
     pub not_estimable: Vec<(String, String)>,
     /// Disclosure control applied (false: an internal pack's exact figures).
     pub published: bool,
+    /// How many of the returns' people are found in the hospital data (None
+    /// without hospital data).
+    pub linkage: Option<crate::ingest::linkage::Linkage>,
 }
 
 impl Evaluation {
@@ -180,12 +183,15 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
             p.warehouse.display()
         )
     })?;
-    let events = snap.table(warehouse::HOSPITAL_EVENTS)?;
+    // The hospital events are scanned, not read: only the rows of referred
+    // persons and the columns the outcomes use are ever held.
+    let events = snap.scan(warehouse::HOSPITAL_EVENTS)?;
     let pam_scores = snap.table(warehouse::PAM_SCORES)?;
     let manifest = snap
         .table(warehouse::MANIFEST)?
         .context("the warehouse has no manifest")?;
     let rejects = snap.table(warehouse::REJECTS)?;
+    crate::tick("tables read");
     let dims = Dimensions::from_pipeline(p);
     let mut notes = label_warnings(&participants, &dims, published)?;
     let mut not_estimable = Vec::new();
@@ -201,7 +207,8 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         }
     };
     let sources: Vec<String> = p.sources.iter().map(|x| x.name.clone()).collect();
-    let (kept, superseded) = dedupe(participants.lazy(), s.duplicates, &sources)?;
+    let participants_lf = participants.lazy();
+    let (kept, superseded) = dedupe(participants_lf.clone(), s.duplicates, &sources)?;
     if superseded.height() > 0 {
         notes.push(format!(
             "{} referral rows were sent again in another file; the pipeline's duplicates rule ({}) decided which counts, and the others are counted as rejected.",
@@ -213,7 +220,8 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
             }
         ));
     }
-    let by_provider_rejects = quality::by_provider(kept.clone(), rejects.as_ref(), &superseded, &dims)?;
+    let by_provider_rejects =
+        quality::by_provider(kept.clone(), rejects.as_ref(), &superseded, &dims)?;
     let refs = referrals(kept, s, &dims, data_as_at).collect()?;
     if refs.height() == 0 {
         // Bad input, as validate says it (exit 2 in both).
@@ -233,14 +241,21 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         }
     };
     let refs = refs.lazy();
+    crate::tick("refs");
     let mut tables = activity_tables(&refs, &dims)?;
+    crate::tick("activity");
 
     // Hospital use.
-    let persons = hospital::persons(&refs);
+    // Collected once: every hospital figure reads it.
+    let persons = hospital::persons(&refs)
+        .collect()?
+        .lazy()
+        .with_row_index(hospital::PID, None);
     let coverage = match (&events, s.hospital_coverage_start, s.hospital_coverage_end) {
         (_, Some(a), Some(b)) => (a, b),
         (Some(ev), a, b) => {
-            let r = date_range(ev, EVENT_DATE)?.context("no hospital event dates")?;
+            let dates = ev.clone().select([col(EVENT_DATE)]).collect()?;
+            let r = date_range(&dates, EVENT_DATE)?.context("no hospital event dates")?;
             notes.push(format!("The hospital extract's coverage is not set in the pipeline: taken as its first to last event date, {} to {}.", a.unwrap_or(r.0), b.unwrap_or(r.1)));
             (a.unwrap_or(r.0), b.unwrap_or(r.1))
         }
@@ -248,15 +263,20 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         (None, _, _) => period,
     };
     let hospital_absent = events.is_none().then(|| HOSPITAL_ABSENT.to_string());
+    let mut linkage = None;
     let costed = match events {
         Some(events) => {
-            let events_lf = events.lazy();
+            let found = hospital::events_of(events, &persons, participants_lf.clone())?;
+            linkage = Some(found.linkage);
+            let events_lf = found.events;
             let outcomes =
                 hospital::person_outcomes(&persons, &events_lf, s.outcome_window_days, coverage)
                     .collect()?;
+            crate::tick("outcomes");
             let compared = comparison::tables(
                 p, &persons, &events_lf, &outcomes, coverage, published, &mut notes,
             )?;
+            crate::tick("compared");
             let outcomes_lf = outcomes.lazy();
             tables.extend(hospital_tables(&outcomes_lf, s.financial_year_start_month)?);
             tables.extend(compared);
@@ -265,6 +285,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
                 PROVIDER_ID,
                 &dims,
             )?);
+            crate::tick("hospital tables+profile");
             profile.empty_group_hidden = true;
             tables.push(profile);
             hospital::costed_did(&outcomes_lf, &cost::costed_outcomes(&p.unit_costs))?
@@ -280,6 +301,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         }
     };
 
+    crate::tick("costed");
     // PAM.
     let pam_lf = match pam_scores {
         Some(df) => df.lazy(),
@@ -304,6 +326,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     tables.extend(quality::tables(manifest, rejects, &superseded)?);
     tables.push(by_provider_rejects);
 
+    crate::tick("pam etc");
     for t in tables.iter_mut() {
         crate::disclosure::finalize(t, published)?;
     }
@@ -363,6 +386,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     }
     all.extend(words);
 
+    crate::tick("stage2");
     Ok(Evaluation {
         tables: all,
         coverage,
@@ -372,6 +396,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         notes,
         not_estimable,
         published,
+        linkage,
     })
 }
 

@@ -255,6 +255,20 @@ impl Snapshot {
         super::read_files(&self.dir, table, &files)
             .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
     }
+
+    /// Scans one table of this version lazily (its listed files only), for
+    /// queries that need a few of its columns or rows; the files' row counts
+    /// are those `verify` checked. None when the table has no files.
+    pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
+        let files: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter(|f| f.table == table)
+            .map(|f| self.dir.join(&f.path))
+            .collect();
+        super::scan_files(&self.dir, table, &files)
+            .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
+    }
 }
 
 /// The next version, being built in `versions/.tmp-<v>`; removed if dropped

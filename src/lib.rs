@@ -25,6 +25,17 @@ pub fn tick(label: &str) {
     static START: OnceLock<std::time::Instant> = OnceLock::new();
     let s = START.get_or_init(std::time::Instant::now);
     if std::env::var_os("SMPEVAL_TIMING").is_some() {
-        eprintln!("TIMING {:8.3} {label}", s.elapsed().as_secs_f64());
+        let hwm = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("VmHWM"))
+                    .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+            })
+            .unwrap_or_default();
+        eprintln!(
+            "TIMING {:8.3} hwm {hwm} kB {label}",
+            s.elapsed().as_secs_f64()
+        );
     }
 }

@@ -28,6 +28,7 @@ const R_FIELD: &str = "_reject_field";
 const R_REASON: &str = "_reject_reason";
 const R_RULE: &str = "_reject_rule";
 const R_VALUE: &str = "_reject_value";
+const R_INDEX: &str = "_reject_index";
 /// Shown instead of an identifier in rejects and messages.
 pub const MASKED: &str = "[id masked]";
 
@@ -211,9 +212,6 @@ fn date_ambiguous(parses: &[Expr]) -> Expr {
     }
     out
 }
-
-const R_ROW: &str = "_reject_row";
-const R_PROVIDER: &str = "_reject_provider";
 
 /// Fields never sent back in a feedback file: identifiers and free text that
 /// may identify someone (the value in question is still in `value`, masked).
@@ -619,13 +617,28 @@ fn code_group(code: Expr, groups: &[(&str, &[&str])]) -> Expr {
 }
 
 /// The first failing rule's (field, reason, value), or nulls.
+/// The index of the first rule a row fails (null where it fails none): only
+/// booleans over every row; the messages are made for the failing rows only
+/// (`first_failure`).
+fn first_failure_index(rules: &[Rule]) -> Expr {
+    let mut idx = lit(NULL).cast(DataType::UInt32);
+    for (k, r) in rules.iter().enumerate().rev() {
+        idx = when(r.fails.clone().fill_null(lit(false)))
+            .then(lit(k as u32))
+            .otherwise(idx);
+    }
+    idx
+}
+
+/// The field, rule, reason and value of the first rule each row fails, from
+/// its index (`first_failure_index`, in column `R_INDEX`).
 fn first_failure(rules: &[Rule]) -> [Expr; 4] {
     let mut rule = lit(NULL).cast(DataType::String);
     let mut field = lit(NULL).cast(DataType::String);
     let mut reason = lit(NULL).cast(DataType::String);
     let mut value = lit(NULL).cast(DataType::String);
-    for r in rules.iter().rev() {
-        let fails = r.fails.clone().fill_null(lit(false));
+    for (k, r) in rules.iter().enumerate().rev() {
+        let fails = col(R_INDEX).eq(lit(k as u32)).fill_null(lit(false));
         field = when(fails.clone()).then(lit(r.field)).otherwise(field);
         rule = when(fails.clone())
             .then(lit(r.rule.clone()))
@@ -926,6 +939,8 @@ fn blank_invalid(df: DataFrame, rules: &[Rule]) -> PolarsResult<(DataFrame, Data
         let found = df
             .clone()
             .lazy()
+            .with_column(first_failure_index(&mine).alias(R_INDEX))
+            .filter(col(R_INDEX).is_not_null())
             .with_columns([ru, rr, rv])
             .filter(col(R_REASON).is_not_null())
             .select([
@@ -990,6 +1005,7 @@ pub fn check(
 ) -> PolarsResult<Checked> {
     let read_rejects = raw.rejects.clone();
     let mut df = text_frame(raw, source)?;
+    crate::tick("  text frame");
     if let Some(lookup) = lsoa {
         df = with_lsoa_deciles(df, lookup)?;
     }
@@ -1013,15 +1029,32 @@ pub fn check(
         .collect()?;
     // An invalid value of a field that may be blank is blanked, and the row
     // kept with a warning; the rules below then see it as empty.
+    crate::tick("  parsed");
     let (parsed, warnings) = blank_invalid(parsed, &blank)?;
+    crate::tick("  blanked");
     let checked = parsed
         .lazy()
-        .with_columns([rf, ru, rr, rv])
-        .with_columns([
-            row_json(source, &present).alias(R_ROW),
-            provider_of(source, &present).alias(R_PROVIDER),
-        ])
+        .with_column(first_failure_index(&rules).alias(R_INDEX))
         .collect()?;
+    // The messages, for the failing rows only.
+    let failing = checked
+        .clone()
+        .lazy()
+        .filter(col(R_INDEX).is_not_null())
+        .with_columns([rf, ru, rr, rv])
+        .collect()?;
+    // A failing rule whose reason is empty rejects nothing (as ever).
+    let kept_failing = failing
+        .clone()
+        .lazy()
+        .filter(col(R_REASON).is_null())
+        .select([col(LINE)])
+        .collect()?;
+    let kept = col(R_INDEX).is_null().or(col(LINE).is_in(
+        lit(kept_failing.column(LINE)?.as_materialized_series().clone()).implode(false),
+        false,
+    ));
+    crate::tick("  rules");
 
     let sentinel_dates = {
         let mut n = 0usize;
@@ -1051,11 +1084,8 @@ pub fn check(
         n
     };
 
-    let rows = checked.clone().lazy().select([
-        col(LINE).alias("_row_line"),
-        col(R_PROVIDER).alias("provider"),
-        col(R_ROW).alias("row"),
-    ]);
+    // Each reject's row as sent (see below), built for the rejected rows only.
+    let rows = checked.clone().lazy();
     let reject_cols = [
         col(LINE).alias("line"),
         col(R_FIELD).alias("field"),
@@ -1063,18 +1093,18 @@ pub fn check(
         col(R_REASON).alias("reason"),
         col(R_VALUE).alias("value"),
     ];
-    let rejected = checked
-        .clone()
+    let rejected = failing
         .lazy()
         .filter(col(R_REASON).is_not_null())
         .select(reject_cols.clone())
         .collect()?;
     let accepted = checked
         .lazy()
-        .filter(col(R_REASON).is_null())
+        .filter(kept)
         .select(output_exprs(source, &present, settings))
         .collect()?;
 
+    crate::tick("  accepted");
     // Duplicates: the first row (lowest line) is kept; later ones are rejected
     // naming the line they repeat.
     let key_cols: Vec<Expr> = duplicate_key(source).into_iter().map(col).collect();
@@ -1149,6 +1179,7 @@ pub fn check(
         warnings = warnings.vstack(&course_warnings)?;
     }
 
+    crate::tick("  dups");
     let rows_before_folding = accepted.height();
     if let (SourceKind::Hospital, Some(key)) = (source.kind, &source.spell_key) {
         accepted = fold_spells(accepted, key)?;
@@ -1160,6 +1191,7 @@ pub fn check(
             .collect()?;
     }
 
+    crate::tick("  folded");
     let mut rejects = rejected.vstack(&dup_rejects)?;
     // A duplicate's warnings go with it.
     let warnings = warnings
@@ -1186,6 +1218,18 @@ pub fn check(
     }
     // Each reject carries its row's own columns, for the provider's feedback file.
     // Every value and message written to rejects passes the one masking function.
+    let rows = rows
+        .join(
+            rejects.clone().lazy().select([col("line")]),
+            [col(LINE)],
+            [col("line")],
+            JoinArgs::new(JoinType::Semi),
+        )
+        .select([
+            col(LINE).alias("_row_line"),
+            provider_of(source, &present).alias("provider"),
+            row_json(source, &present).alias("row"),
+        ]);
     let rejects = rejects
         .lazy()
         .join(

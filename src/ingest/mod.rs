@@ -466,11 +466,14 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 continue;
             }
             progress.reading(&shown);
+            crate::tick(&format!("read start {shown}"));
             let raw = read::read_file(&path, &bytes, source)?;
+            crate::tick("read");
             let rows_read = raw.rows_read;
             let checked = checks::check(raw, source, &pipeline.settings, &key, lsoa.as_ref())
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("checking the rows of {shown}"))?;
+            crate::tick("checked");
             let rejected = checked.rejects.height();
             let accepted = checked.rows_before_folding;
             if rows_read != accepted + rejected {
@@ -599,7 +602,9 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 Mode::Ingest => snapshot.as_ref(),
                 _ => None,
             };
+            crate::tick("writing");
             let v = write(pipeline, base, &mut prepared, &removed, &fingerprint)?;
+            crate::tick("written");
             progress.counts(
                 &format!(
                     "committed warehouse version {v} ({} files ingested)",

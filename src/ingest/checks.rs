@@ -38,6 +38,10 @@ fn mapped(f: &str) -> String {
 fn typed(f: &str) -> String {
     format!("t:{f}")
 }
+/// An NHS number field's check (`nhs::nhs_status`), made while parsing.
+fn status(f: &str) -> String {
+    format!("n:{f}")
+}
 fn m(f: &str) -> Expr {
     col(mapped(f))
 }
@@ -158,7 +162,11 @@ fn parse_exprs(source: &Source, present: &[String], key: &Arc<Vec<u8>>) -> (Vec<
             FieldType::Text => nhs::mask(m(field)),
             FieldType::Enum(_) | FieldType::Code(_) => m(field),
             FieldType::Id => match source.id_kind {
-                IdKind::NhsNumber => nhs::pseudonymise(nhs::digits(m(field)), key.clone()),
+                IdKind::NhsNumber => {
+                    // The NHS number check, once, for the rules (see `status`).
+                    typed_exprs.push(nhs::nhs_status(m(field)).alias(status(field)));
+                    nhs::pseudonymise(nhs::strip_separators(m(field)), key.clone())
+                }
                 IdKind::Pseudonym => m(field),
             },
             FieldType::Date => coalesce(&date_parses(source, field)),
@@ -303,13 +311,12 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
             FieldType::Text => {}
             FieldType::Id => {
                 if source.id_kind == IdKind::NhsNumber {
-                    let d = nhs::digits(m(field));
                     rule(
-                        given(field).and(nhs::is_ten_digits(d.clone()).not()),
+                        given(field).and(col(status(field)).eq(lit(1u32))),
                         "is not a 10-digit NHS number".into(),
                     );
                     rule(
-                        given(field).and(nhs::passes_modulus_11(d).not()),
+                        given(field).and(col(status(field)).eq(lit(2u32))),
                         "is not a valid NHS number (fails the Modulus 11 check digit)".into(),
                     );
                 } else {

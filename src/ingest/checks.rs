@@ -85,7 +85,7 @@ fn text_frame(raw: RawTable, source: &Source) -> PolarsResult<DataFrame> {
     let height = raw.lines.len();
     let mut cols: Vec<Column> = Vec::new();
     for (field, values) in raw.columns {
-        cols.push(Series::new(field.as_str().into(), values).into_column());
+        cols.push(values.into_series(&field)?.into_column());
     }
     for (field, value) in &source.constants {
         if !source.columns.contains_key(field) {
@@ -1091,8 +1091,22 @@ pub fn check(
         n
     };
 
-    // Each reject's row as sent (see below), built for the rejected rows only.
-    let rows = checked.clone().lazy();
+    // Each reject's row as sent, built for the rejected rows only (below).
+    // Without a duplicate key (hospital rows) every reject with a row is a
+    // failing row, so they are built now and the whole checked frame is not
+    // held while the rest is done.
+    let row_of = |lf: LazyFrame| {
+        lf.select([
+            col(LINE).alias("_row_line"),
+            provider_of(source, &present).alias("provider"),
+            row_json(source, &present).alias("row"),
+        ])
+    };
+    let rows = if duplicate_key(source).is_empty() {
+        row_of(failing.clone().lazy()).collect()?.lazy()
+    } else {
+        row_of(checked.clone().lazy())
+    };
     let reject_cols = [
         col(LINE).alias("line"),
         col(R_FIELD).alias("field"),
@@ -1225,18 +1239,12 @@ pub fn check(
     }
     // Each reject carries its row's own columns, for the provider's feedback file.
     // Every value and message written to rejects passes the one masking function.
-    let rows = rows
-        .join(
-            rejects.clone().lazy().select([col("line")]),
-            [col(LINE)],
-            [col("line")],
-            JoinArgs::new(JoinType::Semi),
-        )
-        .select([
-            col(LINE).alias("_row_line"),
-            provider_of(source, &present).alias("provider"),
-            row_json(source, &present).alias("row"),
-        ]);
+    let rows = rows.join(
+        rejects.clone().lazy().select([col("line")]),
+        [col("_row_line")],
+        [col("line")],
+        JoinArgs::new(JoinType::Semi),
+    );
     let rejects = rejects
         .lazy()
         .join(

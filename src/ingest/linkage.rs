@@ -43,33 +43,45 @@ pub fn linkage(returns: &[&DataFrame], hospital: &[&DataFrame]) -> Result<Option
     linkage_lazy(lazy(returns), lazy(hospital))
 }
 
-/// [`linkage`] over lazy frames (the warehouse's tables, scanned): only the
-/// person column is read, and the hospital rows are streamed, never held.
+/// [`linkage`] over lazy frames (the warehouse's tables, scanned, one lazy
+/// frame per file): only the person column is read, one hospital file at a time.
 pub fn linkage_lazy(returns: Vec<LazyFrame>, hospital: Vec<LazyFrame>) -> Result<Option<Linkage>> {
-    let (Some(people), Some(events)) = (ids(returns)?, ids(hospital)?) else {
+    let Some(people) = ids(returns)? else {
         return Ok(None);
     };
-    let people = people.unique(None, UniqueKeepStrategy::First);
-    let n = |lf: LazyFrame| -> Result<usize> {
-        Ok(lf
-            .select([len().alias("n")])
-            .collect_with_engine(Engine::Streaming)?
-            .unwrap_single()
-            .column("n")?
-            .cast(&DataType::UInt64)?
-            .u64()?
-            .get(0)
-            .unwrap_or(0) as usize)
-    };
-    let linked = people.clone().join(
-        events,
-        [col(PERSON_ID)],
-        [col(PERSON_ID)],
-        JoinArgs::new(JoinType::Semi),
-    );
+    let people = people.unique(None, UniqueKeepStrategy::First).collect()?;
+    let mut found: Vec<LazyFrame> = Vec::new();
+    for h in hospital {
+        let Some(events) = ids(vec![h])? else {
+            continue;
+        };
+        let df = people
+            .clone()
+            .lazy()
+            .join(
+                events,
+                [col(PERSON_ID)],
+                [col(PERSON_ID)],
+                JoinArgs::new(JoinType::Semi),
+            )
+            .collect()?;
+        found.push(df.lazy());
+    }
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let linked = concat(found, UnionArgs::default())?
+        .unique(None, UniqueKeepStrategy::First)
+        .select([len().alias("n")])
+        .collect()?
+        .column("n")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0) as usize;
     Ok(Some(Linkage {
-        people: n(people)?,
-        linked: n(linked)?,
+        people: people.height(),
+        linked,
     }))
 }
 

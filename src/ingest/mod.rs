@@ -671,13 +671,13 @@ pub fn warehouse_linkage_warning(pipeline: &Pipeline, exact: bool) -> Result<Opt
     else {
         return Ok(None);
     };
-    let (Some(r), Some(h)) = (
+    let (Some(r), h) = (
         snap.scan(warehouse::PARTICIPANTS)?,
-        snap.scan(warehouse::HOSPITAL_EVENTS)?,
+        snap.scan_parts(warehouse::HOSPITAL_EVENTS)?,
     ) else {
         return Ok(None);
     };
-    Ok(linkage::linkage_lazy(vec![r], vec![h])?
+    Ok(linkage::linkage_lazy(vec![r], h)?
         .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, exact)))
 }
 

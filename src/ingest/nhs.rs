@@ -313,7 +313,7 @@ mod tests {
             ])
             .collect()
             .unwrap();
-        for i in 0..values.len() {
+        for (i, value) in values.iter().enumerate() {
             let status = got.column("status").unwrap().u32().unwrap().get(i).unwrap();
             let ten = got.column("ten").unwrap().bool().unwrap().get(i).unwrap();
             let m11 = got.column("m11").unwrap().bool().unwrap().get(i);
@@ -324,11 +324,11 @@ mod tests {
             } else {
                 2
             };
-            assert_eq!(status, expected, "{:?}", values[i]);
+            assert_eq!(status, expected, "{value:?}");
             let fast = got.column("fast").unwrap().str().unwrap().get(i);
             assert_eq!(fast, got.column("slow").unwrap().str().unwrap().get(i));
             let h = got.column("h").unwrap().str().unwrap().get(i).unwrap();
-            assert_eq!(h, hmac_hex(b"k", fast.unwrap()), "{:?}", values[i]);
+            assert_eq!(h, hmac_hex(b"k", fast.unwrap()), "{value:?}");
         }
     }
 

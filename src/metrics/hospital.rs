@@ -152,22 +152,16 @@ pub struct Events {
     pub linkage: Linkage,
 }
 
-/// Reads, in one streaming pass over the warehouse's scan of the hospital
-/// events (`events`), the rows of the returns' people (`returns`: the
+/// Reads the hospital events (`parts`: the warehouse's scan of each file of
+/// the table, read one file at a time) of the returns' people (`returns`: the
 /// participants table) and keeps those of `persons` (which carries [`PID`]),
 /// with only the columns the outcomes use; counts the returns' people found.
 /// Every outcome is a count per person, so this leaves every figure as it was.
 pub fn events_of(
-    mut events: LazyFrame,
+    parts: Vec<LazyFrame>,
     persons: &LazyFrame,
     returns: LazyFrame,
 ) -> PolarsResult<Events> {
-    let schema = events.collect_schema()?;
-    let keep: Vec<Expr> = EVENT_COLUMNS
-        .iter()
-        .filter(|c| schema.contains(c))
-        .map(|c| col(*c))
-        .collect();
     let returns = returns
         .select([col(PERSON_ID).cast(DataType::String)])
         .filter(col(PERSON_ID).is_not_null())
@@ -201,24 +195,57 @@ pub fn events_of(
         [col(PERSON_ID)],
         JoinArgs::new(JoinType::Left),
     )
-    .collect()?
-    .lazy();
+    .collect()?;
+    // The columns of all the files (as their diagonal union has them): one
+    // that lacks a column reads it as empty.
+    let mut parts = parts;
+    let mut union: Vec<(String, DataType)> = Vec::new();
+    for part in parts.iter_mut() {
+        for (name, dtype) in part.collect_schema()?.iter() {
+            if !union.iter().any(|(n, _)| n == name.as_str()) {
+                union.push((name.to_string(), dtype.clone()));
+            }
+        }
+    }
     let mut select = vec![col("_key"), col("_in_returns"), col(PID), col(EVENT_DATE)];
     for (name, ind) in indicators() {
         select.push(ind.fill_null(lit(0)).alias(name));
     }
-    let found = events
-        .select(keep)
-        .join(
-            keys,
-            [col(PERSON_ID)],
-            [col(PERSON_ID)],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .select(select)
-        .collect_with_engine(Engine::Streaming)?
-        .unwrap_single()
-        .lazy();
+    let mut found: Vec<DataFrame> = Vec::new();
+    for mut part in parts {
+        let schema = part.collect_schema()?;
+        let keep: Vec<Expr> = EVENT_COLUMNS
+            .iter()
+            .filter_map(|c| {
+                let (_, dtype) = union.iter().find(|(n, _)| n == c)?;
+                Some(match schema.contains(c) {
+                    true => col(*c),
+                    false => lit(NULL).cast(dtype.clone()).alias(*c),
+                })
+            })
+            .collect();
+        found.push(
+            part.select(keep)
+                .join(
+                    keys.clone().lazy(),
+                    [col(PERSON_ID)],
+                    [col(PERSON_ID)],
+                    JoinArgs::new(JoinType::Inner),
+                )
+                .select(select.clone())
+                .collect()?,
+        );
+    }
+    let found = match found.split_first() {
+        Some((first, rest)) => {
+            let mut all = first.clone();
+            for f in rest {
+                all.vstack_mut(f)?;
+            }
+            all.lazy()
+        }
+        None => return Err(PolarsError::NoData("no hospital files".into())),
+    };
     let linked = found
         .clone()
         .filter(col("_in_returns"))

@@ -265,8 +265,9 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     let hospital_absent = events.is_none().then(|| HOSPITAL_ABSENT.to_string());
     let mut linkage = None;
     let costed = match events {
-        Some(events) => {
-            let found = hospital::events_of(events, &persons, participants_lf.clone())?;
+        Some(_) => {
+            let parts = snap.scan_parts(warehouse::HOSPITAL_EVENTS)?;
+            let found = hospital::events_of(parts, &persons, participants_lf.clone())?;
             linkage = Some(found.linkage);
             let events_lf = found.events;
             let outcomes =

@@ -113,6 +113,20 @@ fn parts(dir: &Path) -> Vec<PathBuf> {
 /// Returns None when the table has no files. Row counts are checked by
 /// `Snapshot::verify` (from each file's metadata).
 fn scan_files(dir: &Path, table: &str, files: &[PathBuf]) -> Result<Option<LazyFrame>> {
+    let frames = scan_parts(dir, table, files)?;
+    if frames.is_empty() {
+        return Ok(None);
+    }
+    let args = UnionArgs {
+        diagonal: true,
+        ..Default::default()
+    };
+    Ok(Some(concat(frames, args)?))
+}
+
+/// [`scan_files`], one lazy frame per file (a query over the files one at a
+/// time holds one file's rows at most).
+fn scan_parts(dir: &Path, table: &str, files: &[PathBuf]) -> Result<Vec<LazyFrame>> {
     let table_dir = dir.join(table);
     let mut frames = Vec::new();
     for p in files {
@@ -141,14 +155,7 @@ fn scan_files(dir: &Path, table: &str, files: &[PathBuf]) -> Result<Option<LazyF
         }
         frames.push(lf);
     }
-    if frames.is_empty() {
-        return Ok(None);
-    }
-    let args = UnionArgs {
-        diagonal: true,
-        ..Default::default()
-    };
-    Ok(Some(concat(frames, args)?))
+    Ok(frames)
 }
 
 /// Reads the files of one table (paths under `dir`, the version's folder),

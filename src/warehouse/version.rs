@@ -269,6 +269,19 @@ impl Snapshot {
         super::scan_files(&self.dir, table, &files)
             .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
     }
+
+    /// [`Snapshot::scan`], one lazy frame per file of the table (empty when
+    /// it has none).
+    pub fn scan_parts(&self, table: &str) -> Result<Vec<LazyFrame>> {
+        let files: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter(|f| f.table == table)
+            .map(|f| self.dir.join(&f.path))
+            .collect();
+        super::scan_parts(&self.dir, table, &files)
+            .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
+    }
 }
 
 /// The next version, being built in `versions/.tmp-<v>`; removed if dropped

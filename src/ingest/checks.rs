@@ -803,46 +803,56 @@ fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
         vec![col(SOURCE_LINE)]
     };
     let key_exprs: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
     let last_fields = [DISCHARGE_DATE, DISCHARGE_DATE_STATUS];
-    let aggs: Vec<Expr> = names
-        .iter()
-        .filter(|n| !key.contains(n))
-        .map(|n| {
-            if last_fields.contains(&n.as_str()) {
-                col(n.as_str()).last()
-            } else {
-                col(n.as_str()).first()
-            }
-        })
-        .chain([len().cast(DataType::Int32).alias(EPISODES)])
-        .collect();
-    let lf = df.lazy();
-    let spells = lf
+    // Which rows make each output row: a spell takes every column from its
+    // first episode (in episode order) but the discharge from its last; any
+    // other row is itself. Only row numbers are sorted and grouped, and the
+    // columns are gathered once, in line order.
+    let mut needed: Vec<&str> = key.iter().map(String::as_str).collect();
+    for c in [SETTING, SOURCE_LINE, EPISODE_ORDER] {
+        if !needed.contains(&c) && df.column(c).is_ok() {
+            needed.push(c);
+        }
+    }
+    let numbered = df
+        .clone()
+        .lazy()
+        .select(needed.iter().map(|c| col(*c)).collect::<Vec<_>>())
+        .with_row_index("_i", None);
+    let spells = numbered
         .clone()
         .filter(is_apc.clone())
         .sort_by_exprs(order, SortMultipleOptions::default())
         .group_by_stable(key_exprs)
-        .agg(aggs);
-    let others = lf
-        .filter(is_apc.not())
-        .with_column(lit(1i32).alias(EPISODES));
-    let order: Vec<Expr> = names
-        .iter()
-        .map(|n| col(n.as_str()))
-        .chain([col(EPISODES)])
-        .collect();
-    let out = concat(
-        [spells.select(order.clone()), others.select(order)],
-        UnionArgs::default(),
-    )?
-    .sort([SOURCE_LINE], SortMultipleOptions::default())
-    .collect()?;
-    Ok(out)
+        .agg([
+            col("_i").first().alias("_first"),
+            col("_i").last().alias("_last"),
+            col(SOURCE_LINE).first().alias("_line"),
+            len().cast(DataType::Int32).alias(EPISODES),
+        ])
+        .select([col("_first"), col("_last"), col("_line"), col(EPISODES)]);
+    let others = numbered.filter(is_apc.not()).select([
+        col("_i").alias("_first"),
+        col("_i").alias("_last"),
+        col(SOURCE_LINE).alias("_line"),
+        lit(1i32).alias(EPISODES),
+    ]);
+    let rows = concat([spells, others], UnionArgs::default())?
+        .sort(["_line"], SortMultipleOptions::default())
+        .collect()?;
+    let first = rows.column("_first")?.idx()?;
+    let last = rows.column("_last")?.idx()?;
+    let mut cols: Vec<Column> = Vec::with_capacity(df.width() + 1);
+    for c in df.columns() {
+        let at = if last_fields.contains(&c.name().as_str()) {
+            last
+        } else {
+            first
+        };
+        cols.push(c.take(at)?);
+    }
+    cols.push(rows.column(EPISODES)?.clone());
+    DataFrame::new(rows.height(), cols)
 }
 
 /// A course has one start date (course ids are unique within a provider).

@@ -431,6 +431,10 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     }
 
     let mut prepared = Vec::new();
+    // Ingest and repair write each file's parts into the next version as
+    // soon as the file is checked, so one file's rows are held at a time; the
+    // version is committed (or dropped, on any failure) after every file.
+    let mut staging: Option<warehouse::Staging> = None;
     let mut skipped = Vec::new();
     let mut current = Vec::new();
     // Every source's files first: a source with none is bad input before any reading.
@@ -514,14 +518,23 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 ));
             }
             progress.file_done();
-            prepared.push(Prepared {
+            let mut p = Prepared {
                 report,
                 accepted: checked.accepted,
                 rejects: checked.rejects,
                 warnings: checked.warnings,
                 kind: source.kind,
                 config: config.clone(),
-            });
+            };
+            if mode.writes() {
+                if staging.is_none() {
+                    staging = Some(warehouse::Staging::begin(&pipeline.warehouse)?);
+                }
+                if let Some(st) = staging.as_mut() {
+                    write_parts(st, &mut p)?;
+                }
+            }
+            prepared.push(p);
         }
     }
 
@@ -603,7 +616,11 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 _ => None,
             };
             crate::tick("writing");
-            let v = write(pipeline, base, &mut prepared, &removed, &fingerprint)?;
+            let st = match staging.take() {
+                Some(st) => st,
+                None => warehouse::Staging::begin(&pipeline.warehouse)?,
+            };
+            let v = write(pipeline, st, base, &prepared, &removed, &fingerprint)?;
             crate::tick("written");
             progress.counts(
                 &format!(
@@ -758,12 +775,71 @@ fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<DataFrame> {
         .collect()?)
 }
 
-/// Builds the next version of the warehouse on `base` (the current version;
-/// None to build from nothing) and commits it. Returns its name.
+/// Writes one checked file's parts (its rows, rejects and warnings) into the
+/// version being built, and lets go of its rows.
+fn write_parts(st: &mut warehouse::Staging, p: &mut Prepared) -> Result<()> {
+    let r = &p.report;
+    let table = p.kind.table();
+    let part = warehouse::part_name(&r.file_key);
+    let accepted = with_lineage(std::mem::take(&mut p.accepted), &r.source, &r.path)?;
+    if p.kind == SourceKind::Hospital {
+        // Hive partitions: setting and year of the event, kept in the path only.
+        let with_year = accepted
+            .lazy()
+            .with_column(col(schema::EVENT_DATE).dt().year().alias(schema::YEAR))
+            .collect()?;
+        let groups = with_year.partition_by_stable([schema::SETTING, schema::YEAR], true)?;
+        drop(with_year);
+        for g in groups {
+            let setting = g
+                .column(schema::SETTING)?
+                .str()?
+                .get(0)
+                .unwrap_or("unknown")
+                .to_string();
+            let year = g.column(schema::YEAR)?.i32()?.get(0).unwrap_or(0);
+            let mut g = g.drop_many([schema::SETTING, schema::YEAR]);
+            let rel = format!(
+                "{table}/{}={setting}/{}={year}/{part}",
+                schema::SETTING,
+                schema::YEAR
+            );
+            st.write(table, &rel, Some(&r.file_key), &mut g, "ingest.part")?;
+        }
+    } else {
+        let mut df = accepted;
+        let rel = format!("{table}/{part}");
+        st.write(table, &rel, Some(&r.file_key), &mut df, "ingest.part")?;
+    }
+    let mut rejects = with_lineage(std::mem::take(&mut p.rejects), &r.source, &r.path)?;
+    let rel = format!("{}/{part}", warehouse::REJECTS);
+    st.write(
+        warehouse::REJECTS,
+        &rel,
+        Some(&r.file_key),
+        &mut rejects,
+        "ingest.rejects",
+    )?;
+    let mut warnings = with_lineage(std::mem::take(&mut p.warnings), &r.source, &r.path)?;
+    let rel = format!("{}/{part}", warehouse::WARNINGS);
+    st.write(
+        warehouse::WARNINGS,
+        &rel,
+        Some(&r.file_key),
+        &mut warnings,
+        "ingest.rejects",
+    )?;
+    Ok(())
+}
+
+/// Finishes the next version of the warehouse (`st`, holding the parts of
+/// the files just ingested, `prepared`) on `base` (the current version; None
+/// to build from nothing) and commits it. Returns its name.
 fn write(
     pipeline: &Pipeline,
+    mut st: warehouse::Staging,
     base: Option<&warehouse::Snapshot>,
-    prepared: &mut [Prepared],
+    prepared: &[Prepared],
     removed: &[(String, String)],
     fingerprint: &str,
 ) -> Result<String> {
@@ -773,69 +849,19 @@ fn write(
         .map(|p| p.report.file_key.clone())
         .chain(removed.iter().map(|(k, _)| k.clone()))
         .collect();
-    let mut st = warehouse::Staging::begin(&pipeline.warehouse)?;
-    // Files not re-ingested are carried over as they are; courses and the
-    // manifest are rebuilt.
+    // Files not re-ingested are carried over as they are, listed first; courses
+    // and the manifest are rebuilt.
     if let Some(prev) = base {
+        let mut kept = 0;
         for f in &prev.files {
             let rebuilt = f.table == warehouse::COURSES || f.table == warehouse::MANIFEST;
             let replaced = f.file_key.as_ref().is_some_and(|k| replaced.contains(k));
             if !rebuilt && !replaced {
                 st.keep(prev, f)?;
+                kept += 1;
             }
         }
-    }
-    for p in prepared.iter_mut() {
-        let r = &p.report;
-        let table = p.kind.table();
-        let part = warehouse::part_name(&r.file_key);
-        let accepted = with_lineage(std::mem::take(&mut p.accepted), &r.source, &r.path)?;
-        if p.kind == SourceKind::Hospital {
-            // Hive partitions: setting and year of the event, kept in the path only.
-            let with_year = accepted
-                .lazy()
-                .with_column(col(schema::EVENT_DATE).dt().year().alias(schema::YEAR))
-                .collect()?;
-            let groups = with_year.partition_by_stable([schema::SETTING, schema::YEAR], true)?;
-            for g in groups {
-                let setting = g
-                    .column(schema::SETTING)?
-                    .str()?
-                    .get(0)
-                    .unwrap_or("unknown")
-                    .to_string();
-                let year = g.column(schema::YEAR)?.i32()?.get(0).unwrap_or(0);
-                let mut g = g.drop_many([schema::SETTING, schema::YEAR]);
-                let rel = format!(
-                    "{table}/{}={setting}/{}={year}/{part}",
-                    schema::SETTING,
-                    schema::YEAR
-                );
-                st.write(table, &rel, Some(&r.file_key), &mut g, "ingest.part")?;
-            }
-        } else {
-            let mut df = accepted;
-            let rel = format!("{table}/{part}");
-            st.write(table, &rel, Some(&r.file_key), &mut df, "ingest.part")?;
-        }
-        let mut rejects = with_lineage(std::mem::take(&mut p.rejects), &r.source, &r.path)?;
-        let rel = format!("{}/{part}", warehouse::REJECTS);
-        st.write(
-            warehouse::REJECTS,
-            &rel,
-            Some(&r.file_key),
-            &mut rejects,
-            "ingest.rejects",
-        )?;
-        let mut warnings = with_lineage(std::mem::take(&mut p.warnings), &r.source, &r.path)?;
-        let rel = format!("{}/{part}", warehouse::WARNINGS);
-        st.write(
-            warehouse::WARNINGS,
-            &rel,
-            Some(&r.file_key),
-            &mut warnings,
-            "ingest.rejects",
-        )?;
+        st.move_last_to_front(kept);
     }
 
     // The manifest: previous rows for files not re-ingested, new rows for the rest.

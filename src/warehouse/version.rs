@@ -383,6 +383,14 @@ impl Staging {
         Ok(())
     }
 
+    /// Moves the last `n` files listed to the front of the list (files
+    /// carried over from the previous version are listed first, as they were
+    /// when the new files were written after them).
+    pub fn move_last_to_front(&mut self, n: usize) {
+        let n = n.min(self.files.len());
+        self.files.rotate_right(n);
+    }
+
     /// Reads a table of the version being built.
     pub fn table(&self, table: &str) -> Result<Option<DataFrame>> {
         let files: Vec<(PathBuf, Option<u64>)> = self

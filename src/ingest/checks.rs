@@ -1022,7 +1022,6 @@ pub fn check(
 ) -> PolarsResult<Checked> {
     let read_rejects = raw.rejects.clone();
     let mut df = text_frame(raw, source)?;
-    crate::tick("  text frame");
     if let Some(lookup) = lsoa {
         df = with_lsoa_deciles(df, lookup)?;
     }
@@ -1046,9 +1045,7 @@ pub fn check(
         .collect()?;
     // An invalid value of a field that may be blank is blanked, and the row
     // kept with a warning; the rules below then see it as empty.
-    crate::tick("  parsed");
     let (parsed, warnings) = blank_invalid(parsed, &blank)?;
-    crate::tick("  blanked");
     let checked = parsed
         .lazy()
         .with_column(first_failure_index(&rules).alias(R_INDEX))
@@ -1071,7 +1068,6 @@ pub fn check(
         lit(kept_failing.column(LINE)?.as_materialized_series().clone()).implode(false),
         false,
     ));
-    crate::tick("  rules");
 
     let sentinel_dates = {
         let mut n = 0usize;
@@ -1135,7 +1131,6 @@ pub fn check(
         .select(output_exprs(source, &present, settings))
         .collect()?;
 
-    crate::tick("  accepted");
     // Duplicates: the first row (lowest line) is kept; later ones are rejected
     // naming the line they repeat.
     let key_cols: Vec<Expr> = duplicate_key(source).into_iter().map(col).collect();
@@ -1210,7 +1205,6 @@ pub fn check(
         warnings = warnings.vstack(&course_warnings)?;
     }
 
-    crate::tick("  dups");
     let rows_before_folding = accepted.height();
     if let (SourceKind::Hospital, Some(key)) = (source.kind, &source.spell_key) {
         accepted = fold_spells(accepted, key)?;
@@ -1222,7 +1216,6 @@ pub fn check(
             .collect()?;
     }
 
-    crate::tick("  folded");
     let mut rejects = rejected.vstack(&dup_rejects)?;
     // A duplicate's warnings go with it.
     let warnings = warnings

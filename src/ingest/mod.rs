@@ -444,6 +444,12 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         .map(|s| source_files(pipeline, s))
         .collect::<Result<_, _>>()?;
     progress.files(files.iter().map(Vec::len).sum());
+    // An ingest first hashes every file (in parallel, without keeping them),
+    // so that a file unchanged since the last ingest is never read whole.
+    let mut hashed: BTreeMap<PathBuf, String> = match mode {
+        Mode::Ingest if !previous.is_empty() => hash_files(files.iter().flatten()),
+        _ => BTreeMap::new(),
+    };
     for (source, paths) in pipeline.sources.iter().zip(files) {
         let config = source_config(source)?;
         let lsoa = match &source.lsoa_lookup {
@@ -451,15 +457,17 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
             None => None,
         };
         for path in paths {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let sha = hex::encode(sha2::Sha256::digest(&bytes));
             let fkey = file_key(source, &path);
             let shown = path.display().to_string();
-            let unchanged = previous.get(&fkey).is_some_and(|p| {
-                p.sha256 == sha && p.schema_version == SCHEMA_VERSION && p.source_config == config
-            });
+            let same = |sha: &str| {
+                previous.get(&fkey).is_some_and(|p| {
+                    p.sha256 == sha
+                        && p.schema_version == SCHEMA_VERSION
+                        && p.source_config == config
+                })
+            };
             current.push(fkey.clone());
+            let unchanged = hashed.remove(&path).is_some_and(|sha| same(&sha));
             if mode == Mode::Ingest && unchanged {
                 // Unchanged: its parts are carried over into any new version as they are.
                 progress.say(&format!(
@@ -469,15 +477,25 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 progress.file_done();
                 continue;
             }
+            // Read whole, and hashed from the bytes ingested.
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let sha = hex::encode(sha2::Sha256::digest(&bytes));
+            if mode == Mode::Ingest && same(&sha) {
+                // Changed back while hashing: as unchanged.
+                progress.say(&format!(
+                    "{shown}: unchanged since the last ingest, skipped"
+                ));
+                skipped.push(fkey);
+                progress.file_done();
+                continue;
+            }
             progress.reading(&shown);
-            crate::tick(&format!("read start {shown}"));
             let raw = read::read_file(&path, &bytes, source)?;
-            crate::tick("read");
             let rows_read = raw.rows_read;
             let checked = checks::check(raw, source, &pipeline.settings, &key, lsoa.as_ref())
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("checking the rows of {shown}"))?;
-            crate::tick("checked");
             let rejected = checked.rejects.height();
             let accepted = checked.rows_before_folding;
             if rows_read != accepted + rejected {
@@ -615,13 +633,11 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 Mode::Ingest => snapshot.as_ref(),
                 _ => None,
             };
-            crate::tick("writing");
             let st = match staging.take() {
                 Some(st) => st,
                 None => warehouse::Staging::begin(&pipeline.warehouse)?,
             };
             let v = write(pipeline, st, base, &prepared, &removed, &fingerprint)?;
-            crate::tick("written");
             progress.counts(
                 &format!(
                     "committed warehouse version {v} ({} files ingested)",
@@ -671,6 +687,54 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     })
 }
 
+/// The SHA-256 of each file that can be read, streamed (a file is never held
+/// whole), on as many threads as there are cores.
+fn hash_files<'a>(paths: impl Iterator<Item = &'a PathBuf>) -> BTreeMap<PathBuf, String> {
+    use std::io::Read;
+    let paths: Vec<&PathBuf> = paths.collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(paths.len().max(1));
+    let hash = |p: &Path| -> Option<String> {
+        let mut f = std::fs::File::open(p).ok()?;
+        let mut h = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Some(hex::encode(h.finalize()))
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(p) = paths.get(i) else {
+                            break;
+                        };
+                        if let Some(sha) = hash(p) {
+                            out.push(((*p).clone(), sha));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 /// The refusal when no referral falls in the evaluation period (validate and report).
 pub fn no_referrals_message(pipeline: &Pipeline) -> String {
     let s = &pipeline.settings;
@@ -688,14 +752,23 @@ pub fn warehouse_linkage_warning(pipeline: &Pipeline, exact: bool) -> Result<Opt
     else {
         return Ok(None);
     };
+    let min = pipeline.settings.min_linkage;
+    // Counted when the version was made (versions made before this was kept:
+    // counted now).
+    if let Some(l) = snap.linkage {
+        let l = linkage::Linkage {
+            people: l.people as usize,
+            linked: l.linked as usize,
+        };
+        return Ok(linkage::linkage_warning(&l, min, exact));
+    }
     let (Some(r), h) = (
         snap.scan(warehouse::PARTICIPANTS)?,
         snap.scan_parts(warehouse::HOSPITAL_EVENTS)?,
     ) else {
         return Ok(None);
     };
-    Ok(linkage::linkage_lazy(vec![r], h)?
-        .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, exact)))
+    Ok(linkage::linkage_lazy(vec![r], h)?.and_then(|l| linkage::linkage_warning(&l, min, exact)))
 }
 
 /// Kept rows with a blanked or corrected value, per file and field, in words
@@ -891,6 +964,17 @@ fn write(
     }));
     st.write_manifest(&rows)?;
     rebuild_courses(pipeline, &mut st)?;
+    // Counted once per version: an ingest with nothing to do warns from it.
+    let returns = st.scan_parts(warehouse::PARTICIPANTS)?;
+    let hospital = st.scan_parts(warehouse::HOSPITAL_EVENTS)?;
+    if !returns.is_empty() && !hospital.is_empty() {
+        if let Some(l) = linkage::linkage_lazy(returns, hospital)? {
+            st.set_linkage(warehouse::LinkageCounts {
+                people: l.people as u64,
+                linked: l.linked as u64,
+            });
+        }
+    }
     st.commit()
 }
 

@@ -178,7 +178,6 @@ pub fn tables(
         ));
     }
 
-    crate::tick("cmp: matching");
     // Index alignment: the comparison group's pseudo-index is the referral
     // date plus the median wait of starters at the same provider (the
     // overall median where a provider has none).
@@ -246,7 +245,6 @@ pub fn tables(
         rows,
     )?);
 
-    crate::tick("cmp: aligned");
     // Pre-trend (placebo): the same DiD on the baseline year vs the pre window.
     let placebo = outcomes
         .clone()
@@ -278,7 +276,6 @@ pub fn tables(
         rows,
     )?);
 
-    crate::tick("cmp: placebo");
     // Sensitivity of the primary outcome's DiD.
     let primary = change(PRIMARY);
     let elig_lf = outcomes.clone().lazy().filter(col(ELIGIBLE));
@@ -295,7 +292,6 @@ pub fn tables(
         .collect()?
         .lazy();
     let six = did_between(&half_year, is_s.clone(), is_c.clone(), &primary, lit(1.0))?;
-    crate::tick("cmp: half year");
     let matched_on_pre = if run && n_comparison > 0 {
         let wtd = matching::cem(
             matching::with_prior_use(outcomes.clone().lazy(), false),

@@ -191,7 +191,6 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         .table(warehouse::MANIFEST)?
         .context("the warehouse has no manifest")?;
     let rejects = snap.table(warehouse::REJECTS)?;
-    crate::tick("tables read");
     let dims = Dimensions::from_pipeline(p);
     let mut notes = label_warnings(&participants, &dims, published)?;
     let mut not_estimable = Vec::new();
@@ -241,9 +240,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         }
     };
     let refs = refs.lazy();
-    crate::tick("refs");
     let mut tables = activity_tables(&refs, &dims)?;
-    crate::tick("activity");
 
     // Hospital use.
     // Collected once: every hospital figure reads it.
@@ -273,11 +270,9 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
             let outcomes =
                 hospital::person_outcomes(&persons, &events_lf, s.outcome_window_days, coverage)
                     .collect()?;
-            crate::tick("outcomes");
             let compared = comparison::tables(
                 p, &persons, &events_lf, &outcomes, coverage, published, &mut notes,
             )?;
-            crate::tick("compared");
             let outcomes_lf = outcomes.lazy();
             tables.extend(hospital_tables(&outcomes_lf, s.financial_year_start_month)?);
             tables.extend(compared);
@@ -286,7 +281,6 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
                 PROVIDER_ID,
                 &dims,
             )?);
-            crate::tick("hospital tables+profile");
             profile.empty_group_hidden = true;
             tables.push(profile);
             hospital::costed_did(&outcomes_lf, &cost::costed_outcomes(&p.unit_costs))?
@@ -302,7 +296,6 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         }
     };
 
-    crate::tick("costed");
     // PAM.
     let pam_lf = match pam_scores {
         Some(df) => df.lazy(),
@@ -327,7 +320,6 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     tables.extend(quality::tables(manifest, rejects, &superseded)?);
     tables.push(by_provider_rejects);
 
-    crate::tick("pam etc");
     for t in tables.iter_mut() {
         crate::disclosure::finalize(t, published)?;
     }
@@ -387,7 +379,6 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     }
     all.extend(words);
 
-    crate::tick("stage2");
     Ok(Evaluation {
         tables: all,
         coverage,

@@ -121,22 +121,18 @@ pub fn report(
             p.path.display()
         )
     })?;
-    crate::tick("open");
     snap.verify()?;
-    crate::tick("verified");
     progress.say(&format!(
         "computing the evaluation from warehouse version {}",
         snap.version
     ));
     let mut e = metrics::evaluate(p, &snap, !internal)?;
-    crate::tick("evaluated");
     // Warnings about the data, on the data-quality page and in the log.
     e.notes.extend(e.linkage.as_ref().and_then(|l| {
         crate::ingest::linkage::linkage_warning(l, p.settings.min_linkage, internal)
     }));
     e.notes
         .extend(crate::ingest::warehouse_field_warnings(p, internal)?);
-    crate::tick("warnings");
     if let Some(note) = in_progress_note(&e) {
         e.notes.push(note);
     }
@@ -149,7 +145,6 @@ pub fn report(
         .with_context(|| format!("cannot create a temporary folder in {}", packs.display()))?;
     progress.say("writing the pack");
     write_pack(p, &e, &snap, tmp.path(), &dest, &run_id, started, internal)?;
-    crate::tick("pack written");
     crate::files::fsync_tree(tmp.path())?;
     // On any error before this rename the temporary folder is removed when `tmp` drops.
     failpoint("report.publish")

@@ -34,7 +34,8 @@ use polars::prelude::*;
 pub use lock::{holder, hostname, lock, pid_running, Holder, Lock, LOCK_FILE};
 pub use manifest::ManifestRow;
 pub use version::{
-    collect_garbage, current_version, versions, FileEntry, Snapshot, Staging, CURRENT, VERSIONS,
+    collect_garbage, current_version, versions, FileEntry, LinkageCounts, Snapshot, Staging,
+    CURRENT, VERSIONS,
 };
 
 pub const PARTICIPANTS: &str = "participants";

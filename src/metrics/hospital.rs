@@ -311,31 +311,28 @@ pub fn person_outcomes(
         .gt_eq(lit(-2 * w))
         .and(col("offset").lt(lit(-w)));
     let indicators: Vec<(&str, Expr)> = OUTCOMES.iter().map(|(o, _)| (*o, col(*o))).collect();
+    // Each event's count in each window as a column, then plain sums per
+    // person (a filtered sum inside the group-by is far slower).
+    let mut windowed = Vec::new();
     let mut aggs = Vec::new();
     for (name, ind) in &indicators {
-        let ind = ind.clone();
-        aggs.push(
-            ind.clone()
-                .filter(pre.clone())
-                .sum()
-                .cast(DataType::Float64)
-                .alias(format!("{name}_pre")),
-        );
-        aggs.push(
-            ind.clone()
-                .filter(post.clone())
-                .sum()
-                .cast(DataType::Float64)
-                .alias(format!("{name}_post")),
-        );
-        aggs.push(
-            ind.filter(base.clone())
-                .sum()
-                .cast(DataType::Float64)
-                .alias(format!("{name}_base")),
-        );
+        for (suffix, mask) in [("pre", &pre), ("post", &post), ("base", &base)] {
+            let c = format!("{name}_{suffix}");
+            windowed.push(
+                when(mask.clone())
+                    .then(ind.clone())
+                    .otherwise(lit(0))
+                    .alias(c.as_str()),
+            );
+            aggs.push(
+                col(c.as_str())
+                    .sum()
+                    .cast(DataType::Float64)
+                    .alias(c.as_str()),
+            );
+        }
     }
-    let per_person = ev.group_by([col(PID)]).agg(aggs);
+    let per_person = ev.with_columns(windowed).group_by([col(PID)]).agg(aggs);
     // Linked: the person has at least one record in the extract, at any date
     // (their per-person row exists before the zeros are filled in).
     let mut fill = vec![col("emergency_admissions_pre").is_not_null().alias(LINKED)];

@@ -10,9 +10,7 @@
 #       group, unmatched DiD, PAM paired change)
 #   (e) the floor: Python polars reading every CSV input fully, typed
 #       (bench/polars_floor.py)
-# (between generating and timing, bench/fix_generated_ids.py repairs the
-# generator's 11-digit padding ids, a bug that makes W-ICB fail; a no-op once
-# fixed) and prints wall, CPU (user+sys) and peak RSS for each, the ratios smpeval ÷
+# and prints wall, CPU (user+sys) and peak RSS for each, the ratios smpeval ÷
 # DuckDB and smpeval ÷ floor, and a check that smpeval's metrics.json and
 # DuckDB's figures agree (counts exactly, means and rates to 1e-9).
 #
@@ -84,9 +82,6 @@ echo
 echo "generating: --participants $PARTICIPANTS --hospital-rows $HOSPITAL_ROWS --seed $SEED"
 /usr/bin/time -v -o "$T/generate" "$BIN" generate --out "$D" --participants "$PARTICIPANTS" \
   --hospital-rows "$HOSPITAL_ROWS" --seed "$SEED" >/dev/null
-# Work-around for a generator bug (11-digit ids for the padding people beyond
-# ~1.8M; see bench/fix_generated_ids.py): a no-op when every id has 10 digits.
-"$PY" "$ROOT/bench/fix_generated_ids.py" "$D"
 hosp_lines=$(( $(cat "$D"/hes_*.csv | wc -l) - $(ls "$D"/hes_*.csv | wc -l) ))
 echo "input: $(du -sh "$D" | cut -f1) ($(du -ch "$D"/hes_*.csv | tail -1 | cut -f1) hospital CSV), $hosp_lines hospital rows, $(( $(wc -l < "$D/pam_scores.csv") - 1 )) PAM rows"
 sync

@@ -709,15 +709,7 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
     while apc.rows.len() + ae.rows.len() + op.rows.len() < opts.hospital_rows {
         let nhs = loop {
             background += 1;
-            // 998 000 001… for the first million (as the committed sample was
-            // made); then 900 000 000 upwards, which stays ten digits and clear
-            // of the referred people's 999… and the faults' 997… for 97 million.
-            let base = if background < 1_000_000 {
-                998_000_000 + background
-            } else {
-                900_000_000 + (background - 1_000_000) % 97_000_000
-            };
-            if let Some(n) = nhs::with_check_digit(base) {
+            if let Some(n) = nhs::with_check_digit(background_first_nine(background)) {
                 break n;
             }
         };
@@ -1135,6 +1127,20 @@ fn title_case(s: &str) -> String {
 
 /// The pipeline that ingests generated data; `prefix` is the data folder as
 /// seen from where the pipeline file will live.
+/// The first nine digits of the `k`-th (from 1) never-referred person's NHS
+/// number: 998 000 001… for the first million (as the committed sample was
+/// made); then 900 000 000 to 995 999 999, round again after 96 million. Always
+/// nine digits (an earlier 998 000 000 + k overflowed to ten, making 11-digit
+/// "NHS numbers" past k = 2 million that ingest rightly rejected), and clear of
+/// the referred people's 999…, the faults' 997… and the warned rows' 996….
+pub fn background_first_nine(k: u64) -> u64 {
+    if k < 1_000_000 {
+        998_000_000 + k
+    } else {
+        900_000_000 + (k - 1_000_000) % 96_000_000
+    }
+}
+
 pub fn pipeline_text(prefix: &str, name: &str) -> String {
     let mut s = String::new();
     let _ = write!(
@@ -1381,4 +1387,37 @@ level = "PAM Level"
 "#
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn background_ids_are_valid_ten_digit_nhs_numbers_clear_of_the_others() {
+        let mut seen = std::collections::HashSet::new();
+        let ks = (1..3_000_000u64)
+            .step_by(997)
+            .chain([999_999, 1_000_000, 1_999_999, 2_000_000, 2_000_001])
+            .chain([96_999_999, 97_000_000, 97_000_001, 99_000_000, 150_000_000]);
+        for k in ks {
+            let nine = background_first_nine(k);
+            assert!(
+                (100_000_000..1_000_000_000).contains(&nine),
+                "k={k}: {nine}"
+            );
+            assert!(
+                ![999, 997, 996].contains(&(nine / 1_000_000)),
+                "k={k}: {nine} is in a range the referred people or faults use"
+            );
+            if let Some(n) = nhs::with_check_digit(nine) {
+                assert_eq!(n.len(), 10, "k={k}: {n}");
+                assert!(n.bytes().all(|b| b.is_ascii_digit()));
+            }
+            // One-to-one below the wrap.
+            if k < 97_000_000 {
+                assert!(seen.insert(nine), "k={k}: {nine} repeats");
+            }
+        }
+    }
 }

@@ -28,6 +28,7 @@ const R_FIELD: &str = "_reject_field";
 const R_REASON: &str = "_reject_reason";
 const R_RULE: &str = "_reject_rule";
 const R_VALUE: &str = "_reject_value";
+const R_INDEX: &str = "_reject_index";
 /// Shown instead of an identifier in rejects and messages.
 pub const MASKED: &str = "[id masked]";
 
@@ -36,6 +37,10 @@ fn mapped(f: &str) -> String {
 }
 fn typed(f: &str) -> String {
     format!("t:{f}")
+}
+/// An NHS number field's check (`nhs::nhs_status`), made while parsing.
+fn status(f: &str) -> String {
+    format!("n:{f}")
 }
 fn m(f: &str) -> Expr {
     col(mapped(f))
@@ -80,7 +85,7 @@ fn text_frame(raw: RawTable, source: &Source) -> PolarsResult<DataFrame> {
     let height = raw.lines.len();
     let mut cols: Vec<Column> = Vec::new();
     for (field, values) in raw.columns {
-        cols.push(Series::new(field.as_str().into(), values).into_column());
+        cols.push(values.into_series(&field)?.into_column());
     }
     for (field, value) in &source.constants {
         if !source.columns.contains_key(field) {
@@ -157,7 +162,11 @@ fn parse_exprs(source: &Source, present: &[String], key: &Arc<Vec<u8>>) -> (Vec<
             FieldType::Text => nhs::mask(m(field)),
             FieldType::Enum(_) | FieldType::Code(_) => m(field),
             FieldType::Id => match source.id_kind {
-                IdKind::NhsNumber => nhs::pseudonymise(nhs::digits(m(field)), key.clone()),
+                IdKind::NhsNumber => {
+                    // The NHS number check, once, for the rules (see `status`).
+                    typed_exprs.push(nhs::nhs_status(m(field)).alias(status(field)));
+                    nhs::pseudonymise(nhs::strip_separators(m(field)), key.clone())
+                }
                 IdKind::Pseudonym => m(field),
             },
             FieldType::Date => coalesce(&date_parses(source, field)),
@@ -211,9 +220,6 @@ fn date_ambiguous(parses: &[Expr]) -> Expr {
     }
     out
 }
-
-const R_ROW: &str = "_reject_row";
-const R_PROVIDER: &str = "_reject_provider";
 
 /// Fields never sent back in a feedback file: identifiers and free text that
 /// may identify someone (the value in question is still in `value`, masked).
@@ -305,13 +311,12 @@ fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
             FieldType::Text => {}
             FieldType::Id => {
                 if source.id_kind == IdKind::NhsNumber {
-                    let d = nhs::digits(m(field));
                     rule(
-                        given(field).and(nhs::is_ten_digits(d.clone()).not()),
+                        given(field).and(col(status(field)).eq(lit(1u32))),
                         "is not a 10-digit NHS number".into(),
                     );
                     rule(
-                        given(field).and(nhs::passes_modulus_11(d).not()),
+                        given(field).and(col(status(field)).eq(lit(2u32))),
                         "is not a valid NHS number (fails the Modulus 11 check digit)".into(),
                     );
                 } else {
@@ -619,13 +624,28 @@ fn code_group(code: Expr, groups: &[(&str, &[&str])]) -> Expr {
 }
 
 /// The first failing rule's (field, reason, value), or nulls.
+/// The index of the first rule a row fails (null where it fails none): only
+/// booleans over every row; the messages are made for the failing rows only
+/// (`first_failure`).
+fn first_failure_index(rules: &[Rule]) -> Expr {
+    let mut idx = lit(NULL).cast(DataType::UInt32);
+    for (k, r) in rules.iter().enumerate().rev() {
+        idx = when(r.fails.clone().fill_null(lit(false)))
+            .then(lit(k as u32))
+            .otherwise(idx);
+    }
+    idx
+}
+
+/// The field, rule, reason and value of the first rule each row fails, from
+/// its index (`first_failure_index`, in column `R_INDEX`).
 fn first_failure(rules: &[Rule]) -> [Expr; 4] {
     let mut rule = lit(NULL).cast(DataType::String);
     let mut field = lit(NULL).cast(DataType::String);
     let mut reason = lit(NULL).cast(DataType::String);
     let mut value = lit(NULL).cast(DataType::String);
-    for r in rules.iter().rev() {
-        let fails = r.fails.clone().fill_null(lit(false));
+    for (k, r) in rules.iter().enumerate().rev() {
+        let fails = col(R_INDEX).eq(lit(k as u32)).fill_null(lit(false));
         field = when(fails.clone()).then(lit(r.field)).otherwise(field);
         rule = when(fails.clone())
             .then(lit(r.rule.clone()))
@@ -783,46 +803,56 @@ fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
         vec![col(SOURCE_LINE)]
     };
     let key_exprs: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
     let last_fields = [DISCHARGE_DATE, DISCHARGE_DATE_STATUS];
-    let aggs: Vec<Expr> = names
-        .iter()
-        .filter(|n| !key.contains(n))
-        .map(|n| {
-            if last_fields.contains(&n.as_str()) {
-                col(n.as_str()).last()
-            } else {
-                col(n.as_str()).first()
-            }
-        })
-        .chain([len().cast(DataType::Int32).alias(EPISODES)])
-        .collect();
-    let lf = df.lazy();
-    let spells = lf
+    // Which rows make each output row: a spell takes every column from its
+    // first episode (in episode order) but the discharge from its last; any
+    // other row is itself. Only row numbers are sorted and grouped, and the
+    // columns are gathered once, in line order.
+    let mut needed: Vec<&str> = key.iter().map(String::as_str).collect();
+    for c in [SETTING, SOURCE_LINE, EPISODE_ORDER] {
+        if !needed.contains(&c) && df.column(c).is_ok() {
+            needed.push(c);
+        }
+    }
+    let numbered = df
+        .clone()
+        .lazy()
+        .select(needed.iter().map(|c| col(*c)).collect::<Vec<_>>())
+        .with_row_index("_i", None);
+    let spells = numbered
         .clone()
         .filter(is_apc.clone())
         .sort_by_exprs(order, SortMultipleOptions::default())
         .group_by_stable(key_exprs)
-        .agg(aggs);
-    let others = lf
-        .filter(is_apc.not())
-        .with_column(lit(1i32).alias(EPISODES));
-    let order: Vec<Expr> = names
-        .iter()
-        .map(|n| col(n.as_str()))
-        .chain([col(EPISODES)])
-        .collect();
-    let out = concat(
-        [spells.select(order.clone()), others.select(order)],
-        UnionArgs::default(),
-    )?
-    .sort([SOURCE_LINE], SortMultipleOptions::default())
-    .collect()?;
-    Ok(out)
+        .agg([
+            col("_i").first().alias("_first"),
+            col("_i").last().alias("_last"),
+            col(SOURCE_LINE).first().alias("_line"),
+            len().cast(DataType::Int32).alias(EPISODES),
+        ])
+        .select([col("_first"), col("_last"), col("_line"), col(EPISODES)]);
+    let others = numbered.filter(is_apc.not()).select([
+        col("_i").alias("_first"),
+        col("_i").alias("_last"),
+        col(SOURCE_LINE).alias("_line"),
+        lit(1i32).alias(EPISODES),
+    ]);
+    let rows = concat([spells, others], UnionArgs::default())?
+        .sort(["_line"], SortMultipleOptions::default())
+        .collect()?;
+    let first = rows.column("_first")?.idx()?;
+    let last = rows.column("_last")?.idx()?;
+    let mut cols: Vec<Column> = Vec::with_capacity(df.width() + 1);
+    for c in df.columns() {
+        let at = if last_fields.contains(&c.name().as_str()) {
+            last
+        } else {
+            first
+        };
+        cols.push(c.take(at)?);
+    }
+    cols.push(rows.column(EPISODES)?.clone());
+    DataFrame::new(rows.height(), cols)
 }
 
 /// A course has one start date (course ids are unique within a provider).
@@ -926,6 +956,8 @@ fn blank_invalid(df: DataFrame, rules: &[Rule]) -> PolarsResult<(DataFrame, Data
         let found = df
             .clone()
             .lazy()
+            .with_column(first_failure_index(&mine).alias(R_INDEX))
+            .filter(col(R_INDEX).is_not_null())
             .with_columns([ru, rr, rv])
             .filter(col(R_REASON).is_not_null())
             .select([
@@ -1016,12 +1048,26 @@ pub fn check(
     let (parsed, warnings) = blank_invalid(parsed, &blank)?;
     let checked = parsed
         .lazy()
-        .with_columns([rf, ru, rr, rv])
-        .with_columns([
-            row_json(source, &present).alias(R_ROW),
-            provider_of(source, &present).alias(R_PROVIDER),
-        ])
+        .with_column(first_failure_index(&rules).alias(R_INDEX))
         .collect()?;
+    // The messages, for the failing rows only.
+    let failing = checked
+        .clone()
+        .lazy()
+        .filter(col(R_INDEX).is_not_null())
+        .with_columns([rf, ru, rr, rv])
+        .collect()?;
+    // A failing rule whose reason is empty rejects nothing (as ever).
+    let kept_failing = failing
+        .clone()
+        .lazy()
+        .filter(col(R_REASON).is_null())
+        .select([col(LINE)])
+        .collect()?;
+    let kept = col(R_INDEX).is_null().or(col(LINE).is_in(
+        lit(kept_failing.column(LINE)?.as_materialized_series().clone()).implode(false),
+        false,
+    ));
 
     let sentinel_dates = {
         let mut n = 0usize;
@@ -1051,11 +1097,22 @@ pub fn check(
         n
     };
 
-    let rows = checked.clone().lazy().select([
-        col(LINE).alias("_row_line"),
-        col(R_PROVIDER).alias("provider"),
-        col(R_ROW).alias("row"),
-    ]);
+    // Each reject's row as sent, built for the rejected rows only (below).
+    // Without a duplicate key (hospital rows) every reject with a row is a
+    // failing row, so they are built now and the whole checked frame is not
+    // held while the rest is done.
+    let row_of = |lf: LazyFrame| {
+        lf.select([
+            col(LINE).alias("_row_line"),
+            provider_of(source, &present).alias("provider"),
+            row_json(source, &present).alias("row"),
+        ])
+    };
+    let rows = if duplicate_key(source).is_empty() {
+        row_of(failing.clone().lazy()).collect()?.lazy()
+    } else {
+        row_of(checked.clone().lazy())
+    };
     let reject_cols = [
         col(LINE).alias("line"),
         col(R_FIELD).alias("field"),
@@ -1063,15 +1120,14 @@ pub fn check(
         col(R_REASON).alias("reason"),
         col(R_VALUE).alias("value"),
     ];
-    let rejected = checked
-        .clone()
+    let rejected = failing
         .lazy()
         .filter(col(R_REASON).is_not_null())
         .select(reject_cols.clone())
         .collect()?;
     let accepted = checked
         .lazy()
-        .filter(col(R_REASON).is_null())
+        .filter(kept)
         .select(output_exprs(source, &present, settings))
         .collect()?;
 
@@ -1186,6 +1242,12 @@ pub fn check(
     }
     // Each reject carries its row's own columns, for the provider's feedback file.
     // Every value and message written to rejects passes the one masking function.
+    let rows = rows.join(
+        rejects.clone().lazy().select([col("line")]),
+        [col("_row_line")],
+        [col("line")],
+        JoinArgs::new(JoinType::Semi),
+    );
     let rejects = rejects
         .lazy()
         .join(

@@ -22,50 +22,66 @@ impl Linkage {
     }
 }
 
-fn ids(frames: &[&DataFrame]) -> Result<Option<LazyFrame>> {
-    let parts: Vec<LazyFrame> = frames
-        .iter()
-        .filter(|f| f.get_column_names().iter().any(|c| c.as_str() == PERSON_ID))
-        .map(|f| {
-            (*f).clone()
-                .lazy()
-                .select([col(PERSON_ID).cast(DataType::String)])
-        })
-        .collect();
+fn ids(frames: Vec<LazyFrame>) -> Result<Option<LazyFrame>> {
+    let mut parts = Vec::new();
+    for mut f in frames {
+        if f.collect_schema()?.contains(PERSON_ID) {
+            parts.push(f.select([col(PERSON_ID).cast(DataType::String)]));
+        }
+    }
     if parts.is_empty() {
         return Ok(None);
     }
     Ok(Some(
-        concat(parts, UnionArgs::default())?
-            .filter(col(PERSON_ID).is_not_null())
-            .unique(None, UniqueKeepStrategy::First),
+        concat(parts, UnionArgs::default())?.filter(col(PERSON_ID).is_not_null()),
     ))
 }
 
 /// The returns' people found in the hospital rows; None without both.
 pub fn linkage(returns: &[&DataFrame], hospital: &[&DataFrame]) -> Result<Option<Linkage>> {
-    let (Some(people), Some(events)) = (ids(returns)?, ids(hospital)?) else {
+    let lazy = |frames: &[&DataFrame]| frames.iter().map(|f| (*f).clone().lazy()).collect();
+    linkage_lazy(lazy(returns), lazy(hospital))
+}
+
+/// [`linkage`] over lazy frames (the warehouse's tables, scanned, one lazy
+/// frame per file): only the person column is read, one hospital file at a time.
+pub fn linkage_lazy(returns: Vec<LazyFrame>, hospital: Vec<LazyFrame>) -> Result<Option<Linkage>> {
+    let Some(people) = ids(returns)? else {
         return Ok(None);
     };
-    let n = |lf: LazyFrame| -> Result<usize> {
-        Ok(lf
-            .select([len().alias("n")])
-            .collect()?
-            .column("n")?
-            .cast(&DataType::UInt64)?
-            .u64()?
-            .get(0)
-            .unwrap_or(0) as usize)
-    };
-    let linked = people.clone().join(
-        events,
-        [col(PERSON_ID)],
-        [col(PERSON_ID)],
-        JoinArgs::new(JoinType::Semi),
-    );
+    let people = people.unique(None, UniqueKeepStrategy::First).collect()?;
+    let mut found: Vec<LazyFrame> = Vec::new();
+    for h in hospital {
+        let Some(events) = ids(vec![h])? else {
+            continue;
+        };
+        let df = people
+            .clone()
+            .lazy()
+            .join(
+                events,
+                [col(PERSON_ID)],
+                [col(PERSON_ID)],
+                JoinArgs::new(JoinType::Semi),
+            )
+            .collect()?;
+        found.push(df.lazy());
+    }
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let linked = concat(found, UnionArgs::default())?
+        .unique(None, UniqueKeepStrategy::First)
+        .select([len().alias("n")])
+        .collect()?
+        .column("n")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0) as usize;
     Ok(Some(Linkage {
-        people: n(people)?,
-        linked: n(linked)?,
+        people: people.height(),
+        linked,
     }))
 }
 

@@ -431,6 +431,10 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     }
 
     let mut prepared = Vec::new();
+    // Ingest and repair write each file's parts into the next version as
+    // soon as the file is checked, so one file's rows are held at a time; the
+    // version is committed (or dropped, on any failure) after every file.
+    let mut staging: Option<warehouse::Staging> = None;
     let mut skipped = Vec::new();
     let mut current = Vec::new();
     // Every source's files first: a source with none is bad input before any reading.
@@ -440,6 +444,12 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         .map(|s| source_files(pipeline, s))
         .collect::<Result<_, _>>()?;
     progress.files(files.iter().map(Vec::len).sum());
+    // An ingest first hashes every file (in parallel, without keeping them),
+    // so that a file unchanged since the last ingest is never read whole.
+    let mut hashed: BTreeMap<PathBuf, String> = match mode {
+        Mode::Ingest if !previous.is_empty() => hash_files(files.iter().flatten()),
+        _ => BTreeMap::new(),
+    };
     for (source, paths) in pipeline.sources.iter().zip(files) {
         let config = source_config(source)?;
         let lsoa = match &source.lsoa_lookup {
@@ -447,17 +457,32 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
             None => None,
         };
         for path in paths {
+            let fkey = file_key(source, &path);
+            let shown = path.display().to_string();
+            let same = |sha: &str| {
+                previous.get(&fkey).is_some_and(|p| {
+                    p.sha256 == sha
+                        && p.schema_version == SCHEMA_VERSION
+                        && p.source_config == config
+                })
+            };
+            current.push(fkey.clone());
+            let unchanged = hashed.remove(&path).is_some_and(|sha| same(&sha));
+            if mode == Mode::Ingest && unchanged {
+                // Unchanged: its parts are carried over into any new version as they are.
+                progress.say(&format!(
+                    "{shown}: unchanged since the last ingest, skipped"
+                ));
+                skipped.push(fkey);
+                progress.file_done();
+                continue;
+            }
+            // Read whole, and hashed from the bytes ingested.
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let sha = hex::encode(sha2::Sha256::digest(&bytes));
-            let fkey = file_key(source, &path);
-            let shown = path.display().to_string();
-            let unchanged = previous.get(&fkey).is_some_and(|p| {
-                p.sha256 == sha && p.schema_version == SCHEMA_VERSION && p.source_config == config
-            });
-            current.push(fkey.clone());
-            if mode == Mode::Ingest && unchanged {
-                // Unchanged: its parts are carried over into any new version as they are.
+            if mode == Mode::Ingest && same(&sha) {
+                // Changed back while hashing: as unchanged.
                 progress.say(&format!(
                     "{shown}: unchanged since the last ingest, skipped"
                 ));
@@ -511,14 +536,23 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 ));
             }
             progress.file_done();
-            prepared.push(Prepared {
+            let mut p = Prepared {
                 report,
                 accepted: checked.accepted,
                 rejects: checked.rejects,
                 warnings: checked.warnings,
                 kind: source.kind,
                 config: config.clone(),
-            });
+            };
+            if mode.writes() {
+                if staging.is_none() {
+                    staging = Some(warehouse::Staging::begin(&pipeline.warehouse)?);
+                }
+                if let Some(st) = staging.as_mut() {
+                    write_parts(st, &mut p)?;
+                }
+            }
+            prepared.push(p);
         }
     }
 
@@ -599,7 +633,11 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 Mode::Ingest => snapshot.as_ref(),
                 _ => None,
             };
-            let v = write(pipeline, base, &mut prepared, &removed, &fingerprint)?;
+            let st = match staging.take() {
+                Some(st) => st,
+                None => warehouse::Staging::begin(&pipeline.warehouse)?,
+            };
+            let v = write(pipeline, st, base, &prepared, &removed, &fingerprint)?;
             progress.counts(
                 &format!(
                     "committed warehouse version {v} ({} files ingested)",
@@ -649,6 +687,54 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     })
 }
 
+/// The SHA-256 of each file that can be read, streamed (a file is never held
+/// whole), on as many threads as there are cores.
+fn hash_files<'a>(paths: impl Iterator<Item = &'a PathBuf>) -> BTreeMap<PathBuf, String> {
+    use std::io::Read;
+    let paths: Vec<&PathBuf> = paths.collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(paths.len().max(1));
+    let hash = |p: &Path| -> Option<String> {
+        let mut f = std::fs::File::open(p).ok()?;
+        let mut h = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Some(hex::encode(h.finalize()))
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(p) = paths.get(i) else {
+                            break;
+                        };
+                        if let Some(sha) = hash(p) {
+                            out.push(((*p).clone(), sha));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 /// The refusal when no referral falls in the evaluation period (validate and report).
 pub fn no_referrals_message(pipeline: &Pipeline) -> String {
     let s = &pipeline.settings;
@@ -662,20 +748,27 @@ pub fn no_referrals_message(pipeline: &Pipeline) -> String {
 
 /// The linkage warning for the warehouse as it stands, if linkage is low.
 pub fn warehouse_linkage_warning(pipeline: &Pipeline, exact: bool) -> Result<Option<String>> {
-    let wh = &pipeline.warehouse;
-    let ids = |t: &str| -> Result<Option<DataFrame>> {
-        Ok(warehouse::read_table(wh, t)?
-            .map(|df| df.select([schema::PERSON_ID]))
-            .transpose()?)
+    let Some(snap) = warehouse::Snapshot::open(&pipeline.warehouse, Path::new("<pipeline>"))?
+    else {
+        return Ok(None);
     };
-    let (Some(r), Some(h)) = (
-        ids(warehouse::PARTICIPANTS)?,
-        ids(warehouse::HOSPITAL_EVENTS)?,
+    let min = pipeline.settings.min_linkage;
+    // Counted when the version was made (versions made before this was kept:
+    // counted now).
+    if let Some(l) = snap.linkage {
+        let l = linkage::Linkage {
+            people: l.people as usize,
+            linked: l.linked as usize,
+        };
+        return Ok(linkage::linkage_warning(&l, min, exact));
+    }
+    let (Some(r), h) = (
+        snap.scan(warehouse::PARTICIPANTS)?,
+        snap.scan_parts(warehouse::HOSPITAL_EVENTS)?,
     ) else {
         return Ok(None);
     };
-    Ok(linkage::linkage(&[&r], &[&h])?
-        .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, exact)))
+    Ok(linkage::linkage_lazy(vec![r], h)?.and_then(|l| linkage::linkage_warning(&l, min, exact)))
 }
 
 /// Kept rows with a blanked or corrected value, per file and field, in words
@@ -755,12 +848,71 @@ fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<DataFrame> {
         .collect()?)
 }
 
-/// Builds the next version of the warehouse on `base` (the current version;
-/// None to build from nothing) and commits it. Returns its name.
+/// Writes one checked file's parts (its rows, rejects and warnings) into the
+/// version being built, and lets go of its rows.
+fn write_parts(st: &mut warehouse::Staging, p: &mut Prepared) -> Result<()> {
+    let r = &p.report;
+    let table = p.kind.table();
+    let part = warehouse::part_name(&r.file_key);
+    let accepted = with_lineage(std::mem::take(&mut p.accepted), &r.source, &r.path)?;
+    if p.kind == SourceKind::Hospital {
+        // Hive partitions: setting and year of the event, kept in the path only.
+        let with_year = accepted
+            .lazy()
+            .with_column(col(schema::EVENT_DATE).dt().year().alias(schema::YEAR))
+            .collect()?;
+        let groups = with_year.partition_by_stable([schema::SETTING, schema::YEAR], true)?;
+        drop(with_year);
+        for g in groups {
+            let setting = g
+                .column(schema::SETTING)?
+                .str()?
+                .get(0)
+                .unwrap_or("unknown")
+                .to_string();
+            let year = g.column(schema::YEAR)?.i32()?.get(0).unwrap_or(0);
+            let mut g = g.drop_many([schema::SETTING, schema::YEAR]);
+            let rel = format!(
+                "{table}/{}={setting}/{}={year}/{part}",
+                schema::SETTING,
+                schema::YEAR
+            );
+            st.write(table, &rel, Some(&r.file_key), &mut g, "ingest.part")?;
+        }
+    } else {
+        let mut df = accepted;
+        let rel = format!("{table}/{part}");
+        st.write(table, &rel, Some(&r.file_key), &mut df, "ingest.part")?;
+    }
+    let mut rejects = with_lineage(std::mem::take(&mut p.rejects), &r.source, &r.path)?;
+    let rel = format!("{}/{part}", warehouse::REJECTS);
+    st.write(
+        warehouse::REJECTS,
+        &rel,
+        Some(&r.file_key),
+        &mut rejects,
+        "ingest.rejects",
+    )?;
+    let mut warnings = with_lineage(std::mem::take(&mut p.warnings), &r.source, &r.path)?;
+    let rel = format!("{}/{part}", warehouse::WARNINGS);
+    st.write(
+        warehouse::WARNINGS,
+        &rel,
+        Some(&r.file_key),
+        &mut warnings,
+        "ingest.rejects",
+    )?;
+    Ok(())
+}
+
+/// Finishes the next version of the warehouse (`st`, holding the parts of
+/// the files just ingested, `prepared`) on `base` (the current version; None
+/// to build from nothing) and commits it. Returns its name.
 fn write(
     pipeline: &Pipeline,
+    mut st: warehouse::Staging,
     base: Option<&warehouse::Snapshot>,
-    prepared: &mut [Prepared],
+    prepared: &[Prepared],
     removed: &[(String, String)],
     fingerprint: &str,
 ) -> Result<String> {
@@ -770,69 +922,19 @@ fn write(
         .map(|p| p.report.file_key.clone())
         .chain(removed.iter().map(|(k, _)| k.clone()))
         .collect();
-    let mut st = warehouse::Staging::begin(&pipeline.warehouse)?;
-    // Files not re-ingested are carried over as they are; courses and the
-    // manifest are rebuilt.
+    // Files not re-ingested are carried over as they are, listed first; courses
+    // and the manifest are rebuilt.
     if let Some(prev) = base {
+        let mut kept = 0;
         for f in &prev.files {
             let rebuilt = f.table == warehouse::COURSES || f.table == warehouse::MANIFEST;
             let replaced = f.file_key.as_ref().is_some_and(|k| replaced.contains(k));
             if !rebuilt && !replaced {
                 st.keep(prev, f)?;
+                kept += 1;
             }
         }
-    }
-    for p in prepared.iter_mut() {
-        let r = &p.report;
-        let table = p.kind.table();
-        let part = warehouse::part_name(&r.file_key);
-        let accepted = with_lineage(std::mem::take(&mut p.accepted), &r.source, &r.path)?;
-        if p.kind == SourceKind::Hospital {
-            // Hive partitions: setting and year of the event, kept in the path only.
-            let with_year = accepted
-                .lazy()
-                .with_column(col(schema::EVENT_DATE).dt().year().alias(schema::YEAR))
-                .collect()?;
-            let groups = with_year.partition_by_stable([schema::SETTING, schema::YEAR], true)?;
-            for g in groups {
-                let setting = g
-                    .column(schema::SETTING)?
-                    .str()?
-                    .get(0)
-                    .unwrap_or("unknown")
-                    .to_string();
-                let year = g.column(schema::YEAR)?.i32()?.get(0).unwrap_or(0);
-                let mut g = g.drop_many([schema::SETTING, schema::YEAR]);
-                let rel = format!(
-                    "{table}/{}={setting}/{}={year}/{part}",
-                    schema::SETTING,
-                    schema::YEAR
-                );
-                st.write(table, &rel, Some(&r.file_key), &mut g, "ingest.part")?;
-            }
-        } else {
-            let mut df = accepted;
-            let rel = format!("{table}/{part}");
-            st.write(table, &rel, Some(&r.file_key), &mut df, "ingest.part")?;
-        }
-        let mut rejects = with_lineage(std::mem::take(&mut p.rejects), &r.source, &r.path)?;
-        let rel = format!("{}/{part}", warehouse::REJECTS);
-        st.write(
-            warehouse::REJECTS,
-            &rel,
-            Some(&r.file_key),
-            &mut rejects,
-            "ingest.rejects",
-        )?;
-        let mut warnings = with_lineage(std::mem::take(&mut p.warnings), &r.source, &r.path)?;
-        let rel = format!("{}/{part}", warehouse::WARNINGS);
-        st.write(
-            warehouse::WARNINGS,
-            &rel,
-            Some(&r.file_key),
-            &mut warnings,
-            "ingest.rejects",
-        )?;
+        st.move_last_to_front(kept);
     }
 
     // The manifest: previous rows for files not re-ingested, new rows for the rest.
@@ -862,6 +964,17 @@ fn write(
     }));
     st.write_manifest(&rows)?;
     rebuild_courses(pipeline, &mut st)?;
+    // Counted once per version: an ingest with nothing to do warns from it.
+    let returns = st.scan_parts(warehouse::PARTICIPANTS)?;
+    let hospital = st.scan_parts(warehouse::HOSPITAL_EVENTS)?;
+    if !returns.is_empty() && !hospital.is_empty() {
+        if let Some(l) = linkage::linkage_lazy(returns, hospital)? {
+            st.set_linkage(warehouse::LinkageCounts {
+                people: l.people as u64,
+                linked: l.linked as u64,
+            });
+        }
+    }
     st.commit()
 }
 

@@ -7,16 +7,54 @@ use std::path::Path;
 
 use calamine::{Data, Reader};
 use chrono::NaiveDate;
+use polars::prelude::*;
 
 use crate::error::InputError;
 use crate::pipeline::{Encoding, Format, Source};
 
 use super::Reject;
 
+/// One mapped column's cells as text (None for an empty cell), gathered a
+/// block of rows at a time into polars text columns (16 bytes a short cell,
+/// against a heap string each).
+#[derive(Default)]
+pub struct TextColumn {
+    done: Vec<Series>,
+    pending: Vec<Option<String>>,
+}
+
+/// Rows gathered as Rust strings before they move into a polars column.
+const BLOCK: usize = 65_536;
+
+impl TextColumn {
+    pub fn push(&mut self, v: Option<String>) {
+        self.pending.push(v);
+        if self.pending.len() >= BLOCK {
+            let block = std::mem::take(&mut self.pending);
+            self.done.push(Series::new(PlSmallStr::EMPTY, block));
+        }
+    }
+
+    /// The whole column, named.
+    pub fn into_series(mut self, name: &str) -> PolarsResult<Series> {
+        let mut out = Series::new(name.into(), std::mem::take(&mut self.pending));
+        if let Some((first, rest)) = self.done.split_first() {
+            let mut all = first.clone();
+            for s in rest {
+                all.append(s)?;
+            }
+            all.append(&out)?;
+            // One chunk, as the column was read before it came in blocks.
+            out = all.with_name(name.into()).rechunk();
+        }
+        Ok(out)
+    }
+}
+
 /// The mapped columns of one file, as text (None for an empty cell).
 pub struct RawTable {
     /// canonical field → cell text per accepted row.
-    pub columns: BTreeMap<String, Vec<Option<String>>>,
+    pub columns: BTreeMap<String, TextColumn>,
     /// The line (CSV) or sheet row (XLSX) of each row, 1-based, header = 1.
     pub lines: Vec<u32>,
     /// Rows rejected while reading (wrong number of fields).
@@ -190,9 +228,9 @@ fn read_csv(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inpu
         }
     }
     let wanted = locate(path, &headers, source)?;
-    let mut columns: BTreeMap<String, Vec<Option<String>>> = wanted
+    let mut columns: BTreeMap<String, TextColumn> = wanted
         .iter()
-        .map(|(f, _)| (f.clone(), Vec::new()))
+        .map(|(f, _)| (f.clone(), TextColumn::default()))
         .collect();
     let mut lines = Vec::new();
     let mut rejects = Vec::new();
@@ -324,9 +362,9 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
         }
     };
     let wanted = locate(path, &headers, source)?;
-    let mut columns: BTreeMap<String, Vec<Option<String>>> = wanted
+    let mut columns: BTreeMap<String, TextColumn> = wanted
         .iter()
-        .map(|(f, _)| (f.clone(), Vec::new()))
+        .map(|(f, _)| (f.clone(), TextColumn::default()))
         .collect();
     let mut lines = Vec::new();
     let mut rows_read = 0;

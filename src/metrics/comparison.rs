@@ -217,8 +217,11 @@ pub fn tables(
                 )
                 .alias(INDEX),
         );
-    let aligned_outcomes =
-        hospital::person_outcomes(&aligned, events, w, coverage).filter(col(ELIGIBLE));
+    // Collected once: each DiD below reads it twice.
+    let aligned_outcomes = hospital::person_outcomes(&aligned, events, w, coverage)
+        .filter(col(ELIGIBLE))
+        .collect()?
+        .lazy();
     let mut rows = Vec::new();
     let mut aligned_primary = None;
     for (o, _) in OUTCOMES {
@@ -284,8 +287,10 @@ pub fn tables(
         &primary,
         lit(1.0),
     )?;
-    let half_year =
-        hospital::person_outcomes(persons, events, w / 2, coverage).filter(col(ELIGIBLE));
+    let half_year = hospital::person_outcomes(persons, events, w / 2, coverage)
+        .filter(col(ELIGIBLE))
+        .collect()?
+        .lazy();
     let six = did_between(&half_year, is_s.clone(), is_c.clone(), &primary, lit(1.0))?;
     let matched_on_pre = if run && n_comparison > 0 {
         let wtd = matching::cem(

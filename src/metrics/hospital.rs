@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::referrals::*;
+use crate::ingest::linkage::Linkage;
 use crate::schema::*;
 use crate::stats;
 
@@ -89,13 +90,193 @@ pub fn persons(referrals: &LazyFrame) -> LazyFrame {
         ])
 }
 
+/// A person's row number in `persons` (added by the caller, see [`events_of`]):
+/// the hospital events are keyed by it instead of the long pseudonym.
+pub const PID: &str = "_pid";
+
+/// The columns of the hospital events the outcomes use.
+const EVENT_COLUMNS: &[&str] = &[
+    PERSON_ID,
+    EVENT_DATE,
+    SETTING,
+    ADMISSION_TYPE,
+    DISCHARGE_DATE,
+    ATTENDANCE_OUTCOME,
+];
+
+/// Each event's contribution to each outcome (0 where it does not count).
+fn indicators() -> Vec<(&'static str, Expr)> {
+    let emergency = col(SETTING)
+        .eq(lit("apc"))
+        .and(col(ADMISSION_TYPE).eq(lit("emergency")));
+    // Bed days = discharge − admission (0 for a same-day stay; 0 where the discharge is unknown).
+    let bed_days = (days(col(DISCHARGE_DATE)) - days(col(EVENT_DATE)))
+        .clip_min(lit(0))
+        .fill_null(lit(0));
+    vec![
+        (
+            "emergency_admissions",
+            emergency.clone().cast(DataType::Int32),
+        ),
+        (
+            "ae_attendances",
+            col(SETTING).eq(lit("ae")).cast(DataType::Int32),
+        ),
+        (
+            "emergency_bed_days",
+            when(emergency).then(bed_days).otherwise(lit(0)),
+        ),
+        (
+            "elective_admissions",
+            col(SETTING)
+                .eq(lit("apc"))
+                .and(col(ADMISSION_TYPE).eq(lit("elective")))
+                .cast(DataType::Int32),
+        ),
+        (
+            "outpatient_attendances",
+            col(SETTING)
+                .eq(lit("op"))
+                .and(col(ATTENDANCE_OUTCOME).eq(lit("attended")))
+                .cast(DataType::Int32),
+        ),
+    ]
+}
+
+/// The hospital events the evaluation uses, and the returns' linkage.
+pub struct Events {
+    /// The events of `persons` only: their [`PID`], event date and each
+    /// outcome's indicator (the extract's other rows and columns are never held).
+    pub events: LazyFrame,
+    /// How many of the returns' people have at least one hospital row.
+    pub linkage: Linkage,
+}
+
+/// Reads the hospital events (`parts`: the warehouse's scan of each file of
+/// the table, read one file at a time) of the returns' people (`returns`: the
+/// participants table) and keeps those of `persons` (which carries [`PID`]),
+/// with only the columns the outcomes use; counts the returns' people found.
+/// Every outcome is a count per person, so this leaves every figure as it was.
+pub fn events_of(
+    parts: Vec<LazyFrame>,
+    persons: &LazyFrame,
+    returns: LazyFrame,
+) -> PolarsResult<Events> {
+    let returns = returns
+        .select([col(PERSON_ID).cast(DataType::String)])
+        .filter(col(PERSON_ID).is_not_null())
+        .unique(None, UniqueKeepStrategy::First)
+        .with_column(lit(true).alias("_in_returns"));
+    let people = returns
+        .clone()
+        .select([len().alias("n")])
+        .collect()?
+        .column("n")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0) as usize;
+    // Every person of `persons` or the returns, once, with a number.
+    let keys = concat(
+        [
+            returns,
+            persons
+                .clone()
+                .select([col(PERSON_ID), lit(false).alias("_in_returns")]),
+        ],
+        UnionArgs::default(),
+    )?
+    .group_by([col(PERSON_ID)])
+    .agg([col("_in_returns").any(true)])
+    .with_row_index("_key", None)
+    .join(
+        persons.clone().select([col(PERSON_ID), col(PID)]),
+        [col(PERSON_ID)],
+        [col(PERSON_ID)],
+        JoinArgs::new(JoinType::Left),
+    )
+    .collect()?;
+    // The columns of all the files (as their diagonal union has them): one
+    // that lacks a column reads it as empty.
+    let mut parts = parts;
+    let mut union: Vec<(String, DataType)> = Vec::new();
+    for part in parts.iter_mut() {
+        for (name, dtype) in part.collect_schema()?.iter() {
+            if !union.iter().any(|(n, _)| n == name.as_str()) {
+                union.push((name.to_string(), dtype.clone()));
+            }
+        }
+    }
+    let mut select = vec![col("_key"), col("_in_returns"), col(PID), col(EVENT_DATE)];
+    for (name, ind) in indicators() {
+        select.push(ind.fill_null(lit(0)).alias(name));
+    }
+    let mut found: Vec<DataFrame> = Vec::new();
+    for mut part in parts {
+        let schema = part.collect_schema()?;
+        let keep: Vec<Expr> = EVENT_COLUMNS
+            .iter()
+            .filter_map(|c| {
+                let (_, dtype) = union.iter().find(|(n, _)| n == c)?;
+                Some(match schema.contains(c) {
+                    true => col(*c),
+                    false => lit(NULL).cast(dtype.clone()).alias(*c),
+                })
+            })
+            .collect();
+        found.push(
+            part.select(keep)
+                .join(
+                    keys.clone().lazy(),
+                    [col(PERSON_ID)],
+                    [col(PERSON_ID)],
+                    JoinArgs::new(JoinType::Inner),
+                )
+                .select(select.clone())
+                .collect()?,
+        );
+    }
+    let found = match found.split_first() {
+        Some((first, rest)) => {
+            let mut all = first.clone();
+            for f in rest {
+                all.vstack_mut(f)?;
+            }
+            all.lazy()
+        }
+        None => return Err(PolarsError::NoData("no hospital files".into())),
+    };
+    let linked = found
+        .clone()
+        .filter(col("_in_returns"))
+        .select([col("_key").n_unique().alias("n")])
+        .collect()?
+        .column("n")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0) as usize;
+    let mut out = vec![col(PID), col(EVENT_DATE)];
+    out.extend(OUTCOMES.iter().map(|(o, _)| col(*o)));
+    let events = found
+        .filter(col(PID).is_not_null())
+        .select(out)
+        .collect()?
+        .lazy();
+    Ok(Events {
+        events,
+        linkage: Linkage { people, linked },
+    })
+}
+
 /// Days from a starter's first referral to their first course start.
 pub const WAIT_DAYS: &str = "wait_days";
 /// Eligible for the baseline year [index − 2W, index − W) as well.
 pub const BASE_ELIGIBLE: &str = "baseline_eligible";
 
 /// Per-person event counts in the pre and post windows, for every person
-/// (zero where they had none), with eligibility.
+/// (zero where they had none), with eligibility. `persons` carries [`PID`]
+/// and `events` are [`events_of`]'s.
 pub fn person_outcomes(
     persons: &LazyFrame,
     events: &LazyFrame,
@@ -118,80 +299,40 @@ pub fn person_outcomes(
     let ev = events
         .clone()
         .join(
-            p.clone().select([col(PERSON_ID), col(INDEX)]),
-            [col(PERSON_ID)],
-            [col(PERSON_ID)],
+            p.clone().select([col(PID), col(INDEX)]),
+            [col(PID)],
+            [col(PID)],
             JoinArgs::new(JoinType::Inner),
         )
-        .with_columns([
-            (days(col(EVENT_DATE)) - days(col(INDEX))).alias("offset"),
-            col(SETTING)
-                .eq(lit("apc"))
-                .and(col(ADMISSION_TYPE).eq(lit("emergency")))
-                .alias("emergency"),
-        ]);
+        .with_column((days(col(EVENT_DATE)) - days(col(INDEX))).alias("offset"));
     let pre = col("offset").gt_eq(lit(-w)).and(col("offset").lt(lit(0)));
     let post = col("offset").gt_eq(lit(0)).and(col("offset").lt(lit(w)));
     let base = col("offset")
         .gt_eq(lit(-2 * w))
         .and(col("offset").lt(lit(-w)));
-    // Bed days = discharge − admission (0 for a same-day stay; 0 where the discharge is unknown).
-    let bed_days = (days(col(DISCHARGE_DATE)) - days(col(EVENT_DATE)))
-        .clip_min(lit(0))
-        .fill_null(lit(0));
-    let indicators: Vec<(&str, Expr)> = vec![
-        (
-            "emergency_admissions",
-            col("emergency").cast(DataType::Int32),
-        ),
-        (
-            "ae_attendances",
-            col(SETTING).eq(lit("ae")).cast(DataType::Int32),
-        ),
-        (
-            "emergency_bed_days",
-            when(col("emergency")).then(bed_days).otherwise(lit(0)),
-        ),
-        (
-            "elective_admissions",
-            col(SETTING)
-                .eq(lit("apc"))
-                .and(col(ADMISSION_TYPE).eq(lit("elective")))
-                .cast(DataType::Int32),
-        ),
-        (
-            "outpatient_attendances",
-            col(SETTING)
-                .eq(lit("op"))
-                .and(col(ATTENDANCE_OUTCOME).eq(lit("attended")))
-                .cast(DataType::Int32),
-        ),
-    ];
+    let indicators: Vec<(&str, Expr)> = OUTCOMES.iter().map(|(o, _)| (*o, col(*o))).collect();
+    // Each event's count in each window as a column, then plain sums per
+    // person (a filtered sum inside the group-by is far slower).
+    let mut windowed = Vec::new();
     let mut aggs = Vec::new();
     for (name, ind) in &indicators {
-        let ind = ind.clone().fill_null(lit(0));
-        aggs.push(
-            ind.clone()
-                .filter(pre.clone())
-                .sum()
-                .cast(DataType::Float64)
-                .alias(format!("{name}_pre")),
-        );
-        aggs.push(
-            ind.clone()
-                .filter(post.clone())
-                .sum()
-                .cast(DataType::Float64)
-                .alias(format!("{name}_post")),
-        );
-        aggs.push(
-            ind.filter(base.clone())
-                .sum()
-                .cast(DataType::Float64)
-                .alias(format!("{name}_base")),
-        );
+        for (suffix, mask) in [("pre", &pre), ("post", &post), ("base", &base)] {
+            let c = format!("{name}_{suffix}");
+            windowed.push(
+                when(mask.clone())
+                    .then(ind.clone())
+                    .otherwise(lit(0))
+                    .alias(c.as_str()),
+            );
+            aggs.push(
+                col(c.as_str())
+                    .sum()
+                    .cast(DataType::Float64)
+                    .alias(c.as_str()),
+            );
+        }
     }
-    let per_person = ev.group_by([col(PERSON_ID)]).agg(aggs);
+    let per_person = ev.with_columns(windowed).group_by([col(PID)]).agg(aggs);
     // Linked: the person has at least one record in the extract, at any date
     // (their per-person row exists before the zeros are filled in).
     let mut fill = vec![col("emergency_admissions_pre").is_not_null().alias(LINKED)];
@@ -207,11 +348,12 @@ pub fn person_outcomes(
     }
     p.join(
         per_person,
-        [col(PERSON_ID)],
-        [col(PERSON_ID)],
+        [col(PID)],
+        [col(PID)],
         JoinArgs::new(JoinType::Left),
     )
     .with_columns(fill)
+    .drop(cols([PID]))
 }
 
 /// Persons, eligible persons and those with insufficient follow-up, per group.

@@ -54,6 +54,9 @@ pub struct Evaluation {
     pub not_estimable: Vec<(String, String)>,
     /// Disclosure control applied (false: an internal pack's exact figures).
     pub published: bool,
+    /// How many of the returns' people are found in the hospital data (None
+    /// without hospital data).
+    pub linkage: Option<crate::ingest::linkage::Linkage>,
 }
 
 impl Evaluation {
@@ -184,7 +187,9 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
             p.warehouse.display()
         )
     })?;
-    let events = snap.table(warehouse::HOSPITAL_EVENTS)?;
+    // The hospital events are scanned, not read: only the rows of referred
+    // persons and the columns the outcomes use are ever held.
+    let events = snap.scan(warehouse::HOSPITAL_EVENTS)?;
     let pam_scores = snap.table(warehouse::PAM_SCORES)?;
     let manifest = snap
         .table(warehouse::MANIFEST)?
@@ -205,7 +210,8 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         }
     };
     let sources: Vec<String> = p.sources.iter().map(|x| x.name.clone()).collect();
-    let (kept, superseded) = dedupe(participants.lazy(), s.duplicates, &sources)?;
+    let participants_lf = participants.lazy();
+    let (kept, superseded) = dedupe(participants_lf.clone(), s.duplicates, &sources)?;
     if superseded.height() > 0 {
         notes.push(format!(
             "{} referral rows were sent again in another file; the pipeline's duplicates rule ({}) decided which counts, and the others are counted as rejected.",
@@ -241,11 +247,16 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
     let mut tables = activity_tables(&refs, &dims)?;
 
     // Hospital use.
-    let persons = hospital::persons(&refs);
+    // Collected once: every hospital figure reads it.
+    let persons = hospital::persons(&refs)
+        .collect()?
+        .lazy()
+        .with_row_index(hospital::PID, None);
     let coverage = match (&events, s.hospital_coverage_start, s.hospital_coverage_end) {
         (_, Some(a), Some(b)) => (a, b),
         (Some(ev), a, b) => {
-            let r = date_range(ev, EVENT_DATE)?.context("no hospital event dates")?;
+            let dates = ev.clone().select([col(EVENT_DATE)]).collect()?;
+            let r = date_range(&dates, EVENT_DATE)?.context("no hospital event dates")?;
             notes.push(format!("The hospital extract's coverage is not set in the pipeline: taken as its first to last event date, {} to {}.", a.unwrap_or(r.0), b.unwrap_or(r.1)));
             (a.unwrap_or(r.0), b.unwrap_or(r.1))
         }
@@ -253,9 +264,13 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         (None, _, _) => period,
     };
     let hospital_absent = events.is_none().then(|| HOSPITAL_ABSENT.to_string());
+    let mut linkage = None;
     let costed = match events {
-        Some(events) => {
-            let events_lf = events.lazy();
+        Some(_) => {
+            let parts = snap.scan_parts(warehouse::HOSPITAL_EVENTS)?;
+            let found = hospital::events_of(parts, &persons, participants_lf.clone())?;
+            linkage = Some(found.linkage);
+            let events_lf = found.events;
             let outcomes =
                 hospital::person_outcomes(&persons, &events_lf, s.outcome_window_days, coverage)
                     .collect()?;
@@ -382,6 +397,7 @@ pub fn evaluate(p: &Pipeline, snap: &warehouse::Snapshot, published: bool) -> Re
         notes,
         not_estimable,
         published,
+        linkage,
     })
 }
 

@@ -132,8 +132,9 @@ pub fn report(
     ));
     let mut e = metrics::evaluate(p, &snap, !internal)?;
     // Warnings about the data, on the data-quality page and in the log.
-    e.notes
-        .extend(crate::ingest::warehouse_linkage_warning(p, internal)?);
+    e.notes.extend(e.linkage.as_ref().and_then(|l| {
+        crate::ingest::linkage::linkage_warning(l, p.settings.min_linkage, internal)
+    }));
     e.notes
         .extend(crate::ingest::warehouse_field_warnings(p, internal)?);
     if let Some(note) = in_progress_note(&e) {

@@ -34,7 +34,8 @@ use polars::prelude::*;
 pub use lock::{holder, hostname, lock, pid_running, Holder, Lock, LOCK_FILE};
 pub use manifest::ManifestRow;
 pub use version::{
-    collect_garbage, current_version, versions, FileEntry, Snapshot, Staging, CURRENT, VERSIONS,
+    collect_garbage, current_version, versions, FileEntry, LinkageCounts, Snapshot, Staging,
+    CURRENT, VERSIONS,
 };
 
 pub const PARTICIPANTS: &str = "participants";
@@ -105,6 +106,57 @@ fn parts(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     out.sort();
     out
+}
+
+/// Scans the files of one table lazily (paths under `dir`, the version's
+/// folder), adding Hive partition columns from the folder names, typed as
+/// [`read_files`] types them; only the columns and rows a query uses are read.
+/// Returns None when the table has no files. Row counts are checked by
+/// `Snapshot::verify` (from each file's metadata).
+fn scan_files(dir: &Path, table: &str, files: &[PathBuf]) -> Result<Option<LazyFrame>> {
+    let frames = scan_parts(dir, table, files)?;
+    if frames.is_empty() {
+        return Ok(None);
+    }
+    let args = UnionArgs {
+        diagonal: true,
+        ..Default::default()
+    };
+    Ok(Some(concat(frames, args)?))
+}
+
+/// [`scan_files`], one lazy frame per file (a query over the files one at a
+/// time holds one file's rows at most).
+fn scan_parts(dir: &Path, table: &str, files: &[PathBuf]) -> Result<Vec<LazyFrame>> {
+    let table_dir = dir.join(table);
+    let mut frames = Vec::new();
+    for p in files {
+        let args = ScanArgsParquet {
+            glob: false,
+            hive_options: HiveOptions {
+                enabled: Some(false),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut lf = PlRefPath::try_from_path(p)
+            .and_then(|path| LazyFrame::scan_parquet(path, args))
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot read {}", p.display()))?;
+        let rel = p.strip_prefix(&table_dir).unwrap_or(p);
+        for comp in rel.parent().into_iter().flat_map(|x| x.components()) {
+            let s = comp.as_os_str().to_string_lossy();
+            if let Some((k, v)) = s.split_once('=') {
+                let c = match v.parse::<i32>() {
+                    Ok(i) => lit(i),
+                    Err(_) => lit(v.to_string()),
+                };
+                lf = lf.with_column(c.alias(k));
+            }
+        }
+        frames.push(lf);
+    }
+    Ok(frames)
 }
 
 /// Reads the files of one table (paths under `dir`, the version's folder),

@@ -38,6 +38,18 @@ struct FileList {
     version: String,
     created_at: String,
     files: Vec<FileEntry>,
+    /// How many of the returns' people have a hospital row, counted when the
+    /// version was made (so that an ingest with nothing to do need not read
+    /// the hospital table again to warn about it). Absent in older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    linkage: Option<LinkageCounts>,
+}
+
+/// The returns' people and those of them found in the hospital data.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LinkageCounts {
+    pub people: u64,
+    pub linked: u64,
 }
 
 /// The warehouse's current version: what a reader reads.
@@ -49,6 +61,8 @@ pub struct Snapshot {
     pub dir: PathBuf,
     pub created_at: String,
     pub files: Vec<FileEntry>,
+    /// The linkage counted when the version was made (None in older versions).
+    pub linkage: Option<LinkageCounts>,
     /// The pipeline file, for the repair command in messages.
     pipeline: PathBuf,
 }
@@ -131,6 +145,7 @@ impl Snapshot {
             dir,
             created_at: list.created_at,
             files: list.files,
+            linkage: list.linkage,
             pipeline: pipeline.to_path_buf(),
         }))
     }
@@ -255,6 +270,33 @@ impl Snapshot {
         super::read_files(&self.dir, table, &files)
             .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
     }
+
+    /// Scans one table of this version lazily (its listed files only), for
+    /// queries that need a few of its columns or rows; the files' row counts
+    /// are those `verify` checked. None when the table has no files.
+    pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
+        let files: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter(|f| f.table == table)
+            .map(|f| self.dir.join(&f.path))
+            .collect();
+        super::scan_files(&self.dir, table, &files)
+            .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
+    }
+
+    /// [`Snapshot::scan`], one lazy frame per file of the table (empty when
+    /// it has none).
+    pub fn scan_parts(&self, table: &str) -> Result<Vec<LazyFrame>> {
+        let files: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter(|f| f.table == table)
+            .map(|f| self.dir.join(&f.path))
+            .collect();
+        super::scan_parts(&self.dir, table, &files)
+            .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
+    }
 }
 
 /// The next version, being built in `versions/.tmp-<v>`; removed if dropped
@@ -264,6 +306,7 @@ pub struct Staging {
     dir: PathBuf,
     version: String,
     files: Vec<FileEntry>,
+    linkage: Option<LinkageCounts>,
     committed: bool,
 }
 
@@ -297,6 +340,7 @@ impl Staging {
             dir,
             version,
             files: Vec::new(),
+            linkage: None,
             committed: false,
         })
     }
@@ -356,6 +400,30 @@ impl Staging {
         Ok(())
     }
 
+    /// Moves the last `n` files listed to the front of the list (files
+    /// carried over from the previous version are listed first, as they were
+    /// when the new files were written after them).
+    pub fn move_last_to_front(&mut self, n: usize) {
+        let n = n.min(self.files.len());
+        self.files.rotate_right(n);
+    }
+
+    /// Records the version's linkage (kept in its list of files).
+    pub fn set_linkage(&mut self, linkage: LinkageCounts) {
+        self.linkage = Some(linkage);
+    }
+
+    /// Scans a table of the version being built, one lazy frame per file.
+    pub fn scan_parts(&self, table: &str) -> Result<Vec<LazyFrame>> {
+        let files: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter(|f| f.table == table)
+            .map(|f| self.dir.join(&f.path))
+            .collect();
+        super::scan_parts(&self.dir, table, &files)
+    }
+
     /// Reads a table of the version being built.
     pub fn table(&self, table: &str) -> Result<Option<DataFrame>> {
         let files: Vec<(PathBuf, Option<u64>)> = self
@@ -375,6 +443,7 @@ impl Staging {
             version: self.version.clone(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             files: std::mem::take(&mut self.files),
+            linkage: self.linkage,
         };
         write_atomic(
             &self.dir.join(SNAPSHOT_FILE),

@@ -30,53 +30,9 @@ pub fn tables(
     published: bool,
     not_estimable: &mut Vec<(String, String)>,
 ) -> crate::error::MetricsResult<Vec<Table>> {
-    let find = |n: &str| tables.iter().find(|t| t.name == n);
-    let did = find("did");
-    let pre_post = find("hospital_pre_post");
     let starters = super::cell(tables, "activity_overall", 0, "starters");
     let total_cost = super::cell(tables, "cost_summary", 0, "total");
-
-    // A group's mean change in one outcome, from the finalized event totals.
-    let change = |group: &str, outcome: &str| -> Option<f64> {
-        let t = pre_post?;
-        let i = (0..t.height())
-            .find(|&i| t.text(i, "group") == group && t.text(i, "outcome") == outcome)?;
-        let n = t.f64(i, "n")?;
-        if n <= 0.0 || (published && n < MIN_N_FOR_MEANS) {
-            return None;
-        }
-        Some((t.f64(i, "events_post")? - t.f64(i, "events_pre")?) / n)
-    };
-    let mut outcomes = Vec::new();
-    let (mut dids, mut lows, mut highs, mut units, mut per_starter, mut avoided) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut covered = Vec::new();
-    for (outcome, unit) in cost::costed_outcomes(&p.unit_costs) {
-        let row = did.and_then(|t| t.find("outcome", outcome));
-        let get = |c: &str| row.and_then(|i| did.and_then(|t| t.f64(i, c)));
-        let d = change("starters", outcome)
-            .zip(change("comparison", outcome))
-            .map(|(a, b)| a - b)
-            .filter(|_| get("estimate").is_some());
-        if d.is_some() {
-            covered.push(outcome);
-        }
-        outcomes.push(outcome.to_string());
-        dids.push(get("estimate"));
-        lows.push(get("ci_low"));
-        highs.push(get("ci_high"));
-        units.push(unit);
-        per_starter.push(d.map(|d| -d * unit));
-        avoided.push(d.zip(starters).map(|(d, s)| -d * s));
-    }
-    let savings = Table::new(
-        "savings",
-        "Hospital activity avoided per outcome (difference in differences × starters × unit cost)",
-        df!("outcome" => outcomes, "did" => dids, "did_ci_low" => lows, "did_ci_high" => highs,
-            "unit_cost" => units, "value_per_starter" => per_starter.clone(), "events_avoided" => avoided)?,
-    )
-    .labels(&["outcome"])
-    .exact(&["did", "did_ci_low", "did_ci_high", "unit_cost", "value_per_starter", "events_avoided"]);
+    let (savings, per_starter, covered) = savings_table(p, tables, published, starters)?;
 
     let reason = why_not_estimable(tables, costed, published, covered.is_empty(), total_cost);
     let partial = !covered.is_empty() && covered.len() < cost::costed_outcomes(&p.unit_costs).len();
@@ -130,6 +86,65 @@ pub fn tables(
     .exact(&["return_per_pound", "return_low", "return_high", "partial"])
     .labels(&["outcomes_covered", "not_estimable_reason"]);
     Ok(vec![savings, value])
+}
+
+/// Per priced outcome: the DiD with its interval, the unit cost, the value
+/// per starter and the events avoided; with the values per starter and the
+/// outcomes they could be computed for (from the finalized tables).
+#[allow(clippy::type_complexity)]
+fn savings_table(
+    p: &Pipeline,
+    tables: &[Table],
+    published: bool,
+    starters: Option<f64>,
+) -> crate::error::MetricsResult<(Table, Vec<Option<f64>>, Vec<&'static str>)> {
+    let find = |n: &str| tables.iter().find(|t| t.name == n);
+    let did = find("did");
+    let pre_post = find("hospital_pre_post");
+
+    // A group's mean change in one outcome, from the finalized event totals.
+    let change = |group: &str, outcome: &str| -> Option<f64> {
+        let t = pre_post?;
+        let i = (0..t.height())
+            .find(|&i| t.text(i, "group") == group && t.text(i, "outcome") == outcome)?;
+        let n = t.f64(i, "n")?;
+        if n <= 0.0 || (published && n < MIN_N_FOR_MEANS) {
+            return None;
+        }
+        Some((t.f64(i, "events_post")? - t.f64(i, "events_pre")?) / n)
+    };
+    let mut outcomes = Vec::new();
+    let (mut dids, mut lows, mut highs, mut units, mut per_starter, mut avoided) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut covered = Vec::new();
+    for (outcome, unit) in cost::costed_outcomes(&p.unit_costs) {
+        let row = did.and_then(|t| t.find("outcome", outcome));
+        let get = |c: &str| row.and_then(|i| did.and_then(|t| t.f64(i, c)));
+        let d = change("starters", outcome)
+            .zip(change("comparison", outcome))
+            .map(|(a, b)| a - b)
+            .filter(|_| get("estimate").is_some());
+        if d.is_some() {
+            covered.push(outcome);
+        }
+        outcomes.push(outcome.to_string());
+        dids.push(get("estimate"));
+        lows.push(get("ci_low"));
+        highs.push(get("ci_high"));
+        units.push(unit);
+        per_starter.push(d.map(|d| -d * unit));
+        avoided.push(d.zip(starters).map(|(d, s)| -d * s));
+    }
+    let savings = Table::new(
+        "savings",
+        "Hospital activity avoided per outcome (difference in differences × starters × unit cost)",
+        df!("outcome" => outcomes, "did" => dids, "did_ci_low" => lows, "did_ci_high" => highs,
+            "unit_cost" => units, "value_per_starter" => per_starter.clone(), "events_avoided" => avoided)?,
+    )
+    .labels(&["outcome"])
+    .exact(&["did", "did_ci_low", "did_ci_high", "unit_cost", "value_per_starter", "events_avoided"]);
+
+    Ok((savings, per_starter, covered))
 }
 
 /// Why the value cannot be estimated, or None when it can.

@@ -52,6 +52,16 @@ pub fn tables(
     .counts(&["sentinel_dates"])
     .base("rows_read")
     .share("reject_rate", "rejected", "rows_read");
+    let reasons = reasons_table(rejects, superseded)?;
+    Ok(vec![files, reasons])
+}
+
+/// Rejected rows by source, field and rule (repeats across files included),
+/// with each reason's share of all rejected rows.
+fn reasons_table(
+    rejects: Option<DataFrame>,
+    superseded: &DataFrame,
+) -> crate::error::MetricsResult<Table> {
     let superseded_rejects = superseded
         .clone()
         .lazy()
@@ -89,12 +99,13 @@ pub fn tables(
                  "rows" => Vec::<i64>::new(), "all_rejected" => Vec::<i64>::new())?
         }
     };
-    let reasons = Table::new("reject_reasons", "Rejected rows by reason", reasons)
-        .labels(&["source", "field", "rule"])
-        .counts(&["rows"])
-        .hidden_counts(&["all_rejected"])
-        .share("share", "rows", "all_rejected");
-    Ok(vec![files, reasons])
+    Ok(
+        Table::new("reject_reasons", "Rejected rows by reason", reasons)
+            .labels(&["source", "field", "rule"])
+            .counts(&["rows"])
+            .hidden_counts(&["all_rejected"])
+            .share("share", "rows", "all_rejected"),
+    )
 }
 
 /// Each provider's rows of returns: accepted (after the duplicates rule),

@@ -522,38 +522,7 @@ fn propose(kind: SourceKind, sample: Sample) -> Proposal {
                 }
             }
         }
-        SourceKind::Hospital => {
-            let event = guesses
-                .iter()
-                .find(|g| g.field == EVENT_DATE)
-                .map(|g| normalise(&g.header))
-                .unwrap_or_default();
-            let setting = if event.contains("arriv")
-                || guesses.iter().any(|g| g.field == AE_DEPARTMENT_TYPE)
-            {
-                "ae"
-            } else if event.contains("appt")
-                || event.contains("appoint")
-                || guesses.iter().any(|g| g.field == ATTENDANCE_STATUS)
-            {
-                "op"
-            } else {
-                "apc"
-            };
-            constants.push((
-                SETTING.to_string(),
-                setting.to_string(),
-                format!("guessed from the headers (event date \"{event}\"): apc, ae or op"),
-            ));
-            // Columns that belong to another setting are left out.
-            let keep: &[&str] = match setting {
-                "apc" => &[DISCHARGE_DATE, ADMISSION_METHOD, EPISODE_ORDER, SPELL_ID],
-                "ae" => &[AE_DEPARTMENT_TYPE],
-                _ => &[ATTENDANCE_STATUS],
-            };
-            guesses
-                .retain(|g| [PERSON_ID, EVENT_DATE].contains(&g.field) || keep.contains(&g.field));
-        }
+        SourceKind::Hospital => hospital_setting(&mut guesses, &mut constants),
         SourceKind::Pam => {}
     }
     let spell_key = kind == SourceKind::Hospital
@@ -587,6 +556,39 @@ fn propose(kind: SourceKind, sample: Sample) -> Proposal {
         spell_key,
         unmapped,
     }
+}
+
+/// A hospital extract's setting (apc, ae or op), guessed from its headers and
+/// added as a constant; the columns of other settings are dropped.
+fn hospital_setting(guesses: &mut Vec<Guess>, constants: &mut Vec<(String, String, String)>) {
+    let event = guesses
+        .iter()
+        .find(|g| g.field == EVENT_DATE)
+        .map(|g| normalise(&g.header))
+        .unwrap_or_default();
+    let setting =
+        if event.contains("arriv") || guesses.iter().any(|g| g.field == AE_DEPARTMENT_TYPE) {
+            "ae"
+        } else if event.contains("appt")
+            || event.contains("appoint")
+            || guesses.iter().any(|g| g.field == ATTENDANCE_STATUS)
+        {
+            "op"
+        } else {
+            "apc"
+        };
+    constants.push((
+        SETTING.to_string(),
+        setting.to_string(),
+        format!("guessed from the headers (event date \"{event}\"): apc, ae or op"),
+    ));
+    // Columns that belong to another setting are left out.
+    let keep: &[&str] = match setting {
+        "apc" => &[DISCHARGE_DATE, ADMISSION_METHOD, EPISODE_ORDER, SPELL_ID],
+        "ae" => &[AE_DEPARTMENT_TYPE],
+        _ => &[ATTENDANCE_STATUS],
+    };
+    guesses.retain(|g| [PERSON_ID, EVENT_DATE].contains(&g.field) || keep.contains(&g.field));
 }
 
 /// The best header for each field: every (field, header) pair is scored by

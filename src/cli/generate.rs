@@ -52,6 +52,7 @@ pub fn run(a: Args) -> Result<()> {
         out: a.out.clone(),
         participants: a.participants,
         hospital_rows: a.hospital_rows,
+        stream_above: generate::STREAM_ABOVE,
         seed: a.seed,
         faults: a.faults,
         confounded: a.confounded,

@@ -56,6 +56,9 @@ pub struct Options {
     pub faults: bool,
     /// Who starts depends on who they are (for testing the matched comparison).
     pub confounded: Option<Confounding>,
+    /// Above this many hospital rows the extract is written as it is made, a
+    /// tenth of this at a time (`STREAM_ABOVE` from the command line).
+    pub stream_above: usize,
 }
 
 /// How starting is confounded with hospital use (`--confounded`).
@@ -307,6 +310,28 @@ impl Table {
             })
             .collect()
     }
+}
+
+/// Above this many hospital rows the extract is written as it is made, in
+/// batches of a tenth of this (2M rows), so memory stays flat at any size.
+pub const STREAM_ABOVE: usize = 20_000_000;
+
+/// HES extracts come in no particular order; keep episodes of a spell together.
+fn sort_hes(t: &mut Table) {
+    t.rows.sort_by(|a, b| (&a[1], &a[0]).cmp(&(&b[1], &b[0])));
+}
+
+/// Sorts and appends each table's batch to its file; the rows written.
+fn flush_batch(sinks: &mut [csv::Writer<std::fs::File>], tables: [&mut Table; 3]) -> Result<usize> {
+    let mut n = 0;
+    for (w, t) in sinks.iter_mut().zip(tables) {
+        sort_hes(t);
+        n += t.rows.len();
+        for r in t.rows.drain(..) {
+            w.write_record(&r)?;
+        }
+    }
+    Ok(n)
 }
 
 fn write_csv(dir: &Path, t: &Table, delimiter: u8, windows_1252: bool) -> Result<()> {
@@ -705,8 +730,32 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
         }
     }
     // Background: people never referred, up to the requested size of the extract.
+    // A very large extract (W-national) is written as it is made, a batch of
+    // rows at a time, so memory stays flat: the referred people's rows first,
+    // then each batch sorted on its own (the same rows as a small extract would
+    // hold, in another order). Faults need every row in memory, so not with them.
+    let streamed = !opts.faults && opts.hospital_rows > opts.stream_above;
+    let batch = (opts.stream_above / 10).max(1);
+    let mut written = 0usize;
+    let mut sinks = if streamed {
+        let mut sinks = Vec::new();
+        for t in [&mut apc, &mut ae, &mut op] {
+            sort_hes(t);
+            let mut w = csv::Writer::from_path(opts.out.join(&t.name))
+                .with_context(|| format!("cannot write {}", opts.out.join(&t.name).display()))?;
+            w.write_record(&t.header)?;
+            written += t.rows.len();
+            for r in t.rows.drain(..) {
+                w.write_record(&r)?;
+            }
+            sinks.push(w);
+        }
+        Some(sinks)
+    } else {
+        None
+    };
     let mut background = 0u64;
-    while apc.rows.len() + ae.rows.len() + op.rows.len() < opts.hospital_rows {
+    while written + apc.rows.len() + ae.rows.len() + op.rows.len() < opts.hospital_rows {
         let nhs = loop {
             background += 1;
             if let Some(n) = nhs::with_check_digit(background_first_nine(background)) {
@@ -723,10 +772,21 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
                 .rows
                 .push(vec![nhs, day.format("%Y-%m-%d").to_string(), "5".into()]),
         }
+        if let Some(sinks) = sinks.as_mut() {
+            if apc.rows.len() + ae.rows.len() + op.rows.len() >= batch {
+                written += flush_batch(sinks, [&mut apc, &mut ae, &mut op])?;
+            }
+        }
     }
-    for t in [&mut apc, &mut ae, &mut op] {
-        // HES extracts come in no particular order; keep episodes of a spell together.
-        t.rows.sort_by(|a, b| (&a[1], &a[0]).cmp(&(&b[1], &b[0])));
+    if let Some(mut sinks) = sinks.take() {
+        flush_batch(&mut sinks, [&mut apc, &mut ae, &mut op])?;
+        for w in sinks.iter_mut() {
+            w.flush()?;
+        }
+    } else {
+        for t in [&mut apc, &mut ae, &mut op] {
+            sort_hes(t);
+        }
     }
 
     // PAM: a baseline before the index date and, for most starters, a follow-up.
@@ -1014,9 +1074,11 @@ pub fn generate(opts: &Options) -> Result<Vec<Fault>> {
         &["Sessions", "Year of Birth", "IMD"],
     )?;
     write_csv(&opts.out, &wcp, b';', false)?;
-    write_csv(&opts.out, &apc, b',', false)?;
-    write_csv(&opts.out, &ae, b',', false)?;
-    write_csv(&opts.out, &op, b',', false)?;
+    if !streamed {
+        write_csv(&opts.out, &apc, b',', false)?;
+        write_csv(&opts.out, &ae, b',', false)?;
+        write_csv(&opts.out, &op, b',', false)?;
+    }
     write_csv(&opts.out, &pam, b',', false)?;
     std::fs::write(
         opts.out.join("pipeline.toml"),
@@ -1392,6 +1454,39 @@ level = "PAM Level"
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_streamed_extract_holds_the_same_rows_as_one_made_in_memory() {
+        let make = |stream_above: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            generate(&Options {
+                out: dir.path().to_path_buf(),
+                participants: 60,
+                hospital_rows: 3000,
+                seed: 7,
+                faults: false,
+                confounded: None,
+                stream_above,
+            })
+            .unwrap();
+            let read = |f: &str| -> Vec<String> {
+                let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+                let mut lines: Vec<String> = text.lines().map(String::from).collect();
+                let header = lines.remove(0);
+                lines.sort();
+                lines.insert(0, header);
+                lines
+            };
+            (read("hes_apc.csv"), read("hes_ae.csv"), read("hes_op.csv"))
+        };
+        let (in_memory, streamed) = (make(usize::MAX), make(100));
+        assert_eq!(in_memory, streamed, "the same rows, in another order");
+        let rows = in_memory.0.len() + in_memory.1.len() + in_memory.2.len() - 3;
+        assert!(
+            (3000..3010).contains(&rows),
+            "{rows} rows (a spell may end past the target)"
+        );
+    }
 
     #[test]
     fn background_ids_are_valid_ten_digit_nhs_numbers_clear_of_the_others() {

@@ -70,15 +70,9 @@ pub fn linkage_lazy(returns: Vec<LazyFrame>, hospital: Vec<LazyFrame>) -> Result
     if found.is_empty() {
         return Ok(None);
     }
-    let linked = concat(found, UnionArgs::default())?
-        .unique(None, UniqueKeepStrategy::First)
-        .select([len().alias("n")])
-        .collect()?
-        .column("n")?
-        .cast(&DataType::UInt64)?
-        .u64()?
-        .get(0)
-        .unwrap_or(0) as usize;
+    let linked = crate::metrics::referrals::rows_in(
+        concat(found, UnionArgs::default())?.unique(None, UniqueKeepStrategy::First),
+    )?;
     Ok(Some(Linkage {
         people: people.height(),
         linked,
@@ -124,18 +118,11 @@ pub fn referrals_in_period(returns: &[&DataFrame], s: &Settings) -> Result<Optio
         let activity = when(col(SESSIONS_ATTENDED).cast(DataType::Int32).gt_eq(lit(1)))
             .then(col(COURSE_START_DATE))
             .otherwise(col(REFERRAL_DATE));
-        let n = (*f)
-            .clone()
-            .lazy()
-            .filter(activity.is_between(lit(a), lit(b), ClosedInterval::Both))
-            .select([len().alias("n")])
-            .collect()?
-            .column("n")?
-            .cast(&DataType::UInt64)?
-            .u64()?
-            .get(0)
-            .unwrap_or(0);
-        total += n as usize;
+        let n =
+            (*f).clone()
+                .lazy()
+                .filter(activity.is_between(lit(a), lit(b), ClosedInterval::Both));
+        total += crate::metrics::referrals::rows_in(n)?;
     }
     Ok(Some(total))
 }

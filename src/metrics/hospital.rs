@@ -167,15 +167,7 @@ pub fn events_of(
         .filter(col(PERSON_ID).is_not_null())
         .unique(None, UniqueKeepStrategy::First)
         .with_column(lit(true).alias("_in_returns"));
-    let people = returns
-        .clone()
-        .select([len().alias("n")])
-        .collect()?
-        .column("n")?
-        .cast(&DataType::UInt64)?
-        .u64()?
-        .get(0)
-        .unwrap_or(0) as usize;
+    let people = rows_in(returns.clone())?;
     // Every person of `persons` or the returns, once, with a number.
     let keys = concat(
         [

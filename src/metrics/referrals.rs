@@ -349,6 +349,18 @@ pub fn referrals(
     ])
 }
 
+/// The number of rows of a lazy frame.
+pub fn rows_in(lf: LazyFrame) -> PolarsResult<usize> {
+    Ok(lf
+        .select([len().alias("n")])
+        .collect()?
+        .column("n")?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0) as usize)
+}
+
 /// Days since 1970-01-01 of a date column, for window arithmetic.
 pub fn days(e: Expr) -> Expr {
     e.cast(DataType::Int32)

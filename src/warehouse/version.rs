@@ -33,6 +33,15 @@ pub struct FileEntry {
     pub bytes: u64,
 }
 
+/// A table's files in a version folder, each with the row count listed for it.
+fn table_files(dir: &Path, files: &[FileEntry], table: &str) -> Vec<(PathBuf, Option<u64>)> {
+    files
+        .iter()
+        .filter(|f| f.table == table)
+        .map(|f| (dir.join(&f.path), Some(f.rows)))
+        .collect()
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct FileList {
     version: String,
@@ -261,12 +270,7 @@ impl Snapshot {
     /// Reads one table of this version (its listed files only; each file's
     /// rows checked). None when the table has no files.
     pub fn table(&self, table: &str) -> Result<Option<DataFrame>> {
-        let files: Vec<(PathBuf, Option<u64>)> = self
-            .files
-            .iter()
-            .filter(|f| f.table == table)
-            .map(|f| (self.dir.join(&f.path), Some(f.rows)))
-            .collect();
+        let files = table_files(&self.dir, &self.files, table);
         super::read_files(&self.dir, table, &files)
             .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
     }
@@ -275,11 +279,9 @@ impl Snapshot {
     /// queries that need a few of its columns or rows; the files' row counts
     /// are those `verify` checked. None when the table has no files.
     pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
-        let files: Vec<PathBuf> = self
-            .files
-            .iter()
-            .filter(|f| f.table == table)
-            .map(|f| self.dir.join(&f.path))
+        let files: Vec<PathBuf> = table_files(&self.dir, &self.files, table)
+            .into_iter()
+            .map(|(path, _)| path)
             .collect();
         super::scan_files(&self.dir, table, &files)
             .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
@@ -288,11 +290,9 @@ impl Snapshot {
     /// [`Snapshot::scan`], one lazy frame per file of the table (empty when
     /// it has none).
     pub fn scan_parts(&self, table: &str) -> Result<Vec<LazyFrame>> {
-        let files: Vec<PathBuf> = self
-            .files
-            .iter()
-            .filter(|f| f.table == table)
-            .map(|f| self.dir.join(&f.path))
+        let files: Vec<PathBuf> = table_files(&self.dir, &self.files, table)
+            .into_iter()
+            .map(|(path, _)| path)
             .collect();
         super::scan_parts(&self.dir, table, &files)
             .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
@@ -415,23 +415,16 @@ impl Staging {
 
     /// Scans a table of the version being built, one lazy frame per file.
     pub fn scan_parts(&self, table: &str) -> Result<Vec<LazyFrame>> {
-        let files: Vec<PathBuf> = self
-            .files
-            .iter()
-            .filter(|f| f.table == table)
-            .map(|f| self.dir.join(&f.path))
+        let files: Vec<PathBuf> = table_files(&self.dir, &self.files, table)
+            .into_iter()
+            .map(|(path, _)| path)
             .collect();
         super::scan_parts(&self.dir, table, &files)
     }
 
     /// Reads a table of the version being built.
     pub fn table(&self, table: &str) -> Result<Option<DataFrame>> {
-        let files: Vec<(PathBuf, Option<u64>)> = self
-            .files
-            .iter()
-            .filter(|f| f.table == table)
-            .map(|f| (self.dir.join(&f.path), Some(f.rows)))
-            .collect();
+        let files = table_files(&self.dir, &self.files, table);
         super::read_files(&self.dir, table, &files)
     }
 

@@ -42,6 +42,14 @@ fn table_files(dir: &Path, files: &[FileEntry], table: &str) -> Vec<(PathBuf, Op
         .collect()
 }
 
+/// The paths of a table's files in a version folder.
+fn table_paths(dir: &Path, files: &[FileEntry], table: &str) -> Vec<PathBuf> {
+    table_files(dir, files, table)
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct FileList {
     version: String,
@@ -279,10 +287,7 @@ impl Snapshot {
     /// queries that need a few of its columns or rows; the files' row counts
     /// are those `verify` checked. None when the table has no files.
     pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
-        let files: Vec<PathBuf> = table_files(&self.dir, &self.files, table)
-            .into_iter()
-            .map(|(path, _)| path)
-            .collect();
+        let files = table_paths(&self.dir, &self.files, table);
         super::scan_files(&self.dir, table, &files)
             .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
     }
@@ -290,10 +295,7 @@ impl Snapshot {
     /// [`Snapshot::scan`], one lazy frame per file of the table (empty when
     /// it has none).
     pub fn scan_parts(&self, table: &str) -> Result<Vec<LazyFrame>> {
-        let files: Vec<PathBuf> = table_files(&self.dir, &self.files, table)
-            .into_iter()
-            .map(|(path, _)| path)
-            .collect();
+        let files = table_paths(&self.dir, &self.files, table);
         super::scan_parts(&self.dir, table, &files)
             .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
     }
@@ -415,10 +417,7 @@ impl Staging {
 
     /// Scans a table of the version being built, one lazy frame per file.
     pub fn scan_parts(&self, table: &str) -> Result<Vec<LazyFrame>> {
-        let files: Vec<PathBuf> = table_files(&self.dir, &self.files, table)
-            .into_iter()
-            .map(|(path, _)| path)
-            .collect();
+        let files = table_paths(&self.dir, &self.files, table);
         super::scan_parts(&self.dir, table, &files)
     }
 

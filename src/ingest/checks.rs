@@ -279,6 +279,23 @@ fn provider_of(source: &Source, present: &[String]) -> Expr {
     }
 }
 
+/// The warnings of rows that are not among `rejects` (by line): a rejected
+/// row's reject says what is wrong with it.
+fn without_lines_of(warnings: DataFrame, rejects: &DataFrame) -> PolarsResult<DataFrame> {
+    warnings
+        .lazy()
+        .join(
+            rejects
+                .clone()
+                .lazy()
+                .select([col("line").alias("_rejected_line")]),
+            [col("line")],
+            [col("_rejected_line")],
+            JoinArgs::new(JoinType::Anti),
+        )
+        .collect()
+}
+
 /// A UK postcode, spaces ignored (e.g. SW1A 1AA, M1 1AE, B33 8TH).
 const POSTCODE_PATTERN: &str = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$";
 
@@ -1187,18 +1204,7 @@ pub fn check(
         })
         .collect()?;
     // Warnings of rows rejected for another reason are not kept: the reject says it.
-    let mut warnings = warnings
-        .lazy()
-        .join(
-            rejected
-                .clone()
-                .lazy()
-                .select([col("line").alias("_rejected_line")]),
-            [col("line")],
-            [col("_rejected_line")],
-            JoinArgs::new(JoinType::Anti),
-        )
-        .collect()?;
+    let mut warnings = without_lines_of(warnings, &rejected)?;
     if source.kind == SourceKind::ProviderReturns {
         let (kept, course_warnings) = course_majority(accepted, source)?;
         accepted = kept;
@@ -1218,18 +1224,7 @@ pub fn check(
 
     let mut rejects = rejected.vstack(&dup_rejects)?;
     // A duplicate's warnings go with it.
-    let warnings = warnings
-        .lazy()
-        .join(
-            dup_rejects
-                .clone()
-                .lazy()
-                .select([col("line").alias("_dup_line")]),
-            [col("line")],
-            [col("_dup_line")],
-            JoinArgs::new(JoinType::Anti),
-        )
-        .collect()?;
+    let warnings = without_lines_of(warnings, &dup_rejects)?;
     if !read_rejects.is_empty() {
         let extra = df!(
             "line" => read_rejects.iter().map(|r| r.line).collect::<Vec<_>>(),

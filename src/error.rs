@@ -2,7 +2,7 @@
 //! problem: the file, the line, the key or field, what was found and what was
 //! expected. `main` turns them into text and an exit code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A problem with a pipeline file, found before any work is done.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,8 @@ pub enum SafetyError {
     SymlinkedLock { path: PathBuf },
     #[error("a pack named `{run_id}` already exists in {}; a pack is never overwritten: choose another --run-id", dir.display())]
     PackExists { dir: PathBuf, run_id: String },
+    #[error("the lock file {} is not a regular file; refusing to use it", path.display())]
+    LockNotAFile { path: PathBuf },
 }
 
 /// The warehouse's current version does not match its own manifest.
@@ -113,6 +115,142 @@ pub enum WriteError {
     },
 }
 
+/// What smpeval was doing to a file or folder when the system refused; it
+/// words the message ("cannot read …").
+#[derive(Debug, Clone)]
+pub enum FileOp {
+    Read,
+    ReadFolder,
+    Open,
+    Create,
+    CreateFolder,
+    CreateTempFileIn,
+    CreateTempFolderIn,
+    Write,
+    /// A finished temporary file renamed over its destination.
+    MoveIntoPlace,
+    Remove,
+    RemoveOldVersion,
+    Flush,
+    FlushFolder,
+    Lock,
+    MoveVersionInto,
+    MovePackInto,
+    /// A file of the previous version linked into the next, as this path.
+    CarryOverAs(PathBuf),
+}
+
+impl FileOp {
+    /// The message for this operation on `path`, in the analyst's words.
+    pub fn describe(&self, path: &Path) -> String {
+        let p = path.display();
+        match self {
+            FileOp::Read => format!("cannot read {p}"),
+            FileOp::ReadFolder => format!("cannot read the folder {p}"),
+            FileOp::Open => format!("cannot open {p}"),
+            FileOp::Create => format!("cannot create {p}"),
+            FileOp::CreateFolder => format!("cannot create the folder {p}"),
+            FileOp::CreateTempFileIn => format!("cannot create a temporary file in {p}"),
+            FileOp::CreateTempFolderIn => format!("cannot create a temporary folder in {p}"),
+            FileOp::Write => format!("cannot write {p}"),
+            FileOp::MoveIntoPlace => format!("cannot move the new {p} into place"),
+            FileOp::Remove => format!("cannot remove {p}"),
+            FileOp::RemoveOldVersion => format!("cannot remove the old version {p}"),
+            FileOp::Flush => format!("cannot flush {p} to disk"),
+            FileOp::FlushFolder => format!("cannot flush the folder {p} to disk"),
+            FileOp::Lock => format!("cannot lock {p}"),
+            FileOp::MoveVersionInto => format!("cannot move the new version into {p}"),
+            FileOp::MovePackInto => format!("cannot move the pack into {p}"),
+            FileOp::CarryOverAs(to) => format!(
+                "cannot carry {p} over into the new version (as {})",
+                to.display()
+            ),
+        }
+    }
+}
+
+/// A file or folder of the warehouse or the pack could not be read or
+/// written, or the warehouse refused (locked, damaged, not ours). The cause
+/// (the system's own words) is the error's source, printed after it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}", op.describe(path))]
+    Io {
+        op: FileOp,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Parquet could not be read or written.
+    #[error("{}", op.describe(path))]
+    Frame {
+        op: FileOp,
+        path: PathBuf,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    /// A write that failed inside another (the file as a reader will see it).
+    #[error("{}", op.describe(path))]
+    Within {
+        op: FileOp,
+        path: PathBuf,
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// A file whose content is not what smpeval wrote there.
+    #[error("{} {problem}", path.display())]
+    Content { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Safety(#[from] SafetyError),
+    #[error(transparent)]
+    Damaged(#[from] DamagedWarehouse),
+    #[error(transparent)]
+    Locked(#[from] LockError),
+}
+
+impl StoreError {
+    /// The error a transparent variant stands for (for the exit code).
+    pub fn wrapped(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Safety(e) => Some(e),
+            StoreError::Damaged(e) => Some(e),
+            StoreError::Locked(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// An I/O failure of `op` on `path`, for `map_err`.
+    pub fn io(op: FileOp, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { op, path, source }
+    }
+
+    /// A Parquet failure of `op` on `path`, for `map_err`.
+    pub fn frame(
+        op: FileOp,
+        path: &Path,
+    ) -> impl FnOnce(polars::prelude::PolarsError) -> StoreError {
+        let path = path.to_path_buf();
+        move |source| StoreError::Frame { op, path, source }
+    }
+}
+
+/// An error and its causes in one line, as the command line prints them
+/// ("cannot read x: No such file or directory").
+pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// What the warehouse's and the pack's file operations return.
+pub type StoreResult<T> = Result<T, StoreError>;
+
 /// Exit codes of the command line (SPEC 6).
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
@@ -122,13 +260,118 @@ pub const EXIT_LOCKED: i32 = 3;
 /// The exit code for an error chain: 3 when another run holds the warehouse,
 /// 2 for bad input or a bad pipeline, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.chain().any(|c| c.is::<LockError>()) {
-        return EXIT_LOCKED;
+    let mut causes: Vec<&(dyn std::error::Error + 'static)> = err.chain().collect();
+    // A transparent wrapper hides what it wraps from the chain: add it back.
+    let mut i = 0;
+    while i < causes.len() {
+        if let Some(inner) = wrapped(causes[i]) {
+            causes.push(inner);
+        }
+        i += 1;
     }
-    for cause in err.chain() {
-        if cause.is::<PipelineError>() || cause.is::<InputError>() {
-            return EXIT_BAD_INPUT;
+    if causes.iter().any(|c| c.is::<LockError>()) {
+        EXIT_LOCKED
+    } else if causes
+        .iter()
+        .any(|c| c.is::<PipelineError>() || c.is::<InputError>())
+    {
+        EXIT_BAD_INPUT
+    } else {
+        EXIT_FAILURE
+    }
+}
+
+/// The error a library error's transparent variant stands for.
+fn wrapped<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    if let Some(s) = e.downcast_ref::<StoreError>() {
+        return s.wrapped();
+    }
+    if let Some(r) = e.downcast_ref::<crate::report::ReportError>() {
+        return r.wrapped();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock_error() -> LockError {
+        LockError {
+            warehouse: "w".into(),
+            lock: "w/.lock".into(),
+            holder: None,
         }
     }
-    EXIT_FAILURE
+
+    #[test]
+    fn exit_codes_see_through_wrappers() {
+        let locked = anyhow::Error::from(crate::report::ReportError::Store(StoreError::Locked(
+            lock_error(),
+        )));
+        assert_eq!(exit_code(&locked), EXIT_LOCKED);
+        let bad = anyhow::Error::from(crate::report::ReportError::Input(InputError::Argument(
+            "--run-id".into(),
+        )));
+        assert_eq!(exit_code(&bad), EXIT_BAD_INPUT);
+        let disk = anyhow::Error::from(StoreError::io(FileOp::Write, Path::new("x.parquet"))(
+            std::io::Error::other("disk full"),
+        ));
+        assert_eq!(exit_code(&disk), EXIT_FAILURE);
+        let plain = anyhow::Error::from(lock_error()).context("while ingesting");
+        assert_eq!(exit_code(&plain), EXIT_LOCKED);
+    }
+
+    #[test]
+    fn messages_name_the_file_once_and_hold_no_debug_text() {
+        let inner = StoreError::io(FileOp::MoveIntoPlace, Path::new("t/a.parquet"))(
+            std::io::Error::other("no space left on device"),
+        );
+        let outer = StoreError::Within {
+            op: FileOp::Write,
+            path: "w/versions/v000002/a.parquet".into(),
+            source: Box::new(inner),
+        };
+        assert_eq!(
+            chain_text(&outer),
+            "cannot write w/versions/v000002/a.parquet: cannot move the new t/a.parquet into place: no space left on device"
+        );
+        let lock = lock_error().to_string();
+        let damaged = DamagedWarehouse {
+            warehouse: "w".into(),
+            version: "v000001".into(),
+            table: "participants".into(),
+            problem: "file x is missing".into(),
+            pipeline: "p.toml".into(),
+        }
+        .to_string();
+        let pipeline = PipelineError {
+            path: "p.toml".into(),
+            line: None,
+            message: "bad".into(),
+        }
+        .to_string();
+        assert_eq!(pipeline, "p.toml: bad");
+        for m in [lock, damaged, pipeline] {
+            for debug in ["Some(", "None", "PathBuf", "\"w\""] {
+                assert!(!m.contains(debug), "{m}");
+            }
+        }
+    }
+
+    #[test]
+    fn file_operations_read_as_sentences() {
+        let p = Path::new("r/x");
+        assert_eq!(FileOp::Read.describe(p), "cannot read r/x");
+        assert_eq!(
+            FileOp::CarryOverAs("n/x".into()).describe(p),
+            "cannot carry r/x over into the new version (as n/x)"
+        );
+        assert_eq!(
+            FileOp::CreateTempFolderIn.describe(p),
+            "cannot create a temporary folder in r/x"
+        );
+    }
 }

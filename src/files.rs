@@ -7,9 +7,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-
-use crate::error::SafetyError;
+use crate::error::{FileOp, SafetyError, StoreError, StoreResult};
 
 /// The marker file smpeval puts in every warehouse and reports folder it makes.
 pub const MARKER: &str = ".smpeval";
@@ -49,7 +47,7 @@ fn marker_tag(dir: &Path) -> Option<String> {
 /// Makes `dir` ours: creates it (and its marker) when missing or empty;
 /// accepts it when it already holds our marker for `kind`; refuses a
 /// non-empty folder without one, so a mistyped path cannot hurt anything.
-pub fn claim_dir(dir: &Path, kind: DirKind) -> Result<()> {
+pub fn claim_dir(dir: &Path, kind: DirKind) -> StoreResult<()> {
     if let Some(tag) = marker_tag(dir) {
         if tag == kind.tag() {
             return Ok(());
@@ -62,8 +60,8 @@ pub fn claim_dir(dir: &Path, kind: DirKind) -> Result<()> {
         .into());
     }
     if dir.exists() {
-        let mut entries = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot read the folder {}", dir.display()))?;
+        let mut entries =
+            std::fs::read_dir(dir).map_err(StoreError::io(FileOp::ReadFolder, dir))?;
         if entries.next().is_some() {
             return Err(SafetyError::ForeignDir {
                 path: dir.to_path_buf(),
@@ -72,8 +70,7 @@ pub fn claim_dir(dir: &Path, kind: DirKind) -> Result<()> {
             .into());
         }
     } else {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(StoreError::io(FileOp::CreateFolder, dir))?;
     }
     let text = format!(
         "{}\nThis folder is managed by smpeval: it writes, replaces and deletes files only in folders that hold this marker.\n",
@@ -83,26 +80,24 @@ pub fn claim_dir(dir: &Path, kind: DirKind) -> Result<()> {
 }
 
 /// Flushes a folder's entries (a rename or a new file) to disk.
-pub fn fsync_dir(dir: &Path) -> Result<()> {
+pub fn fsync_dir(dir: &Path) -> StoreResult<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot flush the folder {} to disk", dir.display()))
+        .map_err(StoreError::io(FileOp::FlushFolder, dir))
 }
 
 /// Flushes every file and folder under `dir` to disk (a pack before it is
 /// renamed into place).
-pub fn fsync_tree(dir: &Path) -> Result<()> {
-    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let e = e.with_context(|| format!("cannot read {}", dir.display()))?;
-        let t = e
-            .file_type()
-            .with_context(|| format!("cannot read {}", dir.display()))?;
+pub fn fsync_tree(dir: &Path) -> StoreResult<()> {
+    for e in std::fs::read_dir(dir).map_err(StoreError::io(FileOp::Read, dir))? {
+        let e = e.map_err(StoreError::io(FileOp::Read, dir))?;
+        let t = e.file_type().map_err(StoreError::io(FileOp::Read, dir))?;
         if t.is_dir() {
             fsync_tree(&e.path())?;
         } else if t.is_file() {
             File::open(e.path())
                 .and_then(|f| f.sync_all())
-                .with_context(|| format!("cannot flush {} to disk", e.path().display()))?;
+                .map_err(StoreError::io(FileOp::Flush, &e.path()))?;
         }
     }
     fsync_dir(dir)
@@ -111,19 +106,47 @@ pub fn fsync_tree(dir: &Path) -> Result<()> {
 /// Writes `bytes` to `path` durably and atomically: a temporary file beside it,
 /// fsynced, renamed over `path`, then the folder fsynced. `site` names the
 /// write for the failpoints.
-pub fn write_atomic(path: &Path, bytes: &[u8], site: &str) -> Result<()> {
-    let dir = path.parent().context("a file has a folder")?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+pub fn write_atomic(path: &Path, bytes: &[u8], site: &str) -> StoreResult<()> {
+    let dir = folder_of(path);
+    let mut tmp = temp_file_in(dir)?;
     failpoint(site)
         .and_then(|()| tmp.write_all(bytes))
         .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot move the new {} into place", path.display()))?;
+        .map_err(StoreError::io(FileOp::Write, path))?;
+    persist(tmp, path)?;
     fsync_dir(dir)
+}
+
+/// The folder a file path is in (`.` for a bare file name).
+pub fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A temporary file in `dir`, named `.tmp-…`, removed unless persisted.
+pub fn temp_file_in(dir: &Path) -> StoreResult<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(StoreError::io(FileOp::CreateTempFileIn, dir))
+}
+
+/// A temporary folder in `dir`, named `.tmp-<pid>-…` (so a later run can
+/// tell a killed run's folder from a running one's), removed unless kept.
+pub fn temp_dir_in(dir: &Path) -> StoreResult<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!(".tmp-{}-", std::process::id()))
+        .tempdir_in(dir)
+        .map_err(StoreError::io(FileOp::CreateTempFolderIn, dir))
+}
+
+/// Renames a finished temporary file over `path`.
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> StoreResult<()> {
+    tmp.persist(path)
+        .map(|_| ())
+        .map_err(|e| StoreError::io(FileOp::MoveIntoPlace, path)(e.error))
 }
 
 /// Renames `from` to `to` unless `to` exists (never replaces it, even a

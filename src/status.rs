@@ -29,8 +29,8 @@ pub struct LastRun {
 pub const LAST_RUN: &str = "last-run.json";
 
 /// Writes the record atomically (a run that reads it sees the last whole one).
-pub fn write_last_run(warehouse: &Path, record: &LastRun) -> Result<()> {
-    let text = serde_json::to_string_pretty(record)?;
+pub fn write_last_run(warehouse: &Path, record: &LastRun) -> crate::error::StoreResult<()> {
+    let text = serde_json::to_string_pretty(record).expect("a run record serialises");
     crate::files::write_atomic(&warehouse.join(LAST_RUN), text.as_bytes(), "lastrun")
 }
 

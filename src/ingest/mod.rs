@@ -649,6 +649,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
                 .map_err(anyhow::Error::from)
                 .and_then(|()| {
                     warehouse::collect_garbage(&warehouse_dir, pipeline.settings.keep_versions)
+                        .map_err(anyhow::Error::from)
                 });
             match gc {
                 Ok(gone) if !gone.is_empty() => progress.say(&format!(
@@ -975,7 +976,7 @@ fn write(
             });
         }
     }
-    st.commit()
+    Ok(st.commit()?)
 }
 
 /// The courses table: one row per provider and course, from all participants.
@@ -1011,5 +1012,6 @@ fn rebuild_courses(pipeline: &Pipeline, st: &mut warehouse::Staging) -> Result<(
         None,
         &mut courses,
         "ingest.courses",
-    )
+    )?;
+    Ok(())
 }

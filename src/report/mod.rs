@@ -16,9 +16,9 @@ pub mod xlsx;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use polars::prelude::PolarsError;
 
-use crate::error::{InputError, SafetyError};
+use crate::error::{FileOp, InputError, SafetyError, StoreError, WriteError};
 use crate::files::{claim_dir, failpoint, fsync_dir, DirKind};
 use crate::metrics::{self, Evaluation};
 use crate::pipeline::{Disclosure, Pipeline};
@@ -89,12 +89,99 @@ pub fn new_run_id(at: chrono::DateTime<chrono::Utc>) -> String {
 /// Letters of a default run id's random suffix.
 const RUN_ID_SUFFIX: usize = 8;
 
+/// Why a pack could not be made. Each names the file or folder concerned;
+/// the cause, where there is one, is its source.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("the warehouse {} has no data yet: run `smpeval ingest {}` first", warehouse.display(), pipeline.display())]
+    NoData {
+        warehouse: PathBuf,
+        pipeline: PathBuf,
+    },
+    /// A file of the pack, named where it would have been.
+    #[error("cannot write {}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    #[error("cannot point {} at {run_id}", link.display())]
+    Link {
+        link: PathBuf,
+        run_id: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the link {}", link.display())]
+    ReadLink {
+        link: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot remove the old pack {}", path.display())]
+    Prune {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A table of the warehouse that is not as ingest writes it.
+    #[error("the warehouse table {table} cannot be read")]
+    Table {
+        table: &'static str,
+        #[source]
+        source: PolarsError,
+    },
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Safety(#[from] SafetyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error(transparent)]
+    Metrics(#[from] crate::error::MetricsError),
+    /// Ingest's warnings about the warehouse could not be read.
+    #[error(transparent)]
+    Ingest(anyhow::Error),
+}
+
+impl ReportError {
+    /// The error a transparent variant stands for (for the exit code).
+    pub fn wrapped(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReportError::Input(e) => Some(e),
+            ReportError::Safety(e) => Some(e),
+            ReportError::Store(e) => Some(e),
+            ReportError::Write(e) => Some(e),
+            ReportError::Metrics(e) => Some(e),
+            ReportError::Ingest(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// A file of the pack could not be written (`path`: where it would have been).
+    pub(crate) fn file<E>(path: &Path) -> impl FnOnce(E) -> ReportError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let path = path.to_path_buf();
+        move |e| ReportError::File {
+            path,
+            source: Box::new(e),
+        }
+    }
+}
+
+/// What making a pack returns.
+pub type ReportResult<T> = Result<T, ReportError>;
+
 /// Computes the evaluation and writes the pack.
 pub fn report(
     p: &Pipeline,
     opts: &Options,
     progress: &dyn crate::progress::Progress,
-) -> Result<Pack> {
+) -> ReportResult<Pack> {
     let started = chrono::Utc::now();
     let internal = opts.internal || p.settings.disclosure == Disclosure::Internal;
     let run_id = match &opts.run_id {
@@ -104,79 +191,39 @@ pub fn report(
         }
         None => new_run_id(started),
     };
-    // Everything this run will touch is checked before any work.
-    claim_dir(&p.reports, DirKind::Reports)?;
-    let packs = p.reports.join(&p.name);
-    claim_dir(&packs, DirKind::Reports)?;
     let link_name = if internal { LATEST_INTERNAL } else { LATEST };
-    check_link(&packs.join(link_name))?;
+    let packs = claim_packs(p, link_name, &run_id)?;
     let dest = packs.join(&run_id);
-    if dest.symlink_metadata().is_ok() {
-        return Err(SafetyError::PackExists { dir: packs, run_id }.into());
-    }
     remove_dead_temporaries(&packs);
 
     // One version of the warehouse, checked against its manifest: a reader
     // needs no lock, since a version never changes.
-    let snap = Snapshot::open(&p.warehouse, &p.path)?.with_context(|| {
-        format!(
-            "the warehouse {} has no data yet: run `smpeval ingest {}` first",
-            p.warehouse.display(),
-            p.path.display()
-        )
+    let snap = Snapshot::open(&p.warehouse, &p.path)?.ok_or_else(|| ReportError::NoData {
+        warehouse: p.warehouse.clone(),
+        pipeline: p.path.clone(),
     })?;
-    snap.verify()?;
+    snap.verify().map_err(StoreError::from)?;
     progress.say(&format!(
         "computing the evaluation from warehouse version {}",
         snap.version
     ));
-    let mut e = metrics::evaluate(p, &snap, !internal)?;
-    // Warnings about the data, on the data-quality page and in the log.
-    e.notes.extend(e.linkage.as_ref().and_then(|l| {
-        crate::ingest::linkage::linkage_warning(l, p.settings.min_linkage, internal)
-    }));
-    e.notes
-        .extend(crate::ingest::warehouse_field_warnings(p, internal)?);
-    if let Some(note) = in_progress_note(&e) {
-        e.notes.push(note);
-    }
-    for note in &e.notes {
-        progress.say(&format!("note: {note}"));
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".tmp-{}-", std::process::id()))
-        .tempdir_in(&packs)
-        .with_context(|| format!("cannot create a temporary folder in {}", packs.display()))?;
+    let mut e = evaluate_with_notes(p, &snap, internal, progress)?;
+    let tmp = crate::files::temp_dir_in(&packs)?;
     progress.say("writing the pack");
-    write_pack(p, &e, &snap, tmp.path(), &dest, &run_id, started, internal)?;
-    crate::files::fsync_tree(tmp.path())?;
-    // On any error before this rename the temporary folder is removed when `tmp` drops.
-    failpoint("report.publish")
-        .and_then(|()| crate::files::rename_no_replace(tmp.path(), &dest))
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => anyhow::Error::new(SafetyError::PackExists {
-                dir: packs.clone(),
-                run_id: run_id.clone(),
-            }),
-            _ => anyhow::Error::new(e)
-                .context(format!("cannot move the pack into {}", dest.display())),
-        })?;
-    let _ = tmp.keep();
-    fsync_dir(&packs)?;
-    point_link(&packs, link_name, &run_id)?;
-    // The pack is made: a failure to remove old ones is a warning, not a failed run.
-    let removed = match p.settings.keep_packs.map(|n| {
-        failpoint("report.prune")
-            .map_err(anyhow::Error::from)
-            .and_then(|()| prune(&packs, n))
-    }) {
-        Some(Ok(gone)) => gone,
-        Some(Err(e)) => {
-            progress.warn(&format!("{e:#}"));
-            Vec::new()
-        }
-        None => Vec::new(),
+    let pack = PackRun {
+        p,
+        e: &e,
+        snap: &snap,
+        dir: tmp.path(),
+        shown: &dest,
+        run_id: &run_id,
+        started,
+        internal,
     };
+    pack.write()?;
+    publish(tmp, &packs, &run_id)?;
+    point_link(&packs, link_name, &run_id)?;
+    let removed = prune_quietly(p, &packs, progress);
     let suppressed = e.tables.iter().map(|t| t.suppressed.len()).sum();
     e.tables.clear();
     Ok(Pack {
@@ -189,14 +236,99 @@ pub fn report(
     })
 }
 
+/// Checks everything a run will touch before any work: the reports folder
+/// and the pipeline's packs folder are smpeval's, the `latest` link is one
+/// it made, and no pack has this run id. Returns the packs folder.
+fn claim_packs(p: &Pipeline, link_name: &str, run_id: &str) -> ReportResult<PathBuf> {
+    claim_dir(&p.reports, DirKind::Reports)?;
+    let packs = p.reports.join(&p.name);
+    claim_dir(&packs, DirKind::Reports)?;
+    check_link(&packs.join(link_name))?;
+    if packs.join(run_id).symlink_metadata().is_ok() {
+        return Err(SafetyError::PackExists {
+            dir: packs,
+            run_id: run_id.into(),
+        }
+        .into());
+    }
+    Ok(packs)
+}
+
+/// The evaluation, with the warnings about the data (linkage, fields
+/// corrected at ingest, courses in progress) added to its notes and logged.
+fn evaluate_with_notes(
+    p: &Pipeline,
+    snap: &Snapshot,
+    internal: bool,
+    progress: &dyn crate::progress::Progress,
+) -> ReportResult<Evaluation> {
+    let mut e = metrics::evaluate(p, snap, !internal).map_err(ReportError::Ingest)?;
+    e.notes.extend(e.linkage.as_ref().and_then(|l| {
+        crate::ingest::linkage::linkage_warning(l, p.settings.min_linkage, internal)
+    }));
+    let fields =
+        crate::ingest::warehouse_field_warnings(p, internal).map_err(ReportError::Ingest)?;
+    e.notes.extend(fields);
+    if let Some(note) = in_progress_note(&e) {
+        e.notes.push(note);
+    }
+    for note in &e.notes {
+        progress.say(&format!("note: {note}"));
+    }
+    Ok(e)
+}
+
+/// Flushes the finished pack and renames it into place, never over another
+/// (on any error before the rename the temporary folder goes when `tmp` drops).
+fn publish(tmp: tempfile::TempDir, packs: &Path, run_id: &str) -> ReportResult<()> {
+    let dest = packs.join(run_id);
+    crate::files::fsync_tree(tmp.path())?;
+    failpoint("report.publish")
+        .and_then(|()| crate::files::rename_no_replace(tmp.path(), &dest))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => ReportError::from(SafetyError::PackExists {
+                dir: packs.to_path_buf(),
+                run_id: run_id.into(),
+            }),
+            _ => StoreError::io(FileOp::MovePackInto, &dest)(e).into(),
+        })?;
+    let _ = tmp.keep();
+    fsync_dir(packs)?;
+    Ok(())
+}
+
+/// Removes packs beyond the pipeline's `keep_packs`. The pack is made: a
+/// failure here is a warning, not a failed run.
+fn prune_quietly(
+    p: &Pipeline,
+    packs: &Path,
+    progress: &dyn crate::progress::Progress,
+) -> Vec<String> {
+    let Some(keep) = p.settings.keep_packs else {
+        return Vec::new();
+    };
+    let pruned = failpoint("report.prune")
+        .map_err(|e| ReportError::Prune {
+            path: packs.to_path_buf(),
+            source: e,
+        })
+        .and_then(|()| prune(packs, keep));
+    pruned.unwrap_or_else(|e| {
+        progress.warn(&crate::error::chain_text(&e));
+        Vec::new()
+    })
+}
+
 /// A `latest` link may be replaced only if it is one smpeval made (a
 /// symbolic link naming a pack beside it) or missing.
-fn check_link(link: &Path) -> Result<()> {
+fn check_link(link: &Path) -> ReportResult<()> {
     match link.symlink_metadata() {
         Err(_) => Ok(()),
         Ok(m) if m.file_type().is_symlink() => {
-            let target = std::fs::read_link(link)
-                .with_context(|| format!("cannot read the link {}", link.display()))?;
+            let target = std::fs::read_link(link).map_err(|source| ReportError::ReadLink {
+                link: link.to_path_buf(),
+                source,
+            })?;
             let plain = target.to_str().is_some_and(|t| check_run_id(t).is_ok());
             if plain {
                 Ok(())
@@ -254,7 +386,7 @@ fn source_description(p: &Pipeline) -> String {
 }
 
 /// `<packs>/<name>` → `<run-id>`, swapped atomically (a new link renamed over the old).
-fn point_link(packs: &Path, name: &str, run_id: &str) -> Result<()> {
+fn point_link(packs: &Path, name: &str, run_id: &str) -> ReportResult<()> {
     let link = packs.join(name);
     check_link(&link)?;
     let tmp = packs.join(format!(".tmp-{}-{name}", std::process::id()));
@@ -267,8 +399,12 @@ fn point_link(packs: &Path, name: &str, run_id: &str) -> Result<()> {
     failpoint("report.latest")
         .and_then(|()| std::os::unix::fs::symlink(run_id, &tmp))
         .and_then(|()| std::fs::rename(&tmp, &link))
-        .with_context(|| format!("cannot point {} at {run_id}", link.display()))?;
-    fsync_dir(packs)
+        .map_err(|source| ReportError::Link {
+            link: link.clone(),
+            run_id: run_id.into(),
+            source,
+        })?;
+    Ok(fsync_dir(packs)?)
 }
 
 /// Removes temporary pack folders left by runs that were killed (their
@@ -320,7 +456,7 @@ pub fn packs(dir: &Path) -> Vec<String> {
 
 /// Keeps the newest `keep` packs (and whatever `latest` and
 /// `latest-internal` name); removes the others.
-fn prune(dir: &Path, keep: usize) -> Result<Vec<String>> {
+fn prune(dir: &Path, keep: usize) -> ReportResult<Vec<String>> {
     let all = packs(dir);
     let pinned: Vec<String> = [LATEST, LATEST_INTERNAL]
         .iter()
@@ -336,130 +472,159 @@ fn prune(dir: &Path, keep: usize) -> Result<Vec<String>> {
         let trash = dir.join(format!(".tmp-{}-trash-{name}", std::process::id()));
         std::fs::rename(&path, &trash)
             .and_then(|()| std::fs::remove_dir_all(&trash))
-            .with_context(|| format!("cannot remove the old pack {}", path.display()))?;
+            .map_err(|source| ReportError::Prune { path, source })?;
         removed.push(name.clone());
     }
     Ok(removed)
 }
 
 /// Fails a write site for the tests (see `files::failpoint`), naming the path.
-fn site(name: &str, path: &Path) -> Result<()> {
-    failpoint(name).with_context(|| format!("cannot write {}", path.display()))
+fn site(name: &str, path: &Path) -> ReportResult<()> {
+    failpoint(name).map_err(ReportError::file(path))
 }
 
-/// Writes every file of the pack into `dir` (a temporary folder); messages
-/// name the file where it would have been (`shown`, the pack's folder).
-#[allow(clippy::too_many_arguments)]
-fn write_pack(
-    p: &Pipeline,
-    e: &Evaluation,
-    snap: &Snapshot,
-    dir: &Path,
-    shown: &Path,
-    run_id: &str,
+/// One pack being written into `dir` (a temporary folder); messages name
+/// each file where it would have been (`shown`, the pack's folder).
+struct PackRun<'a> {
+    p: &'a Pipeline,
+    e: &'a Evaluation,
+    snap: &'a Snapshot,
+    dir: &'a Path,
+    shown: &'a Path,
+    run_id: &'a str,
     started: chrono::DateTime<chrono::Utc>,
     internal: bool,
-) -> Result<()> {
-    let tables_dir = dir.join("tables");
-    std::fs::create_dir_all(&tables_dir)?;
-    site("report.tables", &shown.join("tables"))?;
-    for t in &e.tables {
-        let name = csv_out::file_name(t, internal);
-        csv_out::write(t, &tables_dir.join(&name)).with_context(|| {
-            format!(
-                "cannot write {}",
-                shown.join("tables").join(&name).display()
-            )
-        })?;
+}
+
+impl PackRun<'_> {
+    /// Writes every file of the pack, the manifest last.
+    fn write(&self) -> ReportResult<()> {
+        self.tables()?;
+        site("report.charts", &self.shown.join("charts"))?;
+        let charts = charts::draw_all(self.e, &self.dir.join("charts"))
+            .map_err(ReportError::file(&self.shown.join("charts")))?;
+        self.workbook()?;
+        // Feedback to providers: their rejected rows, in an internal pack only.
+        if self.internal {
+            rejects_csv::write_feedback(self.p, self.dir)?;
+        }
+        let html = html::render(self.p, self.e, &charts, self.run_id, self.internal);
+        self.text_file("report.html", "index.html", html)?;
+        let run = self.run_info();
+        let metrics = json::metrics_json(self.e, &run);
+        self.text_file("report.metrics", "metrics.json", pretty(&metrics))?;
+        self.text_file(
+            "report.manifest",
+            "manifest.json",
+            pretty(&self.manifest(&run)?),
+        )
     }
-    std::fs::write(
-        dir.join(if internal {
+
+    /// Every table as CSV, and the notes that go with them.
+    fn tables(&self) -> ReportResult<()> {
+        let tables_dir = self.dir.join("tables");
+        std::fs::create_dir_all(&tables_dir)
+            .map_err(ReportError::file(&self.shown.join("tables")))?;
+        site("report.tables", &self.shown.join("tables"))?;
+        for t in &self.e.tables {
+            let name = csv_out::file_name(t, self.internal);
+            csv_out::write(t, &tables_dir.join(&name))
+                .map_err(ReportError::file(&self.shown.join("tables").join(&name)))?;
+        }
+        let notes = if self.internal {
             "tables-notes-INTERNAL.txt"
         } else {
             "tables-notes.txt"
-        }),
-        crate::ingest::nhs::mask_text(&csv_out::notes(internal, &e.notes)).as_bytes(),
-    )?;
-    site("report.charts", &shown.join("charts"))?;
-    let charts = charts::draw_all(e, &dir.join("charts"))
-        .with_context(|| format!("cannot write {}", shown.join("charts").display()))?;
-    let disclosure = if internal {
-        format!("{INTERNAL_MARK}: exact figures, with no disclosure control. Do not share outside the organisation that holds the data.")
-    } else {
-        html::DISCLOSURE_STATEMENT.to_string()
-    };
-    let cover = xlsx::Cover {
-        title: &p.title,
-        period: e.period,
-        source: source_description(p),
-        disclosure: &disclosure,
-        contact: p.contact.as_deref().unwrap_or(
-            "The team that runs this evaluation (set `contact` in the pipeline to name it).",
-        ),
-        notes: &e.notes,
-    };
-    site("report.xlsx", &shown.join("evaluation.xlsx"))?;
-    xlsx::write(&e.tables, &cover, &dir.join("evaluation.xlsx"), internal)
-        .with_context(|| format!("cannot write {}", shown.join("evaluation.xlsx").display()))?;
-    // Feedback to providers: their rejected rows, in an internal pack only.
-    if internal {
-        rejects_csv::write_feedback(p, dir)?;
+        };
+        let text = csv_out::notes(self.internal, &self.e.notes);
+        std::fs::write(
+            self.dir.join(notes),
+            crate::ingest::nhs::mask_text(&text).as_bytes(),
+        )
+        .map_err(ReportError::file(&self.shown.join(notes)))
     }
-    let html = html::render(p, e, &charts, run_id, internal);
-    site("report.html", &shown.join("index.html"))?;
-    std::fs::write(dir.join("index.html"), html)
-        .with_context(|| format!("cannot write {}", shown.join("index.html").display()))?;
-    let finished = chrono::Utc::now();
-    let run = json::RunInfo {
-        id: run_id.into(),
-        pipeline: p.path.display().to_string(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        finished_at: finished.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        internal,
-    };
-    let metrics = json::metrics_json(e, &run);
-    site("report.metrics", &shown.join("metrics.json"))?;
-    std::fs::write(
-        dir.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)?,
-    )
-    .with_context(|| format!("cannot write {}", shown.join("metrics.json").display()))?;
-    // The pack's manifest: what it was made from. Input hashes and sizes only
-    // in an internal pack (a size is a proxy for row counts, a hash confirms a guessed file).
-    let inputs = match internal {
-        true => snap.table(crate::warehouse::MANIFEST)?,
-        false => None,
-    };
-    let mut files = Vec::new();
-    if let Some(m) = inputs {
-        let t = metrics::Table::new("", "", m);
-        for i in 0..t.height() {
-            files.push(serde_json::json!({"path": t.text(i, "path"), "sha256": t.text(i, "sha256"), "size_bytes": t.f64(i, "size_bytes")}));
+
+    /// The workbook: a cover sheet, then every table.
+    fn workbook(&self) -> ReportResult<()> {
+        let (p, e) = (self.p, self.e);
+        let disclosure = if self.internal {
+            format!("{INTERNAL_MARK}: exact figures, with no disclosure control. Do not share outside the organisation that holds the data.")
+        } else {
+            html::DISCLOSURE_STATEMENT.to_string()
+        };
+        let cover = xlsx::Cover {
+            title: &p.title,
+            period: e.period,
+            source: source_description(p),
+            disclosure: &disclosure,
+            contact: p.contact.as_deref().unwrap_or(
+                "The team that runs this evaluation (set `contact` in the pipeline to name it).",
+            ),
+            notes: &e.notes,
+        };
+        let shown = self.shown.join("evaluation.xlsx");
+        site("report.xlsx", &shown)?;
+        xlsx::write(
+            &e.tables,
+            &cover,
+            &self.dir.join("evaluation.xlsx"),
+            self.internal,
+        )
+        .map_err(ReportError::file(&shown))
+    }
+
+    /// Writes one text file of the pack, after its failpoint.
+    fn text_file(&self, failpoint: &str, name: &str, text: String) -> ReportResult<()> {
+        let shown = self.shown.join(name);
+        site(failpoint, &shown)?;
+        std::fs::write(self.dir.join(name), text).map_err(ReportError::file(&shown))
+    }
+
+    fn run_info(&self) -> json::RunInfo {
+        let secs =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        json::RunInfo {
+            id: self.run_id.into(),
+            pipeline: self.p.path.display().to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            started_at: secs(self.started),
+            finished_at: secs(chrono::Utc::now()),
+            internal: self.internal,
         }
     }
-    let manifest = serde_json::json!({
-        "run_id": run_id,
-        "pipeline": p.path.display().to_string(),
-        "pipeline_sha256": p.sha256,
-        "tool_version": env!("CARGO_PKG_VERSION"),
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "disclosure": if internal { "internal" } else { "published" },
-        "warehouse_version": snap.version,
-        "demo_key": p.privacy.demo,
-    });
-    let mut manifest = manifest;
-    if internal {
-        manifest["inputs"] = serde_json::Value::Array(files);
+
+    /// The pack's manifest: what it was made from. Input hashes and sizes
+    /// only in an internal pack (a size is a proxy for row counts, a hash
+    /// confirms a guessed file).
+    fn manifest(&self, run: &json::RunInfo) -> ReportResult<serde_json::Value> {
+        let mut manifest = serde_json::json!({
+            "run_id": self.run_id,
+            "pipeline": self.p.path.display().to_string(),
+            "pipeline_sha256": self.p.sha256,
+            "tool_version": env!("CARGO_PKG_VERSION"),
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "disclosure": if self.internal { "internal" } else { "published" },
+            "warehouse_version": self.snap.version,
+            "demo_key": self.p.privacy.demo,
+        });
+        if self.internal {
+            let mut files = Vec::new();
+            if let Some(m) = self.snap.table(crate::warehouse::MANIFEST)? {
+                let t = metrics::Table::new("", "", m);
+                for i in 0..t.height() {
+                    files.push(serde_json::json!({"path": t.text(i, "path"), "sha256": t.text(i, "sha256"), "size_bytes": t.f64(i, "size_bytes")}));
+                }
+            }
+            manifest["inputs"] = serde_json::Value::Array(files);
+        }
+        Ok(manifest)
     }
-    site("report.manifest", &shown.join("manifest.json"))?;
-    std::fs::write(
-        dir.join("manifest.json"),
-        serde_json::to_string_pretty(&manifest)?,
-    )
-    .with_context(|| format!("cannot write {}", shown.join("manifest.json").display()))?;
-    Ok(())
+}
+
+/// A JSON value as the pack writes it (pretty, two-space indents).
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).expect("a JSON value serialises")
 }
 
 #[cfg(test)]

@@ -4,26 +4,34 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use polars::prelude::*;
 
+use super::{ReportError, ReportResult};
 use crate::ingest::nhs::mask_text;
 
 /// The header of a rejects file.
 pub const COLUMNS: [&str; 5] = ["file", "line", "field", "reason", "value"];
 
 /// Writes every reject of every file; returns the number of rows written.
-pub fn write_validate_rejects(out: &Path, files: &[(String, DataFrame)]) -> Result<usize> {
-    let mut w =
-        csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
-    w.write_record(COLUMNS)?;
+pub fn write_validate_rejects(out: &Path, files: &[(String, DataFrame)]) -> ReportResult<usize> {
+    let mut w = csv::Writer::from_path(out).map_err(ReportError::file(out))?;
+    w.write_record(COLUMNS).map_err(ReportError::file(out))?;
     let mut n = 0;
     for (path, df) in files {
-        n += write_rows(&mut w, path, df)?;
+        n += write_rows(&mut w, path, df).map_err(ReportError::file(out))?;
     }
-    w.flush()
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    w.flush().map_err(ReportError::file(out))?;
     Ok(n)
+}
+
+/// Why a rejects file could not be written: the file, or a rejects table
+/// not as ingest writes it.
+#[derive(Debug, thiserror::Error)]
+pub enum RowsError {
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+    #[error("the rejects table is not as ingest writes it")]
+    Frame(#[from] PolarsError),
 }
 
 /// Writes one file's rejects (columns line, field, reason, value).
@@ -31,14 +39,14 @@ pub fn write_rows<W: std::io::Write>(
     w: &mut csv::Writer<W>,
     path: &str,
     df: &DataFrame,
-) -> Result<usize> {
+) -> Result<usize, RowsError> {
     let name = Path::new(path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.to_string());
     let line = df.column("line")?.cast(&DataType::UInt64)?;
     let line = line.u64()?;
-    let text = |c: &str| -> Result<StringChunked> {
+    let text = |c: &str| -> PolarsResult<StringChunked> {
         Ok(df.column(c)?.cast(&DataType::String)?.str()?.clone())
     };
     let (field, reason, value) = (text("field")?, text("reason")?, text("value")?);
@@ -93,14 +101,16 @@ struct Group {
 pub fn write_feedback(
     p: &crate::pipeline::Pipeline,
     dir: &Path,
-) -> Result<Vec<std::path::PathBuf>> {
+) -> ReportResult<Vec<std::path::PathBuf>> {
     let Some(df) = crate::warehouse::read_table(&p.warehouse, crate::warehouse::REJECTS)? else {
         return Ok(Vec::new());
     };
-    let groups = grouped(p, &df)?;
+    let groups = grouped(p, &df).map_err(|source| ReportError::Table {
+        table: crate::warehouse::REJECTS,
+        source,
+    })?;
     let out_dir = dir.join("rejects");
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    std::fs::create_dir_all(&out_dir).map_err(ReportError::file(&out_dir))?;
     let mut written = Vec::new();
     let mut book = rust_xlsxwriter::Workbook::new();
     let mut sheet_names: Vec<String> = Vec::new();
@@ -108,13 +118,7 @@ pub fn write_feedback(
         let (header, rows) = group_table(&g);
         let stem = file_stem(&key);
         let path = out_dir.join(format!("{stem}.csv"));
-        let mut w = csv::Writer::from_path(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        w.write_record(&header)?;
-        for r in &rows {
-            w.write_record(r)?;
-        }
-        w.flush()?;
+        write_csv(&path, &header, &rows)?;
         written.push(path);
 
         // The same rows as one sheet per provider, an Excel Table each.
@@ -123,24 +127,34 @@ pub fn write_feedback(
             name.push('_');
         }
         sheet_names.push(name.clone());
-        write_sheet(&mut book, &name, &header, &rows, sheet_names.len())?;
+        write_sheet(&mut book, &name, &header, &rows, sheet_names.len())
+            .map_err(ReportError::file(&out_dir.join("rejects.xlsx")))?;
     }
     if !sheet_names.is_empty() {
         let path = out_dir.join("rejects.xlsx");
-        book.save(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        book.save(&path).map_err(ReportError::file(&path))?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// One group's rows as a CSV file under its header.
+fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> ReportResult<()> {
+    let mut w = csv::Writer::from_path(path).map_err(ReportError::file(path))?;
+    w.write_record(header).map_err(ReportError::file(path))?;
+    for r in rows {
+        w.write_record(r).map_err(ReportError::file(path))?;
+    }
+    w.flush().map_err(ReportError::file(path))
 }
 
 /// The warehouse's rejects grouped by provider (or source), masked.
 fn grouped(
     p: &crate::pipeline::Pipeline,
     df: &DataFrame,
-) -> Result<std::collections::BTreeMap<String, Group>> {
+) -> PolarsResult<std::collections::BTreeMap<String, Group>> {
     use std::collections::BTreeMap;
-    let text = |c: &str| -> Result<Option<StringChunked>> {
+    let text = |c: &str| -> PolarsResult<Option<StringChunked>> {
         match df.column(c) {
             Ok(col) => Ok(Some(col.cast(&DataType::String)?.str()?.clone())),
             Err(_) => Ok(None),
@@ -244,7 +258,7 @@ fn write_sheet(
     header: &[String],
     rows: &[Vec<String>],
     n: usize,
-) -> Result<()> {
+) -> Result<(), rust_xlsxwriter::XlsxError> {
     let ws = book.add_worksheet();
     ws.set_name(name)?;
     for (j, h) in header.iter().enumerate() {

@@ -10,9 +10,7 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-
-use crate::error::{LockError, SafetyError};
+use crate::error::{FileOp, LockError, SafetyError, StoreError, StoreResult};
 
 pub const LOCK_FILE: &str = ".lock";
 
@@ -92,7 +90,7 @@ pub fn pid_running(pid: u32) -> bool {
 }
 
 /// Opens the lock file, creating it if missing, never through a symbolic link.
-fn open_lock_file(path: &Path) -> Result<File> {
+fn open_lock_file(path: &Path) -> StoreResult<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let opened = std::fs::OpenOptions::new()
         .read(true)
@@ -104,14 +102,12 @@ fn open_lock_file(path: &Path) -> Result<File> {
         .open(path);
     match opened {
         Ok(f) => {
-            let meta = f
-                .metadata()
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let meta = f.metadata().map_err(StoreError::io(FileOp::Read, path))?;
             if !meta.is_file() {
-                anyhow::bail!(
-                    "the lock file {} is not a regular file; refusing to use it",
-                    path.display()
-                );
+                return Err(SafetyError::LockNotAFile {
+                    path: path.to_path_buf(),
+                }
+                .into());
             }
             Ok(f)
         }
@@ -119,7 +115,7 @@ fn open_lock_file(path: &Path) -> Result<File> {
             path: path.to_path_buf(),
         }
         .into()),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display()))),
+        Err(e) => Err(StoreError::io(FileOp::Open, path)(e)),
     }
 }
 
@@ -130,7 +126,7 @@ fn read_all(file: &mut File) -> String {
 }
 
 /// Takes the warehouse lock, or fails at once (exit code 3) naming the holder.
-pub fn lock(warehouse: &Path, command: &str) -> Result<Lock> {
+pub fn lock(warehouse: &Path, command: &str) -> StoreResult<Lock> {
     let path = warehouse.join(LOCK_FILE);
     let mut file = open_lock_file(&path)?;
     match file.try_lock() {
@@ -143,9 +139,7 @@ pub fn lock(warehouse: &Path, command: &str) -> Result<Lock> {
             }
             .into())
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
-        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(FileOp::Lock, &path)(e)),
     }
     let stale = parse_holder(&read_all(&mut file)).map(|h| h.to_string());
     let me = format!(
@@ -158,7 +152,7 @@ pub fn lock(warehouse: &Path, command: &str) -> Result<Lock> {
         .and_then(|()| file.rewind())
         .and_then(|()| file.write_all(me.as_bytes()))
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .map_err(StoreError::io(FileOp::Write, &path))?;
     Ok(Lock { file, stale })
 }
 

@@ -2,8 +2,11 @@
 //! with its size, SHA-256 and the accounting of its rows. The warehouse owns
 //! its columns; ingest hands it rows.
 
-use anyhow::Result;
 use polars::prelude::*;
+
+use crate::error::{FileOp, StoreError, StoreResult};
+
+use std::path::Path;
 
 use super::{Snapshot, Staging, MANIFEST};
 
@@ -31,10 +34,10 @@ pub struct ManifestRow {
 }
 
 /// The manifest's rows as a frame (the file's layout).
-pub fn to_frame(rows: &[ManifestRow]) -> Result<DataFrame> {
+pub fn to_frame(rows: &[ManifestRow]) -> PolarsResult<DataFrame> {
     let s = |f: fn(&ManifestRow) -> &String| rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>();
     let u = |f: fn(&ManifestRow) -> u64| rows.iter().map(f).collect::<Vec<_>>();
-    Ok(df!(
+    df!(
         "source" => s(|r| &r.source),
         "path" => s(|r| &r.path),
         "file_key" => s(|r| &r.file_key),
@@ -50,13 +53,13 @@ pub fn to_frame(rows: &[ManifestRow]) -> Result<DataFrame> {
         "key_fingerprint" => s(|r| &r.key_fingerprint),
         "pipeline_sha256" => s(|r| &r.pipeline_sha256),
         "ingested_at" => s(|r| &r.ingested_at),
-    )?)
+    )
 }
 
 /// The manifest's rows from its frame.
-pub fn from_frame(df: &DataFrame) -> Result<Vec<ManifestRow>> {
-    let text = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
-    let num = |c: &str| -> Result<UInt64Chunked> {
+pub fn from_frame(df: &DataFrame) -> PolarsResult<Vec<ManifestRow>> {
+    let text = |c: &str| -> PolarsResult<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
+    let num = |c: &str| -> PolarsResult<UInt64Chunked> {
         Ok(df.column(c)?.cast(&DataType::UInt64)?.u64()?.clone())
     };
     let (source, path, key, sha, config, fp, pipe, at) = (
@@ -101,24 +104,22 @@ pub fn from_frame(df: &DataFrame) -> Result<Vec<ManifestRow>> {
 }
 
 /// A version's manifest (empty when the version has none).
-pub fn read(snapshot: &Snapshot) -> Result<Vec<ManifestRow>> {
+pub fn read(snapshot: &Snapshot) -> StoreResult<Vec<ManifestRow>> {
     match snapshot.table(MANIFEST)? {
-        Some(df) => from_frame(&df),
+        Some(df) => from_frame(&df).map_err(StoreError::frame(
+            FileOp::Read,
+            &snapshot.dir.join(MANIFEST),
+        )),
         None => Ok(Vec::new()),
     }
 }
 
 impl Staging {
     /// Writes the new version's manifest.
-    pub fn write_manifest(&mut self, rows: &[ManifestRow]) -> Result<()> {
-        let mut df = to_frame(rows)?;
-        self.write(
-            MANIFEST,
-            &format!("{MANIFEST}/manifest.parquet"),
-            None,
-            &mut df,
-            "ingest.manifest",
-        )
+    pub fn write_manifest(&mut self, rows: &[ManifestRow]) -> StoreResult<()> {
+        let rel = format!("{MANIFEST}/manifest.parquet");
+        let mut df = to_frame(rows).map_err(StoreError::frame(FileOp::Write, Path::new(&rel)))?;
+        self.write(MANIFEST, &rel, None, &mut df, "ingest.manifest")
     }
 }
 

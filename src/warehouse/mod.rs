@@ -28,8 +28,9 @@ mod version;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use polars::prelude::*;
+
+use crate::error::{FileOp, StoreError, StoreResult};
 
 pub use lock::{holder, hostname, lock, pid_running, Holder, Lock, LOCK_FILE};
 pub use manifest::ManifestRow;
@@ -58,32 +59,25 @@ pub const TABLES: &[&str] = &[
 
 /// Writes a frame as Parquet, durably: to a temporary file beside it,
 /// fsynced, then renamed into place. `site` names the write for the failpoints.
-pub fn write_parquet(df: &mut DataFrame, path: &Path, site: &str) -> Result<()> {
-    let dir = path.parent().context("a table file has a folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    crate::files::failpoint(site)
-        .map_err(anyhow::Error::from)
-        .and_then(|()| {
-            ParquetWriter::new(tmp.as_file())
-                .with_compression(ParquetCompression::Zstd(None))
-                .finish(df)
-                .map_err(anyhow::Error::from)?;
-            tmp.as_file().sync_all().map_err(anyhow::Error::from)
-        })
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot move the new {} into place", path.display()))?;
-    Ok(())
+pub fn write_parquet(df: &mut DataFrame, path: &Path, site: &str) -> StoreResult<()> {
+    let dir = crate::files::folder_of(path);
+    std::fs::create_dir_all(dir).map_err(StoreError::io(FileOp::Create, dir))?;
+    let tmp = crate::files::temp_file_in(dir)?;
+    crate::files::failpoint(site).map_err(StoreError::io(FileOp::Write, path))?;
+    ParquetWriter::new(tmp.as_file())
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(df)
+        .map_err(StoreError::frame(FileOp::Write, path))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(StoreError::io(FileOp::Write, path))?;
+    crate::files::persist(tmp, path)
 }
 
 /// Reads a whole table of the warehouse's current version (verified against
 /// its list of files). Returns None when the table has no files or the
 /// warehouse has no version yet.
-pub fn read_table(warehouse: &Path, table: &str) -> Result<Option<DataFrame>> {
+pub fn read_table(warehouse: &Path, table: &str) -> StoreResult<Option<DataFrame>> {
     match Snapshot::open(warehouse, Path::new("<pipeline>"))? {
         Some(s) => s.table(table),
         None => Ok(None),
@@ -108,12 +102,38 @@ fn parts(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A Hive partition value: a whole number where it reads as one (`year=2023`).
+#[derive(Debug, PartialEq)]
+enum Hive {
+    Number(i32),
+    Text(String),
+}
+
+/// The Hive partition columns in the folder names between a table's folder
+/// and one of its files (`setting=apc/year=2023/part-….parquet`).
+fn hive_values(table_dir: &Path, file: &Path) -> Vec<(String, Hive)> {
+    let rel = file.strip_prefix(table_dir).unwrap_or(file);
+    rel.parent()
+        .into_iter()
+        .flat_map(|x| x.components())
+        .filter_map(|comp| {
+            let s = comp.as_os_str().to_string_lossy();
+            let (k, v) = s.split_once('=')?;
+            let value = match v.parse::<i32>() {
+                Ok(i) => Hive::Number(i),
+                Err(_) => Hive::Text(v.to_string()),
+            };
+            Some((k.to_string(), value))
+        })
+        .collect()
+}
+
 /// Scans the files of one table lazily (paths under `dir`, the version's
 /// folder), adding Hive partition columns from the folder names, typed as
 /// [`read_files`] types them; only the columns and rows a query uses are read.
 /// Returns None when the table has no files. Row counts are checked by
 /// `Snapshot::verify` (from each file's metadata).
-fn scan_files(dir: &Path, table: &str, files: &[PathBuf]) -> Result<Option<LazyFrame>> {
+fn scan_files(dir: &Path, table: &str, files: &[PathBuf]) -> StoreResult<Option<LazyFrame>> {
     let frames = scan_parts(dir, table, files)?;
     if frames.is_empty() {
         return Ok(None);
@@ -122,12 +142,13 @@ fn scan_files(dir: &Path, table: &str, files: &[PathBuf]) -> Result<Option<LazyF
         diagonal: true,
         ..Default::default()
     };
-    Ok(Some(concat(frames, args)?))
+    let joined = concat(frames, args).map_err(StoreError::frame(FileOp::Read, dir))?;
+    Ok(Some(joined))
 }
 
 /// [`scan_files`], one lazy frame per file (a query over the files one at a
 /// time holds one file's rows at most).
-fn scan_parts(dir: &Path, table: &str, files: &[PathBuf]) -> Result<Vec<LazyFrame>> {
+fn scan_parts(dir: &Path, table: &str, files: &[PathBuf]) -> StoreResult<Vec<LazyFrame>> {
     let table_dir = dir.join(table);
     let mut frames = Vec::new();
     for p in files {
@@ -141,18 +162,13 @@ fn scan_parts(dir: &Path, table: &str, files: &[PathBuf]) -> Result<Vec<LazyFram
         };
         let mut lf = PlRefPath::try_from_path(p)
             .and_then(|path| LazyFrame::scan_parquet(path, args))
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("cannot read {}", p.display()))?;
-        let rel = p.strip_prefix(&table_dir).unwrap_or(p);
-        for comp in rel.parent().into_iter().flat_map(|x| x.components()) {
-            let s = comp.as_os_str().to_string_lossy();
-            if let Some((k, v)) = s.split_once('=') {
-                let c = match v.parse::<i32>() {
-                    Ok(i) => lit(i),
-                    Err(_) => lit(v.to_string()),
-                };
-                lf = lf.with_column(c.alias(k));
-            }
+            .map_err(StoreError::frame(FileOp::Read, p))?;
+        for (k, v) in hive_values(&table_dir, p) {
+            let c = match v {
+                Hive::Number(i) => lit(i),
+                Hive::Text(t) => lit(t),
+            };
+            lf = lf.with_column(c.alias(k));
         }
         frames.push(lf);
     }
@@ -166,35 +182,33 @@ fn read_files(
     dir: &Path,
     table: &str,
     files: &[(PathBuf, Option<u64>)],
-) -> Result<Option<DataFrame>> {
+) -> StoreResult<Option<DataFrame>> {
     let table_dir = dir.join(table);
     let mut frames = Vec::new();
     for (p, expect_rows) in files {
-        let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+        let f = File::open(p).map_err(StoreError::io(FileOp::Open, p))?;
         let mut df = ParquetReader::new(f)
             .finish()
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("cannot read {}", p.display()))?;
+            .map_err(StoreError::frame(FileOp::Read, p))?;
         if let Some(n) = expect_rows {
             if df.height() as u64 != *n {
-                anyhow::bail!(
-                    "{} holds {} rows where the version's list says {n}",
-                    p.display(),
-                    df.height()
-                );
+                return Err(StoreError::Content {
+                    path: p.clone(),
+                    problem: format!(
+                        "holds {} rows where the version's list says {n}",
+                        df.height()
+                    ),
+                });
             }
         }
-        let rel = p.strip_prefix(&table_dir).unwrap_or(p);
         let height = df.height();
-        for comp in rel.parent().into_iter().flat_map(|x| x.components()) {
-            let s = comp.as_os_str().to_string_lossy();
-            if let Some((k, v)) = s.split_once('=') {
-                let c = match v.parse::<i32>() {
-                    Ok(i) => Column::new(k.into(), vec![i; height]),
-                    Err(_) => Column::new(k.into(), vec![v.to_string(); height]),
-                };
-                df.with_column(c)?;
-            }
+        for (k, v) in hive_values(&table_dir, p) {
+            let c = match v {
+                Hive::Number(i) => Column::new(k.into(), vec![i; height]),
+                Hive::Text(t) => Column::new(k.into(), vec![t; height]),
+            };
+            df.with_column(c)
+                .map_err(StoreError::frame(FileOp::Read, p))?;
         }
         frames.push(df.lazy());
     }
@@ -205,5 +219,53 @@ fn read_files(
         diagonal: true,
         ..Default::default()
     };
-    Ok(Some(concat(frames, args)?.collect()?))
+    let joined = concat(frames, args)
+        .and_then(LazyFrame::collect)
+        .map_err(StoreError::frame(FileOp::Read, dir))?;
+    Ok(Some(joined))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hive_folders_give_typed_partition_columns() {
+        let t = Path::new("/w/versions/v000001/hospital_events");
+        let f = t.join("setting=apc/year=2023/part-abc.parquet");
+        assert_eq!(
+            hive_values(t, &f),
+            vec![
+                ("setting".to_string(), Hive::Text("apc".into())),
+                ("year".to_string(), Hive::Number(2023)),
+            ]
+        );
+        assert!(hive_values(t, &t.join("part-abc.parquet")).is_empty());
+    }
+
+    #[test]
+    fn a_written_table_reads_back_with_its_partitions_and_row_check() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        let file = dir.join("t/year=2024/part-x.parquet");
+        let mut df = df!("a" => [1i64, 2, 3]).unwrap();
+        write_parquet(&mut df, &file, "test").unwrap();
+        let back = read_files(dir, "t", &[(file.clone(), Some(3))])
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.height(), 3);
+        assert_eq!(
+            back.column("year").unwrap().i32().unwrap().get(0),
+            Some(2024)
+        );
+        let wrong = read_files(dir, "t", &[(file, Some(4))]).unwrap_err();
+        assert!(
+            wrong
+                .to_string()
+                .ends_with("holds 3 rows where the version's list says 4"),
+            "{wrong}"
+        );
+        let missing = read_files(dir, "t", &[(dir.join("t/none.parquet"), None)]).unwrap_err();
+        assert!(missing.to_string().starts_with("cannot open "), "{missing}");
+    }
 }

@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::DamagedWarehouse;
+use crate::error::{DamagedWarehouse, FileOp, StoreError, StoreResult};
 use crate::files::{failpoint, fsync_dir, write_atomic};
 
 /// The file naming the current version.
@@ -97,22 +96,22 @@ fn version_name(n: u64) -> String {
 }
 
 /// The version `CURRENT` names, if the warehouse has one.
-pub fn current_version(warehouse: &Path) -> Result<Option<String>> {
+pub fn current_version(warehouse: &Path) -> StoreResult<Option<String>> {
     let path = warehouse.join(CURRENT);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display())))
-        }
+        Err(e) => return Err(StoreError::io(FileOp::Read, &path)(e)),
     };
     let name = text.trim().to_string();
     if version_number(&name).is_none() {
-        anyhow::bail!(
-            "{} does not name a version (found \"{}\"); rebuild the warehouse with `smpeval ingest --repair`",
-            path.display(),
-            name.chars().take(40).collect::<String>()
-        );
+        return Err(StoreError::Content {
+            path,
+            problem: format!(
+                "does not name a version (found \"{}\"); rebuild the warehouse with `smpeval ingest --repair`",
+                name.chars().take(40).collect::<String>()
+            ),
+        });
     }
     Ok(Some(name))
 }
@@ -135,7 +134,7 @@ pub fn versions(warehouse: &Path) -> Vec<String> {
 impl Snapshot {
     /// The current version, or None when nothing has been ingested yet. Its
     /// list of files is read but not yet checked: see `verify`.
-    pub fn open(warehouse: &Path, pipeline: &Path) -> Result<Option<Snapshot>> {
+    pub fn open(warehouse: &Path, pipeline: &Path) -> StoreResult<Option<Snapshot>> {
         let Some(version) = current_version(warehouse)? else {
             return Ok(None);
         };
@@ -277,27 +276,29 @@ impl Snapshot {
 
     /// Reads one table of this version (its listed files only; each file's
     /// rows checked). None when the table has no files.
-    pub fn table(&self, table: &str) -> Result<Option<DataFrame>> {
+    pub fn table(&self, table: &str) -> StoreResult<Option<DataFrame>> {
         let files = table_files(&self.dir, &self.files, table);
-        super::read_files(&self.dir, table, &files)
-            .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
+        super::read_files(&self.dir, table, &files).map_err(|e| self.unreadable(table, e))
+    }
+
+    /// A table of this version that cannot be read is a damaged warehouse.
+    fn unreadable(&self, table: &str, e: StoreError) -> StoreError {
+        self.damaged(table, crate::error::chain_text(&e)).into()
     }
 
     /// Scans one table of this version lazily (its listed files only), for
     /// queries that need a few of its columns or rows; the files' row counts
     /// are those `verify` checked. None when the table has no files.
-    pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
+    pub fn scan(&self, table: &str) -> StoreResult<Option<LazyFrame>> {
         let files = table_paths(&self.dir, &self.files, table);
-        super::scan_files(&self.dir, table, &files)
-            .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
+        super::scan_files(&self.dir, table, &files).map_err(|e| self.unreadable(table, e))
     }
 
     /// [`Snapshot::scan`], one lazy frame per file of the table (empty when
     /// it has none).
-    pub fn scan_parts(&self, table: &str) -> Result<Vec<LazyFrame>> {
+    pub fn scan_parts(&self, table: &str) -> StoreResult<Vec<LazyFrame>> {
         let files = table_paths(&self.dir, &self.files, table);
-        super::scan_parts(&self.dir, table, &files)
-            .map_err(|e| anyhow::Error::new(self.damaged(table, format!("{e:#}"))))
+        super::scan_parts(&self.dir, table, &files).map_err(|e| self.unreadable(table, e))
     }
 }
 
@@ -323,10 +324,9 @@ impl Drop for Staging {
 impl Staging {
     /// Starts the next version. The caller holds the lock, so any staging
     /// folder left by a killed run is removed first.
-    pub fn begin(warehouse: &Path) -> Result<Staging> {
+    pub fn begin(warehouse: &Path) -> StoreResult<Staging> {
         let root = warehouse.join(VERSIONS);
-        std::fs::create_dir_all(&root)
-            .with_context(|| format!("cannot create {}", root.display()))?;
+        std::fs::create_dir_all(&root).map_err(StoreError::io(FileOp::Create, &root))?;
         remove_leftovers(&root)?;
         let next = versions(warehouse)
             .iter()
@@ -336,7 +336,7 @@ impl Staging {
             + 1;
         let version = version_name(next);
         let dir = root.join(format!(".tmp-{version}"));
-        std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir(&dir).map_err(StoreError::io(FileOp::Create, &dir))?;
         Ok(Staging {
             warehouse: warehouse.to_path_buf(),
             dir,
@@ -353,24 +353,17 @@ impl Staging {
 
     /// Carries a file of the previous version over unchanged, as a hard link
     /// (a copy where the filesystem has none).
-    pub fn keep(&mut self, prev: &Snapshot, f: &FileEntry) -> Result<()> {
+    pub fn keep(&mut self, prev: &Snapshot, f: &FileEntry) -> StoreResult<()> {
         let from = prev.dir.join(&f.path);
         let to = self.dir.join(&f.path);
         if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(StoreError::io(FileOp::Create, parent))?;
         }
         failpoint("ingest.link")
             .and_then(|()| {
                 std::fs::hard_link(&from, &to).or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
             })
-            .with_context(|| {
-                format!(
-                    "cannot carry {} over into the new version (as {})",
-                    from.display(),
-                    to.display()
-                )
-            })?;
+            .map_err(StoreError::io(FileOp::CarryOverAs(to.clone()), &from))?;
         self.files.push(f.clone());
         Ok(())
     }
@@ -383,14 +376,17 @@ impl Staging {
         file_key: Option<&str>,
         df: &mut DataFrame,
         site: &str,
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         let path = self.dir.join(rel);
         // Messages name the file where it will live once the version is committed.
         let shown = self.warehouse.join(VERSIONS).join(&self.version).join(rel);
-        super::write_parquet(df, &path, site)
-            .with_context(|| format!("cannot write {}", shown.display()))?;
+        super::write_parquet(df, &path, site).map_err(|e| StoreError::Within {
+            op: FileOp::Write,
+            path: shown,
+            source: Box::new(e),
+        })?;
         let bytes = std::fs::metadata(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?
+            .map_err(StoreError::io(FileOp::Read, &path))?
             .len();
         self.files.push(FileEntry {
             path: rel.to_string(),
@@ -416,13 +412,13 @@ impl Staging {
     }
 
     /// Scans a table of the version being built, one lazy frame per file.
-    pub fn scan_parts(&self, table: &str) -> Result<Vec<LazyFrame>> {
+    pub fn scan_parts(&self, table: &str) -> StoreResult<Vec<LazyFrame>> {
         let files = table_paths(&self.dir, &self.files, table);
         super::scan_parts(&self.dir, table, &files)
     }
 
     /// Reads a table of the version being built.
-    pub fn table(&self, table: &str) -> Result<Option<DataFrame>> {
+    pub fn table(&self, table: &str) -> StoreResult<Option<DataFrame>> {
         let files = table_files(&self.dir, &self.files, table);
         super::read_files(&self.dir, table, &files)
     }
@@ -430,7 +426,7 @@ impl Staging {
     /// Makes the version current: its list written, every folder flushed to
     /// disk, the folder renamed to `versions/<v>`, then `CURRENT` replaced in
     /// one rename. Until that last rename, readers see the previous version.
-    pub fn commit(mut self) -> Result<String> {
+    pub fn commit(mut self) -> StoreResult<String> {
         let list = FileList {
             version: self.version.clone(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -439,7 +435,9 @@ impl Staging {
         };
         write_atomic(
             &self.dir.join(SNAPSHOT_FILE),
-            serde_json::to_string_pretty(&list)?.as_bytes(),
+            serde_json::to_string_pretty(&list)
+                .expect("a list of files serialises")
+                .as_bytes(),
             "ingest.snapshot",
         )?;
         fsync_tree(&self.dir)?;
@@ -447,7 +445,7 @@ impl Staging {
         let dest = root.join(&self.version);
         failpoint("ingest.publish")
             .and_then(|()| crate::files::rename_no_replace(&self.dir, &dest))
-            .with_context(|| format!("cannot move the new version into {}", dest.display()))?;
+            .map_err(StoreError::io(FileOp::MoveVersionInto, &dest))?;
         self.committed = true;
         fsync_dir(&root)?;
         if let Err(e) = write_atomic(
@@ -468,9 +466,9 @@ impl Staging {
     }
 }
 
-fn fsync_tree(dir: &Path) -> Result<()> {
-    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let e = e.with_context(|| format!("cannot read {}", dir.display()))?;
+fn fsync_tree(dir: &Path) -> StoreResult<()> {
+    for e in std::fs::read_dir(dir).map_err(StoreError::io(FileOp::Read, dir))? {
+        let e = e.map_err(StoreError::io(FileOp::Read, dir))?;
         if e.file_type().is_ok_and(|t| t.is_dir()) {
             fsync_tree(&e.path())?;
         }
@@ -479,13 +477,12 @@ fn fsync_tree(dir: &Path) -> Result<()> {
 }
 
 /// Removes staging and half-deleted folders a killed run left behind.
-fn remove_leftovers(root: &Path) -> Result<()> {
-    for e in std::fs::read_dir(root).with_context(|| format!("cannot read {}", root.display()))? {
-        let e = e.with_context(|| format!("cannot read {}", root.display()))?;
+fn remove_leftovers(root: &Path) -> StoreResult<()> {
+    for e in std::fs::read_dir(root).map_err(StoreError::io(FileOp::Read, root))? {
+        let e = e.map_err(StoreError::io(FileOp::Read, root))?;
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with(".tmp-") || name.starts_with(".trash-") {
-            std::fs::remove_dir_all(e.path())
-                .with_context(|| format!("cannot remove {}", e.path().display()))?;
+            std::fs::remove_dir_all(e.path()).map_err(StoreError::io(FileOp::Remove, &e.path()))?;
         }
     }
     Ok(())
@@ -495,7 +492,7 @@ fn remove_leftovers(root: &Path) -> Result<()> {
 /// `keep - 1` before it; removes any version newer than the current (made by
 /// a run killed before its switch). A version is first renamed aside, so a
 /// half-removed one is never mistaken for a whole one. Returns the removed.
-pub fn collect_garbage(warehouse: &Path, keep: usize) -> Result<Vec<String>> {
+pub fn collect_garbage(warehouse: &Path, keep: usize) -> StoreResult<Vec<String>> {
     let Some(current) = current_version(warehouse)? else {
         return Ok(Vec::new());
     };
@@ -519,10 +516,8 @@ pub fn collect_garbage(warehouse: &Path, keep: usize) -> Result<Vec<String>> {
     for v in &doomed {
         let from = root.join(v);
         let trash = root.join(format!(".trash-{v}"));
-        std::fs::rename(&from, &trash)
-            .with_context(|| format!("cannot remove the old version {}", from.display()))?;
-        std::fs::remove_dir_all(&trash)
-            .with_context(|| format!("cannot remove {}", trash.display()))?;
+        std::fs::rename(&from, &trash).map_err(StoreError::io(FileOp::RemoveOldVersion, &from))?;
+        std::fs::remove_dir_all(&trash).map_err(StoreError::io(FileOp::Remove, &trash))?;
     }
     remove_leftovers(&root)?;
     Ok(doomed)

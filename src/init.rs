@@ -18,6 +18,7 @@ use crate::schema::*;
 const SAMPLE_ROWS: usize = 500;
 
 /// Names a field goes by in providers' files and HES extracts (normalised).
+/// A table of data, one arm a field: long by design, read by scanning.
 fn synonyms(kind: SourceKind, field: &str) -> &'static [&'static str] {
     match (kind, field) {
         (_, PERSON_ID) => &[
@@ -220,39 +221,12 @@ pub fn read_sample(path: &Path) -> Result<Sample, InputError> {
             "init reads CSV files; save the sheet as CSV, or copy a CSV source's block and set format = \"xlsx\"".into(),
         ));
     }
-    let bytes = bytes
-        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
-        .unwrap_or(&bytes);
-    let (text, windows_1252) = match String::from_utf8(bytes.to_vec()) {
-        Ok(t) => (t, false),
-        Err(_) => (
-            encoding_rs::WINDOWS_1252
-                .decode_without_bom_handling(bytes)
-                .0
-                .into_owned(),
-            true,
-        ),
-    };
+    let (text, windows_1252) = decode(&bytes);
     let lines: Vec<&str> = text.lines().take(SAMPLE_ROWS + 20).collect();
     if lines.is_empty() {
         return Err(bad("the file is empty".into()));
     }
-    // The delimiter that splits the most lines into the same number of fields.
-    let delimiter = [b',', b';', b'\t', b'|']
-        .into_iter()
-        .max_by_key(|d| {
-            let counts: Vec<usize> = lines
-                .iter()
-                .map(|l| l.bytes().filter(|b| b == d).count())
-                .collect();
-            let modal = modal(&counts);
-            if modal == 0 {
-                0
-            } else {
-                counts.iter().filter(|c| **c == modal).count()
-            }
-        })
-        .unwrap_or(b',');
+    let delimiter = guess_delimiter(&lines);
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -298,6 +272,41 @@ pub fn read_sample(path: &Path) -> Result<Sample, InputError> {
             .map(|(_, r)| r.clone())
             .collect(),
     })
+}
+
+/// A file's text without its byte-order mark: UTF-8, or else Windows-1252
+/// (what Excel writes as "CSV"); true when it was Windows-1252.
+fn decode(bytes: &[u8]) -> (String, bool) {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+    match String::from_utf8(bytes.to_vec()) {
+        Ok(t) => (t, false),
+        Err(_) => (
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned(),
+            true,
+        ),
+    }
+}
+
+/// The delimiter that splits the most lines into the same number of fields.
+fn guess_delimiter(lines: &[&str]) -> u8 {
+    [b',', b';', b'\t', b'|']
+        .into_iter()
+        .max_by_key(|d| {
+            let counts: Vec<usize> = lines
+                .iter()
+                .map(|l| l.bytes().filter(|b| b == d).count())
+                .collect();
+            let modal = modal(&counts);
+            if modal == 0 {
+                0
+            } else {
+                counts.iter().filter(|c| **c == modal).count()
+            }
+        })
+        .unwrap_or(b',')
 }
 
 fn modal(v: &[usize]) -> usize {
@@ -441,92 +450,23 @@ struct Proposal {
 fn propose(kind: SourceKind, sample: Sample) -> Proposal {
     let fields = kind.fields();
     let mut guesses = best_guesses(kind, &sample, &fields);
-    let index_of = |h: &str| sample.headers.iter().position(|x| x == h);
-    let column_of = |field: &str| -> Vec<&str> {
-        guesses
-            .iter()
-            .find(|g| g.field == field)
-            .and_then(|g| index_of(&g.header))
-            .map(|i| sample.column(i))
-            .unwrap_or_default()
-    };
-
-    let mut dates: Vec<&str> = Vec::new();
-    for (field, ftype) in &fields {
-        if *ftype == FieldType::Date {
-            dates.extend(column_of(field));
-        }
-    }
-    let mut date_formats = date_formats(&dates);
-    if date_formats.is_empty() {
-        date_formats.push("yyyy-mm-dd");
-    }
-    let id_kind = if nhs_share(&column_of(PERSON_ID)) >= 0.5 {
-        "nhs_number"
-    } else {
-        "pseudonym"
-    };
-
-    let mut constants = Vec::new();
-    let mut values: Vec<ValueMap> = Vec::new();
-    let mut named_values = Vec::new();
+    let (date_formats, id_kind) = formats(&sample, &guesses, &fields);
     let stem = sample
         .path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let mut extra = Extra::default();
     match kind {
-        SourceKind::ProviderReturns => {
-            if !guesses.iter().any(|g| g.field == PROVIDER_ID) {
-                let code: String = stem
-                    .split(|c: char| !c.is_alphanumeric())
-                    .next()
-                    .unwrap_or("PROVIDER")
-                    .to_uppercase();
-                constants.push((
-                    PROVIDER_ID.to_string(),
-                    code,
-                    "no provider column: guessed from the file name; use the provider's code"
-                        .into(),
-                ));
-            }
-            if !guesses
-                .iter()
-                .any(|g| g.field == AGE_BAND || g.field == YEAR_OF_BIRTH)
-            {
-                constants.push((
-                    AGE_BAND.to_string(),
-                    "Not known".into(),
-                    "no age band or year of birth column: every row is \"Not known\"".into(),
-                ));
-            }
-            for (field, list) in [
-                (PROGRAMME, PROGRAMMES),
-                (REFERRAL_SOURCE, REFERRAL_SOURCES),
-                (SEX, SEXES),
-            ] {
-                if let Some(m) = label_map(field, list, distinct(&column_of(field))) {
-                    values.push(m);
-                }
-            }
-            if guesses.iter().any(|g| g.field == ETHNICITY) {
-                named_values.push((
-                    ETHNICITY.to_string(),
-                    "ethnicity".to_string(),
-                    "the built-in map: Data Dictionary codes and common labels".to_string(),
-                ));
-            }
-            for s in SESSIONS {
-                if let Some(m) = register_map(s, distinct(&column_of(s))) {
-                    values.push(m);
-                }
-            }
-        }
-        SourceKind::Hospital => hospital_setting(&mut guesses, &mut constants),
+        SourceKind::ProviderReturns => provider_extra(&sample, &guesses, &stem, &mut extra),
+        SourceKind::Hospital => hospital_setting(&mut guesses, &mut extra.constants),
         SourceKind::Pam => {}
     }
     let spell_key = kind == SourceKind::Hospital
-        && constants.iter().any(|(f, v, _)| f == SETTING && v == "apc");
+        && extra
+            .constants
+            .iter()
+            .any(|(f, v, _)| f == SETTING && v == "apc");
     let mapped: Vec<&str> = guesses.iter().map(|g| g.header.as_str()).collect();
     let unmapped = sample
         .headers
@@ -536,26 +476,122 @@ fn propose(kind: SourceKind, sample: Sample) -> Proposal {
         .collect();
     Proposal {
         kind,
-        name: stem
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect(),
+        name: source_name(&stem),
         sample,
         guesses,
-        constants,
-        values,
-        named_values,
+        constants: extra.constants,
+        values: extra.values,
+        named_values: extra.named_values,
         date_formats,
         id_kind,
         spell_key,
         unmapped,
     }
+}
+
+/// What a proposal adds beyond the column mapping: constants for missing
+/// fields (field, value, why), value maps, and built-in maps by name.
+#[derive(Default)]
+struct Extra {
+    constants: Vec<(String, String, String)>,
+    values: Vec<ValueMap>,
+    named_values: Vec<(String, String, String)>,
+}
+
+/// The sample's values in the column guessed for `field` (none if unmapped).
+fn column_of<'a>(sample: &'a Sample, guesses: &[Guess], field: &str) -> Vec<&'a str> {
+    guesses
+        .iter()
+        .find(|g| g.field == field)
+        .and_then(|g| sample.headers.iter().position(|x| *x == g.header))
+        .map(|i| sample.column(i))
+        .unwrap_or_default()
+}
+
+/// The date formats the date columns use (ISO when none is seen), and
+/// whether the person column holds NHS numbers or pseudonyms.
+fn formats(
+    sample: &Sample,
+    guesses: &[Guess],
+    fields: &[(&'static str, FieldType)],
+) -> (Vec<&'static str>, &'static str) {
+    let mut dates: Vec<&str> = Vec::new();
+    for (field, ftype) in fields {
+        if *ftype == FieldType::Date {
+            dates.extend(column_of(sample, guesses, field));
+        }
+    }
+    let mut date_formats = date_formats(&dates);
+    if date_formats.is_empty() {
+        date_formats.push("yyyy-mm-dd");
+    }
+    let id_kind = if nhs_share(&column_of(sample, guesses, PERSON_ID)) >= 0.5 {
+        "nhs_number"
+    } else {
+        "pseudonym"
+    };
+    (date_formats, id_kind)
+}
+
+/// A provider return's constants (provider code from the file name, age
+/// band "Not known") and value maps (programme, referral source, sex,
+/// ethnicity, the session registers).
+fn provider_extra(sample: &Sample, guesses: &[Guess], stem: &str, extra: &mut Extra) {
+    let has = |field: &str| guesses.iter().any(|g| g.field == field);
+    let column_of = |field: &str| column_of(sample, guesses, field);
+    if !has(PROVIDER_ID) {
+        let code: String = stem
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap_or("PROVIDER")
+            .to_uppercase();
+        extra.constants.push((
+            PROVIDER_ID.to_string(),
+            code,
+            "no provider column: guessed from the file name; use the provider's code".into(),
+        ));
+    }
+    if !has(AGE_BAND) && !has(YEAR_OF_BIRTH) {
+        extra.constants.push((
+            AGE_BAND.to_string(),
+            "Not known".into(),
+            "no age band or year of birth column: every row is \"Not known\"".into(),
+        ));
+    }
+    for (field, list) in [
+        (PROGRAMME, PROGRAMMES),
+        (REFERRAL_SOURCE, REFERRAL_SOURCES),
+        (SEX, SEXES),
+    ] {
+        extra
+            .values
+            .extend(label_map(field, list, distinct(&column_of(field))));
+    }
+    if has(ETHNICITY) {
+        extra.named_values.push((
+            ETHNICITY.to_string(),
+            "ethnicity".to_string(),
+            "the built-in map: Data Dictionary codes and common labels".to_string(),
+        ));
+    }
+    for s in SESSIONS {
+        extra
+            .values
+            .extend(register_map(s, distinct(&column_of(s))));
+    }
+}
+
+/// A source's name from its file's stem: lower-case letters and digits, `_` for the rest.
+fn source_name(stem: &str) -> String {
+    stem.chars()
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A hospital extract's setting (apc, ae or op), guessed from its headers and
@@ -777,6 +813,12 @@ fn write_source(out: &mut String, p: &Proposal, dir: &Path) {
             s.header_row
         );
     }
+    write_reading(out, p);
+    write_mapping(out, p);
+}
+
+/// A source's formats: dates, the kind of person identifier, the spell key.
+fn write_reading(out: &mut String, p: &Proposal) {
     if p.date_formats.len() == 1 {
         let _ = writeln!(
             out,
@@ -808,6 +850,10 @@ fn write_source(out: &mut String, p: &Proposal, dir: &Path) {
         );
         let _ = writeln!(out, "spell_key = [\"person_id\", \"event_date\"]");
     }
+}
+
+/// A source's constants, columns (with the headers left unmapped) and value maps.
+fn write_mapping(out: &mut String, p: &Proposal) {
     if !p.constants.is_empty() {
         let _ = writeln!(out, "[sources.constants]");
         for (f, v, why) in &p.constants {
@@ -915,6 +961,40 @@ mod tests {
         assert_eq!(session_number("wk3"), Some(3));
         assert_eq!(session_number("Week 6"), Some(6));
         assert_eq!(session_number("Sex"), None);
+    }
+
+    #[test]
+    fn text_is_utf8_or_windows_1252_without_its_bom() {
+        assert_eq!(decode(b"\xEF\xBB\xBFa,b"), ("a,b".to_string(), false));
+        // 0xA3 is the pound sign in Windows-1252 and not valid UTF-8 alone.
+        assert_eq!(decode(b"cost\n\xA35"), ("cost\n\u{a3}5".to_string(), true));
+    }
+
+    #[test]
+    fn the_delimiter_is_the_one_that_splits_lines_alike() {
+        assert_eq!(guess_delimiter(&["a;b;c", "1;2,5;3", "4;5;6"]), b';');
+        assert_eq!(guess_delimiter(&["a\tb", "1\t2"]), b'\t');
+        assert_eq!(guess_delimiter(&["a,b,c", "1,2,3"]), b',');
+    }
+
+    #[test]
+    fn a_provider_without_a_code_column_gets_one_from_its_file_name() {
+        let sample = Sample {
+            path: PathBuf::from("/x/Northside returns 2024.csv"),
+            delimiter: b',',
+            windows_1252: false,
+            header_row: 1,
+            headers: vec!["NHS Number".into(), "Gender".into(), "Wk1".into()],
+            rows: vec![vec!["x".into(), "F".into(), "Y".into()]],
+        };
+        let p = propose(SourceKind::ProviderReturns, sample);
+        assert_eq!(p.name, "northside_returns_2024");
+        let provider = p.constants.iter().find(|c| c.0 == PROVIDER_ID).unwrap();
+        assert_eq!(provider.1, "NORTHSIDE");
+        assert!(p.constants.iter().any(|c| c.0 == AGE_BAND && c.1 == "Not known"));
+        let mapped = |f: &str| p.guesses.iter().find(|g| g.field == f).map(|g| g.header.clone());
+        assert_eq!(mapped(PERSON_ID).as_deref(), Some("NHS Number"));
+        assert_eq!(mapped(SEX).as_deref(), Some("Gender"));
     }
 
     #[test]

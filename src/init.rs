@@ -277,7 +277,9 @@ pub fn read_sample(path: &Path) -> Result<Sample, InputError> {
 /// A file's text without its byte-order mark: UTF-8, or else Windows-1252
 /// (what Excel writes as "CSV"); true when it was Windows-1252.
 fn decode(bytes: &[u8]) -> (String, bool) {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
     match String::from_utf8(bytes.to_vec()) {
         Ok(t) => (t, false),
         Err(_) => (
@@ -991,8 +993,16 @@ mod tests {
         assert_eq!(p.name, "northside_returns_2024");
         let provider = p.constants.iter().find(|c| c.0 == PROVIDER_ID).unwrap();
         assert_eq!(provider.1, "NORTHSIDE");
-        assert!(p.constants.iter().any(|c| c.0 == AGE_BAND && c.1 == "Not known"));
-        let mapped = |f: &str| p.guesses.iter().find(|g| g.field == f).map(|g| g.header.clone());
+        assert!(p
+            .constants
+            .iter()
+            .any(|c| c.0 == AGE_BAND && c.1 == "Not known"));
+        let mapped = |f: &str| {
+            p.guesses
+                .iter()
+                .find(|g| g.field == f)
+                .map(|g| g.header.clone())
+        };
         assert_eq!(mapped(PERSON_ID).as_deref(), Some("NHS Number"));
         assert_eq!(mapped(SEX).as_deref(), Some("Gender"));
     }

@@ -14,6 +14,7 @@ use toml::Spanned;
 pub mod docs;
 mod parse;
 pub mod prices;
+mod validate;
 pub mod value_maps;
 
 use crate::error::PipelineError;

@@ -68,13 +68,13 @@ pub fn load(path: &Path) -> Result<Pipeline, PipelineError> {
 }
 
 /// The pipeline file being read: where messages point.
-struct Cx<'a> {
-    path: &'a Path,
-    text: &'a str,
+pub(super) struct Cx<'a> {
+    pub(super) path: &'a Path,
+    pub(super) text: &'a str,
 }
 
 impl Cx<'_> {
-    fn err(&self, line: Option<usize>, message: String) -> PipelineError {
+    pub(super) fn err(&self, line: Option<usize>, message: String) -> PipelineError {
         PipelineError {
             path: self.path.to_path_buf(),
             line,
@@ -82,7 +82,7 @@ impl Cx<'_> {
         }
     }
     /// The line a span starts on.
-    fn at(&self, span: std::ops::Range<usize>) -> Option<usize> {
+    pub(super) fn at(&self, span: std::ops::Range<usize>) -> Option<usize> {
         Some(line_of(self.text, span.start))
     }
 }
@@ -95,48 +95,17 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         let line = e.span().map(|s| line_of(text, s.start));
         err(line, e.message().trim().to_string())
     })?;
-    let at = |span: std::ops::Range<usize>| cx.at(span);
 
     let dir = path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let name = raw.name.get_ref().clone();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(err(
-            at(raw.name.span()),
-            format!("name \"{name}\" must be letters, digits, `-` or `_` (it names the warehouse and reports)"),
-        ));
-    }
-    if raw.privacy.key_env.is_none() && raw.privacy.key_file.is_none() {
-        return Err(err(
-            None,
-            "[privacy] needs key_env (an environment variable) or key_file holding the HMAC key for NHS numbers".into(),
-        ));
-    }
+    super::validate::check_top(&cx, &raw)?;
 
     let settings = settings(&cx, &raw.settings)?;
     let (cost_lines, unit_costs, unit_cost_lines) = costs(&cx, &raw, &settings)?;
-    if raw.sources.is_empty() {
-        return Err(err(None, "the pipeline declares no [[sources]]".into()));
-    }
-    let mut sources: Vec<Source> = Vec::new();
-    for spanned in &raw.sources {
-        if sources.iter().any(|o| o.name == spanned.get_ref().name) {
-            return Err(err(
-                at(spanned.span()),
-                format!(
-                    "source `{}`: two sources have this name",
-                    spanned.get_ref().name
-                ),
-            ));
-        }
-        sources.push(source(&cx, spanned, &raw.value_maps, &dir)?);
-    }
+    let sources = sources(&cx, &raw, &dir)?;
 
     let resolve = |p: &Option<String>, default: String| {
         crate::ingest::clean_path(&dir.join(p.clone().unwrap_or(default)))
@@ -170,6 +139,25 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         sha256: hex::encode(sha2::Sha256::digest(bytes)),
         dir,
     })
+}
+
+/// The `[[sources]]` tables, each checked; at least one, each named once.
+fn sources(cx: &Cx, raw: &RawPipeline, dir: &Path) -> Result<Vec<Source>, PipelineError> {
+    if raw.sources.is_empty() {
+        return Err(cx.err(None, "the pipeline declares no [[sources]]".into()));
+    }
+    let mut sources: Vec<Source> = Vec::new();
+    for spanned in &raw.sources {
+        let name = &spanned.get_ref().name;
+        if sources.iter().any(|o| &o.name == name) {
+            return Err(cx.err(
+                cx.at(spanned.span()),
+                format!("source `{name}`: two sources have this name"),
+            ));
+        }
+        sources.push(source(cx, spanned, &raw.value_maps, dir)?);
+    }
+    Ok(sources)
 }
 
 /// The `[settings]` table with defaults filled in, and the checks that need
@@ -233,72 +221,8 @@ fn settings(cx: &Cx, rs: &RawSettings) -> Result<Settings, PipelineError> {
         keep_packs: rs.keep_packs,
         min_linkage: rs.min_linkage.unwrap_or(0.5),
     };
-    check_settings(cx, rs, &settings)?;
+    super::validate::check_settings(cx, rs, &settings)?;
     Ok(settings)
-}
-
-/// The checks on settings that need more than one value, or a range.
-fn check_settings(cx: &Cx, rs: &RawSettings, settings: &Settings) -> Result<(), PipelineError> {
-    let err = |line: Option<usize>, message: String| cx.err(line, message);
-    let at = |span: std::ops::Range<usize>| cx.at(span);
-    if settings.keep_versions == 0 || settings.keep_packs == Some(0) {
-        return Err(err(
-            None,
-            "settings.keep_versions and settings.keep_packs must be at least 1 (the current version and the newest pack are always kept)".into(),
-        ));
-    }
-    // Dates that cannot work together fail here, in validate as in run.
-    for (a, b, what) in [
-        (
-            (settings.evaluation_start, "evaluation_start"),
-            (settings.evaluation_end, "evaluation_end"),
-            "the evaluation period",
-        ),
-        (
-            (settings.hospital_coverage_start, "hospital_coverage_start"),
-            (settings.hospital_coverage_end, "hospital_coverage_end"),
-            "the hospital coverage",
-        ),
-    ] {
-        if let ((Some(start), ka), (Some(end), kb)) = (a, b) {
-            if end < start {
-                let line = match kb {
-                    "evaluation_end" => rs.evaluation_end.as_ref(),
-                    _ => rs.hospital_coverage_end.as_ref(),
-                }
-                .and_then(|v| at(v.span()));
-                return Err(err(
-                    line,
-                    format!("settings.{kb} ({end}) is before settings.{ka} ({start}): {what} would be empty"),
-                ));
-            }
-        }
-    }
-    if !(0.0..=1.0).contains(&settings.min_linkage) {
-        return Err(err(
-            None,
-            "settings.min_linkage is a fraction from 0 to 1 (0.5 means 50%)".into(),
-        ));
-    }
-    if !(1..=12).contains(&settings.financial_year_start_month) {
-        return Err(err(
-            None,
-            "settings.financial_year_start_month must be 1 to 12".into(),
-        ));
-    }
-    if !(1..=6).contains(&settings.completion_threshold) {
-        return Err(err(
-            None,
-            "settings.completion_threshold must be 1 to 6 sessions".into(),
-        ));
-    }
-    if !(0.0..=1.0).contains(&settings.max_reject_rate) {
-        return Err(err(
-            None,
-            "settings.max_reject_rate is a fraction from 0 to 1 (0.2 means 20%)".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// The cost lines (each checked, with its uplift to the price base) and the
@@ -357,14 +281,14 @@ fn costs(
 /// One `[[sources]]` table, checked: formats, mappings, value maps, the
 /// LSOA lookup, required fields and the spell key.
 /// One `[[sources]]` table being read.
-struct Src<'a> {
-    cx: &'a Cx<'a>,
-    spanned: &'a Spanned<RawSource>,
+pub(super) struct Src<'a> {
+    pub(super) cx: &'a Cx<'a>,
+    pub(super) spanned: &'a Spanned<RawSource>,
 }
 
 impl Src<'_> {
     /// A message about this source, at `line` or else at its header.
-    fn err(&self, line: Option<usize>, m: String) -> PipelineError {
+    pub(super) fn err(&self, line: Option<usize>, m: String) -> PipelineError {
         let line = line.or(self.cx.at(self.spanned.span()));
         self.cx.err(
             line,
@@ -373,7 +297,7 @@ impl Src<'_> {
     }
     /// The line of `needle` inside this source's table, for messages (the
     /// table runs from its header to the next `[[`, or the end).
-    fn key_line(&self, needle: &str) -> Option<usize> {
+    pub(super) fn key_line(&self, needle: &str) -> Option<usize> {
         let text = self.cx.text;
         let start = self.spanned.span().start;
         let rest = text.get(start..)?;
@@ -389,9 +313,7 @@ fn source(
     dir: &Path,
 ) -> Result<Source, PipelineError> {
     let src = Src { cx, spanned };
-    let (s, at) = (spanned.get_ref(), |span: std::ops::Range<usize>| {
-        cx.at(span)
-    });
+    let s = spanned.get_ref();
     let serr = |line: Option<usize>, m: String| src.err(line, m);
     let key_line = |needle: &str| src.key_line(needle);
     if s.files.is_empty() {
@@ -434,46 +356,7 @@ fn source(
             l
         }),
     };
-    match (&s.lsoa_lookup, source.has(schema::LSOA_CODE)) {
-        (None, true) => {
-            return Err(serr(
-                key_line("lsoa_code ="),
-                "lsoa_code is mapped but there is no [sources.lsoa_lookup] to turn it into an IMD decile".into(),
-            ))
-        }
-        (Some(l), false) => {
-            return Err(serr(at(l.span()), "[sources.lsoa_lookup] is given but lsoa_code is not mapped".into()))
-        }
-        (Some(l), true) => {
-            let file = source.lsoa_lookup.as_ref().map(|x| x.file.clone()).unwrap_or_default();
-            if !Path::new(&file).is_file() {
-                return Err(serr(at(l.span()), format!("the LSOA lookup file {file} does not exist")));
-            }
-        }
-        (None, false) => {}
-    }
-    if let Some(missing) = required_missing(&source).first() {
-        return Err(serr(
-            columns_line,
-            format!("no mapping for required field `{missing}` (add it under [sources.columns] or [sources.constants])"),
-        ));
-    }
-    if let Some(key) = &s.spell_key {
-        if s.kind != SourceKind::Hospital {
-            return Err(serr(
-                at(key.span()),
-                "spell_key is for hospital sources".into(),
-            ));
-        }
-        for f in key.get_ref() {
-            if !source.has(f) {
-                return Err(serr(
-                    at(key.span()),
-                    format!("spell_key names `{f}`, which this source does not map"),
-                ));
-            }
-        }
-    }
+    super::validate::check_source(&src, &source, columns_line)?;
     Ok(source)
 }
 
@@ -669,40 +552,4 @@ fn checked_keys(
         }
     }
     Ok(field_date_formats)
-}
-
-/// Required canonical fields the source does not map (SPEC 1.1–1.3).
-fn required_missing(s: &Source) -> Vec<String> {
-    use schema::*;
-    // The fields every row needs (one list, in schema); attendance is checked
-    // below, as a count or a register.
-    let mut req: Vec<&str> = required_values(s.kind)
-        .into_iter()
-        .filter(|f| *f != SESSIONS_ATTENDED && !SESSIONS.contains(f))
-        .collect();
-    if s.kind == SourceKind::Hospital {
-        match s.constants.get(SETTING).map(String::as_str) {
-            Some("apc") => req.extend([DISCHARGE_DATE, ADMISSION_METHOD]),
-            Some("op") => req.push(ATTENDANCE_STATUS),
-            _ => {}
-        }
-    }
-    let mut out: Vec<String> = req
-        .into_iter()
-        .filter(|f| !s.has(f))
-        .map(String::from)
-        .collect();
-    if s.kind == SourceKind::ProviderReturns {
-        let register = SESSIONS.iter().filter(|f| s.has(f)).count();
-        if register != 0 && register != 6 {
-            out.push("session_1 … session_6 (map all six or none)".into());
-        } else if register == 0 && !s.has(SESSIONS_ATTENDED) {
-            out.push("sessions_attended (or the register session_1 … session_6)".into());
-        }
-        // SPEC 1.1: age as a band or a year of birth, one of them.
-        if !s.has(AGE_BAND) && !s.has(YEAR_OF_BIRTH) {
-            out.push("age_band or year_of_birth".into());
-        }
-    }
-    out
 }

@@ -1,0 +1,262 @@
+//! Checks on a pipeline that need more than one key: settings that must
+//! agree, a source's mapping against the fields it must have, the spell key
+//! and the LSOA lookup. Each message points at the file and line.
+
+use std::path::Path;
+
+use super::parse::{Cx, Src};
+use super::*;
+use crate::error::PipelineError;
+use crate::schema;
+
+/// The checks on the pipeline's top keys: its name names folders, and a
+/// key for NHS numbers is required.
+pub(super) fn check_top(cx: &Cx, raw: &RawPipeline) -> Result<(), PipelineError> {
+    let name = raw.name.get_ref();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(cx.err(
+            cx.at(raw.name.span()),
+            format!("name \"{name}\" must be letters, digits, `-` or `_` (it names the warehouse and reports)"),
+        ));
+    }
+    if raw.privacy.key_env.is_none() && raw.privacy.key_file.is_none() {
+        return Err(cx.err(
+            None,
+            "[privacy] needs key_env (an environment variable) or key_file holding the HMAC key for NHS numbers".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks on settings that need more than one value, or a range.
+pub(super) fn check_settings(
+    cx: &Cx,
+    rs: &RawSettings,
+    settings: &Settings,
+) -> Result<(), PipelineError> {
+    let err = |line: Option<usize>, message: String| cx.err(line, message);
+    let at = |span: std::ops::Range<usize>| cx.at(span);
+    if settings.keep_versions == 0 || settings.keep_packs == Some(0) {
+        return Err(err(
+            None,
+            "settings.keep_versions and settings.keep_packs must be at least 1 (the current version and the newest pack are always kept)".into(),
+        ));
+    }
+    // Dates that cannot work together fail here, in validate as in run.
+    for (a, b, what) in [
+        (
+            (settings.evaluation_start, "evaluation_start"),
+            (settings.evaluation_end, "evaluation_end"),
+            "the evaluation period",
+        ),
+        (
+            (settings.hospital_coverage_start, "hospital_coverage_start"),
+            (settings.hospital_coverage_end, "hospital_coverage_end"),
+            "the hospital coverage",
+        ),
+    ] {
+        if let ((Some(start), ka), (Some(end), kb)) = (a, b) {
+            if end < start {
+                let line = match kb {
+                    "evaluation_end" => rs.evaluation_end.as_ref(),
+                    _ => rs.hospital_coverage_end.as_ref(),
+                }
+                .and_then(|v| at(v.span()));
+                return Err(err(
+                    line,
+                    format!("settings.{kb} ({end}) is before settings.{ka} ({start}): {what} would be empty"),
+                ));
+            }
+        }
+    }
+    if !(0.0..=1.0).contains(&settings.min_linkage) {
+        return Err(err(
+            None,
+            "settings.min_linkage is a fraction from 0 to 1 (0.5 means 50%)".into(),
+        ));
+    }
+    if !(1..=12).contains(&settings.financial_year_start_month) {
+        return Err(err(
+            None,
+            "settings.financial_year_start_month must be 1 to 12".into(),
+        ));
+    }
+    if !(1..=6).contains(&settings.completion_threshold) {
+        return Err(err(
+            None,
+            "settings.completion_threshold must be 1 to 6 sessions".into(),
+        ));
+    }
+    if !(0.0..=1.0).contains(&settings.max_reject_rate) {
+        return Err(err(
+            None,
+            "settings.max_reject_rate is a fraction from 0 to 1 (0.2 means 20%)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks on one source that need its whole mapping: the LSOA lookup
+/// goes with an LSOA column, every required field is mapped, and the spell
+/// key (hospital sources only) names mapped fields.
+pub(super) fn check_source(
+    src: &Src,
+    source: &Source,
+    columns_line: Option<usize>,
+) -> Result<(), PipelineError> {
+    let s = src.spanned.get_ref();
+    let at = |span: std::ops::Range<usize>| src.cx.at(span);
+    let serr = |line: Option<usize>, m: String| src.err(line, m);
+    let key_line = |needle: &str| src.key_line(needle);
+    match (&s.lsoa_lookup, source.has(schema::LSOA_CODE)) {
+        (None, true) => {
+            return Err(serr(
+                key_line("lsoa_code ="),
+                "lsoa_code is mapped but there is no [sources.lsoa_lookup] to turn it into an IMD decile".into(),
+            ))
+        }
+        (Some(l), false) => {
+            return Err(serr(at(l.span()), "[sources.lsoa_lookup] is given but lsoa_code is not mapped".into()))
+        }
+        (Some(l), true) => {
+            let file = source.lsoa_lookup.as_ref().map(|x| x.file.clone()).unwrap_or_default();
+            if !Path::new(&file).is_file() {
+                return Err(serr(at(l.span()), format!("the LSOA lookup file {file} does not exist")));
+            }
+        }
+        (None, false) => {}
+    }
+    if let Some(missing) = required_missing(&source).first() {
+        return Err(serr(
+            columns_line,
+            format!("no mapping for required field `{missing}` (add it under [sources.columns] or [sources.constants])"),
+        ));
+    }
+    if let Some(key) = &s.spell_key {
+        if s.kind != SourceKind::Hospital {
+            return Err(serr(
+                at(key.span()),
+                "spell_key is for hospital sources".into(),
+            ));
+        }
+        for f in key.get_ref() {
+            if !source.has(f) {
+                return Err(serr(
+                    at(key.span()),
+                    format!("spell_key names `{f}`, which this source does not map"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Required canonical fields the source does not map (SPEC 1.1–1.3).
+fn required_missing(s: &Source) -> Vec<String> {
+    use schema::*;
+    // The fields every row needs (one list, in schema); attendance is checked
+    // below, as a count or a register.
+    let mut req: Vec<&str> = required_values(s.kind)
+        .into_iter()
+        .filter(|f| *f != SESSIONS_ATTENDED && !SESSIONS.contains(f))
+        .collect();
+    if s.kind == SourceKind::Hospital {
+        match s.constants.get(SETTING).map(String::as_str) {
+            Some("apc") => req.extend([DISCHARGE_DATE, ADMISSION_METHOD]),
+            Some("op") => req.push(ATTENDANCE_STATUS),
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> = req
+        .into_iter()
+        .filter(|f| !s.has(f))
+        .map(String::from)
+        .collect();
+    if s.kind == SourceKind::ProviderReturns {
+        let register = SESSIONS.iter().filter(|f| s.has(f)).count();
+        if register != 0 && register != 6 {
+            out.push("session_1 … session_6 (map all six or none)".into());
+        } else if register == 0 && !s.has(SESSIONS_ATTENDED) {
+            out.push("sessions_attended (or the register session_1 … session_6)".into());
+        }
+        // SPEC 1.1: age as a band or a year of birth, one of them.
+        if !s.has(AGE_BAND) && !s.has(YEAR_OF_BIRTH) {
+            out.push("age_band or year_of_birth".into());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The refusal of the minimal pipeline with `settings` added to its
+    /// settings, `source` to its source and `columns` to its columns.
+    fn refusal(settings: &str, source: &str, columns: &str) -> String {
+        let text = format!(
+            r#"name = "t"
+[privacy]
+key_env = "SMPEVAL_TEST_KEY_UNUSED"
+[settings]
+{settings}
+[[sources]]
+name = "a"
+kind = "provider_returns"
+files = ["a.csv"]
+{source}
+[sources.constants]
+provider_id = "A"
+age_band = "50-64"
+[sources.columns]
+person_id = "NHS"
+course_id = "C"
+programme = "P"
+course_start_date = "S"
+referral_date = "R"
+sessions_attended = "N"
+{columns}
+"#
+        );
+        super::super::parse(Path::new("/p/t.toml"), &text, text.as_bytes())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn settings_that_cannot_work_together_are_refused_at_their_line() {
+        let m = refusal(
+            "evaluation_start = \"2024-04-01\"\nevaluation_end = \"2024-01-01\"",
+            "",
+            "",
+        );
+        assert_eq!(
+            m,
+            "/p/t.toml line 6: settings.evaluation_end (2024-01-01) is before settings.evaluation_start (2024-04-01): the evaluation period would be empty"
+        );
+        let m = refusal("completion_threshold = 7", "", "");
+        assert!(m.ends_with("must be 1 to 6 sessions"), "{m}");
+    }
+
+    #[test]
+    fn a_spell_key_is_for_hospital_sources_only() {
+        let m = refusal("", "spell_key = [\"person_id\"]", "");
+        assert_eq!(
+            m,
+            "/p/t.toml line 10: source `a`: spell_key is for hospital sources"
+        );
+    }
+
+    #[test]
+    fn a_register_is_all_six_sessions_or_none() {
+        let m = refusal("", "", "session_1 = \"W1\"\nsession_2 = \"W2\"");
+        assert_eq!(
+            m,
+            "/p/t.toml line 14: source `a`: no mapping for required field `session_1 … session_6 (map all six or none)` (add it under [sources.columns] or [sources.constants])"
+        );
+    }
+}

@@ -3,6 +3,10 @@
 //! A pipeline is read and checked in full before any work: an unknown key, a
 //! missing mapping for a required field or a date format that cannot be used
 //! is refused with the file, the line and the key.
+//!
+//! This file is the schema: the types a pipeline reads into and their
+//! defaults. `parse` reads the TOML into them, one table at a time;
+//! `validate` holds the checks that need more than one key.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -240,38 +240,46 @@ pub fn record_run(warehouse: &Path, mut record: LastRun, outcome: &Result<()>, l
 /// log lines with `--log-format json`; nothing with `--quiet`).
 pub fn print_summary(summary: &crate::ingest::Summary, log: &Log) {
     if log.json() {
-        for f in &summary.files {
-            log.line(
-                "info",
-                &format!(
-                    "{}: {}",
-                    f.path,
-                    if f.ingested {
-                        "ingested"
-                    } else {
-                        "unchanged, skipped"
-                    }
-                ),
-                &[
-                    ("rows_read", f.rows_read as u64),
-                    ("accepted", f.accepted as u64),
-                    ("rejected", f.rejected as u64),
-                    ("written", f.written as u64),
-                ],
-            );
-        }
-        for path in &summary.removed {
-            log.line(
-                "info",
-                &format!("{path}: removed (no longer matched by the pipeline)"),
-                &[],
-            );
-        }
-        return;
+        log_summary(summary, log);
+    } else if log.prints() {
+        print_table(summary);
+        print_details(summary);
     }
-    if !log.prints() {
-        return;
+}
+
+/// The per-file summary as JSON log lines.
+fn log_summary(summary: &crate::ingest::Summary, log: &Log) {
+    for f in &summary.files {
+        log.line(
+            "info",
+            &format!(
+                "{}: {}",
+                f.path,
+                if f.ingested {
+                    "ingested"
+                } else {
+                    "unchanged, skipped"
+                }
+            ),
+            &[
+                ("rows_read", f.rows_read as u64),
+                ("accepted", f.accepted as u64),
+                ("rejected", f.rejected as u64),
+                ("written", f.written as u64),
+            ],
+        );
     }
+    for path in &summary.removed {
+        log.line(
+            "info",
+            &format!("{path}: removed (no longer matched by the pipeline)"),
+            &[],
+        );
+    }
+}
+
+/// The per-file table: rows read, accepted, rejected and written.
+fn print_table(summary: &crate::ingest::Summary) {
     println!(
         "{:<52} {:>9} {:>9} {:>9} {:>9}",
         "file", "read", "accepted", "rejected", "written"
@@ -297,6 +305,11 @@ pub fn print_summary(summary: &crate::ingest::Summary, log: &Log) {
             }
         );
     }
+}
+
+/// Warnings, removed files, sentinel dates and the first rejects and kept
+/// rows of each file; every line passes the NHS-number mask.
+fn print_details(summary: &crate::ingest::Summary) {
     for w in &summary.warnings {
         println!("warning: {}", mask_text(w));
     }

@@ -178,23 +178,19 @@ fn activity_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Va
 fn equity_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let waits = rows(
         e.table("waits_by_provider"),
-        &[
-            ("provider_id", "provider_id"),
-            ("starters", "starters"),
-            ("median_days", "median_days"),
-            ("lower_quartile_days", "lower_quartile_days"),
-            ("upper_quartile_days", "upper_quartile_days"),
-        ],
+        &same(&[
+            "provider_id",
+            "starters",
+            "median_days",
+            "lower_quartile_days",
+            "upper_quartile_days",
+        ]),
         "waits",
         sup,
     );
     let retention = rows(
         e.table("retention"),
-        &[
-            ("session", "session"),
-            ("attended", "attended"),
-            ("rate", "rate"),
-        ],
+        &same(&["session", "attended", "rate"]),
         "retention",
         sup,
     );
@@ -217,43 +213,43 @@ fn equity_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Valu
 fn hospital_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let hospital = rows(
         e.table("hospital_pre_post"),
-        &[
-            ("group", "group"),
-            ("outcome", "outcome"),
-            ("n", "n"),
-            ("mean_pre", "mean_pre"),
-            ("mean_post", "mean_post"),
-            ("change", "change"),
-            ("ci_low", "ci_low"),
-            ("ci_high", "ci_high"),
-            ("pct_change", "pct_change"),
-        ],
+        &same(&[
+            "group",
+            "outcome",
+            "n",
+            "mean_pre",
+            "mean_post",
+            "change",
+            "ci_low",
+            "ci_high",
+            "pct_change",
+        ]),
         "hospital",
         sup,
     );
     let follow_up = rows(
         e.table("hospital_follow_up"),
-        &[
-            ("group", "group"),
-            ("persons", "persons"),
-            ("eligible", "eligible"),
-            ("insufficient_follow_up", "insufficient_follow_up"),
-            ("linked", "linked"),
-            ("linkage", "linkage"),
-        ],
+        &same(&[
+            "group",
+            "persons",
+            "eligible",
+            "insufficient_follow_up",
+            "linked",
+            "linkage",
+        ]),
         "follow_up",
         sup,
     );
     let did = rows(
         e.table("did"),
-        &[
-            ("outcome", "outcome"),
-            ("estimate", "estimate"),
-            ("ci_low", "ci_low"),
-            ("ci_high", "ci_high"),
-            ("n_starters", "n_starters"),
-            ("n_comparison", "n_comparison"),
-        ],
+        &same(&[
+            "outcome",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "n_starters",
+            "n_comparison",
+        ]),
         "did",
         sup,
     );
@@ -267,16 +263,16 @@ fn hospital_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Va
 fn pam_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let mut pam = first(
         e.table("pam_summary"),
-        &[
-            ("n_paired", "n_paired"),
-            ("mean_pre", "mean_pre"),
-            ("mean_post", "mean_post"),
-            ("change", "change"),
-            ("ci_low", "ci_low"),
-            ("ci_high", "ci_high"),
-            ("pct_up_one_level", "pct_up_one_level"),
-            ("pct_up_3_points", "pct_up_3_points"),
-        ],
+        &same(&[
+            "n_paired",
+            "mean_pre",
+            "mean_post",
+            "change",
+            "ci_low",
+            "ci_high",
+            "pct_up_one_level",
+            "pct_up_3_points",
+        ]),
         "pam",
         sup,
     );
@@ -302,11 +298,7 @@ fn pam_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>)
             "by_baseline_level".into(),
             rows(
                 e.table("pam_by_baseline"),
-                &[
-                    ("baseline_level", "baseline_level"),
-                    ("n", "n"),
-                    ("mean_change", "mean_change"),
-                ],
+                &same(&["baseline_level", "n", "mean_change"]),
                 "pam.by_baseline_level",
                 sup,
             ),
@@ -316,19 +308,24 @@ fn pam_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>)
 }
 
 /// Cost, savings and the value of hospital activity avoided.
+/// Fields published under their own names.
+fn same<'a>(names: &[&'a str]) -> Vec<(&'a str, &'a str)> {
+    names.iter().map(|n| (*n, *n)).collect()
+}
+
 fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let mut cost = first(
         e.table("cost_summary"),
-        &[
-            ("total", "total"),
-            ("per_referral", "per_referral"),
-            ("per_starter", "per_starter"),
-            ("per_completer", "per_completer"),
-            ("per_course", "per_course"),
-            ("period_years", "period_years"),
-            ("benchmark_per_participant", "benchmark_per_participant"),
-            ("benchmark_per_completer", "benchmark_per_completer"),
-        ],
+        &same(&[
+            "total",
+            "per_referral",
+            "per_starter",
+            "per_completer",
+            "per_course",
+            "period_years",
+            "benchmark_per_participant",
+            "benchmark_per_completer",
+        ]),
         "cost",
         sup,
     );
@@ -337,12 +334,7 @@ fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>
             "by_provider".into(),
             rows(
                 e.table("cost_by_provider"),
-                &[
-                    ("provider_id", "provider_id"),
-                    ("cost", "cost"),
-                    ("completers", "completers"),
-                    ("cost_per_completer", "cost_per_completer"),
-                ],
+                &same(&["provider_id", "cost", "completers", "cost_per_completer"]),
                 "cost.by_provider",
                 sup,
             ),
@@ -351,12 +343,7 @@ fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>
             "by_programme".into(),
             rows(
                 e.table("cost_by_programme"),
-                &[
-                    ("programme", "programme"),
-                    ("cost", "cost"),
-                    ("completers", "completers"),
-                    ("cost_per_completer", "cost_per_completer"),
-                ],
+                &same(&["programme", "cost", "completers", "cost_per_completer"]),
                 "cost.by_programme",
                 sup,
             ),
@@ -364,33 +351,33 @@ fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>
     }
     let savings = rows(
         e.table("savings"),
-        &[
-            ("outcome", "outcome"),
-            ("did", "did"),
-            ("unit_cost", "unit_cost"),
-            ("value_per_starter", "value_per_starter"),
-            ("events_avoided", "events_avoided"),
-        ],
+        &same(&[
+            "outcome",
+            "did",
+            "unit_cost",
+            "value_per_starter",
+            "events_avoided",
+        ]),
         "savings",
         sup,
     );
     let value = first(
         e.table("value"),
-        &[
-            ("total_cost", "total_cost"),
-            ("value_per_starter", "value_per_starter"),
-            ("starters", "starters"),
-            ("total_value", "total_value"),
-            ("value_low", "value_low"),
-            ("value_high", "value_high"),
-            ("net_cost", "net_cost"),
-            ("return_per_pound", "return_per_pound"),
-            ("return_low", "return_low"),
-            ("return_high", "return_high"),
-            ("partial", "partial"),
-            ("outcomes_covered", "outcomes_covered"),
-            ("not_estimable_reason", "not_estimable_reason"),
-        ],
+        &same(&[
+            "total_cost",
+            "value_per_starter",
+            "starters",
+            "total_value",
+            "value_low",
+            "value_high",
+            "net_cost",
+            "return_per_pound",
+            "return_low",
+            "return_high",
+            "partial",
+            "outcomes_covered",
+            "not_estimable_reason",
+        ]),
         "value",
         sup,
     );
@@ -403,52 +390,52 @@ fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>
 fn providers_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let providers = rows(
         e.table("providers"),
-        &[
-            ("provider_id", "provider_id"),
-            ("provider", "provider"),
-            ("referrals", "referrals"),
-            ("starters", "starters"),
-            ("completers", "completers"),
-            ("courses", "courses"),
-            ("starters_per_course", "starters_per_course"),
-            ("cost", "cost"),
-            ("rate", "rate"),
-            ("ci_low", "ci_low"),
-            ("ci_high", "ci_high"),
-            ("funnel_lower_95", "funnel_lower_95"),
-            ("funnel_upper_95", "funnel_upper_95"),
-            ("funnel_lower_998", "funnel_lower_998"),
-            ("funnel_upper_998", "funnel_upper_998"),
-            ("funnel_position", "funnel_position"),
-            ("cost_per_completer", "cost_per_completer"),
-            ("pam_n", "pam_n"),
-            ("pam_change", "pam_change"),
-        ],
+        &same(&[
+            "provider_id",
+            "provider",
+            "referrals",
+            "starters",
+            "completers",
+            "courses",
+            "starters_per_course",
+            "cost",
+            "rate",
+            "ci_low",
+            "ci_high",
+            "funnel_lower_95",
+            "funnel_upper_95",
+            "funnel_lower_998",
+            "funnel_upper_998",
+            "funnel_position",
+            "cost_per_completer",
+            "pam_n",
+            "pam_change",
+        ]),
         "providers",
         sup,
     );
     let trend = rows(
         e.table("trend_monthly"),
-        &[
-            ("month", "month"),
-            ("starters", "starters"),
-            ("completers", "completers"),
-            ("starters_special_cause", "starters_special_cause"),
-            ("completers_special_cause", "completers_special_cause"),
-        ],
+        &same(&[
+            "month",
+            "starters",
+            "completers",
+            "starters_special_cause",
+            "completers_special_cause",
+        ]),
         "trend",
         sup,
     );
     let files = rows(
         e.table("data_quality"),
-        &[
-            ("source", "source"),
-            ("path", "path"),
-            ("rows_read", "rows_read"),
-            ("accepted", "accepted"),
-            ("rejected", "rejected"),
-            ("reject_rate", "reject_rate"),
-        ],
+        &same(&[
+            "source",
+            "path",
+            "rows_read",
+            "accepted",
+            "rejected",
+            "reject_rate",
+        ]),
         "data_quality.files",
         sup,
     );
@@ -468,15 +455,15 @@ fn board_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value
     let limitations = sentences("limitations", "limitation");
     let evidence = rows(
         e.table("evidence"),
-        &[
-            ("figure", "figure"),
-            ("unit", "unit"),
-            ("published", "published"),
-            ("local", "local"),
-            ("local_is", "local_is"),
-            ("source", "source"),
-            ("year", "year"),
-        ],
+        &same(&[
+            "figure",
+            "unit",
+            "published",
+            "local",
+            "local_is",
+            "source",
+            "year",
+        ]),
         "evidence",
         sup,
     );

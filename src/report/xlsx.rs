@@ -274,6 +274,48 @@ fn notes_sheet(book: &mut Workbook, cover: &Cover, f: &Formats) -> Result<(), Xl
     Ok(())
 }
 
+/// One cell of a table at `at` (row, column): `[c]` where suppressed, text
+/// as text, numbers in their column's format, `[x]` for a missing number.
+fn write_cell(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    at: (u32, u16),
+    t: &Table,
+    i: usize,
+    c: &str,
+    f: &Formats,
+) -> Result<(), XlsxError> {
+    let (r, j) = at;
+    if t.is_suppressed(i, c) {
+        ws.write_string_with_format(r, j, SUPPRESSED, &f.symbol)?;
+        return Ok(());
+    }
+    let k = kind(t, c);
+    if k == Kind::Text {
+        let v = t.text(i, c);
+        if !v.is_empty() {
+            ws.write_string(r, j, &v)?;
+        }
+        return Ok(());
+    }
+    match t.f64(i, c).filter(|x| x.is_finite()) {
+        Some(x) => {
+            let format = match k {
+                Kind::Percent => &f.pct,
+                Kind::Money => &f.money,
+                Kind::Count | Kind::Integer => &f.count,
+                Kind::Year => &f.year,
+                _ => &f.dec,
+            };
+            ws.write_number_with_format(r, j, x, format)?;
+        }
+        // No empty cells in a numeric column: say why it is empty.
+        None => {
+            ws.write_string_with_format(r, j, "[x]", &f.symbol)?;
+        }
+    }
+    Ok(())
+}
+
 /// One table on its own sheet as an Excel Table.
 fn table_sheet(book: &mut Workbook, t: &Table, name: &str, f: &Formats) -> Result<(), XlsxError> {
     let internal = f.internal;
@@ -303,35 +345,7 @@ fn table_sheet(book: &mut Workbook, t: &Table, name: &str, f: &Formats) -> Resul
     for i in 0..t.height() {
         let r = header_row + 1 + i as u32;
         for (j, c) in cols.iter().enumerate() {
-            let j = j as u16;
-            if t.is_suppressed(i, c) {
-                ws.write_string_with_format(r, j, SUPPRESSED, &f.symbol)?;
-                continue;
-            }
-            let k = kind(t, c);
-            if k == Kind::Text {
-                let v = t.text(i, c);
-                if !v.is_empty() {
-                    ws.write_string(r, j, &v)?;
-                }
-                continue;
-            }
-            match t.f64(i, c).filter(|x| x.is_finite()) {
-                Some(x) => {
-                    let f = match k {
-                        Kind::Percent => &f.pct,
-                        Kind::Money => &f.money,
-                        Kind::Count | Kind::Integer => &f.count,
-                        Kind::Year => &f.year,
-                        _ => &f.dec,
-                    };
-                    ws.write_number_with_format(r, j, x, f)?;
-                }
-                // No empty cells in a numeric column: say why it is empty.
-                None => {
-                    ws.write_string_with_format(r, j, "[x]", &f.symbol)?;
-                }
-            }
+            write_cell(ws, (r, j as u16), t, i, c, f)?;
         }
     }
     if cols.is_empty() {

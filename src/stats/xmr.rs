@@ -304,6 +304,13 @@ pub fn xmr(values: &[Option<f64>], opts: XmrOptions) -> Option<Xmr> {
         .collect();
 
     // The rules, on each unbroken stretch of present months.
+    let limits = Limits {
+        mean,
+        lower: lpl,
+        upper: upl,
+        near_lower: nlpl,
+        near_upper: nupl,
+    };
     let mut i = 0;
     while i < n {
         if y[i].is_none() {
@@ -315,23 +322,7 @@ pub fn xmr(values: &[Option<f64>], opts: XmrOptions) -> Option<Xmr> {
             i += 1;
         }
         let seg: Vec<f64> = y[start..i].iter().map(|v| v.expect("present")).collect();
-        let rtm: Vec<i8> = seg.iter().map(|&v| sign(v - mean)).collect();
-        let outside: Vec<bool> = seg.iter().map(|&v| v > upl || v < lpl).collect();
-        let close: Vec<bool> = seg
-            .iter()
-            .zip(&outside)
-            .map(|(&v, &o)| !o && (v < nlpl || v > nupl))
-            .collect();
-        let types = special_cause_type(&seg, &rtm, &close, &outside);
-        for (k, t) in types.into_iter().enumerate() {
-            let p = &mut points[start + k];
-            p.outside_limits = outside[k];
-            p.trend = t.trend;
-            p.two_of_three = t.two_of_three;
-            p.shift = t.shift;
-            p.special_cause = t.cause.map(|c| c.0);
-            p.direction = t.cause.map(|c| c.1);
-        }
+        mark_stretch(&seg, &limits, &mut points[start..i]);
     }
 
     Some(Xmr {
@@ -342,6 +333,37 @@ pub fn xmr(values: &[Option<f64>], opts: XmrOptions) -> Option<Xmr> {
         points,
         too_few_points: present.len() < SHORT_SERIES,
     })
+}
+
+/// The centre line, the process limits (3 × 2.66 / 3 sigma) and the
+/// two-sigma lines that the "two of three" rule uses.
+struct Limits {
+    mean: f64,
+    lower: f64,
+    upper: f64,
+    near_lower: f64,
+    near_upper: f64,
+}
+
+/// Applies the rules to one unbroken stretch of present values, marking its points.
+fn mark_stretch(seg: &[f64], l: &Limits, points: &mut [XmrPoint]) {
+    let rtm: Vec<i8> = seg.iter().map(|&v| sign(v - l.mean)).collect();
+    let outside: Vec<bool> = seg.iter().map(|&v| v > l.upper || v < l.lower).collect();
+    let close: Vec<bool> = seg
+        .iter()
+        .zip(&outside)
+        .map(|(&v, &o)| !o && (v < l.near_lower || v > l.near_upper))
+        .collect();
+    let types = special_cause_type(seg, &rtm, &close, &outside);
+    for (k, t) in types.into_iter().enumerate() {
+        let p = &mut points[k];
+        p.outside_limits = outside[k];
+        p.trend = t.trend;
+        p.two_of_three = t.two_of_three;
+        p.shift = t.shift;
+        p.special_cause = t.cause.map(|c| c.0);
+        p.direction = t.cause.map(|c| c.1);
+    }
 }
 
 /// R's `sign()`.

@@ -180,10 +180,12 @@ fn write_tables(
     write_csv(dir, pam, b',', false)
 }
 
+/// Writes a text file, naming it if that fails.
 fn write_text(path: &Path, text: &str) -> Result<(), GenerateError> {
     std::fs::write(path, text).map_err(io_at(path))
 }
 
+/// Writes `value` as pretty JSON (truth.json, faults.json).
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), GenerateError> {
     let text = serde_json::to_string_pretty(value).map_err(|source| GenerateError::Json {
         path: path.to_path_buf(),
@@ -291,6 +293,20 @@ mod tests {
             let at = text.lines().nth(line - 1).unwrap();
             assert!(at.contains(holds), "{file} line {line}: {at}");
         }
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_made_is_named_once_with_its_cause_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let err = generate(&options(&file.join("out"), 1, false)).unwrap_err();
+        let shown = err.to_string();
+        assert_eq!(
+            shown,
+            format!("cannot create the folder {}", file.join("out").display())
+        );
+        assert!(std::error::Error::source(&err).is_some());
     }
 
     #[test]

@@ -128,41 +128,49 @@ pub(super) struct Targets<'a> {
 
 /// Plants every fault; returns them in the order `faults.json` lists them.
 pub(super) fn plant_all(r: &mut ChaCha8Rng, t: Targets) -> Vec<Fault> {
-    plant_northside(r, t.nth);
-    t.els
-        .plant(r, "Course Type", "yoga", "programme", "is not one of");
-    t.els
-        .plant(r, "Participant NHS No", "", "person_id", "is empty");
-    let wk3 = ("session_3", "is not 0 or 1");
-    t.wcp
-        .insert_first_changed(r, "wk3", ("maybe", "maybe"), wk3);
+    let Targets {
+        nth,
+        els,
+        wcp,
+        apc,
+        ae,
+        op,
+        pam,
+    } = t;
+    plant_northside(r, nth);
+    els.plant(r, "Course Type", "yoga", "programme", "is not one of");
+    els.plant(r, "Participant NHS No", "", "person_id", "is empty");
+    let session = ("session_3", "is not 0 or 1");
+    wcp.insert_first_changed(r, "wk3", ("maybe", "maybe"), session);
     // A duplicate referral goes last, after the row it repeats.
-    let dup = t.wcp.rows[0].clone();
-    t.wcp.append_fault(dup, "person_id", "duplicate referral");
-    let sentinel = ("event_date", "sentinel 1801-01-01");
-    t.apc
-        .plant(r, "ADMIDATE", "1801-01-01", sentinel.0, sentinel.1);
-    let i = t
-        .apc
-        .rows
-        .iter()
-        .position(|x| !x[3].is_empty())
-        .unwrap_or(0);
-    let mut bad = t.apc.rows[i].clone();
+    let dup = wcp.rows[0].clone();
+    wcp.append_fault(dup, "person_id", "duplicate referral");
+    apc.plant(
+        r,
+        "ADMIDATE",
+        "1801-01-01",
+        "event_date",
+        "sentinel 1801-01-01",
+    );
+    // A discharge before the admission, on a copy of the first row that has one.
+    let i = apc.rows.iter().position(|x| !x[3].is_empty()).unwrap_or(0);
+    let mut bad = apc.rows[i].clone();
     bad[3] = "2000-01-01".into();
-    let reason = "is before the admission date";
-    t.apc.insert_fault(r, bad, "discharge_date", reason);
-    let arrival = ("event_date", "is not a date");
-    t.ae.plant(r, "ARRIVALDATE", "2023-13-01", arrival.0, arrival.1);
-    t.op.plant(r, "NHSNO", "1234567890", "person_id", "Modulus 11");
-    t.pam.plant(r, "PAM Score", "130", "score", "out of range");
+    apc.insert_fault(r, bad, "discharge_date", "is before the admission date");
+    ae.plant(
+        r,
+        "ARRIVALDATE",
+        "2023-13-01",
+        "event_date",
+        "is not a date",
+    );
+    op.plant(r, "NHSNO", "1234567890", "person_id", "Modulus 11");
+    pam.plant(r, "PAM Score", "130", "score", "out of range");
     let level = ("level", "does not match the score");
-    t.pam
-        .insert_first_changed(r, "PAM Level", ("1", "4"), level);
-    t.pam
-        .plant(r, "Assessment Date", "", "assessment_date", "is empty");
+    pam.insert_first_changed(r, "PAM Level", ("1", "4"), level);
+    pam.plant(r, "Assessment Date", "", "assessment_date", "is empty");
     let mut faults = Vec::new();
-    for t in [t.nth, t.els, t.wcp, t.apc, t.ae, t.op, t.pam] {
+    for t in [nth, els, wcp, apc, ae, op, pam] {
         faults.extend(t.fault_list());
     }
     faults

@@ -60,10 +60,15 @@ pub const COVERAGE_END: (i32, u32, u32) = (2025, 9, 30);
 /// What `smpeval generate` was asked for.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The folder to write into (made if missing).
     pub out: PathBuf,
+    /// How many referrals, one person each.
     pub participants: usize,
+    /// Pad the hospital extract with never-referred people up to this many rows.
     pub hospital_rows: usize,
+    /// The one random stream's seed: the same seed gives the same files.
     pub seed: u64,
+    /// Plant known bad rows and list them in faults.json.
     pub faults: bool,
     /// Who starts depends on who they are (for testing the matched comparison).
     pub confounded: Option<Confounding>,

@@ -1,0 +1,376 @@
+//! Row checks as polars expressions: each field is parsed in one vectorised
+//! pass, each rule is a boolean expression, and a row's first failing rule
+//! becomes its reject reason. No Rust loop runs per row.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use crate::pipeline::{IdKind, OnInvalid, Settings, Source, SourceKind};
+use crate::schema::{self, FieldType, *};
+
+use super::nhs;
+use super::read::RawTable;
+
+mod cross;
+mod dedupe;
+mod feedback;
+mod fields;
+mod frame;
+mod output;
+mod spells;
+
+use cross::{pam_level, sessions_expr};
+use frame::{date_parses, LSOA_DECILE};
+
+/// One rule: where `fails` is true the row is rejected for `field` with
+/// `reason`; `rule` is the reason's fixed wording, for counting rejects by kind.
+struct Rule {
+    fails: Expr,
+    field: &'static str,
+    rule: String,
+    reason: Expr,
+    value: Expr,
+}
+
+const LINE: &str = "_line";
+
+const R_FIELD: &str = "_reject_field";
+
+const R_REASON: &str = "_reject_reason";
+
+const R_RULE: &str = "_reject_rule";
+
+const R_VALUE: &str = "_reject_value";
+
+const R_INDEX: &str = "_reject_index";
+
+/// Shown instead of an identifier in rejects and messages.
+pub const MASKED: &str = "[id masked]";
+
+fn mapped(f: &str) -> String {
+    format!("m:{f}")
+}
+
+fn typed(f: &str) -> String {
+    format!("t:{f}")
+}
+
+/// An NHS number field's check (`nhs::nhs_status`), made while parsing.
+fn status(f: &str) -> String {
+    format!("n:{f}")
+}
+
+fn m(f: &str) -> Expr {
+    col(mapped(f))
+}
+
+fn t(f: &str) -> Expr {
+    col(typed(f))
+}
+
+fn date_lit(s: &str) -> Expr {
+    lit(NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("constant date"))
+}
+
+fn str_series(values: &[&str]) -> Expr {
+    lit(Series::new("".into(), values))
+}
+
+/// `is_in` against a fixed list of values (polars wants the list imploded).
+pub trait InList {
+    fn in_list(self, values: Expr, nulls_equal: bool) -> Expr;
+}
+
+impl InList for Expr {
+    fn in_list(self, values: Expr, nulls_equal: bool) -> Expr {
+        self.is_in(values.implode(false), nulls_equal)
+    }
+}
+
+/// Accepted rows in canonical columns, and the rejects of this file.
+pub struct Checked {
+    pub accepted: DataFrame,
+    /// Columns: line, field, reason, value.
+    pub rejects: DataFrame,
+    /// Kept rows with a blanked or corrected value. Columns as `rejects`.
+    pub warnings: DataFrame,
+    /// Episodes folded into spells (hospital apc with a spell key), else equal to accepted rows.
+    pub rows_before_folding: usize,
+    pub sentinel_dates: usize,
+}
+
+/// The warnings of rows that are not among `rejects` (by line): a rejected
+/// row's reject says what is wrong with it.
+fn without_lines_of(warnings: DataFrame, rejects: &DataFrame) -> PolarsResult<DataFrame> {
+    warnings
+        .lazy()
+        .join(
+            rejects
+                .clone()
+                .lazy()
+                .select([col("line").alias("_rejected_line")]),
+            [col("line")],
+            [col("_rejected_line")],
+            JoinArgs::new(JoinType::Anti),
+        )
+        .collect()
+}
+
+/// The first failing rule's (field, reason, value), or nulls.
+/// The index of the first rule a row fails (null where it fails none): only
+/// booleans over every row; the messages are made for the failing rows only
+/// (`first_failure`).
+fn first_failure_index(rules: &[Rule]) -> Expr {
+    let mut idx = lit(NULL).cast(DataType::UInt32);
+    for (k, r) in rules.iter().enumerate().rev() {
+        idx = when(r.fails.clone().fill_null(lit(false)))
+            .then(lit(k as u32))
+            .otherwise(idx);
+    }
+    idx
+}
+
+/// The field, rule, reason and value of the first rule each row fails, from
+/// its index (`first_failure_index`, in column `R_INDEX`).
+fn first_failure(rules: &[Rule]) -> [Expr; 4] {
+    let mut rule = lit(NULL).cast(DataType::String);
+    let mut field = lit(NULL).cast(DataType::String);
+    let mut reason = lit(NULL).cast(DataType::String);
+    let mut value = lit(NULL).cast(DataType::String);
+    for (k, r) in rules.iter().enumerate().rev() {
+        let fails = col(R_INDEX).eq(lit(k as u32)).fill_null(lit(false));
+        field = when(fails.clone()).then(lit(r.field)).otherwise(field);
+        rule = when(fails.clone())
+            .then(lit(r.rule.clone()))
+            .otherwise(rule);
+        reason = when(fails.clone()).then(r.reason.clone()).otherwise(reason);
+        value = when(fails)
+            .then(r.value.clone().cast(DataType::String))
+            .otherwise(value);
+    }
+    [
+        field.alias(R_FIELD),
+        rule.alias(R_RULE),
+        reason.alias(R_REASON),
+        value.alias(R_VALUE),
+    ]
+}
+
+/// Blanks the values that fail a rule of `rules` (fields that may be empty)
+/// and returns the warnings: line, field, rule, reason, value.
+fn blank_invalid(df: DataFrame, rules: &[Rule]) -> PolarsResult<(DataFrame, DataFrame)> {
+    let mut fields: Vec<&'static str> = rules.iter().map(|r| r.field).collect();
+    fields.dedup();
+    let mut warnings = empty_findings();
+    let mut blanks = Vec::new();
+    for field in fields {
+        let mine: Vec<Rule> = rules
+            .iter()
+            .filter(|r| r.field == field)
+            .map(|r| Rule {
+                fails: r.fails.clone(),
+                field: r.field,
+                rule: r.rule.clone(),
+                reason: r.reason.clone(),
+                value: r.value.clone(),
+            })
+            .collect();
+        let [_, ru, rr, rv] = first_failure(&mine);
+        let found = df
+            .clone()
+            .lazy()
+            .with_column(first_failure_index(&mine).alias(R_INDEX))
+            .filter(col(R_INDEX).is_not_null())
+            .with_columns([ru, rr, rv])
+            .filter(col(R_REASON).is_not_null())
+            .select([
+                col(LINE).alias("line"),
+                lit(field).alias("field"),
+                col(R_RULE).alias("rule"),
+                concat_str(
+                    [col(R_REASON), lit("; left blank, the row is kept")],
+                    "",
+                    true,
+                )
+                .alias("reason"),
+                col(R_VALUE).alias("value"),
+            ])
+            .collect()?;
+        warnings = warnings.vstack(&found)?;
+        let invalid = mine
+            .iter()
+            .map(|r| r.fails.clone().fill_null(lit(false)))
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false));
+        blanks.push((field, invalid));
+    }
+    let mut exprs = Vec::new();
+    for (field, invalid) in &blanks {
+        for name in [mapped(field), typed(field)] {
+            exprs.push(
+                when(invalid.clone())
+                    .then(lit(NULL))
+                    .otherwise(col(name.as_str()))
+                    .alias(name.as_str()),
+            );
+        }
+    }
+    let df = if exprs.is_empty() {
+        df
+    } else {
+        df.lazy().with_columns(exprs).collect()?
+    };
+    Ok((df, warnings))
+}
+
+/// An empty frame with the columns of rejects and warnings.
+fn empty_findings() -> DataFrame {
+    df!(
+        "line" => Vec::<u32>::new(),
+        "field" => Vec::<String>::new(),
+        "rule" => Vec::<String>::new(),
+        "reason" => Vec::<String>::new(),
+        "value" => Vec::<Option<String>>::new(),
+    )
+    .expect("empty frame")
+}
+
+/// Checks one file's rows. `key` is the HMAC key for NHS numbers.
+pub fn check(
+    raw: RawTable,
+    source: &Source,
+    settings: &Settings,
+    key: &Arc<Vec<u8>>,
+    lsoa: Option<&DataFrame>,
+) -> PolarsResult<Checked> {
+    let read_rejects = read_rejects_frame(&raw.rejects)?;
+    let (df, present) = frame::build(raw, source, lsoa)?;
+    let (blank, mut rules): (Vec<Rule>, Vec<Rule>) = fields::type_rules(source, &present)
+        .into_iter()
+        .partition(|r| source.on_invalid(r.field) == OnInvalid::Null);
+    rules.extend(cross::cross_rules(source, settings));
+    let parsed = frame::parse(df, source, &present, key)?;
+    // An invalid value of a field that may be blank is blanked, and the row
+    // kept with a warning; the rules below then see it as empty.
+    let (parsed, warnings) = blank_invalid(parsed, &blank)?;
+    let judged = judge(parsed, &rules)?;
+    let sentinel_dates = fields::sentinel_dates(&judged.checked, source, &present)?;
+    let rows = feedback::rows(source, &present, &judged)?;
+    let (rejected, accepted) = judged.split(output::output_exprs(source, &present, settings))?;
+    let (accepted, dup_rejects) = dedupe::drop_duplicates(accepted, source)?;
+    // Warnings of rows rejected for another reason are not kept: the reject says it.
+    let mut warnings = without_lines_of(warnings, &rejected)?;
+    let mut accepted = accepted;
+    if source.kind == SourceKind::ProviderReturns {
+        let (kept, course_warnings) = dedupe::course_majority(accepted, source)?;
+        accepted = kept;
+        warnings = warnings.vstack(&course_warnings)?;
+    }
+    let rows_before_folding = accepted.height();
+    let accepted = spells::fold(accepted, source)?;
+    let mut rejects = rejected.vstack(&dup_rejects)?;
+    // A duplicate's warnings go with it.
+    let warnings = without_lines_of(warnings, &dup_rejects)?;
+    if let Some(extra) = read_rejects {
+        rejects = rejects.vstack(&extra)?;
+    }
+    Ok(Checked {
+        accepted,
+        rejects: feedback::attach_rows(rejects, rows)?,
+        warnings: masked_warnings(warnings)?,
+        rows_before_folding,
+        sentinel_dates,
+    })
+}
+
+/// The rows the reader rejected (wrong number of fields) as findings, or
+/// None when it rejected none.
+fn read_rejects_frame(read: &[super::Reject]) -> PolarsResult<Option<DataFrame>> {
+    if read.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(df!(
+        "line" => read.iter().map(|r| r.line).collect::<Vec<_>>(),
+        "field" => read.iter().map(|r| r.field.clone()).collect::<Vec<_>>(),
+        "rule" => read.iter().map(|_| "wrong number of fields".to_string()).collect::<Vec<_>>(),
+        "reason" => read.iter().map(|r| r.reason.clone()).collect::<Vec<_>>(),
+        "value" => read.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
+    )?))
+}
+
+/// The parsed rows with the index of the first rule each fails, and the
+/// failing rows with that rule's field, rule, reason and value.
+struct Judged {
+    checked: DataFrame,
+    failing: DataFrame,
+    /// True for a row that is kept: it fails no rule, or one whose reason is empty.
+    kept: Expr,
+}
+
+/// Applies `rules` to the parsed rows: each row's first failing rule.
+fn judge(parsed: DataFrame, rules: &[Rule]) -> PolarsResult<Judged> {
+    let checked = parsed
+        .lazy()
+        .with_column(first_failure_index(rules).alias(R_INDEX))
+        .collect()?;
+    // The messages, for the failing rows only.
+    let failing = checked
+        .clone()
+        .lazy()
+        .filter(col(R_INDEX).is_not_null())
+        .with_columns(first_failure(rules))
+        .collect()?;
+    // A failing rule whose reason is empty rejects nothing (as ever).
+    let kept_failing = failing
+        .clone()
+        .lazy()
+        .filter(col(R_REASON).is_null())
+        .select([col(LINE)])
+        .collect()?;
+    let kept = col(R_INDEX).is_null().or(col(LINE).is_in(
+        lit(kept_failing.column(LINE)?.as_materialized_series().clone()).implode(false),
+        false,
+    ));
+    Ok(Judged {
+        checked,
+        failing,
+        kept,
+    })
+}
+
+impl Judged {
+    /// The rejects (line, field, rule, reason, value) and the kept rows in
+    /// the canonical `output` columns.
+    fn split(self, output: Vec<Expr>) -> PolarsResult<(DataFrame, DataFrame)> {
+        let rejected = self
+            .failing
+            .lazy()
+            .filter(col(R_REASON).is_not_null())
+            .select([
+                col(LINE).alias("line"),
+                col(R_FIELD).alias("field"),
+                col(R_RULE).alias("rule"),
+                col(R_REASON).alias("reason"),
+                col(R_VALUE).alias("value"),
+            ])
+            .collect()?;
+        let accepted = self
+            .checked
+            .lazy()
+            .filter(self.kept)
+            .select(output)
+            .collect()?;
+        Ok((rejected, accepted))
+    }
+}
+
+/// The warnings in line order, their messages and values masked.
+fn masked_warnings(warnings: DataFrame) -> PolarsResult<DataFrame> {
+    warnings
+        .sort(["line"], SortMultipleOptions::default())?
+        .lazy()
+        .with_columns([nhs::mask(col("reason")), nhs::mask(col("value"))])
+        .collect()
+}

@@ -38,27 +38,12 @@ pub(super) fn drop_duplicates(
         ),
         _ => ("", "duplicate row", "duplicate row: same values as line "),
     };
-    let rejects = marked
-        .clone()
-        .lazy()
-        .filter(dup.clone())
-        .select([
-            col(SOURCE_LINE).alias("line"),
-            lit(field).alias("field"),
-            lit(rule).alias("rule"),
-            concat_str(
-                [
-                    lit(reason),
-                    col("_first_line").cast(DataType::String),
-                    lit(" (the first is kept)"),
-                ],
-                "",
-                true,
-            )
-            .alias("reason"),
-            lit(MASKED).alias("value"),
-        ])
-        .collect()?;
+    let reason = vec![
+        lit(reason),
+        col("_first_line").cast(DataType::String),
+        lit(" (the first is kept)"),
+    ];
+    let rejects = findings(&marked, dup.clone(), field, rule, reason, lit(MASKED))?;
     let kept = marked
         .lazy()
         .filter(dup.not())
@@ -111,31 +96,23 @@ pub(super) fn course_majority(
         .neq(col("_course_start"))
         .fill_null(lit(false));
     let fmt = source.date_formats_for(COURSE_START_DATE)[0].0.as_str();
-    let warnings = marked
-        .clone()
-        .lazy()
-        .filter(conflict.clone())
-        .select([
-            col(SOURCE_LINE).alias("line"),
-            lit(COURSE_START_DATE).alias("field"),
-            lit("differs from the course's start date").alias("rule"),
-            concat_str(
-                [
-                    lit("differs from the start date most rows of course "),
-                    col(COURSE_ID),
-                    lit(" give, "),
-                    col("_course_start").dt().strftime(fmt),
-                    lit(" (first on line "),
-                    col("_course_line").cast(DataType::String),
-                    lit("); the row is kept with that date"),
-                ],
-                "",
-                true,
-            )
-            .alias("reason"),
-            col(COURSE_START_DATE).dt().strftime(fmt).alias("value"),
-        ])
-        .collect()?;
+    let reason = vec![
+        lit("differs from the start date most rows of course "),
+        col(COURSE_ID),
+        lit(" give, "),
+        col("_course_start").dt().strftime(fmt),
+        lit(" (first on line "),
+        col("_course_line").cast(DataType::String),
+        lit("); the row is kept with that date"),
+    ];
+    let warnings = findings(
+        &marked,
+        conflict.clone(),
+        COURSE_START_DATE,
+        "differs from the course's start date",
+        reason,
+        col(COURSE_START_DATE).dt().strftime(fmt),
+    )?;
     let kept = marked
         .lazy()
         .with_column(
@@ -149,4 +126,27 @@ pub(super) fn course_majority(
             .as_expr()])
         .collect()?;
     Ok((kept, warnings))
+}
+
+/// The rows of `df` where `which` holds, as findings (line, field, rule,
+/// reason, value); the reason is `reason`'s pieces joined.
+fn findings(
+    df: &DataFrame,
+    which: Expr,
+    field: &str,
+    rule: &str,
+    reason: Vec<Expr>,
+    value: Expr,
+) -> PolarsResult<DataFrame> {
+    df.clone()
+        .lazy()
+        .filter(which)
+        .select([
+            col(SOURCE_LINE).alias("line"),
+            lit(field.to_string()).alias("field"),
+            lit(rule.to_string()).alias("rule"),
+            concat_str(reason, "", true).alias("reason"),
+            value.alias("value"),
+        ])
+        .collect()
 }

@@ -122,6 +122,13 @@ pub const EXIT_LOCKED: i32 = 3;
 /// The exit code for an error chain: 3 when another run holds the warehouse,
 /// 2 for bad input or a bad pipeline, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
+    // An ingest error wraps these transparently: it answers for them.
+    if let Some(e) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<crate::ingest::IngestError>())
+    {
+        return e.exit_code();
+    }
     if err.chain().any(|c| c.is::<LockError>()) {
         return EXIT_LOCKED;
     }

@@ -2,6 +2,7 @@
 //! warehouse; every row read is accepted or rejected with a reason.
 
 pub mod checks;
+mod error;
 pub mod linkage;
 pub mod nhs;
 pub mod read;
@@ -10,7 +11,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
 use polars::prelude::*;
 use sha2::Digest;
 
@@ -19,6 +19,8 @@ use crate::pipeline::{Pipeline, Source, SourceKind};
 use crate::progress::Progress;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::warehouse::{self, ManifestRow};
+
+pub use error::{IngestError, Result};
 
 /// A row rejected while reading, before the column checks.
 #[derive(Debug, Clone)]
@@ -158,8 +160,10 @@ fn source_config(source: &Source) -> Result<String> {
     let config = source_config_hash(source);
     Ok(match &source.lsoa_lookup {
         Some(l) => {
-            let bytes =
-                std::fs::read(&l.file).with_context(|| format!("cannot read {}", l.file))?;
+            let bytes = std::fs::read(&l.file).map_err(|err| IngestError::Read {
+                path: PathBuf::from(&l.file),
+                err,
+            })?;
             format!(
                 "{config}-{}",
                 &hex::encode(sha2::Sha256::digest(&bytes))[..16]
@@ -235,6 +239,13 @@ struct Prepared {
     warnings: DataFrame,
     kind: SourceKind,
     config: String,
+}
+
+impl Prepared {
+    /// The file's path and its rejects.
+    fn path_and_rejects(&self) -> (String, DataFrame) {
+        (self.report.path.clone(), self.rejects.clone())
+    }
 }
 
 /// The current version's manifest rows, keyed by file key.
@@ -364,11 +375,9 @@ pub fn reject_messages(path: &Path, rejects: &DataFrame, limit: usize) -> Result
 fn refuse_unversioned(dir: &Path) -> Result<()> {
     let old_manifest = dir.join(warehouse::MANIFEST).join("manifest.parquet");
     if old_manifest.is_file() && !dir.join(crate::files::MARKER).exists() {
-        bail!(
-            "{} is a warehouse made by an earlier smpeval, without versions; move it aside (e.g. to {}.old) and run `smpeval ingest` to rebuild it from the sources",
-            dir.display(),
-            dir.display()
-        );
+        return Err(IngestError::Unversioned {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -377,242 +386,35 @@ fn refuse_unversioned(dir: &Path) -> Result<()> {
 pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<Summary> {
     let key = Arc::new(pipeline.hmac_key()?);
     let fingerprint = nhs::key_fingerprint(&key);
-    let warehouse_dir = pipeline.warehouse.clone();
     let _lock = match mode.writes() {
-        true => {
-            refuse_unversioned(&warehouse_dir)?;
-            crate::files::claim_dir(&warehouse_dir, crate::files::DirKind::Warehouse)?;
-            let lock = warehouse::lock(&warehouse_dir, "ingest")?;
-            if let Some(h) = &lock.stale {
-                progress.warn(&format!(
-                    "took over a stale lock on {}: the run that held it ({h}) is no longer running (killed?)",
-                    warehouse_dir.display()
-                ));
-            }
-            Some(lock)
-        }
+        true => Some(claim_warehouse(&pipeline.warehouse, progress)?),
         false => None,
     };
-    // The current version: verified before an ingest builds on it. A repair
-    // trusts none of it (its manifest only, if readable, for the key check).
-    let snapshot = match mode {
-        // validate reads the current version's manifest only, for the key check.
-        Mode::Validate => warehouse::Snapshot::open(&warehouse_dir, &pipeline.path)
-            .ok()
-            .flatten(),
-        Mode::Ingest => {
-            let s = warehouse::Snapshot::open(&warehouse_dir, &pipeline.path)?;
-            if let Some(s) = &s {
-                s.verify()?;
-            }
-            s
-        }
-        Mode::Repair => warehouse::Snapshot::open(&warehouse_dir, &pipeline.path)
-            .ok()
-            .flatten(),
-    };
+    let snapshot = current_version(pipeline, mode)?;
     let previous = match mode {
         Mode::Repair | Mode::Validate => previous_manifest(snapshot.as_ref()).unwrap_or_default(),
         _ => previous_manifest(snapshot.as_ref())?,
     };
-    if let Some(prev) = previous.values().next() {
-        // validate refuses what ingest would refuse.
-        if prev.key_fingerprint != fingerprint {
-            return Err(PipelineError {
-                path: pipeline.path.clone(),
-                line: None,
-                message: format!(
-                    "the warehouse {} was built with a different HMAC key, so its person ids would not link with new ones; use the original key, or remove the warehouse to rebuild it",
-                    warehouse_dir.display()
-                ),
-            }
-            .into());
-        }
-    }
-
-    let mut prepared = Vec::new();
-    // Ingest and repair write each file's parts into the next version as
-    // soon as the file is checked, so one file's rows are held at a time; the
-    // version is committed (or dropped, on any failure) after every file.
-    let mut staging: Option<warehouse::Staging> = None;
-    let mut skipped = Vec::new();
-    let mut current = Vec::new();
-    // Every source's files first: a source with none is bad input before any reading.
-    let files: Vec<Vec<PathBuf>> = pipeline
-        .sources
-        .iter()
-        .map(|s| source_files(pipeline, s))
-        .collect::<Result<_, _>>()?;
-    progress.files(files.iter().map(Vec::len).sum());
-    // An ingest first hashes every file (in parallel, without keeping them),
-    // so that a file unchanged since the last ingest is never read whole.
-    let mut hashed: BTreeMap<PathBuf, String> = match mode {
-        Mode::Ingest if !previous.is_empty() => hash_files(files.iter().flatten()),
-        _ => BTreeMap::new(),
-    };
-    for (source, paths) in pipeline.sources.iter().zip(files) {
-        let config = source_config(source)?;
-        let lsoa = match &source.lsoa_lookup {
-            Some(l) => Some(read_lsoa_lookup(l)?),
-            None => None,
-        };
-        for path in paths {
-            let fkey = file_key(source, &path);
-            let shown = path.display().to_string();
-            let same = |sha: &str| {
-                previous.get(&fkey).is_some_and(|p| {
-                    p.sha256 == sha
-                        && p.schema_version == SCHEMA_VERSION
-                        && p.source_config == config
-                })
-            };
-            current.push(fkey.clone());
-            let unchanged = hashed.remove(&path).is_some_and(|sha| same(&sha));
-            if mode == Mode::Ingest && unchanged {
-                // Unchanged: its parts are carried over into any new version as they are.
-                progress.say(&format!(
-                    "{shown}: unchanged since the last ingest, skipped"
-                ));
-                skipped.push(fkey);
-                progress.file_done();
-                continue;
-            }
-            // Read whole, and hashed from the bytes ingested.
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let sha = hex::encode(sha2::Sha256::digest(&bytes));
-            if mode == Mode::Ingest && same(&sha) {
-                // Changed back while hashing: as unchanged.
-                progress.say(&format!(
-                    "{shown}: unchanged since the last ingest, skipped"
-                ));
-                skipped.push(fkey);
-                progress.file_done();
-                continue;
-            }
-            progress.reading(&shown);
-            let raw = read::read_file(&path, &bytes, source)?;
-            let rows_read = raw.rows_read;
-            let checked = checks::check(raw, source, &pipeline.settings, &key, lsoa.as_ref())
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("checking the rows of {shown}"))?;
-            let rejected = checked.rejects.height();
-            let accepted = checked.rows_before_folding;
-            if rows_read != accepted + rejected {
-                bail!("internal error: {shown}: {rows_read} rows read but {accepted} accepted and {rejected} rejected");
-            }
-            let report = FileReport {
-                source: source.name.clone(),
-                path: shown,
-                file_key: fkey,
-                size_bytes: bytes.len() as u64,
-                sha256: sha,
-                rows_read,
-                accepted,
-                rejected,
-                written: checked.accepted.height(),
-                sentinel_dates: checked.sentinel_dates,
-                ingested: true,
-                top_reasons: top_reasons(&checked.rejects)?,
-                examples: reject_messages(&path, &checked.rejects, 5)?,
-                warnings: count_reasons(&checked.warnings, None)?,
-                warning_examples: reject_messages(&path, &checked.warnings, 3)?,
-            };
-            progress.counts(
-                &format!(
-                    "{}: {} rows read, {} accepted, {} rejected",
-                    report.path, report.rows_read, report.accepted, report.rejected
-                ),
-                &[
-                    ("rows_read", report.rows_read as u64),
-                    ("accepted", report.accepted as u64),
-                    ("rejected", report.rejected as u64),
-                ],
-            );
-            for (why, n) in &report.warnings {
-                progress.say(&format!(
-                    "warning: {}: {n} row(s) kept with {why}",
-                    report.path
-                ));
-            }
-            progress.file_done();
-            let mut p = Prepared {
-                report,
-                accepted: checked.accepted,
-                rejects: checked.rejects,
-                warnings: checked.warnings,
-                kind: source.kind,
-                config: config.clone(),
-            };
-            if mode.writes() {
-                if staging.is_none() {
-                    staging = Some(warehouse::Staging::begin(&pipeline.warehouse)?);
-                }
-                if let Some(st) = staging.as_mut() {
-                    write_parts(st, &mut p)?;
-                }
-            }
-            prepared.push(p);
-        }
-    }
-
-    // A file over the reject limit fails the run before anything is written.
-    let limit = pipeline.settings.max_reject_rate;
-    if let Some(p) = prepared.iter().find(|p| {
-        p.report.rows_read > 0 && p.report.rejected as f64 / p.report.rows_read as f64 > limit
-    }) {
-        return Err(InputError::TooManyRejects {
-            path: PathBuf::from(&p.report.path),
-            read: p.report.rows_read,
-            rejected: p.report.rejected,
-            limit,
-            reasons: p
-                .report
-                .top_reasons
-                .iter()
-                .map(|(r, n)| format!("{r} ({n})"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        }
-        .into());
-    }
-
-    // What the report would refuse, refused before anything is written.
-    let frames = |kind: SourceKind| -> Vec<&DataFrame> {
-        prepared
-            .iter()
-            .filter(|p| p.kind == kind)
-            .map(|p| &p.accepted)
-            .collect()
-    };
-    if mode == Mode::Validate {
-        if let Some(0) =
-            linkage::referrals_in_period(&frames(SourceKind::ProviderReturns), &pipeline.settings)?
-        {
-            return Err(InputError::Argument(no_referrals_message(pipeline)).into());
-        }
-    }
-    let mut warnings = Vec::new();
-    if mode == Mode::Validate {
-        if let Some(l) = linkage::linkage(
-            &frames(SourceKind::ProviderReturns),
-            &frames(SourceKind::Hospital),
-        )? {
-            warnings.extend(linkage::linkage_warning(
-                &l,
-                pipeline.settings.min_linkage,
-                true,
-            ));
-        }
-    }
-    let validate_rejects: Vec<(String, DataFrame)> = match mode {
-        Mode::Validate => prepared
-            .iter()
-            .map(|p| (p.report.path.clone(), p.rejects.clone()))
-            .collect(),
+    refuse_other_key(pipeline, &previous, &fingerprint)?;
+    let mut files = Files::new(pipeline, mode, progress, key, &previous);
+    files.read_all()?;
+    let Files {
+        prepared,
+        staging,
+        skipped,
+        current,
+        ..
+    } = files;
+    refuse_too_many_rejects(pipeline, &prepared)?;
+    let mut warnings = match mode {
+        Mode::Validate => refuse_or_warn_as_report(pipeline, &prepared)?,
         Mode::Ingest | Mode::Repair => Vec::new(),
     };
-
+    // Validate only: each checked file's rejects, for `--rejects`.
+    let validate_rejects: Vec<(String, DataFrame)> = match mode {
+        Mode::Validate => prepared.iter().map(Prepared::path_and_rejects).collect(),
+        Mode::Ingest | Mode::Repair => Vec::new(),
+    };
     // Files the pipeline no longer matches: their rows leave the warehouse.
     let removed: Vec<(String, String)> = previous
         .iter()
@@ -620,54 +422,22 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         .map(|(k, p)| (k.clone(), p.path.clone()))
         .collect();
     let mut version = snapshot.as_ref().map(|s| s.version.clone());
-    let mut committed = false;
-    if mode.writes() {
-        for (_, path) in &removed {
-            progress.say(&format!(
-                "{path}: no longer matched by the pipeline; its rows are removed"
-            ));
-        }
-        // Nothing changed: nothing is written, not even the manifest.
-        if !prepared.is_empty() || !removed.is_empty() || mode == Mode::Repair {
-            let base = match mode {
-                Mode::Ingest => snapshot.as_ref(),
-                _ => None,
-            };
-            let st = match staging.take() {
-                Some(st) => st,
-                None => warehouse::Staging::begin(&pipeline.warehouse)?,
-            };
-            let v = write(pipeline, st, base, &prepared, &removed, &fingerprint)?;
-            progress.counts(
-                &format!(
-                    "committed warehouse version {v} ({} files ingested)",
-                    prepared.len()
-                ),
-                &[("files_ingested", prepared.len() as u64)],
-            );
-            let gc = crate::files::failpoint("ingest.gc")
-                .map_err(anyhow::Error::from)
-                .and_then(|()| {
-                    warehouse::collect_garbage(&warehouse_dir, pipeline.settings.keep_versions)
-                });
-            match gc {
-                Ok(gone) if !gone.is_empty() => progress.say(&format!(
-                    "removed old warehouse version(s) {} (keep_versions = {})",
-                    gone.join(", "),
-                    pipeline.settings.keep_versions
-                )),
-                Ok(_) => {}
-                Err(e) => progress.warn(&format!("{e:#}")),
-            }
-            version = Some(v);
-            committed = true;
-        }
-    }
+    let committed = mode.writes() && {
+        let changes = Changes {
+            snapshot: snapshot.as_ref(),
+            staging,
+            prepared: &prepared,
+            removed: &removed,
+            fingerprint: &fingerprint,
+        };
+        let made = commit(pipeline, mode, changes, progress)?;
+        let committed = made.is_some();
+        version = made.or(version);
+        committed
+    };
     let mut files: Vec<FileReport> = prepared.into_iter().map(|p| p.report).collect();
     if mode == Mode::Ingest {
         files.extend(manifest_reports(&previous, &skipped));
-    }
-    if mode == Mode::Ingest {
         warnings.extend(warehouse_linkage_warning(pipeline, true)?);
     }
     for w in &warnings {
@@ -677,7 +447,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         files,
         warnings,
         rejects: validate_rejects,
-        warehouse: warehouse_dir,
+        warehouse: pipeline.warehouse.clone(),
         version,
         committed,
         removed: match mode {
@@ -685,6 +455,387 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
             _ => removed.into_iter().map(|(_, p)| p).collect(),
         },
     })
+}
+
+/// Claims the warehouse folder for writing and takes its lock (saying when
+/// it takes over the stale lock of a run that was killed).
+fn claim_warehouse(dir: &Path, progress: &dyn Progress) -> Result<warehouse::Lock> {
+    refuse_unversioned(dir)?;
+    crate::files::claim_dir(dir, crate::files::DirKind::Warehouse)?;
+    let lock = warehouse::lock(dir, "ingest")?;
+    if let Some(h) = &lock.stale {
+        progress.warn(&format!(
+            "took over a stale lock on {}: the run that held it ({h}) is no longer running (killed?)",
+            dir.display()
+        ));
+    }
+    Ok(lock)
+}
+
+/// The current version: verified before an ingest builds on it. A repair
+/// trusts none of it, and validate reads only its manifest (if readable),
+/// for the key check.
+fn current_version(pipeline: &Pipeline, mode: Mode) -> Result<Option<warehouse::Snapshot>> {
+    let open = warehouse::Snapshot::open(&pipeline.warehouse, &pipeline.path);
+    Ok(match mode {
+        Mode::Ingest => {
+            let s = open?;
+            if let Some(s) = &s {
+                s.verify()?;
+            }
+            s
+        }
+        Mode::Validate | Mode::Repair => open.ok().flatten(),
+    })
+}
+
+/// A warehouse built with another HMAC key is refused (validate refuses what
+/// ingest would refuse): its person ids would not link with new ones.
+fn refuse_other_key(
+    pipeline: &Pipeline,
+    previous: &BTreeMap<String, ManifestRow>,
+    fingerprint: &str,
+) -> Result<()> {
+    match previous.values().next() {
+        Some(prev) if prev.key_fingerprint != fingerprint => Err(PipelineError {
+            path: pipeline.path.clone(),
+            line: None,
+            message: format!(
+                "the warehouse {} was built with a different HMAC key, so its person ids would not link with new ones; use the original key, or remove the warehouse to rebuild it",
+                pipeline.warehouse.display()
+            ),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Every source's files, read, checked and (ingest and repair) staged.
+struct Files<'a> {
+    pipeline: &'a Pipeline,
+    mode: Mode,
+    progress: &'a dyn Progress,
+    key: Arc<Vec<u8>>,
+    previous: &'a BTreeMap<String, ManifestRow>,
+    /// Each file's SHA-256, hashed before any is read (ingest over a warehouse).
+    hashed: BTreeMap<PathBuf, String>,
+    /// The next version, begun with the first file checked.
+    staging: Option<warehouse::Staging>,
+    prepared: Vec<Prepared>,
+    /// File keys of files unchanged since the last ingest.
+    skipped: Vec<String>,
+    /// File keys of every file the pipeline matches.
+    current: Vec<String>,
+}
+
+impl<'a> Files<'a> {
+    fn new(
+        pipeline: &'a Pipeline,
+        mode: Mode,
+        progress: &'a dyn Progress,
+        key: Arc<Vec<u8>>,
+        previous: &'a BTreeMap<String, ManifestRow>,
+    ) -> Self {
+        Files {
+            pipeline,
+            mode,
+            progress,
+            key,
+            previous,
+            hashed: BTreeMap::new(),
+            staging: None,
+            prepared: Vec::new(),
+            skipped: Vec::new(),
+            current: Vec::new(),
+        }
+    }
+
+    /// Reads every source's files in turn. Ingest and repair write each
+    /// file's parts into the next version as soon as the file is checked, so
+    /// one file's rows are held at a time; the version is committed (or
+    /// dropped, on any failure) after every file.
+    fn read_all(&mut self) -> Result<()> {
+        let pipeline = self.pipeline;
+        // Every source's files first: a source with none is bad input before any reading.
+        let files: Vec<Vec<PathBuf>> = pipeline
+            .sources
+            .iter()
+            .map(|s| source_files(pipeline, s))
+            .collect::<Result<_, _>>()?;
+        self.progress.files(files.iter().map(Vec::len).sum());
+        // An ingest first hashes every file (in parallel, without keeping them),
+        // so that a file unchanged since the last ingest is never read whole.
+        if self.mode == Mode::Ingest && !self.previous.is_empty() {
+            self.hashed = hash_files(files.iter().flatten());
+        }
+        for (source, paths) in pipeline.sources.iter().zip(files) {
+            let config = source_config(source)?;
+            let lsoa = match &source.lsoa_lookup {
+                Some(l) => Some(read_lsoa_lookup(l)?),
+                None => None,
+            };
+            for path in paths {
+                self.file(source, &config, lsoa.as_ref(), path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One file: skipped when unchanged (ingest), else read, checked,
+    /// reported and (ingest and repair) its parts staged.
+    fn file(
+        &mut self,
+        source: &Source,
+        config: &str,
+        lsoa: Option<&DataFrame>,
+        path: PathBuf,
+    ) -> Result<()> {
+        let fkey = file_key(source, &path);
+        let previous = self.previous;
+        let same = |sha: &str| {
+            previous.get(&fkey).is_some_and(|p| {
+                p.sha256 == sha && p.schema_version == SCHEMA_VERSION && p.source_config == config
+            })
+        };
+        self.current.push(fkey.clone());
+        let unchanged = self.hashed.remove(&path).is_some_and(|sha| same(&sha));
+        if self.mode == Mode::Ingest && unchanged {
+            // Unchanged: its parts are carried over into any new version as they are.
+            return Ok(self.skip(&path, fkey));
+        }
+        // Read whole, and hashed from the bytes ingested.
+        let bytes = std::fs::read(&path).map_err(|err| IngestError::Read {
+            path: path.clone(),
+            err,
+        })?;
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        if self.mode == Mode::Ingest && same(&sha) {
+            // Changed back while hashing: as unchanged.
+            return Ok(self.skip(&path, fkey));
+        }
+        let shown = path.display().to_string();
+        self.progress.reading(&shown);
+        let raw = read::read_file(&path, &bytes, source)?;
+        let rows_read = raw.rows_read;
+        let settings = &self.pipeline.settings;
+        let checked = checks::check(raw, source, settings, &self.key, lsoa)
+            .map_err(|err| IngestError::Check { path: shown, err })?;
+        let identity = FileIdentity {
+            source,
+            path: &path,
+            file_key: fkey,
+            size_bytes: bytes.len() as u64,
+            sha256: sha,
+        };
+        drop(bytes);
+        let report = file_report(identity, rows_read, &checked)?;
+        announce(self.progress, &report);
+        let mut p = Prepared {
+            report,
+            accepted: checked.accepted,
+            rejects: checked.rejects,
+            warnings: checked.warnings,
+            kind: source.kind,
+            config: config.to_string(),
+        };
+        if self.mode.writes() {
+            let st = match self.staging.take() {
+                Some(st) => st,
+                None => warehouse::Staging::begin(&self.pipeline.warehouse)?,
+            };
+            write_parts(self.staging.insert(st), &mut p)?;
+        }
+        self.prepared.push(p);
+        Ok(())
+    }
+
+    /// A file unchanged since the last ingest: said, counted, not read.
+    fn skip(&mut self, path: &Path, fkey: String) {
+        self.progress.say(&format!(
+            "{}: unchanged since the last ingest, skipped",
+            path.display()
+        ));
+        self.skipped.push(fkey);
+        self.progress.file_done();
+    }
+}
+
+/// What names an input file in the manifest and the reports.
+struct FileIdentity<'a> {
+    source: &'a Source,
+    path: &'a Path,
+    file_key: String,
+    size_bytes: u64,
+    sha256: String,
+}
+
+/// A checked file's report; refused when its rows do not add up.
+fn file_report(
+    id: FileIdentity,
+    rows_read: usize,
+    checked: &checks::Checked,
+) -> Result<FileReport> {
+    let shown = id.path.display().to_string();
+    let rejected = checked.rejects.height();
+    let accepted = checked.rows_before_folding;
+    if rows_read != accepted + rejected {
+        return Err(IngestError::Miscount {
+            path: shown,
+            read: rows_read,
+            accepted,
+            rejected,
+        });
+    }
+    Ok(FileReport {
+        source: id.source.name.clone(),
+        path: shown,
+        file_key: id.file_key,
+        size_bytes: id.size_bytes,
+        sha256: id.sha256,
+        rows_read,
+        accepted,
+        rejected,
+        written: checked.accepted.height(),
+        sentinel_dates: checked.sentinel_dates,
+        ingested: true,
+        top_reasons: top_reasons(&checked.rejects)?,
+        examples: reject_messages(id.path, &checked.rejects, 5)?,
+        warnings: count_reasons(&checked.warnings, None)?,
+        warning_examples: reject_messages(id.path, &checked.warnings, 3)?,
+    })
+}
+
+/// Says what became of a file's rows (counts for schedulers) and its warnings.
+fn announce(progress: &dyn Progress, report: &FileReport) {
+    progress.counts(
+        &format!(
+            "{}: {} rows read, {} accepted, {} rejected",
+            report.path, report.rows_read, report.accepted, report.rejected
+        ),
+        &[
+            ("rows_read", report.rows_read as u64),
+            ("accepted", report.accepted as u64),
+            ("rejected", report.rejected as u64),
+        ],
+    );
+    for (why, n) in &report.warnings {
+        progress.say(&format!(
+            "warning: {}: {n} row(s) kept with {why}",
+            report.path
+        ));
+    }
+    progress.file_done();
+}
+
+/// A file over the reject limit fails the run before anything is written.
+fn refuse_too_many_rejects(pipeline: &Pipeline, prepared: &[Prepared]) -> Result<()> {
+    let limit = pipeline.settings.max_reject_rate;
+    let Some(p) = prepared.iter().find(|p| {
+        p.report.rows_read > 0 && p.report.rejected as f64 / p.report.rows_read as f64 > limit
+    }) else {
+        return Ok(());
+    };
+    Err(InputError::TooManyRejects {
+        path: PathBuf::from(&p.report.path),
+        read: p.report.rows_read,
+        rejected: p.report.rejected,
+        limit,
+        reasons: p
+            .report
+            .top_reasons
+            .iter()
+            .map(|(r, n)| format!("{r} ({n})"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+    .into())
+}
+
+/// Validate only: what the report would refuse (no referral in the
+/// evaluation period), refused; a low linkage, as a warning.
+fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Result<Vec<String>> {
+    let frames = |kind: SourceKind| -> Vec<&DataFrame> {
+        prepared
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| &p.accepted)
+            .collect()
+    };
+    let returns = frames(SourceKind::ProviderReturns);
+    if let Some(0) = linkage::referrals_in_period(&returns, &pipeline.settings)? {
+        return Err(InputError::Argument(no_referrals_message(pipeline)).into());
+    }
+    let linked = linkage::linkage(&returns, &frames(SourceKind::Hospital))?;
+    Ok(linked
+        .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, true))
+        .into_iter()
+        .collect())
+}
+
+/// What the next version changes: the files checked (their parts staged)
+/// and the files no longer matched.
+struct Changes<'a> {
+    snapshot: Option<&'a warehouse::Snapshot>,
+    staging: Option<warehouse::Staging>,
+    prepared: &'a [Prepared],
+    removed: &'a [(String, String)],
+    fingerprint: &'a str,
+}
+
+/// Ingest and repair: commits a new version when anything changed (a repair
+/// always), then removes versions beyond `keep_versions`. The new version's
+/// name, or None when nothing changed (nothing is written, not even the manifest).
+fn commit(
+    pipeline: &Pipeline,
+    mode: Mode,
+    c: Changes,
+    progress: &dyn Progress,
+) -> Result<Option<String>> {
+    for (_, path) in c.removed {
+        progress.say(&format!(
+            "{path}: no longer matched by the pipeline; its rows are removed"
+        ));
+    }
+    if c.prepared.is_empty() && c.removed.is_empty() && mode != Mode::Repair {
+        return Ok(None);
+    }
+    let base = match mode {
+        Mode::Ingest => c.snapshot,
+        _ => None,
+    };
+    let st = match c.staging {
+        Some(st) => st,
+        None => warehouse::Staging::begin(&pipeline.warehouse)?,
+    };
+    let v = write(pipeline, st, base, c.prepared, c.removed, c.fingerprint)?;
+    progress.counts(
+        &format!(
+            "committed warehouse version {v} ({} files ingested)",
+            c.prepared.len()
+        ),
+        &[("files_ingested", c.prepared.len() as u64)],
+    );
+    collect_garbage(pipeline, progress);
+    Ok(Some(v))
+}
+
+/// Removes versions beyond `keep_versions`; a failure is only a warning
+/// (the new version is committed).
+fn collect_garbage(pipeline: &Pipeline, progress: &dyn Progress) {
+    let gc = match crate::files::failpoint("ingest.gc") {
+        Ok(()) => warehouse::collect_garbage(&pipeline.warehouse, pipeline.settings.keep_versions)
+            .map_err(|e| format!("{e:#}")),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    match gc {
+        Ok(gone) if !gone.is_empty() => progress.say(&format!(
+            "removed old warehouse version(s) {} (keep_versions = {})",
+            gone.join(", "),
+            pipeline.settings.keep_versions
+        )),
+        Ok(_) => {}
+        Err(e) => progress.warn(&e),
+    }
 }
 
 /// The SHA-256 of each file that can be read, streamed (a file is never held
@@ -884,24 +1035,15 @@ fn write_parts(st: &mut warehouse::Staging, p: &mut Prepared) -> Result<()> {
         let rel = format!("{table}/{part}");
         st.write(table, &rel, Some(&r.file_key), &mut df, "ingest.part")?;
     }
-    let mut rejects = with_lineage(std::mem::take(&mut p.rejects), &r.source, &r.path)?;
-    let rel = format!("{}/{part}", warehouse::REJECTS);
-    st.write(
-        warehouse::REJECTS,
-        &rel,
-        Some(&r.file_key),
-        &mut rejects,
-        "ingest.rejects",
-    )?;
-    let mut warnings = with_lineage(std::mem::take(&mut p.warnings), &r.source, &r.path)?;
-    let rel = format!("{}/{part}", warehouse::WARNINGS);
-    st.write(
-        warehouse::WARNINGS,
-        &rel,
-        Some(&r.file_key),
-        &mut warnings,
-        "ingest.rejects",
-    )?;
+    // Rejects, then warnings (both at the rejects' failpoint).
+    for (table, frame) in [
+        (warehouse::REJECTS, &mut p.rejects),
+        (warehouse::WARNINGS, &mut p.warnings),
+    ] {
+        let mut df = with_lineage(std::mem::take(frame), &r.source, &r.path)?;
+        let rel = format!("{table}/{part}");
+        st.write(table, &rel, Some(&r.file_key), &mut df, "ingest.rejects")?;
+    }
     Ok(())
 }
 
@@ -975,7 +1117,7 @@ fn write(
             });
         }
     }
-    st.commit()
+    Ok(st.commit()?)
 }
 
 /// The courses table: one row per provider and course, from all participants.
@@ -1011,5 +1153,6 @@ fn rebuild_courses(pipeline: &Pipeline, st: &mut warehouse::Staging) -> Result<(
         None,
         &mut courses,
         "ingest.courses",
-    )
+    )?;
+    Ok(())
 }

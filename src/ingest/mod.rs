@@ -62,10 +62,10 @@ pub struct FileReport {
 pub struct Summary {
     pub files: Vec<FileReport>,
     pub warehouse: PathBuf,
-    /// The warehouse's current version after the run (a new one when anything changed).
-    pub version: Option<String>,
     /// True when this run committed a new version.
     pub committed: bool,
+    /// The warehouse's current version after the run (a new one when anything changed).
+    pub version: Option<String>,
     /// Files ingested before that the pipeline no longer matches (rows removed).
     pub removed: Vec<String>,
     /// Warnings across files (linkage), in words.
@@ -1155,4 +1155,142 @@ fn rebuild_courses(pipeline: &Pipeline, st: &mut warehouse::Staging) -> Result<(
         "ingest.courses",
     )?;
     Ok(())
+}
+
+/// A pipeline of one provider-returns CSV source (pseudonyms, dd/mm/yyyy
+/// dates), with `extra` lines added to the source, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_pipeline(extra: &str) -> Pipeline {
+    let text = format!(
+        r#"name = "t"
+[privacy]
+key_env = "SMPEVAL_UNIT_TEST_KEY"
+[[sources]]
+name = "s"
+kind = "provider_returns"
+files = ["x.csv"]
+id_kind = "pseudonym"
+date_format = "dd/mm/yyyy"
+{extra}
+[sources.columns]
+provider_id = "provider"
+course_id = "course"
+programme = "programme"
+course_start_date = "start"
+person_id = "person"
+referral_date = "referred"
+sessions_attended = "sessions"
+[sources.constants]
+age_band = "65-74"
+"#
+    );
+    crate::pipeline::parse(Path::new("t.toml"), &text, text.as_bytes()).expect("test pipeline")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_cleaned_without_the_disk() {
+        assert_eq!(
+            clean_path(Path::new("pipelines/../sample_data/./a.csv")),
+            PathBuf::from("sample_data/a.csv")
+        );
+        assert_eq!(
+            clean_path(Path::new("../x/y/../z")),
+            PathBuf::from("../x/z")
+        );
+    }
+
+    fn findings() -> DataFrame {
+        df!(
+            "line" => [14u32, 3, 9],
+            "field" => ["referral_date", "", "referral_date"],
+            "rule" => ["is not a date", "wrong number of fields", "is not a date"],
+            "reason" => ["is not a date (expected dd/mm/yyyy)", "the row has 3 fields; the header has 7", "is not a date (expected dd/mm/yyyy)"],
+            "value" => [Some("31/02/2024"), None, Some("2024-13-01")],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn reject_messages_name_the_file_line_field_and_value() {
+        let m = reject_messages(Path::new("in/acme.csv"), &findings(), 2).unwrap();
+        assert_eq!(
+            m,
+            [
+                "acme.csv line 14, field referral_date: \"31/02/2024\" is not a date (expected dd/mm/yyyy)",
+                "acme.csv line 3: the row has 3 fields; the header has 7",
+            ]
+        );
+    }
+
+    #[test]
+    fn reasons_are_counted_commonest_first() {
+        let r = count_reasons(&findings(), None).unwrap();
+        assert_eq!(
+            r,
+            [
+                ("referral_date: is not a date".to_string(), 2),
+                (": wrong number of fields".to_string(), 1),
+            ]
+        );
+        assert_eq!(top_reasons(&findings()).unwrap().len(), 2);
+        assert!(count_reasons(&findings().head(Some(0)), None)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn errors_keep_their_exit_codes_and_read_as_words() {
+        let input = IngestError::from(InputError::Argument("no referrals".into()));
+        assert_eq!(crate::error::exit_code(&anyhow::Error::from(input)), 2);
+        let pipeline = IngestError::from(PipelineError {
+            path: "p.toml".into(),
+            line: Some(4),
+            message: "bad".into(),
+        });
+        assert_eq!(pipeline.to_string(), "p.toml line 4: bad");
+        assert_eq!(crate::error::exit_code(&anyhow::Error::from(pipeline)), 2);
+        let locked = IngestError::from(anyhow::Error::new(crate::error::LockError {
+            warehouse: "w".into(),
+            lock: "w/.lock".into(),
+            holder: None,
+        }));
+        assert_eq!(crate::error::exit_code(&anyhow::Error::from(locked)), 3);
+        let read = IngestError::Read {
+            path: "data/a.csv".into(),
+            err: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        };
+        assert_eq!(read.to_string(), "cannot read data/a.csv: gone");
+        assert_eq!(crate::error::exit_code(&anyhow::Error::from(read)), 1);
+        let old = IngestError::Unversioned { dir: "wh".into() };
+        assert!(old
+            .to_string()
+            .starts_with("wh is a warehouse made by an earlier smpeval"));
+    }
+
+    #[test]
+    fn an_old_unversioned_warehouse_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(refuse_unversioned(dir.path()).is_ok());
+        let m = dir.path().join(warehouse::MANIFEST);
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("manifest.parquet"), b"").unwrap();
+        assert!(matches!(
+            refuse_unversioned(dir.path()),
+            Err(IngestError::Unversioned { .. })
+        ));
+    }
+
+    #[test]
+    fn a_file_key_depends_on_source_and_path_only() {
+        let p = test_pipeline("");
+        let s = &p.sources[0];
+        let a = file_key(s, Path::new("x.csv"));
+        assert_eq!(a.len(), 16);
+        assert_eq!(a, file_key(s, Path::new("x.csv")));
+        assert_ne!(a, file_key(s, Path::new("y.csv")));
+    }
 }

@@ -436,3 +436,92 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
     }
     Ok(table)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "provider,course,programme,start,person,referred,sessions";
+
+    fn read(extra: &str, bytes: &[u8]) -> Result<RawTable, InputError> {
+        let p = crate::ingest::test_pipeline(extra);
+        read_file(Path::new("x.csv"), bytes, &p.sources[0])
+    }
+
+    fn cells(t: RawTable, field: &str) -> Vec<Option<String>> {
+        let mut columns = t.columns;
+        let s = columns.remove(field).unwrap().into_series(field).unwrap();
+        s.str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn a_ragged_row_is_a_reject_on_its_physical_line() {
+        let text = format!(
+            "{HEADER}\nA,1,generic,,p1,01/02/2024,0\nA,1,generic\n\nA,2,generic,,p2,01/02/2024,0\n"
+        );
+        let t = read("", text.as_bytes()).unwrap();
+        // Line 4 is blank: no row. Lines 2 and 5 are kept, line 3 rejected.
+        assert_eq!(t.rows_read, 3);
+        assert_eq!(t.lines, [2, 5]);
+        assert_eq!(t.rejects.len(), 1);
+        assert_eq!(t.rejects[0].line, 3);
+        assert_eq!(
+            t.rejects[0].reason,
+            "the row has 3 fields; the header has 7 (a stray delimiter or quote?)"
+        );
+    }
+
+    #[test]
+    fn a_quoted_newline_counts_as_a_line() {
+        let text = format!("{HEADER}\r\n\"North\r\nside\",1,generic,,p1,01/02/2024,0\r\nB,2,generic,,p2,01/02/2024,0\r\n");
+        let t = read("", text.as_bytes()).unwrap();
+        // The first row spans lines 2 and 3; the next starts on line 4.
+        assert_eq!(t.lines, [2, 4]);
+        assert_eq!(
+            cells(t, "provider_id"),
+            [Some("North\r\nside".to_string()), Some("B".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_bom_and_windows_1252_are_read() {
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend(format!("{HEADER}\nA,1,generic,,p1,01/02/2024,0\n").as_bytes());
+        let t = read("", &bytes).unwrap();
+        assert_eq!(cells(t, "provider_id"), [Some("A".to_string())]);
+        // 0xE9 is é in Windows-1252 and not UTF-8.
+        let mut bytes = format!("{HEADER}\nCaf").into_bytes();
+        bytes.extend(b"\xE9,1,generic,,p1,01/02/2024,0\n");
+        let t = read("encoding = \"windows-1252\"", &bytes).unwrap();
+        assert_eq!(cells(t, "provider_id"), [Some("Café".to_string())]);
+        let e = read("", &bytes).err().unwrap().to_string();
+        assert!(
+            e.starts_with("x.csv: line 2: the file is not UTF-8 (byte"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn title_rows_above_the_header_are_skipped_and_a_missing_column_named() {
+        let text = format!("Returns for March\n\n{HEADER}\nA,1,generic,,p1,01/02/2024,0\n");
+        let t = read("header_row = 3", text.as_bytes()).unwrap();
+        assert_eq!(t.lines, [4]);
+        let e = read("", b"provider;course\nA;1\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("the file looks ';'-separated"), "{e}");
+        let e = read("", b"provider,course\nA,1\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            e,
+            "x.csv: missing columns \"start\" (for course_start_date), \"person\" (for person_id), \"programme\" (for programme), \"referred\" (for referral_date), \"sessions\" (for sessions_attended); the header row has \"provider\", \"course\""
+        );
+    }
+}

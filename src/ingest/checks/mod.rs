@@ -374,3 +374,110 @@ fn masked_warnings(warnings: DataFrame) -> PolarsResult<DataFrame> {
         .with_columns([nhs::mask(col("reason")), nhs::mask(col("value"))])
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "provider,course,programme,start,person,referred,sessions";
+
+    /// The rows of `body` (after the header) checked under the test pipeline.
+    fn checked(body: &str) -> Checked {
+        let p = crate::ingest::test_pipeline("");
+        let text = format!("{HEADER}\n{body}");
+        let raw = super::super::read::read_file(
+            std::path::Path::new("x.csv"),
+            text.as_bytes(),
+            &p.sources[0],
+        )
+        .unwrap();
+        check(
+            raw,
+            &p.sources[0],
+            &p.settings,
+            &Arc::new(b"k".to_vec()),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn texts(df: &DataFrame, column: &str) -> Vec<String> {
+        let c = df.column(column).unwrap().cast(&DataType::String).unwrap();
+        c.str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap_or("").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_date_rule_rejects_with_its_message() {
+        let c = checked("A,1,generic,,p1,31/02/2024,0\nA,1,generic,,p2,01/02/2024,0\n");
+        assert_eq!(c.accepted.height(), 1);
+        assert_eq!(texts(&c.rejects, "line"), ["2"]);
+        assert_eq!(texts(&c.rejects, "field"), ["referral_date"]);
+        assert_eq!(
+            texts(&c.rejects, "reason"),
+            ["is not a date (expected dd/mm/yyyy)"]
+        );
+        assert_eq!(texts(&c.rejects, "value"), ["31/02/2024"]);
+    }
+
+    #[test]
+    fn the_duplicate_rule_keeps_the_first_row() {
+        let c = checked(
+            "A,1,generic,,p1,01/02/2024,0\nA,2,generic,,p1,01/02/2024,0\nA,1,generic,,p1,03/02/2024,0\n",
+        );
+        // Lines 2 and 4: same person, provider and course; line 3 is another course.
+        assert_eq!(texts(&c.accepted, SOURCE_LINE), ["2", "3"]);
+        assert_eq!(
+            texts(&c.rejects, "reason"),
+            ["duplicate referral: same person and course as line 2 (the first is kept)"]
+        );
+        assert_eq!(texts(&c.rejects, "line"), ["4"]);
+        assert_eq!(texts(&c.rejects, "value"), [MASKED]);
+        assert_eq!(c.rows_before_folding, 2);
+    }
+
+    #[test]
+    fn a_starter_needs_the_course_start_date() {
+        // Line 2 attended two sessions with no course start; line 3 attended none.
+        let c = checked("A,1,generic,,p1,01/02/2024,2\nA,1,generic,,p2,01/02/2024,0\n");
+        assert_eq!(texts(&c.accepted, SOURCE_LINE), ["3"]);
+        assert_eq!(
+            texts(&c.rejects, "reason"),
+            ["is empty, but the person attended a session (a starter needs the course start date)"]
+        );
+        assert_eq!(texts(&c.rejects, "field"), [COURSE_START_DATE]);
+    }
+
+    #[test]
+    fn a_course_keeps_the_start_date_most_rows_give() {
+        let c = checked(
+            "A,1,generic,05/03/2024,p1,01/02/2024,1\nA,1,generic,06/03/2024,p2,01/02/2024,1\nA,1,generic,06/03/2024,p3,01/02/2024,1\n",
+        );
+        assert_eq!(texts(&c.accepted, COURSE_START_DATE), ["2024-03-06"; 3]);
+        assert_eq!(texts(&c.warnings, "line"), ["2"]);
+        assert_eq!(
+            texts(&c.warnings, "reason"),
+            ["differs from the start date most rows of course 1 give, 06/03/2024 (first on line 3); the row is kept with that date"]
+        );
+    }
+
+    #[test]
+    fn a_hospital_rows_sentinel_dates_are_counted() {
+        // Counted over every row read: both dates on line 2 are sentinels.
+        let df = df!(
+            "t:event_date" => [NaiveDate::from_ymd_opt(1800, 1, 1), NaiveDate::from_ymd_opt(2024, 1, 1)],
+            "t:discharge_date" => [NaiveDate::from_ymd_opt(1801, 1, 1), None],
+        )
+        .unwrap();
+        let mut p = crate::ingest::test_pipeline("");
+        p.sources[0].kind = SourceKind::Hospital;
+        let present = vec![EVENT_DATE.to_string(), DISCHARGE_DATE.to_string()];
+        assert_eq!(
+            fields::sentinel_dates(&df, &p.sources[0], &present).unwrap(),
+            2
+        );
+    }
+}

@@ -601,7 +601,8 @@ impl<'a> Files<'a> {
         let unchanged = self.hashed.remove(&path).is_some_and(|sha| same(&sha));
         if self.mode == Mode::Ingest && unchanged {
             // Unchanged: its parts are carried over into any new version as they are.
-            return Ok(self.skip(&path, fkey));
+            self.skip(&path, fkey);
+            return Ok(());
         }
         // Read whole, and hashed from the bytes ingested.
         let bytes = std::fs::read(&path).map_err(|err| IngestError::Read {
@@ -611,7 +612,8 @@ impl<'a> Files<'a> {
         let sha = hex::encode(sha2::Sha256::digest(&bytes));
         if self.mode == Mode::Ingest && same(&sha) {
             // Changed back while hashing: as unchanged.
-            return Ok(self.skip(&path, fkey));
+            self.skip(&path, fkey);
+            return Ok(());
         }
         let shown = path.display().to_string();
         self.progress.reading(&shown);

@@ -529,6 +529,7 @@ struct Files<'a> {
 }
 
 impl<'a> Files<'a> {
+    /// Nothing read yet, over the current version's manifest rows `previous`.
     fn new(
         pipeline: &'a Pipeline,
         mode: Mode,

@@ -215,6 +215,7 @@ struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
+    /// The records of `text`, split at `delimiter`, header included.
     fn new(text: &'a str, delimiter: u8) -> Self {
         // The csv crate's own line count is off for CRLF files: lines come from byte offsets.
         let rdr = csv::ReaderBuilder::new()

@@ -49,10 +49,12 @@ const R_INDEX: &str = "_reject_index";
 /// Shown instead of an identifier in rejects and messages.
 pub const MASKED: &str = "[id masked]";
 
+/// The column of a field's value after the value map and case.
 fn mapped(f: &str) -> String {
     format!("m:{f}")
 }
 
+/// The column of a field's parsed value.
 fn typed(f: &str) -> String {
     format!("t:{f}")
 }
@@ -62,18 +64,22 @@ fn status(f: &str) -> String {
     format!("n:{f}")
 }
 
+/// A field's mapped value (`mapped`).
 fn m(f: &str) -> Expr {
     col(mapped(f))
 }
 
+/// A field's parsed value (`typed`).
 fn t(f: &str) -> Expr {
     col(typed(f))
 }
 
+/// A constant date, written yyyy-mm-dd.
 fn date_lit(s: &str) -> Expr {
     lit(NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("constant date"))
 }
 
+/// A fixed list of text values, as a literal.
 fn str_series(values: &[&str]) -> Expr {
     lit(Series::new("".into(), values))
 }

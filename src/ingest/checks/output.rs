@@ -2,6 +2,8 @@
 
 use super::*;
 
+/// The group a code falls in (`groups`: name, codes), `unknown` for
+/// another code, null for none.
 pub(super) fn code_group(code: Expr, groups: &[(&str, &[&str])]) -> Expr {
     let mut e: Option<Expr> = None;
     for (name, codes) in groups.iter().rev() {

@@ -291,6 +291,9 @@ fn wrapped<'a>(
     if let Some(r) = e.downcast_ref::<crate::report::ReportError>() {
         return r.wrapped();
     }
+    if let Some(i) = e.downcast_ref::<crate::ingest::IngestError>() {
+        return i.wrapped();
+    }
     None
 }
 

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
 use serde::Serialize;
 
 use crate::ingest::{self, FileState};
@@ -64,12 +63,12 @@ pub struct WarehouseStatus {
     pub problem: Option<String>,
 }
 
-pub fn status(p: &Pipeline) -> Result<Status> {
+pub fn status(p: &Pipeline) -> Result<Status, crate::ingest::IngestError> {
     let wh = &p.warehouse;
     let opened = Snapshot::open(wh, &p.path);
     let (snap, problem) = match opened {
         Ok(s) => (s, None),
-        Err(e) => (None, Some(format!("{e:#}"))),
+        Err(e) => (None, Some(crate::error::chain_text(&e))),
     };
     let problem = problem.or_else(|| {
         snap.as_ref()

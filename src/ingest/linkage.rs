@@ -3,7 +3,7 @@
 //! wrong id kind or key — otherwise gives a pack of zeros), and whether any
 //! referral falls in the evaluation period.
 
-use anyhow::Result;
+use super::Result;
 use polars::prelude::*;
 
 use crate::pipeline::Settings;

@@ -2,15 +2,17 @@
 //! warehouse; every row read is accepted or rejected with a reason.
 
 pub mod checks;
+mod error;
+mod files;
 pub mod linkage;
 pub mod nhs;
 pub mod read;
+mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
 use polars::prelude::*;
 use sha2::Digest;
 
@@ -19,6 +21,10 @@ use crate::pipeline::{Pipeline, Source, SourceKind};
 use crate::progress::Progress;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::warehouse::{self, ManifestRow};
+
+pub use error::{IngestError, Result};
+use files::Files;
+use write::{commit, Changes};
 
 /// A row rejected while reading, before the column checks.
 #[derive(Debug, Clone)]
@@ -60,10 +66,10 @@ pub struct FileReport {
 pub struct Summary {
     pub files: Vec<FileReport>,
     pub warehouse: PathBuf,
-    /// The warehouse's current version after the run (a new one when anything changed).
-    pub version: Option<String>,
     /// True when this run committed a new version.
     pub committed: bool,
+    /// The warehouse's current version after the run (a new one when anything changed).
+    pub version: Option<String>,
     /// Files ingested before that the pipeline no longer matches (rows removed).
     pub removed: Vec<String>,
     /// Warnings across files (linkage), in words.
@@ -158,8 +164,10 @@ fn source_config(source: &Source) -> Result<String> {
     let config = source_config_hash(source);
     Ok(match &source.lsoa_lookup {
         Some(l) => {
-            let bytes =
-                std::fs::read(&l.file).with_context(|| format!("cannot read {}", l.file))?;
+            let bytes = std::fs::read(&l.file).map_err(|err| IngestError::Read {
+                path: PathBuf::from(&l.file),
+                err,
+            })?;
             format!(
                 "{config}-{}",
                 &hex::encode(sha2::Sha256::digest(&bytes))[..16]
@@ -237,6 +245,13 @@ struct Prepared {
     config: String,
 }
 
+impl Prepared {
+    /// The file's path and its rejects.
+    fn path_and_rejects(&self) -> (String, DataFrame) {
+        (self.report.path.clone(), self.rejects.clone())
+    }
+}
+
 /// The current version's manifest rows, keyed by file key.
 fn previous_manifest(
     snapshot: Option<&warehouse::Snapshot>,
@@ -279,46 +294,6 @@ fn count_reasons(rejects: &DataFrame, limit: Option<u32>) -> Result<Vec<(String,
     Ok((0..out.height())
         .filter_map(|i| Some((why.get(i)?.to_string(), n.get(i)? as usize)))
         .collect())
-}
-
-/// The LSOA lookup as two text columns, `lsoa_code` (upper case) and
-/// `imd_decile`, one row per code (the first wins).
-fn read_lsoa_lookup(l: &crate::pipeline::LsoaLookup) -> Result<DataFrame> {
-    let path = Path::new(&l.file);
-    let bad = |m: String| InputError::File {
-        path: path.to_path_buf(),
-        message: m,
-    };
-    let mut rdr = csv::Reader::from_path(path)
-        .map_err(|e| bad(format!("cannot read the LSOA lookup: {e}")))?;
-    let headers = rdr
-        .headers()
-        .map_err(|e| bad(format!("cannot read the header row: {e}")))?
-        .clone();
-    let find = |h: &str| {
-        headers
-            .iter()
-            .position(|x| x.trim().eq_ignore_ascii_case(h.trim()))
-    };
-    let (Some(ci), Some(di)) = (find(&l.code_column), find(&l.decile_column)) else {
-        return Err(bad(format!(
-            "the LSOA lookup needs columns \"{}\" and \"{}\"",
-            l.code_column, l.decile_column
-        ))
-        .into());
-    };
-    let mut codes = Vec::new();
-    let mut deciles = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| bad(format!("cannot read a row: {e}")))?;
-        let code = rec.get(ci).unwrap_or("").trim().to_uppercase();
-        if !code.is_empty() && seen.insert(code.clone()) {
-            codes.push(code);
-            deciles.push(rec.get(di).unwrap_or("").trim().to_string());
-        }
-    }
-    Ok(df!(schema::LSOA_CODE => codes, schema::IMD_DECILE => deciles)?)
 }
 
 /// `acme.csv line 14, field referral_date: "31/02/2024" is not a date (expected dd/mm/yyyy)`
@@ -364,11 +339,9 @@ pub fn reject_messages(path: &Path, rejects: &DataFrame, limit: usize) -> Result
 fn refuse_unversioned(dir: &Path) -> Result<()> {
     let old_manifest = dir.join(warehouse::MANIFEST).join("manifest.parquet");
     if old_manifest.is_file() && !dir.join(crate::files::MARKER).exists() {
-        bail!(
-            "{} is a warehouse made by an earlier smpeval, without versions; move it aside (e.g. to {}.old) and run `smpeval ingest` to rebuild it from the sources",
-            dir.display(),
-            dir.display()
-        );
+        return Err(IngestError::Unversioned {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -377,242 +350,35 @@ fn refuse_unversioned(dir: &Path) -> Result<()> {
 pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<Summary> {
     let key = Arc::new(pipeline.hmac_key()?);
     let fingerprint = nhs::key_fingerprint(&key);
-    let warehouse_dir = pipeline.warehouse.clone();
     let _lock = match mode.writes() {
-        true => {
-            refuse_unversioned(&warehouse_dir)?;
-            crate::files::claim_dir(&warehouse_dir, crate::files::DirKind::Warehouse)?;
-            let lock = warehouse::lock(&warehouse_dir, "ingest")?;
-            if let Some(h) = &lock.stale {
-                progress.warn(&format!(
-                    "took over a stale lock on {}: the run that held it ({h}) is no longer running (killed?)",
-                    warehouse_dir.display()
-                ));
-            }
-            Some(lock)
-        }
+        true => Some(claim_warehouse(&pipeline.warehouse, progress)?),
         false => None,
     };
-    // The current version: verified before an ingest builds on it. A repair
-    // trusts none of it (its manifest only, if readable, for the key check).
-    let snapshot = match mode {
-        // validate reads the current version's manifest only, for the key check.
-        Mode::Validate => warehouse::Snapshot::open(&warehouse_dir, &pipeline.path)
-            .ok()
-            .flatten(),
-        Mode::Ingest => {
-            let s = warehouse::Snapshot::open(&warehouse_dir, &pipeline.path)?;
-            if let Some(s) = &s {
-                s.verify()?;
-            }
-            s
-        }
-        Mode::Repair => warehouse::Snapshot::open(&warehouse_dir, &pipeline.path)
-            .ok()
-            .flatten(),
-    };
+    let snapshot = current_version(pipeline, mode)?;
     let previous = match mode {
         Mode::Repair | Mode::Validate => previous_manifest(snapshot.as_ref()).unwrap_or_default(),
         _ => previous_manifest(snapshot.as_ref())?,
     };
-    if let Some(prev) = previous.values().next() {
-        // validate refuses what ingest would refuse.
-        if prev.key_fingerprint != fingerprint {
-            return Err(PipelineError {
-                path: pipeline.path.clone(),
-                line: None,
-                message: format!(
-                    "the warehouse {} was built with a different HMAC key, so its person ids would not link with new ones; use the original key, or remove the warehouse to rebuild it",
-                    warehouse_dir.display()
-                ),
-            }
-            .into());
-        }
-    }
-
-    let mut prepared = Vec::new();
-    // Ingest and repair write each file's parts into the next version as
-    // soon as the file is checked, so one file's rows are held at a time; the
-    // version is committed (or dropped, on any failure) after every file.
-    let mut staging: Option<warehouse::Staging> = None;
-    let mut skipped = Vec::new();
-    let mut current = Vec::new();
-    // Every source's files first: a source with none is bad input before any reading.
-    let files: Vec<Vec<PathBuf>> = pipeline
-        .sources
-        .iter()
-        .map(|s| source_files(pipeline, s))
-        .collect::<Result<_, _>>()?;
-    progress.files(files.iter().map(Vec::len).sum());
-    // An ingest first hashes every file (in parallel, without keeping them),
-    // so that a file unchanged since the last ingest is never read whole.
-    let mut hashed: BTreeMap<PathBuf, String> = match mode {
-        Mode::Ingest if !previous.is_empty() => hash_files(files.iter().flatten()),
-        _ => BTreeMap::new(),
-    };
-    for (source, paths) in pipeline.sources.iter().zip(files) {
-        let config = source_config(source)?;
-        let lsoa = match &source.lsoa_lookup {
-            Some(l) => Some(read_lsoa_lookup(l)?),
-            None => None,
-        };
-        for path in paths {
-            let fkey = file_key(source, &path);
-            let shown = path.display().to_string();
-            let same = |sha: &str| {
-                previous.get(&fkey).is_some_and(|p| {
-                    p.sha256 == sha
-                        && p.schema_version == SCHEMA_VERSION
-                        && p.source_config == config
-                })
-            };
-            current.push(fkey.clone());
-            let unchanged = hashed.remove(&path).is_some_and(|sha| same(&sha));
-            if mode == Mode::Ingest && unchanged {
-                // Unchanged: its parts are carried over into any new version as they are.
-                progress.say(&format!(
-                    "{shown}: unchanged since the last ingest, skipped"
-                ));
-                skipped.push(fkey);
-                progress.file_done();
-                continue;
-            }
-            // Read whole, and hashed from the bytes ingested.
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let sha = hex::encode(sha2::Sha256::digest(&bytes));
-            if mode == Mode::Ingest && same(&sha) {
-                // Changed back while hashing: as unchanged.
-                progress.say(&format!(
-                    "{shown}: unchanged since the last ingest, skipped"
-                ));
-                skipped.push(fkey);
-                progress.file_done();
-                continue;
-            }
-            progress.reading(&shown);
-            let raw = read::read_file(&path, &bytes, source)?;
-            let rows_read = raw.rows_read;
-            let checked = checks::check(raw, source, &pipeline.settings, &key, lsoa.as_ref())
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("checking the rows of {shown}"))?;
-            let rejected = checked.rejects.height();
-            let accepted = checked.rows_before_folding;
-            if rows_read != accepted + rejected {
-                bail!("internal error: {shown}: {rows_read} rows read but {accepted} accepted and {rejected} rejected");
-            }
-            let report = FileReport {
-                source: source.name.clone(),
-                path: shown,
-                file_key: fkey,
-                size_bytes: bytes.len() as u64,
-                sha256: sha,
-                rows_read,
-                accepted,
-                rejected,
-                written: checked.accepted.height(),
-                sentinel_dates: checked.sentinel_dates,
-                ingested: true,
-                top_reasons: top_reasons(&checked.rejects)?,
-                examples: reject_messages(&path, &checked.rejects, 5)?,
-                warnings: count_reasons(&checked.warnings, None)?,
-                warning_examples: reject_messages(&path, &checked.warnings, 3)?,
-            };
-            progress.counts(
-                &format!(
-                    "{}: {} rows read, {} accepted, {} rejected",
-                    report.path, report.rows_read, report.accepted, report.rejected
-                ),
-                &[
-                    ("rows_read", report.rows_read as u64),
-                    ("accepted", report.accepted as u64),
-                    ("rejected", report.rejected as u64),
-                ],
-            );
-            for (why, n) in &report.warnings {
-                progress.say(&format!(
-                    "warning: {}: {n} row(s) kept with {why}",
-                    report.path
-                ));
-            }
-            progress.file_done();
-            let mut p = Prepared {
-                report,
-                accepted: checked.accepted,
-                rejects: checked.rejects,
-                warnings: checked.warnings,
-                kind: source.kind,
-                config: config.clone(),
-            };
-            if mode.writes() {
-                if staging.is_none() {
-                    staging = Some(warehouse::Staging::begin(&pipeline.warehouse)?);
-                }
-                if let Some(st) = staging.as_mut() {
-                    write_parts(st, &mut p)?;
-                }
-            }
-            prepared.push(p);
-        }
-    }
-
-    // A file over the reject limit fails the run before anything is written.
-    let limit = pipeline.settings.max_reject_rate;
-    if let Some(p) = prepared.iter().find(|p| {
-        p.report.rows_read > 0 && p.report.rejected as f64 / p.report.rows_read as f64 > limit
-    }) {
-        return Err(InputError::TooManyRejects {
-            path: PathBuf::from(&p.report.path),
-            read: p.report.rows_read,
-            rejected: p.report.rejected,
-            limit,
-            reasons: p
-                .report
-                .top_reasons
-                .iter()
-                .map(|(r, n)| format!("{r} ({n})"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        }
-        .into());
-    }
-
-    // What the report would refuse, refused before anything is written.
-    let frames = |kind: SourceKind| -> Vec<&DataFrame> {
-        prepared
-            .iter()
-            .filter(|p| p.kind == kind)
-            .map(|p| &p.accepted)
-            .collect()
-    };
-    if mode == Mode::Validate {
-        if let Some(0) =
-            linkage::referrals_in_period(&frames(SourceKind::ProviderReturns), &pipeline.settings)?
-        {
-            return Err(InputError::Argument(no_referrals_message(pipeline)).into());
-        }
-    }
-    let mut warnings = Vec::new();
-    if mode == Mode::Validate {
-        if let Some(l) = linkage::linkage(
-            &frames(SourceKind::ProviderReturns),
-            &frames(SourceKind::Hospital),
-        )? {
-            warnings.extend(linkage::linkage_warning(
-                &l,
-                pipeline.settings.min_linkage,
-                true,
-            ));
-        }
-    }
-    let validate_rejects: Vec<(String, DataFrame)> = match mode {
-        Mode::Validate => prepared
-            .iter()
-            .map(|p| (p.report.path.clone(), p.rejects.clone()))
-            .collect(),
+    refuse_other_key(pipeline, &previous, &fingerprint)?;
+    let mut files = Files::new(pipeline, mode, progress, key, &previous);
+    files.read_all()?;
+    let Files {
+        prepared,
+        staging,
+        skipped,
+        current,
+        ..
+    } = files;
+    refuse_too_many_rejects(pipeline, &prepared)?;
+    let mut warnings = match mode {
+        Mode::Validate => refuse_or_warn_as_report(pipeline, &prepared)?,
         Mode::Ingest | Mode::Repair => Vec::new(),
     };
-
+    // Validate only: each checked file's rejects, for `--rejects`.
+    let validate_rejects: Vec<(String, DataFrame)> = match mode {
+        Mode::Validate => prepared.iter().map(Prepared::path_and_rejects).collect(),
+        Mode::Ingest | Mode::Repair => Vec::new(),
+    };
     // Files the pipeline no longer matches: their rows leave the warehouse.
     let removed: Vec<(String, String)> = previous
         .iter()
@@ -620,55 +386,22 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         .map(|(k, p)| (k.clone(), p.path.clone()))
         .collect();
     let mut version = snapshot.as_ref().map(|s| s.version.clone());
-    let mut committed = false;
-    if mode.writes() {
-        for (_, path) in &removed {
-            progress.say(&format!(
-                "{path}: no longer matched by the pipeline; its rows are removed"
-            ));
-        }
-        // Nothing changed: nothing is written, not even the manifest.
-        if !prepared.is_empty() || !removed.is_empty() || mode == Mode::Repair {
-            let base = match mode {
-                Mode::Ingest => snapshot.as_ref(),
-                _ => None,
-            };
-            let st = match staging.take() {
-                Some(st) => st,
-                None => warehouse::Staging::begin(&pipeline.warehouse)?,
-            };
-            let v = write(pipeline, st, base, &prepared, &removed, &fingerprint)?;
-            progress.counts(
-                &format!(
-                    "committed warehouse version {v} ({} files ingested)",
-                    prepared.len()
-                ),
-                &[("files_ingested", prepared.len() as u64)],
-            );
-            let gc = crate::files::failpoint("ingest.gc")
-                .map_err(anyhow::Error::from)
-                .and_then(|()| {
-                    warehouse::collect_garbage(&warehouse_dir, pipeline.settings.keep_versions)
-                        .map_err(anyhow::Error::from)
-                });
-            match gc {
-                Ok(gone) if !gone.is_empty() => progress.say(&format!(
-                    "removed old warehouse version(s) {} (keep_versions = {})",
-                    gone.join(", "),
-                    pipeline.settings.keep_versions
-                )),
-                Ok(_) => {}
-                Err(e) => progress.warn(&format!("{e:#}")),
-            }
-            version = Some(v);
-            committed = true;
-        }
-    }
+    let committed = mode.writes() && {
+        let changes = Changes {
+            snapshot: snapshot.as_ref(),
+            staging,
+            prepared: &prepared,
+            removed: &removed,
+            fingerprint: &fingerprint,
+        };
+        let made = commit(pipeline, mode, changes, progress)?;
+        let committed = made.is_some();
+        version = made.or(version);
+        committed
+    };
     let mut files: Vec<FileReport> = prepared.into_iter().map(|p| p.report).collect();
     if mode == Mode::Ingest {
         files.extend(manifest_reports(&previous, &skipped));
-    }
-    if mode == Mode::Ingest {
         warnings.extend(warehouse_linkage_warning(pipeline, true)?);
     }
     for w in &warnings {
@@ -678,7 +411,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         files,
         warnings,
         rejects: validate_rejects,
-        warehouse: warehouse_dir,
+        warehouse: pipeline.warehouse.clone(),
         version,
         committed,
         removed: match mode {
@@ -688,52 +421,102 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     })
 }
 
-/// The SHA-256 of each file that can be read, streamed (a file is never held
-/// whole), on as many threads as there are cores.
-fn hash_files<'a>(paths: impl Iterator<Item = &'a PathBuf>) -> BTreeMap<PathBuf, String> {
-    use std::io::Read;
-    let paths: Vec<&PathBuf> = paths.collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(paths.len().max(1));
-    let hash = |p: &Path| -> Option<String> {
-        let mut f = std::fs::File::open(p).ok()?;
-        let mut h = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = f.read(&mut buf).ok()?;
-            if n == 0 {
-                break;
+/// Claims the warehouse folder for writing and takes its lock (saying when
+/// it takes over the stale lock of a run that was killed).
+fn claim_warehouse(dir: &Path, progress: &dyn Progress) -> Result<warehouse::Lock> {
+    refuse_unversioned(dir)?;
+    crate::files::claim_dir(dir, crate::files::DirKind::Warehouse)?;
+    let lock = warehouse::lock(dir, "ingest")?;
+    if let Some(h) = &lock.stale {
+        progress.warn(&format!(
+            "took over a stale lock on {}: the run that held it ({h}) is no longer running (killed?)",
+            dir.display()
+        ));
+    }
+    Ok(lock)
+}
+
+/// The current version: verified before an ingest builds on it. A repair
+/// trusts none of it, and validate reads only its manifest (if readable),
+/// for the key check.
+fn current_version(pipeline: &Pipeline, mode: Mode) -> Result<Option<warehouse::Snapshot>> {
+    let open = warehouse::Snapshot::open(&pipeline.warehouse, &pipeline.path);
+    Ok(match mode {
+        Mode::Ingest => {
+            let s = open?;
+            if let Some(s) = &s {
+                s.verify()?;
             }
-            h.update(&buf[..n]);
+            s
         }
-        Some(hex::encode(h.finalize()))
-    };
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(p) = paths.get(i) else {
-                            break;
-                        };
-                        if let Some(sha) = hash(p) {
-                            out.push(((*p).clone(), sha));
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
+        Mode::Validate | Mode::Repair => open.ok().flatten(),
     })
+}
+
+/// A warehouse built with another HMAC key is refused (validate refuses what
+/// ingest would refuse): its person ids would not link with new ones.
+fn refuse_other_key(
+    pipeline: &Pipeline,
+    previous: &BTreeMap<String, ManifestRow>,
+    fingerprint: &str,
+) -> Result<()> {
+    match previous.values().next() {
+        Some(prev) if prev.key_fingerprint != fingerprint => Err(PipelineError {
+            path: pipeline.path.clone(),
+            line: None,
+            message: format!(
+                "the warehouse {} was built with a different HMAC key, so its person ids would not link with new ones; use the original key, or remove the warehouse to rebuild it",
+                pipeline.warehouse.display()
+            ),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// A file over the reject limit fails the run before anything is written.
+fn refuse_too_many_rejects(pipeline: &Pipeline, prepared: &[Prepared]) -> Result<()> {
+    let limit = pipeline.settings.max_reject_rate;
+    let Some(p) = prepared.iter().find(|p| {
+        p.report.rows_read > 0 && p.report.rejected as f64 / p.report.rows_read as f64 > limit
+    }) else {
+        return Ok(());
+    };
+    Err(InputError::TooManyRejects {
+        path: PathBuf::from(&p.report.path),
+        read: p.report.rows_read,
+        rejected: p.report.rejected,
+        limit,
+        reasons: p
+            .report
+            .top_reasons
+            .iter()
+            .map(|(r, n)| format!("{r} ({n})"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+    .into())
+}
+
+/// Validate only: what the report would refuse (no referral in the
+/// evaluation period), refused; a low linkage, as a warning.
+fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Result<Vec<String>> {
+    let frames = |kind: SourceKind| -> Vec<&DataFrame> {
+        prepared
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| &p.accepted)
+            .collect()
+    };
+    let returns = frames(SourceKind::ProviderReturns);
+    if let Some(0) = linkage::referrals_in_period(&returns, &pipeline.settings)? {
+        return Err(InputError::Argument(no_referrals_message(pipeline)).into());
+    }
+    let linked = linkage::linkage(&returns, &frames(SourceKind::Hospital))?;
+    Ok(linked
+        .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, true))
+        .into_iter()
+        .collect())
 }
 
 /// The refusal when no referral falls in the evaluation period (validate and report).
@@ -839,179 +622,140 @@ fn manifest_reports(rows: &BTreeMap<String, ManifestRow>, keys: &[String]) -> Ve
         .collect()
 }
 
-fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<DataFrame> {
-    Ok(df
-        .lazy()
-        .with_columns([
-            lit(source.to_string()).alias(schema::SOURCE),
-            lit(path.to_string()).alias(schema::SOURCE_FILE),
-        ])
-        .collect()?)
+/// A pipeline of one provider-returns CSV source (pseudonyms, dd/mm/yyyy
+/// dates), with `extra` lines added to the source, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_pipeline(extra: &str) -> Pipeline {
+    let text = format!(
+        r#"name = "t"
+[privacy]
+key_env = "SMPEVAL_UNIT_TEST_KEY"
+[[sources]]
+name = "s"
+kind = "provider_returns"
+files = ["x.csv"]
+id_kind = "pseudonym"
+date_format = "dd/mm/yyyy"
+{extra}
+[sources.columns]
+provider_id = "provider"
+course_id = "course"
+programme = "programme"
+course_start_date = "start"
+person_id = "person"
+referral_date = "referred"
+sessions_attended = "sessions"
+[sources.constants]
+age_band = "65-74"
+"#
+    );
+    crate::pipeline::parse(Path::new("t.toml"), &text, text.as_bytes()).expect("test pipeline")
 }
 
-/// Writes one checked file's parts (its rows, rejects and warnings) into the
-/// version being built, and lets go of its rows.
-fn write_parts(st: &mut warehouse::Staging, p: &mut Prepared) -> Result<()> {
-    let r = &p.report;
-    let table = p.kind.table();
-    let part = warehouse::part_name(&r.file_key);
-    let accepted = with_lineage(std::mem::take(&mut p.accepted), &r.source, &r.path)?;
-    if p.kind == SourceKind::Hospital {
-        // Hive partitions: setting and year of the event, kept in the path only.
-        let with_year = accepted
-            .lazy()
-            .with_column(col(schema::EVENT_DATE).dt().year().alias(schema::YEAR))
-            .collect()?;
-        let groups = with_year.partition_by_stable([schema::SETTING, schema::YEAR], true)?;
-        drop(with_year);
-        for g in groups {
-            let setting = g
-                .column(schema::SETTING)?
-                .str()?
-                .get(0)
-                .unwrap_or("unknown")
-                .to_string();
-            let year = g.column(schema::YEAR)?.i32()?.get(0).unwrap_or(0);
-            let mut g = g.drop_many([schema::SETTING, schema::YEAR]);
-            let rel = format!(
-                "{table}/{}={setting}/{}={year}/{part}",
-                schema::SETTING,
-                schema::YEAR
-            );
-            st.write(table, &rel, Some(&r.file_key), &mut g, "ingest.part")?;
-        }
-    } else {
-        let mut df = accepted;
-        let rel = format!("{table}/{part}");
-        st.write(table, &rel, Some(&r.file_key), &mut df, "ingest.part")?;
-    }
-    let mut rejects = with_lineage(std::mem::take(&mut p.rejects), &r.source, &r.path)?;
-    let rel = format!("{}/{part}", warehouse::REJECTS);
-    st.write(
-        warehouse::REJECTS,
-        &rel,
-        Some(&r.file_key),
-        &mut rejects,
-        "ingest.rejects",
-    )?;
-    let mut warnings = with_lineage(std::mem::take(&mut p.warnings), &r.source, &r.path)?;
-    let rel = format!("{}/{part}", warehouse::WARNINGS);
-    st.write(
-        warehouse::WARNINGS,
-        &rel,
-        Some(&r.file_key),
-        &mut warnings,
-        "ingest.rejects",
-    )?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Finishes the next version of the warehouse (`st`, holding the parts of
-/// the files just ingested, `prepared`) on `base` (the current version; None
-/// to build from nothing) and commits it. Returns its name.
-fn write(
-    pipeline: &Pipeline,
-    mut st: warehouse::Staging,
-    base: Option<&warehouse::Snapshot>,
-    prepared: &[Prepared],
-    removed: &[(String, String)],
-    fingerprint: &str,
-) -> Result<String> {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let replaced: Vec<String> = prepared
-        .iter()
-        .map(|p| p.report.file_key.clone())
-        .chain(removed.iter().map(|(k, _)| k.clone()))
-        .collect();
-    // Files not re-ingested are carried over as they are, listed first; courses
-    // and the manifest are rebuilt.
-    if let Some(prev) = base {
-        let mut kept = 0;
-        for f in &prev.files {
-            let rebuilt = f.table == warehouse::COURSES || f.table == warehouse::MANIFEST;
-            let replaced = f.file_key.as_ref().is_some_and(|k| replaced.contains(k));
-            if !rebuilt && !replaced {
-                st.keep(prev, f)?;
-                kept += 1;
-            }
-        }
-        st.move_last_to_front(kept);
+    #[test]
+    fn a_path_is_cleaned_without_the_disk() {
+        assert_eq!(
+            clean_path(Path::new("pipelines/../sample_data/./a.csv")),
+            PathBuf::from("sample_data/a.csv")
+        );
+        assert_eq!(
+            clean_path(Path::new("../x/y/../z")),
+            PathBuf::from("../x/z")
+        );
     }
 
-    // The manifest: previous rows for files not re-ingested, new rows for the rest.
-    let mut rows: Vec<ManifestRow> = match base {
-        Some(prev) => warehouse::manifest::read(prev)?
-            .into_iter()
-            .filter(|r| !replaced.contains(&r.file_key))
-            .collect(),
-        None => Vec::new(),
-    };
-    rows.extend(prepared.iter().map(|p| ManifestRow {
-        source: p.report.source.clone(),
-        path: p.report.path.clone(),
-        file_key: p.report.file_key.clone(),
-        size_bytes: p.report.size_bytes,
-        sha256: p.report.sha256.clone(),
-        rows_read: p.report.rows_read as u64,
-        rows_accepted: p.report.accepted as u64,
-        rows_rejected: p.report.rejected as u64,
-        rows_written: p.report.written as u64,
-        sentinel_dates: p.report.sentinel_dates as u64,
-        schema_version: SCHEMA_VERSION,
-        source_config: p.config.clone(),
-        key_fingerprint: fingerprint.to_string(),
-        pipeline_sha256: pipeline.sha256.clone(),
-        ingested_at: now.clone(),
-    }));
-    st.write_manifest(&rows)?;
-    rebuild_courses(pipeline, &mut st)?;
-    // Counted once per version: an ingest with nothing to do warns from it.
-    let returns = st.scan_parts(warehouse::PARTICIPANTS)?;
-    let hospital = st.scan_parts(warehouse::HOSPITAL_EVENTS)?;
-    if !returns.is_empty() && !hospital.is_empty() {
-        if let Some(l) = linkage::linkage_lazy(returns, hospital)? {
-            st.set_linkage(warehouse::LinkageCounts {
-                people: l.people as u64,
-                linked: l.linked as u64,
-            });
-        }
+    fn findings() -> DataFrame {
+        df!(
+            "line" => [14u32, 3, 9],
+            "field" => ["referral_date", "", "referral_date"],
+            "rule" => ["is not a date", "wrong number of fields", "is not a date"],
+            "reason" => ["is not a date (expected dd/mm/yyyy)", "the row has 3 fields; the header has 7", "is not a date (expected dd/mm/yyyy)"],
+            "value" => [Some("31/02/2024"), None, Some("2024-13-01")],
+        )
+        .unwrap()
     }
-    Ok(st.commit()?)
-}
 
-/// The courses table: one row per provider and course, from all participants.
-fn rebuild_courses(pipeline: &Pipeline, st: &mut warehouse::Staging) -> Result<()> {
-    use schema::*;
-    let Some(participants) = st.table(warehouse::PARTICIPANTS)? else {
-        return Ok(());
-    };
-    let threshold = pipeline.settings.completion_threshold;
-    let mut courses = participants
-        .lazy()
-        .group_by_stable([col(PROVIDER_ID), col(COURSE_ID)])
-        .agg([
-            col(PROGRAMME).first(),
-            col(COURSE_START_DATE).min(),
-            col(COURSE_LANGUAGE).drop_nulls().first(),
-            len().cast(DataType::UInt32).alias("referrals"),
-            // The starter and completer rules are the metrics' own (one place).
-            crate::metrics::referrals::is_starter()
-                .sum()
-                .cast(DataType::UInt32)
-                .alias("starters"),
-            crate::metrics::referrals::is_completer(threshold)
-                .sum()
-                .cast(DataType::UInt32)
-                .alias("completers"),
-        ])
-        .sort([PROVIDER_ID, COURSE_ID], SortMultipleOptions::default())
-        .collect()?;
-    st.write(
-        warehouse::COURSES,
-        &format!("{}/courses.parquet", warehouse::COURSES),
-        None,
-        &mut courses,
-        "ingest.courses",
-    )?;
-    Ok(())
+    #[test]
+    fn reject_messages_name_the_file_line_field_and_value() {
+        let m = reject_messages(Path::new("in/acme.csv"), &findings(), 2).unwrap();
+        assert_eq!(
+            m,
+            [
+                "acme.csv line 14, field referral_date: \"31/02/2024\" is not a date (expected dd/mm/yyyy)",
+                "acme.csv line 3: the row has 3 fields; the header has 7",
+            ]
+        );
+    }
+
+    #[test]
+    fn reasons_are_counted_commonest_first() {
+        let r = count_reasons(&findings(), None).unwrap();
+        assert_eq!(
+            r,
+            [
+                ("referral_date: is not a date".to_string(), 2),
+                (": wrong number of fields".to_string(), 1),
+            ]
+        );
+        assert_eq!(top_reasons(&findings()).unwrap().len(), 2);
+        assert!(count_reasons(&findings().head(Some(0)), None)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn errors_keep_their_exit_codes_and_read_as_words() {
+        let input = IngestError::from(InputError::Argument("no referrals".into()));
+        assert_eq!(crate::error::exit_code(&anyhow::Error::from(input)), 2);
+        let pipeline = IngestError::from(PipelineError {
+            path: "p.toml".into(),
+            line: Some(4),
+            message: "bad".into(),
+        });
+        assert_eq!(pipeline.to_string(), "p.toml line 4: bad");
+        assert_eq!(crate::error::exit_code(&anyhow::Error::from(pipeline)), 2);
+        let locked = IngestError::from(crate::error::StoreError::from(crate::error::LockError {
+            warehouse: "w".into(),
+            lock: "w/.lock".into(),
+            holder: None,
+        }));
+        assert_eq!(crate::error::exit_code(&anyhow::Error::from(locked)), 3);
+        let read = IngestError::Read {
+            path: "data/a.csv".into(),
+            err: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        };
+        assert_eq!(read.to_string(), "cannot read data/a.csv: gone");
+        assert_eq!(crate::error::exit_code(&anyhow::Error::from(read)), 1);
+        let old = IngestError::Unversioned { dir: "wh".into() };
+        assert!(old
+            .to_string()
+            .starts_with("wh is a warehouse made by an earlier smpeval"));
+    }
+
+    #[test]
+    fn an_old_unversioned_warehouse_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(refuse_unversioned(dir.path()).is_ok());
+        let m = dir.path().join(warehouse::MANIFEST);
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("manifest.parquet"), b"").unwrap();
+        assert!(matches!(
+            refuse_unversioned(dir.path()),
+            Err(IngestError::Unversioned { .. })
+        ));
+    }
+
+    #[test]
+    fn a_file_key_depends_on_source_and_path_only() {
+        let p = test_pipeline("");
+        let s = &p.sources[0];
+        let a = file_key(s, Path::new("x.csv"));
+        assert_eq!(a.len(), 16);
+        assert_eq!(a, file_key(s, Path::new("x.csv")));
+        assert_ne!(a, file_key(s, Path::new("y.csv")));
+    }
 }

@@ -142,28 +142,31 @@ pub fn mask_text(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A text column mapped whole by `f` to a column of type `dtype`, keeping its name.
+fn map_text<F>(e: Expr, dtype: DataType, f: F) -> Expr
+where
+    F: Fn(&StringChunked) -> Column + Send + Sync + 'static,
+{
+    e.map(
+        move |c: Column| Ok(f(c.str()?).with_name(c.name().clone())),
+        move |_, field| Ok(Field::new(field.name().clone(), dtype.clone())),
+    )
+}
+
 /// `mask_text` over a text column.
 pub fn mask(e: Expr) -> Expr {
-    e.map(
-        |c: Column| {
-            let ca = c.str()?;
-            let out = ca.apply_into_string_amortized(|v, buf| buf.push_str(&mask_text(v)));
-            Ok(out.into_column())
-        },
-        |_, f| Ok(Field::new(f.name().clone(), DataType::String)),
-    )
+    map_text(e, DataType::String, |ca| {
+        ca.apply_into_string_amortized(|v, buf| buf.push_str(&mask_text(v)))
+            .into_column()
+    })
 }
 
 /// True where a text column's value holds an NHS number in any written form.
 pub fn holds_nhs_number(e: Expr) -> Expr {
-    e.map(
-        |c: Column| {
-            let ca = c.str()?;
-            let out: BooleanChunked = ca.iter().map(|v| v.map(contains_nhs_number)).collect();
-            Ok(out.with_name(c.name().clone()).into_column())
-        },
-        |_, f| Ok(Field::new(f.name().clone(), DataType::Boolean)),
-    )
+    map_text(e, DataType::Boolean, |ca| {
+        let out: BooleanChunked = ca.iter().map(|v| v.map(contains_nhs_number)).collect();
+        out.into_column()
+    })
 }
 
 /// HMAC-SHA256 of one value, hex encoded.
@@ -176,43 +179,34 @@ pub fn hmac_hex(key: &[u8], value: &str) -> String {
 /// Replaces each value by its keyed hash (as [`hmac_hex`]: the keyed state
 /// is made once and cloned per value, the hex written without allocating).
 pub fn pseudonymise(e: Expr, key: Arc<Vec<u8>>) -> Expr {
-    e.map(
-        move |c: Column| {
-            let ca = c.str()?;
-            let keyed =
-                Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes a key of any length");
-            let mut hex_buf = [0u8; 64];
-            let out = ca.apply_into_string_amortized(|v, buf| {
-                let mut mac = keyed.clone();
-                mac.update(v.as_bytes());
-                // 32 bytes always fit 64 hex digits.
-                if hex::encode_to_slice(mac.finalize().into_bytes(), &mut hex_buf).is_ok() {
-                    buf.push_str(std::str::from_utf8(&hex_buf).unwrap_or_default());
-                }
-            });
-            Ok(out.into_column())
-        },
-        |_, f| Ok(Field::new(f.name().clone(), DataType::String)),
-    )
+    map_text(e, DataType::String, move |ca| {
+        let keyed = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes a key of any length");
+        let mut hex_buf = [0u8; 64];
+        ca.apply_into_string_amortized(|v, buf| {
+            let mut mac = keyed.clone();
+            mac.update(v.as_bytes());
+            // 32 bytes always fit 64 hex digits.
+            if hex::encode_to_slice(mac.finalize().into_bytes(), &mut hex_buf).is_ok() {
+                buf.push_str(std::str::from_utf8(&hex_buf).unwrap_or_default());
+            }
+        })
+        .into_column()
+    })
 }
 
 /// [`digits`] without a regex: spaces and hyphens removed (a value with
 /// none is copied as it is).
 pub fn strip_separators(e: Expr) -> Expr {
-    e.map(
-        |c: Column| {
-            let ca = c.str()?;
-            let out = ca.apply_into_string_amortized(|v, buf| {
-                if v.bytes().any(|b| b == b' ' || b == b'-') {
-                    buf.extend(v.chars().filter(|c| *c != ' ' && *c != '-'));
-                } else {
-                    buf.push_str(v);
-                }
-            });
-            Ok(out.into_column())
-        },
-        |_, f| Ok(Field::new(f.name().clone(), DataType::String)),
-    )
+    map_text(e, DataType::String, |ca| {
+        ca.apply_into_string_amortized(|v, buf| {
+            if v.bytes().any(|b| b == b' ' || b == b'-') {
+                buf.extend(v.chars().filter(|c| *c != ' ' && *c != '-'));
+            } else {
+                buf.push_str(v);
+            }
+        })
+        .into_column()
+    })
 }
 
 /// An identifier's NHS number check, on bytes: after spaces and hyphens are
@@ -220,14 +214,10 @@ pub fn strip_separators(e: Expr) -> Expr {
 /// ([`is_ten_digits`] false), 2 where ten digits fail the Modulus 11 check
 /// ([`passes_modulus_11`] false); null where the value is.
 pub fn nhs_status(e: Expr) -> Expr {
-    e.map(
-        |c: Column| {
-            let ca = c.str()?;
-            let out: UInt32Chunked = ca.iter().map(|v| v.map(status_of)).collect();
-            Ok(out.with_name(c.name().clone()).into_column())
-        },
-        |_, f| Ok(Field::new(f.name().clone(), DataType::UInt32)),
-    )
+    map_text(e, DataType::UInt32, |ca| {
+        let out: UInt32Chunked = ca.iter().map(|v| v.map(status_of)).collect();
+        out.into_column()
+    })
 }
 
 fn status_of(v: &str) -> u32 {

@@ -63,6 +63,37 @@ pub struct RawTable {
     pub rows_read: usize,
 }
 
+impl RawTable {
+    /// An empty table with a column for each located field.
+    fn for_columns(wanted: &[(String, usize)]) -> Self {
+        RawTable {
+            columns: wanted
+                .iter()
+                .map(|(f, _)| (f.clone(), TextColumn::default()))
+                .collect(),
+            lines: Vec::new(),
+            rejects: Vec::new(),
+            rows_read: 0,
+        }
+    }
+
+    /// Adds one row from `line`: each located field's cell, as `cell(field,
+    /// index)` gives it.
+    fn push_row(
+        &mut self,
+        wanted: &[(String, usize)],
+        line: u32,
+        mut cell: impl FnMut(&str, usize) -> Option<String>,
+    ) {
+        for (field, i) in wanted {
+            if let Some(c) = self.columns.get_mut(field) {
+                c.push(cell(field, *i));
+            }
+        }
+        self.lines.push(line);
+    }
+}
+
 fn file_err(path: &Path, message: impl Into<String>) -> InputError {
     InputError::File {
         path: path.to_path_buf(),
@@ -175,116 +206,145 @@ impl LineIndex {
     }
 }
 
+/// A CSV file's records in turn, each with the physical line it starts on.
+struct Records<'a> {
+    rdr: csv::Reader<&'a [u8]>,
+    record: csv::StringRecord,
+    text: &'a str,
+    lines: LineIndex,
+}
+
+impl<'a> Records<'a> {
+    /// The records of `text`, split at `delimiter`, header included.
+    fn new(text: &'a str, delimiter: u8) -> Self {
+        // The csv crate's own line count is off for CRLF files: lines come from byte offsets.
+        let rdr = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .has_headers(false)
+            .from_reader(text.as_bytes());
+        Records {
+            rdr,
+            record: csv::StringRecord::new(),
+            text,
+            lines: LineIndex::new(text),
+        }
+    }
+
+    /// The line a csv position is on (0 without one).
+    fn line_of(&self, pos: Option<&csv::Position>) -> u32 {
+        pos.map(|p| self.lines.record_line(self.text, p.byte() as usize))
+            .unwrap_or(0)
+    }
+
+    /// Reads the next record into `self.record`; its line, or None at the end.
+    fn next(&mut self) -> Result<Option<u32>, csv::Error> {
+        if !self.rdr.read_record(&mut self.record)? {
+            return Ok(None);
+        }
+        Ok(Some(self.line_of(self.record.position())))
+    }
+}
+
 fn read_csv(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, InputError> {
     let text = decode(path, bytes, source)?;
     if text.trim().is_empty() {
         return Err(file_err(path, "the file is empty (no header row)"));
     }
-    let lines_of = LineIndex::new(&text);
-    // The csv crate's own line count is off for CRLF files: lines come from byte offsets.
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(source.delimiter)
-        .flexible(true)
-        .has_headers(false)
-        .from_reader(text.as_bytes());
-    let mut record = csv::StringRecord::new();
-    let header_row = source.header_row;
-    let headers: Vec<String> = loop {
-        match rdr.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(file_err(
-                    path,
-                    if header_row > 1 {
-                        format!("no header row at or after line {header_row} (header_row)")
-                    } else {
-                        "the file is empty (no header row)".to_string()
-                    },
-                ))
-            }
-            Err(e) => {
-                return Err(file_err(path, format!("cannot read the header row: {e}")));
-            }
-        }
-        let at = record.position().map(|p| p.byte() as usize).unwrap_or(0);
-        if lines_of.record_line(&text, at) >= header_row {
-            break record.iter().map(|h| h.trim().to_string()).collect();
-        }
-    };
-    if headers.len() == 1 {
-        let delim = source.delimiter as char;
-        for other in [',', ';', '\t', '|'] {
-            if other != delim && headers[0].contains(other) {
-                return Err(file_err(
-                    path,
-                    format!(
-                        "the header row has one column but contains {:?}: the file looks {}-separated, and the pipeline says delimiter = {:?}",
-                        other,
-                        if other == '\t' { "tab".to_string() } else { format!("{other:?}") },
-                        delim.to_string()
-                    ),
-                ));
-            }
-        }
-    }
+    let mut records = Records::new(&text, source.delimiter);
+    let headers = csv_headers(path, &mut records, source.header_row)?;
+    check_delimiter(path, &headers, source.delimiter as char)?;
     let wanted = locate(path, &headers, source)?;
-    let mut columns: BTreeMap<String, TextColumn> = wanted
-        .iter()
-        .map(|(f, _)| (f.clone(), TextColumn::default()))
-        .collect();
-    let mut lines = Vec::new();
-    let mut rejects = Vec::new();
-    let mut rows_read = 0usize;
+    let mut table = RawTable::for_columns(&wanted);
     loop {
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
+        let line = match records.next() {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
             Err(e) => {
-                let line = e
-                    .position()
-                    .map(|p| lines_of.record_line(&text, p.byte() as usize))
-                    .unwrap_or(0);
+                let line = records.line_of(e.position());
                 return Err(file_err(
                     path,
                     format!("line {line}: cannot read the row: {e}"),
                 ));
             }
-        }
-        let line = record
-            .position()
-            .map(|p| lines_of.record_line(&text, p.byte() as usize))
-            .unwrap_or(0);
+        };
+        let record = &records.record;
         if record.iter().all(|c| c.trim().is_empty()) {
             continue; // a blank line carries no row
         }
-        rows_read += 1;
+        table.rows_read += 1;
         if record.len() != headers.len() {
-            rejects.push(Reject {
-                line,
-                field: String::new(),
-                reason: format!(
-                    "the row has {} fields; the header has {} (a stray delimiter or quote?)",
-                    record.len(),
-                    headers.len()
-                ),
-                value: None,
-            });
+            table
+                .rejects
+                .push(ragged(line, record.len(), headers.len()));
             continue;
         }
-        for (field, i) in &wanted {
-            columns
-                .get_mut(field)
-                .expect("column made above")
-                .push(record.get(*i).and_then(clean));
-        }
-        lines.push(line);
+        table.push_row(&wanted, line, |_, i| record.get(i).and_then(clean));
     }
-    Ok(RawTable {
-        columns,
-        lines,
-        rejects,
-        rows_read,
-    })
+    Ok(table)
+}
+
+/// The header row: the first record on or after line `header_row`.
+fn csv_headers(
+    path: &Path,
+    records: &mut Records,
+    header_row: u32,
+) -> Result<Vec<String>, InputError> {
+    loop {
+        match records.next() {
+            Ok(Some(line)) if line >= header_row => {
+                return Ok(records
+                    .record
+                    .iter()
+                    .map(|h| h.trim().to_string())
+                    .collect())
+            }
+            Ok(Some(_)) => {}
+            Ok(None) if header_row > 1 => {
+                return Err(file_err(
+                    path,
+                    format!("no header row at or after line {header_row} (header_row)"),
+                ))
+            }
+            Ok(None) => return Err(file_err(path, "the file is empty (no header row)")),
+            Err(e) => return Err(file_err(path, format!("cannot read the header row: {e}"))),
+        }
+    }
+}
+
+/// A header row of one column that holds another delimiter: the pipeline
+/// names the wrong delimiter.
+fn check_delimiter(path: &Path, headers: &[String], delim: char) -> Result<(), InputError> {
+    let [only] = headers else {
+        return Ok(());
+    };
+    match [',', ';', '\t', '|']
+        .into_iter()
+        .find(|other| *other != delim && only.contains(*other))
+    {
+        Some(other) => Err(file_err(
+            path,
+            format!(
+                "the header row has one column but contains {:?}: the file looks {}-separated, and the pipeline says delimiter = {:?}",
+                other,
+                if other == '\t' { "tab".to_string() } else { format!("{other:?}") },
+                delim.to_string()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The reject for a row with another number of fields than the header.
+fn ragged(line: u32, fields: usize, header: usize) -> Reject {
+    Reject {
+        line,
+        field: String::new(),
+        reason: format!(
+            "the row has {fields} fields; the header has {header} (a stray delimiter or quote?)"
+        ),
+        value: None,
+    }
 }
 
 fn cell_text(cell: &Data, date_format: &str) -> Option<String> {
@@ -362,30 +422,107 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
         }
     };
     let wanted = locate(path, &headers, source)?;
-    let mut columns: BTreeMap<String, TextColumn> = wanted
-        .iter()
-        .map(|(f, _)| (f.clone(), TextColumn::default()))
-        .collect();
-    let mut lines = Vec::new();
-    let mut rows_read = 0;
+    let mut table = RawTable::for_columns(&wanted);
     for (i, row) in rows.enumerate() {
         if row.iter().all(|c| matches!(c, Data::Empty)) {
             continue;
         }
-        rows_read += 1;
-        for (field, col) in &wanted {
-            let v = row
-                .get(*col)
-                .and_then(|c| cell_text(c, cell_date_format(source, field)));
-            columns.get_mut(field).expect("column made above").push(v);
-        }
+        table.rows_read += 1;
         // Sheet rows are 1-based; the header is sheet row `header_at + 1`.
-        lines.push(header_at + i as u32 + 2);
+        let line = header_at + i as u32 + 2;
+        table.push_row(&wanted, line, |field, col| {
+            row.get(col)
+                .and_then(|c| cell_text(c, cell_date_format(source, field)))
+        });
     }
-    Ok(RawTable {
-        columns,
-        lines,
-        rejects: Vec::new(),
-        rows_read,
-    })
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "provider,course,programme,start,person,referred,sessions";
+
+    fn read(extra: &str, bytes: &[u8]) -> Result<RawTable, InputError> {
+        let p = crate::ingest::test_pipeline(extra);
+        read_file(Path::new("x.csv"), bytes, &p.sources[0])
+    }
+
+    fn cells(t: RawTable, field: &str) -> Vec<Option<String>> {
+        let mut columns = t.columns;
+        let s = columns.remove(field).unwrap().into_series(field).unwrap();
+        s.str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn a_ragged_row_is_a_reject_on_its_physical_line() {
+        let text = format!(
+            "{HEADER}\nA,1,generic,,p1,01/02/2024,0\nA,1,generic\n\nA,2,generic,,p2,01/02/2024,0\n"
+        );
+        let t = read("", text.as_bytes()).unwrap();
+        // Line 4 is blank: no row. Lines 2 and 5 are kept, line 3 rejected.
+        assert_eq!(t.rows_read, 3);
+        assert_eq!(t.lines, [2, 5]);
+        assert_eq!(t.rejects.len(), 1);
+        assert_eq!(t.rejects[0].line, 3);
+        assert_eq!(
+            t.rejects[0].reason,
+            "the row has 3 fields; the header has 7 (a stray delimiter or quote?)"
+        );
+    }
+
+    #[test]
+    fn a_quoted_newline_counts_as_a_line() {
+        let text = format!("{HEADER}\r\n\"North\r\nside\",1,generic,,p1,01/02/2024,0\r\nB,2,generic,,p2,01/02/2024,0\r\n");
+        let t = read("", text.as_bytes()).unwrap();
+        // The first row spans lines 2 and 3; the next starts on line 4.
+        assert_eq!(t.lines, [2, 4]);
+        assert_eq!(
+            cells(t, "provider_id"),
+            [Some("North\r\nside".to_string()), Some("B".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_bom_and_windows_1252_are_read() {
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend(format!("{HEADER}\nA,1,generic,,p1,01/02/2024,0\n").as_bytes());
+        let t = read("", &bytes).unwrap();
+        assert_eq!(cells(t, "provider_id"), [Some("A".to_string())]);
+        // 0xE9 is é in Windows-1252 and not UTF-8.
+        let mut bytes = format!("{HEADER}\nCaf").into_bytes();
+        bytes.extend(b"\xE9,1,generic,,p1,01/02/2024,0\n");
+        let t = read("encoding = \"windows-1252\"", &bytes).unwrap();
+        assert_eq!(cells(t, "provider_id"), [Some("Café".to_string())]);
+        let e = read("", &bytes).err().unwrap().to_string();
+        assert!(
+            e.starts_with("x.csv: line 2: the file is not UTF-8 (byte"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn title_rows_above_the_header_are_skipped_and_a_missing_column_named() {
+        let text = format!("Returns for March\n\n{HEADER}\nA,1,generic,,p1,01/02/2024,0\n");
+        let t = read("header_row = 3", text.as_bytes()).unwrap();
+        assert_eq!(t.lines, [4]);
+        let e = read("", b"provider;course\nA;1\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("the file looks ';'-separated"), "{e}");
+        let e = read("", b"provider,course\nA,1\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            e,
+            "x.csv: missing columns \"start\" (for course_start_date), \"person\" (for person_id), \"programme\" (for programme), \"referred\" (for referral_date), \"sessions\" (for sessions_attended); the header row has \"provider\", \"course\""
+        );
+    }
 }

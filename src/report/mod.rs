@@ -143,7 +143,10 @@ pub enum ReportError {
     Metrics(#[from] crate::error::MetricsError),
     /// Ingest's warnings about the warehouse could not be read.
     #[error(transparent)]
-    Ingest(anyhow::Error),
+    Ingest(#[from] crate::ingest::IngestError),
+    /// The evaluation could not be computed.
+    #[error(transparent)]
+    Evaluate(anyhow::Error),
 }
 
 impl ReportError {
@@ -155,7 +158,8 @@ impl ReportError {
             ReportError::Store(e) => Some(e),
             ReportError::Write(e) => Some(e),
             ReportError::Metrics(e) => Some(e),
-            ReportError::Ingest(e) => Some(e.as_ref()),
+            ReportError::Ingest(e) => Some(e),
+            ReportError::Evaluate(e) => Some(e.as_ref()),
             _ => None,
         }
     }
@@ -262,12 +266,11 @@ fn evaluate_with_notes(
     internal: bool,
     progress: &dyn crate::progress::Progress,
 ) -> ReportResult<Evaluation> {
-    let mut e = metrics::evaluate(p, snap, !internal).map_err(ReportError::Ingest)?;
+    let mut e = metrics::evaluate(p, snap, !internal).map_err(ReportError::Evaluate)?;
     e.notes.extend(e.linkage.as_ref().and_then(|l| {
         crate::ingest::linkage::linkage_warning(l, p.settings.min_linkage, internal)
     }));
-    let fields =
-        crate::ingest::warehouse_field_warnings(p, internal).map_err(ReportError::Ingest)?;
+    let fields = crate::ingest::warehouse_field_warnings(p, internal)?;
     e.notes.extend(fields);
     if let Some(note) = in_progress_note(&e) {
         e.notes.push(note);

@@ -1,0 +1,167 @@
+//! Building the frame a file's rows are checked in: the text columns, the
+//! LSOA lookup's deciles, and each field mapped and parsed.
+
+use super::*;
+
+/// Builds the text frame: the mapped fields, constants, and the line of each row.
+pub(super) fn text_frame(raw: RawTable, source: &Source) -> PolarsResult<DataFrame> {
+    let height = raw.lines.len();
+    let mut cols: Vec<Column> = Vec::new();
+    for (field, values) in raw.columns {
+        cols.push(values.into_series(&field)?.into_column());
+    }
+    for (field, value) in &source.constants {
+        if !source.columns.contains_key(field) {
+            cols.push(Column::new(
+                field.as_str().into(),
+                vec![value.clone(); height],
+            ));
+        }
+    }
+    cols.push(Column::new(LINE.into(), raw.lines));
+    DataFrame::new(height, cols)
+}
+
+/// The decile the LSOA lookup gives a row (null for no or an unknown code).
+pub(super) const LSOA_DECILE: &str = "_lsoa_decile";
+
+/// Joins the LSOA lookup (`lsoa_code`, `imd_decile` text columns, one row per
+/// code) and fills `imd_decile` from it where the row gives none.
+pub(super) fn with_lsoa_deciles(df: DataFrame, lookup: &DataFrame) -> PolarsResult<DataFrame> {
+    let has_imd = df
+        .get_column_names()
+        .iter()
+        .any(|c| c.as_str() == IMD_DECILE);
+    let lookup = lookup.clone().lazy().select([
+        col(LSOA_CODE).alias("_lsoa_key"),
+        col(IMD_DECILE).alias(LSOA_DECILE),
+    ]);
+    let given = if has_imd {
+        col(IMD_DECILE)
+    } else {
+        lit(NULL).cast(DataType::String)
+    };
+    df.lazy()
+        .with_column(col(LSOA_CODE).str().to_uppercase().alias("_lsoa_key"))
+        .join(
+            lookup,
+            [col("_lsoa_key")],
+            [col("_lsoa_key")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column(given.fill_null(col(LSOA_DECILE)).alias(IMD_DECILE))
+        .sort([LINE], SortMultipleOptions::default())
+        .select([all().exclude_cols(["_lsoa_key"]).as_expr()])
+        .collect()
+}
+
+/// Maps values, normalises case and parses every declared field.
+pub(super) fn parse_exprs(
+    source: &Source,
+    present: &[String],
+    key: &Arc<Vec<u8>>,
+) -> (Vec<Expr>, Vec<Expr>) {
+    let mut map_exprs = Vec::new();
+    let mut typed_exprs = Vec::new();
+    for (field, ftype) in source.kind.fields() {
+        if !present.iter().any(|p| p == field) {
+            continue;
+        }
+        let mut e = col(field);
+        if let Some(map) = source.values.get(field) {
+            // Keys are normalised (value_maps::normalise); so is the cell before the lookup.
+            let old: Vec<&str> = map.keys().map(String::as_str).collect();
+            let new: Vec<&str> = map.values().map(String::as_str).collect();
+            let key = normalised_text(col(field));
+            e = when(key.clone().in_list(str_series(&old), false))
+                .then(key.replace(str_series(&old), str_series(&new)))
+                .otherwise(e);
+        }
+        e = match ftype {
+            FieldType::Enum(_) => e.str().to_lowercase(),
+            FieldType::Code(_) => e.str().to_uppercase(),
+            _ => e,
+        };
+        map_exprs.push(e.alias(mapped(field)));
+        let tex = match ftype {
+            // Free text is stored only for declared dimensions and ids; an NHS
+            // number typed into it never reaches the warehouse.
+            FieldType::Text => nhs::mask(m(field)),
+            FieldType::Enum(_) | FieldType::Code(_) => m(field),
+            FieldType::Id => match source.id_kind {
+                IdKind::NhsNumber => {
+                    // The NHS number check, once, for the rules (see `status`).
+                    typed_exprs.push(nhs::nhs_status(m(field)).alias(status(field)));
+                    nhs::pseudonymise(nhs::strip_separators(m(field)), key.clone())
+                }
+                IdKind::Pseudonym => m(field),
+            },
+            FieldType::Date => coalesce(&date_parses(source, field)),
+            FieldType::Postcode => m(field),
+            FieldType::Int { .. } | FieldType::Flag => m(field).cast(DataType::Float64),
+            FieldType::Float { .. } => m(field).cast(DataType::Float64),
+        };
+        typed_exprs.push(tex.alias(typed(field)));
+    }
+    (map_exprs, typed_exprs)
+}
+
+/// Trimmed, inner spaces collapsed, lower case: how value-map keys are compared.
+pub(super) fn normalised_text(e: Expr) -> Expr {
+    e.str()
+        .replace_all(lit(r"\s+"), lit(" "), false)
+        .str()
+        .strip_chars(lit(NULL))
+        .str()
+        .to_lowercase()
+}
+
+/// The field parsed under each of the source's date formats, in order.
+pub(super) fn date_parses(source: &Source, field: &str) -> Vec<Expr> {
+    source
+        .date_formats_for(field)
+        .iter()
+        .map(|(f, _)| {
+            m(field).str().to_date(StrptimeOptions {
+                format: Some(f.as_str().into()),
+                strict: false,
+                exact: true,
+                cache: true,
+            })
+        })
+        .collect()
+}
+
+/// The text frame of a file's rows (with the LSOA lookup's deciles where
+/// the source has one) and the fields it holds.
+pub(super) fn build(
+    raw: RawTable,
+    source: &Source,
+    lsoa: Option<&DataFrame>,
+) -> PolarsResult<(DataFrame, Vec<String>)> {
+    let mut df = text_frame(raw, source)?;
+    if let Some(lookup) = lsoa {
+        df = with_lsoa_deciles(df, lookup)?;
+    }
+    let present: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| c != LINE && c != LSOA_DECILE)
+        .collect();
+    Ok((df, present))
+}
+
+/// The text frame with each present field mapped (`m:`) and parsed (`t:`).
+pub(super) fn parse(
+    df: DataFrame,
+    source: &Source,
+    present: &[String],
+    key: &Arc<Vec<u8>>,
+) -> PolarsResult<DataFrame> {
+    let (map_exprs, typed_exprs) = parse_exprs(source, present, key);
+    df.lazy()
+        .with_columns(map_exprs)
+        .with_columns(typed_exprs)
+        .collect()
+}

@@ -1,0 +1,489 @@
+//! Row checks as polars expressions: each field is parsed in one vectorised
+//! pass, each rule is a boolean expression, and a row's first failing rule
+//! becomes its reject reason. No Rust loop runs per row.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use crate::pipeline::{IdKind, OnInvalid, Settings, Source, SourceKind};
+use crate::schema::{self, FieldType, *};
+
+use super::nhs;
+use super::read::RawTable;
+
+mod cross;
+mod dedupe;
+mod feedback;
+mod fields;
+mod frame;
+mod output;
+mod spells;
+
+use cross::{pam_level, sessions_expr};
+use frame::{date_parses, LSOA_DECILE};
+
+/// One rule: where `fails` is true the row is rejected for `field` with
+/// `reason`; `rule` is the reason's fixed wording, for counting rejects by kind.
+struct Rule {
+    fails: Expr,
+    field: &'static str,
+    rule: String,
+    reason: Expr,
+    value: Expr,
+}
+
+const LINE: &str = "_line";
+
+const R_FIELD: &str = "_reject_field";
+
+const R_REASON: &str = "_reject_reason";
+
+const R_RULE: &str = "_reject_rule";
+
+const R_VALUE: &str = "_reject_value";
+
+const R_INDEX: &str = "_reject_index";
+
+/// Shown instead of an identifier in rejects and messages.
+pub const MASKED: &str = "[id masked]";
+
+/// The column of a field's value after the value map and case.
+fn mapped(f: &str) -> String {
+    format!("m:{f}")
+}
+
+/// The column of a field's parsed value.
+fn typed(f: &str) -> String {
+    format!("t:{f}")
+}
+
+/// An NHS number field's check (`nhs::nhs_status`), made while parsing.
+fn status(f: &str) -> String {
+    format!("n:{f}")
+}
+
+/// A field's mapped value (`mapped`).
+fn m(f: &str) -> Expr {
+    col(mapped(f))
+}
+
+/// A field's parsed value (`typed`).
+fn t(f: &str) -> Expr {
+    col(typed(f))
+}
+
+/// A constant date, written yyyy-mm-dd.
+fn date_lit(s: &str) -> Expr {
+    lit(NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("constant date"))
+}
+
+/// A fixed list of text values, as a literal.
+fn str_series(values: &[&str]) -> Expr {
+    lit(Series::new("".into(), values))
+}
+
+/// `is_in` against a fixed list of values (polars wants the list imploded).
+pub trait InList {
+    fn in_list(self, values: Expr, nulls_equal: bool) -> Expr;
+}
+
+impl InList for Expr {
+    fn in_list(self, values: Expr, nulls_equal: bool) -> Expr {
+        self.is_in(values.implode(false), nulls_equal)
+    }
+}
+
+/// Accepted rows in canonical columns, and the rejects of this file.
+pub struct Checked {
+    pub accepted: DataFrame,
+    /// Columns: line, field, reason, value.
+    pub rejects: DataFrame,
+    /// Kept rows with a blanked or corrected value. Columns as `rejects`.
+    pub warnings: DataFrame,
+    /// Episodes folded into spells (hospital apc with a spell key), else equal to accepted rows.
+    pub rows_before_folding: usize,
+    pub sentinel_dates: usize,
+}
+
+/// The warnings of rows that are not among `rejects` (by line): a rejected
+/// row's reject says what is wrong with it.
+fn without_lines_of(warnings: DataFrame, rejects: &DataFrame) -> PolarsResult<DataFrame> {
+    warnings
+        .lazy()
+        .join(
+            rejects
+                .clone()
+                .lazy()
+                .select([col("line").alias("_rejected_line")]),
+            [col("line")],
+            [col("_rejected_line")],
+            JoinArgs::new(JoinType::Anti),
+        )
+        .collect()
+}
+
+/// The first failing rule's (field, reason, value), or nulls.
+/// The index of the first rule a row fails (null where it fails none): only
+/// booleans over every row; the messages are made for the failing rows only
+/// (`first_failure`).
+fn first_failure_index(rules: &[Rule]) -> Expr {
+    let mut idx = lit(NULL).cast(DataType::UInt32);
+    for (k, r) in rules.iter().enumerate().rev() {
+        idx = when(r.fails.clone().fill_null(lit(false)))
+            .then(lit(k as u32))
+            .otherwise(idx);
+    }
+    idx
+}
+
+/// The field, rule, reason and value of the first rule each row fails, from
+/// its index (`first_failure_index`, in column `R_INDEX`).
+fn first_failure(rules: &[Rule]) -> [Expr; 4] {
+    let mut rule = lit(NULL).cast(DataType::String);
+    let mut field = lit(NULL).cast(DataType::String);
+    let mut reason = lit(NULL).cast(DataType::String);
+    let mut value = lit(NULL).cast(DataType::String);
+    for (k, r) in rules.iter().enumerate().rev() {
+        let fails = col(R_INDEX).eq(lit(k as u32)).fill_null(lit(false));
+        field = when(fails.clone()).then(lit(r.field)).otherwise(field);
+        rule = when(fails.clone())
+            .then(lit(r.rule.clone()))
+            .otherwise(rule);
+        reason = when(fails.clone()).then(r.reason.clone()).otherwise(reason);
+        value = when(fails)
+            .then(r.value.clone().cast(DataType::String))
+            .otherwise(value);
+    }
+    [
+        field.alias(R_FIELD),
+        rule.alias(R_RULE),
+        reason.alias(R_REASON),
+        value.alias(R_VALUE),
+    ]
+}
+
+/// Blanks the values that fail a rule of `rules` (fields that may be empty)
+/// and returns the warnings: line, field, rule, reason, value.
+fn blank_invalid(df: DataFrame, rules: &[Rule]) -> PolarsResult<(DataFrame, DataFrame)> {
+    let mut fields: Vec<&'static str> = rules.iter().map(|r| r.field).collect();
+    fields.dedup();
+    let mut warnings = empty_findings();
+    let mut blanks = Vec::new();
+    for field in fields {
+        let mine: Vec<Rule> = rules
+            .iter()
+            .filter(|r| r.field == field)
+            .map(|r| Rule {
+                fails: r.fails.clone(),
+                field: r.field,
+                rule: r.rule.clone(),
+                reason: r.reason.clone(),
+                value: r.value.clone(),
+            })
+            .collect();
+        let [_, ru, rr, rv] = first_failure(&mine);
+        let found = df
+            .clone()
+            .lazy()
+            .with_column(first_failure_index(&mine).alias(R_INDEX))
+            .filter(col(R_INDEX).is_not_null())
+            .with_columns([ru, rr, rv])
+            .filter(col(R_REASON).is_not_null())
+            .select([
+                col(LINE).alias("line"),
+                lit(field).alias("field"),
+                col(R_RULE).alias("rule"),
+                concat_str(
+                    [col(R_REASON), lit("; left blank, the row is kept")],
+                    "",
+                    true,
+                )
+                .alias("reason"),
+                col(R_VALUE).alias("value"),
+            ])
+            .collect()?;
+        warnings = warnings.vstack(&found)?;
+        let invalid = mine
+            .iter()
+            .map(|r| r.fails.clone().fill_null(lit(false)))
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false));
+        blanks.push((field, invalid));
+    }
+    let mut exprs = Vec::new();
+    for (field, invalid) in &blanks {
+        for name in [mapped(field), typed(field)] {
+            exprs.push(
+                when(invalid.clone())
+                    .then(lit(NULL))
+                    .otherwise(col(name.as_str()))
+                    .alias(name.as_str()),
+            );
+        }
+    }
+    let df = if exprs.is_empty() {
+        df
+    } else {
+        df.lazy().with_columns(exprs).collect()?
+    };
+    Ok((df, warnings))
+}
+
+/// An empty frame with the columns of rejects and warnings.
+fn empty_findings() -> DataFrame {
+    df!(
+        "line" => Vec::<u32>::new(),
+        "field" => Vec::<String>::new(),
+        "rule" => Vec::<String>::new(),
+        "reason" => Vec::<String>::new(),
+        "value" => Vec::<Option<String>>::new(),
+    )
+    .expect("empty frame")
+}
+
+/// Checks one file's rows. `key` is the HMAC key for NHS numbers.
+pub fn check(
+    raw: RawTable,
+    source: &Source,
+    settings: &Settings,
+    key: &Arc<Vec<u8>>,
+    lsoa: Option<&DataFrame>,
+) -> PolarsResult<Checked> {
+    let read_rejects = read_rejects_frame(&raw.rejects)?;
+    let (df, present) = frame::build(raw, source, lsoa)?;
+    let (blank, mut rules): (Vec<Rule>, Vec<Rule>) = fields::type_rules(source, &present)
+        .into_iter()
+        .partition(|r| source.on_invalid(r.field) == OnInvalid::Null);
+    rules.extend(cross::cross_rules(source, settings));
+    let parsed = frame::parse(df, source, &present, key)?;
+    // An invalid value of a field that may be blank is blanked, and the row
+    // kept with a warning; the rules below then see it as empty.
+    let (parsed, warnings) = blank_invalid(parsed, &blank)?;
+    let judged = judge(parsed, &rules)?;
+    let sentinel_dates = fields::sentinel_dates(&judged.checked, source, &present)?;
+    let rows = feedback::rows(source, &present, &judged)?;
+    let (rejected, accepted) = judged.split(output::output_exprs(source, &present, settings))?;
+    let (accepted, dup_rejects) = dedupe::drop_duplicates(accepted, source)?;
+    // Warnings of rows rejected for another reason are not kept: the reject says it.
+    let mut warnings = without_lines_of(warnings, &rejected)?;
+    let mut accepted = accepted;
+    if source.kind == SourceKind::ProviderReturns {
+        let (kept, course_warnings) = dedupe::course_majority(accepted, source)?;
+        accepted = kept;
+        warnings = warnings.vstack(&course_warnings)?;
+    }
+    let rows_before_folding = accepted.height();
+    let accepted = spells::fold(accepted, source)?;
+    let mut rejects = rejected.vstack(&dup_rejects)?;
+    // A duplicate's warnings go with it.
+    let warnings = without_lines_of(warnings, &dup_rejects)?;
+    if let Some(extra) = read_rejects {
+        rejects = rejects.vstack(&extra)?;
+    }
+    Ok(Checked {
+        accepted,
+        rejects: feedback::attach_rows(rejects, rows)?,
+        warnings: masked_warnings(warnings)?,
+        rows_before_folding,
+        sentinel_dates,
+    })
+}
+
+/// The rows the reader rejected (wrong number of fields) as findings, or
+/// None when it rejected none.
+fn read_rejects_frame(read: &[super::Reject]) -> PolarsResult<Option<DataFrame>> {
+    if read.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(df!(
+        "line" => read.iter().map(|r| r.line).collect::<Vec<_>>(),
+        "field" => read.iter().map(|r| r.field.clone()).collect::<Vec<_>>(),
+        "rule" => read.iter().map(|_| "wrong number of fields".to_string()).collect::<Vec<_>>(),
+        "reason" => read.iter().map(|r| r.reason.clone()).collect::<Vec<_>>(),
+        "value" => read.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
+    )?))
+}
+
+/// The parsed rows with the index of the first rule each fails, and the
+/// failing rows with that rule's field, rule, reason and value.
+struct Judged {
+    checked: DataFrame,
+    failing: DataFrame,
+    /// True for a row that is kept: it fails no rule, or one whose reason is empty.
+    kept: Expr,
+}
+
+/// Applies `rules` to the parsed rows: each row's first failing rule.
+fn judge(parsed: DataFrame, rules: &[Rule]) -> PolarsResult<Judged> {
+    let checked = parsed
+        .lazy()
+        .with_column(first_failure_index(rules).alias(R_INDEX))
+        .collect()?;
+    // The messages, for the failing rows only.
+    let failing = checked
+        .clone()
+        .lazy()
+        .filter(col(R_INDEX).is_not_null())
+        .with_columns(first_failure(rules))
+        .collect()?;
+    // A failing rule whose reason is empty rejects nothing (as ever).
+    let kept_failing = failing
+        .clone()
+        .lazy()
+        .filter(col(R_REASON).is_null())
+        .select([col(LINE)])
+        .collect()?;
+    let kept = col(R_INDEX).is_null().or(col(LINE).is_in(
+        lit(kept_failing.column(LINE)?.as_materialized_series().clone()).implode(false),
+        false,
+    ));
+    Ok(Judged {
+        checked,
+        failing,
+        kept,
+    })
+}
+
+impl Judged {
+    /// The rejects (line, field, rule, reason, value) and the kept rows in
+    /// the canonical `output` columns.
+    fn split(self, output: Vec<Expr>) -> PolarsResult<(DataFrame, DataFrame)> {
+        let rejected = self
+            .failing
+            .lazy()
+            .filter(col(R_REASON).is_not_null())
+            .select([
+                col(LINE).alias("line"),
+                col(R_FIELD).alias("field"),
+                col(R_RULE).alias("rule"),
+                col(R_REASON).alias("reason"),
+                col(R_VALUE).alias("value"),
+            ])
+            .collect()?;
+        let accepted = self
+            .checked
+            .lazy()
+            .filter(self.kept)
+            .select(output)
+            .collect()?;
+        Ok((rejected, accepted))
+    }
+}
+
+/// The warnings in line order, their messages and values masked.
+fn masked_warnings(warnings: DataFrame) -> PolarsResult<DataFrame> {
+    warnings
+        .sort(["line"], SortMultipleOptions::default())?
+        .lazy()
+        .with_columns([nhs::mask(col("reason")), nhs::mask(col("value"))])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "provider,course,programme,start,person,referred,sessions";
+
+    /// The rows of `body` (after the header) checked under the test pipeline.
+    fn checked(body: &str) -> Checked {
+        let p = crate::ingest::test_pipeline("");
+        let text = format!("{HEADER}\n{body}");
+        let raw = super::super::read::read_file(
+            std::path::Path::new("x.csv"),
+            text.as_bytes(),
+            &p.sources[0],
+        )
+        .unwrap();
+        check(
+            raw,
+            &p.sources[0],
+            &p.settings,
+            &Arc::new(b"k".to_vec()),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn texts(df: &DataFrame, column: &str) -> Vec<String> {
+        let c = df.column(column).unwrap().cast(&DataType::String).unwrap();
+        c.str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap_or("").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_date_rule_rejects_with_its_message() {
+        let c = checked("A,1,generic,,p1,31/02/2024,0\nA,1,generic,,p2,01/02/2024,0\n");
+        assert_eq!(c.accepted.height(), 1);
+        assert_eq!(texts(&c.rejects, "line"), ["2"]);
+        assert_eq!(texts(&c.rejects, "field"), ["referral_date"]);
+        assert_eq!(
+            texts(&c.rejects, "reason"),
+            ["is not a date (expected dd/mm/yyyy)"]
+        );
+        assert_eq!(texts(&c.rejects, "value"), ["31/02/2024"]);
+    }
+
+    #[test]
+    fn the_duplicate_rule_keeps_the_first_row() {
+        let c = checked(
+            "A,1,generic,,p1,01/02/2024,0\nA,2,generic,,p1,01/02/2024,0\nA,1,generic,,p1,03/02/2024,0\n",
+        );
+        // Lines 2 and 4: same person, provider and course; line 3 is another course.
+        assert_eq!(texts(&c.accepted, SOURCE_LINE), ["2", "3"]);
+        assert_eq!(
+            texts(&c.rejects, "reason"),
+            ["duplicate referral: same person and course as line 2 (the first is kept)"]
+        );
+        assert_eq!(texts(&c.rejects, "line"), ["4"]);
+        assert_eq!(texts(&c.rejects, "value"), [MASKED]);
+        assert_eq!(c.rows_before_folding, 2);
+    }
+
+    #[test]
+    fn a_starter_needs_the_course_start_date() {
+        // Line 2 attended two sessions with no course start; line 3 attended none.
+        let c = checked("A,1,generic,,p1,01/02/2024,2\nA,1,generic,,p2,01/02/2024,0\n");
+        assert_eq!(texts(&c.accepted, SOURCE_LINE), ["3"]);
+        assert_eq!(
+            texts(&c.rejects, "reason"),
+            ["is empty, but the person attended a session (a starter needs the course start date)"]
+        );
+        assert_eq!(texts(&c.rejects, "field"), [COURSE_START_DATE]);
+    }
+
+    #[test]
+    fn a_course_keeps_the_start_date_most_rows_give() {
+        let c = checked(
+            "A,1,generic,05/03/2024,p1,01/02/2024,1\nA,1,generic,06/03/2024,p2,01/02/2024,1\nA,1,generic,06/03/2024,p3,01/02/2024,1\n",
+        );
+        assert_eq!(texts(&c.accepted, COURSE_START_DATE), ["2024-03-06"; 3]);
+        assert_eq!(texts(&c.warnings, "line"), ["2"]);
+        assert_eq!(
+            texts(&c.warnings, "reason"),
+            ["differs from the start date most rows of course 1 give, 06/03/2024 (first on line 3); the row is kept with that date"]
+        );
+    }
+
+    #[test]
+    fn a_hospital_rows_sentinel_dates_are_counted() {
+        // Counted over every row read: both dates on line 2 are sentinels.
+        let df = df!(
+            "t:event_date" => [NaiveDate::from_ymd_opt(1800, 1, 1), NaiveDate::from_ymd_opt(2024, 1, 1)],
+            "t:discharge_date" => [NaiveDate::from_ymd_opt(1801, 1, 1), None],
+        )
+        .unwrap();
+        let mut p = crate::ingest::test_pipeline("");
+        p.sources[0].kind = SourceKind::Hospital;
+        let present = vec![EVENT_DATE.to_string(), DISCHARGE_DATE.to_string()];
+        assert_eq!(
+            fields::sentinel_dates(&df, &p.sources[0], &present).unwrap(),
+            2
+        );
+    }
+}

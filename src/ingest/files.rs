@@ -1,0 +1,316 @@
+//! Reading and checking each input file of the pipeline: skipped when
+//! unchanged since the last ingest, else read, checked, reported and (ingest
+//! and repair) its parts staged in the next version.
+
+use super::write::write_parts;
+use super::*;
+
+/// The LSOA lookup as two text columns, `lsoa_code` (upper case) and
+/// `imd_decile`, one row per code (the first wins).
+pub(super) fn read_lsoa_lookup(l: &crate::pipeline::LsoaLookup) -> Result<DataFrame> {
+    let path = Path::new(&l.file);
+    let bad = |m: String| InputError::File {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let mut rdr = csv::Reader::from_path(path)
+        .map_err(|e| bad(format!("cannot read the LSOA lookup: {e}")))?;
+    let headers = rdr
+        .headers()
+        .map_err(|e| bad(format!("cannot read the header row: {e}")))?
+        .clone();
+    let find = |h: &str| {
+        headers
+            .iter()
+            .position(|x| x.trim().eq_ignore_ascii_case(h.trim()))
+    };
+    let (Some(ci), Some(di)) = (find(&l.code_column), find(&l.decile_column)) else {
+        return Err(bad(format!(
+            "the LSOA lookup needs columns \"{}\" and \"{}\"",
+            l.code_column, l.decile_column
+        ))
+        .into());
+    };
+    let mut codes = Vec::new();
+    let mut deciles = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| bad(format!("cannot read a row: {e}")))?;
+        let code = rec.get(ci).unwrap_or("").trim().to_uppercase();
+        if !code.is_empty() && seen.insert(code.clone()) {
+            codes.push(code);
+            deciles.push(rec.get(di).unwrap_or("").trim().to_string());
+        }
+    }
+    Ok(df!(schema::LSOA_CODE => codes, schema::IMD_DECILE => deciles)?)
+}
+
+/// Every source's files, read, checked and (ingest and repair) staged.
+pub(super) struct Files<'a> {
+    pub(super) pipeline: &'a Pipeline,
+    pub(super) mode: Mode,
+    pub(super) progress: &'a dyn Progress,
+    pub(super) key: Arc<Vec<u8>>,
+    pub(super) previous: &'a BTreeMap<String, ManifestRow>,
+    /// Each file's SHA-256, hashed before any is read (ingest over a warehouse).
+    pub(super) hashed: BTreeMap<PathBuf, String>,
+    /// The next version, begun with the first file checked.
+    pub(super) staging: Option<warehouse::Staging>,
+    pub(super) prepared: Vec<Prepared>,
+    /// File keys of files unchanged since the last ingest.
+    pub(super) skipped: Vec<String>,
+    /// File keys of every file the pipeline matches.
+    pub(super) current: Vec<String>,
+}
+
+impl<'a> Files<'a> {
+    /// Nothing read yet, over the current version's manifest rows `previous`.
+    pub(super) fn new(
+        pipeline: &'a Pipeline,
+        mode: Mode,
+        progress: &'a dyn Progress,
+        key: Arc<Vec<u8>>,
+        previous: &'a BTreeMap<String, ManifestRow>,
+    ) -> Self {
+        Files {
+            pipeline,
+            mode,
+            progress,
+            key,
+            previous,
+            hashed: BTreeMap::new(),
+            staging: None,
+            prepared: Vec::new(),
+            skipped: Vec::new(),
+            current: Vec::new(),
+        }
+    }
+
+    /// Reads every source's files in turn. Ingest and repair write each
+    /// file's parts into the next version as soon as the file is checked, so
+    /// one file's rows are held at a time; the version is committed (or
+    /// dropped, on any failure) after every file.
+    pub(super) fn read_all(&mut self) -> Result<()> {
+        let pipeline = self.pipeline;
+        // Every source's files first: a source with none is bad input before any reading.
+        let files: Vec<Vec<PathBuf>> = pipeline
+            .sources
+            .iter()
+            .map(|s| source_files(pipeline, s))
+            .collect::<Result<_, _>>()?;
+        self.progress.files(files.iter().map(Vec::len).sum());
+        // An ingest first hashes every file (in parallel, without keeping them),
+        // so that a file unchanged since the last ingest is never read whole.
+        if self.mode == Mode::Ingest && !self.previous.is_empty() {
+            self.hashed = hash_files(files.iter().flatten());
+        }
+        for (source, paths) in pipeline.sources.iter().zip(files) {
+            let config = source_config(source)?;
+            let lsoa = match &source.lsoa_lookup {
+                Some(l) => Some(read_lsoa_lookup(l)?),
+                None => None,
+            };
+            for path in paths {
+                self.file(source, &config, lsoa.as_ref(), path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One file: skipped when unchanged (ingest), else read, checked,
+    /// reported and (ingest and repair) its parts staged.
+    fn file(
+        &mut self,
+        source: &Source,
+        config: &str,
+        lsoa: Option<&DataFrame>,
+        path: PathBuf,
+    ) -> Result<()> {
+        let fkey = file_key(source, &path);
+        let previous = self.previous;
+        let same = |sha: &str| {
+            previous.get(&fkey).is_some_and(|p| {
+                p.sha256 == sha && p.schema_version == SCHEMA_VERSION && p.source_config == config
+            })
+        };
+        self.current.push(fkey.clone());
+        let unchanged = self.hashed.remove(&path).is_some_and(|sha| same(&sha));
+        if self.mode == Mode::Ingest && unchanged {
+            // Unchanged: its parts are carried over into any new version as they are.
+            self.skip(&path, fkey);
+            return Ok(());
+        }
+        // Read whole, and hashed from the bytes ingested.
+        let bytes = std::fs::read(&path).map_err(|err| IngestError::Read {
+            path: path.clone(),
+            err,
+        })?;
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        if self.mode == Mode::Ingest && same(&sha) {
+            // Changed back while hashing: as unchanged.
+            self.skip(&path, fkey);
+            return Ok(());
+        }
+        let shown = path.display().to_string();
+        self.progress.reading(&shown);
+        let raw = read::read_file(&path, &bytes, source)?;
+        let rows_read = raw.rows_read;
+        let settings = &self.pipeline.settings;
+        let checked = checks::check(raw, source, settings, &self.key, lsoa)
+            .map_err(|err| IngestError::Check { path: shown, err })?;
+        let identity = FileIdentity {
+            source,
+            path: &path,
+            file_key: fkey,
+            size_bytes: bytes.len() as u64,
+            sha256: sha,
+        };
+        drop(bytes);
+        let report = file_report(identity, rows_read, &checked)?;
+        announce(self.progress, &report);
+        let mut p = Prepared {
+            report,
+            accepted: checked.accepted,
+            rejects: checked.rejects,
+            warnings: checked.warnings,
+            kind: source.kind,
+            config: config.to_string(),
+        };
+        if self.mode.writes() {
+            let st = match self.staging.take() {
+                Some(st) => st,
+                None => warehouse::Staging::begin(&self.pipeline.warehouse)?,
+            };
+            write_parts(self.staging.insert(st), &mut p)?;
+        }
+        self.prepared.push(p);
+        Ok(())
+    }
+
+    /// A file unchanged since the last ingest: said, counted, not read.
+    fn skip(&mut self, path: &Path, fkey: String) {
+        self.progress.say(&format!(
+            "{}: unchanged since the last ingest, skipped",
+            path.display()
+        ));
+        self.skipped.push(fkey);
+        self.progress.file_done();
+    }
+}
+
+/// What names an input file in the manifest and the reports.
+pub(super) struct FileIdentity<'a> {
+    source: &'a Source,
+    path: &'a Path,
+    file_key: String,
+    size_bytes: u64,
+    sha256: String,
+}
+
+/// A checked file's report; refused when its rows do not add up.
+pub(super) fn file_report(
+    id: FileIdentity,
+    rows_read: usize,
+    checked: &checks::Checked,
+) -> Result<FileReport> {
+    let shown = id.path.display().to_string();
+    let rejected = checked.rejects.height();
+    let accepted = checked.rows_before_folding;
+    if rows_read != accepted + rejected {
+        return Err(IngestError::Miscount {
+            path: shown,
+            read: rows_read,
+            accepted,
+            rejected,
+        });
+    }
+    Ok(FileReport {
+        source: id.source.name.clone(),
+        path: shown,
+        file_key: id.file_key,
+        size_bytes: id.size_bytes,
+        sha256: id.sha256,
+        rows_read,
+        accepted,
+        rejected,
+        written: checked.accepted.height(),
+        sentinel_dates: checked.sentinel_dates,
+        ingested: true,
+        top_reasons: top_reasons(&checked.rejects)?,
+        examples: reject_messages(id.path, &checked.rejects, 5)?,
+        warnings: count_reasons(&checked.warnings, None)?,
+        warning_examples: reject_messages(id.path, &checked.warnings, 3)?,
+    })
+}
+
+/// Says what became of a file's rows (counts for schedulers) and its warnings.
+pub(super) fn announce(progress: &dyn Progress, report: &FileReport) {
+    progress.counts(
+        &format!(
+            "{}: {} rows read, {} accepted, {} rejected",
+            report.path, report.rows_read, report.accepted, report.rejected
+        ),
+        &[
+            ("rows_read", report.rows_read as u64),
+            ("accepted", report.accepted as u64),
+            ("rejected", report.rejected as u64),
+        ],
+    );
+    for (why, n) in &report.warnings {
+        progress.say(&format!(
+            "warning: {}: {n} row(s) kept with {why}",
+            report.path
+        ));
+    }
+    progress.file_done();
+}
+
+/// The SHA-256 of each file that can be read, streamed (a file is never held
+/// whole), on as many threads as there are cores.
+pub(super) fn hash_files<'a>(
+    paths: impl Iterator<Item = &'a PathBuf>,
+) -> BTreeMap<PathBuf, String> {
+    use std::io::Read;
+    let paths: Vec<&PathBuf> = paths.collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(paths.len().max(1));
+    let hash = |p: &Path| -> Option<String> {
+        let mut f = std::fs::File::open(p).ok()?;
+        let mut h = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Some(hex::encode(h.finalize()))
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(p) = paths.get(i) else {
+                            break;
+                        };
+                        if let Some(sha) = hash(p) {
+                            out.push(((*p).clone(), sha));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}

@@ -89,6 +89,15 @@ pub enum MetricsError {
         line: Option<usize>,
         message: String,
     },
+    /// The returns leave nothing to evaluate (bad input: exit code 2).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The warehouse's version does not match its manifest.
+    #[error(transparent)]
+    Damaged(#[from] DamagedWarehouse),
+    /// The warehouse lacks a table or the dates the figures need.
+    #[error("the warehouse {} has {what}", warehouse.display())]
+    Missing { warehouse: PathBuf, what: String },
 }
 
 /// What the metrics' functions return.
@@ -127,6 +136,10 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     }
     for cause in err.chain() {
         if cause.is::<PipelineError>() || cause.is::<InputError>() {
+            return EXIT_BAD_INPUT;
+        }
+        // Transparent: the wrapped InputError is not itself in the chain.
+        if let Some(MetricsError::Input(_)) = cause.downcast_ref::<MetricsError>() {
             return EXIT_BAD_INPUT;
         }
     }

@@ -11,6 +11,8 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::referrals::*;
+use super::table::{formulas, Table};
+use crate::error::MetricsResult;
 use crate::ingest::linkage::Linkage;
 use crate::schema::*;
 use crate::stats;
@@ -564,6 +566,108 @@ fn welch_half(a: &Moments, b: &Moments) -> Option<f64> {
         0.95,
     )
     .map(|i| (i.high - i.low) / 2.0)
+}
+
+/// Follow-up, pre/post and difference-in-differences tables (overall and by
+/// financial year of the index date within `period`).
+pub fn tables(
+    outcomes: &LazyFrame,
+    fy_start_month: u32,
+    period: (NaiveDate, NaiveDate),
+) -> MetricsResult<Vec<Table>> {
+    let did = did_table(
+        Table::new(
+            "did",
+            "Difference-in-differences: starters vs comparison",
+            did(outcomes)?,
+        )
+        .labels(&["outcome"]),
+    );
+    let by_year = did_table(
+        Table::new(
+            "did_by_financial_year",
+            "Difference-in-differences by financial year of the course start (or referral)",
+            did_by_year(outcomes, fy_start_month, period)?,
+        )
+        .labels(&[FINANCIAL_YEAR, "outcome"]),
+    );
+    Ok(vec![
+        follow_up_table(outcomes)?,
+        pre_post_table(outcomes)?,
+        did,
+        by_year,
+    ])
+}
+
+/// Persons of each group with and without a full follow-up (both windows
+/// inside the extract's coverage), and the share linked to the extract.
+fn follow_up_table(outcomes: &LazyFrame) -> MetricsResult<Table> {
+    Ok(Table::new(
+        "hospital_follow_up",
+        "Persons with and without full follow-up",
+        follow_up(outcomes)?,
+    )
+    .labels(&[GROUP])
+    .counts(&["persons"])
+    .count_within("eligible", "persons")
+    .count_within("insufficient_follow_up", "persons")
+    .count_within(LINKED, "persons")
+    .base("persons")
+    .share("linkage", LINKED, "persons"))
+}
+
+/// Hospital use per eligible person, the year before against the year after
+/// the index date: the means are the event totals ÷ n, the change the
+/// difference of the means, its interval the change ± the Student-t
+/// half-width, and the % change the change ÷ the mean before.
+fn pre_post_table(outcomes: &LazyFrame) -> MetricsResult<Table> {
+    Ok(Table::new(
+        "hospital_pre_post",
+        "Hospital use per person, year before vs year after",
+        pre_post(outcomes)?,
+    )
+    .labels(&[GROUP, "outcome"])
+    .counts(&["n", "events_pre", "events_post"])
+    .hidden(&["ci_half"])
+    .exact(&["no_variation"])
+    .mean_of("mean_pre", "events_pre", "n")
+    .mean_of("mean_post", "events_post", "n")
+    .statistic(
+        "change",
+        &["events_pre", "events_post", "n"],
+        formulas::change_of_totals,
+        &["n"],
+        2,
+    )
+    .interval(["ci_low", "ci_high"], "change", "ci_half", &["n"])
+    .statistic(
+        "pct_change",
+        &["mean_pre", "mean_post"],
+        formulas::relative_change,
+        &["n"],
+        4,
+    ))
+}
+
+/// A difference-in-differences table's kinds: the group sizes are counts,
+/// the event totals hidden, the estimate (the starters' change in mean use
+/// minus the comparison group's) and its Welch interval statistics that need
+/// both groups to have at least 10 people.
+fn did_table(t: Table) -> Table {
+    let both = &["n_starters", "n_comparison"];
+    let totals = [
+        "starters_pre",
+        "starters_post",
+        "n_starters",
+        "comparison_pre",
+        "comparison_post",
+        "n_comparison",
+    ];
+    t.counts(both)
+        .hidden_counts(&[totals[0], totals[1], totals[3], totals[4]])
+        .hidden(&["ci_half"])
+        .statistic("estimate", &totals, formulas::did_of_totals, both, 2)
+        .interval(["ci_low", "ci_high"], "estimate", "ci_half", both)
 }
 
 /// The costed outcome: each eligible person's hospital use before and after

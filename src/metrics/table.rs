@@ -216,6 +216,12 @@ impl Table {
             },
         )
     }
+    /// An interval `low`, `high` = `of` ∓ `half`: statistics like `of`, shown
+    /// only while every count in `n` is at least 10.
+    pub fn interval(self, [low, high]: [&str; 2], of: &str, half: &str, n: &[&str]) -> Self {
+        self.statistic(low, &[of, half], formulas::minus, n, 2)
+            .statistic(high, &[of, half], formulas::plus, n, 2)
+    }
     /// Money per unit: money ÷ the (controlled) count of units.
     pub fn money_per(self, name: &str, money: &str, units: &str) -> Self {
         self.derive(

@@ -105,36 +105,22 @@ pub fn tables(
         .enabled
         .unwrap_or(n_comparison >= matching::MIN_COMPARISON);
     let strata = strata(p);
-    let mut out = Vec::new();
-    let mut matched_primary = None;
-    if run && n_comparison > 0 {
-        let weighted = matching::cem(
-            matching::with_prior_use(everyone(outcomes), from_baseline),
-            &strata,
-        )?;
-        let (rows, primary) = outcome_rows(|o| matching::weighted_did(&weighted, &change(o)))?;
-        matched_primary = primary;
-        out.push(did_table(
-            "did_matched",
-            "Difference-in-differences against the matched comparison group",
-            rows,
-        )?);
-        out.push(matching_table(&weighted, &strata, from_baseline)?);
-        out.push(matching::balance_table(
-            matching::balance(&weighted)?,
-            published,
-        ));
-    } else {
-        notes.push(format!(
-            "Matching did not run: the comparison group has {} eligible people (it needs {}).",
-            crate::disclosure::count_in_words(n_comparison as i64, published),
-            matching::MIN_COMPARISON
-        ));
-    }
+    let run = run && n_comparison > 0;
+    let (mut out, matched_primary) = match run {
+        true => matched_tables(outcomes, &strata, from_baseline, published)?,
+        false => {
+            notes.push(format!(
+                "Matching did not run: the comparison group has {} eligible people (it needs {}).",
+                crate::disclosure::count_in_words(n_comparison as i64, published),
+                matching::MIN_COMPARISON
+            ));
+            (Vec::new(), None)
+        }
+    };
     let (aligned, aligned_primary) = aligned_table(persons, events, w, coverage)?;
     out.push(aligned);
     out.push(placebo_table(outcomes, notes)?);
-    let matched_on_pre = match run && n_comparison > 0 {
+    let matched_on_pre = match run {
         true => {
             let prior = matching::with_prior_use(everyone(outcomes), false);
             matching::weighted_did(&matching::cem(prior, &strata)?, &change(PRIMARY))?
@@ -173,6 +159,30 @@ pub fn tables(
     ];
     out.push(sensitivity_table(rows, notes)?);
     Ok(out)
+}
+
+/// Coarsened exact matching on the strata and prior use: the matched DiD of
+/// every outcome, who was matched, and the balance before and after.
+/// Returns the tables and the primary outcome's matched DiD.
+fn matched_tables(
+    outcomes: &DataFrame,
+    strata: &[String],
+    from_baseline: bool,
+    published: bool,
+) -> MetricsResult<(Vec<Table>, Option<Did>)> {
+    let prior = matching::with_prior_use(everyone(outcomes), from_baseline);
+    let weighted = matching::cem(prior, strata)?;
+    let (rows, primary) = outcome_rows(|o| matching::weighted_did(&weighted, &change(o)))?;
+    let tables = vec![
+        did_table(
+            "did_matched",
+            "Difference-in-differences against the matched comparison group",
+            rows,
+        )?,
+        matching_table(&weighted, strata, from_baseline)?,
+        matching::balance_table(matching::balance(&weighted)?, published),
+    ];
+    Ok((tables, primary))
 }
 
 /// Every person's outcomes, eligible or not (matching keeps the eligible itself).

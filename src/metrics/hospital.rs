@@ -170,8 +170,53 @@ pub fn events_of(
         .unique(None, UniqueKeepStrategy::First)
         .with_column(lit(true).alias("_in_returns"));
     let people = rows_in(returns.clone())?;
-    // Every person of `persons` or the returns, once, with a number.
-    let keys = concat(
+    let keys = person_keys(returns, persons)?;
+    let mut parts = parts;
+    let union = union_schema(&mut parts)?;
+    let mut select = vec![col("_key"), col("_in_returns"), col(PID), col(EVENT_DATE)];
+    for (name, ind) in indicators() {
+        select.push(ind.fill_null(lit(0)).alias(name));
+    }
+    let mut found: Vec<DataFrame> = Vec::new();
+    for part in parts {
+        found.push(
+            with_event_columns(part, &union)?
+                .join(
+                    keys.clone().lazy(),
+                    [col(PERSON_ID)],
+                    [col(PERSON_ID)],
+                    JoinArgs::new(JoinType::Inner),
+                )
+                .select(select.clone())
+                .collect()?,
+        );
+    }
+    let found = stacked(found)?.lazy();
+    let linked = rows_in(
+        found
+            .clone()
+            .filter(col("_in_returns"))
+            .select([col("_key")])
+            .unique(None, UniqueKeepStrategy::Any),
+    )?;
+    let mut out = vec![col(PID), col(EVENT_DATE)];
+    out.extend(OUTCOMES.iter().map(|(o, _)| col(*o)));
+    let events = found
+        .filter(col(PID).is_not_null())
+        .select(out)
+        .collect()?
+        .lazy();
+    Ok(Events {
+        events,
+        linkage: Linkage { people, linked },
+    })
+}
+
+/// Every person of `persons` or the returns, once, with a number (`_key`),
+/// whether they are in the returns, and their [`PID`] in `persons` (null for
+/// someone of the returns outside the evaluation).
+fn person_keys(returns: LazyFrame, persons: &LazyFrame) -> PolarsResult<DataFrame> {
+    concat(
         [
             returns,
             persons
@@ -189,10 +234,11 @@ pub fn events_of(
         [col(PERSON_ID)],
         JoinArgs::new(JoinType::Left),
     )
-    .collect()?;
-    // The columns of all the files (as their diagonal union has them): one
-    // that lacks a column reads it as empty.
-    let mut parts = parts;
+    .collect()
+}
+
+/// The columns of all the files, as their diagonal union has them.
+fn union_schema(parts: &mut [LazyFrame]) -> PolarsResult<Vec<(String, DataType)>> {
     let mut union: Vec<(String, DataType)> = Vec::new();
     for part in parts.iter_mut() {
         for (name, dtype) in part.collect_schema()?.iter() {
@@ -201,66 +247,39 @@ pub fn events_of(
             }
         }
     }
-    let mut select = vec![col("_key"), col("_in_returns"), col(PID), col(EVENT_DATE)];
-    for (name, ind) in indicators() {
-        select.push(ind.fill_null(lit(0)).alias(name));
-    }
-    let mut found: Vec<DataFrame> = Vec::new();
-    for mut part in parts {
-        let schema = part.collect_schema()?;
-        let keep: Vec<Expr> = EVENT_COLUMNS
-            .iter()
-            .filter_map(|c| {
-                let (_, dtype) = union.iter().find(|(n, _)| n == c)?;
-                Some(match schema.contains(c) {
-                    true => col(*c),
-                    false => lit(NULL).cast(dtype.clone()).alias(*c),
-                })
+    Ok(union)
+}
+
+/// One file's [`EVENT_COLUMNS`] (those any file has): a column this file
+/// lacks reads as empty.
+fn with_event_columns(
+    mut part: LazyFrame,
+    union: &[(String, DataType)],
+) -> PolarsResult<LazyFrame> {
+    let schema = part.collect_schema()?;
+    let keep: Vec<Expr> = EVENT_COLUMNS
+        .iter()
+        .filter_map(|c| {
+            let (_, dtype) = union.iter().find(|(n, _)| n == c)?;
+            Some(match schema.contains(c) {
+                true => col(*c),
+                false => lit(NULL).cast(dtype.clone()).alias(*c),
             })
-            .collect();
-        found.push(
-            part.select(keep)
-                .join(
-                    keys.clone().lazy(),
-                    [col(PERSON_ID)],
-                    [col(PERSON_ID)],
-                    JoinArgs::new(JoinType::Inner),
-                )
-                .select(select.clone())
-                .collect()?,
-        );
-    }
-    let found = match found.split_first() {
-        Some((first, rest)) => {
-            let mut all = first.clone();
-            for f in rest {
-                all.vstack_mut(f)?;
-            }
-            all.lazy()
-        }
-        None => return Err(PolarsError::NoData("no hospital files".into())),
+        })
+        .collect();
+    Ok(part.select(keep))
+}
+
+/// The frames one under another (an error when there are none).
+fn stacked(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let mut frames = frames.into_iter();
+    let Some(mut all) = frames.next() else {
+        return Err(PolarsError::NoData("no hospital files".into()));
     };
-    let linked = found
-        .clone()
-        .filter(col("_in_returns"))
-        .select([col("_key").n_unique().alias("n")])
-        .collect()?
-        .column("n")?
-        .cast(&DataType::UInt64)?
-        .u64()?
-        .get(0)
-        .unwrap_or(0) as usize;
-    let mut out = vec![col(PID), col(EVENT_DATE)];
-    out.extend(OUTCOMES.iter().map(|(o, _)| col(*o)));
-    let events = found
-        .filter(col(PID).is_not_null())
-        .select(out)
-        .collect()?
-        .lazy();
-    Ok(Events {
-        events,
-        linkage: Linkage { people, linked },
-    })
+    for f in frames {
+        all.vstack_mut(&f)?;
+    }
+    Ok(all)
 }
 
 /// Days from a starter's first referral to their first course start.

@@ -720,3 +720,182 @@ pub fn costed_did(outcomes: &LazyFrame, units: &[(&str, f64)]) -> PolarsResult<C
         half: welch_half(&a, &b),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// One person: group, completed their first course, eligible, linked,
+    /// index date, and emergency admissions before and after (every other
+    /// outcome 0).
+    type Person = (&'static str, bool, bool, bool, NaiveDate, f64, f64);
+
+    /// Person outcomes as `person_outcomes` leaves them, for `rows`.
+    fn outcomes(rows: &[Person]) -> LazyFrame {
+        let mut cols = vec![
+            Column::new(GROUP.into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+            Column::new(FIRST_COMPLETED.into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+            Column::new(ELIGIBLE.into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+            Column::new(LINKED.into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
+            DateChunked::from_naive_date(INDEX.into(), rows.iter().map(|r| r.4)).into_column(),
+        ];
+        for (o, _) in OUTCOMES {
+            let (pre, post): (Vec<f64>, Vec<f64>) = rows
+                .iter()
+                .map(|r| match *o {
+                    "emergency_admissions" => (r.5, r.6),
+                    _ => (0.0, 0.0),
+                })
+                .unzip();
+            let change: Vec<f64> = pre.iter().zip(&post).map(|(a, b)| b - a).collect();
+            cols.push(Column::new(format!("{o}_pre").into(), pre));
+            cols.push(Column::new(format!("{o}_post").into(), post));
+            cols.push(Column::new(format!("{o}_change").into(), change));
+        }
+        DataFrame::new(rows.len(), cols).unwrap().lazy()
+    }
+
+    fn f(df: &DataFrame, c: &str, row: usize) -> Option<f64> {
+        df.column(c).unwrap().cast(&DataType::Float64).unwrap().f64().unwrap().get(row)
+    }
+
+    const JUN23: fn() -> NaiveDate = || date(2023, 6, 1);
+
+    /// Starters change −2 and −1 (one a completer), the comparison group 0
+    /// and −1; a fifth person (a starter) lacks follow-up and is left out.
+    fn four_people() -> LazyFrame {
+        outcomes(&[
+            ("starters", false, true, true, JUN23(), 2.0, 0.0),
+            ("starters", true, true, false, JUN23(), 1.0, 0.0),
+            ("comparison", false, true, true, JUN23(), 1.0, 1.0),
+            ("comparison", false, true, true, JUN23(), 2.0, 1.0),
+            ("starters", false, false, true, JUN23(), 9.0, 0.0),
+        ])
+    }
+
+    #[test]
+    fn pre_post_of_four_people_matches_the_hand_worked_interval() {
+        let df = pre_post(&four_people()).unwrap();
+        // Rows: starters, completers, comparison × OUTCOMES; emergency admissions first.
+        let row = |g: usize| g * OUTCOMES.len();
+        assert_eq!(f(&df, "n", row(0)), Some(2.0));
+        assert_eq!(f(&df, "events_pre", row(0)), Some(3.0));
+        assert_eq!(f(&df, "events_post", row(0)), Some(0.0));
+        // Changes −2, −1: sd √0.5, half = t(0.975, 1 df) × √0.5 / √2 =
+        // 12.706204736174707 × 0.5 (t from any t table: 12.7062).
+        let half = f(&df, "ci_half", row(0)).unwrap();
+        assert!((half - 6.353102368087353).abs() < 1e-9, "{half}");
+        // One completer: no interval.
+        assert_eq!(f(&df, "n", row(1)), Some(1.0));
+        assert_eq!(f(&df, "ci_half", row(1)), None);
+        // The comparison group's other outcomes do not vary.
+        let no_variation = df.column("no_variation").unwrap().bool().unwrap();
+        assert_eq!(no_variation.get(row(2)), Some(false));
+        assert_eq!(no_variation.get(row(2) + 1), Some(true));
+    }
+
+    #[test]
+    fn did_of_four_people_matches_the_hand_worked_welch_interval() {
+        let df = did(&four_people()).unwrap();
+        // Starters' mean change −1.5, the comparison group's −0.5: DiD −1.
+        assert_eq!(f(&df, "n_starters", 0), Some(2.0));
+        assert_eq!(f(&df, "n_comparison", 0), Some(2.0));
+        let totals = ["starters_pre", "starters_post", "comparison_pre", "comparison_post"];
+        let got: Vec<Option<f64>> = totals.iter().map(|c| f(&df, c, 0)).collect();
+        assert_eq!(got, [Some(3.0), Some(0.0), Some(3.0), Some(2.0)]);
+        // Welch: variances 0.5 and 0.5, se = √(0.25 + 0.25), df = 0.25 /
+        // (0.0625 + 0.0625) = 2; half = t(0.975, 2 df) × √0.5 =
+        // 4.302652729911275 × 0.7071067811865476 (t table: 4.3027).
+        let half = f(&df, "ci_half", 0).unwrap();
+        assert!((half - 3.0424349224110734).abs() < 1e-9, "{half}");
+        let cost = costed_did(&four_people(), &[("emergency_admissions", 100.0)]).unwrap();
+        assert_eq!(cost.estimate, -100.0);
+        assert!((cost.half.unwrap() - 304.24349224110734).abs() < 1e-7);
+    }
+
+    #[test]
+    fn follow_up_counts_people_without_both_windows_as_insufficient() {
+        let df = follow_up(&four_people()).unwrap();
+        let col = |c: &str| -> Vec<Option<i64>> {
+            df.column(c).unwrap().i64().unwrap().iter().collect()
+        };
+        // starters, completers, comparison.
+        assert_eq!(col("persons"), [Some(3), Some(1), Some(2)]);
+        assert_eq!(col("eligible"), [Some(2), Some(1), Some(2)]);
+        assert_eq!(col("insufficient_follow_up"), [Some(1), Some(0), Some(0)]);
+        assert_eq!(col(LINKED), [Some(2), Some(0), Some(2)]);
+    }
+
+    #[test]
+    fn windows_and_eligibility_follow_the_index_date_and_coverage() {
+        // Coverage 2020–2022, 365-day windows.
+        let idx = [date(2021, 1, 1), date(2020, 6, 1), date(2022, 6, 1)];
+        let persons = df!(
+            PID => [0u32, 1, 2],
+            INDEX => idx.to_vec(),
+        )
+        .unwrap()
+        .lazy();
+        // Person 0: the day before the index (pre), the index day (post),
+        // index + 364 (post), index + 365 (outside both).
+        let days = [-1i64, 0, 364, 365];
+        let events = df!(
+            PID => [0u32; 4],
+            EVENT_DATE => days.map(|d| idx[0] + chrono::Duration::days(d)).to_vec(),
+        )
+        .unwrap()
+        .lazy()
+        .with_columns(OUTCOMES.iter().map(|(o, _)| lit(1i32).alias(*o)).collect::<Vec<_>>());
+        let coverage = (date(2020, 1, 1), date(2022, 12, 31));
+        let df = person_outcomes(&persons, &events, 365, coverage)
+            .collect()
+            .unwrap();
+        assert_eq!(f(&df, "emergency_admissions_pre", 0), Some(1.0));
+        assert_eq!(f(&df, "emergency_admissions_post", 0), Some(2.0));
+        assert_eq!(f(&df, "emergency_admissions_change", 0), Some(1.0));
+        // People with no event have zeros and are not linked.
+        assert_eq!(f(&df, "emergency_admissions_pre", 1), Some(0.0));
+        let flags = |c: &str| -> Vec<Option<bool>> {
+            df.column(c).unwrap().bool().unwrap().iter().collect()
+        };
+        assert_eq!(flags(LINKED), [Some(true), Some(false), Some(false)]);
+        // 2021-01-01 − 365 days = 2020-01-02 and + 364 = 2021-12-31: covered.
+        // 2020-06-01 starts its pre window in 2019; 2022-06-01 ends its post window in 2023.
+        assert_eq!(flags(ELIGIBLE), [Some(true), Some(false), Some(false)]);
+    }
+
+    #[test]
+    fn did_by_year_shows_a_statistic_only_where_both_groups_have_ten() {
+        // 2023/24: 10 starters and 10 comparison people; 2024/25: 10 and 3.
+        let (y1, y2) = (date(2023, 6, 1), date(2024, 6, 1));
+        let mut rows: Vec<Person> = Vec::new();
+        for k in 0..10 {
+            let pre = (k % 2) as f64;
+            rows.push(("starters", false, true, true, y1, pre + 1.0, 0.0));
+            rows.push(("comparison", false, true, true, y1, pre + 1.0, pre + 1.0));
+            rows.push(("starters", false, true, true, y2, pre + 1.0, 0.0));
+        }
+        for k in 0..3 {
+            rows.push(("comparison", false, true, true, y2, k as f64, 1.0));
+        }
+        let period = (date(2023, 4, 1), date(2025, 3, 31));
+        let t = tables(&outcomes(&rows), 4, period).unwrap();
+        let mut by_year = t.into_iter().find(|t| t.name == "did_by_financial_year").unwrap();
+        crate::disclosure::finalize(&mut by_year, true).unwrap();
+        let n = OUTCOMES.len();
+        assert_eq!(by_year.height(), 2 * n);
+        assert_eq!(by_year.text(0, FINANCIAL_YEAR), "2023/24");
+        assert_eq!(by_year.text(n, FINANCIAL_YEAR), "2024/25");
+        // Starters fall by 1 + their prior use (0 or 1), the comparison group
+        // not at all: DiD −1.5 (the totals 15, 0, 15, 15 survive rounding to 5; 1–7 would be hidden).
+        let e = by_year.f64(0, "estimate").unwrap();
+        assert!((e + 1.5).abs() < 1e-9, "{e}");
+        assert!(by_year.f64(0, "ci_low").is_some());
+        assert_eq!(by_year.f64(n, "estimate"), None);
+        assert!(by_year.is_suppressed(n, "estimate"));
+    }
+}

@@ -416,3 +416,73 @@ fn sensitivity_table(rows: Rows, notes: &mut Vec<String>) -> MetricsResult<Table
     }
     Ok(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A DiD row: (estimate, half-width, n starters, n comparison).
+    fn row(label: &str, e: f64, h: f64) -> (String, Option<Did>) {
+        (label.to_string(), Some((e, Some(h), 20.0, 15.4)))
+    }
+
+    #[test]
+    fn a_did_table_rounds_the_group_sizes_and_derives_the_interval() {
+        let t = did_table("t", "T", vec![row("a", -0.5, 0.2), ("b".into(), None)]).unwrap();
+        assert_eq!(t.f64(0, "n_comparison"), Some(15.0));
+        assert_eq!(t.f64(0, "estimate_x"), Some(-0.5));
+        assert_eq!(t.f64(1, "n_starters"), None);
+        let mut t = t;
+        crate::disclosure::finalize(&mut t, false).unwrap();
+        let (lo, hi) = (t.f64(0, "ci_low").unwrap(), t.f64(0, "ci_high").unwrap());
+        assert!(
+            (lo + 0.7).abs() < 1e-12 && (hi + 0.3).abs() < 1e-12,
+            "{lo} {hi}"
+        );
+    }
+
+    #[test]
+    fn sensitivity_says_whether_every_analysis_finds_a_fall() {
+        let mut notes = Vec::new();
+        let all = vec![row("a", -0.5, 0.2), row("b", -0.4, 0.3)];
+        let t = sensitivity_table(all, &mut notes).unwrap();
+        assert!(
+            notes[0].starts_with("Sensitivity: every analysis"),
+            "{notes:?}"
+        );
+        // The label column is called `analysis` here.
+        assert_eq!(t.text(1, "analysis"), "b");
+        assert!(t.kinds.iter().any(|k| k.0 == "analysis"));
+        let some = vec![row("a", -0.5, 0.2), row("b", -0.1, 0.3), ("c".into(), None)];
+        sensitivity_table(some, &mut notes).unwrap();
+        assert!(
+            notes[1].starts_with("Sensitivity: 1 of 2 analyses"),
+            "{notes:?}"
+        );
+        let none = vec![row("a", 0.5, 0.2)];
+        sensitivity_table(none, &mut notes).unwrap();
+        assert!(
+            notes[2].starts_with("Sensitivity: no analysis"),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn prior_use_comes_from_the_baseline_year_only_where_80_percent_have_one() {
+        let frame = |base: &[bool]| {
+            df!(
+                ELIGIBLE => vec![true; base.len()].into_iter().chain([false]).collect::<Vec<_>>(),
+                BASE_ELIGIBLE => base.iter().copied().chain([false]).collect::<Vec<_>>(),
+            )
+            .unwrap()
+        };
+        let mut notes = Vec::new();
+        // 4 of 5 eligible people have a baseline year (the ineligible one does not count).
+        let df = frame(&[true, true, true, true, false]);
+        assert!(prior_use_from_baseline(&df, &mut notes).unwrap());
+        assert!(notes.is_empty());
+        let df = frame(&[true, true, true, false]);
+        assert!(!prior_use_from_baseline(&df, &mut notes).unwrap());
+        assert!(notes[0].contains("for only 75% of people"), "{notes:?}");
+    }
+}

@@ -738,8 +738,14 @@ mod tests {
     fn outcomes(rows: &[Person]) -> LazyFrame {
         let mut cols = vec![
             Column::new(GROUP.into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
-            Column::new(FIRST_COMPLETED.into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
-            Column::new(ELIGIBLE.into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+            Column::new(
+                FIRST_COMPLETED.into(),
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                ELIGIBLE.into(),
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            ),
             Column::new(LINKED.into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
             DateChunked::from_naive_date(INDEX.into(), rows.iter().map(|r| r.4)).into_column(),
         ];
@@ -760,7 +766,13 @@ mod tests {
     }
 
     fn f(df: &DataFrame, c: &str, row: usize) -> Option<f64> {
-        df.column(c).unwrap().cast(&DataType::Float64).unwrap().f64().unwrap().get(row)
+        df.column(c)
+            .unwrap()
+            .cast(&DataType::Float64)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(row)
     }
 
     const JUN23: fn() -> NaiveDate = || date(2023, 6, 1);
@@ -804,7 +816,12 @@ mod tests {
         // Starters' mean change −1.5, the comparison group's −0.5: DiD −1.
         assert_eq!(f(&df, "n_starters", 0), Some(2.0));
         assert_eq!(f(&df, "n_comparison", 0), Some(2.0));
-        let totals = ["starters_pre", "starters_post", "comparison_pre", "comparison_post"];
+        let totals = [
+            "starters_pre",
+            "starters_post",
+            "comparison_pre",
+            "comparison_post",
+        ];
         let got: Vec<Option<f64>> = totals.iter().map(|c| f(&df, c, 0)).collect();
         assert_eq!(got, [Some(3.0), Some(0.0), Some(3.0), Some(2.0)]);
         // Welch: variances 0.5 and 0.5, se = √(0.25 + 0.25), df = 0.25 /
@@ -820,9 +837,8 @@ mod tests {
     #[test]
     fn follow_up_counts_people_without_both_windows_as_insufficient() {
         let df = follow_up(&four_people()).unwrap();
-        let col = |c: &str| -> Vec<Option<i64>> {
-            df.column(c).unwrap().i64().unwrap().iter().collect()
-        };
+        let col =
+            |c: &str| -> Vec<Option<i64>> { df.column(c).unwrap().i64().unwrap().iter().collect() };
         // starters, completers, comparison.
         assert_eq!(col("persons"), [Some(3), Some(1), Some(2)]);
         assert_eq!(col("eligible"), [Some(2), Some(1), Some(2)]);
@@ -849,7 +865,12 @@ mod tests {
         )
         .unwrap()
         .lazy()
-        .with_columns(OUTCOMES.iter().map(|(o, _)| lit(1i32).alias(*o)).collect::<Vec<_>>());
+        .with_columns(
+            OUTCOMES
+                .iter()
+                .map(|(o, _)| lit(1i32).alias(*o))
+                .collect::<Vec<_>>(),
+        );
         let coverage = (date(2020, 1, 1), date(2022, 12, 31));
         let df = person_outcomes(&persons, &events, 365, coverage)
             .collect()
@@ -884,7 +905,10 @@ mod tests {
         }
         let period = (date(2023, 4, 1), date(2025, 3, 31));
         let t = tables(&outcomes(&rows), 4, period).unwrap();
-        let mut by_year = t.into_iter().find(|t| t.name == "did_by_financial_year").unwrap();
+        let mut by_year = t
+            .into_iter()
+            .find(|t| t.name == "did_by_financial_year")
+            .unwrap();
         crate::disclosure::finalize(&mut by_year, true).unwrap();
         let n = OUTCOMES.len();
         assert_eq!(by_year.height(), 2 * n);

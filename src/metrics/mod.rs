@@ -548,3 +548,69 @@ pub fn cell(tables: &[Table], table: &str, row: usize, column: &str) -> Option<f
         .find(|t| t.name == table)
         .and_then(|t| t.f64(row, column))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn the_latest_return_date_is_the_later_of_referral_and_course_start() {
+        let df = df!(
+            REFERRAL_DATE => [Some(date(2024, 3, 1)), Some(date(2024, 1, 5)), None],
+            COURSE_START_DATE => [None, Some(date(2024, 2, 10)), None],
+        )
+        .unwrap();
+        assert_eq!(
+            date_range(&df, COURSE_START_DATE).unwrap(),
+            Some((date(2024, 2, 10), date(2024, 2, 10)))
+        );
+        assert_eq!(latest_return_date(&df).unwrap(), Some(date(2024, 3, 1)));
+        let empty = df.clear();
+        assert_eq!(latest_return_date(&empty).unwrap(), None);
+    }
+
+    #[test]
+    fn every_declared_group_is_listed_with_zero_counts() {
+        let dims = Dimensions {
+            providers: vec!["AAA".into(), "BBB".into()],
+            languages: vec![],
+            age_bands: vec![],
+        };
+        let df =
+            df!(PROVIDER_ID => ["BBB", "ZZZ"], "n" => [4i64, 2], "mean" => [1.5, 2.0]).unwrap();
+        let out = all_groups(df, PROVIDER_ID, &dims).unwrap();
+        let ids: Vec<Option<&str>> = out
+            .column(PROVIDER_ID)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        // Declared first, in order, then "Other", then a value outside the list.
+        assert_eq!(ids, [Some("AAA"), Some("BBB"), Some("Other"), Some("ZZZ")]);
+        let n: Vec<Option<i64>> = out.column("n").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(n, [Some(0), Some(4), Some(0), Some(2)]);
+        // A statistic of an empty group stays blank.
+        assert_eq!(out.column("mean").unwrap().f64().unwrap().get(0), None);
+    }
+
+    #[test]
+    fn the_superseded_note_names_the_rule_and_controls_the_count() {
+        let note = superseded_note(3, Duplicates::Latest, true);
+        assert!(note.starts_with("a few referral rows"), "{note}");
+        assert!(note.contains("(the latest file wins)"));
+        let note = superseded_note(12, Duplicates::Reject, false);
+        assert!(note.starts_with("12 referral rows"), "{note}");
+        assert!(note.contains("(both are rejected)"));
+    }
+
+    #[test]
+    fn a_missing_table_says_which_warehouse() {
+        let e = missing(Path::new("/w/sample"), "no manifest");
+        assert_eq!(e.to_string(), "the warehouse /w/sample has no manifest");
+    }
+}

@@ -247,23 +247,24 @@ fn empty_hidden(mut t: Table) -> Table {
 /// completers and courses run, overall and by provider, programme, financial
 /// year, quarter and month (every declared provider and programme listed).
 pub fn tables(refs: &LazyFrame, dims: &Dimensions) -> MetricsResult<Vec<Table>> {
-    let mut tables = vec![activity_table(
-        "activity_overall",
-        "Activity",
-        activity(refs, None)?,
-        None,
-    )];
+    let mut tables = Vec::new();
     for (by, title) in [
-        (PROVIDER_ID, "Activity by provider"),
-        (PROGRAMME, "Activity by programme"),
-        (FINANCIAL_YEAR, "Activity by financial year"),
-        (QUARTER, "Activity by quarter"),
-        (MONTH, "Activity by month"),
+        (None, "Activity"),
+        (Some(PROVIDER_ID), "Activity by provider"),
+        (Some(PROGRAMME), "Activity by programme"),
+        (Some(FINANCIAL_YEAR), "Activity by financial year"),
+        (Some(QUARTER), "Activity by quarter"),
+        (Some(MONTH), "Activity by month"),
     ] {
-        let name = format!("activity_by_{}", by.trim_end_matches("_id"));
-        let df = all_groups(activity(refs, Some(by))?, by, dims)?;
-        let mut t = activity_table(&name, title, df, Some(by));
-        t.empty_group_hidden = dims.values(by).is_some();
+        let (name, df) = match by {
+            None => ("activity_overall".to_string(), activity(refs, None)?),
+            Some(b) => (
+                format!("activity_by_{}", b.trim_end_matches("_id")),
+                all_groups(activity(refs, by)?, b, dims)?,
+            ),
+        };
+        let mut t = activity_table(&name, title, df, by);
+        t.empty_group_hidden = by.and_then(|b| dims.values(b)).is_some();
         tables.push(t);
     }
     Ok(tables)

@@ -450,6 +450,17 @@ fn moments_of(lf: LazyFrame, change: Expr, pre: Expr, post: Expr) -> PolarsResul
     })
 }
 
+/// The moments of one outcome of one group (starters, completers or
+/// comparison) among eligible persons.
+pub fn moments_in(outcomes: &LazyFrame, group: &str, outcome: &str) -> PolarsResult<Moments> {
+    let lf = group_frames(outcomes)
+        .into_iter()
+        .find(|(g, _)| *g == group)
+        .map(|(_, lf)| lf)
+        .unwrap_or_else(|| outcomes.clone().filter(lit(false)));
+    moments(lf, outcome)
+}
+
 fn moments(lf: LazyFrame, outcome: &str) -> PolarsResult<Moments> {
     moments_of(
         lf,

@@ -30,7 +30,9 @@ pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> crate::error::MetricsR
             em("change").mean().alias("_mean"),
             em("change").var(1).alias("_var"),
         ]);
-    let (cn, cpre, cpost, cmean, cvar) = comparison_moments(outcomes)?;
+    let c = super::hospital::moments_in(outcomes, "comparison", "emergency_admissions")?;
+    let (cn, cpre, cpost, cmean, cvar) =
+        (c.n, c.total_pre, c.total_post, c.mean_change, c.var_change);
     let mut df = people
         .join(
             hospital,
@@ -109,40 +111,6 @@ fn reach_counts(refs: &LazyFrame) -> LazyFrame {
             .cast(DataType::Int64)
             .alias("non_english_courses"),
     ])
-}
-
-/// The comparison group's n, emergency admissions before and after, and the
-/// mean and variance of the change (eligible people only).
-fn comparison_moments(
-    outcomes: &LazyFrame,
-) -> crate::error::MetricsResult<(f64, f64, f64, f64, f64)> {
-    let em = |s: &str| col(format!("emergency_admissions_{s}"));
-    let comparison = outcomes
-        .clone()
-        .filter(col(GROUP).eq(lit("comparison")).and(col(ELIGIBLE)))
-        .select([
-            len().cast(DataType::Float64).alias("n"),
-            em("pre").sum().cast(DataType::Float64).alias("pre"),
-            em("post").sum().cast(DataType::Float64).alias("post"),
-            em("change").mean().alias("mean"),
-            em("change").var(1).alias("var"),
-        ])
-        .collect()?;
-    let get = |c: &str| -> crate::error::MetricsResult<f64> {
-        Ok(comparison
-            .column(c)?
-            .cast(&DataType::Float64)?
-            .f64()?
-            .get(0)
-            .unwrap_or(f64::NAN))
-    };
-    Ok((
-        get("n")?,
-        get("pre")?,
-        get("post")?,
-        get("mean")?,
-        get("var")?,
-    ))
 }
 
 /// The profile as a controlled table.

@@ -263,12 +263,12 @@ fn copies(key: &[Expr]) -> PolarsResult<Vec<Expr>> {
     let mut out = vec![
         (col(SOURCE_LINE)
             .cum_count(false)
-            .over(key.to_vec())?
+            .over(key)?
             .cast(DataType::Int64)
             - lit(1i64))
         .alias("_pos"),
         len()
-            .over(key.to_vec())?
+            .over(key)?
             .cast(DataType::Int64)
             .alias("_copies"),
     ];
@@ -278,7 +278,7 @@ fn copies(key: &[Expr]) -> PolarsResult<Vec<Expr>> {
                 "last" => col(column).last(),
                 _ => col(column).first(),
             };
-            out.push(e.over(key.to_vec())?.alias(format!("_{which}_{what}")));
+            out.push(e.over(key)?.alias(format!("_{which}_{what}")));
         }
     }
     Ok(out)

@@ -11,16 +11,9 @@ use crate::schema::*;
 fn counts() -> [Expr; 5] {
     [
         len().cast(DataType::Int64).alias("referrals"),
-        col(STARTER)
-            .and(col(IN_PROGRESS))
-            .sum()
-            .cast(DataType::Int64)
-            .alias("in_progress"),
-        col(STARTER).sum().cast(DataType::Int64).alias("starters"),
-        col(COMPLETER)
-            .sum()
-            .cast(DataType::Int64)
-            .alias("completers"),
+        count_where(col(STARTER).and(col(IN_PROGRESS)), "in_progress"),
+        count_where(col(STARTER), "starters"),
+        count_where(col(COMPLETER), "completers"),
         col(COURSE_KEY)
             .filter(col(STARTER))
             .n_unique()

@@ -12,7 +12,7 @@ use super::hospital::{
     WAIT_DAYS,
 };
 use super::matching::{self, did_between, Did};
-use super::referrals::rows_in;
+use super::referrals::{count_where, rows_in};
 use super::table::{formulas, Table};
 use crate::error::MetricsResult;
 use crate::pipeline::Pipeline;
@@ -233,12 +233,7 @@ fn matching_table(
         } else {
             col("matched").not()
         };
-        group
-            .clone()
-            .and(m)
-            .sum()
-            .cast(DataType::Int64)
-            .alias(*name)
+        count_where(group.clone().and(m), name)
     });
     let strata = strata
         .iter()

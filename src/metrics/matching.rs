@@ -21,6 +21,7 @@
 use polars::prelude::*;
 
 use super::hospital::{BASE_ELIGIBLE, ELIGIBLE, GROUP};
+use super::referrals::count_where;
 use super::table::{formulas, Table};
 use crate::stats;
 
@@ -286,11 +287,10 @@ pub fn balance(df: &DataFrame) -> PolarsResult<DataFrame> {
 /// comparison group's total weight after, named by `names` in that order.
 fn balance_counts(names: &[&str; 4]) -> Vec<Expr> {
     let is_s = col(GROUP).eq(lit("starters"));
-    let count = |e: Expr, name: &str| e.sum().cast(DataType::Int64).alias(name);
     vec![
-        count(is_s.clone(), names[0]),
-        count(is_s.clone().not(), names[1]),
-        count(is_s.clone().and(col("matched")), names[2]),
+        count_where(is_s.clone(), names[0]),
+        count_where(is_s.clone().not(), names[1]),
+        count_where(is_s.clone().and(col("matched")), names[2]),
         col("weight").filter(is_s.not()).sum().alias(names[3]),
     ]
 }

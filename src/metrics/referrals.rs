@@ -267,10 +267,7 @@ fn copies(key: &[Expr]) -> PolarsResult<Vec<Expr>> {
             .cast(DataType::Int64)
             - lit(1i64))
         .alias("_pos"),
-        len()
-            .over(key)?
-            .cast(DataType::Int64)
-            .alias("_copies"),
+        len().over(key)?.cast(DataType::Int64).alias("_copies"),
     ];
     for which in ["last", "first"] {
         for (what, column) in [("file", SOURCE_FILE), ("line", SOURCE_LINE)] {
@@ -350,6 +347,11 @@ pub fn referrals(
         declared(COURSE_LANGUAGE, &dims.languages),
         declared(AGE_GROUP, &dims.age_bands),
     ])
+}
+
+/// How many rows `e` holds for (a count, as Int64), named `name`.
+pub fn count_where(e: Expr, name: &str) -> Expr {
+    e.sum().cast(DataType::Int64).alias(name)
 }
 
 /// The number of rows of a lazy frame.

@@ -79,27 +79,13 @@ fn reach_counts(refs: &LazyFrame) -> LazyFrame {
         .and(col(COURSE_LANGUAGE).neq(lit(NOT_KNOWN)));
     refs.clone().group_by([col(PROVIDER_ID)]).agg([
         len().cast(DataType::Int64).alias("referrals"),
-        starter
-            .clone()
-            .sum()
-            .cast(DataType::Int64)
-            .alias("starters"),
-        starter
-            .clone()
-            .and(deprived)
-            .sum()
-            .cast(DataType::Int64)
-            .alias("deprived_starters"),
-        col(IMD_QUINTILE)
-            .neq(lit(NOT_KNOWN))
-            .sum()
-            .cast(DataType::Int64)
-            .alias("imd_known"),
-        col(ETHNICITY_GROUP)
-            .neq(lit("Not stated or not known"))
-            .sum()
-            .cast(DataType::Int64)
-            .alias("ethnicity_known"),
+        count_where(starter.clone(), "starters"),
+        count_where(starter.clone().and(deprived), "deprived_starters"),
+        count_where(col(IMD_QUINTILE).neq(lit(NOT_KNOWN)), "imd_known"),
+        count_where(
+            col(ETHNICITY_GROUP).neq(lit("Not stated or not known")),
+            "ethnicity_known",
+        ),
         col(COURSE_KEY)
             .filter(starter.clone())
             .n_unique()

@@ -60,14 +60,7 @@ pub fn completion(referrals: &LazyFrame, by: Option<&str>) -> PolarsResult<DataF
             o.with_column(refs.column("all_starters")?.clone())?;
             o
         }
-        Some(b) => refs
-            .lazy()
-            .join(
-                out.lazy(),
-                [col(b)],
-                [col(b)],
-                JoinArgs::new(JoinType::Left),
-            )
+        Some(b) => left_join(refs.lazy(), out.lazy(), b)
             .with_columns([
                 col("starters").fill_null(lit(0i64)),
                 col("completers").fill_null(lit(0i64)),

@@ -5,7 +5,7 @@
 use polars::prelude::*;
 
 use super::hospital::{INDEX, INDEX_PROVIDER};
-use super::referrals::days;
+use super::referrals::{days, left_join, rows_as};
 use super::table::{formulas, Table};
 use crate::error::MetricsResult;
 use crate::pipeline::Settings;
@@ -107,7 +107,7 @@ pub fn summary(paired: &LazyFrame) -> PolarsResult<DataFrame> {
     let df = paired
         .clone()
         .select([
-            len().cast(DataType::Int64).alias("n_paired"),
+            rows_as("n_paired"),
             col("score_pre").mean().alias("mean_pre_x"),
             col("score_post").mean().alias("mean_post_x"),
             col("change").mean().alias("change_x"),
@@ -161,17 +161,8 @@ pub fn by_baseline(paired: &LazyFrame) -> PolarsResult<DataFrame> {
         .group_by([col("level_pre")
             .cast(DataType::Int32)
             .alias("baseline_level")])
-        .agg([
-            len().cast(DataType::Int64).alias("n"),
-            col("change").mean().alias("mean_change_x"),
-        ]);
-    levels
-        .join(
-            agg,
-            [col("baseline_level")],
-            [col("baseline_level")],
-            JoinArgs::new(JoinType::Left),
-        )
+        .agg([rows_as("n"), col("change").mean().alias("mean_change_x")]);
+    left_join(levels, agg, "baseline_level")
         .with_column(col("n").fill_null(lit(0i64)))
         .sort(["baseline_level"], SortMultipleOptions::default())
         .collect()

@@ -354,6 +354,16 @@ pub fn count_where(e: Expr, name: &str) -> Expr {
     e.sum().cast(DataType::Int64).alias(name)
 }
 
+/// The number of rows, as Int64, named `name` (in a select or a group-by).
+pub fn rows_as(name: &str) -> Expr {
+    len().cast(DataType::Int64).alias(name)
+}
+
+/// `lf` with `other`'s columns joined on `key`; every row of `lf` is kept.
+pub fn left_join(lf: LazyFrame, other: LazyFrame, key: &str) -> LazyFrame {
+    lf.join(other, [col(key)], [col(key)], JoinArgs::new(JoinType::Left))
+}
+
 /// The number of rows of a lazy frame.
 pub fn rows_in(lf: LazyFrame) -> PolarsResult<usize> {
     Ok(lf

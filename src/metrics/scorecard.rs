@@ -24,7 +24,7 @@ pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> crate::error::MetricsR
         .filter(col(GROUP).eq(lit("starters")).and(col(ELIGIBLE)))
         .group_by([col(INDEX_PROVIDER).alias(PROVIDER_ID)])
         .agg([
-            len().cast(DataType::Int64).alias("hospital_n"),
+            rows_as("hospital_n"),
             em("pre").sum().alias("em_pre"),
             em("post").sum().alias("em_post"),
             em("change").mean().alias("_mean"),
@@ -33,13 +33,7 @@ pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> crate::error::MetricsR
     let c = super::hospital::moments_in(outcomes, "comparison", "emergency_admissions")?;
     let (cn, cpre, cpost, cmean, cvar) =
         (c.n, c.total_pre, c.total_post, c.mean_change, c.var_change);
-    let mut df = people
-        .join(
-            hospital,
-            [col(PROVIDER_ID)],
-            [col(PROVIDER_ID)],
-            JoinArgs::new(JoinType::Left),
-        )
+    let mut df = left_join(people, hospital, PROVIDER_ID)
         .with_columns([
             col("hospital_n").fill_null(lit(0i64)),
             col("em_pre").fill_null(lit(0.0)),

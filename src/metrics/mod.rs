@@ -129,6 +129,19 @@ pub(crate) fn all_groups(
         .collect()?)
 }
 
+/// A table by provider, labelled by the provider's code: every declared
+/// provider listed (zero counts), an empty one not shown.
+pub(crate) fn provider_table(
+    name: &str,
+    title: &str,
+    df: DataFrame,
+    dims: &Dimensions,
+) -> MetricsResult<Table> {
+    let mut t = Table::new(name, title, all_groups(df, PROVIDER_ID, dims)?).labels(&[PROVIDER_ID]);
+    t.empty_group_hidden = true;
+    Ok(t)
+}
+
 /// Counts of labels that were published as "Other", for the warnings.
 fn label_warnings(
     participants: &DataFrame,
@@ -436,9 +449,7 @@ fn hospital_figures(
     let mut tables = hospital::tables(&outcomes, s.financial_year_start_month, r.period)?;
     tables.extend(compared);
     let profile = scorecard::profile(&r.refs, &outcomes)?;
-    let mut profile = scorecard::profile_table(all_groups(profile, PROVIDER_ID, &r.dims)?);
-    profile.empty_group_hidden = true;
-    tables.push(profile);
+    tables.push(scorecard::profile_table(profile, &r.dims)?);
     Ok(Hospital {
         tables,
         costed: hospital::costed_did(&outcomes, &cost::costed_outcomes(&p.unit_costs))?,

@@ -288,29 +288,23 @@ fn level_tables(t: &[[i64; 4]; 4]) -> MetricsResult<[Table; 2]> {
 
 /// The mean change in score by baseline level.
 fn by_baseline_table(paired: &LazyFrame) -> MetricsResult<Table> {
-    let t = Table::new(
-        "pam_by_baseline",
-        "Mean PAM change by baseline level",
-        by_baseline(paired)?,
-    )
-    .exact(&["baseline_level"])
-    .counts(&["n"])
-    .hidden(&["mean_change_x"])
-    .base("n");
+    let df = by_baseline(paired)?;
+    let t = Table::new("pam_by_baseline", "Mean PAM change by baseline level", df)
+        .exact(&["baseline_level"])
+        .counts(&["n"])
+        .hidden(&["mean_change_x"])
+        .base("n");
     Ok(shown(t, "mean_change", "mean_change_x", "n"))
 }
 
 /// The mean change in score by provider, with its Student-t 95% interval.
 fn by_provider_table(paired: &LazyFrame) -> MetricsResult<Table> {
-    let t = Table::new(
-        "pam_by_provider",
-        "PAM change by provider",
-        by_provider(paired)?,
-    )
-    .labels(&[PROVIDER_ID])
-    .counts(&["pam_n"])
-    .hidden(&["pam_change_x", "pam_half"])
-    .base("pam_n");
+    let df = by_provider(paired)?;
+    let t = Table::new("pam_by_provider", "PAM change by provider", df)
+        .labels(&[PROVIDER_ID])
+        .counts(&["pam_n"])
+        .hidden(&["pam_change_x", "pam_half"])
+        .base("pam_n");
     Ok(shown(t, "pam_change", "pam_change_x", "pam_n").interval(
         ["pam_ci_low", "pam_ci_high"],
         "pam_change",

@@ -277,13 +277,12 @@ pub fn case_mix_adjusted(
         })
         .sort([PROVIDER_ID], SortMultipleOptions::default())
         .collect()?;
-    let df = super::all_groups(df, PROVIDER_ID, dims)?;
-    let mut t = Table::new(
+    let t = super::provider_table(
         "providers_adjusted",
         "Completion by provider adjusted for case mix (observed ÷ expected completers)",
         df,
-    )
-    .labels(&[PROVIDER_ID])
+        dims,
+    )?
     .counts(&["starters"])
     .count_within("completers", "starters")
     .hidden(&["expected_x"])
@@ -312,7 +311,6 @@ pub fn case_mix_adjusted(
         &["starters"],
         1,
     );
-    t.empty_group_hidden = true;
     Ok(t)
 }
 

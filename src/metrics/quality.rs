@@ -146,18 +146,16 @@ pub fn by_provider(
         ])
         .collect()?;
     // Every declared provider is listed, whether or not it sent a row.
-    let df = super::all_groups(df, PROVIDER_ID, dims)?;
-    let mut t = Table::new(
+    let t = super::provider_table(
         "rejects_by_provider",
         "Rows of returns read and rejected by provider",
         df,
-    )
-    .labels(&[PROVIDER_ID])
+        dims,
+    )?
     .counts(&["rows_read"])
     .count_within("rejected", "rows_read")
     .base("rows_read")
     .share("reject_rate", "rejected", "rows_read");
-    t.empty_group_hidden = true;
     Ok(t)
 }
 

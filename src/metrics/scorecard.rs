@@ -93,14 +93,14 @@ fn reach_counts(refs: &LazyFrame) -> LazyFrame {
     ])
 }
 
-/// The profile as a controlled table.
-pub fn profile_table(df: DataFrame) -> Table {
-    Table::new(
+/// The profile as a controlled table, every declared provider listed.
+pub fn profile_table(df: DataFrame, dims: &Dimensions) -> crate::error::MetricsResult<Table> {
+    Ok(super::provider_table(
         "provider_profile",
         "Provider reach, completeness and hospital result",
         df,
-    )
-    .labels(&[PROVIDER_ID])
+        dims,
+    )?
     .counts(&["referrals"])
     .count_within("starters", "referrals")
     .cross_count_within("deprived_starters", "starters")
@@ -144,7 +144,7 @@ pub fn profile_table(df: DataFrame) -> Table {
         formulas::plus,
         &["hospital_n", "comparison_n"],
         2,
-    )
+    ))
 }
 
 /// "estimate (low to high)" or why there is none.

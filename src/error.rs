@@ -91,6 +91,15 @@ pub enum MetricsError {
         line: Option<usize>,
         message: String,
     },
+    /// The returns leave nothing to evaluate (bad input: exit code 2).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The warehouse's version does not match its manifest.
+    #[error(transparent)]
+    Damaged(#[from] DamagedWarehouse),
+    /// The warehouse lacks a table or the dates the figures need.
+    #[error("the warehouse {} has {what}", warehouse.display())]
+    Missing { warehouse: PathBuf, what: String },
 }
 
 /// What the metrics' functions return.
@@ -306,6 +315,10 @@ mod tests {
             warehouse: "w".into(),
             lock: "w/.lock".into(),
             holder: None,
+        }
+        // Transparent: the wrapped InputError is not itself in the chain.
+        if let Some(MetricsError::Input(_)) = cause.downcast_ref::<MetricsError>() {
+            return EXIT_BAD_INPUT;
         }
     }
 

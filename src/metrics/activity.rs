@@ -2,23 +2,18 @@
 
 use polars::prelude::*;
 
+use super::all_groups;
 use super::referrals::*;
 use super::table::Table;
+use crate::error::MetricsResult;
 use crate::schema::*;
 
 fn counts() -> [Expr; 5] {
     [
         len().cast(DataType::Int64).alias("referrals"),
-        col(STARTER)
-            .and(col(IN_PROGRESS))
-            .sum()
-            .cast(DataType::Int64)
-            .alias("in_progress"),
-        col(STARTER).sum().cast(DataType::Int64).alias("starters"),
-        col(COMPLETER)
-            .sum()
-            .cast(DataType::Int64)
-            .alias("completers"),
+        count_where(col(STARTER).and(col(IN_PROGRESS)), "in_progress"),
+        count_where(col(STARTER), "starters"),
+        count_where(col(COMPLETER), "completers"),
         col(COURSE_KEY)
             .filter(col(STARTER))
             .n_unique()
@@ -65,14 +60,7 @@ pub fn completion(referrals: &LazyFrame, by: Option<&str>) -> PolarsResult<DataF
             o.with_column(refs.column("all_starters")?.clone())?;
             o
         }
-        Some(b) => refs
-            .lazy()
-            .join(
-                out.lazy(),
-                [col(b)],
-                [col(b)],
-                JoinArgs::new(JoinType::Left),
-            )
+        Some(b) => left_join(refs.lazy(), out.lazy(), b)
             .with_columns([
                 col("starters").fill_null(lit(0i64)),
                 col("completers").fill_null(lit(0i64)),
@@ -232,6 +220,108 @@ pub fn waits_table(df: DataFrame, by: &str) -> Table {
     let t = stat(t, "median_days", "median_x");
     let t = stat(t, "lower_quartile_days", "q1_x");
     stat(t, "upper_quartile_days", "q3_x")
+}
+
+/// A table whose empty groups are not shown (every declared group is listed
+/// for the counts, but a group with no one in it is not a row of the pack).
+fn empty_hidden(mut t: Table) -> Table {
+    t.empty_group_hidden = true;
+    t
+}
+
+/// Activity: referrals, starters on courses in progress, starters,
+/// completers and courses run, overall and by provider, programme, financial
+/// year, quarter and month (every declared provider and programme listed).
+pub fn tables(refs: &LazyFrame, dims: &Dimensions) -> MetricsResult<Vec<Table>> {
+    let mut tables = Vec::new();
+    for (by, title) in [
+        (None, "Activity"),
+        (Some(PROVIDER_ID), "Activity by provider"),
+        (Some(PROGRAMME), "Activity by programme"),
+        (Some(FINANCIAL_YEAR), "Activity by financial year"),
+        (Some(QUARTER), "Activity by quarter"),
+        (Some(MONTH), "Activity by month"),
+    ] {
+        let (name, df) = match by {
+            None => ("activity_overall".to_string(), activity(refs, None)?),
+            Some(b) => (
+                format!("activity_by_{}", b.trim_end_matches("_id")),
+                all_groups(activity(refs, by)?, b, dims)?,
+            ),
+        };
+        let mut t = activity_table(&name, title, df, by);
+        t.empty_group_hidden = by.and_then(|b| dims.values(b)).is_some();
+        tables.push(t);
+    }
+    Ok(tables)
+}
+
+/// Completion: completers among starters whose course has finished by the
+/// data's date, and uptake (starters among referrals), overall, by provider,
+/// programme and financial year; then the wait from referral to course start
+/// by provider.
+pub fn completion_tables(refs: &LazyFrame, dims: &Dimensions) -> MetricsResult<Vec<Table>> {
+    let mut tables = vec![completion_table(
+        "completion_overall",
+        "Completion (courses finished by the data's date)",
+        completion(refs, None)?,
+        None,
+    )];
+    for (by, name, title) in [
+        (
+            PROVIDER_ID,
+            "completion_by_provider",
+            "Completion by provider",
+        ),
+        (
+            PROGRAMME,
+            "completion_by_programme",
+            "Uptake and completion by programme",
+        ),
+    ] {
+        let df = all_groups(completion(refs, Some(by))?, by, dims)?;
+        tables.push(empty_hidden(completion_table(name, title, df, Some(by))));
+    }
+    tables.push(completion_table(
+        "completion_by_financial_year",
+        "Uptake and completion by financial year",
+        completion(refs, Some(FINANCIAL_YEAR))?,
+        Some(FINANCIAL_YEAR),
+    ));
+    let waits = all_groups(waits(refs, PROVIDER_ID)?, PROVIDER_ID, dims)?;
+    tables.push(empty_hidden(waits_table(waits, PROVIDER_ID)));
+    Ok(tables)
+}
+
+/// Retention: of the starters, how many attended each session (the rate is
+/// attended ÷ starters).
+pub fn retention_table(refs: &LazyFrame) -> MetricsResult<Table> {
+    Ok(Table::new(
+        "retention",
+        "Retention: starters attending each session",
+        retention(refs)?,
+    )
+    .exact(&["session"])
+    .counts(&["starters"])
+    .count_within("attended", "starters")
+    .share("rate", "attended", "starters"))
+}
+
+/// Equity: uptake and completion by each of [`EQUITY`]'s characteristics,
+/// every declared group listed, in a column named `group`.
+pub fn equity_tables(refs: &LazyFrame, dims: &Dimensions) -> MetricsResult<Vec<Table>> {
+    let mut tables = Vec::new();
+    for (name, column, title) in EQUITY {
+        let df = all_groups(completion(refs, Some(column))?, column, dims)?;
+        let df = df.lazy().rename([*column], ["group"], true).collect()?;
+        tables.push(empty_hidden(completion_table(
+            &format!("equity_by_{name}"),
+            &format!("Uptake and completion by {}", title.to_lowercase()),
+            df,
+            Some("group"),
+        )));
+    }
+    Ok(tables)
 }
 
 #[cfg(test)]

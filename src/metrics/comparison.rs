@@ -12,14 +12,19 @@ use super::hospital::{
     WAIT_DAYS,
 };
 use super::matching::{self, did_between, Did};
+use super::referrals::{count_where, rows_in};
 use super::table::{formulas, Table};
+use crate::error::MetricsResult;
 use crate::pipeline::Pipeline;
 
 /// The primary outcome (the headline uses its matched DiD).
 pub const PRIMARY: &str = "emergency_admissions";
 
+/// DiD rows: a label and the DiD (None where it cannot be estimated).
+type Rows = Vec<(String, Option<Did>)>;
+
 /// A table of DiD rows: label, n of each group, exact estimate and half-width.
-fn did_table(name: &str, title: &str, rows: Vec<(String, Option<Did>)>) -> anyhow::Result<Table> {
+fn did_table(name: &str, title: &str, rows: Rows) -> MetricsResult<Table> {
     let df = df!(
         "outcome" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
         "n_starters" => rows.iter().map(|r| r.1.map(|x| x.2.round() as i64)).collect::<Vec<_>>(),
@@ -33,8 +38,19 @@ fn did_table(name: &str, title: &str, rows: Vec<(String, Option<Did>)>) -> anyho
         .counts(&n)
         .hidden(&["estimate_x", "half"])
         .statistic("estimate", &["estimate_x"], formulas::identity, &n, 2)
-        .statistic("ci_low", &["estimate", "half"], formulas::minus, &n, 2)
-        .statistic("ci_high", &["estimate", "half"], formulas::plus, &n, 2))
+        .interval(["ci_low", "ci_high"], "estimate", "half", &n))
+}
+
+/// Each outcome's DiD as a row, and the primary outcome's DiD.
+fn outcome_rows(
+    mut did: impl FnMut(&str) -> PolarsResult<Option<Did>>,
+) -> PolarsResult<(Rows, Option<Did>)> {
+    let mut rows = Vec::new();
+    for (o, _) in OUTCOMES {
+        rows.push((o.to_string(), did(o)?));
+    }
+    let primary = rows.iter().find(|r| r.0 == PRIMARY).and_then(|r| r.1);
+    Ok((rows, primary))
 }
 
 fn strata(p: &Pipeline) -> Vec<String> {
@@ -47,7 +63,28 @@ fn strata(p: &Pipeline) -> Vec<String> {
     }
 }
 
-/// Everything of the fair comparison, as tables, plus notes for the pack.
+fn is_starter() -> Expr {
+    col(GROUP).eq(lit("starters"))
+}
+
+fn is_comparison() -> Expr {
+    col(GROUP).eq(lit("comparison"))
+}
+
+fn change(outcome: &str) -> String {
+    format!("{outcome}_change")
+}
+
+/// The unweighted DiD of column `x` between starters (those `starters`
+/// selects) and the comparison group among the rows of `lf`.
+fn plain_did(lf: &LazyFrame, starters: Expr, x: &str) -> PolarsResult<Option<Did>> {
+    did_between(lf, starters, is_comparison(), x, lit(1.0))
+}
+
+/// Everything of the fair comparison, as tables, plus notes for the pack:
+/// the matched DiD (when the comparison group is large enough), the DiD with
+/// the comparison group's index aligned to the starters' wait, the pre-trend
+/// check, and the sensitivity of the primary outcome's DiD to each choice.
 /// `outcomes`: every person's hospital use in the pipeline's window (from
 /// `hospital::person_outcomes`), computed once by the caller.
 pub fn tables(
@@ -58,253 +95,42 @@ pub fn tables(
     coverage: (NaiveDate, NaiveDate),
     published: bool,
     notes: &mut Vec<String>,
-) -> anyhow::Result<Vec<Table>> {
+) -> MetricsResult<Vec<Table>> {
     let w = p.settings.outcome_window_days;
+    let from_baseline = prior_use_from_baseline(outcomes, notes)?;
     let eligible = outcomes.clone().lazy().filter(col(ELIGIBLE));
-    let share_base = eligible
-        .clone()
-        .select([col(BASE_ELIGIBLE).cast(DataType::Float64).mean().alias("x")])
-        .collect()?
-        .column("x")?
-        .f64()?
-        .get(0)
-        .unwrap_or(0.0);
-    // Prior use from the baseline year where the extract covers most people.
-    let from_baseline = share_base >= 0.8;
-    if !from_baseline {
-        notes.push(format!(
-            "The hospital extract reaches back a full baseline year (two years before the index date) for only {:.0}% of people: matching uses hospital use in the year before the index date instead, which can make the groups regress to different means afterwards.",
-            share_base * 100.0
-        ));
-    }
-    let with_prior = matching::with_prior_use(outcomes.clone().lazy(), from_baseline);
-    let n_comparison = eligible
-        .clone()
-        .filter(col(GROUP).eq(lit("comparison")))
-        .select([len().alias("n")])
-        .collect()?
-        .column("n")?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .get(0)
-        .unwrap_or(0) as usize;
+    let n_comparison = rows_in(eligible.clone().filter(is_comparison()))?;
     let run = p
         .matching
         .enabled
         .unwrap_or(n_comparison >= matching::MIN_COMPARISON);
-    let mut out = Vec::new();
-    let is_s = col(GROUP).eq(lit("starters"));
-    let is_c = col(GROUP).eq(lit("comparison"));
-    let change = |o: &str| format!("{o}_change");
     let strata = strata(p);
-    let mut matched_primary = None;
-    if run && n_comparison > 0 {
-        let weighted = matching::cem(with_prior.clone(), &strata)?;
-        let mut rows = Vec::new();
-        for (o, _) in OUTCOMES {
-            let d = matching::weighted_did(&weighted, &change(o))?;
-            if *o == PRIMARY {
-                matched_primary = d;
-            }
-            rows.push((o.to_string(), d));
+    let run = run && n_comparison > 0;
+    let (mut out, matched_primary) = match run {
+        true => matched_tables(outcomes, &strata, from_baseline, published)?,
+        false => {
+            notes.push(format!(
+                "Matching did not run: the comparison group has {} eligible people (it needs {}).",
+                crate::disclosure::count_in_words(n_comparison as i64, published),
+                matching::MIN_COMPARISON
+            ));
+            (Vec::new(), None)
         }
-        out.push(did_table(
-            "did_matched",
-            "Difference-in-differences against the matched comparison group",
-            rows,
-        )?);
-        let counts = weighted
-            .clone()
-            .lazy()
-            .select([
-                is_s.clone()
-                    .and(col("matched"))
-                    .sum()
-                    .cast(DataType::Int64)
-                    .alias("n_starters_matched"),
-                is_s.clone()
-                    .and(col("matched").not())
-                    .sum()
-                    .cast(DataType::Int64)
-                    .alias("n_starters_unmatched"),
-                is_c.clone()
-                    .and(col("matched"))
-                    .sum()
-                    .cast(DataType::Int64)
-                    .alias("n_comparison_matched"),
-                is_c.clone()
-                    .and(col("matched").not())
-                    .sum()
-                    .cast(DataType::Int64)
-                    .alias("n_comparison_unmatched"),
-            ])
-            .collect()?
-            .lazy()
-            .with_columns([
-                lit("coarsened exact matching").alias("method"),
-                lit(strata
-                    .iter()
-                    .map(|s| s.trim_start_matches("cov_").replace('_', " "))
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .alias("strata"),
-                lit(if from_baseline {
-                    "the baseline year before the pre window"
-                } else {
-                    "the pre window"
-                })
-                .alias("prior_use_from"),
-            ])
-            .collect()?;
-        out.push(
-            Table::new("matching", "Matching: who was matched", counts)
-                .labels(&["method", "strata", "prior_use_from"])
-                .counts(&[
-                    "n_starters_matched",
-                    "n_starters_unmatched",
-                    "n_comparison_matched",
-                    "n_comparison_unmatched",
-                ]),
-        );
-        out.push(matching::balance_table(
-            matching::balance(&weighted)?,
-            published,
-        ));
-    } else {
-        notes.push(format!(
-            "Matching did not run: the comparison group has {} eligible people (it needs {}).",
-            crate::disclosure::count_in_words(n_comparison as i64, published),
-            matching::MIN_COMPARISON
-        ));
-    }
-
-    // Index alignment: the comparison group's pseudo-index is the referral
-    // date plus the median wait of starters at the same provider (the
-    // overall median where a provider has none).
-    let waits = persons
-        .clone()
-        .filter(col("started"))
-        .group_by([col(INDEX_PROVIDER)])
-        .agg([col(WAIT_DAYS).median().alias("_median_wait")]);
-    let overall = persons
-        .clone()
-        .filter(col("started"))
-        .select([col(WAIT_DAYS).median().alias("_overall_wait")])
-        .collect()?
-        .column("_overall_wait")?
-        .cast(&DataType::Float64)?
-        .f64()?
-        .get(0)
-        .unwrap_or(0.0);
-    let aligned = persons
-        .clone()
-        .join(
-            waits,
-            [col(INDEX_PROVIDER)],
-            [col(INDEX_PROVIDER)],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_column(
-            when(col("started"))
-                .then(col(INDEX))
-                .otherwise(
-                    (col("first_referral").cast(DataType::Int32)
-                        + col("_median_wait")
-                            .fill_null(lit(overall))
-                            .round(0, RoundMode::HalfToEven)
-                            .cast(DataType::Int32))
-                    .cast(DataType::Date),
-                )
-                .alias(INDEX),
-        );
-    // Collected once: each DiD below reads it twice.
-    let aligned_outcomes = hospital::person_outcomes(&aligned, events, w, coverage)
-        .filter(col(ELIGIBLE))
-        .collect()?
-        .lazy();
-    let mut rows = Vec::new();
-    let mut aligned_primary = None;
-    for (o, _) in OUTCOMES {
-        let d = did_between(
-            &aligned_outcomes,
-            is_s.clone(),
-            is_c.clone(),
-            &change(o),
-            lit(1.0),
-        )?;
-        if *o == PRIMARY {
-            aligned_primary = d;
+    };
+    let (aligned, aligned_primary) = aligned_table(persons, events, w, coverage)?;
+    out.push(aligned);
+    out.push(placebo_table(outcomes, notes)?);
+    let matched_on_pre = match run {
+        true => {
+            let prior = matching::with_prior_use(everyone(outcomes), false);
+            matching::weighted_did(&matching::cem(prior, &strata)?, &change(PRIMARY))?
         }
-        rows.push((o.to_string(), d));
-    }
-    out.push(did_table(
-        "did_aligned_index",
-        &format!(
-            "Difference-in-differences with the comparison group's index at referral + the starters' median wait (overall {overall:.0} days)"
-        ),
-        rows,
-    )?);
-
-    // Pre-trend (placebo): the same DiD on the baseline year vs the pre window.
-    let placebo = outcomes
-        .clone()
-        .lazy()
-        .filter(col(ELIGIBLE).and(col(BASE_ELIGIBLE)));
-    let mut rows = Vec::new();
-    let mut flagged = Vec::new();
-    for (o, label) in OUTCOMES {
-        let lf = placebo
-            .clone()
-            .with_column((col(format!("{o}_pre")) - col(format!("{o}_base"))).alias("_placebo"));
-        let d = did_between(&lf, is_s.clone(), is_c.clone(), "_placebo", lit(1.0))?;
-        if let Some((e, Some(h), na, nb)) = d {
-            if na >= 10.0 && nb >= 10.0 && (e - h > 0.0 || e + h < 0.0) {
-                flagged.push(label.to_lowercase());
-            }
-        }
-        rows.push((o.to_string(), d));
-    }
-    if !flagged.is_empty() {
-        notes.push(format!(
-            "Warning: before anyone started, starters' and the comparison group's {} were already changing differently (the placebo difference-in-differences excludes zero): the groups were not on parallel paths, and the difference-in-differences may be biased.",
-            flagged.join(", ")
-        ));
-    }
-    out.push(did_table(
-        "placebo_did",
-        "Pre-trend check: the difference-in-differences from the baseline year to the year before the index date",
-        rows,
-    )?);
-
-    // Sensitivity of the primary outcome's DiD.
-    let primary = change(PRIMARY);
-    let elig_lf = outcomes.clone().lazy().filter(col(ELIGIBLE));
-    let main = did_between(&elig_lf, is_s.clone(), is_c.clone(), &primary, lit(1.0))?;
-    let per_protocol = did_between(
-        &elig_lf,
-        is_s.clone().and(col(FIRST_COMPLETED)),
-        is_c.clone(),
-        &primary,
-        lit(1.0),
-    )?;
-    let half_year = hospital::person_outcomes(persons, events, w / 2, coverage)
-        .filter(col(ELIGIBLE))
-        .collect()?
-        .lazy();
-    let six = did_between(&half_year, is_s.clone(), is_c.clone(), &primary, lit(1.0))?;
-    let matched_on_pre = if run && n_comparison > 0 {
-        let wtd = matching::cem(
-            matching::with_prior_use(outcomes.clone().lazy(), false),
-            &strata,
-        )?;
-        matching::weighted_did(&wtd, &primary)?
-    } else {
-        None
+        false => None,
     };
     let rows = vec![
         (
             "Main: 12-month windows, all starters, unmatched, index at referral".to_string(),
-            main,
+            plain_did(&eligible, is_starter(), &change(PRIMARY))?,
         ),
         (
             "Matched (prior use from the baseline year where covered)".into(),
@@ -318,9 +144,243 @@ pub fn tables(
             "Comparison index aligned to the starters' wait".into(),
             aligned_primary,
         ),
-        ("Per protocol: completers only".into(), per_protocol),
-        (format!("{}-day windows", w / 2), six),
+        (
+            "Per protocol: completers only".into(),
+            plain_did(
+                &eligible,
+                is_starter().and(col(FIRST_COMPLETED)),
+                &change(PRIMARY),
+            )?,
+        ),
+        (
+            format!("{}-day windows", w / 2),
+            half_window_did(persons, events, w, coverage)?,
+        ),
     ];
+    out.push(sensitivity_table(rows, notes)?);
+    Ok(out)
+}
+
+/// Coarsened exact matching on the strata and prior use: the matched DiD of
+/// every outcome, who was matched, and the balance before and after.
+/// Returns the tables and the primary outcome's matched DiD.
+fn matched_tables(
+    outcomes: &DataFrame,
+    strata: &[String],
+    from_baseline: bool,
+    published: bool,
+) -> MetricsResult<(Vec<Table>, Option<Did>)> {
+    let prior = matching::with_prior_use(everyone(outcomes), from_baseline);
+    let weighted = matching::cem(prior, strata)?;
+    let (rows, primary) = outcome_rows(|o| matching::weighted_did(&weighted, &change(o)))?;
+    let tables = vec![
+        did_table(
+            "did_matched",
+            "Difference-in-differences against the matched comparison group",
+            rows,
+        )?,
+        matching_table(&weighted, strata, from_baseline)?,
+        matching::balance_table(matching::balance(&weighted)?, published),
+    ];
+    Ok((tables, primary))
+}
+
+/// Every person's outcomes, eligible or not (matching keeps the eligible itself).
+fn everyone(outcomes: &DataFrame) -> LazyFrame {
+    outcomes.clone().lazy()
+}
+
+/// Whether matching takes prior use from the baseline year: only where the
+/// extract reaches back a full baseline year for at least 80% of the
+/// eligible people (otherwise from the pre window, with a note).
+fn prior_use_from_baseline(outcomes: &DataFrame, notes: &mut Vec<String>) -> MetricsResult<bool> {
+    let share_base = outcomes
+        .clone()
+        .lazy()
+        .filter(col(ELIGIBLE))
+        .select([col(BASE_ELIGIBLE).cast(DataType::Float64).mean().alias("x")])
+        .collect()?
+        .column("x")?
+        .f64()?
+        .get(0)
+        .unwrap_or(0.0);
+    let from_baseline = share_base >= 0.8;
+    if !from_baseline {
+        notes.push(format!(
+            "The hospital extract reaches back a full baseline year (two years before the index date) for only {:.0}% of people: matching uses hospital use in the year before the index date instead, which can make the groups regress to different means afterwards.",
+            share_base * 100.0
+        ));
+    }
+    Ok(from_baseline)
+}
+
+/// Who was matched: starters and comparison people matched and unmatched,
+/// the method, the strata and where prior use came from.
+fn matching_table(
+    weighted: &DataFrame,
+    strata: &[String],
+    from_baseline: bool,
+) -> MetricsResult<Table> {
+    let columns = [
+        ("n_starters_matched", is_starter(), true),
+        ("n_starters_unmatched", is_starter(), false),
+        ("n_comparison_matched", is_comparison(), true),
+        ("n_comparison_unmatched", is_comparison(), false),
+    ];
+    let counts = columns.iter().map(|(name, group, matched)| {
+        let m = if *matched {
+            col("matched")
+        } else {
+            col("matched").not()
+        };
+        count_where(group.clone().and(m), name)
+    });
+    let strata = strata
+        .iter()
+        .map(|s| s.trim_start_matches("cov_").replace('_', " "))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let prior = match from_baseline {
+        true => "the baseline year before the pre window",
+        false => "the pre window",
+    };
+    let df = weighted
+        .clone()
+        .lazy()
+        .select(counts.collect::<Vec<_>>())
+        .collect()?
+        .lazy()
+        .with_columns([
+            lit("coarsened exact matching").alias("method"),
+            lit(strata).alias("strata"),
+            lit(prior).alias("prior_use_from"),
+        ])
+        .collect()?;
+    let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    Ok(Table::new("matching", "Matching: who was matched", df)
+        .labels(&["method", "strata", "prior_use_from"])
+        .counts(&names))
+}
+
+/// Index alignment: the comparison group's pseudo-index is the referral
+/// date plus the median wait of starters at the same provider (the overall
+/// median where a provider has none). Returns the table and the primary
+/// outcome's DiD.
+fn aligned_table(
+    persons: &LazyFrame,
+    events: &LazyFrame,
+    w: i64,
+    coverage: (NaiveDate, NaiveDate),
+) -> MetricsResult<(Table, Option<Did>)> {
+    let started = persons.clone().filter(col("started"));
+    let waits = started
+        .clone()
+        .group_by([col(INDEX_PROVIDER)])
+        .agg([col(WAIT_DAYS).median().alias("_median_wait")]);
+    let overall = started
+        .select([col(WAIT_DAYS).median().alias("_overall_wait")])
+        .collect()?
+        .column("_overall_wait")?
+        .cast(&DataType::Float64)?
+        .f64()?
+        .get(0)
+        .unwrap_or(0.0);
+    let pseudo_index = (col("first_referral").cast(DataType::Int32)
+        + col("_median_wait")
+            .fill_null(lit(overall))
+            .round(0, RoundMode::HalfToEven)
+            .cast(DataType::Int32))
+    .cast(DataType::Date);
+    let aligned = persons
+        .clone()
+        .join(
+            waits,
+            [col(INDEX_PROVIDER)],
+            [col(INDEX_PROVIDER)],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column(
+            when(col("started"))
+                .then(col(INDEX))
+                .otherwise(pseudo_index)
+                .alias(INDEX),
+        );
+    // Collected once: each DiD below reads it twice.
+    let aligned_outcomes = eligible_outcomes(&aligned, events, w, coverage)?;
+    let (rows, primary) = outcome_rows(|o| plain_did(&aligned_outcomes, is_starter(), &change(o)))?;
+    let table = did_table(
+        "did_aligned_index",
+        &format!(
+            "Difference-in-differences with the comparison group's index at referral + the starters' median wait (overall {overall:.0} days)"
+        ),
+        rows,
+    )?;
+    Ok((table, primary))
+}
+
+/// The eligible persons' outcomes in windows of `w` days, collected.
+fn eligible_outcomes(
+    persons: &LazyFrame,
+    events: &LazyFrame,
+    w: i64,
+    coverage: (NaiveDate, NaiveDate),
+) -> PolarsResult<LazyFrame> {
+    Ok(hospital::person_outcomes(persons, events, w, coverage)
+        .filter(col(ELIGIBLE))
+        .collect()?
+        .lazy())
+}
+
+/// The primary outcome's DiD in windows of half the pipeline's length.
+fn half_window_did(
+    persons: &LazyFrame,
+    events: &LazyFrame,
+    w: i64,
+    coverage: (NaiveDate, NaiveDate),
+) -> PolarsResult<Option<Did>> {
+    let half_year = eligible_outcomes(persons, events, w / 2, coverage)?;
+    plain_did(&half_year, is_starter(), &change(PRIMARY))
+}
+
+/// Pre-trend (placebo): the same DiD from the baseline year to the pre
+/// window, among people eligible for both. An outcome whose interval
+/// excludes zero (both groups ≥ 10) gets a warning note.
+fn placebo_table(outcomes: &DataFrame, notes: &mut Vec<String>) -> MetricsResult<Table> {
+    let placebo = outcomes
+        .clone()
+        .lazy()
+        .filter(col(ELIGIBLE).and(col(BASE_ELIGIBLE)));
+    let (rows, _) = outcome_rows(|o| {
+        let lf = placebo
+            .clone()
+            .with_column((col(format!("{o}_pre")) - col(format!("{o}_base"))).alias("_placebo"));
+        plain_did(&lf, is_starter(), "_placebo")
+    })?;
+    let flagged: Vec<String> = OUTCOMES
+        .iter()
+        .zip(&rows)
+        .filter(|(_, (_, d))| {
+            matches!(d, Some((e, Some(h), na, nb))
+                if *na >= 10.0 && *nb >= 10.0 && (e - h > 0.0 || e + h < 0.0))
+        })
+        .map(|((_, label), _)| label.to_lowercase())
+        .collect();
+    if !flagged.is_empty() {
+        notes.push(format!(
+            "Warning: before anyone started, starters' and the comparison group's {} were already changing differently (the placebo difference-in-differences excludes zero): the groups were not on parallel paths, and the difference-in-differences may be biased.",
+            flagged.join(", ")
+        ));
+    }
+    did_table(
+        "placebo_did",
+        "Pre-trend check: the difference-in-differences from the baseline year to the year before the index date",
+        rows,
+    )
+}
+
+/// The sensitivity of the primary outcome's DiD to each choice, with a note
+/// saying whether every analysis, none or only some find a clear fall.
+fn sensitivity_table(rows: Rows, notes: &mut Vec<String>) -> MetricsResult<Table> {
     let verdicts: Vec<bool> = rows
         .iter()
         .filter_map(|(_, d)| d.and_then(|(e, h, _, _)| h.map(|h| e + h < 0.0)))
@@ -349,6 +409,75 @@ pub fn tables(
             k.0 = "analysis".into();
         }
     }
-    out.push(t);
-    Ok(out)
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A DiD row: (estimate, half-width, n starters, n comparison).
+    fn row(label: &str, e: f64, h: f64) -> (String, Option<Did>) {
+        (label.to_string(), Some((e, Some(h), 20.0, 15.4)))
+    }
+
+    #[test]
+    fn a_did_table_rounds_the_group_sizes_and_derives_the_interval() {
+        let t = did_table("t", "T", vec![row("a", -0.5, 0.2), ("b".into(), None)]).unwrap();
+        assert_eq!(t.f64(0, "n_comparison"), Some(15.0));
+        assert_eq!(t.f64(0, "estimate_x"), Some(-0.5));
+        assert_eq!(t.f64(1, "n_starters"), None);
+        let mut t = t;
+        crate::disclosure::finalize(&mut t, false).unwrap();
+        let (lo, hi) = (t.f64(0, "ci_low").unwrap(), t.f64(0, "ci_high").unwrap());
+        assert!(
+            (lo + 0.7).abs() < 1e-12 && (hi + 0.3).abs() < 1e-12,
+            "{lo} {hi}"
+        );
+    }
+
+    #[test]
+    fn sensitivity_says_whether_every_analysis_finds_a_fall() {
+        let mut notes = Vec::new();
+        let all = vec![row("a", -0.5, 0.2), row("b", -0.4, 0.3)];
+        let t = sensitivity_table(all, &mut notes).unwrap();
+        assert!(
+            notes[0].starts_with("Sensitivity: every analysis"),
+            "{notes:?}"
+        );
+        // The label column is called `analysis` here.
+        assert_eq!(t.text(1, "analysis"), "b");
+        assert!(t.kinds.iter().any(|k| k.0 == "analysis"));
+        let some = vec![row("a", -0.5, 0.2), row("b", -0.1, 0.3), ("c".into(), None)];
+        sensitivity_table(some, &mut notes).unwrap();
+        assert!(
+            notes[1].starts_with("Sensitivity: 1 of 2 analyses"),
+            "{notes:?}"
+        );
+        let none = vec![row("a", 0.5, 0.2)];
+        sensitivity_table(none, &mut notes).unwrap();
+        assert!(
+            notes[2].starts_with("Sensitivity: no analysis"),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn prior_use_comes_from_the_baseline_year_only_where_80_percent_have_one() {
+        let frame = |base: &[bool]| {
+            df!(
+                ELIGIBLE => vec![true; base.len()].into_iter().chain([false]).collect::<Vec<_>>(),
+                BASE_ELIGIBLE => base.iter().copied().chain([false]).collect::<Vec<_>>(),
+            )
+            .unwrap()
+        };
+        let mut notes = Vec::new();
+        // 4 of 5 eligible people have a baseline year (the ineligible one does not count).
+        let df = frame(&[true, true, true, true, false]);
+        assert!(prior_use_from_baseline(&df, &mut notes).unwrap());
+        assert!(notes.is_empty());
+        let df = frame(&[true, true, true, false]);
+        assert!(!prior_use_from_baseline(&df, &mut notes).unwrap());
+        assert!(notes[0].contains("for only 75% of people"), "{notes:?}");
+    }
 }

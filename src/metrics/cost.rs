@@ -143,64 +143,12 @@ fn lines_table(
     period_years: f64,
     notes: &mut Vec<String>,
 ) -> crate::error::MetricsResult<(Table, Option<f64>, Option<f64>)> {
-    let present: Vec<&String> = provider_rows
+    note_absent_providers(p, provider_rows, notes);
+    let costs: Vec<Option<f64>> = p
+        .cost_lines
         .iter()
-        .filter(|(_, v)| v.is_none_or(|v| v.referrals > 0.0))
-        .map(|(id, _)| id)
+        .map(|line| cost_in_period(line, overall, provider_rows, period_years))
         .collect();
-    let provider_vol = |id: &str| {
-        provider_rows
-            .iter()
-            .find(|(p, _)| p == id)
-            .and_then(|r| r.1)
-    };
-
-    let (mut items, mut bases, mut amounts, mut who, mut costs) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    let (mut years, mut at_base) = (vec![], vec![]);
-    let mut suppressed_lines = Vec::new();
-    for (k, line) in p.cost_lines.iter().enumerate() {
-        if let Some(id) = &line.provider {
-            if !present.contains(&id) {
-                notes.push(format!(
-                    "The cost line \"{}\" names provider {id}, which has no referrals in the period: it adds to the total but to no provider.",
-                    line.item
-                ));
-            }
-        }
-        let v = match &line.provider {
-            Some(id) if is_unit_based(line.basis) => provider_vol(id).or(Some(Volumes::default())),
-            _ => overall,
-        };
-        let c = match v {
-            Some(v) => Some(line_cost(line, period_years, v)),
-            None if !is_unit_based(line.basis) => {
-                Some(line_cost(line, period_years, Volumes::default()))
-            }
-            None => None,
-        };
-        if c.is_none() {
-            suppressed_lines.push(k);
-        }
-        items.push(crate::ingest::nhs::mask_text(&line.item).into_owned());
-        bases.push(line.basis.name().to_string());
-        amounts.push(line.amount);
-        years.push(
-            line.price_year
-                .as_deref()
-                .and_then(crate::pipeline::prices::PriceYear::parse)
-                .map(|y| y.label())
-                .unwrap_or_default(),
-        );
-        at_base.push(line.amount * line.uplift);
-        who.push(
-            line.provider
-                .as_deref()
-                .map(|c| p.provider_name(c))
-                .unwrap_or_default(),
-        );
-        costs.push(c);
-    }
     let total: Option<f64> = costs.iter().copied().sum();
     let provider_lines: Option<f64> = p
         .cost_lines
@@ -209,19 +157,102 @@ fn lines_table(
         .filter(|(l, _)| l.provider.is_some())
         .map(|(_, c)| *c)
         .sum();
+    let suppressed: Vec<usize> = (0..costs.len()).filter(|k| costs[*k].is_none()).collect();
     let mut lines = Table::new(
         "cost_lines",
         "Cost lines over the evaluation period",
-        df!("item" => items, "basis" => bases, "amount" => amounts, "price_year" => years,
-            "amount_at_price_base" => at_base, "provider" => who, "cost_in_period" => costs)?,
+        lines_frame(p, costs)?,
     )
     .labels(&["item", "basis", "price_year", "provider"])
     .money(&["amount", "amount_at_price_base", "cost_in_period"]);
-    for k in suppressed_lines {
+    for k in suppressed {
         lines.suppressed.insert((k, "cost_in_period".into()));
     }
-
     Ok((lines, total, provider_lines))
+}
+
+/// A note for each cost line naming a provider with no referrals in the period.
+fn note_absent_providers(
+    p: &Pipeline,
+    provider_rows: &[(String, Option<Volumes>)],
+    notes: &mut Vec<String>,
+) {
+    let present: Vec<&String> = provider_rows
+        .iter()
+        .filter(|(_, v)| v.is_none_or(|v| v.referrals > 0.0))
+        .map(|(id, _)| id)
+        .collect();
+    for line in &p.cost_lines {
+        if let Some(id) = &line.provider {
+            if !present.contains(&id) {
+                notes.push(format!(
+                    "The cost line \"{}\" names provider {id}, which has no referrals in the period: it adds to the total but to no provider.",
+                    line.item
+                ));
+            }
+        }
+    }
+}
+
+/// A cost line's cost over the period: a unit-based line naming a provider
+/// at that provider's volumes, any other at the overall volumes; None where
+/// the volumes it needs are suppressed.
+fn cost_in_period(
+    line: &CostLine,
+    overall: Option<Volumes>,
+    provider_rows: &[(String, Option<Volumes>)],
+    period_years: f64,
+) -> Option<f64> {
+    let provider_vol = |id: &str| {
+        provider_rows
+            .iter()
+            .find(|(p, _)| p == id)
+            .and_then(|r| r.1)
+    };
+    let v = match &line.provider {
+        Some(id) if is_unit_based(line.basis) => provider_vol(id).or(Some(Volumes::default())),
+        _ => overall,
+    };
+    match v {
+        Some(v) => Some(line_cost(line, period_years, v)),
+        None if !is_unit_based(line.basis) => {
+            Some(line_cost(line, period_years, Volumes::default()))
+        }
+        None => None,
+    }
+}
+
+/// The cost lines as the table shows them, with their cost in the period.
+fn lines_frame(p: &Pipeline, costs: Vec<Option<f64>>) -> PolarsResult<DataFrame> {
+    let lines = &p.cost_lines;
+    let items: Vec<String> = lines
+        .iter()
+        .map(|l| crate::ingest::nhs::mask_text(&l.item).into_owned())
+        .collect();
+    let bases: Vec<&str> = lines.iter().map(|l| l.basis.name()).collect();
+    let amounts: Vec<f64> = lines.iter().map(|l| l.amount).collect();
+    let years: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            l.price_year
+                .as_deref()
+                .and_then(crate::pipeline::prices::PriceYear::parse)
+                .map(|y| y.label())
+                .unwrap_or_default()
+        })
+        .collect();
+    let at_base: Vec<f64> = lines.iter().map(|l| l.amount * l.uplift).collect();
+    let who: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            l.provider
+                .as_deref()
+                .map(|c| p.provider_name(c))
+                .unwrap_or_default()
+        })
+        .collect();
+    df!("item" => items, "basis" => bases, "amount" => amounts, "price_year" => years,
+        "amount_at_price_base" => at_base, "provider" => who, "cost_in_period" => costs)
 }
 
 /// Each programme's cost (commissioners buy them separately): the general

@@ -11,6 +11,8 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::referrals::*;
+use super::table::{formulas, Table};
+use crate::error::MetricsResult;
 use crate::ingest::linkage::Linkage;
 use crate::schema::*;
 use crate::stats;
@@ -168,8 +170,53 @@ pub fn events_of(
         .unique(None, UniqueKeepStrategy::First)
         .with_column(lit(true).alias("_in_returns"));
     let people = rows_in(returns.clone())?;
-    // Every person of `persons` or the returns, once, with a number.
-    let keys = concat(
+    let keys = person_keys(returns, persons)?;
+    let mut parts = parts;
+    let union = union_schema(&mut parts)?;
+    let mut select = vec![col("_key"), col("_in_returns"), col(PID), col(EVENT_DATE)];
+    for (name, ind) in indicators() {
+        select.push(ind.fill_null(lit(0)).alias(name));
+    }
+    let mut found: Vec<DataFrame> = Vec::new();
+    for part in parts {
+        found.push(
+            with_event_columns(part, &union)?
+                .join(
+                    keys.clone().lazy(),
+                    [col(PERSON_ID)],
+                    [col(PERSON_ID)],
+                    JoinArgs::new(JoinType::Inner),
+                )
+                .select(select.clone())
+                .collect()?,
+        );
+    }
+    let found = stacked(found)?.lazy();
+    let linked = rows_in(
+        found
+            .clone()
+            .filter(col("_in_returns"))
+            .select([col("_key")])
+            .unique(None, UniqueKeepStrategy::Any),
+    )?;
+    let mut out = vec![col(PID), col(EVENT_DATE)];
+    out.extend(OUTCOMES.iter().map(|(o, _)| col(*o)));
+    let events = found
+        .filter(col(PID).is_not_null())
+        .select(out)
+        .collect()?
+        .lazy();
+    Ok(Events {
+        events,
+        linkage: Linkage { people, linked },
+    })
+}
+
+/// Every person of `persons` or the returns, once, with a number (`_key`),
+/// whether they are in the returns, and their [`PID`] in `persons` (null for
+/// someone of the returns outside the evaluation).
+fn person_keys(returns: LazyFrame, persons: &LazyFrame) -> PolarsResult<DataFrame> {
+    concat(
         [
             returns,
             persons
@@ -187,10 +234,11 @@ pub fn events_of(
         [col(PERSON_ID)],
         JoinArgs::new(JoinType::Left),
     )
-    .collect()?;
-    // The columns of all the files (as their diagonal union has them): one
-    // that lacks a column reads it as empty.
-    let mut parts = parts;
+    .collect()
+}
+
+/// The columns of all the files, as their diagonal union has them.
+fn union_schema(parts: &mut [LazyFrame]) -> PolarsResult<Vec<(String, DataType)>> {
     let mut union: Vec<(String, DataType)> = Vec::new();
     for part in parts.iter_mut() {
         for (name, dtype) in part.collect_schema()?.iter() {
@@ -199,66 +247,39 @@ pub fn events_of(
             }
         }
     }
-    let mut select = vec![col("_key"), col("_in_returns"), col(PID), col(EVENT_DATE)];
-    for (name, ind) in indicators() {
-        select.push(ind.fill_null(lit(0)).alias(name));
-    }
-    let mut found: Vec<DataFrame> = Vec::new();
-    for mut part in parts {
-        let schema = part.collect_schema()?;
-        let keep: Vec<Expr> = EVENT_COLUMNS
-            .iter()
-            .filter_map(|c| {
-                let (_, dtype) = union.iter().find(|(n, _)| n == c)?;
-                Some(match schema.contains(c) {
-                    true => col(*c),
-                    false => lit(NULL).cast(dtype.clone()).alias(*c),
-                })
+    Ok(union)
+}
+
+/// One file's [`EVENT_COLUMNS`] (those any file has): a column this file
+/// lacks reads as empty.
+fn with_event_columns(
+    mut part: LazyFrame,
+    union: &[(String, DataType)],
+) -> PolarsResult<LazyFrame> {
+    let schema = part.collect_schema()?;
+    let keep: Vec<Expr> = EVENT_COLUMNS
+        .iter()
+        .filter_map(|c| {
+            let (_, dtype) = union.iter().find(|(n, _)| n == c)?;
+            Some(match schema.contains(c) {
+                true => col(*c),
+                false => lit(NULL).cast(dtype.clone()).alias(*c),
             })
-            .collect();
-        found.push(
-            part.select(keep)
-                .join(
-                    keys.clone().lazy(),
-                    [col(PERSON_ID)],
-                    [col(PERSON_ID)],
-                    JoinArgs::new(JoinType::Inner),
-                )
-                .select(select.clone())
-                .collect()?,
-        );
-    }
-    let found = match found.split_first() {
-        Some((first, rest)) => {
-            let mut all = first.clone();
-            for f in rest {
-                all.vstack_mut(f)?;
-            }
-            all.lazy()
-        }
-        None => return Err(PolarsError::NoData("no hospital files".into())),
+        })
+        .collect();
+    Ok(part.select(keep))
+}
+
+/// The frames one under another (an error when there are none).
+fn stacked(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let mut frames = frames.into_iter();
+    let Some(mut all) = frames.next() else {
+        return Err(PolarsError::NoData("no hospital files".into()));
     };
-    let linked = found
-        .clone()
-        .filter(col("_in_returns"))
-        .select([col("_key").n_unique().alias("n")])
-        .collect()?
-        .column("n")?
-        .cast(&DataType::UInt64)?
-        .u64()?
-        .get(0)
-        .unwrap_or(0) as usize;
-    let mut out = vec![col(PID), col(EVENT_DATE)];
-    out.extend(OUTCOMES.iter().map(|(o, _)| col(*o)));
-    let events = found
-        .filter(col(PID).is_not_null())
-        .select(out)
-        .collect()?
-        .lazy();
-    Ok(Events {
-        events,
-        linkage: Linkage { people, linked },
-    })
+    for f in frames {
+        all.vstack_mut(&f)?;
+    }
+    Ok(all)
 }
 
 /// Days from a starter's first referral to their first course start.
@@ -429,6 +450,17 @@ fn moments_of(lf: LazyFrame, change: Expr, pre: Expr, post: Expr) -> PolarsResul
     })
 }
 
+/// The moments of one outcome of one group (starters, completers or
+/// comparison) among eligible persons.
+pub fn moments_in(outcomes: &LazyFrame, group: &str, outcome: &str) -> PolarsResult<Moments> {
+    let lf = group_frames(outcomes)
+        .into_iter()
+        .find(|(g, _)| *g == group)
+        .map(|(_, lf)| lf)
+        .unwrap_or_else(|| outcomes.clone().filter(lit(false)));
+    moments(lf, outcome)
+}
+
 fn moments(lf: LazyFrame, outcome: &str) -> PolarsResult<Moments> {
     moments_of(
         lf,
@@ -566,6 +598,108 @@ fn welch_half(a: &Moments, b: &Moments) -> Option<f64> {
     .map(|i| (i.high - i.low) / 2.0)
 }
 
+/// Follow-up, pre/post and difference-in-differences tables (overall and by
+/// financial year of the index date within `period`).
+pub fn tables(
+    outcomes: &LazyFrame,
+    fy_start_month: u32,
+    period: (NaiveDate, NaiveDate),
+) -> MetricsResult<Vec<Table>> {
+    let did = did_table(
+        Table::new(
+            "did",
+            "Difference-in-differences: starters vs comparison",
+            did(outcomes)?,
+        )
+        .labels(&["outcome"]),
+    );
+    let by_year = did_table(
+        Table::new(
+            "did_by_financial_year",
+            "Difference-in-differences by financial year of the course start (or referral)",
+            did_by_year(outcomes, fy_start_month, period)?,
+        )
+        .labels(&[FINANCIAL_YEAR, "outcome"]),
+    );
+    Ok(vec![
+        follow_up_table(outcomes)?,
+        pre_post_table(outcomes)?,
+        did,
+        by_year,
+    ])
+}
+
+/// Persons of each group with and without a full follow-up (both windows
+/// inside the extract's coverage), and the share linked to the extract.
+fn follow_up_table(outcomes: &LazyFrame) -> MetricsResult<Table> {
+    Ok(Table::new(
+        "hospital_follow_up",
+        "Persons with and without full follow-up",
+        follow_up(outcomes)?,
+    )
+    .labels(&[GROUP])
+    .counts(&["persons"])
+    .count_within("eligible", "persons")
+    .count_within("insufficient_follow_up", "persons")
+    .count_within(LINKED, "persons")
+    .base("persons")
+    .share("linkage", LINKED, "persons"))
+}
+
+/// Hospital use per eligible person, the year before against the year after
+/// the index date: the means are the event totals ÷ n, the change the
+/// difference of the means, its interval the change ± the Student-t
+/// half-width, and the % change the change ÷ the mean before.
+fn pre_post_table(outcomes: &LazyFrame) -> MetricsResult<Table> {
+    Ok(Table::new(
+        "hospital_pre_post",
+        "Hospital use per person, year before vs year after",
+        pre_post(outcomes)?,
+    )
+    .labels(&[GROUP, "outcome"])
+    .counts(&["n", "events_pre", "events_post"])
+    .hidden(&["ci_half"])
+    .exact(&["no_variation"])
+    .mean_of("mean_pre", "events_pre", "n")
+    .mean_of("mean_post", "events_post", "n")
+    .statistic(
+        "change",
+        &["events_pre", "events_post", "n"],
+        formulas::change_of_totals,
+        &["n"],
+        2,
+    )
+    .interval(["ci_low", "ci_high"], "change", "ci_half", &["n"])
+    .statistic(
+        "pct_change",
+        &["mean_pre", "mean_post"],
+        formulas::relative_change,
+        &["n"],
+        4,
+    ))
+}
+
+/// A difference-in-differences table's kinds: the group sizes are counts,
+/// the event totals hidden, the estimate (the starters' change in mean use
+/// minus the comparison group's) and its Welch interval statistics that need
+/// both groups to have at least 10 people.
+fn did_table(t: Table) -> Table {
+    let both = &["n_starters", "n_comparison"];
+    let totals = [
+        "starters_pre",
+        "starters_post",
+        "n_starters",
+        "comparison_pre",
+        "comparison_post",
+        "n_comparison",
+    ];
+    t.counts(both)
+        .hidden_counts(&[totals[0], totals[1], totals[3], totals[4]])
+        .hidden(&["ci_half"])
+        .statistic("estimate", &totals, formulas::did_of_totals, both, 2)
+        .interval(["ci_low", "ci_high"], "estimate", "ci_half", both)
+}
+
 /// The costed outcome: each eligible person's hospital use before and after
 /// priced at the unit costs (Σ events × unit cost), its difference in
 /// differences (starters − comparison) with a Welch 95% half-width. The
@@ -596,4 +730,207 @@ pub fn costed_did(outcomes: &LazyFrame, units: &[(&str, f64)]) -> PolarsResult<C
         estimate: a.mean_change - b.mean_change,
         half: welch_half(&a, &b),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// One person: group, completed their first course, eligible, linked,
+    /// index date, and emergency admissions before and after (every other
+    /// outcome 0).
+    type Person = (&'static str, bool, bool, bool, NaiveDate, f64, f64);
+
+    /// Person outcomes as `person_outcomes` leaves them, for `rows`.
+    fn outcomes(rows: &[Person]) -> LazyFrame {
+        let mut cols = vec![
+            Column::new(GROUP.into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+            Column::new(
+                FIRST_COMPLETED.into(),
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                ELIGIBLE.into(),
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            ),
+            Column::new(LINKED.into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
+            DateChunked::from_naive_date(INDEX.into(), rows.iter().map(|r| r.4)).into_column(),
+        ];
+        for (o, _) in OUTCOMES {
+            let (pre, post): (Vec<f64>, Vec<f64>) = rows
+                .iter()
+                .map(|r| match *o {
+                    "emergency_admissions" => (r.5, r.6),
+                    _ => (0.0, 0.0),
+                })
+                .unzip();
+            let change: Vec<f64> = pre.iter().zip(&post).map(|(a, b)| b - a).collect();
+            cols.push(Column::new(format!("{o}_pre").into(), pre));
+            cols.push(Column::new(format!("{o}_post").into(), post));
+            cols.push(Column::new(format!("{o}_change").into(), change));
+        }
+        DataFrame::new(rows.len(), cols).unwrap().lazy()
+    }
+
+    fn f(df: &DataFrame, c: &str, row: usize) -> Option<f64> {
+        df.column(c)
+            .unwrap()
+            .cast(&DataType::Float64)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(row)
+    }
+
+    const JUN23: fn() -> NaiveDate = || date(2023, 6, 1);
+
+    /// Starters change −2 and −1 (one a completer), the comparison group 0
+    /// and −1; a fifth person (a starter) lacks follow-up and is left out.
+    fn four_people() -> LazyFrame {
+        outcomes(&[
+            ("starters", false, true, true, JUN23(), 2.0, 0.0),
+            ("starters", true, true, false, JUN23(), 1.0, 0.0),
+            ("comparison", false, true, true, JUN23(), 1.0, 1.0),
+            ("comparison", false, true, true, JUN23(), 2.0, 1.0),
+            ("starters", false, false, true, JUN23(), 9.0, 0.0),
+        ])
+    }
+
+    #[test]
+    fn pre_post_of_four_people_matches_the_hand_worked_interval() {
+        let df = pre_post(&four_people()).unwrap();
+        // Rows: starters, completers, comparison × OUTCOMES; emergency admissions first.
+        let row = |g: usize| g * OUTCOMES.len();
+        assert_eq!(f(&df, "n", row(0)), Some(2.0));
+        assert_eq!(f(&df, "events_pre", row(0)), Some(3.0));
+        assert_eq!(f(&df, "events_post", row(0)), Some(0.0));
+        // Changes −2, −1: sd √0.5, half = t(0.975, 1 df) × √0.5 / √2 =
+        // 12.706204736174707 × 0.5 (t from any t table: 12.7062).
+        let half = f(&df, "ci_half", row(0)).unwrap();
+        assert!((half - 6.353102368087353).abs() < 1e-9, "{half}");
+        // One completer: no interval.
+        assert_eq!(f(&df, "n", row(1)), Some(1.0));
+        assert_eq!(f(&df, "ci_half", row(1)), None);
+        // The comparison group's other outcomes do not vary.
+        let no_variation = df.column("no_variation").unwrap().bool().unwrap();
+        assert_eq!(no_variation.get(row(2)), Some(false));
+        assert_eq!(no_variation.get(row(2) + 1), Some(true));
+    }
+
+    #[test]
+    fn did_of_four_people_matches_the_hand_worked_welch_interval() {
+        let df = did(&four_people()).unwrap();
+        // Starters' mean change −1.5, the comparison group's −0.5: DiD −1.
+        assert_eq!(f(&df, "n_starters", 0), Some(2.0));
+        assert_eq!(f(&df, "n_comparison", 0), Some(2.0));
+        let totals = [
+            "starters_pre",
+            "starters_post",
+            "comparison_pre",
+            "comparison_post",
+        ];
+        let got: Vec<Option<f64>> = totals.iter().map(|c| f(&df, c, 0)).collect();
+        assert_eq!(got, [Some(3.0), Some(0.0), Some(3.0), Some(2.0)]);
+        // Welch: variances 0.5 and 0.5, se = √(0.25 + 0.25), df = 0.25 /
+        // (0.0625 + 0.0625) = 2; half = t(0.975, 2 df) × √0.5 =
+        // 4.302652729911275 × 0.7071067811865476 (t table: 4.3027).
+        let half = f(&df, "ci_half", 0).unwrap();
+        assert!((half - 3.0424349224110734).abs() < 1e-9, "{half}");
+        let cost = costed_did(&four_people(), &[("emergency_admissions", 100.0)]).unwrap();
+        assert_eq!(cost.estimate, -100.0);
+        assert!((cost.half.unwrap() - 304.24349224110734).abs() < 1e-7);
+    }
+
+    #[test]
+    fn follow_up_counts_people_without_both_windows_as_insufficient() {
+        let df = follow_up(&four_people()).unwrap();
+        let col =
+            |c: &str| -> Vec<Option<i64>> { df.column(c).unwrap().i64().unwrap().iter().collect() };
+        // starters, completers, comparison.
+        assert_eq!(col("persons"), [Some(3), Some(1), Some(2)]);
+        assert_eq!(col("eligible"), [Some(2), Some(1), Some(2)]);
+        assert_eq!(col("insufficient_follow_up"), [Some(1), Some(0), Some(0)]);
+        assert_eq!(col(LINKED), [Some(2), Some(0), Some(2)]);
+    }
+
+    #[test]
+    fn windows_and_eligibility_follow_the_index_date_and_coverage() {
+        // Coverage 2020–2022, 365-day windows.
+        let idx = [date(2021, 1, 1), date(2020, 6, 1), date(2022, 6, 1)];
+        let persons = df!(
+            PID => [0u32, 1, 2],
+            INDEX => idx.to_vec(),
+        )
+        .unwrap()
+        .lazy();
+        // Person 0: the day before the index (pre), the index day (post),
+        // index + 364 (post), index + 365 (outside both).
+        let days = [-1i64, 0, 364, 365];
+        let events = df!(
+            PID => [0u32; 4],
+            EVENT_DATE => days.map(|d| idx[0] + chrono::Duration::days(d)).to_vec(),
+        )
+        .unwrap()
+        .lazy()
+        .with_columns(
+            OUTCOMES
+                .iter()
+                .map(|(o, _)| lit(1i32).alias(*o))
+                .collect::<Vec<_>>(),
+        );
+        let coverage = (date(2020, 1, 1), date(2022, 12, 31));
+        let df = person_outcomes(&persons, &events, 365, coverage)
+            .collect()
+            .unwrap();
+        assert_eq!(f(&df, "emergency_admissions_pre", 0), Some(1.0));
+        assert_eq!(f(&df, "emergency_admissions_post", 0), Some(2.0));
+        assert_eq!(f(&df, "emergency_admissions_change", 0), Some(1.0));
+        // People with no event have zeros and are not linked.
+        assert_eq!(f(&df, "emergency_admissions_pre", 1), Some(0.0));
+        let flags = |c: &str| -> Vec<Option<bool>> {
+            df.column(c).unwrap().bool().unwrap().iter().collect()
+        };
+        assert_eq!(flags(LINKED), [Some(true), Some(false), Some(false)]);
+        // 2021-01-01 − 365 days = 2020-01-02 and + 364 = 2021-12-31: covered.
+        // 2020-06-01 starts its pre window in 2019; 2022-06-01 ends its post window in 2023.
+        assert_eq!(flags(ELIGIBLE), [Some(true), Some(false), Some(false)]);
+    }
+
+    #[test]
+    fn did_by_year_shows_a_statistic_only_where_both_groups_have_ten() {
+        // 2023/24: 10 starters and 10 comparison people; 2024/25: 10 and 3.
+        let (y1, y2) = (date(2023, 6, 1), date(2024, 6, 1));
+        let mut rows: Vec<Person> = Vec::new();
+        for k in 0..10 {
+            let pre = (k % 2) as f64;
+            rows.push(("starters", false, true, true, y1, pre + 1.0, 0.0));
+            rows.push(("comparison", false, true, true, y1, pre + 1.0, pre + 1.0));
+            rows.push(("starters", false, true, true, y2, pre + 1.0, 0.0));
+        }
+        for k in 0..3 {
+            rows.push(("comparison", false, true, true, y2, k as f64, 1.0));
+        }
+        let period = (date(2023, 4, 1), date(2025, 3, 31));
+        let t = tables(&outcomes(&rows), 4, period).unwrap();
+        let mut by_year = t
+            .into_iter()
+            .find(|t| t.name == "did_by_financial_year")
+            .unwrap();
+        crate::disclosure::finalize(&mut by_year, true).unwrap();
+        let n = OUTCOMES.len();
+        assert_eq!(by_year.height(), 2 * n);
+        assert_eq!(by_year.text(0, FINANCIAL_YEAR), "2023/24");
+        assert_eq!(by_year.text(n, FINANCIAL_YEAR), "2024/25");
+        // Starters fall by 1 + their prior use (0 or 1), the comparison group
+        // not at all: DiD −1.5 (the totals 15, 0, 15, 15 survive rounding to 5; 1–7 would be hidden).
+        let e = by_year.f64(0, "estimate").unwrap();
+        assert!((e + 1.5).abs() < 1e-9, "{e}");
+        assert!(by_year.f64(0, "ci_low").is_some());
+        assert_eq!(by_year.f64(n, "estimate"), None);
+        assert!(by_year.is_suppressed(n, "estimate"));
+    }
 }

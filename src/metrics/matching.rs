@@ -21,6 +21,7 @@
 use polars::prelude::*;
 
 use super::hospital::{BASE_ELIGIBLE, ELIGIBLE, GROUP};
+use super::referrals::count_where;
 use super::table::{formulas, Table};
 use crate::stats;
 
@@ -237,41 +238,10 @@ pub fn weighted_did(df: &DataFrame, change: &str) -> PolarsResult<Option<Did>> {
 /// weighted), for every covariate level.
 pub fn balance(df: &DataFrame) -> PolarsResult<DataFrame> {
     let mut out: Vec<DataFrame> = Vec::new();
-    let is_s = col(GROUP).eq(lit("starters"));
     for (c, label) in COVARIATES {
-        if df.column(c).is_err() {
-            continue;
+        if df.column(c).is_ok() {
+            out.push(balance_of(df, c, label)?);
         }
-        let level = col(*c).cast(DataType::String).fill_null(lit("Not known"));
-        let g = df
-            .clone()
-            .lazy()
-            .with_column(level.alias("level"))
-            .group_by([col("level")])
-            .agg([
-                is_s.clone()
-                    .sum()
-                    .cast(DataType::Int64)
-                    .alias("starters_before"),
-                is_s.clone()
-                    .not()
-                    .sum()
-                    .cast(DataType::Int64)
-                    .alias("comparison_before"),
-                is_s.clone()
-                    .and(col("matched"))
-                    .sum()
-                    .cast(DataType::Int64)
-                    .alias("starters_after"),
-                col("weight")
-                    .filter(is_s.clone().not())
-                    .sum()
-                    .alias("comparison_weight_after"),
-            ])
-            .with_column(lit(*label).alias("covariate"))
-            .sort(["level"], SortMultipleOptions::default())
-            .collect()?;
-        out.push(g);
     }
     let mut all = match out.split_first() {
         Some((first, rest)) => {
@@ -283,37 +253,20 @@ pub fn balance(df: &DataFrame) -> PolarsResult<DataFrame> {
         }
         None => return df!("covariate" => Vec::<String>::new()),
     };
-    let n = |e: Expr| df.clone().lazy().select([e]).collect();
-    let ns = n(is_s.clone().sum().cast(DataType::Int64).alias("x"))?
-        .column("x")?
-        .i64()?
-        .get(0)
-        .unwrap_or(0);
-    let nc = n(is_s.clone().not().sum().cast(DataType::Int64).alias("x"))?
-        .column("x")?
-        .i64()?
-        .get(0)
-        .unwrap_or(0);
-    let ms = n(is_s
+    let totals = df
         .clone()
-        .and(col("matched"))
-        .sum()
-        .cast(DataType::Int64)
-        .alias("x"))?
-    .column("x")?
-    .i64()?
-    .get(0)
-    .unwrap_or(0);
-    let wc = n(col("weight").filter(is_s.not()).sum().alias("x"))?
-        .column("x")?
-        .f64()?
-        .get(0)
-        .unwrap_or(0.0);
+        .lazy()
+        .select(balance_counts(&[
+            "starters_n_before",
+            "comparison_n_before",
+            "starters_n_after",
+            "comparison_weight_total",
+        ]))
+        .collect()?;
     let h = all.height();
-    all.with_column(Column::new("starters_n_before".into(), vec![ns; h]))?;
-    all.with_column(Column::new("comparison_n_before".into(), vec![nc; h]))?;
-    all.with_column(Column::new("starters_n_after".into(), vec![ms; h]))?;
-    all.with_column(Column::new("comparison_weight_total".into(), vec![wc; h]))?;
+    for c in totals.columns() {
+        all.with_column(c.new_from_index(0, h))?;
+    }
     // The level first: the workbook's first column labels the rows (a level
     // "1" is a group, not a number).
     all.select([
@@ -328,6 +281,36 @@ pub fn balance(df: &DataFrame) -> PolarsResult<DataFrame> {
         "comparison_weight_after",
         "comparison_weight_total",
     ])
+}
+
+/// Starters and comparison people before matching, matched starters and the
+/// comparison group's total weight after, named by `names` in that order.
+fn balance_counts(names: &[&str; 4]) -> Vec<Expr> {
+    let is_s = col(GROUP).eq(lit("starters"));
+    vec![
+        count_where(is_s.clone(), names[0]),
+        count_where(is_s.clone().not(), names[1]),
+        count_where(is_s.clone().and(col("matched")), names[2]),
+        col("weight").filter(is_s.not()).sum().alias(names[3]),
+    ]
+}
+
+/// The balance counts of each level of covariate `c` (labelled `label`).
+fn balance_of(df: &DataFrame, c: &str, label: &str) -> PolarsResult<DataFrame> {
+    let level = col(c).cast(DataType::String).fill_null(lit("Not known"));
+    df.clone()
+        .lazy()
+        .with_column(level.alias("level"))
+        .group_by([col("level")])
+        .agg(balance_counts(&[
+            "starters_before",
+            "comparison_before",
+            "starters_after",
+            "comparison_weight_after",
+        ]))
+        .with_column(lit(label).alias("covariate"))
+        .sort(["level"], SortMultipleOptions::default())
+        .collect()
 }
 
 /// Standardised mean difference of a binary indicator from two shares.

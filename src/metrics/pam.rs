@@ -5,7 +5,9 @@
 use polars::prelude::*;
 
 use super::hospital::{INDEX, INDEX_PROVIDER};
-use super::referrals::days;
+use super::referrals::{days, left_join, rows_as};
+use super::table::{formulas, Table};
+use crate::error::MetricsResult;
 use crate::pipeline::Settings;
 use crate::schema::*;
 
@@ -105,7 +107,7 @@ pub fn summary(paired: &LazyFrame) -> PolarsResult<DataFrame> {
     let df = paired
         .clone()
         .select([
-            len().cast(DataType::Int64).alias("n_paired"),
+            rows_as("n_paired"),
             col("score_pre").mean().alias("mean_pre_x"),
             col("score_post").mean().alias("mean_post_x"),
             col("change").mean().alias("change_x"),
@@ -159,17 +161,8 @@ pub fn by_baseline(paired: &LazyFrame) -> PolarsResult<DataFrame> {
         .group_by([col("level_pre")
             .cast(DataType::Int32)
             .alias("baseline_level")])
-        .agg([
-            len().cast(DataType::Int64).alias("n"),
-            col("change").mean().alias("mean_change_x"),
-        ]);
-    levels
-        .join(
-            agg,
-            [col("baseline_level")],
-            [col("baseline_level")],
-            JoinArgs::new(JoinType::Left),
-        )
+        .agg([rows_as("n"), col("change").mean().alias("mean_change_x")]);
+    left_join(levels, agg, "baseline_level")
         .with_column(col("n").fill_null(lit(0i64)))
         .sort(["baseline_level"], SortMultipleOptions::default())
         .collect()
@@ -198,6 +191,126 @@ pub fn by_provider(paired: &LazyFrame) -> PolarsResult<DataFrame> {
     let mut df = df.drop("sd")?;
     df.with_column(Column::new("pam_half".into(), half))?;
     Ok(df)
+}
+
+/// The PAM scores of the warehouse, or none (with a note saying so).
+pub fn scores_or_empty(
+    scores: Option<DataFrame>,
+    notes: &mut Vec<String>,
+) -> MetricsResult<LazyFrame> {
+    if let Some(df) = scores {
+        return Ok(df.lazy());
+    }
+    notes.push("No PAM scores in the warehouse: PAM figures are empty.".into());
+    let empty = |name: &str, dtype: &DataType| Column::new_empty(name.into(), dtype);
+    Ok(DataFrame::new(
+        0,
+        vec![
+            empty(PERSON_ID, &DataType::String),
+            empty(ASSESSMENT_DATE, &DataType::Date),
+            empty(SCORE, &DataType::Float64),
+            empty(SOURCE_LINE, &DataType::UInt32),
+        ],
+    )?
+    .lazy())
+}
+
+/// A statistic shown as it was computed (2 decimals), while `n` ≥ 10.
+fn shown(t: Table, name: &str, from: &str, n: &str) -> Table {
+    t.statistic(name, &[from], formulas::identity, &[n], 2)
+}
+
+/// PAM of paired starters: the summary, the level transitions and levels,
+/// the change by baseline level and by provider.
+pub fn tables(paired: &LazyFrame) -> MetricsResult<Vec<Table>> {
+    let t = transitions(paired)?;
+    let [transitions, levels] = level_tables(&t)?;
+    Ok(vec![
+        summary_table(paired)?,
+        transitions,
+        levels,
+        by_baseline_table(paired)?,
+        by_provider_table(paired)?,
+    ])
+}
+
+/// The PAM summary: paired starters, mean scores before and after, the mean
+/// change with its Student-t 95% interval, and the shares gaining a level or
+/// 3 points.
+fn summary_table(paired: &LazyFrame) -> MetricsResult<Table> {
+    let t = Table::new(
+        "pam_summary",
+        "PAM: paired baseline and follow-up scores of starters",
+        summary(paired)?,
+    )
+    .counts(&["n_paired"])
+    .count_within("n_up_one_level", "n_paired")
+    .count_within("n_up_3_points", "n_paired")
+    .hidden(&["mean_pre_x", "mean_post_x", "change_x", "ci_half"]);
+    let t = shown(t, "mean_pre", "mean_pre_x", "n_paired");
+    let t = shown(t, "mean_post", "mean_post_x", "n_paired");
+    Ok(shown(t, "change", "change_x", "n_paired")
+        .interval(["ci_low", "ci_high"], "change", "ci_half", &["n_paired"])
+        .share("pct_up_one_level", "n_up_one_level", "n_paired")
+        .share("pct_up_3_points", "n_up_3_points", "n_paired"))
+}
+
+/// The level at baseline (rows) against the level at follow-up (columns),
+/// and the count at each level at baseline and at follow-up.
+fn level_tables(t: &[[i64; 4]; 4]) -> MetricsResult<[Table; 2]> {
+    let row = |k: usize| t.iter().map(|r| r[k]).collect::<Vec<_>>();
+    let totals: Vec<i64> = t.iter().map(|r| r.iter().sum()).collect();
+    let transitions = Table::new(
+        "pam_transitions",
+        "PAM level at baseline (rows) and follow-up (columns)",
+        df!(
+            "baseline_level" => [1i32, 2, 3, 4], "baseline_total" => totals.clone(),
+            "to_level_1" => row(0), "to_level_2" => row(1), "to_level_3" => row(2), "to_level_4" => row(3),
+        )?,
+    )
+    .exact(&["baseline_level"])
+    .hidden_counts(&["baseline_total"])
+    .count_within("to_level_1", "baseline_total")
+    .count_within("to_level_2", "baseline_total")
+    .count_within("to_level_3", "baseline_total")
+    .count_within("to_level_4", "baseline_total")
+    .base("baseline_total");
+    let follow: Vec<i64> = (0..4).map(|c| t.iter().map(|r| r[c]).sum()).collect();
+    let levels = Table::new(
+        "pam_levels",
+        "PAM level at baseline and follow-up (paired starters)",
+        df!("level" => [1i32, 2, 3, 4], "baseline" => totals, "follow_up" => follow)?,
+    )
+    .exact(&["level"])
+    .counts(&["baseline", "follow_up"]);
+    Ok([transitions, levels])
+}
+
+/// The mean change in score by baseline level.
+fn by_baseline_table(paired: &LazyFrame) -> MetricsResult<Table> {
+    let df = by_baseline(paired)?;
+    let t = Table::new("pam_by_baseline", "Mean PAM change by baseline level", df)
+        .exact(&["baseline_level"])
+        .counts(&["n"])
+        .hidden(&["mean_change_x"])
+        .base("n");
+    Ok(shown(t, "mean_change", "mean_change_x", "n"))
+}
+
+/// The mean change in score by provider, with its Student-t 95% interval.
+fn by_provider_table(paired: &LazyFrame) -> MetricsResult<Table> {
+    let df = by_provider(paired)?;
+    let t = Table::new("pam_by_provider", "PAM change by provider", df)
+        .labels(&[PROVIDER_ID])
+        .counts(&["pam_n"])
+        .hidden(&["pam_change_x", "pam_half"])
+        .base("pam_n");
+    Ok(shown(t, "pam_change", "pam_change_x", "pam_n").interval(
+        ["pam_ci_low", "pam_ci_high"],
+        "pam_change",
+        "pam_half",
+        &["pam_n"],
+    ))
 }
 
 #[cfg(test)]

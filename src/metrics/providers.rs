@@ -12,40 +12,77 @@ use crate::pipeline::Pipeline;
 use crate::schema::{LTC_COUNT, PROVIDER_ID};
 use crate::stats;
 
+/// The provider comparison and its funnel limits, from the finalized
+/// completion, activity, cost and PAM tables by provider (none without a
+/// completion table). A provider with no referrals is left out.
 pub fn tables(p: &Pipeline, tables: &[Table]) -> crate::error::MetricsResult<Vec<Table>> {
     let find = |n: &str| tables.iter().find(|t| t.name == n);
     let Some(comp) = find("completion_by_provider") else {
         return Ok(vec![]);
     };
-    let act = find("activity_by_provider");
-    let cost = find("cost_by_provider");
-    let pam = find("pam_by_provider");
-    let overall_rate = super::cell(tables, "completion_overall", 0, "rate");
-    let row_of = |t: Option<&Table>, id: &str| t.and_then(|t| t.find(PROVIDER_ID, id));
-    let get = |t: Option<&Table>, id: &str, c: &str| {
-        row_of(t, id).and_then(|i| t.and_then(|t| t.f64(i, c)))
+    let from = Sources {
+        comp,
+        act: find("activity_by_provider"),
+        cost: find("cost_by_provider"),
+        pam: find("pam_by_provider"),
+        overall_rate: super::cell(tables, "completion_overall", 0, "rate"),
     };
-    let mut ids = Vec::new();
-    let mut names = Vec::new();
-    let mut cols: [Vec<Option<f64>>; 10] = Default::default();
-    let mut position = Vec::new();
-    let mut counts: [Vec<Option<i64>>; 5] = Default::default();
-    let mut hidden: Vec<(usize, &str)> = Vec::new();
+    let mut rows = Rows::default();
     for i in 0..comp.height() {
-        let id = comp.text(i, PROVIDER_ID);
         let referrals = comp.f64(i, "referrals");
         if referrals == Some(0.0) && !comp.is_suppressed(i, "referrals") {
             continue;
         }
-        let k = ids.len();
-        let starters = comp.f64(i, "starters");
-        let completers = comp.f64(i, "completers");
-        let rate = comp.f64(i, "rate");
+        rows.add(p, &from, i);
+    }
+    let hidden = std::mem::take(&mut rows.hidden);
+    let t = providers_table(rows.frame()?, hidden);
+    let funnel = funnel_limits(&t, from.overall_rate)?;
+    Ok(vec![t, funnel])
+}
+
+/// The finalized tables a provider's row reads.
+struct Sources<'a> {
+    comp: &'a Table,
+    act: Option<&'a Table>,
+    cost: Option<&'a Table>,
+    pam: Option<&'a Table>,
+    /// The overall completion rate: the funnel's centre.
+    overall_rate: Option<f64>,
+}
+
+impl Sources<'_> {
+    /// A provider's value in one of the tables by provider.
+    fn get(t: Option<&Table>, id: &str, c: &str) -> Option<f64> {
+        t.and_then(|t| t.find(PROVIDER_ID, id).and_then(|i| t.f64(i, c)))
+    }
+}
+
+/// The provider comparison's columns, a row at a time.
+#[derive(Default)]
+struct Rows<'a> {
+    ids: Vec<String>,
+    names: Vec<String>,
+    /// rate, its interval, the four funnel limits, cost, PAM change, starters per course.
+    values: [Vec<Option<f64>>; 10],
+    position: Vec<String>,
+    /// referrals, starters, completers, courses, PAM n.
+    counts: [Vec<Option<i64>>; 5],
+    /// (row, column) of cells the completion table suppressed.
+    hidden: Vec<(usize, &'a str)>,
+}
+
+impl Rows<'_> {
+    /// Adds the provider of the completion table's row `i`.
+    fn add(&mut self, p: &Pipeline, from: &Sources, i: usize) {
+        let comp = from.comp;
+        let id = comp.text(i, PROVIDER_ID);
+        let (starters, rate) = (comp.f64(i, "starters"), comp.f64(i, "rate"));
         let f = starters
-            .zip(overall_rate)
+            .zip(from.overall_rate)
             .filter(|(s, _)| *s > 0.0)
             .map(|(s, r)| stats::funnel_point(s, r));
-        let flag = funnel_position(rate, f);
+        let k = self.ids.len();
         for c in [
             "referrals",
             "starters",
@@ -55,13 +92,10 @@ pub fn tables(p: &Pipeline, tables: &[Table]) -> crate::error::MetricsResult<Vec
             "ci_high",
         ] {
             if comp.is_suppressed(i, c) {
-                hidden.push((k, c));
+                self.hidden.push((k, c));
             }
         }
-        ids.push(id.clone());
-        names.push(p.provider_name(&id));
-        let courses = get(act, &id, "courses");
-        let provider_cost = get(cost, &id, "cost");
+        let courses = Sources::get(from.act, &id, "courses");
         let values = [
             rate,
             comp.f64(i, "ci_low"),
@@ -70,41 +104,45 @@ pub fn tables(p: &Pipeline, tables: &[Table]) -> crate::error::MetricsResult<Vec
             f.map(|f| f.upper_95),
             f.map(|f| f.lower_998),
             f.map(|f| f.upper_998),
-            provider_cost,
-            get(pam, &id, "pam_change"),
+            Sources::get(from.cost, &id, "cost"),
+            Sources::get(from.pam, &id, "pam_change"),
             starters
                 .zip(courses)
                 .and_then(|(s, c)| (c > 0.0).then(|| s / c)),
         ];
-        for (c, v) in cols.iter_mut().zip(values) {
+        for (c, v) in self.values.iter_mut().zip(values) {
             c.push(v);
         }
-        position.push(flag.to_string());
-        for (c, v) in counts.iter_mut().zip([
-            referrals,
+        self.position.push(funnel_position(rate, f).to_string());
+        let counts = [
+            comp.f64(i, "referrals"),
             starters,
-            completers,
+            comp.f64(i, "completers"),
             courses,
-            get(pam, &id, "pam_n"),
-        ]) {
+            Sources::get(from.pam, &id, "pam_n"),
+        ];
+        for (c, v) in self.counts.iter_mut().zip(counts) {
             c.push(v.map(|x| x as i64));
         }
+        self.names.push(p.provider_name(&id));
+        self.ids.push(id);
     }
-    let [rate, lo, hi, l95, u95, l998, u998, pc, pam_change, per_course] = cols;
-    let [referrals, starters, completers, courses, pam_n] = counts;
-    let df = df!(
-        PROVIDER_ID => ids, "provider" => names,
-        "referrals" => referrals, "starters" => starters, "completers" => completers,
-        "rate" => rate, "ci_low" => lo, "ci_high" => hi,
-        "funnel_lower_95" => l95, "funnel_upper_95" => u95,
-        "funnel_lower_998" => l998, "funnel_upper_998" => u998,
-        "funnel_position" => position, "courses" => courses,
-        "starters_per_course" => per_course, "cost" => pc,
-        "pam_n" => pam_n, "pam_change" => pam_change,
-    )?;
-    let t = providers_table(df, hidden);
-    let funnel = funnel_limits(&t, overall_rate)?;
-    Ok(vec![t, funnel])
+
+    /// The rows as the provider comparison's frame.
+    fn frame(self) -> PolarsResult<DataFrame> {
+        let [rate, lo, hi, l95, u95, l998, u998, pc, pam_change, per_course] = self.values;
+        let [referrals, starters, completers, courses, pam_n] = self.counts;
+        df!(
+            PROVIDER_ID => self.ids, "provider" => self.names,
+            "referrals" => referrals, "starters" => starters, "completers" => completers,
+            "rate" => rate, "ci_low" => lo, "ci_high" => hi,
+            "funnel_lower_95" => l95, "funnel_upper_95" => u95,
+            "funnel_lower_998" => l998, "funnel_upper_998" => u998,
+            "funnel_position" => self.position, "courses" => courses,
+            "starters_per_course" => per_course, "cost" => pc,
+            "pam_n" => pam_n, "pam_change" => pam_change,
+        )
+    }
 }
 
 /// Where a provider's completion rate sits on the funnel plot.
@@ -239,13 +277,12 @@ pub fn case_mix_adjusted(
         })
         .sort([PROVIDER_ID], SortMultipleOptions::default())
         .collect()?;
-    let df = super::all_groups(df, PROVIDER_ID, dims)?;
-    let mut t = Table::new(
+    let t = super::provider_table(
         "providers_adjusted",
         "Completion by provider adjusted for case mix (observed ÷ expected completers)",
         df,
-    )
-    .labels(&[PROVIDER_ID])
+        dims,
+    )?
     .counts(&["starters"])
     .count_within("completers", "starters")
     .hidden(&["expected_x"])
@@ -274,7 +311,6 @@ pub fn case_mix_adjusted(
         &["starters"],
         1,
     );
-    t.empty_group_hidden = true;
     Ok(t)
 }
 

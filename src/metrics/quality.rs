@@ -6,6 +6,7 @@
 
 use polars::prelude::*;
 
+use super::referrals::left_join;
 use super::table::Table;
 use crate::schema::{PERSON_ID, PROVIDER_ID, SOURCE, SOURCE_FILE};
 
@@ -21,14 +22,7 @@ pub fn tables(
         .lazy()
         .group_by([col(SOURCE_FILE).alias("path")])
         .agg([len().cast(DataType::Int64).alias("_superseded")]);
-    let files = manifest
-        .lazy()
-        .join(
-            dropped,
-            [col("path")],
-            [col("path")],
-            JoinArgs::new(JoinType::Left),
-        )
+    let files = left_join(manifest.lazy(), dropped, "path")
         .with_column(col("_superseded").fill_null(lit(0i64)))
         .select([
             col("source"),
@@ -152,18 +146,16 @@ pub fn by_provider(
         ])
         .collect()?;
     // Every declared provider is listed, whether or not it sent a row.
-    let df = super::all_groups(df, PROVIDER_ID, dims)?;
-    let mut t = Table::new(
+    let t = super::provider_table(
         "rejects_by_provider",
         "Rows of returns read and rejected by provider",
         df,
-    )
-    .labels(&[PROVIDER_ID])
+        dims,
+    )?
     .counts(&["rows_read"])
     .count_within("rejected", "rows_read")
     .base("rows_read")
     .share("reject_rate", "rejected", "rows_read");
-    t.empty_group_hidden = true;
     Ok(t)
 }
 

@@ -109,6 +109,25 @@ pub fn table(rows: &[(String, String, f64)], tables: &[Table]) -> MetricsResult<
     ]))
 }
 
+/// Reach against the target population file at `path`, as published: a
+/// group's starters are hidden here where its equity table hides them.
+pub fn published_table(path: &Path, tables: &[Table]) -> MetricsResult<Table> {
+    let mut t = table(&read(path)?, tables)?;
+    for i in 0..t.height() {
+        let (d, g) = (t.text(i, "dimension"), t.text(i, "group"));
+        let hidden = tables
+            .iter()
+            .find(|x| x.name == format!("equity_by_{d}"))
+            .and_then(|x| x.find("group", &g).map(|r| x.is_suppressed(r, "starters")))
+            .unwrap_or(false);
+        if hidden {
+            t.suppressed.insert((i, "starters".into()));
+        }
+    }
+    t.counts = vec!["starters".into()];
+    Ok(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,81 +199,16 @@ pub fn dedupe(
     rule: crate::pipeline::Duplicates,
     source_order: &[String],
 ) -> PolarsResult<(LazyFrame, DataFrame)> {
-    use crate::pipeline::Duplicates;
-    let rank =
-        source_order
-            .iter()
-            .enumerate()
-            .fold(lit(source_order.len() as i64), |acc, (i, name)| {
-                when(col(SOURCE).eq(lit(name.as_str())))
-                    .then(lit(i as i64))
-                    .otherwise(acc)
-            });
     let key = [col(PERSON_ID), col(PROVIDER_ID), col(COURSE_ID)];
     let sorted = participants
-        .with_column(rank.alias("_source_rank"))
+        .with_column(source_rank(source_order).alias("_source_rank"))
         .sort(
             ["_source_rank", SOURCE_FILE, SOURCE_LINE],
             SortMultipleOptions::default(),
         )
-        .with_columns([
-            (col(SOURCE_LINE)
-                .cum_count(false)
-                .over(key.clone())?
-                .cast(DataType::Int64)
-                - lit(1i64))
-            .alias("_pos"),
-            len()
-                .over(key.clone())?
-                .cast(DataType::Int64)
-                .alias("_copies"),
-            col(SOURCE_FILE)
-                .last()
-                .over(key.clone())?
-                .alias("_last_file"),
-            col(SOURCE_LINE)
-                .last()
-                .over(key.clone())?
-                .alias("_last_line"),
-            col(SOURCE_FILE)
-                .first()
-                .over(key.clone())?
-                .alias("_first_file"),
-            col(SOURCE_LINE)
-                .first()
-                .over(key.clone())?
-                .alias("_first_line"),
-        ])
+        .with_columns(copies(&key)?)
         .collect()?;
-    let (keep, winner_file, winner_line, why) = match rule {
-        Duplicates::Latest => (
-            col("_pos").eq(col("_copies") - lit(1i64)),
-            "_last_file",
-            "_last_line",
-            "superseded by ",
-        ),
-        Duplicates::First => (
-            col("_pos").eq(lit(0i64)),
-            "_first_file",
-            "_first_line",
-            "superseded by ",
-        ),
-        Duplicates::Reject => (
-            col("_copies").eq(lit(1i64)),
-            "_last_file",
-            "_last_line",
-            "the same referral is also in ",
-        ),
-    };
-    let helpers = [
-        "_source_rank",
-        "_pos",
-        "_copies",
-        "_last_file",
-        "_last_line",
-        "_first_file",
-        "_first_line",
-    ];
+    let (keep, winner, why) = duplicates_rule(rule);
     let dropped = sorted
         .clone()
         .lazy()
@@ -286,9 +221,9 @@ pub fn dedupe(
             concat_str(
                 [
                     lit(why),
-                    col(winner_file),
+                    col(format!("_{winner}_file")),
                     lit(" line "),
-                    col(winner_line).cast(DataType::String),
+                    col(format!("_{winner}_line")).cast(DataType::String),
                 ],
                 "",
                 true,
@@ -296,8 +231,73 @@ pub fn dedupe(
             .alias("reason"),
         ])
         .collect()?;
+    let helpers = [
+        "_source_rank",
+        "_pos",
+        "_copies",
+        "_last_file",
+        "_last_line",
+        "_first_file",
+        "_first_line",
+    ];
     let kept = sorted.lazy().filter(keep).drop(cols(helpers));
     Ok((kept, dropped))
+}
+
+/// A source's place in the pipeline's order (sources not listed last).
+fn source_rank(source_order: &[String]) -> Expr {
+    source_order
+        .iter()
+        .enumerate()
+        .fold(lit(source_order.len() as i64), |acc, (i, name)| {
+            when(col(SOURCE).eq(lit(name.as_str())))
+                .then(lit(i as i64))
+                .otherwise(acc)
+        })
+}
+
+/// For each row, among the copies of its referral (`key`) in file order:
+/// its position (`_pos`), the number of copies (`_copies`), and the file
+/// and line of the first and the last copy (`_first_file`, `_last_line`, …).
+fn copies(key: &[Expr]) -> PolarsResult<Vec<Expr>> {
+    let mut out = vec![
+        (col(SOURCE_LINE)
+            .cum_count(false)
+            .over(key)?
+            .cast(DataType::Int64)
+            - lit(1i64))
+        .alias("_pos"),
+        len().over(key)?.cast(DataType::Int64).alias("_copies"),
+    ];
+    for which in ["last", "first"] {
+        for (what, column) in [("file", SOURCE_FILE), ("line", SOURCE_LINE)] {
+            let e = match which {
+                "last" => col(column).last(),
+                _ => col(column).first(),
+            };
+            out.push(e.over(key)?.alias(format!("_{which}_{what}")));
+        }
+    }
+    Ok(out)
+}
+
+/// The rows a duplicates rule keeps, which copy a dropped row is reported
+/// against (`last` or `first`), and the reason's words.
+fn duplicates_rule(rule: crate::pipeline::Duplicates) -> (Expr, &'static str, &'static str) {
+    use crate::pipeline::Duplicates;
+    match rule {
+        Duplicates::Latest => (
+            col("_pos").eq(col("_copies") - lit(1i64)),
+            "last",
+            "superseded by ",
+        ),
+        Duplicates::First => (col("_pos").eq(lit(0i64)), "first", "superseded by "),
+        Duplicates::Reject => (
+            col("_copies").eq(lit(1i64)),
+            "last",
+            "the same referral is also in ",
+        ),
+    }
 }
 
 /// Referrals in the evaluation period with derived columns. The activity date is
@@ -347,6 +347,21 @@ pub fn referrals(
         declared(COURSE_LANGUAGE, &dims.languages),
         declared(AGE_GROUP, &dims.age_bands),
     ])
+}
+
+/// How many rows `e` holds for (a count, as Int64), named `name`.
+pub fn count_where(e: Expr, name: &str) -> Expr {
+    e.sum().cast(DataType::Int64).alias(name)
+}
+
+/// The number of rows, as Int64, named `name` (in a select or a group-by).
+pub fn rows_as(name: &str) -> Expr {
+    len().cast(DataType::Int64).alias(name)
+}
+
+/// `lf` with `other`'s columns joined on `key`; every row of `lf` is kept.
+pub fn left_join(lf: LazyFrame, other: LazyFrame, key: &str) -> LazyFrame {
+    lf.join(other, [col(key)], [col(key)], JoinArgs::new(JoinType::Left))
 }
 
 /// The number of rows of a lazy frame.

@@ -24,20 +24,16 @@ pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> crate::error::MetricsR
         .filter(col(GROUP).eq(lit("starters")).and(col(ELIGIBLE)))
         .group_by([col(INDEX_PROVIDER).alias(PROVIDER_ID)])
         .agg([
-            len().cast(DataType::Int64).alias("hospital_n"),
+            rows_as("hospital_n"),
             em("pre").sum().alias("em_pre"),
             em("post").sum().alias("em_post"),
             em("change").mean().alias("_mean"),
             em("change").var(1).alias("_var"),
         ]);
-    let (cn, cpre, cpost, cmean, cvar) = comparison_moments(outcomes)?;
-    let mut df = people
-        .join(
-            hospital,
-            [col(PROVIDER_ID)],
-            [col(PROVIDER_ID)],
-            JoinArgs::new(JoinType::Left),
-        )
+    let c = super::hospital::moments_in(outcomes, "comparison", "emergency_admissions")?;
+    let (cn, cpre, cpost, cmean, cvar) =
+        (c.n, c.total_pre, c.total_post, c.mean_change, c.var_change);
+    let mut df = left_join(people, hospital, PROVIDER_ID)
         .with_columns([
             col("hospital_n").fill_null(lit(0i64)),
             col("em_pre").fill_null(lit(0.0)),
@@ -77,27 +73,13 @@ fn reach_counts(refs: &LazyFrame) -> LazyFrame {
         .and(col(COURSE_LANGUAGE).neq(lit(NOT_KNOWN)));
     refs.clone().group_by([col(PROVIDER_ID)]).agg([
         len().cast(DataType::Int64).alias("referrals"),
-        starter
-            .clone()
-            .sum()
-            .cast(DataType::Int64)
-            .alias("starters"),
-        starter
-            .clone()
-            .and(deprived)
-            .sum()
-            .cast(DataType::Int64)
-            .alias("deprived_starters"),
-        col(IMD_QUINTILE)
-            .neq(lit(NOT_KNOWN))
-            .sum()
-            .cast(DataType::Int64)
-            .alias("imd_known"),
-        col(ETHNICITY_GROUP)
-            .neq(lit("Not stated or not known"))
-            .sum()
-            .cast(DataType::Int64)
-            .alias("ethnicity_known"),
+        count_where(starter.clone(), "starters"),
+        count_where(starter.clone().and(deprived), "deprived_starters"),
+        count_where(col(IMD_QUINTILE).neq(lit(NOT_KNOWN)), "imd_known"),
+        count_where(
+            col(ETHNICITY_GROUP).neq(lit("Not stated or not known")),
+            "ethnicity_known",
+        ),
         col(COURSE_KEY)
             .filter(starter.clone())
             .n_unique()
@@ -111,48 +93,14 @@ fn reach_counts(refs: &LazyFrame) -> LazyFrame {
     ])
 }
 
-/// The comparison group's n, emergency admissions before and after, and the
-/// mean and variance of the change (eligible people only).
-fn comparison_moments(
-    outcomes: &LazyFrame,
-) -> crate::error::MetricsResult<(f64, f64, f64, f64, f64)> {
-    let em = |s: &str| col(format!("emergency_admissions_{s}"));
-    let comparison = outcomes
-        .clone()
-        .filter(col(GROUP).eq(lit("comparison")).and(col(ELIGIBLE)))
-        .select([
-            len().cast(DataType::Float64).alias("n"),
-            em("pre").sum().cast(DataType::Float64).alias("pre"),
-            em("post").sum().cast(DataType::Float64).alias("post"),
-            em("change").mean().alias("mean"),
-            em("change").var(1).alias("var"),
-        ])
-        .collect()?;
-    let get = |c: &str| -> crate::error::MetricsResult<f64> {
-        Ok(comparison
-            .column(c)?
-            .cast(&DataType::Float64)?
-            .f64()?
-            .get(0)
-            .unwrap_or(f64::NAN))
-    };
-    Ok((
-        get("n")?,
-        get("pre")?,
-        get("post")?,
-        get("mean")?,
-        get("var")?,
-    ))
-}
-
-/// The profile as a controlled table.
-pub fn profile_table(df: DataFrame) -> Table {
-    Table::new(
+/// The profile as a controlled table, every declared provider listed.
+pub fn profile_table(df: DataFrame, dims: &Dimensions) -> crate::error::MetricsResult<Table> {
+    Ok(super::provider_table(
         "provider_profile",
         "Provider reach, completeness and hospital result",
         df,
-    )
-    .labels(&[PROVIDER_ID])
+        dims,
+    )?
     .counts(&["referrals"])
     .count_within("starters", "referrals")
     .cross_count_within("deprived_starters", "starters")
@@ -196,7 +144,7 @@ pub fn profile_table(df: DataFrame) -> Table {
         formulas::plus,
         &["hospital_n", "comparison_n"],
         2,
-    )
+    ))
 }
 
 /// "estimate (low to high)" or why there is none.

@@ -592,41 +592,25 @@ pub fn tables(
 mod tests {
     use super::*;
 
+    /// The sentence for an estimate, its interval and the two groups' sizes.
+    fn sentence(outcome: &str, [e, lo, hi]: [f64; 3], [ns, nc]: [f64; 2]) -> String {
+        hospital_sentence(outcome, Some(e), Some(lo), Some(hi), Some(ns), Some(nc))
+    }
+
     #[test]
     fn hospital_wording() {
-        let s = hospital_sentence(
-            "emergency admissions",
-            Some(-0.4),
-            Some(-0.7),
-            Some(-0.1),
-            Some(400.0),
-            Some(150.0),
-        );
+        let s = sentence("emergency admissions", [-0.4, -0.7, -0.1], [400.0, 150.0]);
         assert_eq!(
             s,
             "Compared with people referred who did not start, starters had a clear fall in emergency admissions: −0.40 per person per year (95% confidence interval −0.70 to −0.10), based on 400 starters and 150 people in the comparison group with a full year of records before and after."
         );
-        let s = hospital_sentence(
-            "A&E attendances",
-            Some(-0.1),
-            Some(-0.3),
-            Some(0.1),
-            Some(400.0),
-            Some(150.0),
-        );
+        let s = sentence("A&E attendances", [-0.1, -0.3, 0.1], [400.0, 150.0]);
         assert!(
             s.starts_with("There was no clear difference in A&E attendances"),
             "{s}"
         );
         assert!(s.contains("the interval includes no change"), "{s}");
-        let s = hospital_sentence(
-            "emergency admissions",
-            Some(0.3),
-            Some(0.1),
-            Some(0.5),
-            Some(1200.0),
-            Some(35.0),
-        );
+        let s = sentence("emergency admissions", [0.3, 0.1, 0.5], [1200.0, 35.0]);
         assert!(
             s.contains("starters had a clear rise in emergency admissions: 0.30"),
             "{s}"

@@ -54,6 +54,19 @@ pub struct Derived {
     pub decimals: Option<i32>,
 }
 
+impl Derived {
+    /// `num ÷ den`, a figure of the count `den`.
+    fn ratio(num: &str, den: &str, min_n: bool, decimals: Option<i32>) -> Self {
+        Derived {
+            inputs: vec![num.into(), den.into()],
+            f: formulas::ratio,
+            n: vec![den.into()],
+            min_n,
+            decimals,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Table {
     /// File stem and sheet name, e.g. `completion_by_provider`.
@@ -159,11 +172,8 @@ impl Table {
     /// A proportion `num / den` with its Wilson 95% interval as `rate`-like columns.
     pub fn rate(self, names: [&str; 3], num: &str, den: &str) -> Self {
         let d = |f: Formula| Derived {
-            inputs: vec![num.into(), den.into()],
             f,
-            n: vec![den.into()],
-            min_n: false,
-            decimals: None,
+            ..Derived::ratio(num, den, false, None)
         };
         self.derive(names[0], d(formulas::ratio))
             .derive(names[1], d(formulas::wilson_low))
@@ -171,29 +181,11 @@ impl Table {
     }
     /// A share `num / den` without an interval.
     pub fn share(self, name: &str, num: &str, den: &str) -> Self {
-        self.derive(
-            name,
-            Derived {
-                inputs: vec![num.into(), den.into()],
-                f: formulas::ratio,
-                n: vec![den.into()],
-                min_n: false,
-                decimals: None,
-            },
-        )
+        self.derive(name, Derived::ratio(num, den, false, None))
     }
     /// A mean of counts: the (controlled) total ÷ the (controlled) n.
     pub fn mean_of(self, name: &str, total: &str, n: &str) -> Self {
-        self.derive(
-            name,
-            Derived {
-                inputs: vec![total.into(), n.into()],
-                f: formulas::ratio,
-                n: vec![n.into()],
-                min_n: true,
-                decimals: Some(2),
-            },
-        )
+        self.derive(name, Derived::ratio(total, n, true, Some(2)))
     }
     /// An individual-level statistic: `f(inputs)`, published to `decimals`
     /// places only while every count in `n` is at least 10.
@@ -216,18 +208,15 @@ impl Table {
             },
         )
     }
+    /// An interval `low`, `high` = `of` ∓ `half`: statistics like `of`, shown
+    /// only while every count in `n` is at least 10.
+    pub fn interval(self, [low, high]: [&str; 2], of: &str, half: &str, n: &[&str]) -> Self {
+        self.statistic(low, &[of, half], formulas::minus, n, 2)
+            .statistic(high, &[of, half], formulas::plus, n, 2)
+    }
     /// Money per unit: money ÷ the (controlled) count of units.
     pub fn money_per(self, name: &str, money: &str, units: &str) -> Self {
-        self.derive(
-            name,
-            Derived {
-                inputs: vec![money.into(), units.into()],
-                f: formulas::ratio,
-                n: vec![units.into()],
-                min_n: false,
-                decimals: Some(2),
-            },
-        )
+        self.derive(name, Derived::ratio(money, units, false, Some(2)))
     }
 
     pub fn kind(&self, col: &str) -> Option<&Kind> {

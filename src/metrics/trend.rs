@@ -37,13 +37,7 @@ pub fn monthly(
         .group_by([col(MONTH)])
         .agg(super::referrals::starters_and_completers());
     let all = df!(MONTH => months(period))?.lazy();
-    let df = all
-        .join(
-            counted,
-            [col(MONTH)],
-            [col(MONTH)],
-            JoinArgs::new(JoinType::Left),
-        )
+    let df = left_join(all, counted, MONTH)
         .with_columns([
             col("starters").fill_null(lit(0i64)),
             col("completers").fill_null(lit(0i64)),

@@ -94,12 +94,23 @@ pub enum MetricsError {
     /// The returns leave nothing to evaluate (bad input: exit code 2).
     #[error(transparent)]
     Input(#[from] InputError),
-    /// The warehouse's version does not match its manifest.
+    /// The warehouse's version cannot be read or does not match its manifest.
     #[error(transparent)]
-    Damaged(#[from] DamagedWarehouse),
+    Store(#[from] StoreError),
     /// The warehouse lacks a table or the dates the figures need.
     #[error("the warehouse {} has {what}", warehouse.display())]
     Missing { warehouse: PathBuf, what: String },
+}
+
+impl MetricsError {
+    /// The error a transparent variant stands for (for the exit code).
+    pub fn wrapped(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MetricsError::Input(e) => Some(e),
+            MetricsError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// What the metrics' functions return.
@@ -303,6 +314,9 @@ fn wrapped<'a>(
     if let Some(i) = e.downcast_ref::<crate::ingest::IngestError>() {
         return i.wrapped();
     }
+    if let Some(m) = e.downcast_ref::<MetricsError>() {
+        return m.wrapped();
+    }
     None
 }
 
@@ -315,10 +329,6 @@ mod tests {
             warehouse: "w".into(),
             lock: "w/.lock".into(),
             holder: None,
-        }
-        // Transparent: the wrapped InputError is not itself in the chain.
-        if let Some(MetricsError::Input(_)) = cause.downcast_ref::<MetricsError>() {
-            return EXIT_BAD_INPUT;
         }
     }
 

@@ -31,7 +31,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use crate::error::{DamagedWarehouse, InputError, MetricsError, MetricsResult};
+use crate::error::{InputError, MetricsError, MetricsResult};
 use crate::ingest::linkage::Linkage;
 use crate::pipeline::{Duplicates, Pipeline, Settings};
 use crate::schema::*;
@@ -192,14 +192,6 @@ fn label_warnings(
 /// Said in the pack (and the value's reason) when there is no hospital data.
 pub const HOSPITAL_ABSENT: &str = "There is no hospital data: the pipeline has no hospital source, so hospital use, the difference in differences and the value of hospital activity avoided are not reported. Add a hospital source (HES or SUS extract) to report them.";
 
-/// A warehouse read's error as a metrics error: a damaged version stays itself.
-fn unreadable(warehouse: &Path) -> impl Fn(anyhow::Error) -> MetricsError + '_ {
-    move |e| match e.downcast::<DamagedWarehouse>() {
-        Ok(d) => d.into(),
-        Err(e) => missing(warehouse, &format!("a table that cannot be read: {e:#}")),
-    }
-}
-
 /// The warehouse lacks what a figure needs.
 fn missing(warehouse: &Path, what: &str) -> MetricsError {
     MetricsError::Missing {
@@ -209,8 +201,8 @@ fn missing(warehouse: &Path, what: &str) -> MetricsError {
 }
 
 /// One table of the warehouse's version, if it has it.
-fn read(p: &Pipeline, snap: &warehouse::Snapshot, table: &str) -> MetricsResult<Option<DataFrame>> {
-    snap.table(table).map_err(unreadable(&p.warehouse))
+fn read(snap: &warehouse::Snapshot, table: &str) -> MetricsResult<Option<DataFrame>> {
+    snap.table(table).map_err(MetricsError::from)
 }
 
 /// Computes every metric of SPEC 4 from the pipeline's warehouse (one
@@ -298,7 +290,7 @@ fn returns(
     notes: &mut Vec<String>,
 ) -> MetricsResult<Returns> {
     let s = &p.settings;
-    let participants = read(p, snap, warehouse::PARTICIPANTS)?
+    let participants = read(snap, warehouse::PARTICIPANTS)?
         .ok_or_else(|| missing(&p.warehouse, "no participants: run `smpeval ingest` first"))?;
     let dims = Dimensions::from_pipeline(p);
     notes.extend(label_warnings(&participants, &dims, published)?);
@@ -412,7 +404,7 @@ fn hospital_figures(
     // the outcomes use are ever held.
     let events = snap
         .scan(warehouse::HOSPITAL_EVENTS)
-        .map_err(unreadable(&p.warehouse))?;
+        .map_err(MetricsError::from)?;
     let coverage = coverage_of(s, events.as_ref(), r.period, &p.warehouse, notes)?;
     if events.is_none() {
         notes.push(HOSPITAL_ABSENT.into());
@@ -431,7 +423,7 @@ fn hospital_figures(
     }
     let parts = snap
         .scan_parts(warehouse::HOSPITAL_EVENTS)
-        .map_err(unreadable(&p.warehouse))?;
+        .map_err(MetricsError::from)?;
     let found = hospital::events_of(parts, persons, r.participants.clone())?;
     let outcomes =
         hospital::person_outcomes(persons, &found.events, s.outcome_window_days, coverage)
@@ -491,7 +483,7 @@ fn pam_tables(
     persons: &LazyFrame,
     notes: &mut Vec<String>,
 ) -> MetricsResult<Vec<Table>> {
-    let scores = pam::scores_or_empty(read(p, snap, warehouse::PAM_SCORES)?, notes)?;
+    let scores = pam::scores_or_empty(read(snap, warehouse::PAM_SCORES)?, notes)?;
     let paired = pam::paired(persons, &scores, &p.settings).collect()?.lazy();
     pam::tables(&paired)
 }
@@ -503,8 +495,8 @@ fn quality_tables(
     r: &Returns,
 ) -> MetricsResult<Vec<Table>> {
     let manifest =
-        read(p, snap, warehouse::MANIFEST)?.ok_or_else(|| missing(&p.warehouse, "no manifest"))?;
-    let rejects = read(p, snap, warehouse::REJECTS)?;
+        read(snap, warehouse::MANIFEST)?.ok_or_else(|| missing(&p.warehouse, "no manifest"))?;
+    let rejects = read(snap, warehouse::REJECTS)?;
     let by_provider =
         quality::by_provider(r.kept.clone(), rejects.as_ref(), &r.superseded, &r.dims)?;
     let mut tables = quality::tables(manifest, rejects, &r.superseded)?;

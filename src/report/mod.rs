@@ -144,9 +144,6 @@ pub enum ReportError {
     /// Ingest's warnings about the warehouse could not be read.
     #[error(transparent)]
     Ingest(#[from] crate::ingest::IngestError),
-    /// The evaluation could not be computed.
-    #[error(transparent)]
-    Evaluate(anyhow::Error),
 }
 
 impl ReportError {
@@ -159,7 +156,6 @@ impl ReportError {
             ReportError::Write(e) => Some(e),
             ReportError::Metrics(e) => Some(e),
             ReportError::Ingest(e) => Some(e),
-            ReportError::Evaluate(e) => Some(e.as_ref()),
             _ => None,
         }
     }
@@ -266,7 +262,7 @@ fn evaluate_with_notes(
     internal: bool,
     progress: &dyn crate::progress::Progress,
 ) -> ReportResult<Evaluation> {
-    let mut e = metrics::evaluate(p, snap, !internal).map_err(ReportError::Evaluate)?;
+    let mut e = metrics::evaluate(p, snap, !internal)?;
     e.notes.extend(e.linkage.as_ref().and_then(|l| {
         crate::ingest::linkage::linkage_warning(l, p.settings.min_linkage, internal)
     }));

@@ -222,10 +222,17 @@ pub enum StoreError {
     Content { path: PathBuf, problem: String },
     #[error(transparent)]
     Safety(#[from] SafetyError),
+    /// Boxed: it is large, and errors travel by value through every call.
     #[error(transparent)]
-    Damaged(#[from] DamagedWarehouse),
+    Damaged(Box<DamagedWarehouse>),
     #[error(transparent)]
     Locked(#[from] LockError),
+}
+
+impl From<DamagedWarehouse> for StoreError {
+    fn from(d: DamagedWarehouse) -> Self {
+        StoreError::Damaged(Box::new(d))
+    }
 }
 
 impl StoreError {
@@ -233,7 +240,7 @@ impl StoreError {
     pub fn wrapped(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StoreError::Safety(e) => Some(e),
-            StoreError::Damaged(e) => Some(e),
+            StoreError::Damaged(e) => Some(e.as_ref()),
             StoreError::Locked(e) => Some(e),
             _ => None,
         }

@@ -130,7 +130,7 @@ pub(super) fn check_source(
         }
         (None, false) => {}
     }
-    if let Some(missing) = required_missing(&source).first() {
+    if let Some(missing) = required_missing(source).first() {
         return Err(serr(
             columns_line,
             format!("no mapping for required field `{missing}` (add it under [sources.columns] or [sources.constants])"),

@@ -23,12 +23,7 @@ pub(super) fn referral_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
         .build_cartesian_2d(-0.5f64..2.5f64, 0f64..nice_max(max * 1.1))?;
     let labels: Vec<String> = values.iter().map(|v| v.0.to_string()).collect();
     let fmt = |x: &f64| category(&labels, *x);
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .disable_x_mesh()
-        .x_labels(3)
-        .x_label_formatter(&fmt)
+    categories(&mut chart, Axis::X, 3, &fmt)
         .y_label_formatter(&whole)
         .y_desc("People (referrals)")
         .label_style(text(16))
@@ -110,12 +105,7 @@ pub(super) fn trend<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -
             String::new()
         }
     };
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .disable_x_mesh()
-        .x_labels(n.min(60))
-        .x_label_formatter(&fmt)
+    categories(&mut chart, Axis::X, n.min(60), &fmt)
         .y_label_formatter(&whole)
         .y_desc("Starters per month")
         .label_style(text(14))
@@ -229,12 +219,7 @@ pub(super) fn completion_by_imd<DB: Backend>(
         })
         .collect();
     let fmt = |x: &f64| category(&names, *x);
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .disable_x_mesh()
-        .x_labels(n * 2 + 1)
-        .x_label_formatter(&fmt)
+    categories(&mut chart, Axis::X, n * 2 + 1, &fmt)
         .y_label_formatter(&pct)
         .x_desc("IMD quintile (Q1 = most deprived)")
         .y_desc("Completion rate (95% CI)")

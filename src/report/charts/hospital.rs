@@ -74,12 +74,7 @@ pub(super) fn hospital_pre_post<DB: Backend>(
             String::new()
         }
     };
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .disable_x_mesh()
-        .x_labels(9)
-        .x_label_formatter(&fmt)
+    categories(&mut chart, Axis::X, 9, &fmt)
         .y_desc("Mean per person in the year")
         .label_style(text(16))
         .axis_desc_style(text(16))
@@ -140,12 +135,7 @@ pub(super) fn hospital_change<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
             String::new()
         }
     };
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .disable_y_mesh()
-        .y_labels(21)
-        .y_label_formatter(&fmt)
+    categories(&mut chart, Axis::Y, 21, &fmt)
         .x_desc("Change per person, year after minus year before")
         .label_style(text(15))
         .axis_desc_style(text(16))
@@ -231,12 +221,7 @@ pub(super) fn balance_smd<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &
         frame(root, title, 50, 300).build_cartesian_2d(-ext..ext, -0.7f64..(n as f64 - 0.3))?;
     let names: Vec<String> = rows.iter().rev().map(|r| r.0.clone()).collect();
     let fmt = |y: &f64| category(&names, *y);
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .disable_y_mesh()
-        .y_labels(n * 2 + 1)
-        .y_label_formatter(&fmt)
+    categories(&mut chart, Axis::Y, n * 2 + 1, &fmt)
         .x_desc("Standardised difference (starters − comparison)")
         .label_style(text(label_size))
         .axis_desc_style(text(16))

@@ -20,12 +20,7 @@ pub(super) fn pam_levels<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &s
         return Ok(None);
     }
     let mut chart = frame(root, title, 50, 70).build_cartesian_2d(0.4f64..4.6f64, 0f64..0.8f64)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .disable_x_mesh()
-        .x_labels(4)
-        .x_label_formatter(&|x| format!("Level {:.0}", x))
+    categories(&mut chart, Axis::X, 4, &|x| format!("Level {:.0}", x))
         .y_label_formatter(&pct)
         .y_desc("Paired starters (%)")
         .label_style(text(16))
@@ -69,16 +64,13 @@ pub(super) fn pam_by_baseline<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
     let hi = vals.iter().map(|v| v.1).fold(1.0, f64::max) * 1.2;
     let lo = vals.iter().map(|v| v.1).fold(0.0, f64::min) * 1.2;
     let mut chart = frame(root, title, 50, 70).build_cartesian_2d(0.4f64..4.6f64, lo..hi)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .disable_x_mesh()
-        .x_labels(4)
-        .x_label_formatter(&|x| format!("Level {:.0} at baseline", x))
-        .y_desc("Mean change in PAM score (points)")
-        .label_style(text(16))
-        .axis_desc_style(text(16))
-        .draw()?;
+    categories(&mut chart, Axis::X, 4, &|x| {
+        format!("Level {:.0} at baseline", x)
+    })
+    .y_desc("Mean change in PAM score (points)")
+    .label_style(text(16))
+    .axis_desc_style(text(16))
+    .draw()?;
     for (x, v) in &vals {
         chart.draw_series(std::iter::once(Rectangle::new(
             [(x - 0.3, 0.0), (x + 0.3, *v)],

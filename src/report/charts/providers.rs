@@ -127,12 +127,7 @@ pub(super) fn cost_per_completer<DB: Backend>(
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..nice_max(max * 1.15))?;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     let fmt = |x: &f64| category(&names, *x);
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .disable_x_mesh()
-        .x_labels(n * 2 + 1)
-        .x_label_formatter(&fmt)
+    categories(&mut chart, Axis::X, n * 2 + 1, &fmt)
         .y_label_formatter(&money)
         .y_desc("Cost per completer (£)")
         .label_style(text(16))

@@ -21,6 +21,42 @@ pub(super) type Drawn = std::result::Result<Option<String>, Box<dyn std::error::
 /// A part of a chart drawn.
 pub(super) type Done = std::result::Result<(), Box<dyn std::error::Error>>;
 
+/// A chart drawn on numbers along both axes (every chart here).
+pub(super) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+/// A chart's mesh, being configured.
+pub(super) type Mesh<'a, 'b, DB> =
+    plotters::chart::MeshStyle<'a, 'b, RangedCoordf64, RangedCoordf64, DB>;
+
+/// An axis of a chart.
+#[derive(Clone, Copy)]
+pub(super) enum Axis {
+    X,
+    Y,
+}
+
+/// A mesh with categories along one axis: light grid lines, none between
+/// the categories, `ticks` tick marks named by `names`.
+pub(super) fn categories<'a, 'b, DB: Backend>(
+    chart: &'b mut Chart<'a, DB>,
+    axis: Axis,
+    ticks: usize,
+    names: &'b dyn Fn(&f64) -> String,
+) -> Mesh<'a, 'b, DB> {
+    let mut mesh = chart.configure_mesh();
+    mesh.light_line_style(WHITE);
+    match axis {
+        Axis::X => mesh
+            .disable_x_mesh()
+            .x_labels(ticks)
+            .x_label_formatter(names),
+        Axis::Y => mesh
+            .disable_y_mesh()
+            .y_labels(ticks)
+            .y_label_formatter(names),
+    };
+    mesh
+}
+
 pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 540;
 
@@ -213,12 +249,7 @@ pub(super) fn forest<DB: Backend>(
             String::new()
         }
     };
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .disable_y_mesh()
-        .y_labels(n * 2 + 1)
-        .y_label_formatter(&fmt)
+    categories(&mut chart, Axis::Y, n * 2 + 1, &fmt)
         .x_desc(x_desc)
         .label_style(text(15))
         .axis_desc_style(text(16))

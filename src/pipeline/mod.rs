@@ -768,7 +768,14 @@ pub(crate) mod tests {
 
     /// A minimal valid pipeline for unit tests, with extra `[settings]` lines.
     pub(crate) fn minimal(settings: &str) -> Pipeline {
-        let text = format!(
+        let text = minimal_text(settings, "date_format = \"dd/mm/yyyy\"", "");
+        parse(Path::new("/nowhere/t.toml"), &text, text.as_bytes()).expect("a valid pipeline")
+    }
+
+    /// The minimal pipeline's text with `settings` added to its settings,
+    /// `source` to its source's keys and `columns` to its columns.
+    pub(crate) fn minimal_text(settings: &str, source: &str, columns: &str) -> String {
+        format!(
             r#"name = "t"
 [privacy]
 key_env = "SMPEVAL_TEST_KEY_UNUSED"
@@ -778,7 +785,7 @@ key_env = "SMPEVAL_TEST_KEY_UNUSED"
 name = "a"
 kind = "provider_returns"
 files = ["a.csv"]
-date_format = "dd/mm/yyyy"
+{source}
 [sources.constants]
 provider_id = "A"
 age_band = "50-64"
@@ -789,9 +796,9 @@ programme = "P"
 course_start_date = "S"
 referral_date = "R"
 sessions_attended = "N"
+{columns}
 "#
-        );
-        parse(Path::new("/nowhere/t.toml"), &text, text.as_bytes()).expect("a valid pipeline")
+        )
     }
 
     #[test]

@@ -109,18 +109,13 @@ mod tests {
 
     #[test]
     fn parses_financial_and_calendar_years() {
-        assert_eq!(
-            PriceYear::parse("2023/24"),
-            Some(PriceYear::Financial(2023))
-        );
-        assert_eq!(
-            PriceYear::parse("2023-24"),
-            Some(PriceYear::Financial(2023))
-        );
-        assert_eq!(
-            PriceYear::parse("2023/2024"),
-            Some(PriceYear::Financial(2023))
-        );
+        for text in ["2023/24", "2023-24", "2023/2024"] {
+            assert_eq!(
+                PriceYear::parse(text),
+                Some(PriceYear::Financial(2023)),
+                "{text}"
+            );
+        }
         assert_eq!(
             PriceYear::parse("1999/00"),
             Some(PriceYear::Financial(1999))

@@ -73,29 +73,27 @@ pub(super) fn check_settings(
             }
         }
     }
-    if !(0.0..=1.0).contains(&settings.min_linkage) {
-        return Err(err(
-            None,
-            "settings.min_linkage is a fraction from 0 to 1 (0.5 means 50%)".into(),
-        ));
-    }
-    if !(1..=12).contains(&settings.financial_year_start_month) {
-        return Err(err(
-            None,
-            "settings.financial_year_start_month must be 1 to 12".into(),
-        ));
-    }
-    if !(1..=6).contains(&settings.completion_threshold) {
-        return Err(err(
-            None,
-            "settings.completion_threshold must be 1 to 6 sessions".into(),
-        ));
-    }
-    if !(0.0..=1.0).contains(&settings.max_reject_rate) {
-        return Err(err(
-            None,
-            "settings.max_reject_rate is a fraction from 0 to 1 (0.2 means 20%)".into(),
-        ));
+    let fraction = |x: f64| (0.0..=1.0).contains(&x);
+    let ranges = [
+        (
+            fraction(settings.min_linkage),
+            "settings.min_linkage is a fraction from 0 to 1 (0.5 means 50%)",
+        ),
+        (
+            (1..=12).contains(&settings.financial_year_start_month),
+            "settings.financial_year_start_month must be 1 to 12",
+        ),
+        (
+            (1..=6).contains(&settings.completion_threshold),
+            "settings.completion_threshold must be 1 to 6 sessions",
+        ),
+        (
+            fraction(settings.max_reject_rate),
+            "settings.max_reject_rate is a fraction from 0 to 1 (0.2 means 20%)",
+        ),
+    ];
+    if let Some((_, message)) = ranges.iter().find(|(ok, _)| !ok) {
+        return Err(err(None, message.to_string()));
     }
     Ok(())
 }
@@ -198,30 +196,7 @@ mod tests {
     /// The refusal of the minimal pipeline with `settings` added to its
     /// settings, `source` to its source and `columns` to its columns.
     fn refusal(settings: &str, source: &str, columns: &str) -> String {
-        let text = format!(
-            r#"name = "t"
-[privacy]
-key_env = "SMPEVAL_TEST_KEY_UNUSED"
-[settings]
-{settings}
-[[sources]]
-name = "a"
-kind = "provider_returns"
-files = ["a.csv"]
-{source}
-[sources.constants]
-provider_id = "A"
-age_band = "50-64"
-[sources.columns]
-person_id = "NHS"
-course_id = "C"
-programme = "P"
-course_start_date = "S"
-referral_date = "R"
-sessions_attended = "N"
-{columns}
-"#
-        );
+        let text = crate::pipeline::tests::minimal_text(settings, source, columns);
         super::super::parse(Path::new("/p/t.toml"), &text, text.as_bytes())
             .unwrap_err()
             .to_string()

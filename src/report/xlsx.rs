@@ -223,17 +223,22 @@ fn contents_sheet(
             0,
             2 + rows,
             1,
-            &rust_xlsxwriter::Table::new()
-                .set_name("Table_contents")
-                .set_autofilter(false)
-                .set_columns(&[
-                    rust_xlsxwriter::TableColumn::new().set_header("Sheet name"),
-                    rust_xlsxwriter::TableColumn::new().set_header("Table title"),
-                ]),
+            &two_columns("Table_contents", "Sheet name", "Table title"),
         )?;
     }
 
     Ok(())
+}
+
+/// An Excel Table of two columns with no filter buttons (a list to read).
+fn two_columns(name: &str, first: &str, second: &str) -> rust_xlsxwriter::Table {
+    rust_xlsxwriter::Table::new()
+        .set_name(name)
+        .set_autofilter(false)
+        .set_columns(&[
+            rust_xlsxwriter::TableColumn::new().set_header(first),
+            rust_xlsxwriter::TableColumn::new().set_header(second),
+        ])
 }
 
 /// The notes: the symbols, then the notes on the data.
@@ -262,13 +267,7 @@ fn notes_sheet(book: &mut Workbook, cover: &Cover, f: &Formats) -> Result<(), Xl
         0,
         row - 1,
         1,
-        &rust_xlsxwriter::Table::new()
-            .set_name("Table_notes")
-            .set_autofilter(false)
-            .set_columns(&[
-                rust_xlsxwriter::TableColumn::new().set_header("Note"),
-                rust_xlsxwriter::TableColumn::new().set_header("Meaning"),
-            ]),
+        &two_columns("Table_notes", "Note", "Meaning"),
     )?;
 
     Ok(())

@@ -171,22 +171,18 @@ pub fn funnel_point(n: f64, average: f64) -> FunnelPoint {
 /// PHEindicatormethods draws its funnel (axis from 0 when the largest
 /// denominator is over twice the smallest, to 5% past the largest).
 pub fn funnel_denominators(min_den: f64, max_den: f64) -> Vec<f64> {
-    fn floor_signif(x: f64) -> f64 {
+    // PHEindicatormethods' axis ends: x × 0.95 rounded down to its leading
+    // digit, x × 1.05 rounded up to its leading two digits.
+    fn signif(x: f64, scale: f64, digits: i32, round: fn(f64) -> f64) -> f64 {
         if x <= 0.0 {
             return 0.0;
         }
-        let y = (x * 0.95).floor();
-        let n = (y.to_string().len() as i32) - 1;
-        (x * 0.95 / 10f64.powi(n)).floor() * 10f64.powi(n)
+        let y = round(x * scale);
+        let n = (y.to_string().len() as i32) - digits;
+        round(x * scale / 10f64.powi(n)) * 10f64.powi(n)
     }
-    fn ceil_signif(x: f64) -> f64 {
-        if x <= 0.0 {
-            return 0.0;
-        }
-        let y = (x * 1.05).ceil();
-        let n = (y.to_string().len() as i32) - 2;
-        (x * 1.05 / 10f64.powi(n)).ceil() * 10f64.powi(n)
-    }
+    let floor_signif = |x: f64| signif(x, 0.95, 1, f64::floor);
+    let ceil_signif = |x: f64| signif(x, 1.05, 2, f64::ceil);
     let axis_min = if max_den > 2.0 * min_den {
         0.0
     } else {

@@ -519,28 +519,27 @@ mod tests {
         assert_eq!(quantile(0.5, 7.3), 0.0);
     }
 
+    /// Both `quantile` and the general solver (bypassing the closed form)
+    /// agree with a closed form `want` of df degrees of freedom.
+    fn agrees_with(df: f64, want: fn(f64) -> f64) {
+        for p in [0.6_f64, 0.9, 0.975, 0.995, 0.999, 0.001, 0.3] {
+            assert!(rel(quantile(p, df), want(p)) < 1e-13, "p={p}");
+            let general = solve(Target::new(p), df) * (p - 0.5).signum();
+            assert!(rel(general, want(p)) < 1e-13, "p={p} general={general}");
+        }
+    }
+
     #[test]
     fn df1_is_cauchy() {
         // t = tan(π(p − ½)); 0.975 → 12.706204736174…, the 95% t of 1 df.
-        for p in [0.6_f64, 0.9, 0.975, 0.995, 0.999, 0.001, 0.3] {
-            let want = (PI * (p - 0.5)).tan();
-            assert!(rel(quantile(p, 1.0), want) < 1e-13, "p={p}");
-            // The general solver, bypassing the closed form, agrees.
-            let general = solve(Target::new(p), 1.0) * (p - 0.5).signum();
-            assert!(rel(general, want) < 1e-13, "p={p} general={general}");
-        }
+        agrees_with(1.0, |p| (PI * (p - 0.5)).tan());
         assert!(rel(quantile(0.975, 1.0), 12.706_204_736_174_7) < 1e-14);
     }
 
     #[test]
     fn df2_closed_form() {
         // t = (2p − 1) / √(2p(1 − p)); 0.975 → 0.95 / √0.04875 = 4.30265272974946…
-        for p in [0.6_f64, 0.9, 0.975, 0.995, 0.999, 0.001, 0.3] {
-            let want = (2.0 * p - 1.0) / (2.0 * p * (1.0 - p)).sqrt();
-            assert!(rel(quantile(p, 2.0), want) < 1e-13, "p={p}");
-            let general = solve(Target::new(p), 2.0) * (p - 0.5).signum();
-            assert!(rel(general, want) < 1e-13, "p={p} general={general}");
-        }
+        agrees_with(2.0, |p| (2.0 * p - 1.0) / (2.0 * p * (1.0 - p)).sqrt());
         assert!(rel(quantile(0.975, 2.0), 4.302_652_729_749_464) < 1e-14);
     }
 

@@ -298,6 +298,18 @@ struct Page<'a> {
     internal: bool,
 }
 
+impl Page<'_> {
+    /// A chart with its caption and text alternative.
+    fn chart(&self, name: &str) -> String {
+        chart_html(self.charts, name)
+    }
+
+    /// Tables by name, each with its title and notes (absent ones skipped).
+    fn tables(&self, names: &[&str]) -> String {
+        tables_html(self.p, self.e, names)
+    }
+}
+
 pub fn render(
     p: &Pipeline,
     e: &Evaluation,
@@ -386,6 +398,15 @@ fn head(h: &mut String, c: &Page) {
     ));
 }
 
+/// A headline's interval in words: "95% CI low to high".
+fn ci_words(t: Option<&Table>) -> String {
+    format!(
+        "95% CI {} to {}",
+        headline(t, "ci_low"),
+        headline(t, "ci_high")
+    )
+}
+
 /// The summary in words and the headline cards.
 fn summary_and_headlines(h: &mut String, c: &Page) {
     let t = |n: &str| c.e.table(n);
@@ -400,11 +421,7 @@ fn summary_and_headlines(h: &mut String, c: &Page) {
         (
             "Completion rate",
             esc(&headline(t("completion_overall"), "rate")),
-            format!(
-                "95% CI {} to {}",
-                headline(t("completion_overall"), "ci_low"),
-                headline(t("completion_overall"), "ci_high")
-            ),
+            ci_words(t("completion_overall")),
         ),
         (
             "Emergency admissions vs comparison",
@@ -417,11 +434,7 @@ fn summary_and_headlines(h: &mut String, c: &Page) {
         (
             "PAM change",
             esc(&headline(t("pam_summary"), "change")),
-            format!(
-                "points; 95% CI {} to {}",
-                headline(t("pam_summary"), "ci_low"),
-                headline(t("pam_summary"), "ci_high")
-            ),
+            format!("points; {}", ci_words(t("pam_summary"))),
         ),
         (
             "Cost per completer",
@@ -498,45 +511,35 @@ fn did_card(e: &Evaluation) -> (String, &'static str) {
 
 /// 1. Activity.
 fn activity(h: &mut String, c: &Page) {
-    let Page { p, e, charts, .. } = *c;
     h.push_str("<section><h2>1. Activity</h2>");
-    h.push_str(&chart_html(charts, "referral_funnel"));
-    h.push_str(&tables_html(
-        p,
-        e,
-        &[
-            "activity_by_provider",
-            "activity_by_programme",
-            "activity_by_financial_year",
-            "activity_by_quarter",
-        ],
-    ));
+    h.push_str(&c.chart("referral_funnel"));
+    h.push_str(&c.tables(&[
+        "activity_by_provider",
+        "activity_by_programme",
+        "activity_by_financial_year",
+        "activity_by_quarter",
+    ]));
 }
 
 /// 2. Completion and retention.
 fn completion(h: &mut String, c: &Page) {
-    let Page { p, e, charts, .. } = *c;
     h.push_str("</section>\n<section><h2>2. Completion and retention</h2>");
-    h.push_str(&chart_html(charts, "retention"));
-    h.push_str(&tables_html(
-        p,
-        e,
-        &[
-            "completion_overall",
-            "completion_by_provider",
-            "completion_by_programme",
-            "waits_by_provider",
-            "retention",
-        ],
-    ));
+    h.push_str(&c.chart("retention"));
+    h.push_str(&c.tables(&[
+        "completion_overall",
+        "completion_by_provider",
+        "completion_by_programme",
+        "waits_by_provider",
+        "retention",
+    ]));
 }
 
 /// 3. Reach and equity.
 fn equity(h: &mut String, c: &Page) {
-    let Page { p, e, charts, .. } = *c;
+    let Page { p, e, .. } = *c;
     let t = |n: &str| e.table(n);
     h.push_str("</section>\n<section><h2>3. Reach and equity</h2>");
-    h.push_str(&chart_html(charts, "completion_by_imd"));
+    h.push_str(&c.chart("completion_by_imd"));
     h.push_str("<p class=\"note\">\"Not known\" rows are missing data, not a group of people: how complete each provider's data are is in the scorecard.</p>");
     for x in e.tables.iter().filter(|x| x.name.starts_with("equity_by_")) {
         h.push_str(&table_html(
@@ -562,7 +565,7 @@ fn equity(h: &mut String, c: &Page) {
 
 /// 4. Hospital use.
 fn hospital(h: &mut String, c: &Page) {
-    let Page { p, e, charts, .. } = *c;
+    let Page { p, e, .. } = *c;
     let t = |n: &str| e.table(n);
     h.push_str("</section>\n<section><h2>4. Hospital use</h2>");
     if let Some(why) = &e.hospital_absent {
@@ -577,8 +580,8 @@ fn hospital(h: &mut String, c: &Page) {
             h.push_str(&table_html(p, x, None));
         }
         h.push_str(&format!("<p class=\"caution\">{}</p>", esc(RTM_CAUTION)));
-        h.push_str(&chart_html(charts, "hospital_pre_post"));
-        h.push_str(&chart_html(charts, "hospital_change"));
+        h.push_str(&c.chart("hospital_pre_post"));
+        h.push_str(&c.chart("hospital_change"));
         if let Some(x) = t("hospital_pre_post") {
             h.push_str(&table_html(p, x, None));
         }
@@ -587,7 +590,7 @@ fn hospital(h: &mut String, c: &Page) {
         {
             h.push_str("<p class=\"note\">Where a row's no variation column reads true, every person's change was the same: its interval has no width (no variation), not infinite precision.</p>");
         }
-        h.push_str(&chart_html(charts, "did_forest"));
+        h.push_str(&c.chart("did_forest"));
         if let Some(x) = t("did") {
             h.push_str(&table_html(p, x, None));
             let unclear: Vec<String> = (0..x.height())
@@ -602,54 +605,41 @@ fn hospital(h: &mut String, c: &Page) {
             }
         }
         h.push_str("<h3>Compared with whom?</h3><p>Starters differ from people referred who did not start (age, deprivation, earlier hospital use). The matched comparison gives each starter comparison people with the same characteristics and earlier hospital use, weighted so the two groups have the same mix; the balance table shows how alike the groups are before and after (a standardised difference under 0.1 is usually taken as balanced). Starters with no similar comparison person are counted, not hidden.</p>");
-        h.push_str(&chart_html(charts, "balance_smd"));
-        h.push_str(&tables_html(
-            p,
-            e,
-            &[
-                "matching",
-                "did_matched",
-                "balance",
-                "did_aligned_index",
-                "placebo_did",
-                "sensitivity",
-            ],
-        ));
+        h.push_str(&c.chart("balance_smd"));
+        h.push_str(&c.tables(&[
+            "matching",
+            "did_matched",
+            "balance",
+            "did_aligned_index",
+            "placebo_did",
+            "sensitivity",
+        ]));
     }
 }
 
 /// 5. Patient activation (PAM).
 fn pam(h: &mut String, c: &Page) {
-    let Page { p, e, charts, .. } = *c;
     h.push_str("</section>\n<section><h2>5. Patient activation (PAM)</h2>");
     h.push_str("<p class=\"caution\">The PAM change is a before/after change among starters with both scores, with no comparison group: part of it may be regression to the mean, especially for people starting at level 1.</p>");
-    h.push_str(&chart_html(charts, "pam_levels"));
-    h.push_str(&chart_html(charts, "pam_by_baseline"));
-    h.push_str(&tables_html(
-        p,
-        e,
-        &["pam_summary", "pam_transitions", "pam_by_baseline"],
-    ));
+    h.push_str(&c.chart("pam_levels"));
+    h.push_str(&c.chart("pam_by_baseline"));
+    h.push_str(&c.tables(&["pam_summary", "pam_transitions", "pam_by_baseline"]));
 }
 
 /// 6. Cost and value, the evidence and the contract.
 fn cost_and_value(h: &mut String, c: &Page) {
-    let Page { p, e, charts, .. } = *c;
+    let Page { p, e, .. } = *c;
     let t = |n: &str| e.table(n);
     h.push_str("</section>\n<section><h2>6. Cost and value</h2>");
-    h.push_str(&chart_html(charts, "cost_per_completer"));
-    h.push_str(&tables_html(
-        p,
-        e,
-        &[
-            "cost_lines",
-            "cost_summary",
-            "cost_by_provider",
-            "savings",
-            "unit_costs",
-            "value",
-        ],
-    ));
+    h.push_str(&c.chart("cost_per_completer"));
+    h.push_str(&c.tables(&[
+        "cost_lines",
+        "cost_summary",
+        "cost_by_provider",
+        "savings",
+        "unit_costs",
+        "value",
+    ]));
     h.push_str(&format!(
         "<p class=\"note\">{}</p>",
         esc(&crate::metrics::cost::prices_sentence(p))
@@ -676,20 +666,20 @@ fn cost_and_value(h: &mut String, c: &Page) {
         h.push_str("<h3>The published evidence beside the local figures</h3><p>The service was bought on published figures; each is shown beside the nearest local figure. A trial's or another service's population is not this service's: the local figure is expected to differ, and the last column says why it may.</p>");
         h.push_str(&table_html(p, x, None));
     }
-    h.push_str(&tables_html(p, e, &["contract", "quality_assurance"]));
+    h.push_str(&c.tables(&["contract", "quality_assurance"]));
 }
 
 /// 7. Provider comparison.
 fn providers(h: &mut String, c: &Page) {
-    let Page { p, charts, .. } = *c;
+    let Page { p, .. } = *c;
     let t = |n: &str| c.e.table(n);
     h.push_str("</section>\n<section><h2>7. Provider comparison</h2>");
     if let Some(x) = t("scorecard") {
         h.push_str("<p>The scorecard puts each provider's volume, completion, group size, activation (PAM) capture and change, hospital result, reach into deprived areas and non-English courses, data completeness and cost side by side. \"Too few to estimate\" means fewer than 10 people; [c] means hidden to protect privacy.</p>");
         h.push_str(&table_html(p, x, None));
     }
-    h.push_str(&chart_html(charts, "provider_hospital"));
-    h.push_str(&chart_html(charts, "provider_funnel"));
+    h.push_str(&c.chart("provider_hospital"));
+    h.push_str(&c.chart("provider_funnel"));
     if let Some(x) = t("providers") {
         h.push_str(&table_html(
             p,
@@ -709,7 +699,7 @@ fn providers(h: &mut String, c: &Page) {
             ]),
         ));
     }
-    h.push_str(&chart_html(charts, "provider_funnel_adjusted"));
+    h.push_str(&c.chart("provider_funnel_adjusted"));
     if let Some(x) = t("providers_adjusted") {
         h.push_str("<p>Completion adjusted for case mix: each provider's completers against the number expected from the age, sex, deprivation and long-term conditions of its starters (a ratio above 1 means more completed than expected; an interval wholly above or below 1 is a clear difference).</p>");
         h.push_str(&table_html(p, x, None));
@@ -718,10 +708,10 @@ fn providers(h: &mut String, c: &Page) {
 
 /// 8. Trend and year on year.
 fn trend(h: &mut String, c: &Page) {
-    let Page { p, charts, .. } = *c;
+    let Page { p, .. } = *c;
     let t = |n: &str| c.e.table(n);
     h.push_str("</section>\n<section><h2>8. Trend</h2>");
-    h.push_str(&chart_html(charts, "trend_xmr"));
+    h.push_str(&c.chart("trend_xmr"));
     if let Some(x) = t("trend_monthly") {
         h.push_str(&table_html(
             p,
@@ -751,9 +741,9 @@ fn trend(h: &mut String, c: &Page) {
 
 /// 9. Data quality.
 fn data_quality(h: &mut String, c: &Page) {
-    let Page { p, e, .. } = *c;
+    let Page { e, .. } = *c;
     h.push_str("</section>\n<section><h2>9. Data quality</h2><p>Every row read from every file is accepted or rejected with a reason; rejected rows are kept in the warehouse for the data's owners to correct.</p>");
-    h.push_str(&tables_html(p, e, &["data_quality", "reject_reasons"]));
+    h.push_str(&c.tables(&["data_quality", "reject_reasons"]));
     for note in &e.notes {
         h.push_str(&format!("<p class=\"note\">{}</p>", esc(note)));
     }

@@ -304,6 +304,14 @@ impl Page<'_> {
         chart_html(self.charts, name)
     }
 
+    /// A table by name with a paragraph (or heading) before it; nothing when absent.
+    fn table_after(&self, name: &str, intro: &str) -> String {
+        match self.e.table(name) {
+            Some(x) => format!("{intro}{}", table_html(self.p, x, None)),
+            None => String::new(),
+        }
+    }
+
     /// Tables by name, each with its title and notes (absent ones skipped).
     fn tables(&self, names: &[&str]) -> String {
         tables_html(self.p, self.e, names)
@@ -537,7 +545,6 @@ fn completion(h: &mut String, c: &Page) {
 /// 3. Reach and equity.
 fn equity(h: &mut String, c: &Page) {
     let Page { p, e, .. } = *c;
-    let t = |n: &str| e.table(n);
     h.push_str("</section>\n<section><h2>3. Reach and equity</h2>");
     h.push_str(&c.chart("completion_by_imd"));
     h.push_str("<p class=\"note\">\"Not known\" rows are missing data, not a group of people: how complete each provider's data are is in the scorecard.</p>");
@@ -557,10 +564,7 @@ fn equity(h: &mut String, c: &Page) {
             ]),
         ));
     }
-    if let Some(x) = t("reach") {
-        h.push_str("<p>Reach: starters per 1,000 of the target population, and each group's share of starters against its share of that population (a representation ratio of 1 means represented in proportion; below 1, under-represented).</p>");
-        h.push_str(&table_html(p, x, None));
-    }
+    h.push_str(&c.table_after("reach", "<p>Reach: starters per 1,000 of the target population, and each group's share of starters against its share of that population (a representation ratio of 1 means represented in proportion; below 1, under-represented).</p>"));
 }
 
 /// 4. Hospital use.
@@ -662,10 +666,7 @@ fn cost_and_value(h: &mut String, c: &Page) {
         ));
     }
     h.push_str("<p class=\"note\">This is the estimated value of hospital activity avoided, priced at national average unit costs — not cash released: money is released only if commissioners act to take the capacity out. It is the difference-in-differences of each person's costed hospital use over one outcome year, estimated on starters with full follow-up and applied to all starters in the period, the same people the costs are for. An interval that includes zero means the data are consistent with no change.</p>");
-    if let Some(x) = t("evidence") {
-        h.push_str("<h3>The published evidence beside the local figures</h3><p>The service was bought on published figures; each is shown beside the nearest local figure. A trial's or another service's population is not this service's: the local figure is expected to differ, and the last column says why it may.</p>");
-        h.push_str(&table_html(p, x, None));
-    }
+    h.push_str(&c.table_after("evidence", "<h3>The published evidence beside the local figures</h3><p>The service was bought on published figures; each is shown beside the nearest local figure. A trial's or another service's population is not this service's: the local figure is expected to differ, and the last column says why it may.</p>"));
     h.push_str(&c.tables(&["contract", "quality_assurance"]));
 }
 
@@ -674,10 +675,7 @@ fn providers(h: &mut String, c: &Page) {
     let Page { p, .. } = *c;
     let t = |n: &str| c.e.table(n);
     h.push_str("</section>\n<section><h2>7. Provider comparison</h2>");
-    if let Some(x) = t("scorecard") {
-        h.push_str("<p>The scorecard puts each provider's volume, completion, group size, activation (PAM) capture and change, hospital result, reach into deprived areas and non-English courses, data completeness and cost side by side. \"Too few to estimate\" means fewer than 10 people; [c] means hidden to protect privacy.</p>");
-        h.push_str(&table_html(p, x, None));
-    }
+    h.push_str(&c.table_after("scorecard", "<p>The scorecard puts each provider's volume, completion, group size, activation (PAM) capture and change, hospital result, reach into deprived areas and non-English courses, data completeness and cost side by side. \"Too few to estimate\" means fewer than 10 people; [c] means hidden to protect privacy.</p>"));
     h.push_str(&c.chart("provider_hospital"));
     h.push_str(&c.chart("provider_funnel"));
     if let Some(x) = t("providers") {
@@ -700,10 +698,7 @@ fn providers(h: &mut String, c: &Page) {
         ));
     }
     h.push_str(&c.chart("provider_funnel_adjusted"));
-    if let Some(x) = t("providers_adjusted") {
-        h.push_str("<p>Completion adjusted for case mix: each provider's completers against the number expected from the age, sex, deprivation and long-term conditions of its starters (a ratio above 1 means more completed than expected; an interval wholly above or below 1 is a clear difference).</p>");
-        h.push_str(&table_html(p, x, None));
-    }
+    h.push_str(&c.table_after("providers_adjusted", "<p>Completion adjusted for case mix: each provider's completers against the number expected from the age, sex, deprivation and long-term conditions of its starters (a ratio above 1 means more completed than expected; an interval wholly above or below 1 is a clear difference).</p>"));
 }
 
 /// 8. Trend and year on year.
@@ -725,10 +720,7 @@ fn trend(h: &mut String, c: &Page) {
             ]),
         ));
     }
-    if let Some(x) = t("year_on_year") {
-        h.push_str("<h3>Year on year</h3>");
-        h.push_str(&table_html(p, x, None));
-    }
+    h.push_str(&c.table_after("year_on_year", "<h3>Year on year</h3>"));
     if let Some(x) = t("did_by_financial_year").filter(|x| x.height() > 0) {
         h.push_str("<h3>Hospital use by financial year</h3><p>The difference in differences for people whose course started (or, for the comparison group, who were referred) in each financial year. A year's figure rests on fewer people than the whole period's, so its interval is wider; figures for fewer than 10 people in either group are not shown.</p>");
         h.push_str(&table_html(p, x, None));

@@ -312,9 +312,10 @@ impl Page<'_> {
         }
     }
 
-    /// Tables by name, each with its title and notes (absent ones skipped).
-    fn tables(&self, names: &[&str]) -> String {
-        tables_html(self.p, self.e, names)
+    /// Tables by name (separated by spaces), each with its title and notes
+    /// (absent ones skipped).
+    fn tables(&self, names: &str) -> String {
+        tables_html(self.p, self.e, &words(names))
     }
 }
 
@@ -404,6 +405,11 @@ fn head(h: &mut String, c: &Page) {
         esc(run_id),
         if internal { "Internal figures" } else { "Published figures (counts of 1–7 shown as [c], others rounded to the nearest 5)" }
     ));
+}
+
+/// Names separated by spaces, as a list.
+fn words(names: &str) -> Vec<&str> {
+    names.split_whitespace().collect()
 }
 
 /// A headline's interval in words: "95% CI low to high".
@@ -521,25 +527,16 @@ fn did_card(e: &Evaluation) -> (String, &'static str) {
 fn activity(h: &mut String, c: &Page) {
     h.push_str("<section><h2>1. Activity</h2>");
     h.push_str(&c.chart("referral_funnel"));
-    h.push_str(&c.tables(&[
-        "activity_by_provider",
-        "activity_by_programme",
-        "activity_by_financial_year",
-        "activity_by_quarter",
-    ]));
+    h.push_str(&c.tables(
+        "activity_by_provider activity_by_programme activity_by_financial_year activity_by_quarter",
+    ));
 }
 
 /// 2. Completion and retention.
 fn completion(h: &mut String, c: &Page) {
     h.push_str("</section>\n<section><h2>2. Completion and retention</h2>");
     h.push_str(&c.chart("retention"));
-    h.push_str(&c.tables(&[
-        "completion_overall",
-        "completion_by_provider",
-        "completion_by_programme",
-        "waits_by_provider",
-        "retention",
-    ]));
+    h.push_str(&c.tables("completion_overall completion_by_provider completion_by_programme waits_by_provider retention"));
 }
 
 /// 3. Reach and equity.
@@ -552,16 +549,9 @@ fn equity(h: &mut String, c: &Page) {
         h.push_str(&table_html(
             p,
             x,
-            Some(&[
-                "group",
-                "referrals",
-                "starters",
-                "uptake",
-                "completers",
-                "rate",
-                "ci_low",
-                "ci_high",
-            ]),
+            Some(&words(
+                "group referrals starters uptake completers rate ci_low ci_high",
+            )),
         ));
     }
     h.push_str(&c.table_after("reach", "<p>Reach: starters per 1,000 of the target population, and each group's share of starters against its share of that population (a representation ratio of 1 means represented in proportion; below 1, under-represented).</p>"));
@@ -610,14 +600,9 @@ fn hospital(h: &mut String, c: &Page) {
         }
         h.push_str("<h3>Compared with whom?</h3><p>Starters differ from people referred who did not start (age, deprivation, earlier hospital use). The matched comparison gives each starter comparison people with the same characteristics and earlier hospital use, weighted so the two groups have the same mix; the balance table shows how alike the groups are before and after (a standardised difference under 0.1 is usually taken as balanced). Starters with no similar comparison person are counted, not hidden.</p>");
         h.push_str(&c.chart("balance_smd"));
-        h.push_str(&c.tables(&[
-            "matching",
-            "did_matched",
-            "balance",
-            "did_aligned_index",
-            "placebo_did",
-            "sensitivity",
-        ]));
+        h.push_str(
+            &c.tables("matching did_matched balance did_aligned_index placebo_did sensitivity"),
+        );
     }
 }
 
@@ -627,7 +612,7 @@ fn pam(h: &mut String, c: &Page) {
     h.push_str("<p class=\"caution\">The PAM change is a before/after change among starters with both scores, with no comparison group: part of it may be regression to the mean, especially for people starting at level 1.</p>");
     h.push_str(&c.chart("pam_levels"));
     h.push_str(&c.chart("pam_by_baseline"));
-    h.push_str(&c.tables(&["pam_summary", "pam_transitions", "pam_by_baseline"]));
+    h.push_str(&c.tables("pam_summary pam_transitions pam_by_baseline"));
 }
 
 /// 6. Cost and value, the evidence and the contract.
@@ -636,14 +621,7 @@ fn cost_and_value(h: &mut String, c: &Page) {
     let t = |n: &str| e.table(n);
     h.push_str("</section>\n<section><h2>6. Cost and value</h2>");
     h.push_str(&c.chart("cost_per_completer"));
-    h.push_str(&c.tables(&[
-        "cost_lines",
-        "cost_summary",
-        "cost_by_provider",
-        "savings",
-        "unit_costs",
-        "value",
-    ]));
+    h.push_str(&c.tables("cost_lines cost_summary cost_by_provider savings unit_costs value"));
     h.push_str(&format!(
         "<p class=\"note\">{}</p>",
         esc(&crate::metrics::cost::prices_sentence(p))
@@ -667,7 +645,7 @@ fn cost_and_value(h: &mut String, c: &Page) {
     }
     h.push_str("<p class=\"note\">This is the estimated value of hospital activity avoided, priced at national average unit costs — not cash released: money is released only if commissioners act to take the capacity out. It is the difference-in-differences of each person's costed hospital use over one outcome year, estimated on starters with full follow-up and applied to all starters in the period, the same people the costs are for. An interval that includes zero means the data are consistent with no change.</p>");
     h.push_str(&c.table_after("evidence", "<h3>The published evidence beside the local figures</h3><p>The service was bought on published figures; each is shown beside the nearest local figure. A trial's or another service's population is not this service's: the local figure is expected to differ, and the last column says why it may.</p>"));
-    h.push_str(&c.tables(&["contract", "quality_assurance"]));
+    h.push_str(&c.tables("contract quality_assurance"));
 }
 
 /// 7. Provider comparison.
@@ -682,19 +660,7 @@ fn providers(h: &mut String, c: &Page) {
         h.push_str(&table_html(
             p,
             x,
-            Some(&[
-                "provider_id",
-                "referrals",
-                "starters",
-                "completers",
-                "rate",
-                "ci_low",
-                "ci_high",
-                "funnel_position",
-                "cost_per_completer",
-                "pam_n",
-                "pam_change",
-            ]),
+            Some(&words("provider_id referrals starters completers rate ci_low ci_high funnel_position cost_per_completer pam_n pam_change")),
         ));
     }
     h.push_str(&c.chart("provider_funnel_adjusted"));
@@ -711,13 +677,9 @@ fn trend(h: &mut String, c: &Page) {
         h.push_str(&table_html(
             p,
             x,
-            Some(&[
-                "month",
-                "starters",
-                "completers",
-                "starters_special_cause",
-                "completers_special_cause",
-            ]),
+            Some(&words(
+                "month starters completers starters_special_cause completers_special_cause",
+            )),
         ));
     }
     h.push_str(&c.table_after("year_on_year", "<h3>Year on year</h3>"));
@@ -735,7 +697,7 @@ fn trend(h: &mut String, c: &Page) {
 fn data_quality(h: &mut String, c: &Page) {
     let Page { e, .. } = *c;
     h.push_str("</section>\n<section><h2>9. Data quality</h2><p>Every row read from every file is accepted or rejected with a reason; rejected rows are kept in the warehouse for the data's owners to correct.</p>");
-    h.push_str(&c.tables(&["data_quality", "reject_reasons"]));
+    h.push_str(&c.tables("data_quality reject_reasons"));
     for note in &e.notes {
         h.push_str(&format!("<p class=\"note\">{}</p>", esc(note)));
     }

@@ -178,19 +178,13 @@ fn activity_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Va
 fn equity_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let waits = rows(
         e.table("waits_by_provider"),
-        &same(&[
-            "provider_id",
-            "starters",
-            "median_days",
-            "lower_quartile_days",
-            "upper_quartile_days",
-        ]),
+        &same("provider_id starters median_days lower_quartile_days upper_quartile_days"),
         "waits",
         sup,
     );
     let retention = rows(
         e.table("retention"),
-        &same(&["session", "attended", "rate"]),
+        &same("session attended rate"),
         "retention",
         sup,
     );
@@ -213,43 +207,19 @@ fn equity_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Valu
 fn hospital_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let hospital = rows(
         e.table("hospital_pre_post"),
-        &same(&[
-            "group",
-            "outcome",
-            "n",
-            "mean_pre",
-            "mean_post",
-            "change",
-            "ci_low",
-            "ci_high",
-            "pct_change",
-        ]),
+        &same("group outcome n mean_pre mean_post change ci_low ci_high pct_change"),
         "hospital",
         sup,
     );
     let follow_up = rows(
         e.table("hospital_follow_up"),
-        &same(&[
-            "group",
-            "persons",
-            "eligible",
-            "insufficient_follow_up",
-            "linked",
-            "linkage",
-        ]),
+        &same("group persons eligible insufficient_follow_up linked linkage"),
         "follow_up",
         sup,
     );
     let did = rows(
         e.table("did"),
-        &same(&[
-            "outcome",
-            "estimate",
-            "ci_low",
-            "ci_high",
-            "n_starters",
-            "n_comparison",
-        ]),
+        &same("outcome estimate ci_low ci_high n_starters n_comparison"),
         "did",
         sup,
     );
@@ -263,16 +233,7 @@ fn hospital_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Va
 fn pam_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let mut pam = first(
         e.table("pam_summary"),
-        &same(&[
-            "n_paired",
-            "mean_pre",
-            "mean_post",
-            "change",
-            "ci_low",
-            "ci_high",
-            "pct_up_one_level",
-            "pct_up_3_points",
-        ]),
+        &same("n_paired mean_pre mean_post change ci_low ci_high pct_up_one_level pct_up_3_points"),
         "pam",
         sup,
     );
@@ -298,7 +259,7 @@ fn pam_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>)
             "by_baseline_level".into(),
             rows(
                 e.table("pam_by_baseline"),
-                &same(&["baseline_level", "n", "mean_change"]),
+                &same("baseline_level n mean_change"),
                 "pam.by_baseline_level",
                 sup,
             ),
@@ -308,24 +269,15 @@ fn pam_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>)
 }
 
 /// Cost, savings and the value of hospital activity avoided.
-/// Fields published under their own names.
-fn same<'a>(names: &[&'a str]) -> Vec<(&'a str, &'a str)> {
-    names.iter().map(|n| (*n, *n)).collect()
+/// Fields published under their own names (`names` separated by spaces).
+fn same(names: &str) -> Vec<(&str, &str)> {
+    names.split_whitespace().map(|n| (n, n)).collect()
 }
 
 fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let mut cost = first(
         e.table("cost_summary"),
-        &same(&[
-            "total",
-            "per_referral",
-            "per_starter",
-            "per_completer",
-            "per_course",
-            "period_years",
-            "benchmark_per_participant",
-            "benchmark_per_completer",
-        ]),
+        &same("total per_referral per_starter per_completer per_course period_years benchmark_per_participant benchmark_per_completer"),
         "cost",
         sup,
     );
@@ -334,7 +286,7 @@ fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>
             "by_provider".into(),
             rows(
                 e.table("cost_by_provider"),
-                &same(&["provider_id", "cost", "completers", "cost_per_completer"]),
+                &same("provider_id cost completers cost_per_completer"),
                 "cost.by_provider",
                 sup,
             ),
@@ -343,7 +295,7 @@ fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>
             "by_programme".into(),
             rows(
                 e.table("cost_by_programme"),
-                &same(&["programme", "cost", "completers", "cost_per_completer"]),
+                &same("programme cost completers cost_per_completer"),
                 "cost.by_programme",
                 sup,
             ),
@@ -351,33 +303,13 @@ fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>
     }
     let savings = rows(
         e.table("savings"),
-        &same(&[
-            "outcome",
-            "did",
-            "unit_cost",
-            "value_per_starter",
-            "events_avoided",
-        ]),
+        &same("outcome did unit_cost value_per_starter events_avoided"),
         "savings",
         sup,
     );
     let value = first(
         e.table("value"),
-        &same(&[
-            "total_cost",
-            "value_per_starter",
-            "starters",
-            "total_value",
-            "value_low",
-            "value_high",
-            "net_cost",
-            "return_per_pound",
-            "return_low",
-            "return_high",
-            "partial",
-            "outcomes_covered",
-            "not_estimable_reason",
-        ]),
+        &same("total_cost value_per_starter starters total_value value_low value_high net_cost return_per_pound return_low return_high partial outcomes_covered not_estimable_reason"),
         "value",
         sup,
     );
@@ -390,52 +322,19 @@ fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>
 fn providers_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
     let providers = rows(
         e.table("providers"),
-        &same(&[
-            "provider_id",
-            "provider",
-            "referrals",
-            "starters",
-            "completers",
-            "courses",
-            "starters_per_course",
-            "cost",
-            "rate",
-            "ci_low",
-            "ci_high",
-            "funnel_lower_95",
-            "funnel_upper_95",
-            "funnel_lower_998",
-            "funnel_upper_998",
-            "funnel_position",
-            "cost_per_completer",
-            "pam_n",
-            "pam_change",
-        ]),
+        &same("provider_id provider referrals starters completers courses starters_per_course cost rate ci_low ci_high funnel_lower_95 funnel_upper_95 funnel_lower_998 funnel_upper_998 funnel_position cost_per_completer pam_n pam_change"),
         "providers",
         sup,
     );
     let trend = rows(
         e.table("trend_monthly"),
-        &same(&[
-            "month",
-            "starters",
-            "completers",
-            "starters_special_cause",
-            "completers_special_cause",
-        ]),
+        &same("month starters completers starters_special_cause completers_special_cause"),
         "trend",
         sup,
     );
     let files = rows(
         e.table("data_quality"),
-        &same(&[
-            "source",
-            "path",
-            "rows_read",
-            "accepted",
-            "rejected",
-            "reject_rate",
-        ]),
+        &same("source path rows_read accepted rejected reject_rate"),
         "data_quality.files",
         sup,
     );
@@ -455,15 +354,7 @@ fn board_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value
     let limitations = sentences("limitations", "limitation");
     let evidence = rows(
         e.table("evidence"),
-        &same(&[
-            "figure",
-            "unit",
-            "published",
-            "local",
-            "local_is",
-            "source",
-            "year",
-        ]),
+        &same("figure unit published local local_is source year"),
         "evidence",
         sup,
     );

@@ -371,49 +371,74 @@ pub fn person_outcomes(
 
 /// Persons, eligible persons and those with insufficient follow-up, per group.
 pub fn follow_up(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
-    let groups = group_frames(outcomes);
-    let mut g = Vec::new();
-    let mut persons = Vec::new();
-    let mut eligible = Vec::new();
-    let mut linked = Vec::new();
-    for (name, lf) in groups {
-        let df = lf
-            .select([
-                len().cast(DataType::Int64).alias("persons"),
-                col(ELIGIBLE).sum().cast(DataType::Int64).alias("eligible"),
-                col(LINKED).sum().cast(DataType::Int64).alias(LINKED),
-            ])
-            .collect()?;
-        g.push(name);
-        persons.push(df.column("persons")?.i64()?.get(0).unwrap_or(0));
-        eligible.push(df.column("eligible")?.i64()?.get(0).unwrap_or(0));
-        linked.push(df.column(LINKED)?.i64()?.get(0).unwrap_or(0));
+    let counts = by_group(outcomes, &GROUPS)?
+        .group_by([col(GROUP)])
+        .agg([
+            len().cast(DataType::Int64).alias("persons"),
+            col(ELIGIBLE).sum().cast(DataType::Int64).alias("eligible"),
+            col(LINKED).sum().cast(DataType::Int64).alias(LINKED),
+        ])
+        .collect()?;
+    let keys = text_column(&counts, GROUP)?;
+    let count = |g: &str, c: &str| -> i64 {
+        let at = keys.iter().position(|k| k == g);
+        at.and_then(|i| counts.column(c).ok()?.i64().ok()?.get(i))
+            .unwrap_or(0)
+    };
+    let (mut persons, mut eligible, mut linked) = (vec![], vec![], vec![]);
+    for g in GROUPS {
+        persons.push(count(g, "persons"));
+        eligible.push(count(g, "eligible"));
+        linked.push(count(g, LINKED));
     }
     let insufficient: Vec<i64> = persons.iter().zip(&eligible).map(|(p, e)| p - e).collect();
-    df!(GROUP => g, "persons" => persons, "eligible" => eligible, "insufficient_follow_up" => insufficient, LINKED => linked)
+    df!(GROUP => GROUPS, "persons" => persons, "eligible" => eligible, "insufficient_follow_up" => insufficient, LINKED => linked)
 }
 
-/// The three groups: starters, completers (of their first started course), comparison.
-fn group_frames(outcomes: &LazyFrame) -> Vec<(&'static str, LazyFrame)> {
-    vec![
-        (
-            "starters",
-            outcomes.clone().filter(col(GROUP).eq(lit("starters"))),
-        ),
-        (
-            "completers",
+/// The three groups of the hospital tables, in their order: starters,
+/// completers (of their first started course) and the comparison group.
+pub const GROUPS: [&str; 3] = ["starters", "completers", "comparison"];
+
+/// Who is in a group: a completer is also a starter.
+fn in_group(group: &str) -> Expr {
+    match group {
+        "completers" => col(GROUP).eq(lit("starters")).and(col(FIRST_COMPLETED)),
+        g => col(GROUP).eq(lit(g)),
+    }
+}
+
+/// Every person once for each of `groups` they are in, with the group in
+/// [`GROUP`] (so a completer stands twice: as a starter and a completer),
+/// each group's people in their order in `outcomes`.
+fn by_group(outcomes: &LazyFrame, groups: &[&str]) -> PolarsResult<LazyFrame> {
+    let parts: Vec<LazyFrame> = groups
+        .iter()
+        .map(|g| {
             outcomes
                 .clone()
-                .filter(col(GROUP).eq(lit("starters")).and(col(FIRST_COMPLETED))),
-        ),
-        (
-            "comparison",
-            outcomes.clone().filter(col(GROUP).eq(lit("comparison"))),
-        ),
-    ]
+                .filter(in_group(g))
+                .with_column(lit(*g).alias(GROUP))
+        })
+        .collect();
+    concat(parts, UnionArgs::default())
 }
 
+/// The strings of a column (a null as the empty string).
+fn text_column(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|s| s.unwrap_or_default().to_string())
+        .collect())
+}
+
+/// The key of the costed outcome among [`GroupMoments`]: each person's
+/// hospital use priced at the unit costs (Σ events × unit cost).
+pub const COSTED: &str = "costed";
+
 /// n, totals, means and variance of one outcome's pre, post and change among eligible persons.
+#[derive(Clone, Copy, Debug)]
 pub struct Moments {
     pub n: f64,
     pub total_pre: f64,
@@ -422,65 +447,168 @@ pub struct Moments {
     pub var_change: f64,
 }
 
-fn moments_of(lf: LazyFrame, change: Expr, pre: Expr, post: Expr) -> PolarsResult<Moments> {
-    let df = lf
-        .filter(col(ELIGIBLE))
-        .select([
-            len().cast(DataType::Float64).alias("n"),
-            pre.sum().cast(DataType::Float64).alias("pre"),
-            post.sum().cast(DataType::Float64).alias("post"),
-            change.clone().mean().alias("change"),
-            change.var(1).alias("var"),
-        ])
-        .collect()?;
-    let get = |c: &str| -> PolarsResult<f64> {
-        Ok(df
-            .column(c)?
-            .cast(&DataType::Float64)?
-            .f64()?
-            .get(0)
-            .unwrap_or(f64::NAN))
+impl Moments {
+    /// The moments of a group with no eligible person.
+    const NONE: Moments = Moments {
+        n: 0.0,
+        total_pre: 0.0,
+        total_post: 0.0,
+        mean_change: f64::NAN,
+        var_change: f64::NAN,
     };
-    Ok(Moments {
-        n: get("n")?,
-        total_pre: get("pre")?,
-        total_post: get("post")?,
-        mean_change: get("change")?,
-        var_change: get("var")?,
-    })
+
+    /// The moments of one group's eligible persons' values, in person order:
+    /// each sum is taken over one contiguous column in that order, so it does
+    /// not depend on how many threads or chunks the query used.
+    fn of(pre: &Series, post: &Series, change: &Series) -> PolarsResult<Moments> {
+        let sum = |s: &Series| -> PolarsResult<f64> {
+            Ok(s.rechunk()
+                .cast(&DataType::Float64)?
+                .f64()?
+                .sum()
+                .unwrap_or(0.0))
+        };
+        let change = change.rechunk().cast(&DataType::Float64)?;
+        Ok(Moments {
+            n: change.len() as f64,
+            total_pre: sum(pre)?,
+            total_post: sum(post)?,
+            mean_change: change.mean().unwrap_or(f64::NAN),
+            var_change: change.f64()?.var(1).unwrap_or(f64::NAN),
+        })
+    }
 }
 
-/// The moments of one outcome of one group (starters, completers or
-/// comparison) among eligible persons.
-pub fn moments_in(outcomes: &LazyFrame, group: &str, outcome: &str) -> PolarsResult<Moments> {
-    let lf = group_frames(outcomes)
-        .into_iter()
-        .find(|(g, _)| *g == group)
-        .map(|(_, lf)| lf)
-        .unwrap_or_else(|| outcomes.clone().filter(lit(false)));
-    moments(lf, outcome)
+/// The moments of every group, outcome (and [`COSTED`]) and financial year
+/// of the index date, from one query: what the pre/post, DiD and costed
+/// DiD figures are made of.
+pub struct GroupMoments {
+    cells: Vec<(MomentsKey, Moments)>,
+    /// The financial years with an eligible person in the period, in order.
+    pub years: Vec<String>,
 }
 
-fn moments(lf: LazyFrame, outcome: &str) -> PolarsResult<Moments> {
-    moments_of(
-        lf,
-        col(format!("{outcome}_change")),
-        col(format!("{outcome}_pre")),
-        col(format!("{outcome}_post")),
-    )
+/// (group, outcome, financial year: None for all years).
+type MomentsKey = (String, String, Option<String>);
+
+impl GroupMoments {
+    /// The moments of `group`'s `outcome` in `year` (None: all years); a
+    /// group with no eligible person has n = 0 and no mean or variance.
+    pub fn get(&self, group: &str, outcome: &str, year: Option<&str>) -> Moments {
+        self.cells
+            .iter()
+            .find(|((g, o, y), _)| g == group && o == outcome && y.as_deref() == year)
+            .map(|c| c.1)
+            .unwrap_or(Moments::NONE)
+    }
+}
+
+/// Each eligible person's pre, post and change of every outcome, the costed
+/// one included, as long rows (group, year, outcome, pre, post, change):
+/// all years (year null) for every group, and by financial year of the index
+/// date within the period for starters and the comparison group.
+fn long_outcomes(
+    outcomes: &LazyFrame,
+    units: &[(&str, f64)],
+    fy_start_month: u32,
+    period: (NaiveDate, NaiveDate),
+) -> PolarsResult<LazyFrame> {
+    let priced = |suffix: &str| {
+        units
+            .iter()
+            .map(|(o, u)| col(format!("{o}_{suffix}")) * lit(*u))
+            .reduce(|a, b| a + b)
+            .unwrap_or(lit(0.0))
+            .alias(format!("{COSTED}_{suffix}"))
+    };
+    let eligible = outcomes.clone().filter(col(ELIGIBLE)).with_columns([
+        priced("pre"),
+        priced("post"),
+        priced("change"),
+    ]);
+    let all_years = by_group(&eligible, &GROUPS)?
+        .with_column(lit(NULL).cast(DataType::String).alias(FINANCIAL_YEAR));
+    let in_period = eligible
+        .filter(
+            col(INDEX)
+                .gt_eq(lit(period.0))
+                .and(col(INDEX).lt_eq(lit(period.1))),
+        )
+        .with_column(financial_year(col(INDEX), fy_start_month).alias(FINANCIAL_YEAR))
+        .filter(col(FINANCIAL_YEAR).is_not_null());
+    let by_year = by_group(&in_period, &["starters", "comparison"])?;
+    let keys = OUTCOMES.iter().map(|(o, _)| *o).chain([COSTED]);
+    let mut long = Vec::new();
+    for people in [all_years, by_year] {
+        for o in keys.clone() {
+            long.push(
+                people.clone().select([
+                    col(GROUP),
+                    col(FINANCIAL_YEAR),
+                    lit(o).alias("outcome"),
+                    col(format!("{o}_pre")).cast(DataType::Float64).alias("pre"),
+                    col(format!("{o}_post"))
+                        .cast(DataType::Float64)
+                        .alias("post"),
+                    col(format!("{o}_change"))
+                        .cast(DataType::Float64)
+                        .alias("change"),
+                ]),
+            );
+        }
+    }
+    concat(long, UnionArgs::default())
+}
+
+/// The moments of every group, outcome and year in one query over
+/// [`long_outcomes`]: one group-by gathers each cell's pre, post and change
+/// in person order (a group-by keeps the order of the rows within a group),
+/// and [`Moments::of`] sums them in that order, so every figure is the same
+/// whatever the number of threads.
+pub fn group_moments(
+    outcomes: &LazyFrame,
+    units: &[(&str, f64)],
+    fy_start_month: u32,
+    period: (NaiveDate, NaiveDate),
+) -> PolarsResult<GroupMoments> {
+    let df = long_outcomes(outcomes, units, fy_start_month, period)?
+        .group_by([col(GROUP), col("outcome"), col(FINANCIAL_YEAR)])
+        .agg([col("pre"), col("post"), col("change")])
+        .collect()?;
+    let (groups, names) = (text_column(&df, GROUP)?, text_column(&df, "outcome")?);
+    let year = df.column(FINANCIAL_YEAR)?.str()?;
+    let list = |c: &str| df.column(c).and_then(|c| Ok(c.list()?.clone()));
+    let (pre, post, change) = (list("pre")?, list("post")?, list("change")?);
+    let mut cells = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let at = |l: &ListChunked| l.get_as_series(i).unwrap_or_default();
+        let key = (
+            groups[i].clone(),
+            names[i].clone(),
+            year.get(i).map(String::from),
+        );
+        cells.push((key, Moments::of(&at(&pre), &at(&post), &at(&change))?));
+    }
+    let mut years: Vec<String> = cells
+        .iter()
+        .filter_map(|((_, _, y), _)| y.clone())
+        .collect();
+    years.sort();
+    years.dedup();
+    Ok(GroupMoments { cells, years })
 }
 
 /// Per group and outcome: n, the event totals before and after, and the
 /// half-width of the Student-t 95% interval of the mean paired change (None
 /// for n < 2). Means, the change and % change are derived from the totals
-/// (`metrics::hospital_tables`), so a published pack computes them from
-/// controlled totals.
-pub fn pre_post(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
+/// ([`pre_post_table`]), so a published pack computes them from controlled
+/// totals.
+pub fn pre_post(m: &GroupMoments) -> PolarsResult<DataFrame> {
     let (mut g, mut o, mut n, mut pre, mut post, mut half, mut sd0) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    for (group, lf) in group_frames(outcomes) {
+    for group in GROUPS {
         for (outcome, _) in OUTCOMES {
-            let m = moments(lf.clone(), outcome)?;
+            let m = m.get(group, outcome, None);
             g.push(group.to_string());
             o.push(outcome.to_string());
             n.push(m.n as i64);
@@ -497,30 +625,26 @@ pub fn pre_post(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
 }
 
 /// Difference-in-differences per outcome (starters' mean change minus the
-/// comparison group's): the n and event totals of both groups and the
-/// half-width of the Welch 95% interval.
-pub fn did(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
-    let groups = group_frames(outcomes);
-    let (starters, comparison) = (&groups[0].1, &groups[2].1);
+/// comparison group's) in `year` (None: all years): the n and event totals
+/// of both groups and the half-width of the Welch 95% interval.
+pub fn did(m: &GroupMoments, year: Option<&str>) -> PolarsResult<DataFrame> {
     let mut names = Vec::new();
     let mut cols: [Vec<f64>; 6] = Default::default();
     let mut half = Vec::new();
     for (outcome, _) in OUTCOMES {
-        let a = moments(starters.clone(), outcome)?;
-        let b = moments(comparison.clone(), outcome)?;
+        let a = m.get("starters", outcome, year);
+        let b = m.get("comparison", outcome, year);
         names.push((*outcome).to_string());
-        for (k, v) in [
+        let values = [
             a.n,
             a.total_pre,
             a.total_post,
             b.n,
             b.total_pre,
             b.total_post,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            cols[k].push(v);
+        ];
+        for (c, v) in cols.iter_mut().zip(values) {
+            c.push(v);
         }
         half.push(welch_half(&a, &b));
     }
@@ -537,52 +661,21 @@ pub fn did(outcomes: &LazyFrame) -> PolarsResult<DataFrame> {
 /// evaluation period: the same columns as [`did`] with the year first. Years
 /// with no eligible person are left out; so are people whose index date
 /// falls before the period (a comparison person first referred earlier).
-pub fn did_by_year(
-    outcomes: &LazyFrame,
-    fy_start_month: u32,
-    period: (NaiveDate, NaiveDate),
-) -> PolarsResult<DataFrame> {
-    let with_year = outcomes
-        .clone()
-        .filter(
-            col(INDEX)
-                .gt_eq(lit(period.0))
-                .and(col(INDEX).lt_eq(lit(period.1))),
-        )
-        .with_column(financial_year(col(INDEX), fy_start_month).alias(FINANCIAL_YEAR));
-    let years = with_year
-        .clone()
-        .filter(col(ELIGIBLE).and(col(FINANCIAL_YEAR).is_not_null()))
-        .select([col(FINANCIAL_YEAR).unique().sort(SortOptions::default())])
-        .collect()?;
-    let mut out: Option<DataFrame> = None;
-    let years: Vec<String> = years
-        .column(FINANCIAL_YEAR)?
-        .str()?
-        .iter()
-        .flatten()
-        .map(String::from)
-        .collect();
-    for y in &years {
-        let y = y.as_str();
-        let mut df = did(&with_year.clone().filter(col(FINANCIAL_YEAR).eq(lit(y))))?;
-        df.insert_column(0, Column::new(FINANCIAL_YEAR.into(), vec![y; df.height()]))?;
-        out = Some(match out {
-            None => df,
-            Some(o) => o.vstack(&df)?,
-        });
+pub fn did_by_year(m: &GroupMoments) -> PolarsResult<DataFrame> {
+    let mut out = did(m, Some(""))?.clear();
+    out.insert_column(
+        0,
+        Column::new_empty(FINANCIAL_YEAR.into(), &DataType::String),
+    )?;
+    for y in &m.years {
+        let mut df = did(m, Some(y))?;
+        df.insert_column(
+            0,
+            Column::new(FINANCIAL_YEAR.into(), vec![y.as_str(); df.height()]),
+        )?;
+        out.vstack_mut(&df)?;
     }
-    match out {
-        Some(df) => Ok(df),
-        None => {
-            let mut df = did(&outcomes.clone().filter(lit(false)))?.clear();
-            df.insert_column(
-                0,
-                Column::new_empty(FINANCIAL_YEAR.into(), &DataType::String),
-            )?;
-            Ok(df)
-        }
-    }
+    Ok(out)
 }
 
 fn welch_half(a: &Moments, b: &Moments) -> Option<f64> {
@@ -599,17 +692,14 @@ fn welch_half(a: &Moments, b: &Moments) -> Option<f64> {
 }
 
 /// Follow-up, pre/post and difference-in-differences tables (overall and by
-/// financial year of the index date within `period`).
-pub fn tables(
-    outcomes: &LazyFrame,
-    fy_start_month: u32,
-    period: (NaiveDate, NaiveDate),
-) -> MetricsResult<Vec<Table>> {
+/// financial year of the index date within the period), the last three from
+/// `moments` ([`group_moments`]).
+pub fn tables(outcomes: &LazyFrame, moments: &GroupMoments) -> MetricsResult<Vec<Table>> {
     let did = did_table(
         Table::new(
             "did",
             "Difference-in-differences: starters vs comparison",
-            did(outcomes)?,
+            did(moments, None)?,
         )
         .labels(&["outcome"]),
     );
@@ -617,13 +707,13 @@ pub fn tables(
         Table::new(
             "did_by_financial_year",
             "Difference-in-differences by financial year of the course start (or referral)",
-            did_by_year(outcomes, fy_start_month, period)?,
+            did_by_year(moments)?,
         )
         .labels(&[FINANCIAL_YEAR, "outcome"]),
     );
     Ok(vec![
         follow_up_table(outcomes)?,
-        pre_post_table(outcomes)?,
+        pre_post_table(moments)?,
         did,
         by_year,
     ])
@@ -650,11 +740,11 @@ fn follow_up_table(outcomes: &LazyFrame) -> MetricsResult<Table> {
 /// the index date: the means are the event totals ÷ n, the change the
 /// difference of the means, its interval the change ± the Student-t
 /// half-width, and the % change the change ÷ the mean before.
-fn pre_post_table(outcomes: &LazyFrame) -> MetricsResult<Table> {
+fn pre_post_table(moments: &GroupMoments) -> MetricsResult<Table> {
     Ok(Table::new(
         "hospital_pre_post",
         "Hospital use per person, year before vs year after",
-        pre_post(outcomes)?,
+        pre_post(moments)?,
     )
     .labels(&[GROUP, "outcome"])
     .counts(&["n", "events_pre", "events_post"])
@@ -712,24 +802,17 @@ pub struct CostedDid {
     pub half: Option<f64>,
 }
 
-pub fn costed_did(outcomes: &LazyFrame, units: &[(&str, f64)]) -> PolarsResult<CostedDid> {
-    let priced = |suffix: &str| {
-        units
-            .iter()
-            .map(|(o, u)| col(format!("{o}_{suffix}")) * lit(*u))
-            .reduce(|a, b| a + b)
-            .unwrap_or(lit(0.0))
-    };
-    let groups = group_frames(outcomes);
-    let m =
-        |lf: &LazyFrame| moments_of(lf.clone(), priced("change"), priced("pre"), priced("post"));
-    let (a, b) = (m(&groups[0].1)?, m(&groups[2].1)?);
-    Ok(CostedDid {
+/// The costed difference in differences from `moments` ([`group_moments`],
+/// whose [`COSTED`] outcome is priced at the unit costs).
+pub fn costed_did(moments: &GroupMoments) -> CostedDid {
+    let a = moments.get("starters", COSTED, None);
+    let b = moments.get("comparison", COSTED, None);
+    CostedDid {
         n_starters: a.n,
         n_comparison: b.n,
         estimate: a.mean_change - b.mean_change,
         half: welch_half(&a, &b),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -800,9 +883,16 @@ mod tests {
         ])
     }
 
+    /// The moments of `lf` (emergency admissions costed at 100 each; the
+    /// years 2023/24 and 2024/25).
+    fn moments(lf: &LazyFrame) -> GroupMoments {
+        let period = (date(2023, 4, 1), date(2025, 3, 31));
+        group_moments(lf, &[("emergency_admissions", 100.0)], 4, period).unwrap()
+    }
+
     #[test]
     fn pre_post_of_four_people_matches_the_hand_worked_interval() {
-        let df = pre_post(&four_people()).unwrap();
+        let df = pre_post(&moments(&four_people())).unwrap();
         // Rows: starters, completers, comparison × OUTCOMES; emergency admissions first.
         let row = |g: usize| g * OUTCOMES.len();
         assert_eq!(f(&df, "n", row(0)), Some(2.0));
@@ -823,7 +913,8 @@ mod tests {
 
     #[test]
     fn did_of_four_people_matches_the_hand_worked_welch_interval() {
-        let df = did(&four_people()).unwrap();
+        let m = moments(&four_people());
+        let df = did(&m, None).unwrap();
         // Starters' mean change −1.5, the comparison group's −0.5: DiD −1.
         assert_eq!(f(&df, "n_starters", 0), Some(2.0));
         assert_eq!(f(&df, "n_comparison", 0), Some(2.0));
@@ -840,9 +931,40 @@ mod tests {
         // 4.302652729911275 × 0.7071067811865476 (t table: 4.3027).
         let half = f(&df, "ci_half", 0).unwrap();
         assert!((half - 3.0424349224110734).abs() < 1e-9, "{half}");
-        let cost = costed_did(&four_people(), &[("emergency_admissions", 100.0)]).unwrap();
+        let cost = costed_did(&m);
         assert_eq!(cost.estimate, -100.0);
         assert!((cost.half.unwrap() - 304.24349224110734).abs() < 1e-7);
+    }
+
+    #[test]
+    fn moments_do_not_depend_on_how_the_rows_are_chunked() {
+        // 300 starters and 300 comparison people with uneven changes, as one
+        // chunk and as 60 chunks of 10 (as a filter run on many threads
+        // leaves them): every moment agrees to the last bit.
+        let rows: Vec<Person> = (0..600)
+            .map(|k| {
+                let g = if k % 2 == 0 { "starters" } else { "comparison" };
+                let pre = (k % 7) as f64 * 0.1 + 1.0 / (k + 1) as f64;
+                (g, false, true, true, JUN23(), pre, (k % 5) as f64 / 3.0)
+            })
+            .collect();
+        let one = outcomes(&rows).collect().unwrap();
+        let mut many = one.slice(0, 10);
+        for at in (10..600).step_by(10) {
+            many.vstack_mut(&one.slice(at, 10)).unwrap();
+        }
+        let change = many.column("emergency_admissions_change").unwrap();
+        assert_eq!(change.as_materialized_series().n_chunks(), 60);
+        let (a, b) = (moments(&one.lazy()), moments(&many.lazy()));
+        for g in ["starters", "comparison"] {
+            for o in ["emergency_admissions", COSTED] {
+                let (x, y) = (a.get(g, o, None), b.get(g, o, None));
+                let bits = |m: Moments| {
+                    [m.n, m.total_pre, m.total_post, m.mean_change, m.var_change].map(f64::to_bits)
+                };
+                assert_eq!(bits(x), bits(y), "{g} {o}");
+            }
+        }
     }
 
     #[test]
@@ -915,7 +1037,8 @@ mod tests {
             rows.push(("comparison", false, true, true, y2, k as f64, 1.0));
         }
         let period = (date(2023, 4, 1), date(2025, 3, 31));
-        let t = tables(&outcomes(&rows), 4, period).unwrap();
+        let lf = outcomes(&rows);
+        let t = tables(&lf, &group_moments(&lf, &[], 4, period).unwrap()).unwrap();
         let mut by_year = t
             .into_iter()
             .find(|t| t.name == "did_by_financial_year")

@@ -160,7 +160,9 @@ pub fn cem(outcomes: LazyFrame, strata: &[String]) -> PolarsResult<DataFrame> {
 pub type Did = (f64, Option<f64>, f64, f64);
 
 /// Weighted mean, weighted (reliability) variance and Kish effective n of
-/// `x` among the rows of `lf` that `keep` selects, as one polars aggregation.
+/// `x` among the rows of `lf` that `keep` selects. The sums are taken over
+/// the selected rows as one column in row order, so they do not depend on
+/// how many threads or chunks the filter used.
 fn weighted_moments(
     lf: LazyFrame,
     keep: Expr,
@@ -169,23 +171,19 @@ fn weighted_moments(
 ) -> PolarsResult<Option<(f64, f64, f64)>> {
     let d = lf
         .filter(keep)
-        .select([col(x).cast(DataType::Float64).alias("x"), w.alias("w")])
-        .filter(col("w").gt(lit(0.0)))
         .select([
-            col("w").sum().alias("sw"),
-            (col("w") * col("w")).sum().alias("sw2"),
-            (col("x") * col("w")).sum().alias("sxw"),
-            (col("x") * col("x") * col("w")).sum().alias("sxxw"),
+            col(x).cast(DataType::Float64).alias("x"),
+            w.cast(DataType::Float64).alias("w"),
         ])
+        .filter(col("w").gt(lit(0.0)))
         .collect()?;
-    let get = |c: &str| -> PolarsResult<f64> {
-        Ok(d.column(c)?
-            .cast(&DataType::Float64)?
-            .f64()?
-            .get(0)
-            .unwrap_or(0.0))
+    let one = |c: &str| -> PolarsResult<Float64Chunked> {
+        Ok(d.column(c)?.f64()?.rechunk().into_owned())
     };
-    let (sw, sw2, sxw, sxxw) = (get("sw")?, get("sw2")?, get("sxw")?, get("sxxw")?);
+    let (x, w) = (one("x")?, one("w")?);
+    let sum = |c: Float64Chunked| c.sum().unwrap_or(0.0);
+    let (sw, sw2) = (sum(w.clone()), sum(&w * &w));
+    let (sxw, sxxw) = (sum(&x * &w), sum(&(&x * &x) * &w));
     if sw <= 0.0 {
         return Ok(None);
     }
@@ -237,6 +235,11 @@ pub fn weighted_did(df: &DataFrame, change: &str) -> PolarsResult<Option<Did>> {
 /// Share in each group, before (all eligible, unweighted) and after (matched,
 /// weighted), for every covariate level.
 pub fn balance(df: &DataFrame) -> PolarsResult<DataFrame> {
+    // One chunk: each weight total is then summed in row order, however many
+    // threads (and so chunks) made `df`.
+    let mut df = df.clone();
+    df.rechunk_mut();
+    let df = &df;
     let mut out: Vec<DataFrame> = Vec::new();
     for (c, label) in COVARIATES {
         if df.column(c).is_ok() {

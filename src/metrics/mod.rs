@@ -438,13 +438,20 @@ fn hospital_figures(
         notes,
     )?;
     let outcomes = outcomes.lazy();
-    let mut tables = hospital::tables(&outcomes, s.financial_year_start_month, r.period)?;
+    let moments = hospital::group_moments(
+        &outcomes,
+        &cost::costed_outcomes(&p.unit_costs),
+        s.financial_year_start_month,
+        r.period,
+    )?;
+    let mut tables = hospital::tables(&outcomes, &moments)?;
     tables.extend(compared);
-    let profile = scorecard::profile(&r.refs, &outcomes)?;
+    let comparison = moments.get("comparison", "emergency_admissions", None);
+    let profile = scorecard::profile(&r.refs, &outcomes, &comparison)?;
     tables.push(scorecard::profile_table(profile, &r.dims)?);
     Ok(Hospital {
         tables,
-        costed: hospital::costed_did(&outcomes, &cost::costed_outcomes(&p.unit_costs))?,
+        costed: hospital::costed_did(&moments),
         coverage,
         linkage: Some(found.linkage),
         absent: None,

@@ -7,7 +7,7 @@
 
 use polars::prelude::*;
 
-use super::hospital::{ELIGIBLE, GROUP, INDEX_PROVIDER};
+use super::hospital::{Moments, ELIGIBLE, GROUP, INDEX_PROVIDER};
 use super::referrals::*;
 use super::table::{formulas, Table};
 use crate::schema::*;
@@ -15,8 +15,14 @@ use crate::stats;
 
 /// Per provider: counts for reach and completeness, and the emergency
 /// admissions difference in differences (the provider's eligible starters
-/// against the whole comparison group, Welch 95% interval).
-pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> crate::error::MetricsResult<DataFrame> {
+/// against the whole comparison group, Welch 95% interval). `comparison`:
+/// the comparison group's emergency admissions moments, from
+/// `hospital::group_moments`.
+pub fn profile(
+    refs: &LazyFrame,
+    outcomes: &LazyFrame,
+    comparison: &Moments,
+) -> crate::error::MetricsResult<DataFrame> {
     let people = reach_counts(refs);
     let em = |s: &str| col(format!("emergency_admissions_{s}"));
     let hospital = outcomes
@@ -30,7 +36,7 @@ pub fn profile(refs: &LazyFrame, outcomes: &LazyFrame) -> crate::error::MetricsR
             em("change").mean().alias("_mean"),
             em("change").var(1).alias("_var"),
         ]);
-    let c = super::hospital::moments_in(outcomes, "comparison", "emergency_admissions")?;
+    let c = comparison;
     let (cn, cpre, cpost, cmean, cvar) =
         (c.n, c.total_pre, c.total_post, c.mean_change, c.var_change);
     let mut df = left_join(people, hospital, PROVIDER_ID)

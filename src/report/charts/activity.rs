@@ -112,23 +112,7 @@ pub(super) fn trend<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -
         .axis_desc_style(text(16))
         .draw()?;
     xmr_limits(&mut chart, n, mean, lo, hi)?;
-    // A suppressed month is a gap: the line is drawn in runs of present months.
-    for run in pts.split(|p| p.1.is_none()) {
-        let line: Vec<(f64, f64)> = run.iter().filter_map(|p| Some((p.0, p.1?))).collect();
-        chart.draw_series(LineSeries::new(line, BLUE.stroke_width(2)))?;
-    }
-    chart.draw_series(pts.iter().filter_map(|p| {
-        Some(Circle::new(
-            (p.0, p.1?),
-            5,
-            if p.2 { ORANGE.filled() } else { BLUE.filled() },
-        ))
-    }))?;
-    chart
-        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
-        .label("Special cause")
-        .legend(|(x, y)| Circle::new((x + 8, y), 5, ORANGE.filled()));
-    legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
+    xmr_points(&mut chart, &pts)?;
     let present = pts.iter().filter(|p| p.1.is_some()).count();
     if present < crate::stats::xmr::SHORT_SERIES {
         root.draw(&Text::new(
@@ -146,6 +130,31 @@ pub(super) fn trend<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -
             String::new()
         }
     )))
+}
+
+/// The months (x, value, special cause) as a line with gaps where a month
+/// is suppressed, special causes in orange, and the legend.
+fn xmr_points<'a, DB: Backend + 'a>(
+    chart: &mut ChartContext<'a, DB, Plane>,
+    pts: &[(f64, Option<f64>, bool)],
+) -> Done {
+    // A suppressed month is a gap: the line is drawn in runs of present months.
+    for run in pts.split(|p| p.1.is_none()) {
+        let line: Vec<(f64, f64)> = run.iter().filter_map(|p| Some((p.0, p.1?))).collect();
+        chart.draw_series(LineSeries::new(line, BLUE.stroke_width(2)))?;
+    }
+    chart.draw_series(pts.iter().filter_map(|p| {
+        Some(Circle::new(
+            (p.0, p.1?),
+            5,
+            if p.2 { ORANGE.filled() } else { BLUE.filled() },
+        ))
+    }))?;
+    chart
+        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+        .label("Special cause")
+        .legend(|(x, y)| Circle::new((x + 8, y), 5, ORANGE.filled()));
+    legend(chart, SeriesLabelPosition::UpperLeft, 14)
 }
 
 /// The XmR mean and process limits across the whole chart.

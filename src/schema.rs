@@ -224,3 +224,23 @@ pub fn pam_fields() -> Vec<(&'static str, FieldType)> {
         (LEVEL, FieldType::Int { min: 1, max: 4 }),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::SourceKind;
+
+    #[test]
+    fn every_row_needs_a_person_and_each_kind_its_own_fields() {
+        for kind in [
+            SourceKind::ProviderReturns,
+            SourceKind::Hospital,
+            SourceKind::Pam,
+        ] {
+            assert!(required_values(kind).contains(&PERSON_ID), "{kind:?}");
+        }
+        assert!(required_values(SourceKind::ProviderReturns).contains(&COURSE_ID));
+        assert!(required_values(SourceKind::Hospital).contains(&EVENT_DATE));
+        assert!(!required_values(SourceKind::Pam).contains(&COURSE_ID));
+    }
+}

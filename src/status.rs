@@ -107,3 +107,21 @@ pub fn status(p: &Pipeline) -> Result<Status, crate::ingest::IngestError> {
         latest_internal_pack: link(crate::report::LATEST_INTERNAL),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warehouse_before_its_first_ingest_has_no_version_and_no_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = crate::pipeline::tests::minimal("");
+        p.warehouse = dir.path().join("warehouse");
+        p.reports = dir.path().join("reports");
+        let s = status(&p).unwrap();
+        assert_eq!(s.warehouse.version, None);
+        assert!(!s.warehouse.verified);
+        assert_eq!(s.warehouse.problem, None);
+        assert!(s.lock.is_none() && s.latest_pack.is_none());
+    }
+}

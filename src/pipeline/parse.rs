@@ -553,3 +553,27 @@ fn checked_keys(
     }
     Ok(field_date_formats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_counted_from_one() {
+        let text = "a = 1\nb = 2\n\nc = 3\n";
+        assert_eq!(line_of(text, 0), 1);
+        assert_eq!(line_of(text, text.find('c').unwrap()), 4);
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_at_its_line() {
+        let text = crate::pipeline::tests::minimal_text("colour = \"blue\"", "", "");
+        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("unknown field `colour`"), "{e}");
+        let two = crate::pipeline::tests::minimal_text("", "", "")
+            + "[[sources]]\nname = \"a\"\nkind = \"pam\"\nfiles = [\"b.csv\"]\n";
+        let e = parse(Path::new("p.toml"), &two, two.as_bytes()).unwrap_err();
+        assert!(e.message.ends_with("two sources have this name"), "{e}");
+    }
+}

@@ -799,3 +799,33 @@ code{background:#f2f2f2;padding:0 .2rem}
 @page{size:A4;margin:14mm 12mm}
 @media print{body{max-width:none;padding:0;font-size:10.5pt}h2{break-after:avoid}section{break-inside:auto}.tablewrap{overflow:visible}body.internal{padding-top:0}.banner{position:fixed;top:0}}
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_before_markup_is_added() {
+        assert_eq!(
+            esc("<a href=\"x\">&</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
+        assert_eq!(
+            markdown("Use **bold** and `code`.\n\nA <second> para."),
+            "<p>Use <strong>bold</strong> and <code>code</code>.</p>\n<p>A &lt;second&gt; para.</p>\n"
+        );
+    }
+
+    #[test]
+    fn codes_read_as_words_but_file_names_do_not() {
+        assert_eq!(plain("chronic_pain"), "Chronic pain");
+        assert_eq!(plain("ae_attendances"), "A&E attendances");
+        assert_eq!(plain("imd_decile"), "Imd decile");
+        assert_eq!(heading("provider_id"), "Provider");
+        assert_eq!(
+            plain("is not one of generic, chronic_pain in hes_apc.csv"),
+            "is not one of generic, chronic pain in hes_apc.csv"
+        );
+        assert_eq!(words(" a  b c "), vec!["a", "b", "c"]);
+    }
+}

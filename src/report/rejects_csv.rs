@@ -289,3 +289,33 @@ fn write_sheet(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_stems_are_safe_names() {
+        assert_eq!(file_stem("NTH"), "NTH");
+        assert_eq!(file_stem("../etc/passwd"), "___etc_passwd");
+        assert_eq!(file_stem(""), "unknown");
+    }
+
+    #[test]
+    fn a_reject_row_names_file_and_line_and_never_an_nhs_number() {
+        let df = df!(
+            "line" => [7u64],
+            "field" => ["person_id"],
+            "reason" => ["943 476 5919 fails the check"],
+            "value" => ["9434765919"],
+        )
+        .unwrap();
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let n = write_rows(&mut w, "data/returns 943-476-5919.csv", &df).unwrap();
+        assert_eq!(n, 1);
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert!(text.contains(",7,person_id,"), "{text}");
+        let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
+        assert!(!digits.contains("9434765919"), "{text}");
+    }
+}

@@ -373,3 +373,31 @@ fn table_sheet(book: &mut Workbook, t: &Table, name: &str, f: &Formats) -> Resul
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheet_names_fit_excel_and_never_repeat() {
+        let mut used = Vec::new();
+        let long = "activity_by_financial_year_and_provider";
+        assert_eq!(
+            sheet_name(long, &mut used),
+            "activity_by_financial_year_and_"
+        );
+        assert_eq!(
+            sheet_name(long, &mut used),
+            "activity_by_financial_year_an_2"
+        );
+        assert_eq!(
+            sheet_name(long, &mut used),
+            "activity_by_financial_year_an_3"
+        );
+        assert!(used.iter().all(|s| s.chars().count() <= 31));
+        assert_eq!(
+            table_name("equity_by_imd-quintile"),
+            "Table_equity_by_imd_quintile"
+        );
+    }
+}

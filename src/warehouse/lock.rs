@@ -166,3 +166,42 @@ pub fn holder(warehouse: &Path) -> Option<Holder> {
     }
     parse_holder(&std::fs::read_to_string(path).ok()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_file_names_its_holder_and_a_foreign_host_is_not_judged() {
+        let h = parse_holder(
+            "pid=4242\nhost=elsewhere.example\nstarted_at=2026-11-27T18:00:00.000Z\ncommand=ingest\n",
+        )
+        .unwrap();
+        assert_eq!(h.pid, 4242);
+        assert_eq!(h.command, "ingest");
+        assert_eq!(
+            h.running, None,
+            "a process on another host cannot be checked"
+        );
+        assert_eq!(
+            h.to_string(),
+            "pid 4242 on host elsewhere.example, started 2026-11-27T18:00:00.000Z (ingest)"
+        );
+        assert!(parse_holder("").is_none(), "an empty file: nobody");
+        assert!(parse_holder("pid=x\n").is_none());
+    }
+
+    #[test]
+    fn a_second_lock_on_one_warehouse_is_refused_naming_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock(dir.path(), "ingest").unwrap();
+        let second = lock(dir.path(), "report").err().unwrap();
+        assert!(matches!(second, StoreError::Locked(_)), "{second}");
+        assert!(second.to_string().contains("(ingest)"), "{second}");
+        drop(first);
+        assert!(
+            lock(dir.path(), "report").is_ok(),
+            "free again once dropped"
+        );
+    }
+}

@@ -290,3 +290,29 @@ pub(super) fn forest<DB: Backend>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_tops_are_round_numbers_at_or_above_the_data() {
+        assert_eq!(nice_max(0.0), 1.0);
+        assert_eq!(nice_max(7.3), 8.0);
+        assert_eq!(nice_max(110.0), 120.0);
+        assert_eq!(nice_max(2600.0), 3000.0);
+        assert_eq!(nice_max(1.0), 1.0);
+    }
+
+    #[test]
+    fn tick_labels_read_as_a_reader_writes_them() {
+        assert_eq!(pct(&0.456), "46%");
+        assert_eq!(money(&950.0), "£950");
+        assert_eq!(money(&32_893.0), "£33k");
+        assert_eq!(whole(&12.6), "13");
+        let names = vec!["NTH".to_string(), "EST".to_string()];
+        assert_eq!(category(&names, 1.0), "EST");
+        assert_eq!(category(&names, 0.5), "", "between categories: blank");
+        assert_eq!(category(&names, 2.0), "", "past the last: blank");
+    }
+}

@@ -29,25 +29,32 @@ pub fn verdict(est: Option<f64>, lo: Option<f64>, hi: Option<f64>) -> Verdict {
     }
 }
 
-fn thousands(x: f64) -> String {
-    let s = format!("{:.0}", x.abs());
+/// A number with thousands separated by commas and a true minus sign
+/// ("−1,234.5"), to `decimals` places: how the pack writes numbers.
+pub fn thousands(x: f64, decimals: usize) -> String {
+    let s = format!("{:.*}", decimals, x.abs());
+    let (int, frac) = match s.split_once('.') {
+        Some((a, b)) => (a.to_string(), format!(".{b}")),
+        None => (s.clone(), String::new()),
+    };
     let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
             out.push(',');
         }
         out.push(ch);
     }
-    format!("{}{out}", if x < 0.0 { "−" } else { "" })
+    format!("{}{out}{frac}", if x < 0.0 { "−" } else { "" })
 }
+
 fn count(x: Option<f64>) -> String {
-    x.map(thousands).unwrap_or_else(|| "a few".into())
+    x.map(|v| thousands(v, 0)).unwrap_or_else(|| "a few".into())
 }
 fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
 fn money(x: f64) -> String {
-    let s = thousands(x.abs());
+    let s = thousands(x.abs(), 0);
     if x < 0.0 {
         format!("−£{s}")
     } else {

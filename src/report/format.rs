@@ -1,6 +1,7 @@
 //! How a figure is shown to a reader (HTML, XLSX): by what its column holds.
 
 use crate::disclosure::SUPPRESSED;
+use crate::metrics::summary::thousands;
 use crate::metrics::Table;
 
 /// What a column holds, from its name.
@@ -71,22 +72,6 @@ pub fn kind(t: &Table, column: &str) -> Kind {
         return Kind::Decimal;
     }
     Kind::Text
-}
-
-fn thousands(x: f64, decimals: usize) -> String {
-    let s = format!("{:.*}", decimals, x.abs());
-    let (int, frac) = match s.split_once('.') {
-        Some((a, b)) => (a.to_string(), format!(".{b}")),
-        None => (s.clone(), String::new()),
-    };
-    let mut out = String::new();
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("{}{out}{frac}", if x < 0.0 { "−" } else { "" })
 }
 
 /// A cell for a reader: `[c]` when suppressed, else formatted by kind.

@@ -26,9 +26,7 @@ pub(super) fn referral_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
     categories(&mut chart, Axis::X, 3, &fmt)
         .y_label_formatter(&whole)
         .y_desc("People (referrals)")
-        .label_style(text(16))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(16)?;
     let colors = [SKY, BLUE, GREEN];
     for (i, (_, v)) in values.iter().enumerate() {
         let label = |v: f64| format!("{v:.0}");
@@ -56,9 +54,7 @@ pub(super) fn retention<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &st
         .y_label_formatter(&pct)
         .x_desc("Session")
         .y_desc("Starters attending (%)")
-        .label_style(text(16))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(16)?;
     chart.draw_series(LineSeries::new(pts.clone(), BLUE.stroke_width(3)))?;
     chart.draw_series(pts.iter().map(|p| Circle::new(*p, 6, BLUE.filled())))?;
     chart.draw_series(
@@ -108,9 +104,7 @@ pub(super) fn trend<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -
     categories(&mut chart, Axis::X, n.min(60), &fmt)
         .y_label_formatter(&whole)
         .y_desc("Starters per month")
-        .label_style(text(14))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(14)?;
     xmr_limits(&mut chart, n, mean, lo, hi)?;
     xmr_points(&mut chart, &pts)?;
     let present = pts.iter().filter(|p| p.1.is_some()).count();
@@ -232,9 +226,7 @@ pub(super) fn completion_by_imd<DB: Backend>(
         .y_label_formatter(&pct)
         .x_desc("IMD quintile (Q1 = most deprived)")
         .y_desc("Completion rate (95% CI)")
-        .label_style(text(16))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(16)?;
     for (i, r) in rows.iter().enumerate() {
         let x = i as f64;
         match r.1 {

@@ -76,9 +76,7 @@ pub(super) fn hospital_pre_post<DB: Backend>(
     };
     categories(&mut chart, Axis::X, 9, &fmt)
         .y_desc("Mean per person in the year")
-        .label_style(text(16))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(16)?;
     for (x, pre, post) in &bars {
         let gi = (*x as usize) % 4;
         let c = GROUPS[gi.min(2)].2;
@@ -137,9 +135,7 @@ pub(super) fn hospital_change<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
     };
     categories(&mut chart, Axis::Y, 21, &fmt)
         .x_desc("Change per person, year after minus year before")
-        .label_style(text(15))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(15)?;
     chart.draw_series(std::iter::once(PathElement::new(
         vec![(0.0, -1.0), (0.0, OUTCOMES.len() as f64 * 4.0 - 1.0)],
         BLACK.stroke_width(1),
@@ -223,9 +219,7 @@ pub(super) fn balance_smd<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &
     let fmt = |y: &f64| category(&names, *y);
     categories(&mut chart, Axis::Y, n * 2 + 1, &fmt)
         .x_desc("Standardised difference (starters − comparison)")
-        .label_style(text(label_size))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(label_size)?;
     for x in [-0.1, 0.1] {
         chart.draw_series(DashedLineSeries::new(
             [(x, -0.7), (x, n as f64)],

@@ -23,9 +23,7 @@ pub(super) fn pam_levels<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &s
     categories(&mut chart, Axis::X, 4, &|x| format!("Level {:.0}", x))
         .y_label_formatter(&pct)
         .y_desc("Paired starters (%)")
-        .label_style(text(16))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(16)?;
     for i in 0..4 {
         let x = i as f64 + 1.0;
         if let Some(v) = base[i] {
@@ -68,9 +66,7 @@ pub(super) fn pam_by_baseline<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
         format!("Level {:.0} at baseline", x)
     })
     .y_desc("Mean change in PAM score (points)")
-    .label_style(text(16))
-    .axis_desc_style(text(16))
-    .draw()?;
+    .draw_at(16)?;
     for (x, v) in &vals {
         chart.draw_series(std::iter::once(Rectangle::new(
             [(x - 0.3, 0.0), (x + 0.3, *v)],

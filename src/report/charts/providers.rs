@@ -48,9 +48,7 @@ pub(super) fn provider_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
         .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("Starters")
         .y_desc("Completion rate")
-        .label_style(text(16))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(16)?;
     let curve = |c: &str| -> Vec<(f64, f64)> {
         (0..f.height())
             .filter_map(|i| Some((f.f64(i, "denominator")?, f.f64(i, c)?)))
@@ -130,9 +128,7 @@ pub(super) fn cost_per_completer<DB: Backend>(
     categories(&mut chart, Axis::X, n * 2 + 1, &fmt)
         .y_label_formatter(&money)
         .y_desc("Cost per completer (£)")
-        .label_style(text(16))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(16)?;
     for (i, (_, v)) in bars.iter().enumerate() {
         let color = if i == n - 1 { GREY } else { BLUE };
         let label = |v: f64| format!("£{v:.0}");
@@ -211,9 +207,7 @@ pub(super) fn adjusted_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
         .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("Starters")
         .y_desc("Completers: observed ÷ expected")
-        .label_style(text(16))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(16)?;
     chart
         .draw_series(LineSeries::new(
             vec![(0.0, 1.0), (x_max, 1.0)],

@@ -57,6 +57,21 @@ pub(super) fn categories<'a, 'b, DB: Backend>(
     mesh
 }
 
+/// Drawing a mesh at the charts' text sizes.
+pub(super) trait DrawMesh {
+    /// Draws the mesh: tick labels at `size`, axis titles at 16.
+    fn draw_at(&mut self, size: u32) -> Done;
+}
+
+impl<DB: Backend> DrawMesh for Mesh<'_, '_, DB> {
+    fn draw_at(&mut self, size: u32) -> Done {
+        self.label_style(text(size))
+            .axis_desc_style(text(16))
+            .draw()?;
+        Ok(())
+    }
+}
+
 pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 540;
 
@@ -251,9 +266,7 @@ pub(super) fn forest<DB: Backend>(
     };
     categories(&mut chart, Axis::Y, n * 2 + 1, &fmt)
         .x_desc(x_desc)
-        .label_style(text(15))
-        .axis_desc_style(text(16))
-        .draw()?;
+        .draw_at(15)?;
     chart.draw_series(std::iter::once(PathElement::new(
         vec![(0.0, -0.7), (0.0, n as f64)],
         BLACK.stroke_width(1),

@@ -187,18 +187,13 @@ pub(super) fn adjusted_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
             .filter(|(n, _)| *n <= x_max && *n >= 5.0)
             .collect()
     };
-    let y_hi = curve("upper_998")
-        .iter()
-        .map(|p| p.1)
-        .chain(points.iter().map(|p| p.2))
-        .fold(1.2, f64::max)
-        .min(3.0);
-    let y_lo = curve("lower_998")
-        .iter()
-        .map(|p| p.1)
-        .chain(points.iter().map(|p| p.2))
-        .fold(0.8, f64::min)
-        .max(0.0);
+    // The y range covers the outer limits and every provider, within 0 to 3.
+    let ys = |c: &str| -> Vec<f64> {
+        let limit = curve(c).into_iter().map(|p| p.1);
+        limit.chain(points.iter().map(|p| p.2)).collect()
+    };
+    let y_hi = ys("upper_998").into_iter().fold(1.2, f64::max).min(3.0);
+    let y_lo = ys("lower_998").into_iter().fold(0.8, f64::min).max(0.0);
     let mut chart = frame(root, title, 50, 70).build_cartesian_2d(0f64..x_max, y_lo..y_hi)?;
     chart
         .configure_mesh()

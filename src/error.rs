@@ -82,7 +82,7 @@ pub struct DamagedWarehouse {
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     /// A data-frame operation failed (a bug or an exhausted machine, not bad input).
-    #[error("computing the figures failed: {0}")]
+    #[error("computing the figures failed")]
     Frame(#[from] polars::prelude::PolarsError),
     /// The target population file (reach) cannot be used.
     #[error("{}{}: {message}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default())]
@@ -119,16 +119,16 @@ pub type MetricsResult<T> = Result<T, MetricsError>;
 /// A file of the pack could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Csv { path: PathBuf, source: csv::Error },
     #[error("cannot draw the chart {name}: {message}")]
     Chart { name: String, message: String },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Xlsx {
         path: PathBuf,
         source: rust_xlsxwriter::XlsxError,
@@ -242,6 +242,7 @@ impl StoreError {
             StoreError::Safety(e) => Some(e),
             StoreError::Damaged(e) => Some(e.as_ref()),
             StoreError::Locked(e) => Some(e),
+            StoreError::Within { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }

@@ -52,12 +52,14 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
         warehouse_version: summary.as_ref().ok().and_then(|s| s.version.clone()),
         pack: None,
     };
-    let outcome = summary
-        .as_ref()
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("{e:#}"));
+    let (summary, outcome) = match summary {
+        Ok(s) => (Some(s), Ok(())),
+        Err(e) => (None, Err(anyhow::Error::from(e))),
+    };
     record_run(&p.warehouse, record, &outcome, log);
-    let summary = summary?;
+    let Some(summary) = summary else {
+        return outcome;
+    };
     super::print_summary(&summary, log);
     if log.prints() {
         println!(

@@ -232,7 +232,7 @@ pub fn record_run(warehouse: &Path, mut record: LastRun, outcome: &Result<()>, l
     record.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if let Err(e) = crate::status::write_last_run(warehouse, &record) {
         use crate::progress::Progress;
-        log.warn(&format!("{e:#}"));
+        log.warn(&crate::error::chain_text(&e));
     }
 }
 

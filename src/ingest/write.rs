@@ -56,8 +56,8 @@ pub(super) fn commit(
 pub(super) fn collect_garbage(pipeline: &Pipeline, progress: &dyn Progress) {
     let gc = match crate::files::failpoint("ingest.gc") {
         Ok(()) => warehouse::collect_garbage(&pipeline.warehouse, pipeline.settings.keep_versions)
-            .map_err(|e| format!("{e:#}")),
-        Err(e) => Err(format!("{e:#}")),
+            .map_err(|e| crate::error::chain_text(&e)),
+        Err(e) => Err(e.to_string()),
     };
     match gc {
         Ok(gone) if !gone.is_empty() => progress.say(&format!(

@@ -44,7 +44,9 @@ pub fn thousands(x: f64, decimals: usize) -> String {
         }
         out.push(ch);
     }
-    format!("{}{out}{frac}", if x < 0.0 { "−" } else { "" })
+    // A value that rounds to zero has no sign ("0.00", never "−0.00").
+    let negative = x < 0.0 && s.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    format!("{}{out}{frac}", if negative { "−" } else { "" })
 }
 
 fn count(x: Option<f64>) -> String {
@@ -598,6 +600,16 @@ pub fn tables(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_have_thousands_and_a_sign_only_when_not_zero() {
+        assert_eq!(thousands(1234567.0, 0), "1,234,567");
+        assert_eq!(thousands(-1234.567, 2), "−1,234.57");
+        assert_eq!(thousands(-0.0001, 2), "0.00");
+        assert_eq!(thousands(-0.004, 2), "0.00");
+        assert_eq!(thousands(-0.005001, 2), "−0.01");
+        assert_eq!(thousands(999.5, 0), "1,000");
+    }
 
     /// The sentence for an estimate, its interval and the two groups' sizes.
     fn sentence(outcome: &str, [e, lo, hi]: [f64; 3], [ns, nc]: [f64; 2]) -> String {

@@ -231,7 +231,7 @@ impl Snapshot {
 
     fn verify_manifest(&self) -> Result<(), DamagedWarehouse> {
         let manifest = super::manifest::read(self)
-            .map_err(|e| self.damaged(super::MANIFEST, format!("{e:#}")))?;
+            .map_err(|e| self.damaged(super::MANIFEST, crate::error::chain_text(&e)))?;
         if !self.files.iter().any(|f| f.table == super::MANIFEST) {
             return Err(self.damaged(super::MANIFEST, "the manifest is missing".into()));
         }

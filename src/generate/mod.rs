@@ -97,18 +97,9 @@ pub enum GenerateError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot write {}", path.display())]
-    Csv { path: PathBuf, source: csv::Error },
-    #[error("cannot write {}", path.display())]
-    Xlsx {
-        path: PathBuf,
-        source: rust_xlsxwriter::XlsxError,
-    },
+    /// A CSV, XLSX or other file (the same errors as the pack's files).
+    #[error(transparent)]
+    Write(#[from] crate::error::WriteError),
     #[error("cannot write {}", path.display())]
     Json {
         path: PathBuf,

@@ -1,6 +1,7 @@
 //! What the generator's parts share: a file's rows before they are written
 //! (`Table`), a weighted draw, date formats, and the CSV and XLSX writers.
 
+use crate::error::WriteError;
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -68,17 +69,21 @@ pub(super) fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[(T, f64)]) -> T {
 
 /// An I/O error on `path`, for `map_err`.
 pub(super) fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> GenerateError + '_ {
-    move |source| GenerateError::Io {
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        GenerateError::Write(WriteError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
 /// A CSV error on `path`, for `map_err`.
 pub(super) fn csv_at(path: &Path) -> impl FnOnce(csv::Error) -> GenerateError + '_ {
-    move |source| GenerateError::Csv {
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        GenerateError::Write(WriteError::Csv {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -119,9 +124,11 @@ pub(super) fn write_xlsx(
     number_cols: &[&str],
 ) -> Result<(), GenerateError> {
     let path = dir.join(&t.name);
-    let xlsx = |source| GenerateError::Xlsx {
-        path: path.clone(),
-        source,
+    let xlsx = |source| {
+        GenerateError::Write(WriteError::Xlsx {
+            path: path.clone(),
+            source,
+        })
     };
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();

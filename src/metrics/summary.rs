@@ -609,6 +609,8 @@ mod tests {
         assert_eq!(thousands(-0.004, 2), "0.00");
         assert_eq!(thousands(-0.005001, 2), "−0.01");
         assert_eq!(thousands(999.5, 0), "1,000");
+        assert_eq!(thousands(-1500.5, 1), "−1,500.5");
+        assert_eq!(thousands(12.0, 2), "12.00");
     }
 
     /// The sentence for an estimate, its interval and the two groups' sizes.

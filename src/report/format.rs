@@ -116,9 +116,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn thousands_and_signs() {
-        assert_eq!(thousands(1234567.0, 0), "1,234,567");
-        assert_eq!(thousands(-1500.5, 1), "−1,500.5");
-        assert_eq!(thousands(12.0, 2), "12.00");
+    fn a_headline_is_a_dash_when_there_is_no_figure() {
+        assert_eq!(headline(None, "rate"), "–");
+        let empty = Table::new("t", "T", polars::prelude::DataFrame::empty());
+        assert_eq!(headline(Some(&empty), "rate"), "–");
     }
 }

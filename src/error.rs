@@ -156,6 +156,10 @@ pub enum FileOp {
     Lock,
     MoveVersionInto,
     MovePackInto,
+    ReadLink,
+    RemoveOldPack,
+    /// A `latest` link pointed at this run id.
+    PointAt(String),
     /// A file of the previous version linked into the next, as this path.
     CarryOverAs(PathBuf),
 }
@@ -181,6 +185,9 @@ impl FileOp {
             FileOp::Lock => format!("cannot lock {p}"),
             FileOp::MoveVersionInto => format!("cannot move the new version into {p}"),
             FileOp::MovePackInto => format!("cannot move the pack into {p}"),
+            FileOp::ReadLink => format!("cannot read the link {p}"),
+            FileOp::RemoveOldPack => format!("cannot remove the old pack {p}"),
+            FileOp::PointAt(run_id) => format!("cannot point {p} at {run_id}"),
             FileOp::CarryOverAs(to) => format!(
                 "cannot carry {p} over into the new version (as {})",
                 to.display()

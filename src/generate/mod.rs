@@ -32,6 +32,7 @@ mod population;
 mod table;
 mod truth;
 
+use crate::error::FileOp;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -92,11 +93,9 @@ pub enum Confounding {
 /// A generated file could not be written (the cause follows on its own line).
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("cannot create the folder {}", path.display())]
-    Create {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The output folder cannot be made.
+    #[error(transparent)]
+    Folder(#[from] crate::error::StoreError),
     /// A CSV, XLSX or other file (the same errors as the pack's files).
     #[error(transparent)]
     Write(#[from] crate::error::WriteError),
@@ -110,10 +109,10 @@ pub enum GenerateError {
 /// Writes the synthetic inputs; returns the planted faults.
 pub fn generate(opts: &Options) -> Result<Vec<Fault>, GenerateError> {
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    std::fs::create_dir_all(&opts.out).map_err(|source| GenerateError::Create {
-        path: opts.out.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&opts.out).map_err(crate::error::StoreError::io(
+        FileOp::CreateFolder,
+        &opts.out,
+    ))?;
     let cov_start = d(COVERAGE_START.0, COVERAGE_START.1, COVERAGE_START.2);
     let cov_end = d(COVERAGE_END.0, COVERAGE_END.1, COVERAGE_END.2);
     let coverage = (cov_start, cov_end);

@@ -389,11 +389,6 @@ fn board_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value
     if let Value::Object(m) = &mut matching {
         m.insert("balance".into(), any_table("balance", sup));
     }
-    let did_matched = any_table("did_matched", sup);
-    let did_aligned_index = any_table("did_aligned_index", sup);
-    let placebo_did = any_table("placebo_did", sup);
-    let sensitivity = any_table("sensitivity", sup);
-    let providers_adjusted = any_table("providers_adjusted", sup);
     out.insert("summary".into(), summary);
     out.insert("limitations".into(), limitations);
     out.insert("evidence".into(), evidence);
@@ -402,11 +397,16 @@ fn board_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value
     out.insert("did_by_financial_year".into(), did_by_year);
     out.insert("did_year_on_year".into(), did_year_on_year);
     out.insert("matching".into(), matching);
-    out.insert("did_matched".into(), did_matched);
-    out.insert("did_aligned_index".into(), did_aligned_index);
-    out.insert("placebo_did".into(), placebo_did);
-    out.insert("sensitivity".into(), sensitivity);
-    out.insert("providers_adjusted".into(), providers_adjusted);
+    for name in [
+        "did_matched",
+        "did_aligned_index",
+        "placebo_did",
+        "sensitivity",
+        "providers_adjusted",
+    ] {
+        let v = any_table(name, sup);
+        out.insert(name.into(), v);
+    }
 }
 
 #[cfg(test)]

@@ -105,25 +105,6 @@ pub enum ReportError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
-    #[error("cannot point {} at {run_id}", link.display())]
-    Link {
-        link: PathBuf,
-        run_id: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot read the link {}", link.display())]
-    ReadLink {
-        link: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot remove the old pack {}", path.display())]
-    Prune {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     /// A table of the warehouse that is not as ingest writes it.
     #[error("the warehouse table {table} cannot be read")]
     Table {
@@ -307,10 +288,7 @@ fn prune_quietly(
         return Vec::new();
     };
     let pruned = failpoint("report.prune")
-        .map_err(|e| ReportError::Prune {
-            path: packs.to_path_buf(),
-            source: e,
-        })
+        .map_err(|e| StoreError::io(FileOp::RemoveOldPack, packs)(e).into())
         .and_then(|()| prune(packs, keep));
     pruned.unwrap_or_else(|e| {
         progress.warn(&crate::error::chain_text(&e));
@@ -324,10 +302,8 @@ fn check_link(link: &Path) -> ReportResult<()> {
     match link.symlink_metadata() {
         Err(_) => Ok(()),
         Ok(m) if m.file_type().is_symlink() => {
-            let target = std::fs::read_link(link).map_err(|source| ReportError::ReadLink {
-                link: link.to_path_buf(),
-                source,
-            })?;
+            let target =
+                std::fs::read_link(link).map_err(StoreError::io(FileOp::ReadLink, link))?;
             let plain = target.to_str().is_some_and(|t| check_run_id(t).is_ok());
             if plain {
                 Ok(())
@@ -398,11 +374,7 @@ fn point_link(packs: &Path, name: &str, run_id: &str) -> ReportResult<()> {
     failpoint("report.latest")
         .and_then(|()| std::os::unix::fs::symlink(run_id, &tmp))
         .and_then(|()| std::fs::rename(&tmp, &link))
-        .map_err(|source| ReportError::Link {
-            link: link.clone(),
-            run_id: run_id.into(),
-            source,
-        })?;
+        .map_err(StoreError::io(FileOp::PointAt(run_id.into()), &link))?;
     Ok(fsync_dir(packs)?)
 }
 
@@ -471,7 +443,7 @@ fn prune(dir: &Path, keep: usize) -> ReportResult<Vec<String>> {
         let trash = dir.join(format!(".tmp-{}-trash-{name}", std::process::id()));
         std::fs::rename(&path, &trash)
             .and_then(|()| std::fs::remove_dir_all(&trash))
-            .map_err(|source| ReportError::Prune { path, source })?;
+            .map_err(StoreError::io(FileOp::RemoveOldPack, &path))?;
         removed.push(name.clone());
     }
     Ok(removed)

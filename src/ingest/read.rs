@@ -2,6 +2,7 @@
 //! columns for the fields the pipeline maps, with the line each row came from.
 //! Rows that cannot be split into the header's fields are rejects, not errors.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -14,40 +15,52 @@ use crate::pipeline::{Encoding, Format, Source};
 
 use super::Reject;
 
-/// One mapped column's cells as text (None for an empty cell), gathered a
-/// block of rows at a time into polars text columns (16 bytes a short cell,
-/// against a heap string each).
-#[derive(Default)]
+/// One mapped column's cells as text (None for an empty cell), built
+/// straight into a polars text column: no heap string per cell.
 pub struct TextColumn {
-    done: Vec<Series>,
-    pending: Vec<Option<String>>,
+    done: Vec<StringChunked>,
+    building: StringChunkedBuilder,
 }
 
-/// Rows gathered as Rust strings before they move into a polars column.
-const BLOCK: usize = 65_536;
+impl Default for TextColumn {
+    fn default() -> Self {
+        TextColumn {
+            done: Vec::new(),
+            building: StringChunkedBuilder::new(PlSmallStr::EMPTY, 0),
+        }
+    }
+}
 
 impl TextColumn {
-    pub fn push(&mut self, v: Option<String>) {
-        self.pending.push(v);
-        if self.pending.len() >= BLOCK {
-            let block = std::mem::take(&mut self.pending);
-            self.done.push(Series::new(PlSmallStr::EMPTY, block));
+    pub fn push(&mut self, v: Option<&str>) {
+        match v {
+            Some(v) => self.building.append_value(v),
+            None => self.building.append_null(),
         }
     }
 
-    /// The whole column, named.
-    pub fn into_series(mut self, name: &str) -> PolarsResult<Series> {
-        let mut out = Series::new(name.into(), std::mem::take(&mut self.pending));
-        if let Some((first, rest)) = self.done.split_first() {
-            let mut all = first.clone();
-            for s in rest {
-                all.append(s)?;
-            }
-            all.append(&out)?;
-            // One chunk, as the column was read before it came in blocks.
-            out = all.with_name(name.into()).rechunk();
+    /// Appends another column's cells after these (a later part of the file).
+    fn append(&mut self, mut other: TextColumn) {
+        let mine = std::mem::take(self);
+        self.done = mine.done;
+        self.done.push(mine.building.finish());
+        self.done.append(&mut other.done);
+        self.building = other.building;
+    }
+
+    /// The whole column, named, in one chunk.
+    pub fn into_series(self, name: &str) -> PolarsResult<Series> {
+        let mut parts = self.done;
+        parts.push(self.building.finish());
+        let mut parts = parts.into_iter().filter(|p| !p.is_empty());
+        let mut out = match parts.next() {
+            Some(first) => first,
+            None => StringChunked::full_null(PlSmallStr::EMPTY, 0),
+        };
+        for p in parts {
+            out.append(&p)?;
         }
-        Ok(out)
+        Ok(out.with_name(name.into()).into_series().rechunk())
     }
 }
 
@@ -79,18 +92,30 @@ impl RawTable {
 
     /// Adds one row from `line`: each located field's cell, as `cell(field,
     /// index)` gives it.
-    fn push_row(
+    fn push_row<'c>(
         &mut self,
         wanted: &[(String, usize)],
         line: u32,
-        mut cell: impl FnMut(&str, usize) -> Option<String>,
+        mut cell: impl FnMut(&str, usize) -> Option<std::borrow::Cow<'c, str>>,
     ) {
         for (field, i) in wanted {
             if let Some(c) = self.columns.get_mut(field) {
-                c.push(cell(field, *i));
+                c.push(cell(field, *i).as_deref());
             }
         }
         self.lines.push(line);
+    }
+
+    /// Appends the rows of a later part of the same file.
+    fn append(&mut self, other: RawTable) {
+        for (field, column) in other.columns {
+            if let Some(mine) = self.columns.get_mut(&field) {
+                mine.append(column);
+            }
+        }
+        self.lines.extend(other.lines);
+        self.rejects.extend(other.rejects);
+        self.rows_read += other.rows_read;
     }
 }
 
@@ -146,38 +171,42 @@ fn locate(
     Ok(out)
 }
 
-fn decode(path: &Path, bytes: &[u8], source: &Source) -> Result<String, InputError> {
+fn decode<'b>(path: &Path, bytes: &'b [u8], source: &Source) -> Result<Cow<'b, str>, InputError> {
     let bytes = bytes
         .strip_prefix(b"\xEF\xBB\xBF".as_slice())
         .unwrap_or(bytes);
     // A byte-order mark is dropped whether or not the pipeline declares one.
     match source.encoding {
-        Encoding::Utf8 => String::from_utf8(bytes.to_vec()).map_err(|e| {
-            let at = e.utf8_error().valid_up_to();
+        Encoding::Utf8 => std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
+            let at = e.valid_up_to();
             let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
             file_err(
                 path,
                 format!("line {line}: the file is not UTF-8 (byte {at}); if it was saved from Excel, declare encoding = \"windows-1252\""),
             )
         }),
-        Encoding::Windows1252 => Ok(encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned()),
+        Encoding::Windows1252 => Ok(encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0),
     }
 }
 
-fn clean(s: &str) -> Option<String> {
+/// A cell's text trimmed, or None when nothing is left.
+fn clean(s: &str) -> Option<Cow<'_, str>> {
     let t = s.trim();
-    (!t.is_empty()).then(|| t.to_string())
+    (!t.is_empty()).then_some(Cow::Borrowed(t))
 }
 
-/// Physical line numbers (1-based) from byte offsets: counts `\n` only, so
-/// LF, CRLF and newlines inside quoted fields all count as the editor shows them.
+/// Physical line numbers (1-based) from byte offsets in a part of the file
+/// that starts on line `first`: counts `\n` only, so LF, CRLF and newlines
+/// inside quoted fields all count as the editor shows them.
 struct LineIndex {
+    first: u32,
     newlines: Vec<usize>,
 }
 
 impl LineIndex {
-    fn new(text: &str) -> Self {
+    fn new(text: &str, first: u32) -> Self {
         LineIndex {
+            first,
             newlines: text
                 .bytes()
                 .enumerate()
@@ -187,7 +216,7 @@ impl LineIndex {
         }
     }
     fn line_at(&self, byte: usize) -> u32 {
-        (self.newlines.partition_point(|&n| n < byte) + 1) as u32
+        self.first + self.newlines.partition_point(|&n| n < byte) as u32
     }
     /// The line a record starts on. After a CRLF the csv reader places the
     /// next record at the `\n` it has not consumed yet: a record never starts
@@ -206,7 +235,7 @@ impl LineIndex {
     }
 }
 
-/// A CSV file's records in turn, each with the physical line it starts on.
+/// A CSV text's records in turn, each with the physical line it starts on.
 struct Records<'a> {
     rdr: csv::Reader<&'a [u8]>,
     record: csv::StringRecord,
@@ -215,8 +244,9 @@ struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
-    /// The records of `text`, split at `delimiter`, header included.
-    fn new(text: &'a str, delimiter: u8) -> Self {
+    /// The records of `text` (a file, or a part of one that starts a record
+    /// on line `first`), split at `delimiter`.
+    fn new(text: &'a str, delimiter: u8, first: u32) -> Self {
         // The csv crate's own line count is off for CRLF files: lines come from byte offsets.
         let rdr = csv::ReaderBuilder::new()
             .delimiter(delimiter)
@@ -227,7 +257,7 @@ impl<'a> Records<'a> {
             rdr,
             record: csv::StringRecord::new(),
             text,
-            lines: LineIndex::new(text),
+            lines: LineIndex::new(text, first),
         }
     }
 
@@ -244,18 +274,69 @@ impl<'a> Records<'a> {
         }
         Ok(Some(self.line_of(self.record.position())))
     }
+
+    /// The byte offset where the next record starts.
+    fn offset(&self) -> usize {
+        self.rdr.position().byte() as usize
+    }
 }
 
-fn read_csv(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, InputError> {
-    let text = decode(path, bytes, source)?;
-    if text.trim().is_empty() {
-        return Err(file_err(path, "the file is empty (no header row)"));
+/// How many parts a large file's rows are read in, side by side: polars'
+/// thread count (`POLARS_MAX_THREADS`), else the machine's cores.
+fn reading_threads() -> usize {
+    std::env::var("POLARS_MAX_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Below this many bytes of rows a file is read in one part.
+const PART_BYTES: usize = 4 << 20;
+
+/// The rows after the header split into parts that each start a record:
+/// (part, its first line). A file with a quote anywhere in its rows is one
+/// part (a quoted field may hold a line break); else parts end at line breaks.
+fn row_parts(rows: &str, first: u32, threads: usize, part_bytes: usize) -> Vec<(&str, u32)> {
+    let n = (rows.len() / part_bytes.max(1)).clamp(1, threads);
+    if n == 1 || rows.as_bytes().contains(&b'"') {
+        return vec![(rows, first)];
     }
-    let mut records = Records::new(&text, source.delimiter);
-    let headers = csv_headers(path, &mut records, source.header_row)?;
-    check_delimiter(path, &headers, source.delimiter as char)?;
-    let wanted = locate(path, &headers, source)?;
-    let mut table = RawTable::for_columns(&wanted);
+    let mut parts = Vec::with_capacity(n);
+    let (mut start, mut line) = (0, first);
+    for k in 1..=n {
+        let end = if k == n {
+            rows.len()
+        } else {
+            let target = (rows.len() * k / n).max(start);
+            match rows.as_bytes()[target..].iter().position(|b| *b == b'\n') {
+                Some(i) => target + i + 1,
+                None => rows.len(),
+            }
+        };
+        if end > start {
+            let part = &rows[start..end];
+            parts.push((part, line));
+            line += part.bytes().filter(|b| *b == b'\n').count() as u32;
+        }
+        start = end;
+    }
+    parts
+}
+
+/// Reads the rows of one part: blank lines skipped, rows with another
+/// number of fields than the header's rejected, the rest kept.
+fn read_rows(
+    path: &Path,
+    part: &str,
+    first: u32,
+    delimiter: u8,
+    header_len: usize,
+    wanted: &[(String, usize)],
+) -> Result<RawTable, InputError> {
+    let mut records = Records::new(part, delimiter, first);
+    let mut table = RawTable::for_columns(wanted);
     loop {
         let line = match records.next() {
             Ok(Some(line)) => line,
@@ -273,15 +354,58 @@ fn read_csv(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inpu
             continue; // a blank line carries no row
         }
         table.rows_read += 1;
-        if record.len() != headers.len() {
-            table
-                .rejects
-                .push(ragged(line, record.len(), headers.len()));
+        if record.len() != header_len {
+            table.rejects.push(ragged(line, record.len(), header_len));
             continue;
         }
-        table.push_row(&wanted, line, |_, i| record.get(i).and_then(clean));
+        table.push_row(wanted, line, |_, i| record.get(i).and_then(clean));
     }
     Ok(table)
+}
+
+fn read_csv(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, InputError> {
+    read_csv_in(path, bytes, source, reading_threads(), PART_BYTES)
+}
+
+/// `read_csv` with a file of at least `part_bytes` of rows read in up to
+/// `threads` parts side by side (the same rows, lines and rejects as one).
+fn read_csv_in(
+    path: &Path,
+    bytes: &[u8],
+    source: &Source,
+    threads: usize,
+    part_bytes: usize,
+) -> Result<RawTable, InputError> {
+    let text = decode(path, bytes, source)?;
+    if text.trim().is_empty() {
+        return Err(file_err(path, "the file is empty (no header row)"));
+    }
+    let mut records = Records::new(&text, source.delimiter, 1);
+    let headers = csv_headers(path, &mut records, source.header_row)?;
+    check_delimiter(path, &headers, source.delimiter as char)?;
+    let wanted = locate(path, &headers, source)?;
+    let at = records.offset();
+    let first = records.lines.line_at(at);
+    let parts = row_parts(&text[at..], first, threads, part_bytes);
+    let read = |(part, first): &(&str, u32)| {
+        read_rows(path, part, *first, source.delimiter, headers.len(), &wanted)
+    };
+    let tables: Vec<Result<RawTable, InputError>> = if parts.len() == 1 {
+        parts.iter().map(read).collect()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts.iter().map(|p| s.spawn(move || read(p))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    let mut out = RawTable::for_columns(&wanted);
+    for t in tables {
+        out.append(t?);
+    }
+    Ok(out)
 }
 
 /// The header row: the first record on or after line `header_row`.
@@ -347,24 +471,26 @@ fn ragged(line: u32, fields: usize, header: usize) -> Reject {
     }
 }
 
-fn cell_text(cell: &Data, date_format: &str) -> Option<String> {
+fn cell_text<'c>(cell: &'c Data, date_format: &str) -> Option<Cow<'c, str>> {
+    let owned = |s: String| Some(Cow::Owned(s));
     match cell {
         Data::Empty => None,
         Data::String(s) => clean(s),
-        Data::Int(i) => Some(i.to_string()),
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(format!("{}", *f as i64)),
-        Data::Float(f) => Some(f.to_string()),
-        Data::Bool(b) => Some(if *b { "1".into() } else { "0".into() }),
+        Data::Int(i) => owned(i.to_string()),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => owned(format!("{}", *f as i64)),
+        Data::Float(f) => owned(f.to_string()),
+        Data::Bool(b) => owned(if *b { "1".into() } else { "0".into() }),
         Data::DateTime(dt) => dt
             .as_datetime()
             .map(|d| d.date().format(date_format).to_string())
-            .or_else(|| Some(dt.to_string())),
+            .or_else(|| Some(dt.to_string()))
+            .map(Cow::Owned),
         Data::DateTimeIso(s) => NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d")
-            .map(|d| d.format(date_format).to_string())
+            .map(|d| Cow::Owned(d.format(date_format).to_string()))
             .ok()
             .or_else(|| clean(s)),
         Data::DurationIso(s) => clean(s),
-        Data::Error(e) => Some(format!("#{e:?}")),
+        Data::Error(e) => owned(format!("#{e:?}")),
     }
 }
 
@@ -409,7 +535,11 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
     let headers: Vec<String> = match rows.next() {
         Some(h) => h
             .iter()
-            .map(|c| cell_text(c, "%Y-%m-%d").unwrap_or_default())
+            .map(|c| {
+                cell_text(c, "%Y-%m-%d")
+                    .map(Cow::into_owned)
+                    .unwrap_or_default()
+            })
             .collect(),
         None => {
             return Err(file_err(
@@ -474,6 +604,93 @@ mod tests {
             t.rejects[0].reason,
             "the row has 3 fields; the header has 7 (a stray delimiter or quote?)"
         );
+    }
+
+    /// Everything a reading gives: each column's cells, lines, rejects, rows.
+    type Whole = (
+        Vec<Vec<Option<String>>>,
+        Vec<u32>,
+        Vec<(u32, String)>,
+        usize,
+    );
+
+    fn whole(t: RawTable) -> Whole {
+        let lines = t.lines.clone();
+        let rejects = t
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.reason.clone()))
+            .collect();
+        let rows = t.rows_read;
+        let mut cols = Vec::new();
+        let mut columns = t.columns;
+        let names: Vec<String> = columns.keys().cloned().collect();
+        for f in names {
+            let s = columns.remove(&f).unwrap().into_series(&f).unwrap();
+            assert_eq!(s.n_chunks(), 1);
+            cols.push(
+                s.str()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.map(str::to_string))
+                    .collect(),
+            );
+        }
+        (cols, lines, rejects, rows)
+    }
+
+    #[test]
+    fn a_file_read_in_parts_gives_what_one_part_gives() {
+        // CRLF and LF lines, a blank line, a line of empty cells, ragged rows
+        // and a row with empty cells, over many parts.
+        let mut text = format!("Title row\r\n{HEADER}\r\n");
+        for i in 0..200 {
+            match i % 7 {
+                0 => text.push_str("\r\n"),
+                1 => text.push_str(",,,,,,\n"),
+                2 => text.push_str(&format!("A,{i},generic\r\n")),
+                3 => text.push_str(&format!("A,{i},generic,,p{i},01/02/2024,0,extra\n")),
+                _ => text.push_str(&format!(" A ,{i},generic,, p{i} ,01/02/2024,{}\r\n", i % 3)),
+            }
+        }
+        let p = crate::ingest::test_pipeline("header_row = 2");
+        let src = &p.sources[0];
+        let path = Path::new("x.csv");
+        let one = whole(read_csv_in(path, text.as_bytes(), src, 1, usize::MAX).unwrap());
+        for threads in [2, 3, 8] {
+            let parts = row_parts(&text, 1, threads, 64);
+            assert_eq!(parts.len(), threads, "{threads} parts");
+            let many = whole(read_csv_in(path, text.as_bytes(), src, threads, 64).unwrap());
+            assert_eq!(many, one, "{threads} parts");
+        }
+        // Every row is accounted for and lines are physical lines.
+        let (cells, lines, rejects, rows) = one;
+        assert_eq!(rows, lines.len() + rejects.len());
+        // Line 3 is blank (i = 0), line 4 empty cells (skipped, as blank), line 5
+        // (i = 2) and line 6 (i = 3) are ragged, line 7 (i = 4) is the first row.
+        assert_eq!(rows, 200 - 2 * 29);
+        assert_eq!(lines[..2], [7, 8]);
+        assert_eq!(rejects[..2].iter().map(|r| r.0).collect::<Vec<_>>(), [5, 6]);
+        // Row i is on line 3 + i; the last kept row is i = 195 (196 to 199 are not).
+        assert_eq!(*lines.last().unwrap(), 3 + 195);
+        assert!(cells.iter().all(|c| c.len() == lines.len()));
+    }
+
+    #[test]
+    fn a_file_with_a_quote_is_read_in_one_part() {
+        let rows = "A,1\nB,\"2\n3\"\nC,4\n".repeat(10);
+        assert_eq!(row_parts(&rows, 2, 4, 8).len(), 1);
+        let plain = "A,1\nB,2\nC,3\n".repeat(10);
+        let parts = row_parts(&plain, 2, 4, 8);
+        assert_eq!(parts.len(), 4);
+        // Parts end at line breaks, cover the rows, and know their first line.
+        assert_eq!(parts.iter().map(|(p, _)| *p).collect::<String>(), plain);
+        let mut at = 0;
+        for (part, first) in &parts {
+            assert!(part.ends_with('\n'));
+            assert_eq!(*first as usize, 2 + plain[..at].matches('\n').count());
+            at += part.len();
+        }
     }
 
     #[test]

@@ -5,24 +5,19 @@ use serde_json::{json, Map, Value};
 
 use crate::metrics::{Evaluation, Table};
 
-/// Builds one JSON object from a table row; suppressed cells become null and
-/// are named in `suppressed` as `<path>.<key>`.
-fn row(
-    t: &Table,
-    i: usize,
-    keys: &[(&str, &str)],
-    path: &str,
-    suppressed: &mut Vec<String>,
-) -> Value {
+/// Builds one JSON object from a table row, each column under its own name;
+/// suppressed cells become null and are named in `suppressed` as
+/// `<path>.<column>`.
+fn row(t: &Table, i: usize, columns: &[&str], path: &str, suppressed: &mut Vec<String>) -> Value {
     let mut m = Map::new();
-    for (key, column) in keys {
+    for column in columns {
         let v = if t.is_suppressed(i, column) {
-            suppressed.push(format!("{path}.{key}"));
+            suppressed.push(format!("{path}.{column}"));
             Value::Null
         } else {
             cell(t, i, column)
         };
-        m.insert((*key).to_string(), v);
+        m.insert((*column).to_string(), v);
     }
     Value::Object(m)
 }
@@ -52,31 +47,33 @@ fn cell(t: &Table, i: usize, column: &str) -> Value {
     }
 }
 
-fn rows(
+/// A table's rows as `take` says, `columns` under their own names (groups
+/// of names separated by spaces; none: every column in the table's order).
+fn table_json(
     t: Option<&Table>,
-    keys: &[(&str, &str)],
+    take: Take,
+    columns: &[&str],
     path: &str,
     suppressed: &mut Vec<String>,
 ) -> Value {
-    match t {
-        Some(t) => Value::Array(
+    let every = match (columns.is_empty(), t) {
+        (true, Some(t)) => t.column_names(),
+        _ => Vec::new(),
+    };
+    let names: Vec<&str> = columns
+        .iter()
+        .flat_map(|c| c.split_whitespace())
+        .chain(every.iter().map(String::as_str))
+        .collect();
+    match (take, t) {
+        (Take::First, Some(t)) if t.height() > 0 => row(t, 0, &names, path, suppressed),
+        (Take::First, _) | (Take::RowsOrNull, None) => Value::Null,
+        (_, Some(t)) => Value::Array(
             (0..t.height())
-                .map(|i| row(t, i, keys, &format!("{path}[{i}]"), suppressed))
+                .map(|i| row(t, i, &names, &format!("{path}[{i}]"), suppressed))
                 .collect(),
         ),
-        None => Value::Array(vec![]),
-    }
-}
-
-fn first(
-    t: Option<&Table>,
-    keys: &[(&str, &str)],
-    path: &str,
-    suppressed: &mut Vec<String>,
-) -> Value {
-    match t {
-        Some(t) if t.height() > 0 => row(t, 0, keys, path, suppressed),
-        _ => Value::Null,
+        (_, None) => Value::Array(vec![]),
     }
 }
 
@@ -90,33 +87,101 @@ pub struct RunInfo {
     pub internal: bool,
 }
 
-/// The keys of a completion row (and of an equity group's row).
-const COMPLETION_KEYS: [(&str, &str); 9] = [
-    ("referrals", "referrals"),
-    ("uptake", "uptake"),
-    ("uptake_ci_low", "uptake_ci_low"),
-    ("uptake_ci_high", "uptake_ci_high"),
-    ("starters", "starters"),
-    ("completers", "completers"),
-    ("rate", "rate"),
-    ("ci_low", "ci_low"),
-    ("ci_high", "ci_high"),
+/// Columns of an activity row.
+const COUNTS: &str = "referrals starters completers courses";
+/// Columns of a completion row (and of an equity group's row).
+const COMPLETION: &str =
+    "referrals uptake uptake_ci_low uptake_ci_high starters completers rate ci_low ci_high";
+
+/// Which rows of its table a key of `metrics.json` holds.
+#[derive(Clone, Copy)]
+enum Take {
+    /// Every row, as a list (empty when the table is absent).
+    Rows,
+    /// Every row, as a list (null when the table is absent).
+    RowsOrNull,
+    /// The first row, as an object (null when the table is absent or empty).
+    First,
+}
+
+/// What fills one key of `metrics.json`.
+enum Entry {
+    /// A table at a path (dots name keys inside keys; the path also names
+    /// the table's suppressed figures): the path, the table, which rows,
+    /// and the columns, each under its own name (groups of names separated
+    /// by spaces; none: every column in the table's order). A key inside one
+    /// that holds null is left out.
+    Table(&'static str, &'static str, Take, &'static [&'static str]),
+    /// Keys a function of their own fills.
+    Part(fn(&Evaluation, &mut Vec<String>, &mut Map<String, Value>)),
+}
+
+/// Every column of the table of the same name, under its name.
+const fn whole(name: &'static str, take: Take) -> Entry {
+    Entry::Table(name, name, take, &[])
+}
+
+/// The keys in a fixed order: `suppressed` lists their hidden figures in it.
+const ENTRIES: &[Entry] = &[
+    // Activity and completion, overall and by provider, programme and period.
+    Entry::Table("activity.overall", "activity_overall", Take::First, &[COUNTS]),
+    Entry::Table("activity.by_provider", "activity_by_provider", Take::Rows, &["provider_id", COUNTS]),
+    Entry::Table("activity.by_programme", "activity_by_programme", Take::Rows, &["programme", COUNTS]),
+    Entry::Table("activity.by_financial_year", "activity_by_financial_year", Take::Rows, &["financial_year", COUNTS]),
+    Entry::Table("activity.by_quarter", "activity_by_quarter", Take::Rows, &["quarter", COUNTS]),
+    Entry::Table("activity.by_month", "activity_by_month", Take::Rows, &["month", COUNTS]),
+    Entry::Table("completion.overall", "completion_overall", Take::First, &[COMPLETION]),
+    Entry::Table("completion.by_provider", "completion_by_provider", Take::Rows, &["provider_id", COMPLETION]),
+    Entry::Table("completion.by_programme", "completion_by_programme", Take::Rows, &["programme", COMPLETION]),
+    // Waits, retention by session and equity by group.
+    Entry::Table("waits", "waits_by_provider", Take::Rows, &["provider_id starters median_days lower_quartile_days upper_quartile_days"]),
+    Entry::Table("retention", "retention", Take::Rows, &["session attended rate"]),
+    Entry::Part(equity_json),
+    // Hospital use before and after, follow-up and linkage, the difference in differences.
+    Entry::Table("hospital", "hospital_pre_post", Take::Rows, &["group outcome n mean_pre mean_post change ci_low ci_high pct_change"]),
+    Entry::Table("follow_up", "hospital_follow_up", Take::Rows, &["group persons eligible insufficient_follow_up linked linkage"]),
+    Entry::Part(linkage_json),
+    Entry::Table("did", "did", Take::Rows, &["outcome estimate ci_low ci_high n_starters n_comparison"]),
+    Entry::Part(pam_json),
+    // Cost, savings and the value of hospital activity avoided.
+    Entry::Table("cost", "cost_summary", Take::First, &["total per_referral per_starter per_completer per_course period_years benchmark_per_participant benchmark_per_completer"]),
+    Entry::Table("cost.by_provider", "cost_by_provider", Take::Rows, &["provider_id cost completers cost_per_completer"]),
+    Entry::Table("cost.by_programme", "cost_by_programme", Take::Rows, &["programme cost completers cost_per_completer"]),
+    Entry::Table("savings", "savings", Take::Rows, &["outcome did unit_cost value_per_starter events_avoided"]),
+    Entry::Table("value", "value", Take::First, &["total_cost value_per_starter starters total_value value_low value_high net_cost return_per_pound return_low return_high partial outcomes_covered not_estimable_reason"]),
+    // The provider comparison, the monthly trend and data quality.
+    Entry::Table("providers", "providers", Take::Rows, &["provider_id provider referrals starters completers courses starters_per_course cost rate ci_low ci_high funnel_lower_95 funnel_upper_95 funnel_lower_998 funnel_upper_998 funnel_position cost_per_completer pam_n pam_change"]),
+    Entry::Table("trend", "trend_monthly", Take::Rows, &["month starters completers starters_special_cause completers_special_cause"]),
+    Entry::Table("data_quality.files", "data_quality", Take::Rows, &["source path rows_read accepted rejected reject_rate"]),
+    // The board's reading: summary, limitations, evidence, scorecard, year
+    // on year, and the fair comparison's tables.
+    Entry::Part(sentences_json),
+    Entry::Table("evidence", "evidence", Take::Rows, &["figure unit published local local_is source year"]),
+    whole("scorecard", Take::Rows),
+    whole("year_on_year", Take::Rows),
+    whole("did_by_financial_year", Take::Rows),
+    whole("did_year_on_year", Take::Rows),
+    Entry::Part(matching_json),
+    whole("did_matched", Take::RowsOrNull),
+    whole("did_aligned_index", Take::RowsOrNull),
+    whole("placebo_did", Take::RowsOrNull),
+    whole("sensitivity", Take::RowsOrNull),
+    whole("providers_adjusted", Take::RowsOrNull),
 ];
 
 pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
-    // The parts in a fixed order: `suppressed` lists their hidden figures in it.
     let mut s = Vec::new();
     let mut out = Map::new();
-    for part in [
-        activity_json,
-        equity_json,
-        hospital_json,
-        pam_json,
-        cost_json,
-        providers_json,
-        board_json,
-    ] {
-        part(e, &mut s, &mut out);
+    for entry in ENTRIES {
+        match entry {
+            Entry::Part(part) => part(e, &mut s, &mut out),
+            Entry::Table(path, table, take, columns) => {
+                if let Some((parent, key)) = parent(&mut out, path) {
+                    let v = table_json(e.table(table), *take, columns, path, &mut s);
+                    parent.insert(key.to_string(), v);
+                }
+            }
+        }
     }
     let head = json!({
         "schema_version": 1,
@@ -141,102 +206,47 @@ pub fn metrics_json(e: &Evaluation, run: &RunInfo) -> Value {
     Value::Object(out)
 }
 
-/// Activity and completion, overall and by provider, programme and period.
-fn activity_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
-    let counts = [
-        ("referrals", "referrals"),
-        ("starters", "starters"),
-        ("completers", "completers"),
-        ("courses", "courses"),
-    ];
-    let comp = COMPLETION_KEYS;
-    let mut by_provider_counts = vec![("provider_id", "provider_id")];
-    by_provider_counts.extend(counts);
-    let mut by_provider_comp = vec![("provider_id", "provider_id")];
-    by_provider_comp.extend(comp);
-
-    let activity = json!({
-        "overall": first(e.table("activity_overall"), &counts, "activity.overall", sup),
-        "by_provider": rows(e.table("activity_by_provider"), &by_provider_counts, "activity.by_provider", sup),
-        "by_programme": rows(e.table("activity_by_programme"), &[("programme", "programme"), ("referrals", "referrals"), ("starters", "starters"), ("completers", "completers"), ("courses", "courses")], "activity.by_programme", sup),
-        "by_financial_year": rows(e.table("activity_by_financial_year"), &[("financial_year", "financial_year"), ("referrals", "referrals"), ("starters", "starters"), ("completers", "completers"), ("courses", "courses")], "activity.by_financial_year", sup),
-        "by_quarter": rows(e.table("activity_by_quarter"), &[("quarter", "quarter"), ("referrals", "referrals"), ("starters", "starters"), ("completers", "completers"), ("courses", "courses")], "activity.by_quarter", sup),
-        "by_month": rows(e.table("activity_by_month"), &[("month", "month"), ("referrals", "referrals"), ("starters", "starters"), ("completers", "completers"), ("courses", "courses")], "activity.by_month", sup),
-    });
-    let mut by_programme_comp = vec![("programme", "programme")];
-    by_programme_comp.extend(comp);
-    let completion = json!({
-        "overall": first(e.table("completion_overall"), &comp, "completion.overall", sup),
-        "by_provider": rows(e.table("completion_by_provider"), &by_provider_comp, "completion.by_provider", sup),
-        "by_programme": rows(e.table("completion_by_programme"), &by_programme_comp, "completion.by_programme", sup),
-    });
-    out.insert("activity".into(), activity);
-    out.insert("completion".into(), completion);
+/// The object that holds the last key of `path`, made where it is missing;
+/// None when a key on the way holds something else (null: no table).
+fn parent<'m, 'p>(
+    out: &'m mut Map<String, Value>,
+    path: &'p str,
+) -> Option<(&'m mut Map<String, Value>, &'p str)> {
+    let mut keys = path.split('.');
+    let last = keys.next_back()?;
+    let mut m = out;
+    for key in keys {
+        match m.entry(key).or_insert_with(|| Value::Object(Map::new())) {
+            Value::Object(inner) => m = inner,
+            _ => return None,
+        }
+    }
+    Some((m, last))
 }
 
-/// Waits, retention by session and equity by group.
+/// Equity: a key per `equity_by_<group>` table.
 fn equity_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
-    let waits = rows(
-        e.table("waits_by_provider"),
-        &same("provider_id starters median_days lower_quartile_days upper_quartile_days"),
-        "waits",
-        sup,
-    );
-    let retention = rows(
-        e.table("retention"),
-        &same("session attended rate"),
-        "retention",
-        sup,
-    );
     let mut equity = Map::new();
     for t in e.tables.iter().filter(|t| t.name.starts_with("equity_by_")) {
         let key = t.name.trim_start_matches("equity_by_").to_string();
-        let mut keys = vec![("group", "group")];
-        keys.extend(COMPLETION_KEYS);
-        equity.insert(
-            key.clone(),
-            rows(Some(t), &keys, &format!("equity.{key}"), sup),
-        );
+        let path = format!("equity.{key}");
+        let v = table_json(Some(t), Take::Rows, &["group", COMPLETION], &path, sup);
+        equity.insert(key, v);
     }
-    out.insert("waits".into(), waits);
-    out.insert("retention".into(), retention);
     out.insert("equity".into(), Value::Object(equity));
 }
 
-/// Hospital use before and after, follow-up and linkage, the difference in differences.
-fn hospital_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
-    let hospital = rows(
-        e.table("hospital_pre_post"),
-        &same("group outcome n mean_pre mean_post change ci_low ci_high pct_change"),
-        "hospital",
-        sup,
-    );
-    let follow_up = rows(
-        e.table("hospital_follow_up"),
-        &same("group persons eligible insufficient_follow_up linked linkage"),
-        "follow_up",
-        sup,
-    );
-    let did = rows(
-        e.table("did"),
-        &same("outcome estimate ci_low ci_high n_starters n_comparison"),
-        "did",
-        sup,
-    );
-    out.insert("hospital".into(), hospital);
-    out.insert("linkage".into(), follow_up.clone());
-    out.insert("follow_up".into(), follow_up);
-    out.insert("did".into(), did);
+/// `linkage`: the follow-up table again, under its first name.
+fn linkage_json(_: &Evaluation, _: &mut Vec<String>, out: &mut Map<String, Value>) {
+    let follow_up = out.get("follow_up").cloned().unwrap_or(Value::Null);
+    out.insert("linkage".into(), follow_up);
 }
 
 /// Activation (PAM): the paired change, levels and transitions.
 fn pam_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
-    let mut pam = first(
-        e.table("pam_summary"),
-        &same("n_paired mean_pre mean_post change ci_low ci_high pct_up_one_level pct_up_3_points"),
-        "pam",
-        sup,
-    );
+    let summary =
+        "n_paired mean_pre mean_post change ci_low ci_high pct_up_one_level pct_up_3_points";
+    let mut pam = table_json(e.table("pam_summary"), Take::First, &[summary], "pam", sup);
     if let (Some(t), Value::Object(m)) = (e.table("pam_transitions"), &mut pam) {
         let mut grid = Vec::new();
         for i in 0..t.height() {
@@ -255,158 +265,35 @@ fn pam_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>)
             grid.push(Value::Array(r));
         }
         m.insert("transitions".into(), Value::Array(grid));
-        m.insert(
-            "by_baseline_level".into(),
-            rows(
-                e.table("pam_by_baseline"),
-                &same("baseline_level n mean_change"),
-                "pam.by_baseline_level",
-                sup,
-            ),
-        );
+        let by_baseline = e.table("pam_by_baseline");
+        let columns = ["baseline_level n mean_change"];
+        let path = "pam.by_baseline_level";
+        let v = table_json(by_baseline, Take::Rows, &columns, path, sup);
+        m.insert("by_baseline_level".into(), v);
     }
     out.insert("pam".into(), pam);
 }
 
-/// Cost, savings and the value of hospital activity avoided.
-/// Fields published under their own names (`names` separated by spaces).
-fn same(names: &str) -> Vec<(&str, &str)> {
-    names.split_whitespace().map(|n| (n, n)).collect()
-}
-
-fn cost_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
-    let mut cost = first(
-        e.table("cost_summary"),
-        &same("total per_referral per_starter per_completer per_course period_years benchmark_per_participant benchmark_per_completer"),
-        "cost",
-        sup,
-    );
-    if let Value::Object(m) = &mut cost {
-        m.insert(
-            "by_provider".into(),
-            rows(
-                e.table("cost_by_provider"),
-                &same("provider_id cost completers cost_per_completer"),
-                "cost.by_provider",
-                sup,
-            ),
-        );
-        m.insert(
-            "by_programme".into(),
-            rows(
-                e.table("cost_by_programme"),
-                &same("programme cost completers cost_per_completer"),
-                "cost.by_programme",
-                sup,
-            ),
-        );
-    }
-    let savings = rows(
-        e.table("savings"),
-        &same("outcome did unit_cost value_per_starter events_avoided"),
-        "savings",
-        sup,
-    );
-    let value = first(
-        e.table("value"),
-        &same("total_cost value_per_starter starters total_value value_low value_high net_cost return_per_pound return_low return_high partial outcomes_covered not_estimable_reason"),
-        "value",
-        sup,
-    );
-    out.insert("cost".into(), cost);
-    out.insert("savings".into(), savings);
-    out.insert("value".into(), value);
-}
-
-/// The provider comparison, the monthly trend and data quality.
-fn providers_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
-    let providers = rows(
-        e.table("providers"),
-        &same("provider_id provider referrals starters completers courses starters_per_course cost rate ci_low ci_high funnel_lower_95 funnel_upper_95 funnel_lower_998 funnel_upper_998 funnel_position cost_per_completer pam_n pam_change"),
-        "providers",
-        sup,
-    );
-    let trend = rows(
-        e.table("trend_monthly"),
-        &same("month starters completers starters_special_cause completers_special_cause"),
-        "trend",
-        sup,
-    );
-    let files = rows(
-        e.table("data_quality"),
-        &same("source path rows_read accepted rejected reject_rate"),
-        "data_quality.files",
-        sup,
-    );
-    out.insert("providers".into(), providers);
-    out.insert("trend".into(), trend);
-    out.insert("data_quality".into(), json!({"files": files}));
-}
-
-/// The board's reading: summary, limitations, evidence, scorecard, year on year, and the fair comparison's tables.
-fn board_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
-    let sentences = |name: &str, col: &str| -> Value {
-        e.table(name)
+/// The summary's and the limitations' sentences.
+fn sentences_json(e: &Evaluation, _: &mut Vec<String>, out: &mut Map<String, Value>) {
+    for (key, col) in [("summary", "sentence"), ("limitations", "limitation")] {
+        let v = e
+            .table(key)
             .map(|t| Value::Array((0..t.height()).map(|i| json!(t.text(i, col))).collect()))
-            .unwrap_or(Value::Array(vec![]))
-    };
-    let summary = sentences("summary", "sentence");
-    let limitations = sentences("limitations", "limitation");
-    let evidence = rows(
-        e.table("evidence"),
-        &same("figure unit published local local_is source year"),
-        "evidence",
-        sup,
-    );
-    // Every column of a table, as rows (Null when the table is absent).
-    let any_table = |name: &str, sup: &mut Vec<String>| -> Value {
-        e.table(name)
-            .map(|t| {
-                let cols = t.column_names();
-                let keys: Vec<(&str, &str)> =
-                    cols.iter().map(|c| (c.as_str(), c.as_str())).collect();
-                rows(Some(t), &keys, name, sup)
-            })
-            .unwrap_or(Value::Null)
-    };
-    // The same, an empty list when absent.
-    let mut listed = |name: &str| match any_table(name, sup) {
-        Value::Null => Value::Array(vec![]),
-        v => v,
-    };
-    let scorecard = listed("scorecard");
-    let year_on_year = listed("year_on_year");
-    let did_by_year = listed("did_by_financial_year");
-    let did_year_on_year = listed("did_year_on_year");
-    let mut matching = match e.table("matching") {
-        Some(t) => {
-            let cols = t.column_names();
-            let keys: Vec<(&str, &str)> = cols.iter().map(|c| (c.as_str(), c.as_str())).collect();
-            first(Some(t), &keys, "matching", sup)
-        }
-        None => Value::Null,
-    };
+            .unwrap_or(Value::Array(vec![]));
+        out.insert(key.into(), v);
+    }
+}
+
+/// The matched comparison's summary, with its balance table inside (whose
+/// suppressed figures are named from `balance`).
+fn matching_json(e: &Evaluation, sup: &mut Vec<String>, out: &mut Map<String, Value>) {
+    let mut matching = table_json(e.table("matching"), Take::First, &[], "matching", sup);
     if let Value::Object(m) = &mut matching {
-        m.insert("balance".into(), any_table("balance", sup));
+        let balance = table_json(e.table("balance"), Take::RowsOrNull, &[], "balance", sup);
+        m.insert("balance".into(), balance);
     }
-    out.insert("summary".into(), summary);
-    out.insert("limitations".into(), limitations);
-    out.insert("evidence".into(), evidence);
-    out.insert("scorecard".into(), scorecard);
-    out.insert("year_on_year".into(), year_on_year);
-    out.insert("did_by_financial_year".into(), did_by_year);
-    out.insert("did_year_on_year".into(), did_year_on_year);
     out.insert("matching".into(), matching);
-    for name in [
-        "did_matched",
-        "did_aligned_index",
-        "placebo_did",
-        "sensitivity",
-        "providers_adjusted",
-    ] {
-        let v = any_table(name, sup);
-        out.insert(name.into(), v);
-    }
 }
 
 #[cfg(test)]
@@ -423,9 +310,10 @@ mod tests {
         );
         t.suppressed.insert((1, "starters".into()));
         let mut sup = Vec::new();
-        let v = rows(
+        let v = table_json(
             Some(&t),
-            &[("provider_id", "provider_id"), ("starters", "starters")],
+            Take::Rows,
+            &["provider_id starters"],
             "activity.by_provider",
             &mut sup,
         );
@@ -435,7 +323,10 @@ mod tests {
         );
         assert_eq!(sup, ["activity.by_provider[1].starters"]);
         // An absent table is an empty list, with nothing suppressed.
-        assert_eq!(rows(None, &[("x", "x")], "p", &mut sup), json!([]));
+        assert_eq!(
+            table_json(None, Take::Rows, &["x"], "p", &mut sup),
+            json!([])
+        );
         assert_eq!(sup.len(), 1);
     }
 }

@@ -274,20 +274,8 @@ fn write_sheet(
             };
         }
     }
-    let columns: Vec<rust_xlsxwriter::TableColumn> = header
-        .iter()
-        .map(|h| rust_xlsxwriter::TableColumn::new().set_header(h))
-        .collect();
-    ws.add_table(
-        0,
-        0,
-        rows.len().max(1) as u32,
-        header.len() as u16 - 1,
-        &rust_xlsxwriter::Table::new()
-            .set_name(format!("Rejects_{n}"))
-            .set_columns(&columns),
-    )?;
-    Ok(())
+    let last_row = rows.len().max(1) as u32;
+    super::xlsx::excel_table(ws, 0, last_row, header, format!("Rejects_{n}"))
 }
 
 #[cfg(test)]

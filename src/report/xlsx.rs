@@ -351,10 +351,6 @@ fn table_sheet(book: &mut Workbook, t: &Table, name: &str, f: &Formats) -> Resul
         return Ok(());
     }
     let last_col = cols.len() as u16 - 1;
-    let columns: Vec<rust_xlsxwriter::TableColumn> = cols
-        .iter()
-        .map(|c| rust_xlsxwriter::TableColumn::new().set_header(c))
-        .collect();
     // An Excel Table needs a data row: an empty table gets one row of [z].
     if t.height() == 0 {
         for j in 0..=last_col {
@@ -362,13 +358,29 @@ fn table_sheet(book: &mut Workbook, t: &Table, name: &str, f: &Formats) -> Resul
         }
     }
     let last_row = header_row + t.height().max(1) as u32;
+    excel_table(ws, header_row, last_row, &cols, table_name(&t.name))
+}
+
+/// Makes rows `header_row` to `last_row` of a sheet, from its first column,
+/// an Excel Table called `name` whose header row holds `headers`.
+pub(super) fn excel_table(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    header_row: u32,
+    last_row: u32,
+    headers: &[String],
+    name: String,
+) -> Result<(), XlsxError> {
+    let columns: Vec<rust_xlsxwriter::TableColumn> = headers
+        .iter()
+        .map(|h| rust_xlsxwriter::TableColumn::new().set_header(h))
+        .collect();
     ws.add_table(
         header_row,
         0,
         last_row,
-        last_col,
+        headers.len() as u16 - 1,
         &rust_xlsxwriter::Table::new()
-            .set_name(table_name(&t.name))
+            .set_name(name)
             .set_columns(&columns),
     )?;
     Ok(())

@@ -36,15 +36,9 @@ pub(super) fn referral_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
 }
 
 pub(super) fn retention<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
-    let Some(t) = e.table("retention") else {
+    let Some(pts) = table_points(e, "retention", "session", "rate") else {
         return Ok(None);
     };
-    let pts: Vec<(f64, f64)> = (0..t.height())
-        .filter_map(|i| Some((t.f64(i, "session")?, t.f64(i, "rate")?)))
-        .collect();
-    if pts.is_empty() {
-        return Ok(None);
-    }
     let mut chart = frame(root, title, 50, 70).build_cartesian_2d(0.5f64..6.5f64, 0f64..1.05f64)?;
     chart
         .configure_mesh()

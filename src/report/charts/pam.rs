@@ -50,15 +50,9 @@ pub(super) fn pam_levels<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &s
 }
 
 pub(super) fn pam_by_baseline<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
-    let Some(t) = e.table("pam_by_baseline") else {
+    let Some(vals) = table_points(e, "pam_by_baseline", "baseline_level", "mean_change") else {
         return Ok(None);
     };
-    let vals: Vec<(f64, f64)> = (0..t.height())
-        .filter_map(|i| Some((t.f64(i, "baseline_level")?, t.f64(i, "mean_change")?)))
-        .collect();
-    if vals.is_empty() {
-        return Ok(None);
-    }
     let hi = vals.iter().map(|v| v.1).fold(1.0, f64::max) * 1.2;
     let lo = vals.iter().map(|v| v.1).fold(0.0, f64::min) * 1.2;
     let mut chart = frame(root, title, 50, 70).build_cartesian_2d(0.4f64..4.6f64, lo..hi)?;

@@ -50,8 +50,8 @@ pub(super) fn provider_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
         .y_desc("Completion rate")
         .draw_at(16)?;
     let curve = |c: &str| -> Vec<(f64, f64)> {
-        (0..f.height())
-            .filter_map(|i| Some((f.f64(i, "denominator")?, f.f64(i, c)?)))
+        column_points(f, "denominator", c)
+            .into_iter()
             .filter(|(n, _)| *n <= x_max)
             .collect()
     };
@@ -182,8 +182,9 @@ pub(super) fn adjusted_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
         .flatten()
         .fold(1.0, f64::max);
     let curve = |c: &str| -> Vec<(f64, f64)> {
-        (0..f.height())
-            .filter_map(|i| Some((f.f64(i, "denominator")?, f.f64(i, c)? / overall)))
+        column_points(f, "denominator", c)
+            .into_iter()
+            .map(|(n, y)| (n, y / overall))
             .filter(|(n, _)| *n <= x_max && *n >= 5.0)
             .collect()
     };

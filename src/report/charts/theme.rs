@@ -3,7 +3,7 @@
 //! and the forest plot two charts share.
 
 use crate::disclosure::SUPPRESSED;
-use crate::metrics::Table;
+use crate::metrics::{Evaluation, Table};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -228,6 +228,25 @@ pub(super) fn nice_max(x: f64) -> f64 {
 
 pub(super) fn col(t: &Table, c: &str) -> Vec<Option<f64>> {
     (0..t.height()).map(|i| t.f64(i, c)).collect()
+}
+
+/// The points (x, y) of a table's rows where both columns hold a figure.
+pub(super) fn column_points(t: &Table, x: &str, y: &str) -> Vec<(f64, f64)> {
+    (0..t.height())
+        .filter_map(|i| Some((t.f64(i, x)?, t.f64(i, y)?)))
+        .collect()
+}
+
+/// A chart's points from two columns of its table; None (nothing to draw)
+/// when the table is absent or no row has both.
+pub(super) fn table_points(
+    e: &Evaluation,
+    table: &str,
+    x: &str,
+    y: &str,
+) -> Option<Vec<(f64, f64)>> {
+    let pts = column_points(e.table(table)?, x, y);
+    (!pts.is_empty()).then_some(pts)
 }
 
 pub(super) fn find_row(t: &Table, keys: &[(&str, &str)]) -> Option<usize> {

@@ -5,6 +5,11 @@
 use super::write::write_parts;
 use super::*;
 
+/// How much of a hospital extract's CSV is read and checked at a time
+/// (about 4M rows): its working memory is a batch's, while the checked rows
+/// it keeps are a fraction of the text's size.
+const BATCH_BYTES: usize = 128 << 20;
+
 /// The LSOA lookup as two text columns, `lsoa_code` (upper case) and
 /// `imd_decile`, one row per code (the first wins).
 pub(super) fn read_lsoa_lookup(l: &crate::pipeline::LsoaLookup) -> Result<DataFrame> {
@@ -153,11 +158,7 @@ impl<'a> Files<'a> {
         }
         let shown = path.display().to_string();
         self.progress.reading(&shown);
-        let raw = read::read_file(&path, &bytes, source)?;
-        let rows_read = raw.rows_read;
-        let settings = &self.pipeline.settings;
-        let checked = checks::check(raw, source, settings, &self.key, lsoa)
-            .map_err(|err| IngestError::Check { path: shown, err })?;
+        let (rows_read, checked) = self.read_and_check(source, &path, &bytes, lsoa)?;
         let identity = FileIdentity {
             source,
             path: &path,
@@ -185,6 +186,39 @@ impl<'a> Files<'a> {
         }
         self.prepared.push(p);
         Ok(())
+    }
+
+    /// Reads and checks one file's rows: a hospital extract a batch at a
+    /// time, any other file whole. Returns the rows read and the checked rows.
+    fn read_and_check(
+        &self,
+        source: &Source,
+        path: &Path,
+        bytes: &[u8],
+        lsoa: Option<&DataFrame>,
+    ) -> Result<(usize, checks::Checked)> {
+        let settings = &self.pipeline.settings;
+        let checked_err = |err| IngestError::Check {
+            path: path.display().to_string(),
+            err,
+        };
+        let mut rows_read = 0;
+        let checked = if checks::checks_in_batches(source) {
+            let mut batches = Vec::new();
+            read::read_batches(path, bytes, source, BATCH_BYTES, |raw| {
+                rows_read += raw.rows_read;
+                let b = checks::check_rows(raw, source, settings, &self.key, lsoa);
+                batches.push(b.map_err(checked_err)?);
+                Ok::<(), IngestError>(())
+            })?;
+            checks::finish(batches, source)
+        } else {
+            let raw = read::read_file(path, bytes, source)?;
+            rows_read = raw.rows_read;
+            checks::check(raw, source, settings, &self.key, lsoa)
+        }
+        .map_err(checked_err)?;
+        Ok((rows_read, checked))
     }
 
     /// A file unchanged since the last ingest: said, counted, not read.

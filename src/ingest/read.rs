@@ -283,7 +283,7 @@ impl<'a> Records<'a> {
 
 /// How many parts a large file's rows are read in, side by side: polars'
 /// thread count (`POLARS_MAX_THREADS`), else the machine's cores.
-fn reading_threads() -> usize {
+pub(super) fn reading_threads() -> usize {
     std::env::var("POLARS_MAX_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -377,35 +377,100 @@ fn read_csv_in(
     part_bytes: usize,
 ) -> Result<RawTable, InputError> {
     let text = decode(path, bytes, source)?;
+    let rows = csv_rows(path, &text, source)?;
+    rows.read(path, source, rows.text, rows.first, threads, part_bytes)
+}
+
+/// A CSV file's rows after its header, and where its fields are.
+struct CsvRows<'t> {
+    /// The text after the header row.
+    text: &'t str,
+    /// The line `text` starts on.
+    first: u32,
+    header_len: usize,
+    wanted: Vec<(String, usize)>,
+}
+
+/// Finds the header row of a CSV text and the mapped fields in it.
+fn csv_rows<'t>(path: &Path, text: &'t str, source: &Source) -> Result<CsvRows<'t>, InputError> {
     if text.trim().is_empty() {
         return Err(file_err(path, "the file is empty (no header row)"));
     }
-    let mut records = Records::new(&text, source.delimiter, 1);
+    let mut records = Records::new(text, source.delimiter, 1);
     let headers = csv_headers(path, &mut records, source.header_row)?;
     check_delimiter(path, &headers, source.delimiter as char)?;
     let wanted = locate(path, &headers, source)?;
     let at = records.offset();
-    let first = records.lines.line_at(at);
-    let parts = row_parts(&text[at..], first, threads, part_bytes);
-    let read = |(part, first): &(&str, u32)| {
-        read_rows(path, part, *first, source.delimiter, headers.len(), &wanted)
-    };
-    let tables: Vec<Result<RawTable, InputError>> = if parts.len() == 1 {
-        parts.iter().map(read).collect()
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = parts.iter().map(|p| s.spawn(move || read(p))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
-    };
-    let mut out = RawTable::for_columns(&wanted);
-    for t in tables {
-        out.append(t?);
+    Ok(CsvRows {
+        text: &text[at..],
+        first: records.lines.line_at(at),
+        header_len: headers.len(),
+        wanted,
+    })
+}
+
+impl CsvRows<'_> {
+    /// Reads `rows` (a stretch of `self.text` starting on line `first`) in
+    /// up to `threads` parts side by side.
+    fn read(
+        &self,
+        path: &Path,
+        source: &Source,
+        rows: &str,
+        first: u32,
+        threads: usize,
+        part_bytes: usize,
+    ) -> Result<RawTable, InputError> {
+        let parts = row_parts(rows, first, threads, part_bytes);
+        let read = |(part, first): &(&str, u32)| {
+            read_rows(
+                path,
+                part,
+                *first,
+                source.delimiter,
+                self.header_len,
+                &self.wanted,
+            )
+        };
+        let tables: Vec<Result<RawTable, InputError>> = if parts.len() == 1 {
+            parts.iter().map(read).collect()
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = parts.iter().map(|p| s.spawn(move || read(p))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        };
+        let mut out = RawTable::for_columns(&self.wanted);
+        for t in tables {
+            out.append(t?);
+        }
+        Ok(out)
     }
-    Ok(out)
+}
+
+/// Reads `path` a batch of rows at a time, about `batch_bytes` of CSV each,
+/// handing each batch to `each` in line order: memory follows the batch, not
+/// the file. An XLSX file, or a CSV file with a quote anywhere in its rows (a
+/// quoted field may hold a line break), is one batch.
+pub fn read_batches<E: From<InputError>>(
+    path: &Path,
+    bytes: &[u8],
+    source: &Source,
+    batch_bytes: usize,
+    mut each: impl FnMut(RawTable) -> Result<(), E>,
+) -> Result<(), E> {
+    if source.format == Format::Xlsx {
+        return each(read_xlsx(path, bytes, source)?);
+    }
+    let text = decode(path, bytes, source)?;
+    let rows = csv_rows(path, &text, source)?;
+    for (batch, first) in row_parts(rows.text, rows.first, usize::MAX, batch_bytes) {
+        each(rows.read(path, source, batch, first, reading_threads(), PART_BYTES)?)?;
+    }
+    Ok(())
 }
 
 /// The header row: the first record on or after line `header_row`.

@@ -80,6 +80,14 @@ pub(super) fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<Da
         .collect()?)
 }
 
+/// True where `column` is `value` (null where it is None).
+fn is(column: &str, value: Option<Expr>) -> Expr {
+    match value {
+        Some(v) => col(column).eq(v),
+        None => col(column).is_null(),
+    }
+}
+
 /// Writes one checked file's parts (its rows, rejects and warnings) into the
 /// version being built, and lets go of its rows.
 pub(super) fn write_parts(st: &mut warehouse::Staging, p: &mut Prepared) -> Result<()> {
@@ -93,17 +101,28 @@ pub(super) fn write_parts(st: &mut warehouse::Staging, p: &mut Prepared) -> Resu
             .lazy()
             .with_column(col(schema::EVENT_DATE).dt().year().alias(schema::YEAR))
             .collect()?;
-        let groups = with_year.partition_by_stable([schema::SETTING, schema::YEAR], true)?;
-        drop(with_year);
-        for g in groups {
-            let setting = g
-                .column(schema::SETTING)?
-                .str()?
-                .get(0)
-                .unwrap_or("unknown")
-                .to_string();
-            let year = g.column(schema::YEAR)?.i32()?.get(0).unwrap_or(0);
-            let mut g = g.drop_many([schema::SETTING, schema::YEAR]);
+        // One partition at a time (in order of first appearance), so a large
+        // extract is never held twice.
+        let keys = with_year
+            .select([schema::SETTING, schema::YEAR])?
+            .unique_stable(None, UniqueKeepStrategy::First, None)?;
+        let settings = keys.column(schema::SETTING)?.str()?.clone();
+        let years = keys.column(schema::YEAR)?.i32()?.clone();
+        for (setting, year) in settings.iter().zip(years.iter()) {
+            let mut g = with_year
+                .clone()
+                .lazy()
+                .filter(is(schema::SETTING, setting.map(lit)).and(is(schema::YEAR, year.map(lit))))
+                .drop(Selector::ByName {
+                    names: Arc::from(vec![
+                        PlSmallStr::from(schema::SETTING),
+                        PlSmallStr::from(schema::YEAR),
+                    ]),
+                    strict: true,
+                })
+                .collect()?;
+            let setting = setting.unwrap_or("unknown");
+            let year = year.unwrap_or(0);
             let rel = format!(
                 "{table}/{}={setting}/{}={year}/{part}",
                 schema::SETTING,

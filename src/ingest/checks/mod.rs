@@ -251,6 +251,37 @@ pub fn check(
     key: &Arc<Vec<u8>>,
     lsoa: Option<&DataFrame>,
 ) -> PolarsResult<Checked> {
+    finish(vec![check_rows(raw, source, settings, key, lsoa)?], source)
+}
+
+/// A batch of a file's rows checked row by row: each row's own rules
+/// (fields and across fields), before the rules that compare rows.
+pub struct RowsChecked {
+    rejected: DataFrame,
+    accepted: DataFrame,
+    warnings: DataFrame,
+    sentinel_dates: usize,
+    /// The rejected rows as sent (for the feedback file).
+    rows: LazyFrame,
+    read_rejects: Option<DataFrame>,
+}
+
+/// True when a file's batches can be checked apart and put together after:
+/// its rows are compared (`finish`) only within a key that its accepted rows
+/// carry, and its rejects' rows are made from the failing rows alone.
+pub fn checks_in_batches(source: &Source) -> bool {
+    dedupe::duplicate_key(source).is_empty() && source.kind != SourceKind::ProviderReturns
+}
+
+/// Checks a batch of rows (all of a file's, or a part that starts and ends
+/// with a whole row) by the rules that look at one row at a time.
+pub fn check_rows(
+    raw: RawTable,
+    source: &Source,
+    settings: &Settings,
+    key: &Arc<Vec<u8>>,
+    lsoa: Option<&DataFrame>,
+) -> PolarsResult<RowsChecked> {
     let read_rejects = read_rejects_frame(&raw.rejects)?;
     let (df, present) = frame::build(raw, source, lsoa)?;
     let (blank, mut rules): (Vec<Rule>, Vec<Rule>) = fields::type_rules(source, &present)
@@ -265,9 +296,45 @@ pub fn check(
     let sentinel_dates = fields::sentinel_dates(&judged.checked, source, &present)?;
     let rows = feedback::rows(source, &present, &judged)?;
     let (rejected, accepted) = judged.split(output::output_exprs(source, &present, settings))?;
-    let (accepted, dup_rejects) = dedupe::drop_duplicates(accepted, source)?;
+    Ok(RowsChecked {
+        rejected,
+        accepted,
+        warnings,
+        sentinel_dates,
+        rows,
+        read_rejects,
+    })
+}
+
+/// The rules that compare a file's rows (duplicates, a course's start date,
+/// spells), over its checked batches in line order; then the file's
+/// rejects and warnings in line order.
+pub fn finish(batches: Vec<RowsChecked>, source: &Source) -> PolarsResult<Checked> {
+    let mut it = batches.into_iter();
+    let mut all = it.next().expect("a file is checked in one batch or more");
+    let mut rows = vec![all.rows];
+    for b in it {
+        all.rejected.vstack_mut_owned(b.rejected)?;
+        all.accepted.vstack_mut_owned(b.accepted)?;
+        all.warnings.vstack_mut_owned(b.warnings)?;
+        all.sentinel_dates += b.sentinel_dates;
+        rows.push(b.rows);
+        all.read_rejects = match (all.read_rejects, b.read_rejects) {
+            (Some(mut a), Some(b)) => {
+                a.vstack_mut_owned(b)?;
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        };
+    }
+    let rows = if rows.len() == 1 {
+        rows.remove(0)
+    } else {
+        concat(rows, UnionArgs::default())?
+    };
+    let (accepted, dup_rejects) = dedupe::drop_duplicates(all.accepted, source)?;
     // Warnings of rows rejected for another reason are not kept: the reject says it.
-    let mut warnings = without_lines_of(warnings, &rejected)?;
+    let mut warnings = without_lines_of(all.warnings, &all.rejected)?;
     let mut accepted = accepted;
     if source.kind == SourceKind::ProviderReturns {
         let (kept, course_warnings) = dedupe::course_majority(accepted, source)?;
@@ -276,10 +343,10 @@ pub fn check(
     }
     let rows_before_folding = accepted.height();
     let accepted = spells::fold(accepted, source)?;
-    let mut rejects = rejected.vstack(&dup_rejects)?;
+    let mut rejects = all.rejected.vstack(&dup_rejects)?;
     // A duplicate's warnings go with it.
     let warnings = without_lines_of(warnings, &dup_rejects)?;
-    if let Some(extra) = read_rejects {
+    if let Some(extra) = all.read_rejects {
         rejects = rejects.vstack(&extra)?;
     }
     Ok(Checked {
@@ -287,7 +354,7 @@ pub fn check(
         rejects: feedback::attach_rows(rejects, rows)?,
         warnings: masked_warnings(warnings)?,
         rows_before_folding,
-        sentinel_dates,
+        sentinel_dates: all.sentinel_dates,
     })
 }
 
@@ -468,6 +535,90 @@ mod tests {
             texts(&c.warnings, "reason"),
             ["differs from the start date most rows of course 1 give, 06/03/2024 (first on line 3); the row is kept with that date"]
         );
+    }
+
+    /// An APC extract with spells that cross batch boundaries, bad rows,
+    /// blanked values, sentinel dates and ragged lines.
+    fn apc_text() -> String {
+        let mut text = "NHSNO,ADMIDATE,DISDATE,ADMIMETH,EPIORDER\r\n".to_string();
+        for i in 0..3000u64 {
+            let nhs = crate::ingest::nhs::with_check_digit(900_000_000 + (i * 7) % 400)
+                .unwrap_or_else(|| "123".into());
+            let day = 1 + (i % 5);
+            let row = match i % 50 {
+                3 => format!("{nhs},2024-02-3x,2024-03-01,21,1"),
+                4 => format!("{nhs},1800-01-01,,21,1"),
+                5 => "9434765918,2024-01-02,2024-01-03,21,1".to_string(),
+                6 => format!("{nhs},2024-01-0{day}"),
+                7 => format!("{nhs},2024-01-0{day},2024-01-01,21,1"),
+                8 => String::new(),
+                _ => format!(
+                    "{nhs},2024-01-0{day},2024-01-1{day},2{},{}",
+                    i % 3,
+                    1 + i % 4
+                ),
+            };
+            text.push_str(&row);
+            text.push_str(if i % 2 == 0 { "\r\n" } else { "\n" });
+        }
+        text
+    }
+
+    #[test]
+    fn a_hospital_file_checked_in_batches_gives_what_it_gives_whole() {
+        let toml = r#"name = "h"
+[privacy]
+key_env = "SMPEVAL_UNIT_TEST_KEY"
+[[sources]]
+name = "apc"
+kind = "hospital"
+files = ["apc.csv"]
+spell_key = ["person_id", "event_date"]
+[sources.constants]
+setting = "apc"
+[sources.columns]
+person_id = "NHSNO"
+event_date = "ADMIDATE"
+discharge_date = "DISDATE"
+admission_method = "ADMIMETH"
+episode_order = "EPIORDER"
+"#;
+        let p =
+            crate::pipeline::parse(std::path::Path::new("t.toml"), toml, toml.as_bytes()).unwrap();
+        let src = &p.sources[0];
+        assert!(checks_in_batches(src));
+        let key = Arc::new(b"k".to_vec());
+        let text = apc_text();
+        let path = std::path::Path::new("apc.csv");
+        let raw = super::super::read::read_file(path, text.as_bytes(), src).unwrap();
+        let whole = check(raw, src, &p.settings, &key, None).unwrap();
+        let mut batches = Vec::new();
+        let mut rows_read = 0;
+        super::super::read::read_batches(path, text.as_bytes(), src, 4096, |raw| {
+            rows_read += raw.rows_read;
+            batches.push(check_rows(raw, src, &p.settings, &key, None).unwrap());
+            Ok::<(), crate::error::InputError>(())
+        })
+        .unwrap();
+        assert!(batches.len() > 10, "{} batches", batches.len());
+        let parts = finish(batches, src).unwrap();
+        // Spells span batches (a person's episodes are 400 rows apart).
+        assert!(whole.accepted.height() < whole.rows_before_folding);
+        assert!(whole.rejects.height() > 100);
+        assert!(whole.sentinel_dates > 0);
+        assert_eq!(
+            rows_read,
+            whole.rows_before_folding + whole.rejects.height()
+        );
+        assert_eq!(parts.rows_before_folding, whole.rows_before_folding);
+        assert_eq!(parts.sentinel_dates, whole.sentinel_dates);
+        for (a, b) in [
+            (&parts.accepted, &whole.accepted),
+            (&parts.rejects, &whole.rejects),
+            (&parts.warnings, &whole.warnings),
+        ] {
+            assert!(a.equals_missing(b), "{a}\n{b}");
+        }
     }
 
     #[test]

@@ -17,127 +17,18 @@ use crate::schema::*;
 /// Rows read from each file to guess formats and codes.
 const SAMPLE_ROWS: usize = 500;
 
-/// Names a field goes by in providers' files and HES extracts (normalised).
-/// A table of data, one arm a field: long by design, read by scanning.
-fn synonyms(kind: SourceKind, field: &str) -> &'static [&'static str] {
-    match (kind, field) {
-        (_, PERSON_ID) => &[
-            "nhs number",
-            "nhs no",
-            "nhsno",
-            "nhs no.",
-            "nhs",
-            "participant nhs no",
-            "patient nhs number",
-            "person id",
-            "patient id",
-            "pseudonym",
-            "person",
-            "participant id",
-            "token person id",
-        ],
-        (SourceKind::ProviderReturns, PROVIDER_ID) => &[
-            "provider",
-            "provider id",
-            "provider code",
-            "procode3",
-            "procode",
-        ],
-        (_, COURSE_ID) => &[
-            "course ref",
-            "course id",
-            "course",
-            "course code",
-            "course reference",
-            "group id",
-        ],
-        (_, PROGRAMME) => &[
-            "programme",
-            "program",
-            "course type",
-            "programme type",
-            "course name",
-        ],
-        (_, COURSE_START_DATE) => &[
-            "course start",
-            "start date",
-            "start",
-            "course start date",
-            "date started",
-        ],
-        (_, COURSE_LANGUAGE) => &["language", "course language", "delivery language"],
-        (_, REFERRAL_DATE) => &[
-            "referred on",
-            "referral date",
-            "ref date",
-            "date referred",
-            "referred",
-            "date of referral",
-        ],
-        (_, REFERRAL_SOURCE) => &[
-            "referred by",
-            "referral source",
-            "ref source",
-            "source",
-            "referrer",
-        ],
-        (_, SESSIONS_ATTENDED) => &[
-            "sessions attended",
-            "sessions",
-            "attended",
-            "no of sessions",
-            "number of sessions",
-            "sessions attended total",
-        ],
-        (_, SEX) => &["sex", "gender"],
-        (_, AGE_BAND) => &["age band", "age group", "age range"],
-        (_, YEAR_OF_BIRTH) => &["year of birth", "yob", "birth year"],
-        (_, ETHNICITY) => &[
-            "ethnicity",
-            "ethnic code",
-            "ethnic group",
-            "ethnic category",
-            "ethnos",
-            "ethnic origin",
-        ],
-        (_, IMD_DECILE) => &[
-            "imd decile",
-            "imd",
-            "deprivation decile",
-            "imd 2019 decile",
-            "imd_decile",
-        ],
-        (_, LTC_COUNT) => &[
-            "no. of ltcs",
-            "no of ltcs",
-            "ltc count",
-            "ltcs",
-            "number of long term conditions",
-            "number of conditions",
-        ],
-        (_, CONDITIONS) => &["conditions", "long term conditions", "ltc list"],
-        (_, POSTCODE) => &["postcode", "post code", "home postcode"],
-        (_, EVENT_DATE) => &[
-            "admidate",
-            "arrivaldate",
-            "apptdate",
-            "admission date",
-            "arrival date",
-            "appointment date",
-            "event date",
-            "date",
-        ],
-        (_, DISCHARGE_DATE) => &["disdate", "discharge date", "date of discharge"],
-        (_, ADMISSION_METHOD) => &["admimeth", "admission method", "method of admission"],
-        (_, AE_DEPARTMENT_TYPE) => &["aedepttype", "ae department type", "department type"],
-        (_, ATTENDANCE_STATUS) => &["attended", "attendance status", "attendance"],
-        (_, EPISODE_ORDER) => &["epiorder", "episode order", "episode number"],
-        (_, SPELL_ID) => &["spell id", "spell", "hospital spell number", "spell number"],
-        (_, ASSESSMENT_DATE) => &["assessment date", "date of assessment", "pam date", "date"],
-        (_, SCORE) => &["pam score", "score", "activation score"],
-        (_, LEVEL) => &["pam level", "level", "activation level"],
-        _ => &[],
-    }
+/// Names a field goes by in providers' files and HES extracts (normalised),
+/// one line a field: `field: name, name, ...` (the file's header says more).
+const SYNONYMS: &str = include_str!("init_synonyms.txt");
+
+/// The names `field` goes by (none for a field `SYNONYMS` does not list);
+/// provider codes are looked for in provider returns only.
+fn synonyms(kind: SourceKind, field: &str) -> impl Iterator<Item = &'static str> {
+    let names = SYNONYMS
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .filter(|_| field != PROVIDER_ID || kind == SourceKind::ProviderReturns);
+    names.into_iter().flat_map(|n| n.split(',').map(str::trim))
 }
 
 /// A register column for session n: "wk1", "week 1", "session 1", "s1".
@@ -170,7 +61,7 @@ fn name_score(kind: SourceKind, field: &str, header: &str) -> f64 {
     let hw = words(header);
     let mut best: f64 = 0.0;
     for syn in synonyms(kind, field) {
-        if h == *syn || hw.join(" ") == words(syn).join(" ") {
+        if h == syn || hw.join(" ") == words(syn).join(" ") {
             return 1.0;
         }
         let sw = words(syn);
@@ -952,6 +843,37 @@ mod tests {
             date_formats(&["03/04/2024", "2024-04-03"]),
             vec!["dd/mm/yyyy", "yyyy-mm-dd"]
         );
+    }
+
+    #[test]
+    fn the_synonyms_file_names_each_field_once_and_every_field_init_guesses() {
+        let kinds = [
+            SourceKind::ProviderReturns,
+            SourceKind::Hospital,
+            SourceKind::Pam,
+        ];
+        let fields: Vec<&str> = kinds.iter().flat_map(|k| k.fields()).map(|f| f.0).collect();
+        let mut listed = Vec::new();
+        for line in SYNONYMS.lines().filter(|l| !l.starts_with('#')) {
+            let (field, names) = line.split_once(':').expect("field: names");
+            assert!(fields.contains(&field), "{field} is not a field");
+            assert!(!listed.contains(&field), "{field} is listed twice");
+            listed.push(field);
+            for name in names.split(',').map(str::trim) {
+                assert!(
+                    !name.is_empty() && normalise(name) == name,
+                    "{field}: {name:?}"
+                );
+            }
+        }
+        // Sessions are found by pattern, LSOA codes and the setting otherwise.
+        for kind in kinds {
+            for (field, _) in kind.fields() {
+                if !SESSIONS.contains(&field) && ![LSOA_CODE, SETTING].contains(&field) {
+                    assert!(synonyms(kind, field).next().is_some(), "{kind:?} {field}");
+                }
+            }
+        }
     }
 
     #[test]

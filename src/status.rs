@@ -12,16 +12,34 @@ use crate::warehouse::{self, Holder, Snapshot};
 /// What the last ingest, report or run of a pipeline did, kept in
 /// `<warehouse>/last-run.json` for `smpeval status` and monitoring.
 #[derive(Debug, Serialize, serde::Deserialize)]
+///
+/// A scheduler or monitor may read it: the file is replaced whole at the end
+/// of each command (never half-written), except by a command refused because
+/// another run held the lock, which leaves the previous record in place.
 pub struct LastRun {
+    /// The run's id: for `run` and `report` the pack folder's name (as given
+    /// with `--run-id`, else made from the start time); for `ingest` made from
+    /// the start time.
     pub run_id: String,
+    /// The command that ran: `run`, `report`, `ingest` or `ingest --repair`.
     pub command: String,
     /// `ok` or `failed`.
     pub result: String,
+    /// The process's exit code: 0 ok, 1 failure, 2 bad input or pipeline.
     pub exit_code: i32,
+    /// When the command started: UTC, RFC 3339 to the millisecond
+    /// (`2026-01-31T02:00:00.123Z`).
     pub started_at: String,
+    /// When the command finished, in the same form.
     pub finished_at: String,
+    /// Why it failed: the error and its causes, NHS numbers masked; None when
+    /// it succeeded.
     pub message: Option<String>,
+    /// The warehouse version ingested into or reported from; None when the
+    /// command failed before it had one (or an ingest left no version).
     pub warehouse_version: Option<String>,
+    /// The folder of the pack written (`reports/<pipeline>/<run id>`); None
+    /// for an ingest, or when the command failed before writing a pack.
     pub pack: Option<String>,
 }
 

@@ -281,21 +281,39 @@ struct RawSettings {
 /// SPEC 1.4 settings, with defaults filled in.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// First day of the evaluation period; None: the first activity date
+    /// (the pack notes it).
     pub evaluation_start: Option<NaiveDate>,
+    /// Last day of the evaluation period; None: the last activity date.
     pub evaluation_end: Option<NaiveDate>,
+    /// The month (1–12) financial years start in (default 4, April).
     pub financial_year_start_month: u32,
     /// Sessions (of 6) that make a completer; SMRC definition: 4.
     pub completion_threshold: u32,
+    /// Days in each of the hospital pre and post windows around a person's
+    /// index date (default 365).
     pub outcome_window_days: i64,
+    /// PAM baseline window: from this many days before the index date
+    /// (default 90)...
     pub pam_pre_days_before: i64,
+    /// ...to this many days after it (default 7); the latest score counts.
     pub pam_pre_days_after: i64,
+    /// PAM follow-up window: from this many days after the index date
+    /// (default 35)...
     pub pam_post_days_from: i64,
+    /// ...to this many (default 365); the earliest score counts.
     pub pam_post_days_to: i64,
+    /// A PAM score above this is level 4 (default 67.0, Hibbard's cut).
     pub pam_level4_cut: f64,
+    /// First day the hospital extract covers; None: its first event date
+    /// (the pack notes it).
     pub hospital_coverage_start: Option<NaiveDate>,
+    /// Last day the hospital extract covers; None: its last event date.
     pub hospital_coverage_end: Option<NaiveDate>,
     /// A file whose share of rejected rows exceeds this fails the run.
     pub max_reject_rate: f64,
+    /// `internal` makes every pack of the pipeline internal (exact figures);
+    /// the default, `published`, leaves it to `--internal`.
     pub disclosure: Disclosure,
     /// How time-based general cost lines are shared among providers.
     pub apportion: Apportion,
@@ -328,11 +346,15 @@ pub struct UnitCosts {
     pub outpatient_attendance: f64,
     /// Reference Costs 2016/17, excess bed day.
     pub excess_bed_day: f64,
-    /// The price year of each amount you set ("2024/25"); the published
-    /// defaults carry their own.
+    /// The price year of `ae_attendance` as written ("2024/25" or "2024");
+    /// None: 2024/25 for the default amount, unknown for one you set (then
+    /// refused with a `price_base`).
     pub ae_attendance_price_year: Option<String>,
+    /// The price year of `non_elective_spell`; None: 2024/25 for the default.
     pub non_elective_spell_price_year: Option<String>,
+    /// The price year of `outpatient_attendance`; None: 2023/24 for the default.
     pub outpatient_attendance_price_year: Option<String>,
+    /// The price year of `excess_bed_day`; None: 2016/17 for the default.
     pub excess_bed_day_price_year: Option<String>,
 }
 
@@ -645,22 +667,35 @@ pub const DEFAULT_KEEP_VERSIONS: usize = 3;
 /// A checked pipeline, with paths resolved against the pipeline file's folder.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
+    /// The pipeline file, as given (not made absolute).
     pub path: PathBuf,
+    /// Its folder, which relative paths in it are resolved against.
     pub dir: PathBuf,
+    /// The pipeline's `name`: it names the warehouse and pack folders.
     pub name: String,
+    /// The pack's title (default "Self-management programme evaluation: <name>").
     pub title: String,
+    /// Who the pack is for, shown under its title (default "Commissioners").
     pub audience: String,
     /// Who to contact about the pack (its cover sheet says).
     pub contact: Option<String>,
+    /// The warehouse folder (default `../warehouse/<name>` from the pipeline's folder).
     pub warehouse: PathBuf,
+    /// The folder packs are written under, as `<reports>/<name>/<run id>`
+    /// (default `../reports`).
     pub reports: PathBuf,
+    /// Where the HMAC key for NHS numbers comes from.
     pub privacy: Privacy,
+    /// `[settings]`, with defaults filled in.
     pub settings: Settings,
     /// Unit costs at the price base (as given when none is set).
     pub unit_costs: UnitCosts,
     /// The unit costs as the pack lists them: source, price year, amounts.
     pub unit_cost_lines: Vec<UnitCostLine>,
+    /// The service's costs (`[[cost_lines]]`), each checked, with its uplift
+    /// to the price base.
     pub cost_lines: Vec<CostLine>,
+    /// Declared group labels (course languages, extra age bands).
     pub labels: Labels,
     /// The contract the service is delivered under (optional).
     pub contract: Option<Contract>,
@@ -670,6 +705,7 @@ pub struct Pipeline {
     pub matching: Matching,
     /// Declared provider codes → display names.
     pub providers: std::collections::BTreeMap<String, String>,
+    /// The `[[sources]]`, in the order declared (which decides `duplicates = "latest"`).
     pub sources: Vec<Source>,
     /// SHA-256 of the pipeline file's bytes.
     pub sha256: String,

@@ -71,11 +71,15 @@ pub struct LinkageCounts {
 /// The warehouse's current version: what a reader reads.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// The warehouse folder.
     pub warehouse: PathBuf,
+    /// The version's name (`v000012`), as `CURRENT` names it.
     pub version: String,
     /// `<warehouse>/versions/<version>`: the folder an outside reader reads.
     pub dir: PathBuf,
+    /// When the version was committed: UTC, RFC 3339 to the millisecond.
     pub created_at: String,
+    /// Every file of the version (each table's parts), from its `snapshot.json`.
     pub files: Vec<FileEntry>,
     /// The linkage counted when the version was made (None in older versions).
     pub linkage: Option<LinkageCounts>,

@@ -2,17 +2,14 @@
 //! XmR chart and completion by deprivation.
 
 use crate::disclosure::SUPPRESSED;
-use crate::metrics::Evaluation;
+use crate::metrics::{Evaluation, Table};
 use plotters::prelude::*;
 
 use super::theme::*;
 // The palette, named over plotters' colours of the same names.
 use super::theme::{BLUE, GREEN, GREY, ORANGE, SKY, VERMILLION};
 
-pub(super) fn referral_funnel<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
-    let Some(t) = e.table("activity_overall") else {
-        return Ok(None);
-    };
+pub(super) fn referral_funnel<DB: Backend>(t: &Table, root: &Area<DB>, title: &str) -> Drawn {
     let values: Vec<(&str, Option<f64>)> = vec![
         ("Referred", t.f64(0, "referrals")),
         ("Started (≥1 session)", t.f64(0, "starters")),
@@ -60,10 +57,7 @@ pub(super) fn retention<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &st
     ))
 }
 
-pub(super) fn trend<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
-    let Some(t) = e.table("trend_monthly") else {
-        return Ok(None);
-    };
+pub(super) fn trend<DB: Backend>(t: &Table, root: &Area<DB>, title: &str) -> Drawn {
     let n = t.height();
     if n < 2 {
         return Ok(None);
@@ -180,14 +174,7 @@ fn xmr_limits<'a, DB: Backend + 'a>(
     Ok(())
 }
 
-pub(super) fn completion_by_imd<DB: Backend>(
-    e: &Evaluation,
-    root: &Area<DB>,
-    title: &str,
-) -> Drawn {
-    let Some(t) = e.table("equity_by_imd_quintile") else {
-        return Ok(None);
-    };
+pub(super) fn completion_by_imd<DB: Backend>(t: &Table, root: &Area<DB>, title: &str) -> Drawn {
     type Row = (String, Option<f64>, Option<f64>, Option<f64>);
     let rows: Vec<Row> = (0..t.height())
         .map(|i| {

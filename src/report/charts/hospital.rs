@@ -1,7 +1,7 @@
 //! Hospital charts: use before and after, the change per group, the
 //! difference in differences and the matching balance.
 
-use crate::metrics::Evaluation;
+use crate::metrics::Table;
 use plotters::prelude::*;
 
 use super::theme::*;
@@ -35,14 +35,7 @@ fn groups_legend<'a, DB: Backend + 'a>(
     legend(chart, position, size)
 }
 
-pub(super) fn hospital_pre_post<DB: Backend>(
-    e: &Evaluation,
-    root: &Area<DB>,
-    title: &str,
-) -> Drawn {
-    let Some(t) = e.table("hospital_pre_post") else {
-        return Ok(None);
-    };
+pub(super) fn hospital_pre_post<DB: Backend>(t: &Table, root: &Area<DB>, title: &str) -> Drawn {
     let shown = [
         ("emergency_admissions", "Emergency admissions"),
         ("ae_attendances", "A&E attendances"),
@@ -97,10 +90,7 @@ pub(super) fn hospital_pre_post<DB: Backend>(
     Ok(Some("Pale bar: the year before the index date; solid bar: the year after. The comparison group (referred but did not start): its fall shows regression to the mean, which a before/after change alone would credit to the programme.".into()))
 }
 
-pub(super) fn hospital_change<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
-    let Some(t) = e.table("hospital_pre_post") else {
-        return Ok(None);
-    };
+pub(super) fn hospital_change<DB: Backend>(t: &Table, root: &Area<DB>, title: &str) -> Drawn {
     let mut rows = Vec::new();
     for (oi, (o, _)) in OUTCOMES.iter().enumerate() {
         for (gi, (g, _, c)) in GROUPS.iter().enumerate() {
@@ -155,10 +145,7 @@ pub(super) fn hospital_change<DB: Backend>(e: &Evaluation, root: &Area<DB>, titl
     Ok(Some("Mean change per person with its 95% confidence interval. Caution: a before/after change with no comparison includes regression to the mean; use the difference-in-differences.".into()))
 }
 
-pub(super) fn did_forest<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
-    let Some(t) = e.table("did") else {
-        return Ok(None);
-    };
+pub(super) fn did_forest<DB: Backend>(t: &Table, root: &Area<DB>, title: &str) -> Drawn {
     let rows: Vec<(String, f64, f64, f64)> = OUTCOMES
         .iter()
         .filter_map(|(o, label)| {
@@ -183,10 +170,7 @@ pub(super) fn did_forest<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &s
 
 /// Each covariate level's standardised difference before (grey) and after
 /// (blue) matching, with the ±0.1 band usually taken as balanced.
-pub(super) fn balance_smd<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
-    let Some(t) = e.table("balance") else {
-        return Ok(None);
-    };
+pub(super) fn balance_smd<DB: Backend>(t: &Table, root: &Area<DB>, title: &str) -> Drawn {
     let rows: Vec<(String, Option<f64>, Option<f64>)> = (0..t.height())
         .map(|i| {
             (

@@ -10,7 +10,7 @@ mod providers;
 mod theme;
 
 use crate::error::WriteError;
-use crate::metrics::Evaluation;
+use crate::metrics::{Evaluation, Table};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -162,19 +162,24 @@ pub fn draw_all(e: &Evaluation, dir: &Path) -> Result<Vec<Chart>, WriteError> {
 /// Draws one chart; Ok(None) when there is nothing to draw.
 fn draw<DB: Backend>(kind: Kind, e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
     root.fill(&WHITE)?;
+    // A chart of one table: nothing to draw without the table.
+    let from = |table: &str, chart: fn(&Table, &Area<DB>, &str) -> Drawn| match e.table(table) {
+        Some(t) => chart(t, root, title),
+        None => Ok(None),
+    };
     let caption = match kind {
-        Kind::ReferralFunnel => referral_funnel(e, root, title)?,
+        Kind::ReferralFunnel => from("activity_overall", referral_funnel)?,
         Kind::Retention => retention(e, root, title)?,
         Kind::ProviderFunnel => provider_funnel(e, root, title)?,
-        Kind::HospitalPrePost => hospital_pre_post(e, root, title)?,
-        Kind::HospitalChange => hospital_change(e, root, title)?,
-        Kind::DidForest => did_forest(e, root, title)?,
-        Kind::PamLevels => pam_levels(e, root, title)?,
+        Kind::HospitalPrePost => from("hospital_pre_post", hospital_pre_post)?,
+        Kind::HospitalChange => from("hospital_pre_post", hospital_change)?,
+        Kind::DidForest => from("did", did_forest)?,
+        Kind::PamLevels => from("pam_levels", pam_levels)?,
         Kind::PamByBaseline => pam_by_baseline(e, root, title)?,
-        Kind::Trend => trend(e, root, title)?,
+        Kind::Trend => from("trend_monthly", trend)?,
         Kind::CostPerCompleter => cost_per_completer(e, root, title)?,
-        Kind::CompletionByImd => completion_by_imd(e, root, title)?,
-        Kind::BalanceSmd => balance_smd(e, root, title)?,
+        Kind::CompletionByImd => from("equity_by_imd_quintile", completion_by_imd)?,
+        Kind::BalanceSmd => from("balance", balance_smd)?,
         Kind::AdjustedFunnel => adjusted_funnel(e, root, title)?,
         Kind::ProviderForest => provider_forest(e, root, title)?,
     };

@@ -1,17 +1,14 @@
 //! Activation (PAM) charts: levels at baseline and follow-up, change by
 //! baseline level.
 
-use crate::metrics::Evaluation;
+use crate::metrics::{Evaluation, Table};
 use plotters::prelude::*;
 
 use super::theme::*;
 // The palette, named over plotters' colours of the same names.
 use super::theme::{BLUE, GREEN, SKY};
 
-pub(super) fn pam_levels<DB: Backend>(e: &Evaluation, root: &Area<DB>, title: &str) -> Drawn {
-    let Some(t) = e.table("pam_levels") else {
-        return Ok(None);
-    };
+pub(super) fn pam_levels<DB: Backend>(t: &Table, root: &Area<DB>, title: &str) -> Drawn {
     let base: Vec<Option<f64>> = col(t, "baseline");
     let follow: Vec<Option<f64>> = col(t, "follow_up");
     let tb: f64 = base.iter().flatten().sum();

@@ -158,7 +158,7 @@ impl<'a> Files<'a> {
         }
         let shown = path.display().to_string();
         self.progress.reading(&shown);
-        let (rows_read, checked) = self.read_and_check(source, &path, &bytes, lsoa)?;
+        let (rows_read, batches) = self.read_and_check(source, &path, &bytes, lsoa)?;
         let identity = FileIdentity {
             source,
             path: &path,
@@ -167,6 +167,11 @@ impl<'a> Files<'a> {
             sha256: sha,
         };
         drop(bytes);
+        // The rules that compare rows, once the file's text is let go.
+        let checked = checks::finish(batches, source).map_err(|err| IngestError::Check {
+            path: shown.clone(),
+            err,
+        })?;
         let report = file_report(identity, rows_read, &checked)?;
         announce(self.progress, &report);
         let mut p = Prepared {
@@ -188,37 +193,35 @@ impl<'a> Files<'a> {
         Ok(())
     }
 
-    /// Reads and checks one file's rows: a hospital extract a batch at a
-    /// time, any other file whole. Returns the rows read and the checked rows.
+    /// Reads one file's rows and checks each by its own rules (`check_rows`):
+    /// a hospital extract a batch at a time, any other file whole. Returns
+    /// the rows read and the checked batches.
     fn read_and_check(
         &self,
         source: &Source,
         path: &Path,
         bytes: &[u8],
         lsoa: Option<&DataFrame>,
-    ) -> Result<(usize, checks::Checked)> {
+    ) -> Result<(usize, Vec<checks::RowsChecked>)> {
         let settings = &self.pipeline.settings;
         let checked_err = |err| IngestError::Check {
             path: path.display().to_string(),
             err,
         };
         let mut rows_read = 0;
-        let checked = if checks::checks_in_batches(source) {
-            let mut batches = Vec::new();
-            read::read_batches(path, bytes, source, BATCH_BYTES, |raw| {
-                rows_read += raw.rows_read;
-                let b = checks::check_rows(raw, source, settings, &self.key, lsoa);
-                batches.push(b.map_err(checked_err)?);
-                Ok::<(), IngestError>(())
-            })?;
-            checks::finish(batches, source)
+        let mut batches = Vec::new();
+        let mut check = |raw: read::RawTable| {
+            rows_read += raw.rows_read;
+            let b = checks::check_rows(raw, source, settings, &self.key, lsoa);
+            batches.push(b.map_err(checked_err)?);
+            Ok::<(), IngestError>(())
+        };
+        if checks::checks_in_batches(source) {
+            read::read_batches(path, bytes, source, BATCH_BYTES, &mut check)?;
         } else {
-            let raw = read::read_file(path, bytes, source)?;
-            rows_read = raw.rows_read;
-            checks::check(raw, source, settings, &self.key, lsoa)
+            check(read::read_file(path, bytes, source)?)?;
         }
-        .map_err(checked_err)?;
-        Ok((rows_read, checked))
+        Ok((rows_read, batches))
     }
 
     /// A file unchanged since the last ingest: said, counted, not read.

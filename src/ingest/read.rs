@@ -381,6 +381,20 @@ fn read_csv_in(
     rows.read(path, source, rows.text, rows.first, threads, part_bytes)
 }
 
+/// Lines searched for the header row after the line it is declared on.
+const HEAD_LINES: usize = 1000;
+
+/// The byte offset just after the `n`th line break of `text` (its end when
+/// it has fewer).
+fn line_end(text: &str, n: usize) -> usize {
+    text.bytes()
+        .enumerate()
+        .filter(|(_, b)| *b == b'\n')
+        .nth(n.saturating_sub(1))
+        .map(|(i, _)| i + 1)
+        .unwrap_or(text.len())
+}
+
 /// A CSV file's rows after its header, and where its fields are.
 struct CsvRows<'t> {
     /// The text after the header row.
@@ -396,8 +410,20 @@ fn csv_rows<'t>(path: &Path, text: &'t str, source: &Source) -> Result<CsvRows<'
     if text.trim().is_empty() {
         return Err(file_err(path, "the file is empty (no header row)"));
     }
-    let mut records = Records::new(text, source.delimiter, 1);
-    let headers = csv_headers(path, &mut records, source.header_row)?;
+    // The header is found in the first lines (their line breaks indexed, not
+    // the whole file's), unless it runs past them.
+    let head = &text[..line_end(text, source.header_row as usize + HEAD_LINES)];
+    let mut records = Records::new(head, source.delimiter, 1);
+    let found = csv_headers(path, &mut records, source.header_row);
+    let headers = match found {
+        Ok(h) if records.offset() < head.len() || head.len() == text.len() => h,
+        _ if head.len() < text.len() => {
+            records = Records::new(text, source.delimiter, 1);
+            csv_headers(path, &mut records, source.header_row)?
+        }
+        Err(e) => return Err(e),
+        Ok(h) => h,
+    };
     check_delimiter(path, &headers, source.delimiter as char)?;
     let wanted = locate(path, &headers, source)?;
     let at = records.offset();

@@ -12,9 +12,12 @@ pub(super) fn text_frame(raw: RawTable, source: &Source) -> PolarsResult<DataFra
     }
     for (field, value) in &source.constants {
         if !source.columns.contains_key(field) {
-            cols.push(Column::new(
+            // One value for every row, not a copy per row.
+            let value = AnyValue::StringOwned(value.as_str().into());
+            cols.push(Column::new_scalar(
                 field.as_str().into(),
-                vec![value.clone(); height],
+                Scalar::new(DataType::String, value),
+                height,
             ));
         }
     }

@@ -70,8 +70,10 @@ pub(super) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFra
         .collect()?;
     let first = rows.column("_first")?.idx()?;
     let last = rows.column("_last")?.idx()?;
+    // Column by column, each original let go once gathered: a large
+    // extract is never held twice.
     let mut cols: Vec<Column> = Vec::with_capacity(df.width() + 1);
-    for c in df.columns() {
+    for c in df.into_columns() {
         let at = if last_fields.contains(&c.name().as_str()) {
             last
         } else {

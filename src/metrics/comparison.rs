@@ -325,7 +325,7 @@ fn eligible_outcomes(
     w: i64,
     coverage: (NaiveDate, NaiveDate),
 ) -> PolarsResult<LazyFrame> {
-    Ok(hospital::person_outcomes(persons, events, w, coverage)
+    Ok(hospital::person_outcomes(persons, events, w, coverage)?
         .filter(col(ELIGIBLE))
         .collect()?
         .lazy())

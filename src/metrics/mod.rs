@@ -426,7 +426,7 @@ fn hospital_figures(
         .map_err(MetricsError::from)?;
     let found = hospital::events_of(parts, persons, r.participants.clone())?;
     let outcomes =
-        hospital::person_outcomes(persons, &found.events, s.outcome_window_days, coverage)
+        hospital::person_outcomes(persons, &found.events, s.outcome_window_days, coverage)?
             .collect()?;
     let compared = comparison::tables(
         p,

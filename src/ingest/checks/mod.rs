@@ -243,17 +243,6 @@ fn empty_findings() -> DataFrame {
     .expect("empty frame")
 }
 
-/// Checks one file's rows. `key` is the HMAC key for NHS numbers.
-pub fn check(
-    raw: RawTable,
-    source: &Source,
-    settings: &Settings,
-    key: &Arc<Vec<u8>>,
-    lsoa: Option<&DataFrame>,
-) -> PolarsResult<Checked> {
-    finish(vec![check_rows(raw, source, settings, key, lsoa)?], source)
-}
-
 /// A batch of a file's rows checked row by row: each row's own rules
 /// (fields and across fields), before the rules that compare rows.
 pub struct RowsChecked {
@@ -454,6 +443,13 @@ mod tests {
 
     const HEADER: &str = "provider,course,programme,start,person,referred,sessions";
 
+    /// A whole file's rows checked under `p`'s first source (key "k", no LSOA lookup).
+    fn check_whole(raw: RawTable, p: &crate::pipeline::Pipeline) -> Checked {
+        let key = Arc::new(b"k".to_vec());
+        let rows = check_rows(raw, &p.sources[0], &p.settings, &key, None).unwrap();
+        finish(vec![rows], &p.sources[0]).unwrap()
+    }
+
     /// The rows of `body` (after the header) checked under the test pipeline.
     fn checked(body: &str) -> Checked {
         let p = crate::ingest::test_pipeline("");
@@ -464,14 +460,7 @@ mod tests {
             &p.sources[0],
         )
         .unwrap();
-        check(
-            raw,
-            &p.sources[0],
-            &p.settings,
-            &Arc::new(b"k".to_vec()),
-            None,
-        )
-        .unwrap()
+        check_whole(raw, &p)
     }
 
     fn texts(df: &DataFrame, column: &str) -> Vec<String> {
@@ -591,7 +580,7 @@ episode_order = "EPIORDER"
         let text = apc_text();
         let path = std::path::Path::new("apc.csv");
         let raw = super::super::read::read_file(path, text.as_bytes(), src).unwrap();
-        let whole = check(raw, src, &p.settings, &key, None).unwrap();
+        let whole = check_whole(raw, &p);
         let mut batches = Vec::new();
         let mut rows_read = 0;
         super::super::read::read_batches(path, text.as_bytes(), src, 4096, |raw| {

@@ -2,6 +2,7 @@
 //! unchanged since the last ingest, else read, checked, reported and (ingest
 //! and repair) its parts staged in the next version.
 
+use super::spill::Spill;
 use super::write::write_parts;
 use super::*;
 
@@ -9,6 +10,16 @@ use super::*;
 /// (about 4M rows): its working memory is a batch's, while the checked rows
 /// it keeps are a fraction of the text's size.
 const BATCH_BYTES: usize = 128 << 20;
+
+/// The batch size: `SMPEVAL_BATCH_BYTES` where set (a smaller one for a
+/// machine with less memory; tests use a tiny one), else [`BATCH_BYTES`].
+fn batch_bytes() -> usize {
+    std::env::var("SMPEVAL_BATCH_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(BATCH_BYTES)
+}
 
 /// The LSOA lookup as two text columns, `lsoa_code` (upper case) and
 /// `imd_decile`, one row per code (the first wins).
@@ -158,7 +169,14 @@ impl<'a> Files<'a> {
         }
         let shown = path.display().to_string();
         self.progress.reading(&shown);
-        let (rows_read, batches) = self.read_and_check(source, &path, &bytes, lsoa)?;
+        // A hospital extract larger than a batch is spilled as it goes (ingest and repair).
+        let large = bytes.len() > batch_bytes();
+        let mut spill = match self.mode.writes() && checks::checks_in_batches(source) && large {
+            true => Some(Spill::new(self.staging()?.scratch(&fkey), source)),
+            false => None,
+        };
+        let (rows_read, batches) =
+            self.read_and_check(source, &path, &bytes, lsoa, spill.as_mut())?;
         let identity = FileIdentity {
             source,
             path: &path,
@@ -168,10 +186,13 @@ impl<'a> Files<'a> {
         };
         drop(bytes);
         // The rules that compare rows, once the file's text is let go.
-        let checked = checks::finish(batches, source).map_err(|err| IngestError::Check {
+        let mut checked = checks::finish(batches, source).map_err(|err| IngestError::Check {
             path: shown.clone(),
             err,
         })?;
+        if let Some(s) = &spill {
+            checked.rows_before_folding = s.rows;
+        }
         let report = file_report(identity, rows_read, &checked)?;
         announce(self.progress, &report);
         let mut p = Prepared {
@@ -181,16 +202,21 @@ impl<'a> Files<'a> {
             warnings: checked.warnings,
             kind: source.kind,
             config: config.to_string(),
+            spill,
         };
         if self.mode.writes() {
-            let st = match self.staging.take() {
-                Some(st) => st,
-                None => warehouse::Staging::begin(&self.pipeline.warehouse)?,
-            };
-            write_parts(self.staging.insert(st), &mut p)?;
+            write_parts(self.staging()?, &mut p)?;
         }
         self.prepared.push(p);
         Ok(())
+    }
+
+    /// The version being built, begun on first use.
+    fn staging(&mut self) -> Result<&mut warehouse::Staging> {
+        if self.staging.is_none() {
+            self.staging = Some(warehouse::Staging::begin(&self.pipeline.warehouse)?);
+        }
+        Ok(self.staging.as_mut().expect("begun above"))
     }
 
     /// Reads one file's rows and checks each by its own rules (`check_rows`):
@@ -202,6 +228,7 @@ impl<'a> Files<'a> {
         path: &Path,
         bytes: &[u8],
         lsoa: Option<&DataFrame>,
+        mut spill: Option<&mut Spill>,
     ) -> Result<(usize, Vec<checks::RowsChecked>)> {
         let settings = &self.pipeline.settings;
         let checked_err = |err| IngestError::Check {
@@ -212,12 +239,16 @@ impl<'a> Files<'a> {
         let mut batches = Vec::new();
         let mut check = |raw: read::RawTable| {
             rows_read += raw.rows_read;
-            let b = checks::check_rows(raw, source, settings, &self.key, lsoa);
-            batches.push(b.map_err(checked_err)?);
+            let mut b =
+                checks::check_rows(raw, source, settings, &self.key, lsoa).map_err(checked_err)?;
+            if let Some(s) = spill.as_deref_mut() {
+                s.push(b.accepted_mut(), source)?;
+            }
+            batches.push(b);
             Ok::<(), IngestError>(())
         };
         if checks::checks_in_batches(source) {
-            read::read_batches(path, bytes, source, BATCH_BYTES, &mut check)?;
+            read::read_batches(path, bytes, source, batch_bytes(), &mut check)?;
         } else {
             check(read::read_file(path, bytes, source)?)?;
         }

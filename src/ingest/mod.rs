@@ -7,6 +7,7 @@ mod files;
 pub mod linkage;
 pub mod nhs;
 pub mod read;
+mod spill;
 mod write;
 
 use std::collections::BTreeMap;
@@ -243,6 +244,9 @@ struct Prepared {
     warnings: DataFrame,
     kind: SourceKind,
     config: String,
+    /// A large hospital extract's rows, spilled while it was checked
+    /// (`accepted` is then empty).
+    spill: Option<spill::Spill>,
 }
 
 impl Prepared {

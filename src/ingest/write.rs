@@ -80,6 +80,73 @@ pub(super) fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<Da
         .collect()?)
 }
 
+/// Writes a hospital file's rows (in line order) as Hive partitions by
+/// setting and year of the event: one partition at a time, in order of first
+/// appearance, so a large extract is never held twice.
+fn write_partitions(
+    st: &mut warehouse::Staging,
+    table: &str,
+    part: &str,
+    file_key: &str,
+    rows: LazyFrame,
+) -> Result<()> {
+    let year = col(schema::EVENT_DATE).dt().year().alias(schema::YEAR);
+    let keys = rows
+        .clone()
+        .select([col(schema::SETTING), year])
+        .unique_stable(None, UniqueKeepStrategy::First)
+        .collect()?;
+    let settings = keys.column(schema::SETTING)?.str()?.clone();
+    let years = keys.column(schema::YEAR)?.i32()?.clone();
+    for (setting, year) in settings.iter().zip(years.iter()) {
+        let mine = is(schema::SETTING, setting.map(lit)).and(is_year(year));
+        write_partition(
+            st,
+            table,
+            part,
+            file_key,
+            (setting, year),
+            rows.clone().filter(mine),
+        )?;
+    }
+    Ok(())
+}
+
+/// True where the event falls in `year` (has no date, for None).
+fn is_year(year: Option<i32>) -> Expr {
+    match year {
+        Some(y) => col(schema::EVENT_DATE).dt().year().eq(lit(y)),
+        None => col(schema::EVENT_DATE).is_null(),
+    }
+}
+
+/// Writes one Hive partition (setting and year, kept in the path only) of a
+/// hospital file's rows.
+fn write_partition(
+    st: &mut warehouse::Staging,
+    table: &str,
+    part: &str,
+    file_key: &str,
+    (setting, year): (Option<&str>, Option<i32>),
+    rows: LazyFrame,
+) -> Result<()> {
+    let mut g = rows
+        .drop(Selector::ByName {
+            names: Arc::from(vec![PlSmallStr::from(schema::SETTING)]),
+            strict: true,
+        })
+        .collect()?;
+    let rel = format!(
+        "{table}/{}={}/{}={}/{part}",
+        schema::SETTING,
+        setting.unwrap_or("unknown"),
+        schema::YEAR,
+        year.unwrap_or(0)
+    );
+    st.write(table, &rel, Some(file_key), &mut g, "ingest.part")?;
+    Ok(())
+}
+
 /// True where `column` is `value` (null where it is None).
 fn is(column: &str, value: Option<Expr>) -> Expr {
     match value {
@@ -94,47 +161,43 @@ pub(super) fn write_parts(st: &mut warehouse::Staging, p: &mut Prepared) -> Resu
     let r = &p.report;
     let table = p.kind.table();
     let part = warehouse::part_name(&r.file_key);
-    let accepted = with_lineage(std::mem::take(&mut p.accepted), &r.source, &r.path)?;
-    if p.kind == SourceKind::Hospital {
-        // Hive partitions: setting and year of the event, kept in the path only.
-        let with_year = accepted
-            .lazy()
-            .with_column(col(schema::EVENT_DATE).dt().year().alias(schema::YEAR))
-            .collect()?;
-        // One partition at a time (in order of first appearance), so a large
-        // extract is never held twice.
-        let keys = with_year
-            .select([schema::SETTING, schema::YEAR])?
-            .unique_stable(None, UniqueKeepStrategy::First, None)?;
-        let settings = keys.column(schema::SETTING)?.str()?.clone();
-        let years = keys.column(schema::YEAR)?.i32()?.clone();
-        for (setting, year) in settings.iter().zip(years.iter()) {
-            let mut g = with_year
-                .clone()
-                .lazy()
-                .filter(is(schema::SETTING, setting.map(lit)).and(is(schema::YEAR, year.map(lit))))
-                .drop(Selector::ByName {
-                    names: Arc::from(vec![
-                        PlSmallStr::from(schema::SETTING),
-                        PlSmallStr::from(schema::YEAR),
-                    ]),
-                    strict: true,
-                })
-                .collect()?;
-            let setting = setting.unwrap_or("unknown");
-            let year = year.unwrap_or(0);
-            let rel = format!(
-                "{table}/{}={setting}/{}={year}/{part}",
-                schema::SETTING,
-                schema::YEAR
-            );
-            st.write(table, &rel, Some(&r.file_key), &mut g, "ingest.part")?;
+    let lineage = [
+        lit(r.source.clone()).alias(schema::SOURCE),
+        lit(r.path.clone()).alias(schema::SOURCE_FILE),
+    ];
+    if let Some(mut spill) = p.spill.take() {
+        let (parts, written) = spill.parts()?;
+        for (pt, rows) in parts {
+            let rows = rows.with_columns(lineage.clone());
+            write_partition(
+                st,
+                table,
+                &part,
+                &r.file_key,
+                (pt.setting.as_deref(), pt.year),
+                rows,
+            )?;
         }
+        drop(spill);
+        p.report.written = written;
+    } else if p.kind == SourceKind::Hospital {
+        let accepted = std::mem::take(&mut p.accepted).lazy();
+        write_partitions(
+            st,
+            table,
+            &part,
+            &r.file_key,
+            accepted.with_columns(lineage),
+        )?;
     } else {
-        let mut df = accepted;
+        let mut df = std::mem::take(&mut p.accepted)
+            .lazy()
+            .with_columns(lineage)
+            .collect()?;
         let rel = format!("{table}/{part}");
         st.write(table, &rel, Some(&r.file_key), &mut df, "ingest.part")?;
     }
+    let r = &p.report;
     // Rejects, then warnings (both at the rejects' failpoint).
     for (table, frame) in [
         (warehouse::REJECTS, &mut p.rejects),

@@ -287,37 +287,10 @@ pub const WAIT_DAYS: &str = "wait_days";
 /// Eligible for the baseline year [index − 2W, index − W) as well.
 pub const BASE_ELIGIBLE: &str = "baseline_eligible";
 
-/// Per-person event counts in the pre and post windows, for every person
-/// (zero where they had none), with eligibility. `persons` carries [`PID`]
-/// and `events` are [`events_of`]'s.
-pub fn person_outcomes(
-    persons: &LazyFrame,
-    events: &LazyFrame,
-    window_days: i64,
-    coverage: (NaiveDate, NaiveDate),
-) -> PolarsResult<LazyFrame> {
-    let w = window_days as i32;
-    let (cov_start, cov_end) = (day_number(coverage.0), day_number(coverage.1));
-    let idx = days(col(INDEX));
-    let p = persons.clone().with_columns([
-        (idx.clone() - lit(w))
-            .gt_eq(lit(cov_start))
-            .and((idx.clone() + lit(w) - lit(1)).lt_eq(lit(cov_end)))
-            .alias(ELIGIBLE),
-        (idx.clone() - lit(2 * w))
-            .gt_eq(lit(cov_start))
-            .and((idx + lit(w) - lit(1)).lt_eq(lit(cov_end)))
-            .alias(BASE_ELIGIBLE),
-    ]);
-    let ev = events
-        .clone()
-        .join(
-            p.clone().select([col(PID), col(INDEX)]),
-            [col(PID)],
-            [col(PID)],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .with_column((days(col(EVENT_DATE)) - days(col(INDEX))).alias("offset"));
+/// Each person's events in the pre, post and baseline windows of `w` days
+/// (`ev`: events with their `offset` in days from the person's index date),
+/// one column per outcome and window. Only people with an event have a row.
+fn per_person_counts(ev: LazyFrame, w: i32) -> PolarsResult<LazyFrame> {
     let pre = col("offset").gt_eq(lit(-w)).and(col("offset").lt(lit(0)));
     let post = col("offset").gt_eq(lit(0)).and(col("offset").lt(lit(w)));
     let base = col("offset")
@@ -354,10 +327,45 @@ pub fn person_outcomes(
         .collect_with_engine(Engine::Streaming)?
         .unwrap_single()
         .lazy();
+    Ok(per_person)
+}
+
+/// Per-person event counts in the pre and post windows, for every person
+/// (zero where they had none), with eligibility. `persons` carries [`PID`]
+/// and `events` are [`events_of`]'s.
+pub fn person_outcomes(
+    persons: &LazyFrame,
+    events: &LazyFrame,
+    window_days: i64,
+    coverage: (NaiveDate, NaiveDate),
+) -> PolarsResult<LazyFrame> {
+    let w = window_days as i32;
+    let (cov_start, cov_end) = (day_number(coverage.0), day_number(coverage.1));
+    let idx = days(col(INDEX));
+    let p = persons.clone().with_columns([
+        (idx.clone() - lit(w))
+            .gt_eq(lit(cov_start))
+            .and((idx.clone() + lit(w) - lit(1)).lt_eq(lit(cov_end)))
+            .alias(ELIGIBLE),
+        (idx.clone() - lit(2 * w))
+            .gt_eq(lit(cov_start))
+            .and((idx + lit(w) - lit(1)).lt_eq(lit(cov_end)))
+            .alias(BASE_ELIGIBLE),
+    ]);
+    let ev = events
+        .clone()
+        .join(
+            p.clone().select([col(PID), col(INDEX)]),
+            [col(PID)],
+            [col(PID)],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_column((days(col(EVENT_DATE)) - days(col(INDEX))).alias("offset"));
+    let per_person = per_person_counts(ev, w)?;
     // Linked: the person has at least one record in the extract, at any date
     // (their per-person row exists before the zeros are filled in).
     let mut fill = vec![col("emergency_admissions_pre").is_not_null().alias(LINKED)];
-    for (name, _) in &indicators {
+    for (name, _) in OUTCOMES {
         for s in ["pre", "post", "base"] {
             fill.push(col(format!("{name}_{s}")).fill_null(lit(0.0)));
         }

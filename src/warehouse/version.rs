@@ -306,6 +306,9 @@ impl Snapshot {
     }
 }
 
+/// The scratch folder in a version being built.
+const SCRATCH: &str = ".scratch";
+
 /// The next version, being built in `versions/.tmp-<v>`; removed if dropped
 /// before `commit`.
 pub struct Staging {
@@ -430,7 +433,17 @@ impl Staging {
     /// Makes the version current: its list written, every folder flushed to
     /// disk, the folder renamed to `versions/<v>`, then `CURRENT` replaced in
     /// one rename. Until that last rename, readers see the previous version.
+    /// A scratch folder for `name` inside the version being built (removed
+    /// before the version is committed, and with it if it never is).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.dir.join(SCRATCH).join(name)
+    }
+
     pub fn commit(mut self) -> StoreResult<String> {
+        let scratch = self.dir.join(SCRATCH);
+        if scratch.exists() {
+            std::fs::remove_dir_all(&scratch).map_err(StoreError::io(FileOp::Write, &scratch))?;
+        }
         let list = FileList {
             version: self.version.clone(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

@@ -23,6 +23,7 @@ mod spells;
 
 use cross::{pam_level, sessions_expr};
 use frame::{date_parses, LSOA_DECILE};
+pub(crate) use spells::{fold, fold_spells};
 
 /// One rule: where `fails` is true the row is rejected for `field` with
 /// `reason`; `rule` is the reason's fixed wording, for counting rejects by kind.
@@ -253,6 +254,13 @@ pub struct RowsChecked {
     /// The rejected rows as sent (for the feedback file).
     rows: LazyFrame,
     read_rejects: Option<DataFrame>,
+}
+
+impl RowsChecked {
+    /// The batch's accepted rows (to be spilled and left empty).
+    pub fn accepted_mut(&mut self) -> &mut DataFrame {
+        &mut self.accepted
+    }
 }
 
 /// True when a file's batches can be checked apart and put together after:

@@ -5,7 +5,7 @@ use super::*;
 /// The accepted rows of a source as written: a hospital source's APC
 /// episodes folded into spells where it declares a spell key (every
 /// hospital row otherwise one episode); other sources' rows as they are.
-pub(super) fn fold(accepted: DataFrame, source: &Source) -> PolarsResult<DataFrame> {
+pub(crate) fn fold(accepted: DataFrame, source: &Source) -> PolarsResult<DataFrame> {
     match (source.kind, &source.spell_key) {
         (SourceKind::Hospital, Some(key)) => fold_spells(accepted, key),
         // Every hospital part has the same columns: a row not folded is one episode.
@@ -19,7 +19,7 @@ pub(super) fn fold(accepted: DataFrame, source: &Source) -> PolarsResult<DataFra
 
 /// Folds APC episodes into spells: one row per spell key, dated by the first
 /// episode's admission date and the last episode's discharge (SPEC 1.2).
-pub(super) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
+pub(crate) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
     let is_apc = col(SETTING).eq(lit("apc"));
     let order = if df
         .get_column_names()

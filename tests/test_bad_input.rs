@@ -348,28 +348,9 @@ fn too_many_rejects_fail_the_run_and_write_nothing() {
     assert!(!w.path("wh/participants").exists());
 }
 
+/// An APC extract's pipeline (also used by the batch unit test in src/ingest/checks).
 fn hospital_pipeline() -> String {
-    r#"name = "h"
-warehouse = "wh"
-[privacy]
-key_env = "SMPEVAL_HMAC_KEY"
-[settings]
-max_reject_rate = 1.0
-[[sources]]
-name = "apc"
-kind = "hospital"
-files = ["apc.csv"]
-spell_key = ["person_id", "event_date"]
-[sources.constants]
-setting = "apc"
-[sources.columns]
-person_id = "NHSNO"
-event_date = "ADMIDATE"
-discharge_date = "DISDATE"
-admission_method = "ADMIMETH"
-episode_order = "EPIORDER"
-"#
-    .into()
+    include_str!("fixtures/apc_pipeline.toml").into()
 }
 
 #[test]

@@ -563,23 +563,7 @@ mod tests {
 
     #[test]
     fn a_hospital_file_checked_in_batches_gives_what_it_gives_whole() {
-        let toml = r#"name = "h"
-[privacy]
-key_env = "SMPEVAL_UNIT_TEST_KEY"
-[[sources]]
-name = "apc"
-kind = "hospital"
-files = ["apc.csv"]
-spell_key = ["person_id", "event_date"]
-[sources.constants]
-setting = "apc"
-[sources.columns]
-person_id = "NHSNO"
-event_date = "ADMIDATE"
-discharge_date = "DISDATE"
-admission_method = "ADMIMETH"
-episode_order = "EPIORDER"
-"#;
+        let toml = include_str!("../../../tests/fixtures/apc_pipeline.toml");
         let p =
             crate::pipeline::parse(std::path::Path::new("t.toml"), toml, toml.as_bytes()).unwrap();
         let src = &p.sources[0];

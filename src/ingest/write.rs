@@ -91,33 +91,21 @@ fn write_partitions(
     rows: LazyFrame,
 ) -> Result<()> {
     let year = col(schema::EVENT_DATE).dt().year().alias(schema::YEAR);
+    let rows = rows.with_column(year).collect()?;
     let keys = rows
-        .clone()
-        .select([col(schema::SETTING), year])
-        .unique_stable(None, UniqueKeepStrategy::First)
-        .collect()?;
+        .select([schema::SETTING, schema::YEAR])?
+        .unique_stable(None, UniqueKeepStrategy::First, None)?;
     let settings = keys.column(schema::SETTING)?.str()?.clone();
     let years = keys.column(schema::YEAR)?.i32()?.clone();
     for (setting, year) in settings.iter().zip(years.iter()) {
-        let mine = is(schema::SETTING, setting.map(lit)).and(is_year(year));
-        write_partition(
-            st,
-            table,
-            part,
-            file_key,
-            (setting, year),
-            rows.clone().filter(mine),
-        )?;
+        let mine = is(schema::SETTING, setting.map(lit)).and(is(schema::YEAR, year.map(lit)));
+        let g = rows.clone().lazy().filter(mine).drop(Selector::ByName {
+            names: Arc::from(vec![PlSmallStr::from(schema::YEAR)]),
+            strict: true,
+        });
+        write_partition(st, table, part, file_key, (setting, year), g)?;
     }
     Ok(())
-}
-
-/// True where the event falls in `year` (has no date, for None).
-fn is_year(year: Option<i32>) -> Expr {
-    match year {
-        Some(y) => col(schema::EVENT_DATE).dt().year().eq(lit(y)),
-        None => col(schema::EVENT_DATE).is_null(),
-    }
 }
 
 /// Writes one Hive partition (setting and year, kept in the path only) of a

@@ -167,14 +167,7 @@ where
     }
     let step = ca.len().div_ceil(n);
     let parts: Vec<StringChunked> = (0..n).map(|k| ca.slice((k * step) as i64, step)).collect();
-    let done: Vec<Series> = std::thread::scope(|s| {
-        let handles: Vec<_> = parts.iter().map(|p| s.spawn(|| f(p))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    let mut done = done.into_iter();
+    let mut done = super::read::side_by_side(&parts, f).into_iter();
     let mut out = done.next().expect("at least one part");
     for d in done {
         out.append_owned(d)

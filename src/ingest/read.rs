@@ -179,7 +179,7 @@ fn decode<'b>(path: &Path, bytes: &'b [u8], source: &Source) -> Result<Cow<'b, s
     match source.encoding {
         Encoding::Utf8 => std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
             let at = e.valid_up_to();
-            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            let line = newlines(&bytes[..at]).count() + 1;
             file_err(
                 path,
                 format!("line {line}: the file is not UTF-8 (byte {at}); if it was saved from Excel, declare encoding = \"windows-1252\""),
@@ -207,12 +207,7 @@ impl LineIndex {
     fn new(text: &str, first: u32) -> Self {
         LineIndex {
             first,
-            newlines: text
-                .bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i)
-                .collect(),
+            newlines: newlines(text.as_bytes()).collect(),
         }
     }
     fn line_at(&self, byte: usize) -> u32 {
@@ -292,6 +287,30 @@ pub(super) fn reading_threads() -> usize {
         .max(1)
 }
 
+/// `f` over each of `parts`, one thread each (on this thread when there is
+/// only one), the results in order.
+pub(super) fn side_by_side<P: Sync, R: Send>(parts: &[P], f: impl Fn(&P) -> R + Sync) -> Vec<R> {
+    if parts.len() <= 1 {
+        return parts.iter().map(f).collect();
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts.iter().map(|p| s.spawn(|| f(p))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// The byte offsets of the line breaks (`\n`) in `bytes`.
+fn newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i)
+}
+
 /// Below this many bytes of rows a file is read in one part.
 const PART_BYTES: usize = 4 << 20;
 
@@ -318,7 +337,7 @@ fn row_parts(rows: &str, first: u32, threads: usize, part_bytes: usize) -> Vec<(
         if end > start {
             let part = &rows[start..end];
             parts.push((part, line));
-            line += part.bytes().filter(|b| *b == b'\n').count() as u32;
+            line += newlines(part.as_bytes()).count() as u32;
         }
         start = end;
     }
@@ -387,11 +406,9 @@ const HEAD_LINES: usize = 1000;
 /// The byte offset just after the `n`th line break of `text` (its end when
 /// it has fewer).
 fn line_end(text: &str, n: usize) -> usize {
-    text.bytes()
-        .enumerate()
-        .filter(|(_, b)| *b == b'\n')
+    newlines(text.as_bytes())
         .nth(n.saturating_sub(1))
-        .map(|(i, _)| i + 1)
+        .map(|i| i + 1)
         .unwrap_or(text.len())
 }
 
@@ -417,12 +434,11 @@ fn csv_rows<'t>(path: &Path, text: &'t str, source: &Source) -> Result<CsvRows<'
     let found = csv_headers(path, &mut records, source.header_row);
     let headers = match found {
         Ok(h) if records.offset() < head.len() || head.len() == text.len() => h,
-        _ if head.len() < text.len() => {
+        Err(e) if head.len() == text.len() => return Err(e),
+        _ => {
             records = Records::new(text, source.delimiter, 1);
             csv_headers(path, &mut records, source.header_row)?
         }
-        Err(e) => return Err(e),
-        Ok(h) => h,
     };
     check_delimiter(path, &headers, source.delimiter as char)?;
     let wanted = locate(path, &headers, source)?;
@@ -458,17 +474,7 @@ impl CsvRows<'_> {
                 &self.wanted,
             )
         };
-        let tables: Vec<Result<RawTable, InputError>> = if parts.len() == 1 {
-            parts.iter().map(read).collect()
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = parts.iter().map(|p| s.spawn(move || read(p))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect()
-            })
-        };
+        let tables = side_by_side(&parts, read);
         let mut out = RawTable::for_columns(&self.wanted);
         for t in tables {
             out.append(t?);

@@ -150,15 +150,7 @@ impl Spill {
 fn scan(files: &[PathBuf]) -> Result<LazyFrame> {
     let frames = files
         .iter()
-        .map(|f| {
-            let args = ScanArgsParquet {
-                glob: false,
-                ..Default::default()
-            };
-            PlRefPath::try_from_path(f)
-                .and_then(|p| LazyFrame::scan_parquet(p, args))
-                .map_err(StoreError::frame(FileOp::Read, f))
-        })
+        .map(|f| warehouse::scan_file(f))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(concat(frames, UnionArgs::default())?)
 }

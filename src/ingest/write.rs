@@ -71,13 +71,15 @@ pub(super) fn collect_garbage(pipeline: &Pipeline, progress: &dyn Progress) {
 }
 
 pub(super) fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<DataFrame> {
-    Ok(df
-        .lazy()
-        .with_columns([
-            lit(source.to_string()).alias(schema::SOURCE),
-            lit(path.to_string()).alias(schema::SOURCE_FILE),
-        ])
-        .collect()?)
+    Ok(df.lazy().with_columns(lineage(source, path)).collect()?)
+}
+
+/// The source and file every row of a file carries.
+fn lineage(source: &str, path: &str) -> [Expr; 2] {
+    [
+        lit(source.to_string()).alias(schema::SOURCE),
+        lit(path.to_string()).alias(schema::SOURCE_FILE),
+    ]
 }
 
 /// Writes a hospital file's rows (in line order) as Hive partitions by
@@ -99,10 +101,7 @@ fn write_partitions(
     let years = keys.column(schema::YEAR)?.i32()?.clone();
     for (setting, year) in settings.iter().zip(years.iter()) {
         let mine = is(schema::SETTING, setting.map(lit)).and(is(schema::YEAR, year.map(lit)));
-        let g = rows.clone().lazy().filter(mine).drop(Selector::ByName {
-            names: Arc::from(vec![PlSmallStr::from(schema::YEAR)]),
-            strict: true,
-        });
+        let g = rows.clone().lazy().filter(mine).drop(cols([schema::YEAR]));
         write_partition(st, table, part, file_key, (setting, year), g)?;
     }
     Ok(())
@@ -118,12 +117,7 @@ fn write_partition(
     (setting, year): (Option<&str>, Option<i32>),
     rows: LazyFrame,
 ) -> Result<()> {
-    let mut g = rows
-        .drop(Selector::ByName {
-            names: Arc::from(vec![PlSmallStr::from(schema::SETTING)]),
-            strict: true,
-        })
-        .collect()?;
+    let mut g = rows.drop(cols([schema::SETTING])).collect()?;
     let rel = format!(
         "{table}/{}={}/{}={}/{part}",
         schema::SETTING,
@@ -149,10 +143,7 @@ pub(super) fn write_parts(st: &mut warehouse::Staging, p: &mut Prepared) -> Resu
     let r = &p.report;
     let table = p.kind.table();
     let part = warehouse::part_name(&r.file_key);
-    let lineage = [
-        lit(r.source.clone()).alias(schema::SOURCE),
-        lit(r.path.clone()).alias(schema::SOURCE_FILE),
-    ];
+    let lineage = lineage(&r.source, &r.path);
     if let Some(mut spill) = p.spill.take() {
         let (parts, written) = spill.parts()?;
         for (pt, rows) in parts {

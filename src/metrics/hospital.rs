@@ -296,12 +296,12 @@ fn per_person_counts(ev: LazyFrame, w: i32) -> PolarsResult<LazyFrame> {
     let base = col("offset")
         .gt_eq(lit(-2 * w))
         .and(col("offset").lt(lit(-w)));
-    let indicators: Vec<(&str, Expr)> = OUTCOMES.iter().map(|(o, _)| (*o, col(*o))).collect();
     // Each event's count in each window as a column, then plain sums per
     // person (a filtered sum inside the group-by is far slower).
     let mut windowed = Vec::new();
     let mut aggs = Vec::new();
-    for (name, ind) in &indicators {
+    for (name, _) in OUTCOMES {
+        let ind = col(*name);
         for (suffix, mask) in [("pre", &pre), ("post", &post), ("base", &base)] {
             let c = format!("{name}_{suffix}");
             windowed.push(
@@ -320,14 +320,13 @@ fn per_person_counts(ev: LazyFrame, w: i32) -> PolarsResult<LazyFrame> {
     }
     // Whole-number sums, so the order rows are added in does not matter:
     // the streaming engine's hash aggregation is far faster here.
-    let per_person = ev
+    Ok(ev
         .with_columns(windowed)
         .group_by([col(PID)])
         .agg(aggs)
         .collect_with_engine(Engine::Streaming)?
         .unwrap_single()
-        .lazy();
-    Ok(per_person)
+        .lazy())
 }
 
 /// Per-person event counts in the pre and post windows, for every person

@@ -149,23 +149,28 @@ fn scan_files(dir: &Path, table: &str, files: &[PathBuf]) -> StoreResult<Option<
     Ok(Some(joined))
 }
 
+/// One Parquet file, scanned as it is (no Hive columns from its folders).
+pub fn scan_file(p: &Path) -> StoreResult<LazyFrame> {
+    let args = ScanArgsParquet {
+        glob: false,
+        hive_options: HiveOptions {
+            enabled: Some(false),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    PlRefPath::try_from_path(p)
+        .and_then(|path| LazyFrame::scan_parquet(path, args))
+        .map_err(StoreError::frame(FileOp::Read, p))
+}
+
 /// [`scan_files`], one lazy frame per file (a query over the files one at a
 /// time holds one file's rows at most).
 fn scan_parts(dir: &Path, table: &str, files: &[PathBuf]) -> StoreResult<Vec<LazyFrame>> {
     let table_dir = dir.join(table);
     let mut frames = Vec::new();
     for p in files {
-        let args = ScanArgsParquet {
-            glob: false,
-            hive_options: HiveOptions {
-                enabled: Some(false),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let mut lf = PlRefPath::try_from_path(p)
-            .and_then(|path| LazyFrame::scan_parquet(path, args))
-            .map_err(StoreError::frame(FileOp::Read, p))?;
+        let mut lf = scan_file(p)?;
         for (k, v) in hive_values(&table_dir, p) {
             let c = match v {
                 Hive::Number(i) => lit(i),

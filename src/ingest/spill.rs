@@ -60,7 +60,7 @@ impl Spill {
         self.spilled += 1;
         let file = std::fs::File::create(&path).map_err(StoreError::io(FileOp::Write, &path))?;
         ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Snappy)
+            .with_compression(ParquetCompression::Uncompressed)
             .finish(&mut df)
             .map_err(StoreError::frame(FileOp::Write, &path))?;
         Ok(path)

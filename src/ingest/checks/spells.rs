@@ -19,34 +19,93 @@ pub(crate) fn fold(accepted: DataFrame, source: &Source) -> PolarsResult<DataFra
 
 /// Folds APC episodes into spells: one row per spell key, dated by the first
 /// episode's admission date and the last episode's discharge (SPEC 1.2).
+///
+/// Most spells are one episode, so only the rows whose key another row
+/// shares are grouped ([`spell_rows`]); the rest stay where they are, and
+/// the rows come out in line order as if every row had been grouped.
 pub(crate) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
-    let is_apc = col(SETTING).eq(lit("apc"));
-    let order = if df
-        .get_column_names()
-        .iter()
-        .any(|c| c.as_str() == EPISODE_ORDER)
-    {
-        vec![col(EPISODE_ORDER), col(SOURCE_LINE)]
-    } else {
-        vec![col(SOURCE_LINE)]
-    };
+    let in_line_order = df
+        .column(SOURCE_LINE)?
+        .as_materialized_series()
+        .is_sorted(SortOptions::default())?;
+    // A row with no setting is neither an episode nor another event: it is
+    // dropped (as `spell_rows` drops it), so such a file takes the long way.
+    if !in_line_order || df.column(SETTING)?.null_count() > 0 {
+        return fold_all(df, key);
+    }
     let key_exprs: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
-    let last_fields = [DISCHARGE_DATE, DISCHARGE_DATE_STATUS];
-    // Which rows make each output row: a spell takes every column from its
-    // first episode (in episode order) but the discharge from its last; any
-    // other row is itself. Only row numbers are sorted and grouped, and the
-    // columns are gathered once, in line order.
+    let numbered = index_frame(&df, key)?
+        .with_column(as_struct(key_exprs).is_duplicated().alias("_shared"))
+        .collect()?
+        .lazy();
+    // Every row of a spell of two or more episodes shares its key, so the
+    // shared rows hold whole spells (and perhaps other events on the same key).
+    let spells = spell_rows(numbered.clone().filter(col("_shared")), &df, key)?;
+    let join = JoinArgs {
+        maintain_order: MaintainOrderJoin::Left,
+        ..JoinArgs::new(JoinType::Left)
+    };
+    let marks = numbered
+        .select([col("_i"), col("_shared")])
+        .join(spells, [col("_i")], [col("_first")], join)
+        .select([
+            // A shared row stays only as the first episode of its spell.
+            col("_shared")
+                .not()
+                .or(col("_last").is_not_null())
+                .alias("_keep"),
+            col("_last").fill_null(col("_i")).alias("_last"),
+            col(EPISODES).fill_null(lit(1i32)),
+        ])
+        .collect()?;
+    let last = marks.column("_last")?.idx()?;
+    let mut cols: Vec<Column> = Vec::with_capacity(df.width() + 1);
+    for c in df.into_columns() {
+        cols.push(match LAST_FIELDS.contains(&c.name().as_str()) {
+            true => c.take(last)?,
+            false => c,
+        });
+    }
+    cols.push(marks.column(EPISODES)?.clone());
+    let folded = DataFrame::new(marks.height(), cols)?;
+    let keep = marks.column("_keep")?.bool()?;
+    match keep.all() {
+        true => Ok(folded),
+        false => folded.filter(keep),
+    }
+}
+
+/// The fields a spell takes from its last episode; every other field is its
+/// first episode's.
+const LAST_FIELDS: [&str; 2] = [DISCHARGE_DATE, DISCHARGE_DATE_STATUS];
+
+/// The columns [`spell_rows`] reads (the key, setting, line and episode
+/// order), with each row's number as `_i`.
+fn index_frame(df: &DataFrame, key: &[String]) -> PolarsResult<LazyFrame> {
     let mut needed: Vec<&str> = key.iter().map(String::as_str).collect();
     for c in [SETTING, SOURCE_LINE, EPISODE_ORDER] {
         if !needed.contains(&c) && df.column(c).is_ok() {
             needed.push(c);
         }
     }
-    let numbered = df
+    Ok(df
         .clone()
         .lazy()
         .select(needed.iter().map(|c| col(*c)).collect::<Vec<_>>())
-        .with_row_index("_i", None);
+        .with_row_index("_i", None))
+}
+
+/// Which rows of `numbered` ([`index_frame`]'s, or some of its rows) make
+/// each output row: a spell's first episode (in episode order, `_first`),
+/// its last (`_last`, for the discharge), the first's line and the episodes;
+/// any other event is itself, one episode. Rows with no setting are left out.
+fn spell_rows(numbered: LazyFrame, df: &DataFrame, key: &[String]) -> PolarsResult<LazyFrame> {
+    let is_apc = col(SETTING).eq(lit("apc"));
+    let order = match df.column(EPISODE_ORDER) {
+        Ok(_) => vec![col(EPISODE_ORDER), col(SOURCE_LINE)],
+        Err(_) => vec![col(SOURCE_LINE)],
+    };
+    let key_exprs: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
     let spells = numbered
         .clone()
         .filter(is_apc.clone())
@@ -65,7 +124,12 @@ pub(crate) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFra
         col(SOURCE_LINE).alias("_line"),
         lit(1i32).alias(EPISODES),
     ]);
-    let rows = concat([spells, others], UnionArgs::default())?
+    concat([spells, others], UnionArgs::default())
+}
+
+/// [`fold_spells`] grouping every row: for rows not in line order.
+fn fold_all(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
+    let rows = spell_rows(index_frame(&df, key)?, &df, key)?
         .sort(["_line"], SortMultipleOptions::default())
         .collect()?;
     let first = rows.column("_first")?.idx()?;
@@ -74,13 +138,91 @@ pub(crate) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFra
     // extract is never held twice.
     let mut cols: Vec<Column> = Vec::with_capacity(df.width() + 1);
     for c in df.into_columns() {
-        let at = if last_fields.contains(&c.name().as_str()) {
-            last
-        } else {
-            first
+        let at = match LAST_FIELDS.contains(&c.name().as_str()) {
+            true => last,
+            false => first,
         };
         cols.push(c.take(at)?);
     }
     cols.push(rows.column(EPISODES)?.clone());
     DataFrame::new(rows.height(), cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Episodes of three spells (one of three episodes written out of
+    /// episode order, one with an unknown discharge on its last episode),
+    /// single-episode spells, A&E and outpatient rows sharing a spell's key,
+    /// and rows with no person.
+    fn episodes() -> DataFrame {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        let s = |v: &str| Some(v.to_string());
+        df!(
+            PERSON_ID => [s("a"), s("a"), s("b"), s("a"), s("c"), None, s("b"), s("a"), None, s("d"), s("d")],
+            SETTING => ["apc", "apc", "apc", "ae", "apc", "apc", "apc", "apc", "apc", "op", "apc"],
+            EVENT_DATE => [d("2023-01-01"), d("2023-01-01"), d("2023-02-01"), d("2023-01-01"), d("2023-03-01"),
+                d("2023-04-01"), d("2023-02-01"), d("2023-01-01"), d("2023-04-01"), d("2023-05-01"), d("2023-05-02")],
+            DISCHARGE_DATE => [d("2023-01-03"), d("2023-01-09"), None, None, d("2023-03-02"),
+                d("2023-04-02"), None, d("2023-01-05"), d("2023-04-03"), None, d("2023-05-04")],
+            DISCHARGE_DATE_STATUS => [None, None, s("unknown"), None, None, None, s("unknown"), None, None, None, None::<String>],
+            EPISODE_ORDER => [2.0, 3.0, 1.0, 1.0, 1.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0],
+            SOURCE_LINE => [2i64, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+        )
+        .expect("a frame")
+    }
+
+    /// A column of whole numbers with no nulls.
+    fn whole(df: &DataFrame, c: &str) -> Vec<i64> {
+        let c = df.column(c).unwrap().cast(&DataType::Int64).unwrap();
+        c.i64().unwrap().into_no_null_iter().collect()
+    }
+
+    fn key() -> Vec<String> {
+        vec![PERSON_ID.to_string(), EVENT_DATE.to_string()]
+    }
+
+    #[test]
+    fn only_shared_keys_grouped_gives_what_grouping_every_row_gives() {
+        let folded = fold_spells(episodes(), &key()).expect("folded");
+        let every = fold_all(episodes(), &key()).expect("folded");
+        assert!(folded.equals_missing(&every), "{folded}\n{every}");
+        // a's three episodes (lines 2, 3, 9; episode 1 is line 9) are one spell at
+        // line 9, discharged on its last episode's date; b's two one at line 4;
+        // the two rows with no person one at line 7; the A&E and outpatient rows stay.
+        assert_eq!(whole(&folded, SOURCE_LINE), [4, 5, 6, 7, 9, 11, 12]);
+        assert_eq!(whole(&folded, EPISODES), [2, 1, 1, 2, 3, 1, 1]);
+        let discharged = folded
+            .column(DISCHARGE_DATE)
+            .unwrap()
+            .cast(&DataType::String)
+            .unwrap();
+        assert_eq!(discharged.str().unwrap().get(4), Some("2023-01-09"));
+    }
+
+    #[test]
+    fn rows_not_in_line_order_are_folded_the_same() {
+        let mut shuffled = episodes()
+            .sort([EVENT_DATE], SortMultipleOptions::default())
+            .expect("sorted");
+        assert_ne!(
+            whole(&shuffled, SOURCE_LINE),
+            [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        );
+        let folded = fold_spells(shuffled.clone(), &key()).expect("folded");
+        shuffled = shuffled
+            .sort([SOURCE_LINE], SortMultipleOptions::default())
+            .expect("sorted");
+        let in_order = fold_spells(shuffled, &key()).expect("folded");
+        assert!(folded.equals_missing(&in_order), "{folded}\n{in_order}");
+    }
+
+    #[test]
+    fn a_file_with_no_shared_key_is_as_read_with_one_episode_a_row() {
+        let df = episodes().slice(3, 3);
+        let folded = fold_spells(df.clone(), &key()).expect("folded");
+        assert_eq!(folded.height(), 3);
+        assert!(folded.drop(EPISODES).unwrap().equals_missing(&df));
+    }
 }

@@ -63,7 +63,7 @@ pub(super) fn parse_exprs(
     source: &Source,
     present: &[String],
     key: &Arc<Vec<u8>>,
-) -> (Vec<Expr>, Vec<Expr>) {
+) -> PolarsResult<(Vec<Expr>, Vec<Expr>)> {
     let mut map_exprs = Vec::new();
     let mut typed_exprs = Vec::new();
     for (field, ftype) in source.kind.fields() {
@@ -85,6 +85,11 @@ pub(super) fn parse_exprs(
             FieldType::Code(_) => e.str().to_uppercase(),
             _ => e,
         };
+        if let Some(v) = source.constants.get(field) {
+            if !source.columns.contains_key(field) {
+                e = constant_mapped(field, v, e)?;
+            }
+        }
         map_exprs.push(e.alias(mapped(field)));
         let tex = match ftype {
             // Free text is stored only for declared dimensions and ids; an NHS
@@ -106,7 +111,21 @@ pub(super) fn parse_exprs(
         };
         typed_exprs.push(tex.alias(typed(field)));
     }
-    (map_exprs, typed_exprs)
+    Ok((map_exprs, typed_exprs))
+}
+
+/// A constant field's value mapped (`map`: the expression that maps a
+/// column of it) once, on one row, as a literal: every row's is the same,
+/// and a literal stays one value however many rows the frame has.
+fn constant_mapped(field: &str, value: &str, map: Expr) -> PolarsResult<Expr> {
+    let one = df!(field => [value])?
+        .lazy()
+        .select([map.alias("v")])
+        .collect()?;
+    Ok(match one.column("v")?.str()?.get(0) {
+        Some(v) => lit(v.to_string()),
+        None => lit(NULL).cast(DataType::String),
+    })
 }
 
 /// Trimmed, inner spaces collapsed, lower case: how value-map keys are compared.
@@ -162,7 +181,7 @@ pub(super) fn parse(
     present: &[String],
     key: &Arc<Vec<u8>>,
 ) -> PolarsResult<DataFrame> {
-    let (map_exprs, typed_exprs) = parse_exprs(source, present, key);
+    let (map_exprs, typed_exprs) = parse_exprs(source, present, key)?;
     df.lazy()
         .with_columns(map_exprs)
         .with_columns(typed_exprs)

@@ -481,6 +481,49 @@ mod tests {
     }
 
     #[test]
+    fn a_constant_is_mapped_and_cased_as_a_column_of_it_would_be() {
+        let text = r#"name = "t"
+[privacy]
+key_env = "SMPEVAL_UNIT_TEST_KEY"
+[[sources]]
+name = "s"
+kind = "provider_returns"
+files = ["x.csv"]
+id_kind = "pseudonym"
+date_format = "dd/mm/yyyy"
+[sources.values.sex]
+F = "Female"
+[sources.columns]
+provider_id = "provider"
+course_id = "course"
+programme = "programme"
+course_start_date = "start"
+person_id = "person"
+referral_date = "referred"
+sessions_attended = "sessions"
+[sources.constants]
+age_band = "65-74"
+sex = " f "
+ethnicity = "b"
+"#;
+        let path = std::path::Path::new("t.toml");
+        let p = crate::pipeline::parse(path, text, text.as_bytes()).unwrap();
+        let body =
+            format!("{HEADER}\nA,1,generic,,p1,01/02/2024,0\nA,1,generic,,p2,01/02/2024,0\n");
+        let raw = super::super::read::read_file(
+            std::path::Path::new("x.csv"),
+            body.as_bytes(),
+            &p.sources[0],
+        )
+        .unwrap();
+        let c = check_whole(raw, &p);
+        // The value map's key matches the trimmed, case-folded constant; its
+        // value is then put in lower case, as the field's codes are.
+        assert_eq!(texts(&c.accepted, SEX), ["female", "female"]);
+        assert_eq!(texts(&c.accepted, ETHNICITY), ["B", "B"]);
+    }
+
+    #[test]
     fn a_date_rule_rejects_with_its_message() {
         let c = checked("A,1,generic,,p1,31/02/2024,0\nA,1,generic,,p2,01/02/2024,0\n");
         assert_eq!(c.accepted.height(), 1);

@@ -10,6 +10,11 @@ fn ingest() -> (Workdir, Run) {
 }
 
 fn ingest_with(env: &[(&str, &str)]) -> (Workdir, Run) {
+    with_files("ingest", env)
+}
+
+/// `command` (ingest or validate) over the three files in a new folder.
+fn with_files(command: &str, env: &[(&str, &str)]) -> (Workdir, Run) {
     let w = Workdir::new();
     std::fs::create_dir_all(w.path("pipelines")).unwrap();
     std::fs::copy(
@@ -32,7 +37,7 @@ fn ingest_with(env: &[(&str, &str)]) -> (Workdir, Run) {
         w.path("sample_data/demo-hmac.key"),
     )
     .unwrap();
-    let r = run_env(w.dir.path(), &["ingest", "pipelines/hes_example.toml"], env);
+    let r = run_env(w.dir.path(), &[command, "pipelines/hes_example.toml"], env);
     (w, r)
 }
 
@@ -65,6 +70,35 @@ fn files_read_in_small_batches_give_the_same_warehouse() {
     let files: Vec<String> = walk(&current(&wb));
     assert!(files.iter().all(|f| !f.contains("scratch")), "{files:?}");
     assert_eq!(files, walk(&current(&wa)));
+}
+
+#[test]
+fn validate_in_small_batches_spills_to_its_own_temporary_folder() {
+    let (_, whole) = with_files("validate", &[]);
+    assert_eq!(whole.code, 0, "{}", whole.all());
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = tmp.path().to_str().unwrap();
+    let small = [("SMPEVAL_BATCH_BYTES", "4000"), ("TMPDIR", tmpdir)];
+    let (w, batched) = with_files("validate", &small);
+    assert_eq!(batched.code, 0, "{}", batched.all());
+    // The same rows read, accepted, rejected and written (spells) per file.
+    assert_eq!(whole.stdout, batched.stdout);
+    assert!(
+        whole.stdout.contains("hes_apc_0102.csv"),
+        "{}",
+        whole.stdout
+    );
+    // Nothing left in the temporary folder, and no warehouse made.
+    assert_eq!(walk(tmp.path()), Vec::<String>::new());
+    assert!(!w.path("warehouse").exists());
+    // The batches did go through it: with no such folder they cannot.
+    let gone = tmp.path().join("gone");
+    let no_tmp = [
+        ("SMPEVAL_BATCH_BYTES", "4000"),
+        ("TMPDIR", gone.to_str().unwrap()),
+    ];
+    let (_, failed) = with_files("validate", &no_tmp);
+    assert_ne!(failed.code, 0, "{}", failed.all());
 }
 
 /// The files under `dir`, relative, sorted.

@@ -5,6 +5,7 @@
 use super::spill::Spill;
 use super::write::write_parts;
 use super::*;
+use crate::error::{FileOp, StoreError};
 
 /// How much of a hospital extract's CSV is read and checked at a time
 /// (about 4M rows): its working memory is a batch's, while the checked rows
@@ -77,6 +78,9 @@ pub(super) struct Files<'a> {
     pub(super) skipped: Vec<String>,
     /// File keys of every file the pipeline matches.
     pub(super) current: Vec<String>,
+    /// Validate's scratch folder for large extracts (private, in the system's
+    /// temporary folder, `TMPDIR`), made on first use and removed with it.
+    validate_scratch: Option<tempfile::TempDir>,
 }
 
 impl<'a> Files<'a> {
@@ -99,6 +103,7 @@ impl<'a> Files<'a> {
             prepared: Vec::new(),
             skipped: Vec::new(),
             current: Vec::new(),
+            validate_scratch: None,
         }
     }
 
@@ -169,10 +174,10 @@ impl<'a> Files<'a> {
         }
         let shown = path.display().to_string();
         self.progress.reading(&shown);
-        // A hospital extract larger than a batch is spilled as it goes (ingest and repair).
+        // A hospital extract larger than a batch is spilled as it goes.
         let large = bytes.len() > batch_bytes();
-        let mut spill = match self.mode.writes() && checks::checks_in_batches(source) && large {
-            true => Some(Spill::new(self.staging()?.scratch(&fkey), source)),
+        let mut spill = match checks::checks_in_batches(source) && large {
+            true => Some(Spill::new(self.scratch(&fkey)?, source)),
             false => None,
         };
         let (rows_read, batches) =
@@ -206,6 +211,9 @@ impl<'a> Files<'a> {
         };
         if self.mode.writes() {
             write_parts(self.staging()?, &mut p)?;
+        } else if let Some(mut s) = p.spill.take() {
+            // Validate: the spells folded (a bucket at a time) only to be counted.
+            p.report.written = s.parts()?.1;
         }
         self.prepared.push(p);
         Ok(())
@@ -217,6 +225,26 @@ impl<'a> Files<'a> {
             self.staging = Some(warehouse::Staging::begin(&self.pipeline.warehouse)?);
         }
         Ok(self.staging.as_mut().expect("begun above"))
+    }
+
+    /// Where a large extract's rows are spilled: in the version being built
+    /// (ingest and repair), else in validate's own temporary folder.
+    fn scratch(&mut self, file_key: &str) -> Result<PathBuf> {
+        if self.mode.writes() {
+            return Ok(self.staging()?.scratch(file_key));
+        }
+        if self.validate_scratch.is_none() {
+            let dir = tempfile::Builder::new()
+                .prefix("smpeval-validate-")
+                .tempdir()
+                .map_err(StoreError::io(
+                    FileOp::CreateTempFolderIn,
+                    &std::env::temp_dir(),
+                ))?;
+            self.validate_scratch = Some(dir);
+        }
+        let dir = self.validate_scratch.as_ref().expect("made above");
+        Ok(dir.path().join(file_key))
     }
 
     /// Reads one file's rows and checks each by its own rules (`check_rows`):

@@ -107,6 +107,30 @@ fn reingest_skips_unchanged_files_and_replaces_a_changed_one() {
     assert!(removed <= 1);
 }
 
+#[test]
+fn the_same_pipeline_named_another_way_finds_its_files_unchanged() {
+    let w = sample_copy();
+    assert_eq!(w.run(&["ingest", "pipelines/sample.toml"]).code, 0);
+    let version = std::fs::read_to_string(warehouse(&w).join("CURRENT")).unwrap();
+    // By its absolute path, and from inside its own folder.
+    let absolute = w.path("pipelines/sample.toml");
+    let r = w.run(&["ingest", absolute.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let inside = run_in(&w.path("pipelines"), &["ingest", "sample.toml"]);
+    assert_eq!(inside.code, 0, "{}", inside.all());
+    for r in [&r, &inside] {
+        assert_eq!(
+            r.stdout.matches("(unchanged, skipped)").count(),
+            7,
+            "{}",
+            r.all()
+        );
+        assert!(!r.all().contains("no longer matched"), "{}", r.all());
+    }
+    let now = std::fs::read_to_string(warehouse(&w).join("CURRENT")).unwrap();
+    assert_eq!(version, now, "nothing changed, so no new version");
+}
+
 /// Every 10-digit string in the sample inputs that passes Modulus 11.
 fn input_nhs_numbers(dir: &Path) -> Vec<String> {
     let mut texts = Vec::new();

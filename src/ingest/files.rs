@@ -126,7 +126,7 @@ impl<'a> Files<'a> {
             self.hashed = hash_files(files.iter().flatten());
         }
         for (source, paths) in pipeline.sources.iter().zip(files) {
-            let config = source_config(source)?;
+            let config = source_config(&pipeline.dir, source)?;
             let lsoa = match &source.lsoa_lookup {
                 Some(l) => Some(read_lsoa_lookup(l)?),
                 None => None,
@@ -147,7 +147,7 @@ impl<'a> Files<'a> {
         lsoa: Option<&DataFrame>,
         path: PathBuf,
     ) -> Result<()> {
-        let fkey = file_key(source, &path);
+        let fkey = file_key(&self.pipeline.dir, source, &path);
         let previous = self.previous;
         let same = |sha: &str| {
             previous.get(&fkey).is_some_and(|p| {

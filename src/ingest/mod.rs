@@ -148,21 +148,49 @@ pub fn clean_path(p: &Path) -> PathBuf {
     out
 }
 
-/// A stable key for a file: its path as the pipeline names it, and the source.
-fn file_key(source: &Source, path: &Path) -> String {
+/// A stable key for a file: the source, and the file's path from the
+/// pipeline's folder, so that the same pipeline run from another folder or
+/// named by its absolute path finds its files unchanged.
+fn file_key(pipeline_dir: &Path, source: &Source, path: &Path) -> String {
+    let path = from_folder(pipeline_dir, path);
     let h = sha2::Sha256::digest(format!("{}\u{0}{}", source.name, path.display()).as_bytes());
     hex::encode(&h[..8])
 }
 
-/// A hash of how a source is read, so that a changed mapping re-ingests its files.
-fn source_config_hash(source: &Source) -> String {
+/// `path` as seen from `folder` (`../data/a.csv`), however either is
+/// written (relative to the current folder or absolute); as it is where the
+/// current folder is unknown.
+pub(crate) fn from_folder(folder: &Path, path: &Path) -> PathBuf {
+    let absolute = |p: &Path| {
+        let p = if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        };
+        std::path::absolute(p).map(|a| clean_path(&a))
+    };
+    match (absolute(path), absolute(folder)) {
+        (Ok(p), Ok(f)) => pathdiff::diff_paths(&p, &f).unwrap_or(p),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// A hash of how a source is read, so that a changed mapping re-ingests its
+/// files (its LSOA lookup named from the pipeline's folder, as its files are).
+fn source_config_hash(pipeline_dir: &Path, source: &Source) -> String {
+    let mut source = source.clone();
+    if let Some(l) = &mut source.lsoa_lookup {
+        l.file = from_folder(pipeline_dir, Path::new(&l.file))
+            .display()
+            .to_string();
+    }
     hex::encode(&sha2::Sha256::digest(format!("{source:?}").as_bytes())[..8])
 }
 
 /// How a source is read, with its LSOA lookup's contents: a change to either
 /// re-ingests the source's files.
-fn source_config(source: &Source) -> Result<String> {
-    let config = source_config_hash(source);
+fn source_config(pipeline_dir: &Path, source: &Source) -> Result<String> {
+    let config = source_config_hash(pipeline_dir, source);
     Ok(match &source.lsoa_lookup {
         Some(l) => {
             let bytes = std::fs::read(&l.file).map_err(|err| IngestError::Read {
@@ -198,9 +226,9 @@ pub fn file_states(
     let mut out = Vec::new();
     let mut seen = Vec::new();
     for source in &pipeline.sources {
-        let config = source_config(source).unwrap_or_default();
+        let config = source_config(&pipeline.dir, source).unwrap_or_default();
         for path in source_files(pipeline, source).unwrap_or_default() {
-            let key = file_key(source, &path);
+            let key = file_key(&pipeline.dir, source, &path);
             let state = match previous.get(&key) {
                 None => "new",
                 Some(prev) => {
@@ -757,9 +785,33 @@ mod tests {
     fn a_file_key_depends_on_source_and_path_only() {
         let p = test_pipeline("");
         let s = &p.sources[0];
-        let a = file_key(s, Path::new("x.csv"));
+        let here = Path::new("");
+        let a = file_key(here, s, Path::new("x.csv"));
         assert_eq!(a.len(), 16);
-        assert_eq!(a, file_key(s, Path::new("x.csv")));
-        assert_ne!(a, file_key(s, Path::new("y.csv")));
+        assert_eq!(a, file_key(here, s, Path::new("x.csv")));
+        assert_ne!(a, file_key(here, s, Path::new("y.csv")));
+    }
+
+    #[test]
+    fn a_file_key_is_the_same_however_the_pipeline_is_named() {
+        let p = test_pipeline("");
+        let s = &p.sources[0];
+        let cwd = std::env::current_dir().unwrap();
+        let rel = file_key(Path::new("pipelines"), s, Path::new("data/x.csv"));
+        let abs = file_key(&cwd.join("pipelines"), s, &cwd.join("data/x.csv"));
+        let dotted = file_key(
+            Path::new("./pipelines/"),
+            s,
+            Path::new("pipelines/../data/x.csv"),
+        );
+        assert_eq!(rel, abs);
+        assert_eq!(rel, dotted);
+        // From inside the pipeline's folder, named as `../data/x.csv`.
+        let inside = from_folder(Path::new(""), Path::new("../data/x.csv"));
+        let outside = from_folder(Path::new("pipelines"), Path::new("data/x.csv"));
+        assert_eq!(inside, outside);
+        assert_eq!(outside, Path::new("../data/x.csv"));
+        let deeper = file_key(Path::new("pipelines/old"), s, Path::new("data/x.csv"));
+        assert_ne!(rel, deeper);
     }
 }

@@ -78,6 +78,15 @@ fn validate_in_small_batches_spills_to_its_own_temporary_folder() {
     assert_eq!(whole.code, 0, "{}", whole.all());
     let tmp = tempfile::tempdir().unwrap();
     let tmpdir = tmp.path().to_str().unwrap();
+    // A killed validate's scratch (no such process) and a running one's (this test's).
+    let stale = tmp.path().join("smpeval-validate-999999999-x");
+    let live = tmp
+        .path()
+        .join(format!("smpeval-validate-{}-y", std::process::id()));
+    for d in [&stale, &live] {
+        std::fs::create_dir_all(d.join("k")).unwrap();
+        std::fs::write(d.join("k/spill-000000.parquet"), "x").unwrap();
+    }
     let small = [("SMPEVAL_BATCH_BYTES", "4000"), ("TMPDIR", tmpdir)];
     let (w, batched) = with_files("validate", &small);
     assert_eq!(batched.code, 0, "{}", batched.all());
@@ -88,8 +97,13 @@ fn validate_in_small_batches_spills_to_its_own_temporary_folder() {
         "{}",
         whole.stdout
     );
-    // Nothing left in the temporary folder, and no warehouse made.
-    assert_eq!(walk(tmp.path()), Vec::<String>::new());
+    // Nothing of its own left in the temporary folder, the killed run's
+    // scratch gone, the running one's kept; and no warehouse made.
+    let kept = format!(
+        "smpeval-validate-{}-y/k/spill-000000.parquet",
+        std::process::id()
+    );
+    assert_eq!(walk(tmp.path()), [kept]);
     assert!(!w.path("warehouse").exists());
     // The batches did go through it: with no such folder they cannot.
     let gone = tmp.path().join("gone");
@@ -99,6 +113,34 @@ fn validate_in_small_batches_spills_to_its_own_temporary_folder() {
     ];
     let (_, failed) = with_files("validate", &no_tmp);
     assert_ne!(failed.code, 0, "{}", failed.all());
+}
+
+#[test]
+fn validate_counts_the_linkage_of_a_spilled_extract() {
+    // The sample's returns and hospital files, the hospital files spilled.
+    let w = sample_copy();
+    let whole = w.run(&["validate", "pipelines/sample.toml"]);
+    assert_eq!(whole.code, 0, "{}", whole.all());
+    let spilled = run_env(
+        w.dir.path(),
+        &["validate", "pipelines/sample.toml"],
+        &[("SMPEVAL_BATCH_BYTES", "4000")],
+    );
+    assert_eq!(spilled.code, 0, "{}", spilled.all());
+    assert!(
+        !spilled.all().contains("No one in the provider returns"),
+        "{}",
+        spilled.all()
+    );
+    assert_eq!(whole.stdout, spilled.stdout);
+    let warnings = |r: &Run| -> Vec<String> {
+        r.stderr
+            .lines()
+            .filter(|l| l.contains("warning"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(warnings(&whole), warnings(&spilled));
 }
 
 /// The files under `dir`, relative, sorted.

@@ -208,12 +208,17 @@ impl<'a> Files<'a> {
             kind: source.kind,
             config: config.to_string(),
             spill,
+            spilled_rows: Vec::new(),
         };
         if self.mode.writes() {
             write_parts(self.staging()?, &mut p)?;
         } else if let Some(mut s) = p.spill.take() {
-            // Validate: the spells folded (a bucket at a time) only to be counted.
-            p.report.written = s.parts()?.1;
+            // Validate: the spells folded (a bucket at a time) to be counted,
+            // and the rows kept in the spill for the linkage.
+            let (parts, written) = s.parts()?;
+            p.report.written = written;
+            p.spilled_rows = parts.into_iter().map(|(_, rows)| rows).collect();
+            p.spill = Some(s);
         }
         self.prepared.push(p);
         Ok(())
@@ -234,13 +239,15 @@ impl<'a> Files<'a> {
             return Ok(self.staging()?.scratch(file_key));
         }
         if self.validate_scratch.is_none() {
+            use std::os::unix::fs::PermissionsExt;
+            let tmp = std::env::temp_dir();
+            remove_stale_scratch(&tmp);
+            // Readable by this user only: it holds pseudonymised rows.
             let dir = tempfile::Builder::new()
-                .prefix("smpeval-validate-")
-                .tempdir()
-                .map_err(StoreError::io(
-                    FileOp::CreateTempFolderIn,
-                    &std::env::temp_dir(),
-                ))?;
+                .prefix(&format!("{VALIDATE_SCRATCH}{}-", std::process::id()))
+                .permissions(std::fs::Permissions::from_mode(0o700))
+                .tempdir_in(&tmp)
+                .map_err(StoreError::io(FileOp::CreateTempFolderIn, &tmp))?;
             self.validate_scratch = Some(dir);
         }
         let dir = self.validate_scratch.as_ref().expect("made above");
@@ -291,6 +298,33 @@ impl<'a> Files<'a> {
         ));
         self.skipped.push(fkey);
         self.progress.file_done();
+    }
+}
+
+/// How validate's scratch folders are named in the temporary folder:
+/// `smpeval-validate-<process id>-<random>`.
+const VALIDATE_SCRATCH: &str = "smpeval-validate-";
+
+/// Removes the scratch folders of validate runs that were killed (their
+/// process is gone); another user's, or a live run's, are left alone.
+fn remove_stale_scratch(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(VALIDATE_SCRATCH)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok());
+        // SAFETY: kill with signal 0 sends nothing; it only asks whether the process exists.
+        let gone = pid.is_some_and(|pid| {
+            let asked = unsafe { libc::kill(pid, 0) };
+            asked == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        });
+        if gone {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

@@ -107,12 +107,15 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<PathBuf>
         })?;
         for m in matches.flatten() {
             let m = clean_path(&m);
-            if m.is_file() && !out.contains(&m) {
+            if m.is_file() {
                 out.push(m);
             }
         }
     }
     out.sort();
+    // One file matched by two patterns, however spelled, is read once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|m| seen.insert(std::fs::canonicalize(m).unwrap_or_else(|_| m.clone())));
     if out.is_empty() {
         return Err(InputError::NoFiles {
             source_name: source.name.clone(),
@@ -150,9 +153,19 @@ pub fn clean_path(p: &Path) -> PathBuf {
 
 /// A stable key for a file: the source, and the file's path from the
 /// pipeline's folder, so that the same pipeline run from another folder or
-/// named by its absolute path finds its files unchanged.
+/// named by its absolute path finds its files unchanged; a file an absolute
+/// pattern names, by its own absolute path.
 fn file_key(pipeline_dir: &Path, source: &Source, path: &Path) -> String {
-    let path = from_folder(pipeline_dir, path);
+    let absolute = source.files.iter().any(|p| {
+        let p = Path::new(p);
+        p.is_absolute()
+            && glob::Pattern::new(&clean_path(p).to_string_lossy())
+                .is_ok_and(|g| g.matches_path(path))
+    });
+    let path = match absolute {
+        true => path.to_path_buf(),
+        false => from_folder(pipeline_dir, path),
+    };
     let h = sha2::Sha256::digest(format!("{}\u{0}{}", source.name, path.display()).as_bytes());
     hex::encode(&h[..8])
 }
@@ -275,6 +288,9 @@ struct Prepared {
     /// A large hospital extract's rows, spilled while it was checked
     /// (`accepted` is then empty).
     spill: Option<spill::Spill>,
+    /// Validate: a spilled extract's rows, as scans of the spill's files
+    /// (kept, with `spill`, until the linkage is counted).
+    spilled_rows: Vec<LazyFrame>,
 }
 
 impl Prepared {
@@ -533,18 +549,22 @@ fn refuse_too_many_rejects(pipeline: &Pipeline, prepared: &[Prepared]) -> Result
 /// Validate only: what the report would refuse (no referral in the
 /// evaluation period), refused; a low linkage, as a warning.
 fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Result<Vec<String>> {
-    let frames = |kind: SourceKind| -> Vec<&DataFrame> {
-        prepared
-            .iter()
-            .filter(|p| p.kind == kind)
-            .map(|p| &p.accepted)
-            .collect()
-    };
-    let returns = frames(SourceKind::ProviderReturns);
+    let of = |kind: SourceKind| prepared.iter().filter(move |p| p.kind == kind);
+    let returns: Vec<&DataFrame> = of(SourceKind::ProviderReturns)
+        .map(|p| &p.accepted)
+        .collect();
     if let Some(0) = linkage::referrals_in_period(&returns, &pipeline.settings)? {
         return Err(InputError::Argument(no_referrals_message(pipeline)).into());
     }
-    let linked = linkage::linkage(&returns, &frames(SourceKind::Hospital))?;
+    // A spilled extract's rows are read back from its spill, a file at a time.
+    let hospital: Vec<LazyFrame> = of(SourceKind::Hospital)
+        .flat_map(|p| match p.spilled_rows.is_empty() {
+            true => vec![p.accepted.clone().lazy()],
+            false => p.spilled_rows.clone(),
+        })
+        .collect();
+    let returns = returns.into_iter().map(|f| f.clone().lazy()).collect();
+    let linked = linkage::linkage_lazy(returns, hospital)?;
     Ok(linked
         .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, true))
         .into_iter()
@@ -813,5 +833,37 @@ mod tests {
         assert_eq!(outside, Path::new("../data/x.csv"));
         let deeper = file_key(Path::new("pipelines/old"), s, Path::new("data/x.csv"));
         assert_ne!(rel, deeper);
+    }
+
+    #[test]
+    fn a_file_an_absolute_pattern_names_is_known_by_its_absolute_path() {
+        let mut p = test_pipeline("");
+        p.sources[0].files = vec!["/srv/hes/*.csv".into()];
+        let s = &p.sources[0];
+        let file = Path::new("/srv/hes/apc.csv");
+        // The pipeline's folder as reached through a link, or after a move.
+        let a = file_key(Path::new("/home/a/proj/pipelines"), s, file);
+        let b = file_key(Path::new("/mnt/proj/pipelines"), s, file);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_file_two_patterns_match_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/x.csv"), "a\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("data"), dir.path().join("linked")).unwrap();
+        let mut p = test_pipeline("");
+        p.dir = dir.path().join("pipelines");
+        let absolute = dir.path().join("data/x.csv").display().to_string();
+        p.sources[0].files = vec![
+            "../data/x.csv".into(),
+            absolute,
+            "../data/*.csv".into(),
+            "../linked/x.csv".into(),
+        ];
+        let files = source_files(&p, &p.sources[0]).unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
     }
 }

@@ -212,13 +212,8 @@ impl<'a> Files<'a> {
         };
         if self.mode.writes() {
             write_parts(self.staging()?, &mut p)?;
-        } else if let Some(mut s) = p.spill.take() {
-            // Validate: the spells folded (a bucket at a time) to be counted,
-            // and the rows kept in the spill for the linkage.
-            let (parts, written) = s.parts()?;
-            p.report.written = written;
-            p.spilled_rows = parts.into_iter().map(|(_, rows)| rows).collect();
-            p.spill = Some(s);
+        } else {
+            count_spilled(&mut p)?;
         }
         self.prepared.push(p);
         Ok(())
@@ -299,6 +294,18 @@ impl<'a> Files<'a> {
         self.skipped.push(fkey);
         self.progress.file_done();
     }
+}
+
+/// Validate: a spilled extract's spells folded (a bucket at a time) to be
+/// counted, and its rows kept in the spill for the linkage.
+fn count_spilled(p: &mut Prepared) -> Result<()> {
+    if let Some(mut s) = p.spill.take() {
+        let (parts, written) = s.parts()?;
+        p.report.written = written;
+        p.spilled_rows = parts.into_iter().map(|(_, rows)| rows).collect();
+        p.spill = Some(s);
+    }
+    Ok(())
 }
 
 /// How validate's scratch folders are named in the temporary folder:

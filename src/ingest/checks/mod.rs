@@ -482,32 +482,10 @@ mod tests {
 
     #[test]
     fn a_constant_is_mapped_and_cased_as_a_column_of_it_would_be() {
-        let text = r#"name = "t"
-[privacy]
-key_env = "SMPEVAL_UNIT_TEST_KEY"
-[[sources]]
-name = "s"
-kind = "provider_returns"
-files = ["x.csv"]
-id_kind = "pseudonym"
-date_format = "dd/mm/yyyy"
-[sources.values.sex]
-F = "Female"
-[sources.columns]
-provider_id = "provider"
-course_id = "course"
-programme = "programme"
-course_start_date = "start"
-person_id = "person"
-referral_date = "referred"
-sessions_attended = "sessions"
-[sources.constants]
-age_band = "65-74"
-sex = " f "
-ethnicity = "b"
-"#;
-        let path = std::path::Path::new("t.toml");
-        let p = crate::pipeline::parse(path, text, text.as_bytes()).unwrap();
+        let mut p = crate::ingest::test_pipeline("[sources.values.sex]\nF = \"Female\"");
+        for (field, value) in [(SEX, " f "), (ETHNICITY, "b")] {
+            p.sources[0].constants.insert(field.into(), value.into());
+        }
         let body =
             format!("{HEADER}\nA,1,generic,,p1,01/02/2024,0\nA,1,generic,,p2,01/02/2024,0\n");
         let raw = super::super::read::read_file(

@@ -5,20 +5,27 @@ use super::*;
 /// The group a code falls in (`groups`: name, codes), `unknown` for
 /// another code, null for none.
 pub(super) fn code_group(code: Expr, groups: &[(&str, &[&str])]) -> Expr {
-    let mut e: Option<Expr> = None;
-    for (name, codes) in groups.iter().rev() {
-        let inner = e.unwrap_or_else(|| {
-            when(code.clone().is_null())
-                .then(lit(NULL).cast(DataType::String))
-                .otherwise(lit("unknown"))
-        });
-        e = Some(
-            when(code.clone().in_list(str_series(codes), false))
-                .then(lit(*name))
-                .otherwise(inner),
-        );
+    // One lookup a row; the first group that lists a code wins.
+    let (mut old, mut new): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for (name, codes) in groups {
+        for c in codes
+            .iter()
+            .filter(|c| !old.contains(c))
+            .collect::<Vec<_>>()
+        {
+            old.push(c);
+            new.push(name);
+        }
     }
-    e.expect("groups")
+    let group = code.clone().replace_strict(
+        str_series(&old).implode(true),
+        str_series(&new).implode(true),
+        Some(lit("unknown")),
+        Some(DataType::String),
+    );
+    when(code.is_null())
+        .then(lit(NULL).cast(DataType::String))
+        .otherwise(group)
 }
 
 /// The canonical output columns of accepted rows.
@@ -152,4 +159,69 @@ fn discharge_output(has: &dyn Fn(&str) -> bool, apc: Expr) -> [Expr; 2] {
             .otherwise(lit("not_applicable"))
     };
     [date, status.alias(DISCHARGE_DATE_STATUS)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_is_put_in_the_first_group_that_lists_it() {
+        let groups: &[(&str, &[&str])] = &[("a", &["1", "2"]), ("b", &["2", "3"])];
+        let df = df!("c" => [Some("1"), Some("2"), Some("3"), Some("9"), None, Some("")]).unwrap();
+        let out = df
+            .lazy()
+            .select([code_group(col("c"), groups).alias("g")])
+            .collect()
+            .unwrap();
+        let g: Vec<Option<&str>> = out.column("g").unwrap().str().unwrap().iter().collect();
+        assert_eq!(
+            g,
+            [
+                Some("a"),
+                Some("a"),
+                Some("b"),
+                Some("unknown"),
+                None,
+                Some("unknown")
+            ]
+        );
+    }
+
+    #[test]
+    fn hospital_codes_are_grouped_as_the_data_dictionary_says() {
+        let df = df!("c" => ["11", "2A", "28", "31", "99", "5", "2"]).unwrap();
+        let out = df
+            .lazy()
+            .select([
+                code_group(col("c"), schema::ADMISSION_METHODS).alias("adm"),
+                code_group(col("c"), schema::ATTENDANCE_OUTCOMES).alias("att"),
+            ])
+            .collect()
+            .unwrap();
+        let texts = |c: &str| -> Vec<String> {
+            let s = out.column(c).unwrap().str().unwrap().clone();
+            s.iter().map(|v| v.unwrap_or("").to_string()).collect()
+        };
+        let adm = [
+            "elective",
+            "emergency",
+            "emergency",
+            "maternity",
+            "unknown",
+            "unknown",
+            "unknown",
+        ];
+        assert_eq!(texts("adm"), adm);
+        let att = [
+            "unknown",
+            "unknown",
+            "unknown",
+            "unknown",
+            "unknown",
+            "attended",
+            "did_not_attend",
+        ];
+        assert_eq!(texts("att"), att);
+    }
 }

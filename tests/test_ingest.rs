@@ -131,6 +131,31 @@ fn the_same_pipeline_named_another_way_finds_its_files_unchanged() {
     assert_eq!(version, now, "nothing changed, so no new version");
 }
 
+#[test]
+fn a_file_read_again_under_a_new_key_is_not_called_removed() {
+    let w = sample_copy();
+    assert_eq!(w.run(&["ingest", "pipelines/sample.toml"]).code, 0);
+    let before = table(&warehouse(&w), "participants").height();
+    // A renamed source: its file's key changes, the file does not.
+    let path = w.path("pipelines/sample.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let renamed = text.replacen("name = \"westcombe\"", "name = \"westcombe_cp\"", 1);
+    assert_ne!(text, renamed);
+    std::fs::write(&path, renamed).unwrap();
+    let r = w.run(&["ingest", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!r.all().contains("no longer matched"), "{}", r.all());
+    assert!(!r.stdout.contains(": removed"), "{}", r.stdout);
+    assert!(
+        r.all()
+            .contains("westcombe_register.csv: read again under a new file key"),
+        "{}",
+        r.all()
+    );
+    // Its rows were replaced, not doubled or lost.
+    assert_eq!(table(&warehouse(&w), "participants").height(), before);
+}
+
 /// Every 10-digit string in the sample inputs that passes Modulus 11.
 fn input_nhs_numbers(dir: &Path) -> Vec<String> {
     let mut texts = Vec::new();

@@ -455,6 +455,15 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     for w in &warnings {
         progress.say(&format!("warning: {w}"));
     }
+    // A file read again under a new key is not removed.
+    let removed = match mode {
+        Mode::Validate => Vec::new(),
+        _ => removed
+            .into_iter()
+            .map(|(_, p)| p)
+            .filter(|p| !files.iter().any(|f| f.path == *p))
+            .collect(),
+    };
     Ok(Summary {
         files,
         warnings,
@@ -462,10 +471,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         warehouse: pipeline.warehouse.clone(),
         version,
         committed,
-        removed: match mode {
-            Mode::Validate => Vec::new(),
-            _ => removed.into_iter().map(|(_, p)| p).collect(),
-        },
+        removed,
     })
 }
 

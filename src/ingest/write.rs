@@ -24,9 +24,10 @@ pub(super) fn commit(
     progress: &dyn Progress,
 ) -> Result<Option<String>> {
     for (_, path) in c.removed {
-        progress.say(&format!(
-            "{path}: no longer matched by the pipeline; its rows are removed"
-        ));
+        progress.say(&match c.prepared.iter().any(|p| p.report.path == *path) {
+            true => format!("{path}: read again under a new file key (its source's name, or how smpeval names files, changed); its old rows are replaced"),
+            false => format!("{path}: no longer matched by the pipeline; its rows are removed"),
+        });
     }
     if c.prepared.is_empty() && c.removed.is_empty() && mode != Mode::Repair {
         return Ok(None);

@@ -114,7 +114,7 @@ impl<'a> Files<'a> {
     pub(super) fn read_all(&mut self) -> Result<()> {
         let pipeline = self.pipeline;
         // Every source's files first: a source with none is bad input before any reading.
-        let files: Vec<Vec<PathBuf>> = pipeline
+        let files: Vec<Vec<SourceFile>> = pipeline
             .sources
             .iter()
             .map(|s| source_files(pipeline, s))
@@ -123,7 +123,7 @@ impl<'a> Files<'a> {
         // An ingest first hashes every file (in parallel, without keeping them),
         // so that a file unchanged since the last ingest is never read whole.
         if self.mode == Mode::Ingest && !self.previous.is_empty() {
-            self.hashed = hash_files(files.iter().flatten());
+            self.hashed = hash_files(files.iter().flatten().map(|f| &f.path));
         }
         for (source, paths) in pipeline.sources.iter().zip(files) {
             let config = source_config(&pipeline.dir, source)?;
@@ -131,8 +131,8 @@ impl<'a> Files<'a> {
                 Some(l) => Some(read_lsoa_lookup(l)?),
                 None => None,
             };
-            for path in paths {
-                self.file(source, &config, lsoa.as_ref(), path)?;
+            for file in paths {
+                self.file(source, &config, lsoa.as_ref(), file)?;
             }
         }
         Ok(())
@@ -145,9 +145,9 @@ impl<'a> Files<'a> {
         source: &Source,
         config: &str,
         lsoa: Option<&DataFrame>,
-        path: PathBuf,
+        file: SourceFile,
     ) -> Result<()> {
-        let fkey = file_key(&self.pipeline.dir, source, &path);
+        let SourceFile { path, key: fkey } = file;
         let previous = self.previous;
         let same = |sha: &str| {
             previous.get(&fkey).is_some_and(|p| {

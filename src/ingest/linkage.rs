@@ -37,14 +37,9 @@ fn ids(frames: Vec<LazyFrame>) -> Result<Option<LazyFrame>> {
     ))
 }
 
-/// The returns' people found in the hospital rows; None without both.
-pub fn linkage(returns: &[&DataFrame], hospital: &[&DataFrame]) -> Result<Option<Linkage>> {
-    let lazy = |frames: &[&DataFrame]| frames.iter().map(|f| (*f).clone().lazy()).collect();
-    linkage_lazy(lazy(returns), lazy(hospital))
-}
-
-/// [`linkage`] over lazy frames (the warehouse's tables, scanned, one lazy
-/// frame per file): only the person column is read, one hospital file at a time.
+/// The returns' people found in the hospital rows (one lazy frame per file,
+/// e.g. the warehouse's tables, scanned); None without both. Only the person
+/// column is read, one hospital file at a time.
 pub fn linkage_lazy(returns: Vec<LazyFrame>, hospital: Vec<LazyFrame>) -> Result<Option<Linkage>> {
     let Some(people) = ids(returns)? else {
         return Ok(None);
@@ -135,7 +130,9 @@ mod tests {
     fn zero_linkage_warns_and_full_linkage_does_not() {
         let r = df!(PERSON_ID => ["a", "b", "c", "d"]).unwrap();
         let h = df!(PERSON_ID => ["x", "y"]).unwrap();
-        let l = linkage(&[&r], &[&h]).unwrap().unwrap();
+        let l = linkage_lazy(vec![r.clone().lazy()], vec![h.lazy()])
+            .unwrap()
+            .unwrap();
         assert_eq!(
             l,
             Linkage {
@@ -146,7 +143,9 @@ mod tests {
         let w = linkage_warning(&l, 0.5, true).unwrap();
         assert!(w.starts_with("No one in the provider returns"), "{w}");
         let h = df!(PERSON_ID => ["a", "b", "c", "a"]).unwrap();
-        let l = linkage(&[&r], &[&h]).unwrap().unwrap();
+        let l = linkage_lazy(vec![r.clone().lazy()], vec![h.lazy()])
+            .unwrap()
+            .unwrap();
         assert_eq!(l.linked, 3);
         assert!(linkage_warning(&l, 0.5, true).is_none());
         assert!(linkage_warning(&l, 0.8, false)

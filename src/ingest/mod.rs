@@ -96,9 +96,22 @@ impl Mode {
     }
 }
 
+/// A file a source's patterns match.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// Where it is read from, as messages and the manifest show it
+    /// (relative to the current folder where the pipeline was named so).
+    pub path: PathBuf,
+    /// Its key in the manifest ([`file_key`]).
+    pub key: String,
+}
+
 /// The files a source's globs match, relative to the pipeline folder, sorted.
-pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<PathBuf>, InputError> {
+/// A file two patterns match, however spelled, is read once, keyed as the
+/// first pattern names it.
+pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFile>, InputError> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for pattern in &source.files {
         let full = pipeline.dir.join(pattern);
         let matches = glob::glob(&full.to_string_lossy()).map_err(|e| InputError::File {
@@ -107,15 +120,19 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<PathBuf>
         })?;
         for m in matches.flatten() {
             let m = clean_path(&m);
-            if m.is_file() {
-                out.push(m);
+            if m.is_file() && seen.insert(std::fs::canonicalize(&m).unwrap_or_else(|_| m.clone())) {
+                // An absolute pattern's file by its own path; any other by
+                // its path from the pipeline's folder, however that is named.
+                let named = match Path::new(pattern).is_absolute() {
+                    true => m.clone(),
+                    false => from_folder(&pipeline.dir, &m),
+                };
+                let key = file_key(source, &named);
+                out.push(SourceFile { path: m, key });
             }
         }
     }
-    out.sort();
-    // One file matched by two patterns, however spelled, is read once.
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|m| seen.insert(std::fs::canonicalize(m).unwrap_or_else(|_| m.clone())));
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     if out.is_empty() {
         return Err(InputError::NoFiles {
             source_name: source.name.clone(),
@@ -151,29 +168,17 @@ pub fn clean_path(p: &Path) -> PathBuf {
     out
 }
 
-/// A stable key for a file: the source, and the file's path from the
-/// pipeline's folder, so that the same pipeline run from another folder or
-/// named by its absolute path finds its files unchanged; a file an absolute
-/// pattern names, by its own absolute path.
-fn file_key(pipeline_dir: &Path, source: &Source, path: &Path) -> String {
-    let absolute = source.files.iter().any(|p| {
-        let p = Path::new(p);
-        p.is_absolute()
-            && glob::Pattern::new(&clean_path(p).to_string_lossy())
-                .is_ok_and(|g| g.matches_path(path))
-    });
-    let path = match absolute {
-        true => path.to_path_buf(),
-        false => from_folder(pipeline_dir, path),
-    };
-    let h = sha2::Sha256::digest(format!("{}\u{0}{}", source.name, path.display()).as_bytes());
+/// A stable key for a file: its source, and its path as [`source_files`]
+/// names it (the same however the pipeline itself was named).
+fn file_key(source: &Source, named: &Path) -> String {
+    let h = sha2::Sha256::digest(format!("{}\u{0}{}", source.name, named.display()).as_bytes());
     hex::encode(&h[..8])
 }
 
 /// `path` as seen from `folder` (`../data/a.csv`), however either is
 /// written (relative to the current folder or absolute); as it is where the
 /// current folder is unknown.
-pub(crate) fn from_folder(folder: &Path, path: &Path) -> PathBuf {
+fn from_folder(folder: &Path, path: &Path) -> PathBuf {
     let absolute = |p: &Path| {
         let p = if p.as_os_str().is_empty() {
             Path::new(".")
@@ -240,8 +245,7 @@ pub fn file_states(
     let mut seen = Vec::new();
     for source in &pipeline.sources {
         let config = source_config(&pipeline.dir, source).unwrap_or_default();
-        for path in source_files(pipeline, source).unwrap_or_default() {
-            let key = file_key(&pipeline.dir, source, &path);
+        for SourceFile { path, key } in source_files(pipeline, source).unwrap_or_default() {
             let state = match previous.get(&key) {
                 None => "new",
                 Some(prev) => {
@@ -433,6 +437,15 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         .filter(|(k, _)| !current.contains(k))
         .map(|(k, p)| (k.clone(), p.path.clone()))
         .collect();
+    // Of those, the files read again under a new key are not gone.
+    let gone: Vec<String> = match mode {
+        Mode::Validate => Vec::new(),
+        _ => removed
+            .iter()
+            .filter(|(_, p)| !read_again(p, &prepared))
+            .map(|(_, p)| p.clone())
+            .collect(),
+    };
     let mut version = snapshot.as_ref().map(|s| s.version.clone());
     let committed = mode.writes() && {
         let changes = Changes {
@@ -455,15 +468,6 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     for w in &warnings {
         progress.say(&format!("warning: {w}"));
     }
-    // A file read again under a new key is not removed.
-    let removed = match mode {
-        Mode::Validate => Vec::new(),
-        _ => removed
-            .into_iter()
-            .map(|(_, p)| p)
-            .filter(|p| !files.iter().any(|f| f.path == *p))
-            .collect(),
-    };
     Ok(Summary {
         files,
         warnings,
@@ -471,8 +475,15 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         warehouse: pipeline.warehouse.clone(),
         version,
         committed,
-        removed,
+        removed: gone,
     })
+}
+
+/// A file no longer matched under its old key but read again under a new
+/// one (its source renamed, or a warehouse keyed by an older rule): its old
+/// rows are replaced, not removed.
+fn read_again(path: &str, prepared: &[Prepared]) -> bool {
+    prepared.iter().any(|p| p.report.path == path)
 }
 
 /// Claims the warehouse folder for writing and takes its lock (saying when
@@ -811,46 +822,53 @@ mod tests {
     fn a_file_key_depends_on_source_and_path_only() {
         let p = test_pipeline("");
         let s = &p.sources[0];
-        let here = Path::new("");
-        let a = file_key(here, s, Path::new("x.csv"));
+        let a = file_key(s, Path::new("x.csv"));
         assert_eq!(a.len(), 16);
-        assert_eq!(a, file_key(here, s, Path::new("x.csv")));
-        assert_ne!(a, file_key(here, s, Path::new("y.csv")));
+        assert_eq!(a, file_key(s, Path::new("x.csv")));
+        assert_ne!(a, file_key(s, Path::new("y.csv")));
     }
 
     #[test]
-    fn a_file_key_is_the_same_however_the_pipeline_is_named() {
-        let p = test_pipeline("");
-        let s = &p.sources[0];
+    fn a_file_is_named_from_the_pipeline_folder_however_that_is_written() {
         let cwd = std::env::current_dir().unwrap();
-        let rel = file_key(Path::new("pipelines"), s, Path::new("data/x.csv"));
-        let abs = file_key(&cwd.join("pipelines"), s, &cwd.join("data/x.csv"));
-        let dotted = file_key(
+        let rel = from_folder(Path::new("pipelines"), Path::new("data/x.csv"));
+        let abs = from_folder(&cwd.join("pipelines"), &cwd.join("data/x.csv"));
+        let dotted = from_folder(
             Path::new("./pipelines/"),
-            s,
             Path::new("pipelines/../data/x.csv"),
         );
-        assert_eq!(rel, abs);
-        assert_eq!(rel, dotted);
         // From inside the pipeline's folder, named as `../data/x.csv`.
         let inside = from_folder(Path::new(""), Path::new("../data/x.csv"));
-        let outside = from_folder(Path::new("pipelines"), Path::new("data/x.csv"));
-        assert_eq!(inside, outside);
-        assert_eq!(outside, Path::new("../data/x.csv"));
-        let deeper = file_key(Path::new("pipelines/old"), s, Path::new("data/x.csv"));
+        for named in [&abs, &dotted, &inside] {
+            assert_eq!(named, &rel);
+        }
+        assert_eq!(rel, Path::new("../data/x.csv"));
+        let deeper = from_folder(Path::new("pipelines/old"), Path::new("data/x.csv"));
         assert_ne!(rel, deeper);
     }
 
     #[test]
     fn a_file_an_absolute_pattern_names_is_known_by_its_absolute_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("proj/pipelines")).unwrap();
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::write(root.join("data/x.csv"), "a\n").unwrap();
+        // The pipeline's folder as reached through a link.
+        std::os::unix::fs::symlink(root.join("proj"), root.join("linked")).unwrap();
         let mut p = test_pipeline("");
-        p.sources[0].files = vec!["/srv/hes/*.csv".into()];
-        let s = &p.sources[0];
-        let file = Path::new("/srv/hes/apc.csv");
-        // The pipeline's folder as reached through a link, or after a move.
-        let a = file_key(Path::new("/home/a/proj/pipelines"), s, file);
-        let b = file_key(Path::new("/mnt/proj/pipelines"), s, file);
-        assert_eq!(a, b);
+        p.sources[0].files = vec![root.join("data/*.csv").display().to_string()];
+        let mut keys = Vec::new();
+        for dir in [root.join("proj/pipelines"), root.join("linked/pipelines")] {
+            p.dir = dir;
+            keys.push(source_files(&p, &p.sources[0]).unwrap().remove(0).key);
+        }
+        assert_eq!(keys[0], keys[1]);
+        // A relative pattern's file is named from the folder, so the link counts.
+        p.sources[0].files = vec!["../../data/x.csv".into()];
+        p.dir = root.join("proj/pipelines");
+        let relative = source_files(&p, &p.sources[0]).unwrap().remove(0).key;
+        assert_ne!(relative, keys[0]);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub(super) fn commit(
     progress: &dyn Progress,
 ) -> Result<Option<String>> {
     for (_, path) in c.removed {
-        progress.say(&match c.prepared.iter().any(|p| p.report.path == *path) {
+        progress.say(&match read_again(path, c.prepared) {
             true => format!("{path}: read again under a new file key (its source's name, or how smpeval names files, changed); its old rows are replaced"),
             false => format!("{path}: no longer matched by the pipeline; its rows are removed"),
         });

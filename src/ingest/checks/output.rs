@@ -8,13 +8,11 @@ pub(super) fn code_group(code: Expr, groups: &[(&str, &[&str])]) -> Expr {
     // One lookup a row; the first group that lists a code wins.
     let (mut old, mut new): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
     for (name, codes) in groups {
-        for c in codes
-            .iter()
-            .filter(|c| !old.contains(c))
-            .collect::<Vec<_>>()
-        {
-            old.push(c);
-            new.push(name);
+        for c in *codes {
+            if !old.contains(c) {
+                old.push(c);
+                new.push(name);
+            }
         }
     }
     let group = code.clone().replace_strict(

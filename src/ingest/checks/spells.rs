@@ -59,15 +59,7 @@ pub(crate) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFra
         ])
         .collect()?;
     let last = marks.column("_last")?.idx()?;
-    let mut cols: Vec<Column> = Vec::with_capacity(df.width() + 1);
-    for c in df.into_columns() {
-        cols.push(match LAST_FIELDS.contains(&c.name().as_str()) {
-            true => c.take(last)?,
-            false => c,
-        });
-    }
-    cols.push(marks.column(EPISODES)?.clone());
-    let folded = DataFrame::new(marks.height(), cols)?;
+    let folded = gathered(df, None, last, marks.column(EPISODES)?)?;
     let keep = marks.column("_keep")?.bool()?;
     match keep.all() {
         true => Ok(folded),
@@ -134,18 +126,28 @@ fn fold_all(df: DataFrame, key: &[String]) -> PolarsResult<DataFrame> {
         .collect()?;
     let first = rows.column("_first")?.idx()?;
     let last = rows.column("_last")?.idx()?;
-    // Column by column, each original let go once gathered: a large
-    // extract is never held twice.
+    gathered(df, Some(first), last, rows.column(EPISODES)?)
+}
+
+/// The folded rows: each column at `first` (as it is, where None), the
+/// discharge fields at `last`, then `episodes`. Column by column, each
+/// original let go once gathered: a large extract is never held twice.
+fn gathered(
+    df: DataFrame,
+    first: Option<&IdxCa>,
+    last: &IdxCa,
+    episodes: &Column,
+) -> PolarsResult<DataFrame> {
     let mut cols: Vec<Column> = Vec::with_capacity(df.width() + 1);
     for c in df.into_columns() {
-        let at = match LAST_FIELDS.contains(&c.name().as_str()) {
-            true => last,
-            false => first,
-        };
-        cols.push(c.take(at)?);
+        cols.push(match (LAST_FIELDS.contains(&c.name().as_str()), first) {
+            (true, _) => c.take(last)?,
+            (false, Some(first)) => c.take(first)?,
+            (false, None) => c,
+        });
     }
-    cols.push(rows.column(EPISODES)?.clone());
-    DataFrame::new(rows.height(), cols)
+    cols.push(episodes.clone());
+    DataFrame::new(episodes.len(), cols)
 }
 
 #[cfg(test)]

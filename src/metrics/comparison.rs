@@ -9,7 +9,7 @@ use polars::prelude::*;
 
 use super::hospital::{
     self, BASE_ELIGIBLE, ELIGIBLE, FIRST_COMPLETED, GROUP, INDEX, INDEX_PROVIDER, OUTCOMES,
-    WAIT_DAYS,
+    OUTCOME_KEYS, WAIT_DAYS,
 };
 use super::matching::{self, did_between, Did};
 use super::referrals::{count_where, rows_in};
@@ -306,7 +306,7 @@ fn aligned_table(
                 .alias(INDEX),
         );
     // Collected once: each DiD below reads it twice.
-    let aligned_outcomes = eligible_outcomes(&aligned, events, w, coverage)?;
+    let aligned_outcomes = eligible_outcomes(&aligned, events, w, coverage, &OUTCOME_KEYS)?;
     let (rows, primary) = outcome_rows(|o| plain_did(&aligned_outcomes, is_starter(), &change(o)))?;
     let table = did_table(
         "did_aligned_index",
@@ -318,17 +318,25 @@ fn aligned_table(
     Ok((table, primary))
 }
 
-/// The eligible persons' outcomes in windows of `w` days, collected.
+/// The eligible persons' outcomes in the pre and post windows of `w` days
+/// (of `outcomes` only), collected.
 fn eligible_outcomes(
     persons: &LazyFrame,
     events: &LazyFrame,
     w: i64,
     coverage: (NaiveDate, NaiveDate),
+    outcomes: &[&str],
 ) -> PolarsResult<LazyFrame> {
-    Ok(hospital::person_outcomes(persons, events, w, coverage)?
-        .filter(col(ELIGIBLE))
-        .collect()?
-        .lazy())
+    let counted = hospital::Counted {
+        outcomes,
+        baseline: false,
+    };
+    Ok(
+        hospital::person_outcomes_of(persons, events, w, coverage, &counted)?
+            .filter(col(ELIGIBLE))
+            .collect()?
+            .lazy(),
+    )
 }
 
 /// The primary outcome's DiD in windows of half the pipeline's length.
@@ -338,7 +346,7 @@ fn half_window_did(
     w: i64,
     coverage: (NaiveDate, NaiveDate),
 ) -> PolarsResult<Option<Did>> {
-    let half_year = eligible_outcomes(persons, events, w / 2, coverage)?;
+    let half_year = eligible_outcomes(persons, events, w / 2, coverage, &[PRIMARY])?;
     plain_did(&half_year, is_starter(), &change(PRIMARY))
 }
 

@@ -289,8 +289,9 @@ pub const BASE_ELIGIBLE: &str = "baseline_eligible";
 
 /// Each person's events in the pre, post and baseline windows of `w` days
 /// (`ev`: events with their `offset` in days from the person's index date),
-/// one column per outcome and window. Only people with an event have a row.
-fn per_person_counts(ev: LazyFrame, w: i32) -> PolarsResult<LazyFrame> {
+/// one column per outcome and window ([`Counted`]). Only people with an
+/// event have a row.
+fn per_person_counts(ev: LazyFrame, w: i32, counted: &Counted) -> PolarsResult<LazyFrame> {
     let pre = col("offset").gt_eq(lit(-w)).and(col("offset").lt(lit(0)));
     let post = col("offset").gt_eq(lit(0)).and(col("offset").lt(lit(w)));
     let base = col("offset")
@@ -300,12 +301,13 @@ fn per_person_counts(ev: LazyFrame, w: i32) -> PolarsResult<LazyFrame> {
     // person (a filtered sum inside the group-by is far slower).
     let mut windowed = Vec::new();
     let mut aggs = Vec::new();
-    for (name, _) in OUTCOMES {
+    let windows = [("pre", &pre), ("post", &post), ("base", &base)];
+    for name in counted.outcomes {
         let ind = col(*name);
-        for (suffix, mask) in [("pre", &pre), ("post", &post), ("base", &base)] {
+        for (suffix, mask) in &windows[..counted.windows()] {
             let c = format!("{name}_{suffix}");
             windowed.push(
-                when(mask.clone())
+                when((*mask).clone())
                     .then(ind.clone())
                     .otherwise(lit(0))
                     .alias(c.as_str()),
@@ -329,6 +331,41 @@ fn per_person_counts(ev: LazyFrame, w: i32) -> PolarsResult<LazyFrame> {
         .lazy())
 }
 
+/// Which outcomes [`person_outcomes_of`] counts, and whether in the
+/// baseline window as well as the pre and post windows.
+pub struct Counted<'a> {
+    pub outcomes: &'a [&'a str],
+    pub baseline: bool,
+}
+
+impl Counted<'_> {
+    /// Every outcome in every window (the main tables and the placebo).
+    pub const ALL: Counted<'static> = Counted {
+        outcomes: &OUTCOME_KEYS,
+        baseline: true,
+    };
+
+    /// How many of pre, post and baseline are counted.
+    fn windows(&self) -> usize {
+        if self.baseline {
+            3
+        } else {
+            2
+        }
+    }
+}
+
+/// The outcome keys of [`OUTCOMES`], in its order.
+pub const OUTCOME_KEYS: [&str; OUTCOMES.len()] = {
+    let mut keys = [""; OUTCOMES.len()];
+    let mut i = 0;
+    while i < keys.len() {
+        keys[i] = OUTCOMES[i].0;
+        i += 1;
+    }
+    keys
+};
+
 /// Per-person event counts in the pre and post windows, for every person
 /// (zero where they had none), with eligibility. `persons` carries [`PID`]
 /// and `events` are [`events_of`]'s.
@@ -337,6 +374,18 @@ pub fn person_outcomes(
     events: &LazyFrame,
     window_days: i64,
     coverage: (NaiveDate, NaiveDate),
+) -> PolarsResult<LazyFrame> {
+    person_outcomes_of(persons, events, window_days, coverage, &Counted::ALL)
+}
+
+/// [`person_outcomes`] of only the outcomes and windows `counted` names
+/// (a sensitivity analysis needs fewer; each counted column costs a pass).
+pub fn person_outcomes_of(
+    persons: &LazyFrame,
+    events: &LazyFrame,
+    window_days: i64,
+    coverage: (NaiveDate, NaiveDate),
+    counted: &Counted,
 ) -> PolarsResult<LazyFrame> {
     let w = window_days as i32;
     let (cov_start, cov_end) = (day_number(coverage.0), day_number(coverage.1));
@@ -360,12 +409,13 @@ pub fn person_outcomes(
             JoinArgs::new(JoinType::Inner),
         )
         .with_column((days(col(EVENT_DATE)) - days(col(INDEX))).alias("offset"));
-    let per_person = per_person_counts(ev, w)?;
+    let per_person = per_person_counts(ev, w, counted)?;
     // Linked: the person has at least one record in the extract, at any date
     // (their per-person row exists before the zeros are filled in).
-    let mut fill = vec![col("emergency_admissions_pre").is_not_null().alias(LINKED)];
-    for (name, _) in OUTCOMES {
-        for s in ["pre", "post", "base"] {
+    let any = counted.outcomes.first().copied().unwrap_or(OUTCOME_KEYS[0]);
+    let mut fill = vec![col(format!("{any}_pre")).is_not_null().alias(LINKED)];
+    for name in counted.outcomes {
+        for s in &["pre", "post", "base"][..counted.windows()] {
             fill.push(col(format!("{name}_{s}")).fill_null(lit(0.0)));
         }
         fill.push(
@@ -1036,6 +1086,58 @@ mod tests {
         // 2021-01-01 − 365 days = 2020-01-02 and + 364 = 2021-12-31: covered.
         // 2020-06-01 starts its pre window in 2019; 2022-06-01 ends its post window in 2023.
         assert_eq!(flags(ELIGIBLE), [Some(true), Some(false), Some(false)]);
+    }
+
+    #[test]
+    fn counting_fewer_outcomes_gives_the_same_counts_for_those() {
+        let idx = date(2021, 1, 1);
+        let persons = df!(PID => [0u32, 1, 2], INDEX => [idx; 3].to_vec())
+            .unwrap()
+            .lazy();
+        // Person 0: events in the baseline, pre and post windows; person 1 one
+        // outside every window (linked, counts zero); person 2 none.
+        let days = [-400i64, -3, -1, 10, 900];
+        let events = df!(
+            PID => [0u32, 0, 0, 0, 1],
+            EVENT_DATE => days.map(|d| idx + chrono::Duration::days(d)).to_vec(),
+            "emergency_admissions" => [1i32, 0, 1, 1, 1],
+            "ae_attendances" => [0i32, 1, 1, 0, 0],
+            "emergency_bed_days" => [4i32, 0, 2, 7, 1],
+            "elective_admissions" => [0i32, 0, 0, 1, 0],
+            "outpatient_attendances" => [1i32, 1, 0, 0, 1],
+        )
+        .unwrap()
+        .lazy();
+        let coverage = (date(2018, 1, 1), date(2024, 12, 31));
+        let all = person_outcomes(&persons, &events, 365, coverage)
+            .unwrap()
+            .collect()
+            .unwrap();
+        let counted = Counted {
+            outcomes: &["emergency_bed_days"],
+            baseline: false,
+        };
+        let few = person_outcomes_of(&persons, &events, 365, coverage, &counted)
+            .unwrap()
+            .collect()
+            .unwrap();
+        for c in [
+            "emergency_bed_days_pre",
+            "emergency_bed_days_post",
+            "emergency_bed_days_change",
+            LINKED,
+            ELIGIBLE,
+        ] {
+            assert_eq!(all.column(c).unwrap(), few.column(c).unwrap(), "{c}");
+        }
+        assert_eq!(f(&few, "emergency_bed_days_pre", 0), Some(2.0));
+        assert_eq!(f(&few, "emergency_bed_days_post", 0), Some(7.0));
+        assert_eq!(f(&all, "emergency_bed_days_base", 0), Some(4.0));
+        assert!(few.column("emergency_bed_days_base").is_err());
+        assert!(few.column("emergency_admissions_pre").is_err());
+        let linked: Vec<Option<bool>> =
+            few.column(LINKED).unwrap().bool().unwrap().iter().collect();
+        assert_eq!(linked, [Some(true), Some(true), Some(false)]);
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub fn finalize(t: &mut Table, published: bool) -> PolarsResult<()> {
     let keep: Vec<String> = t
         .kinds
         .iter()
-        .filter(|(_, k)| !matches!(k, Kind::Hidden | Kind::HiddenCount))
+        .filter(|(_, k)| !matches!(k, Kind::Hidden | Kind::HiddenCount { .. }))
         .map(|(c, _)| c.clone())
         .collect();
     t.df = t.df.select(keep)?;
@@ -133,7 +133,10 @@ fn control_counts(t: &mut Table, published: bool) -> PolarsResult<()> {
                 within,
                 zero_hidden,
             } => (within.clone(), *zero_hidden),
-            Kind::HiddenCount => (None, false),
+            Kind::HiddenCount {
+                within,
+                zero_hidden,
+            } => (within.clone(), *zero_hidden),
             _ => continue,
         };
         let v = values(&t.df, &c)?;
@@ -174,14 +177,14 @@ fn hide_rows_of_hidden_groups(t: &mut Table) -> PolarsResult<()> {
         for i in 0..h {
             if t.is_suppressed(i, &base) {
                 for (c, kind) in t.kinds.clone() {
-                    if matches!(kind, Kind::Count { .. } | Kind::HiddenCount) && c != base {
+                    if matches!(kind, Kind::Count { .. } | Kind::HiddenCount { .. }) && c != base {
                         t.suppressed.insert((i, c.clone()));
                     }
                 }
             }
         }
         for (c, kind) in t.kinds.clone() {
-            if matches!(kind, Kind::Count { .. } | Kind::HiddenCount) {
+            if matches!(kind, Kind::Count { .. } | Kind::HiddenCount { .. }) {
                 null_suppressed(t, &c)?;
             }
         }

@@ -327,23 +327,38 @@ pub fn smd(x: &[Option<f64>]) -> Option<f64> {
     }
 }
 
+/// A published balance table's matched comparison weighted count of a
+/// level, and of all levels (controlled as counts, never shown).
+const WEIGHTED_AFTER: &str = "_comparison_after";
+const WEIGHTED_TOTAL: &str = "_comparison_n_after";
+
 /// The balance table with its controlled counts and derived shares.
 /// In a published pack a level with fewer than 8 people in both groups
 /// together is left out (its shares would describe a handful of people, and
 /// leaving it out whether it has 0 or 7 keeps packs alike).
 pub fn balance_table(df: DataFrame, published: bool) -> Table {
     let df = if published {
+        // The matched comparison's weighted count of each level, and its
+        // total, controlled as counts are: its share is then the controlled
+        // count ÷ the controlled total. (Its exact share is the matched
+        // starters' exact share on every matching variable, and moves when
+        // one person does: it would give away hidden and exact counts.)
         df.lazy()
             .filter(
                 (col("starters_before") + col("comparison_before"))
                     .gt_eq(lit(crate::disclosure::MIN_SHOWN)),
             )
+            .with_columns([
+                col("comparison_weight_after").alias(WEIGHTED_AFTER),
+                col("comparison_weight_total").alias(WEIGHTED_TOTAL),
+            ])
+            .drop(cols(["comparison_weight_after", "comparison_weight_total"]))
             .collect()
             .unwrap_or_default()
     } else {
         df
     };
-    Table::new(
+    let t = Table::new(
         "balance",
         "Balance of starters and comparison before and after matching",
         df,
@@ -355,7 +370,6 @@ pub fn balance_table(df: DataFrame, published: bool) -> Table {
     .hidden_counts(&["comparison_n_before"])
     .cross_count_within("starters_after", "starters_n_after")
     .hidden_counts(&["starters_n_after"])
-    .hidden(&["comparison_weight_after", "comparison_weight_total"])
     .share(
         "share_starters_before",
         "starters_before",
@@ -366,15 +380,25 @@ pub fn balance_table(df: DataFrame, published: bool) -> Table {
         "comparison_before",
         "comparison_n_before",
     )
-    .share("share_starters_after", "starters_after", "starters_n_after")
-    .statistic(
-        "share_comparison_after",
-        &["comparison_weight_after", "comparison_weight_total"],
-        formulas::ratio,
-        &["comparison_n_before"],
-        3,
-    )
-    .statistic(
+    .share("share_starters_after", "starters_after", "starters_n_after");
+    let t = match published {
+        true => t
+            .hidden_counts(&[WEIGHTED_TOTAL])
+            // On a matching variable it is the matched starters' count: hidden
+            // with theirs, zero included.
+            .hidden_cross_count_within(WEIGHTED_AFTER, "starters_after")
+            .share("share_comparison_after", WEIGHTED_AFTER, WEIGHTED_TOTAL),
+        false => t
+            .hidden(&["comparison_weight_after", "comparison_weight_total"])
+            .statistic(
+                "share_comparison_after",
+                &["comparison_weight_after", "comparison_weight_total"],
+                formulas::ratio,
+                &["comparison_n_before"],
+                3,
+            ),
+    };
+    t.statistic(
         "smd_before",
         &["share_starters_before", "share_comparison_before"],
         smd,
@@ -476,5 +500,42 @@ mod tests {
         assert_eq!(t.f64(i, "starters_after"), Some(2.0));
         assert!((t.f64(i, "comparison_weight_after").unwrap() - 8.0 / 3.0).abs() < 1e-12);
         assert_eq!(t.f64(i, "comparison_weight_total"), Some(4.0));
+    }
+
+    #[test]
+    fn a_published_balance_shares_the_comparison_from_controlled_weights() {
+        // Level A: 40 starters, 90 comparison with weight 1/3 each (weighted
+        // 30); level B: 3 starters, 9 comparison with weight 1/3 (weighted 3).
+        // Weighted total 33 (published 35).
+        let b = df!(
+            "level" => ["A", "B"],
+            "covariate" => ["Sex", "Sex"],
+            "starters_before" => [40i64, 3],
+            "starters_n_before" => [43i64, 43],
+            "comparison_before" => [90i64, 9],
+            "comparison_n_before" => [99i64, 99],
+            "starters_after" => [40i64, 3],
+            "starters_n_after" => [43i64, 43],
+            "comparison_weight_after" => [30.0, 3.0],
+            "comparison_weight_total" => [33.0, 33.0],
+        )
+        .unwrap();
+        let share = |published: bool| {
+            let mut t = balance_table(b.clone(), published);
+            crate::disclosure::finalize(&mut t, published).unwrap();
+            (
+                t.f64(0, "share_comparison_after"),
+                t.f64(1, "share_comparison_after"),
+            )
+        };
+        // Internal: the exact weighted shares.
+        let (a, b_exact) = share(false);
+        assert!((a.unwrap() - 30.0 / 33.0).abs() < 1e-3);
+        assert!((b_exact.unwrap() - 3.0 / 33.0).abs() < 1e-3);
+        // Published: 30 of 35 (the controlled weights); B hidden with its
+        // hidden starters (3 → [c]), not 3 ÷ 33.
+        let (a, hidden) = share(true);
+        assert!((a.unwrap() - 30.0 / 35.0).abs() < 1e-9, "{a:?}");
+        assert_eq!(hidden, None);
     }
 }

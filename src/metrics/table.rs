@@ -30,8 +30,12 @@ pub enum Kind {
         /// groups cannot turn a `[c]` into a 0.
         zero_hidden: bool,
     },
-    /// Controlled like a count, used by formulas, not written.
-    HiddenCount,
+    /// Controlled like a count (a subset of `within` where given; zero hidden
+    /// too where `zero_hidden`), used by formulas, not written.
+    HiddenCount {
+        within: Option<String>,
+        zero_hidden: bool,
+    },
     /// An exact individual-level quantity (a standard deviation, an interval's
     /// half-width) used only by formulas that publish it under the n rules; never written.
     Hidden,
@@ -127,7 +131,24 @@ impl Table {
         self.declare(cols, Kind::Hidden)
     }
     pub fn hidden_counts(self, cols: &[&str]) -> Self {
-        self.declare(cols, Kind::HiddenCount)
+        self.declare(
+            cols,
+            Kind::HiddenCount {
+                within: None,
+                zero_hidden: false,
+            },
+        )
+    }
+    /// A count used by formulas and not written, controlled as a
+    /// [`Table::cross_count_within`] `parent` (zero hidden, and hidden with it).
+    pub fn hidden_cross_count_within(self, col: &str, parent: &str) -> Self {
+        self.declare(
+            &[col],
+            Kind::HiddenCount {
+                within: Some(parent.into()),
+                zero_hidden: true,
+            },
+        )
     }
     /// Independent counts.
     pub fn counts(self, cols: &[&str]) -> Self {

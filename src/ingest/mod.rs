@@ -120,6 +120,7 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFi
         })?;
         for m in matches.flatten() {
             let m = clean_path(&m);
+            refuse_nhs_number_in_name(&m)?;
             if m.is_file() && seen.insert(std::fs::canonicalize(&m).unwrap_or_else(|_| m.clone())) {
                 // An absolute pattern's file by its own path; any other by
                 // its path from the pipeline's folder, however that is named.
@@ -145,6 +146,22 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFi
         });
     }
     Ok(out)
+}
+
+/// A file whose path holds what reads as an NHS number is refused: a file's
+/// path is stored with its rows and shown in messages, `status` and the pack,
+/// where no NHS number may go. The message shows the path masked.
+fn refuse_nhs_number_in_name(path: &Path) -> Result<(), InputError> {
+    let shown = path.to_string_lossy();
+    if !nhs::contains_nhs_number(&shown) {
+        return Ok(());
+    }
+    Err(InputError::File {
+        path: PathBuf::from(nhs::mask_text(&shown).into_owned()),
+        message: "its name (or a folder's) holds what reads as an NHS number: rename it \
+                  (a file's path is stored in the warehouse and shown in the pack)"
+            .into(),
+    })
 }
 
 /// `pipelines/../sample_data/a.csv` → `sample_data/a.csv`, without touching the disk.
@@ -889,5 +906,27 @@ mod tests {
         ];
         let files = source_files(&p, &p.sources[0]).unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
+    }
+
+    #[test]
+    fn a_file_named_with_an_nhs_number_is_refused_without_showing_it() {
+        for name in [
+            "returns_9434765919.csv",
+            "returns 943 476 5919.csv",
+            "943–476–5919.csv",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("ok.csv"), "a\n").unwrap();
+            std::fs::write(dir.path().join(name), "a\n").unwrap();
+            let mut p = test_pipeline("");
+            p.dir = dir.path().to_path_buf();
+            p.sources[0].files = vec!["*.csv".into()];
+            let err = source_files(&p, &p.sources[0]).unwrap_err();
+            let shown = crate::error::chain_text(&err);
+            assert!(shown.contains("NHS number: rename it"), "{shown}");
+            assert!(!nhs::contains_nhs_number(&shown), "{shown}");
+            let code = crate::error::exit_code(&anyhow::Error::new(err));
+            assert_eq!(code, crate::error::EXIT_BAD_INPUT);
+        }
     }
 }

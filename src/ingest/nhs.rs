@@ -44,14 +44,17 @@ pub fn passes_modulus_11(digits: Expr) -> Expr {
 /// Shown where a value held something that reads as an NHS number.
 pub const REMOVED: &str = "[NHS number removed]";
 
-/// Characters that may separate the digits of a written NHS number
-/// ("943 476 5919", "943-476-5919", "943.476.5919", "943/476/5919").
+/// Characters that may separate the digits of a written NHS number: any
+/// that is not a letter or a digit ("943 476 5919", "943-476-5919",
+/// "943.476.5919", "943/476/5919", "943–476–5919" with Excel's en dash,
+/// "(943) 476 5919", "943|476|5919", any Unicode space or dash).
 fn is_separator(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '.' | '-' | '/' | '_' | ',' | ':' | '\u{a0}')
+    !c.is_alphanumeric()
 }
 
-/// At most this many separator characters between two digits of one number.
-const MAX_GAP: usize = 3;
+/// At most this many separator characters between two digits of one number
+/// ("943  -  476  -  5919" has five).
+const MAX_GAP: usize = 5;
 
 /// True when ten digits pass the Modulus 11 check.
 pub fn valid_digits(d: &[u8]) -> bool {
@@ -435,6 +438,16 @@ mod tests {
             "NHS no: 943 476 5919",
             "nhs#943/476/5919",
             "see 9434 765 919 please",
+            "943\u{2013}476\u{2013}5919",
+            "943\u{2014}476\u{2014}5919",
+            "943|476|5919",
+            "943;476;5919",
+            "(943) 476 5919",
+            "943  -  476  -  5919",
+            "943\u{202f}476\u{202f}5919",
+            "943\u{2009}476\u{2009}5919",
+            "943\u{2007}476\u{2007}5919",
+            "943\r\n476\r\n5919",
         ] {
             assert!(contains_nhs_number(form), "{form}");
             let m = mask_text(form);

@@ -196,8 +196,8 @@ fn clean(s: &str) -> Option<Cow<'_, str>> {
 }
 
 /// Physical line numbers (1-based) from byte offsets in a part of the file
-/// that starts on line `first`: counts `\n` only, so LF, CRLF and newlines
-/// inside quoted fields all count as the editor shows them.
+/// that starts on line `first`: counts line breaks ([`newlines`]: LF, CRLF
+/// and a lone CR each once), inside quoted fields too, as an editor shows them.
 struct LineIndex {
     first: u32,
     newlines: Vec<usize>,
@@ -302,12 +302,18 @@ pub(super) fn side_by_side<P: Sync, R: Send>(parts: &[P], f: impl Fn(&P) -> R + 
     })
 }
 
-/// The byte offsets of the line breaks (`\n`) in `bytes`.
+/// The byte offsets of the line breaks in `bytes`: each `\n`, and each `\r`
+/// not followed by one (an old Mac line end, which the csv reader also ends
+/// a record at), so CRLF is one break.
 fn newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
     bytes
         .iter()
         .enumerate()
-        .filter(|(_, b)| **b == b'\n')
+        .filter(|&(i, b)| match b {
+            b'\n' => true,
+            b'\r' => bytes.get(i + 1) != Some(&b'\n'),
+            _ => false,
+        })
         .map(|(i, _)| i)
 }
 
@@ -771,6 +777,29 @@ mod tests {
         // Row i is on line 3 + i; the last kept row is i = 195 (196 to 199 are not).
         assert_eq!(*lines.last().unwrap(), 3 + 195);
         assert!(cells.iter().all(|c| c.len() == lines.len()));
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line() {
+        // Old Mac (CR), LF and CRLF line ends in one file: each row on its own line.
+        let text = format!(
+            "{HEADER}\nA,1,generic,,p1,01/02/2024,0\rA,2,generic,,p2,01/02/2024,0\n\
+             A,3,generic,,p3,01/02/2024,0\r\nA,4,generic\rA,5,generic,,p5,01/02/2024,0"
+        );
+        let p = crate::ingest::test_pipeline("");
+        let (_, lines, rejects, rows) = whole(
+            read_csv_in(
+                Path::new("x.csv"),
+                text.as_bytes(),
+                &p.sources[0],
+                1,
+                usize::MAX,
+            )
+            .unwrap(),
+        );
+        assert_eq!(rows, 5);
+        assert_eq!(lines, [2, 3, 4, 6]);
+        assert_eq!(rejects.iter().map(|r| r.0).collect::<Vec<_>>(), [5]);
     }
 
     #[test]

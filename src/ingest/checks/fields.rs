@@ -150,12 +150,13 @@ fn date_rules(source: &Source, field: &'static str, value: &Expr) -> Vec<Rule> {
                 value,
             ));
         }
+        // 1900-01-01 is Excel's day 1 and a common default for a missing date.
         rules.push(fixed(
             field,
             t(field)
-                .lt(date_lit("1900-01-01"))
+                .lt_eq(date_lit("1900-01-01"))
                 .or(t(field).gt(date_lit("2100-12-31"))),
-            "is not a plausible date (before 1900 or after 2100)".into(),
+            "is not a plausible date (1900-01-01, a common stand-in for a missing date, or earlier; or after 2100)".into(),
             value,
         ));
     }

@@ -515,6 +515,18 @@ mod tests {
     }
 
     #[test]
+    fn the_first_of_january_1900_is_not_a_real_date() {
+        let c = checked(
+            "A,1,generic,,p1,01/01/1900,0\nA,1,generic,,p2,02/01/1900,0\nA,1,generic,,p3,31/12/1899,0\n",
+        );
+        assert_eq!(c.accepted.height(), 1);
+        assert_eq!(texts(&c.rejects, "line"), ["2", "4"]);
+        assert!(texts(&c.rejects, "reason")
+            .iter()
+            .all(|r| r.starts_with("is not a plausible date (1900-01-01")));
+    }
+
+    #[test]
     fn the_duplicate_rule_keeps_the_first_row() {
         let c = checked(
             "A,1,generic,,p1,01/02/2024,0\nA,2,generic,,p1,01/02/2024,0\nA,1,generic,,p1,03/02/2024,0\n",

@@ -439,7 +439,8 @@ fn a_failed_report_leaves_no_pack_and_keeps_latest() {
     // Something already where the new pack's folder must go: never replaced.
     std::fs::write(w.path("reports/tiny/blocked"), "not a folder").unwrap();
     let r = w.run(&["report", "pipeline.toml", "--run-id", "blocked"]);
-    assert_eq!(r.code, 1, "{}", r.all());
+    // A used run id is a bad --run-id: exit 2, as the README says.
+    assert_eq!(r.code, 2, "{}", r.all());
     assert!(
         r.stderr
             .contains("a pack named `blocked` already exists in reports/tiny"),

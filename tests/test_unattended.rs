@@ -106,13 +106,41 @@ fn run_id_dot_dot_is_refused_and_deletes_nothing() {
 }
 
 #[test]
+fn run_refuses_a_used_or_reserved_run_id_before_it_ingests() {
+    let w = tiny();
+    for id in ["latest", "latest-internal"] {
+        let r = w.run(&["run", "pipeline.toml", "--run-id", id]);
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(
+            r.stderr.contains("name the links to the newest packs"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(w.path("reports/tiny/latest").symlink_metadata().is_err());
+    ok(&w.run(&["run", "pipeline.toml", "--run-id", "first"]));
+    let version = std::fs::read_to_string(w.path("wh/CURRENT")).unwrap();
+    // A changed input would make a new version; the used id stops the run first.
+    let returns = w.path("returns.csv");
+    let mut text = std::fs::read_to_string(&returns).unwrap();
+    text.push_str("\n");
+    std::fs::write(&returns, text).unwrap();
+    let r = w.run(&["run", "pipeline.toml", "--run-id", "first"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(
+        std::fs::read_to_string(w.path("wh/CURRENT")).unwrap(),
+        version
+    );
+}
+
+#[test]
 fn a_pack_is_never_overwritten() {
     let w = tiny();
     ok(&w.run(&["run", "pipeline.toml", "--run-id", "same"]));
     let before = tree(&w.path("reports/tiny/same"));
     // The internal pack of the same id (the "same second" case).
     let r = w.run(&["report", "pipeline.toml", "--run-id", "same", "--internal"]);
-    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.code, 2, "{}", r.all());
     assert!(
         r.stderr.contains("a pack named `same` already exists"),
         "{}",
@@ -750,7 +778,7 @@ fn json_logs_are_one_object_a_line_and_quiet_is_quiet() {
     ok(&r);
     assert_eq!(r.all().trim(), "", "quiet printed something");
     let r = w.run(&["--quiet", "report", "pipeline.toml", "--run-id", "q"]);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("error: a pack named `q` already exists"),
         "{}",

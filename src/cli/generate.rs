@@ -57,7 +57,7 @@ pub fn run(a: Args) -> Result<()> {
         faults: a.faults,
         confounded: a.confounded,
     })?;
-    println!(
+    out!(
         "wrote synthetic data to {} ({} referrals, {} planted faults); ingest it with: smpeval ingest {}",
         a.out.display(),
         a.participants,

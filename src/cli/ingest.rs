@@ -62,7 +62,7 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
     };
     super::print_summary(&summary, log);
     if log.prints() {
-        println!(
+        out!(
             "warehouse: {} (version {})",
             summary.warehouse.display(),
             summary.version.as_deref().unwrap_or("none")

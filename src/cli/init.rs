@@ -45,7 +45,7 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     std::fs::write(&args.out, text)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    println!(
+    out!(
         "wrote {}: review the guesses, then run `smpeval validate {}`",
         args.out.display(),
         args.out.display()

@@ -1,6 +1,23 @@
 //! The command line. Each subcommand's file parses its arguments and calls the
 //! library; the help text is the documentation.
 
+/// `println!` that carries on when standard output is closed (`smpeval run
+/// | head -1`): the run's work and its record matter more than its printing.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that carries on when standard error is closed.
+macro_rules! err_out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod generate;
 mod ingest;
 mod init;
@@ -162,16 +179,16 @@ impl Log {
         };
         match &self.bar {
             Some(b) => b.println(text),
-            None => eprintln!("{text}"),
+            None => err_out!("{text}"),
         }
     }
     /// The error chain: `error: …` and `caused by: …` lines, or one JSON object.
     pub fn error(&self, err: &anyhow::Error) {
         match self.format {
             LogFormat::Text => {
-                eprintln!("error: {}", mask_text(&err.to_string()));
+                err_out!("error: {}", mask_text(&err.to_string()));
                 for cause in err.chain().skip(1) {
-                    eprintln!("  caused by: {}", mask_text(&cause.to_string()));
+                    err_out!("  caused by: {}", mask_text(&cause.to_string()));
                 }
             }
             LogFormat::Json => {
@@ -280,9 +297,13 @@ fn log_summary(summary: &crate::ingest::Summary, log: &Log) {
 
 /// The per-file table: rows read, accepted, rejected and written.
 fn print_table(summary: &crate::ingest::Summary) {
-    println!(
+    out!(
         "{:<52} {:>9} {:>9} {:>9} {:>9}",
-        "file", "read", "accepted", "rejected", "written"
+        "file",
+        "read",
+        "accepted",
+        "rejected",
+        "written"
     );
     for f in &summary.files {
         let chars: Vec<char> = f.path.chars().collect();
@@ -291,7 +312,7 @@ fn print_table(summary: &crate::ingest::Summary) {
         } else {
             f.path.clone()
         };
-        println!(
+        out!(
             "{:<52} {:>9} {:>9} {:>9} {:>9}{}",
             name,
             f.rows_read,
@@ -311,32 +332,33 @@ fn print_table(summary: &crate::ingest::Summary) {
 /// rows of each file; every line passes the NHS-number mask.
 fn print_details(summary: &crate::ingest::Summary) {
     for w in &summary.warnings {
-        println!("warning: {}", mask_text(w));
+        out!("warning: {}", mask_text(w));
     }
     for path in &summary.removed {
-        println!("{path}: removed (no longer matched by the pipeline; its rows were taken out of the warehouse)");
+        out!("{path}: removed (no longer matched by the pipeline; its rows were taken out of the warehouse)");
     }
     for f in &summary.files {
         if f.sentinel_dates > 0 {
-            println!(
+            out!(
                 "{}: {} HES sentinel date(s) (1800-01-01 / 1801-01-01) found and not used as dates",
-                f.path, f.sentinel_dates
+                f.path,
+                f.sentinel_dates
             );
         }
         for m in &f.examples {
-            println!("  rejected: {}", mask_text(m));
+            out!("  rejected: {}", mask_text(m));
         }
         if f.rejected > f.examples.len() && !f.examples.is_empty() {
-            println!(
+            out!(
                 "  … and {} more rejects from this file",
                 f.rejected - f.examples.len()
             );
         }
         for (why, n) in &f.warnings {
-            println!("  warning: {n} row(s) kept with {}", mask_text(why));
+            out!("  warning: {n} row(s) kept with {}", mask_text(why));
         }
         for m in &f.warning_examples {
-            println!("  kept: {}", mask_text(m));
+            out!("  kept: {}", mask_text(m));
         }
     }
 }

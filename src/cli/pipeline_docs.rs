@@ -20,6 +20,6 @@ pub fn run(args: Args) -> Result<()> {
     }
     std::fs::write(&args.out, crate::pipeline::docs::markdown())
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    println!("wrote {}", args.out.display());
+    out!("wrote {}", args.out.display());
     Ok(())
 }

@@ -69,6 +69,9 @@ fn work(
     record: &mut LastRun,
 ) -> Result<()> {
     if ingest_first {
+        // What the report would refuse (a used run id, a folder or link not
+        // smpeval's) is refused before the ingest commits anything.
+        report::check_packs(p, internal, run_id)?;
         let summary = ingest::run(p, Mode::Ingest, log)?;
         log.finish();
         record.warehouse_version = summary.version.clone();
@@ -97,7 +100,7 @@ fn work(
         pack.version
     );
     if log.prints() {
-        println!("{line}");
+        out!("{line}");
     } else {
         log.line("info", &line, &[("suppressed", pack.suppressed as u64)]);
     }

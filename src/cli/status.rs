@@ -24,12 +24,12 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
     let p = pipeline::load(&args.pipeline)?;
     let s = crate::status::status(&p)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        out!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
     let w = &s.warehouse;
     match &w.version {
-        Some(v) => println!(
+        Some(v) => out!(
             "warehouse: {} version {v}, committed {} ({}); read {}",
             w.path.display(),
             w.committed_at.as_deref().unwrap_or("?"),
@@ -43,16 +43,16 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
                 .map(|d| d.display().to_string())
                 .unwrap_or_default()
         ),
-        None => println!("warehouse: {} (nothing ingested yet)", w.path.display()),
+        None => out!("warehouse: {} (nothing ingested yet)", w.path.display()),
     }
     if let Some(problem) = &w.problem {
-        println!("  problem: {problem}");
+        out!("  problem: {problem}");
     }
     if !w.versions.is_empty() {
-        println!("  versions kept: {}", w.versions.join(", "));
+        out!("  versions kept: {}", w.versions.join(", "));
     }
     match &s.last_run {
-        Some(r) => println!(
+        Some(r) => out!(
             "last run: {} ({}) {} at {}{}",
             r["run_id"].as_str().unwrap_or("?"),
             r["command"].as_str().unwrap_or("?"),
@@ -63,22 +63,22 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default()
         ),
-        None => println!("last run: none recorded"),
+        None => out!("last run: none recorded"),
     }
     match &s.lock {
-        Some(h) if h.running != Some(false) => println!("lock: held by {h}"),
-        Some(h) => println!(
+        Some(h) if h.running != Some(false) => out!("lock: held by {h}"),
+        Some(h) => out!(
             "lock: stale, left by {h}, which is no longer running (the next run takes it over)"
         ),
-        None => println!("lock: free"),
+        None => out!("lock: free"),
     }
-    println!(
+    out!(
         "latest pack: {}; latest internal pack: {}",
         s.latest_pack.as_deref().unwrap_or("none"),
         s.latest_internal_pack.as_deref().unwrap_or("none")
     );
     for f in &s.files {
-        println!("  {:<9} {} ({})", f.state, f.path, f.source);
+        out!("  {:<9} {} ({})", f.state, f.path, f.source);
     }
     Ok(())
 }

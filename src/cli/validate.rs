@@ -33,7 +33,7 @@ pub fn run(args: Args, log: &super::Log) -> Result<()> {
     super::print_summary(&summary, log);
     if let Some(out) = &args.rejects {
         let n = crate::report::rejects_csv::write_validate_rejects(out, &summary.rejects)?;
-        println!("rejects: {n} rows written to {}", out.display());
+        out!("rejects: {n} rows written to {}", out.display());
     }
     let (read, rejected): (usize, usize) = summary
         .files
@@ -45,7 +45,7 @@ pub fn run(args: Args, log: &super::Log) -> Result<()> {
         100.0 * p.settings.max_reject_rate
     );
     if log.prints() {
-        println!("{line}");
+        out!("{line}");
     } else {
         let counts = [
             ("files", summary.files.len() as u64),

@@ -69,6 +69,11 @@ pub fn check_run_id(id: &str) -> Result<(), InputError> {
             id.chars().take(80).collect::<String>()
         )));
     }
+    if [LATEST, LATEST_INTERNAL].contains(&id) {
+        return Err(InputError::Argument(format!(
+            "--run-id \"{id}\" is not a usable run id: `{LATEST}` and `{LATEST_INTERNAL}` name the links to the newest packs"
+        )));
+    }
     Ok(())
 }
 
@@ -217,6 +222,14 @@ pub fn report(
     })
 }
 
+/// [`report`]'s checks of the reports folder, its `latest` link and the run
+/// id, for `run` to make before its ingest.
+pub fn check_packs(p: &Pipeline, internal: bool, run_id: &str) -> ReportResult<()> {
+    let internal = internal || p.settings.disclosure == Disclosure::Internal;
+    let link_name = if internal { LATEST_INTERNAL } else { LATEST };
+    claim_packs(p, link_name, run_id).map(|_| ())
+}
+
 /// Checks everything a run will touch before any work: the reports folder
 /// and the pipeline's packs folder are smpeval's, the `latest` link is one
 /// it made, and no pack has this run id. Returns the packs folder.
@@ -226,11 +239,13 @@ fn claim_packs(p: &Pipeline, link_name: &str, run_id: &str) -> ReportResult<Path
     claim_dir(&packs, DirKind::Reports)?;
     check_link(&packs.join(link_name))?;
     if packs.join(run_id).symlink_metadata().is_ok() {
-        return Err(SafetyError::PackExists {
+        // A run id already used is a bad --run-id (exit 2), said as the
+        // refusal to write over a pack says it.
+        let exists = SafetyError::PackExists {
             dir: packs,
             run_id: run_id.into(),
-        }
-        .into());
+        };
+        return Err(InputError::Argument(exists.to_string()).into());
     }
     Ok(packs)
 }

@@ -59,23 +59,34 @@ pub fn claim_dir(dir: &Path, kind: DirKind) -> StoreResult<()> {
         }
         .into());
     }
+    let text = format!(
+        "{}\nThis folder is managed by smpeval: it writes, replaces and deletes files only in folders that hold this marker.\n",
+        kind.tag()
+    );
     if dir.exists() {
-        let mut entries =
-            std::fs::read_dir(dir).map_err(StoreError::io(FileOp::ReadFolder, dir))?;
-        if entries.next().is_some() {
+        let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+            .and_then(|d| d.collect())
+            .map_err(StoreError::io(FileOp::ReadFolder, dir))?;
+        // A run killed while it wrote this marker leaves the folder holding
+        // only the marker's temporary file (part of this text): still ours.
+        let half_marker = |e: &std::fs::DirEntry| {
+            e.file_name().to_string_lossy().starts_with(".tmp-")
+                && e.file_type().is_ok_and(|t| t.is_file())
+                && std::fs::read(e.path()).is_ok_and(|b| text.as_bytes().starts_with(&b))
+        };
+        if !entries.iter().all(half_marker) {
             return Err(SafetyError::ForeignDir {
                 path: dir.to_path_buf(),
                 key: kind.key(),
             }
             .into());
         }
+        for e in &entries {
+            std::fs::remove_file(e.path()).map_err(StoreError::io(FileOp::Remove, &e.path()))?;
+        }
     } else {
         std::fs::create_dir_all(dir).map_err(StoreError::io(FileOp::CreateFolder, dir))?;
     }
-    let text = format!(
-        "{}\nThis folder is managed by smpeval: it writes, replaces and deletes files only in folders that hold this marker.\n",
-        kind.tag()
-    );
     write_atomic(&dir.join(MARKER), text.as_bytes(), "marker")
 }
 
@@ -244,6 +255,23 @@ mod tests {
             .to_string()
             .contains("is not empty and was not made by smpeval"));
         assert!(!foreign.join(MARKER).exists());
+
+        // A run killed while writing the marker left only its temporary
+        // file (empty, or part of the marker): the folder is still claimed.
+        for written in ["", "smpeval"] {
+            let half = root.path().join(format!("half{}", written.len()));
+            std::fs::create_dir(&half).unwrap();
+            std::fs::write(half.join(".tmp-abc123"), written).unwrap();
+            claim_dir(&half, DirKind::Warehouse).unwrap();
+            assert!(is_ours(&half, DirKind::Warehouse));
+            assert_eq!(std::fs::read_dir(&half).unwrap().count(), 1);
+        }
+        // A temporary-looking file holding anything else is someone's.
+        let other = root.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join(".tmp-abc123"), "my notes").unwrap();
+        assert!(claim_dir(&other, DirKind::Warehouse).is_err());
+        assert!(other.join(".tmp-abc123").exists());
     }
 
     #[test]

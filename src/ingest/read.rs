@@ -171,7 +171,27 @@ fn locate(
     Ok(out)
 }
 
+/// What a file that is not CSV text looks like, from its first bytes: an
+/// analyst's words for it and what to do, or None for text.
+fn not_text(bytes: &[u8]) -> Option<&'static str> {
+    let head = &bytes[..bytes.len().min(8192)];
+    if head.starts_with(b"PK\x03\x04") {
+        Some("it looks like an XLSX workbook (a zip file), not CSV text: declare format = \"xlsx\" for its source, or save it as CSV")
+    } else if head.starts_with(b"\xD0\xCF\x11\xE0") {
+        Some("it looks like an old Excel .xls workbook, not CSV text: save it as .xlsx or CSV")
+    } else if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
+        Some("it is UTF-16 text (Excel's \"Unicode Text\"), not CSV: save it as \"CSV UTF-8\"")
+    } else if head.contains(&0) {
+        Some("it is not a text file (it holds NUL bytes): check that it is the CSV export")
+    } else {
+        None
+    }
+}
+
 fn decode<'b>(path: &Path, bytes: &'b [u8], source: &Source) -> Result<Cow<'b, str>, InputError> {
+    if let Some(why) = not_text(bytes) {
+        return Err(file_err(path, why));
+    }
     let bytes = bytes
         .strip_prefix(b"\xEF\xBB\xBF".as_slice())
         .unwrap_or(bytes);
@@ -777,6 +797,30 @@ mod tests {
         // Row i is on line 3 + i; the last kept row is i = 195 (196 to 199 are not).
         assert_eq!(*lines.last().unwrap(), 3 + 195);
         assert!(cells.iter().all(|c| c.len() == lines.len()));
+    }
+
+    #[test]
+    fn a_workbook_or_utf16_file_named_csv_is_said_to_be_one() {
+        let p = crate::ingest::test_pipeline("");
+        for (bytes, said) in [
+            (
+                b"PK\x03\x04\x14\x00\x00\x00[Content_Types].xml".to_vec(),
+                "XLSX workbook",
+            ),
+            (
+                b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1".to_vec(),
+                ".xls workbook",
+            ),
+            (b"\xFF\xFEa\x00,\x00".to_vec(), "UTF-16"),
+            (b"a,b\n\x00\x01".to_vec(), "NUL bytes"),
+        ] {
+            let Err(e) = read_file(Path::new("x.csv"), &bytes, &p.sources[0]) else {
+                panic!("read as CSV: {said}");
+            };
+            let shown = e.to_string();
+            assert!(shown.contains(said), "{shown}");
+            assert!(!shown.contains('\0'), "{shown:?}");
+        }
     }
 
     #[test]

@@ -116,10 +116,11 @@ pub fn tables(
     .money_per("per_completer", "total", "completers")
     .money_per("per_course", "total", "courses");
 
-    let by_provider = provider_costs(p, &provider_rows, period_years)?;
+    let by_provider = provider_costs(p, &provider_rows, overall, period_years)?;
     let by_programme = programme_costs(
         p,
         find("activity_by_programme"),
+        overall,
         period_years,
         provider_lines,
     )?;
@@ -262,6 +263,7 @@ fn lines_frame(p: &Pipeline, costs: Vec<Option<f64>>) -> PolarsResult<DataFrame>
 fn programme_costs(
     p: &Pipeline,
     activity: Option<&Table>,
+    overall: Option<Volumes>,
     period_years: f64,
     provider_lines: Option<f64>,
 ) -> crate::error::MetricsResult<Table> {
@@ -273,7 +275,7 @@ fn programme_costs(
                 .collect()
         })
         .unwrap_or_default();
-    let share_total: f64 = rows.iter().filter_map(|(_, v)| v.map(|v| v.by(rule))).sum();
+    let share_total = share_base(&rows, overall, rule);
     let (mut names, mut cost, mut completers, mut hidden) = (vec![], vec![], vec![], vec![]);
     for (i, (name, v)) in rows.iter().enumerate() {
         let mut c = Some(0.0);
@@ -336,15 +338,29 @@ fn cost_table(t: Table, hidden: Vec<usize>) -> crate::error::MetricsResult<Table
 /// time-based lines. A row "Not allocated" holds lines naming a provider with
 /// no referrals, so the column adds up to the total (exactly, in an internal
 /// pack; a published pack's rounded volumes may not add up exactly).
+/// What a group's share of the time-based costs is taken of: the overall
+/// volume (controlled, in a published pack), so that a group's share is the
+/// same whether or not another group's volume is hidden; the groups' own sum
+/// where the overall volume is itself hidden.
+fn share_base(
+    rows: &[(String, Option<Volumes>)],
+    overall: Option<Volumes>,
+    rule: Apportion,
+) -> f64 {
+    match overall {
+        Some(o) => o.by(rule),
+        None => rows.iter().filter_map(|(_, v)| v.map(|v| v.by(rule))).sum(),
+    }
+}
+
 fn provider_costs(
     p: &Pipeline,
     rows: &[(String, Option<Volumes>)],
+    overall: Option<Volumes>,
     period_years: f64,
 ) -> crate::error::MetricsResult<Table> {
     let rule = p.settings.apportion;
-    // Shares among the providers whose volumes are published (all, internally).
-    let share_total: Option<f64> =
-        Some(rows.iter().filter_map(|(_, v)| v.map(|v| v.by(rule))).sum());
+    let share_total = Some(share_base(rows, overall, rule));
     let mut ids = Vec::new();
     let mut names = Vec::new();
     let mut cost = Vec::new();
@@ -540,5 +556,26 @@ mod tests {
             line_cost(&line(10.0, CostBasis::PerCompleter, None), 3.0, v),
             600.0
         );
+    }
+
+    #[test]
+    fn a_groups_share_of_yearly_costs_does_not_grow_when_another_is_hidden() {
+        let v = |starters: f64| Volumes {
+            starters,
+            ..Volumes::default()
+        };
+        // Three programmes of 60, 30 and 10 starters (100 in all); the third's
+        // volumes are hidden in a published pack.
+        let rows = vec![
+            ("a".to_string(), Some(v(60.0))),
+            ("b".to_string(), Some(v(30.0))),
+            ("c".to_string(), None),
+        ];
+        let base = share_base(&rows, Some(v(100.0)), Apportion::Starters);
+        assert_eq!(base, 100.0);
+        // A's share of £1,000 a year is £600, not 60/90 of it.
+        assert_eq!(1000.0 * 60.0 / base, 600.0);
+        // With the overall volume hidden too, the groups shown share it.
+        assert_eq!(share_base(&rows, None, Apportion::Starters), 90.0);
     }
 }

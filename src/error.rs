@@ -25,13 +25,15 @@ pub enum InputError {
         source_name: String,
         patterns: String,
     },
-    #[error("{}: {rejected} of {read} rows rejected ({rate:.1}%), over the pipeline's limit of {limit:.1}%; commonest reasons: {reasons}", path.display(), rate = 100.0 * *rejected as f64 / (*read).max(1) as f64, limit = 100.0 * limit)]
+    #[error("{}: {rejected} of {read} rows rejected ({rate:.1}%), over the pipeline's limit of {limit:.1}%; commonest reasons: {reasons}; the first: {first} (`smpeval validate --rejects FILE` lists them all)", path.display(), rate = 100.0 * *rejected as f64 / (*read).max(1) as f64, limit = 100.0 * limit)]
     TooManyRejects {
         path: PathBuf,
         read: usize,
         rejected: usize,
         limit: f64,
         reasons: String,
+        /// The first rejected rows, each with its line and field.
+        first: String,
     },
 }
 

@@ -345,7 +345,24 @@ fn too_many_rejects_fail_the_run_and_write_nothing() {
         "{}",
         r.stderr
     );
+    // The refusal names the rows to fix by line.
+    assert!(
+        r.stderr
+            .contains("the first: returns.csv line 3, field referral_date"),
+        "{}",
+        r.stderr
+    );
     assert!(!w.path("wh/participants").exists());
+    // Validate fails the same way, but shows the files and writes every reject first.
+    let r = w.run(&["validate", "pipeline.toml", "--rejects", "rejects.csv"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stdout.contains("rejected: returns.csv line 3"),
+        "{}",
+        r.all()
+    );
+    let rejects = std::fs::read_to_string(w.path("rejects.csv")).unwrap();
+    assert!(rejects.contains("returns.csv,3,referral_date"), "{rejects}");
 }
 
 /// An APC extract's pipeline (also used by the batch unit test in src/ingest/checks).

@@ -35,6 +35,9 @@ pub fn run(args: Args, log: &super::Log) -> Result<()> {
         let n = crate::report::rejects_csv::write_validate_rejects(out, &summary.rejects)?;
         out!("rejects: {n} rows written to {}", out.display());
     }
+    if let Some(refused) = summary.refused {
+        return Err(refused);
+    }
     let (read, rejected): (usize, usize) = summary
         .files
         .iter()

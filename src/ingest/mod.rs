@@ -77,6 +77,9 @@ pub struct Summary {
     pub warnings: Vec<String>,
     /// Validate only: each checked file's path and rejects, for `--rejects`.
     pub rejects: Vec<(String, DataFrame)>,
+    /// Validate only: why a run would refuse these files (a file over the
+    /// reject limit), said after the files and their rejects are shown.
+    pub refused: Option<anyhow::Error>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,14 +441,26 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         current,
         ..
     } = files;
-    refuse_too_many_rejects(pipeline, &prepared)?;
-    let mut warnings = match mode {
-        Mode::Validate => refuse_or_warn_as_report(pipeline, &prepared)?,
-        Mode::Ingest | Mode::Repair => Vec::new(),
-    };
     // Validate only: each checked file's rejects, for `--rejects`.
     let validate_rejects: Vec<(String, DataFrame)> = match mode {
         Mode::Validate => prepared.iter().map(Prepared::path_and_rejects).collect(),
+        Mode::Ingest | Mode::Repair => Vec::new(),
+    };
+    if let Err(e) = refuse_too_many_rejects(pipeline, &prepared) {
+        if mode != Mode::Validate {
+            return Err(e);
+        }
+        // Validate still shows the files and writes their rejects.
+        return Ok(Summary {
+            files: prepared.into_iter().map(|p| p.report).collect(),
+            rejects: validate_rejects,
+            warehouse: pipeline.warehouse.clone(),
+            refused: Some(e.into()),
+            ..Summary::default()
+        });
+    }
+    let mut warnings = match mode {
+        Mode::Validate => refuse_or_warn_as_report(pipeline, &prepared)?,
         Mode::Ingest | Mode::Repair => Vec::new(),
     };
     // Files the pipeline no longer matches: their rows leave the warehouse.
@@ -493,6 +508,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         version,
         committed,
         removed: gone,
+        refused: None,
     })
 }
 
@@ -576,6 +592,7 @@ fn refuse_too_many_rejects(pipeline: &Pipeline, prepared: &[Prepared]) -> Result
             .map(|(r, n)| format!("{r} ({n})"))
             .collect::<Vec<_>>()
             .join("; "),
+        first: p.report.examples.join("; "),
     }
     .into())
 }

@@ -365,6 +365,36 @@ fn too_many_rejects_fail_the_run_and_write_nothing() {
     assert!(rejects.contains("returns.csv,3,referral_date"), "{rejects}");
 }
 
+#[test]
+fn a_lowered_reject_limit_holds_for_files_skipped_as_unchanged() {
+    let w = Workdir::new();
+    w.write("pipeline.toml", provider_pipeline(""));
+    w.write(
+        "returns.csv",
+        returns(&[
+            &good(0),
+            &format!("{},C1,generic,01/05/2024,31/02/2024,4,female,A,3", NHS[1]),
+        ]),
+    );
+    let r = w.run(&["ingest", "pipeline.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let lowered = provider_pipeline("").replace("max_reject_rate = 1.0", "max_reject_rate = 0.2");
+    w.write("pipeline.toml", lowered);
+    let r = w.run(&["ingest", "pipeline.toml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("1 of 2 rows rejected (50.0%), over the pipeline's limit of 20.0%"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("unchanged since the last ingest"),
+        "{}",
+        r.stderr
+    );
+}
+
 /// An APC extract's pipeline (also used by the batch unit test in src/ingest/checks).
 fn hospital_pipeline() -> String {
     include_str!("fixtures/apc_pipeline.toml").into()

@@ -446,7 +446,11 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         Mode::Validate => prepared.iter().map(Prepared::path_and_rejects).collect(),
         Mode::Ingest | Mode::Repair => Vec::new(),
     };
-    if let Err(e) = refuse_too_many_rejects(pipeline, &prepared) {
+    // Files skipped as unchanged are held to the pipeline's limit too (it
+    // may have been lowered since they were read).
+    let unchanged = manifest_reports(&previous, &skipped);
+    let reports = prepared.iter().map(|p| &p.report).chain(&unchanged);
+    if let Err(e) = refuse_too_many_rejects(pipeline, reports) {
         if mode != Mode::Validate {
             return Err(e);
         }
@@ -494,7 +498,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     };
     let mut files: Vec<FileReport> = prepared.into_iter().map(|p| p.report).collect();
     if mode == Mode::Ingest {
-        files.extend(manifest_reports(&previous, &skipped));
+        files.extend(unchanged);
         warnings.extend(warehouse_linkage_warning(pipeline, true)?);
     }
     for w in &warnings {
@@ -573,26 +577,34 @@ fn refuse_other_key(
 }
 
 /// A file over the reject limit fails the run before anything is written.
-fn refuse_too_many_rejects(pipeline: &Pipeline, prepared: &[Prepared]) -> Result<()> {
+fn refuse_too_many_rejects<'a>(
+    pipeline: &Pipeline,
+    mut reports: impl Iterator<Item = &'a FileReport>,
+) -> Result<()> {
     let limit = pipeline.settings.max_reject_rate;
-    let Some(p) = prepared.iter().find(|p| {
-        p.report.rows_read > 0 && p.report.rejected as f64 / p.report.rows_read as f64 > limit
-    }) else {
+    let Some(r) =
+        reports.find(|r| r.rows_read > 0 && r.rejected as f64 / r.rows_read as f64 > limit)
+    else {
         return Ok(());
     };
+    // A file skipped as unchanged was not read: its reasons are not at hand.
+    let unread = "not read again (unchanged since the last ingest)";
+    let listed = |v: Vec<String>| match v.is_empty() {
+        true => unread.to_string(),
+        false => v.join("; "),
+    };
     Err(InputError::TooManyRejects {
-        path: PathBuf::from(&p.report.path),
-        read: p.report.rows_read,
-        rejected: p.report.rejected,
+        path: PathBuf::from(&r.path),
+        read: r.rows_read,
+        rejected: r.rejected,
         limit,
-        reasons: p
-            .report
-            .top_reasons
-            .iter()
-            .map(|(r, n)| format!("{r} ({n})"))
-            .collect::<Vec<_>>()
-            .join("; "),
-        first: p.report.examples.join("; "),
+        reasons: listed(
+            r.top_reasons
+                .iter()
+                .map(|(w, n)| format!("{w} ({n})"))
+                .collect(),
+        ),
+        first: listed(r.examples.clone()),
     }
     .into())
 }

@@ -366,6 +366,24 @@ fn too_many_rejects_fail_the_run_and_write_nothing() {
 }
 
 #[test]
+fn returns_with_no_rows_fail_validate_and_run_alike() {
+    let w = Workdir::new();
+    w.write("pipeline.toml", provider_pipeline(""));
+    w.write("returns.csv", returns(&[]));
+    let v = w.run(&["validate", "pipeline.toml"]);
+    let r = w.run(&["run", "pipeline.toml"]);
+    for out in [&v, &r] {
+        assert_eq!(out.code, 2, "{}", out.all());
+        assert!(
+            out.stderr
+                .contains("the provider returns hold no referrals"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
 fn a_lowered_reject_limit_holds_for_files_skipped_as_unchanged() {
     let w = Workdir::new();
     w.write("pipeline.toml", provider_pipeline(""));

@@ -616,7 +616,9 @@ fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Resul
     let returns: Vec<&DataFrame> = of(SourceKind::ProviderReturns)
         .map(|p| &p.accepted)
         .collect();
-    if let Some(0) = linkage::referrals_in_period(&returns, &pipeline.settings)? {
+    let none_at_all = !returns.is_empty() && returns.iter().all(|r| r.height() == 0);
+    let in_period = linkage::referrals_in_period(&returns, &pipeline.settings)?;
+    if none_at_all || in_period == Some(0) {
         return Err(InputError::Argument(no_referrals_message(pipeline)).into());
     }
     // A spilled extract's rows are read back from its spill, a file at a time.
@@ -637,6 +639,9 @@ fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Resul
 /// The refusal when no referral falls in the evaluation period (validate and report).
 pub fn no_referrals_message(pipeline: &Pipeline) -> String {
     let s = &pipeline.settings;
+    if s.evaluation_start.is_none() && s.evaluation_end.is_none() {
+        return "the provider returns hold no referrals (each file is empty, or every row was rejected)".into();
+    }
     format!(
         "no referrals fall in the evaluation period {} to {} (settings.evaluation_start / evaluation_end)",
         s.evaluation_start

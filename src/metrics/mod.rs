@@ -292,6 +292,10 @@ fn returns(
     let s = &p.settings;
     let participants = read(snap, warehouse::PARTICIPANTS)?
         .ok_or_else(|| missing(&p.warehouse, "no participants: run `smpeval ingest` first"))?;
+    if participants.height() == 0 {
+        // Bad input, as validate says it (exit 2 in both).
+        return Err(InputError::Argument(crate::ingest::no_referrals_message(p)).into());
+    }
     let dims = Dimensions::from_pipeline(p);
     notes.extend(label_warnings(&participants, &dims, published)?);
     let data_as_at = data_as_at(s, &participants, &p.warehouse, notes)?;

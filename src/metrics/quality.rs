@@ -8,10 +8,12 @@ use polars::prelude::*;
 
 use super::referrals::left_join;
 use super::table::Table;
-use crate::schema::{PERSON_ID, PROVIDER_ID, SOURCE, SOURCE_FILE};
+use crate::schema::{PROVIDER_ID, SOURCE_FILE};
 
-/// `superseded`: rows dropped by the duplicates rule (another file sent the
-/// same referral): counted as rejected for their file, with their reason.
+/// `superseded`: rows accepted at ingest that the duplicates rule then set
+/// aside (another file sent the same referral): shown beside each file's
+/// counts, which are the ingest's (`validate`, the run log and the manifest
+/// give the same), not counted as rejected.
 pub fn tables(
     manifest: DataFrame,
     rejects: Option<DataFrame>,
@@ -28,8 +30,9 @@ pub fn tables(
             col("source"),
             col("path"),
             col("rows_read").cast(DataType::Int64),
-            (col("rows_accepted").cast(DataType::Int64) - col("_superseded")).alias("accepted"),
-            (col("rows_rejected").cast(DataType::Int64) + col("_superseded")).alias("rejected"),
+            col("rows_accepted").cast(DataType::Int64).alias("accepted"),
+            col("rows_rejected").cast(DataType::Int64).alias("rejected"),
+            col("_superseded").alias(SUPERSEDED),
             col("sentinel_dates").cast(DataType::Int64),
         ])
         .sort(["source", "path"], SortMultipleOptions::default())
@@ -43,36 +46,27 @@ pub fn tables(
     .counts(&["rows_read"])
     .count_within("accepted", "rows_read")
     .count_within("rejected", "rows_read")
+    .count_within(SUPERSEDED, "accepted")
     .counts(&["sentinel_dates"])
     .base("rows_read")
     .share("reject_rate", "rejected", "rows_read");
-    let reasons = reasons_table(rejects, superseded)?;
+    let reasons = reasons_table(rejects)?;
     Ok(vec![files, reasons])
 }
 
-/// Rejected rows by source, field and rule (repeats across files included),
-/// with each reason's share of all rejected rows.
-fn reasons_table(
-    rejects: Option<DataFrame>,
-    superseded: &DataFrame,
-) -> crate::error::MetricsResult<Table> {
-    let superseded_rejects = superseded
-        .clone()
-        .lazy()
-        .select([
-            col(SOURCE).alias("source"),
-            lit(PERSON_ID).alias("field"),
-            lit("duplicate across files").alias("rule"),
-        ])
-        .collect()?;
+/// A file's accepted rows set aside for another file's copy of the referral.
+pub const SUPERSEDED: &str = "superseded";
+
+/// Rejected rows by source, field and rule, with each reason's share of all
+/// rejected rows.
+fn reasons_table(rejects: Option<DataFrame>) -> crate::error::MetricsResult<Table> {
     let rejects = match rejects {
         Some(r) => Some(
             r.lazy()
                 .select([col("source"), col("field"), col("rule")])
-                .collect()?
-                .vstack(&superseded_rejects)?,
+                .collect()?,
         ),
-        None => Some(superseded_rejects),
+        None => None,
     };
     let reasons = match rejects {
         Some(r) if r.height() > 0 => {
@@ -102,10 +96,11 @@ fn reasons_table(
     )
 }
 
-/// Each provider's rows of returns: accepted (after the duplicates rule),
-/// rejected (with a reason, or dropped as a repeat from another file) and the
-/// reject rate, for the scorecard. Rejected rows whose provider could not be
-/// read are not anyone's and stay in the by-file table only.
+/// Each provider's rows of returns: accepted (those the duplicates rule set
+/// aside for another file's copy included, as in the by-file table),
+/// rejected (with a reason) and the reject rate, for the scorecard. Rejected
+/// rows whose provider could not be read are not anyone's and stay in the
+/// by-file table only.
 pub fn by_provider(
     kept: LazyFrame,
     rejects: Option<&DataFrame>,
@@ -118,16 +113,24 @@ pub fn by_provider(
             .group_by([col(PROVIDER_ID)])
             .agg([len().cast(DataType::Int64).alias(name)])
     };
-    let accepted = count(kept.select([col(PROVIDER_ID)]), "accepted");
-    let mut rejected = vec![superseded.clone().lazy().select([col(PROVIDER_ID)])];
-    if let Some(r) = rejects.filter(|r| r.column("provider").is_ok()) {
-        rejected.push(
-            r.clone()
-                .lazy()
-                .select([col("provider").alias(PROVIDER_ID)]),
-        );
-    }
-    let rejected = count(concat(rejected, UnionArgs::default())?, "rejected");
+    let accepted = count(
+        concat(
+            [
+                kept.select([col(PROVIDER_ID)]),
+                superseded.clone().lazy().select([col(PROVIDER_ID)]),
+            ],
+            UnionArgs::default(),
+        )?,
+        "accepted",
+    );
+    let rejected = match rejects.filter(|r| r.column("provider").is_ok()) {
+        Some(r) => r
+            .clone()
+            .lazy()
+            .select([col("provider").cast(DataType::String).alias(PROVIDER_ID)]),
+        None => df!(PROVIDER_ID => Vec::<String>::new())?.lazy(),
+    };
+    let rejected = count(rejected, "rejected");
     let df = accepted
         .join(
             rejected,
@@ -164,7 +167,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reject_rate_by_provider_counts_rejects_and_repeats() {
+    fn a_files_counts_are_the_ingests_with_its_repeats_beside_them() {
+        let manifest = df!(
+            "source" => ["r", "r"],
+            "path" => ["a.csv", "b.csv"],
+            "rows_read" => [40u64, 40],
+            "rows_accepted" => [40u64, 38],
+            "rows_rejected" => [0u64, 2],
+            "sentinel_dates" => [0u64, 0],
+        )
+        .unwrap();
+        // Ten of a.csv's rows are also in b.csv, whose copies the rule keeps.
+        let superseded = df!(SOURCE_FILE => vec!["a.csv"; 10]).unwrap();
+        let mut t = tables(manifest, None, &superseded).unwrap().remove(0);
+        crate::disclosure::finalize(&mut t, false).unwrap();
+        assert_eq!(t.f64(0, "accepted"), Some(40.0));
+        assert_eq!(t.f64(0, "rejected"), Some(0.0));
+        assert_eq!(t.f64(0, SUPERSEDED), Some(10.0));
+        assert_eq!(t.f64(0, "reject_rate"), Some(0.0));
+        assert_eq!(t.f64(1, "rejected"), Some(2.0));
+        assert_eq!(t.f64(1, SUPERSEDED), Some(0.0));
+    }
+
+    #[test]
+    fn reject_rate_by_provider_counts_rejects_not_repeats() {
         let kept = df!(PROVIDER_ID => ["A", "A", "A", "B"]).unwrap().lazy();
         let rejects = df!("provider" => [Some("A"), Some("B"), None, Some("zz")]).unwrap();
         let superseded = df!(PROVIDER_ID => ["B"]).unwrap();
@@ -175,14 +201,15 @@ mod tests {
         };
         let mut t = by_provider(kept, Some(&rejects), &superseded, &dims).unwrap();
         crate::disclosure::finalize(&mut t, false).unwrap();
-        // A: 3 accepted + 1 rejected; B: 1 accepted + 1 rejected + 1 repeat;
+        // A: 3 accepted + 1 rejected; B: 1 kept + 1 set aside as a repeat
+        // (2 accepted) + 1 rejected;
         // C declared with no rows; an undeclared code is Other; no provider is no one's.
         let rows: Vec<String> = (0..t.height()).map(|i| t.text(i, PROVIDER_ID)).collect();
         assert_eq!(rows, ["A", "B", "C", "Other"]);
         assert_eq!(t.f64(0, "rows_read"), Some(4.0));
         assert_eq!(t.f64(0, "reject_rate"), Some(0.25));
         assert_eq!(t.f64(1, "rows_read"), Some(3.0));
-        assert_eq!(t.f64(1, "rejected"), Some(2.0));
+        assert_eq!(t.f64(1, "rejected"), Some(1.0));
         assert_eq!(t.f64(2, "rows_read"), Some(0.0));
         assert_eq!(t.f64(3, "rejected"), Some(1.0));
     }

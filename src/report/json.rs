@@ -152,7 +152,7 @@ const ENTRIES: &[Entry] = &[
     // The provider comparison, the monthly trend and data quality.
     Entry::Table("providers", "providers", Take::Rows, &["provider_id provider referrals starters completers courses starters_per_course cost rate ci_low ci_high funnel_lower_95 funnel_upper_95 funnel_lower_998 funnel_upper_998 funnel_position cost_per_completer pam_n pam_change"]),
     Entry::Table("trend", "trend_monthly", Take::Rows, &["month starters completers starters_special_cause completers_special_cause"]),
-    Entry::Table("data_quality.files", "data_quality", Take::Rows, &["source path rows_read accepted rejected reject_rate"]),
+    Entry::Table("data_quality.files", "data_quality", Take::Rows, &["source path rows_read accepted rejected superseded reject_rate"]),
     // The board's reading: summary, limitations, evidence, scorecard, year
     // on year, and the fair comparison's tables.
     Entry::Part(sentences_json),

@@ -450,22 +450,23 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     // may have been lowered since they were read).
     let unchanged = manifest_reports(&previous, &skipped);
     let reports = prepared.iter().map(|p| &p.report).chain(&unchanged);
-    if let Err(e) = refuse_too_many_rejects(pipeline, reports) {
-        if mode != Mode::Validate {
-            return Err(e);
-        }
+    let refused = refuse_too_many_rejects(pipeline, reports).and_then(|()| match mode {
+        Mode::Validate => refuse_or_warn_as_report(pipeline, &prepared),
+        Mode::Ingest | Mode::Repair => Ok(Vec::new()),
+    });
+    let mut warnings = match (refused, mode) {
+        (Ok(w), _) => w,
+        (Err(e), Mode::Ingest | Mode::Repair) => return Err(e),
         // Validate still shows the files and writes their rejects.
-        return Ok(Summary {
-            files: prepared.into_iter().map(|p| p.report).collect(),
-            rejects: validate_rejects,
-            warehouse: pipeline.warehouse.clone(),
-            refused: Some(e.into()),
-            ..Summary::default()
-        });
-    }
-    let mut warnings = match mode {
-        Mode::Validate => refuse_or_warn_as_report(pipeline, &prepared)?,
-        Mode::Ingest | Mode::Repair => Vec::new(),
+        (Err(e), Mode::Validate) => {
+            return Ok(Summary {
+                files: prepared.into_iter().map(|p| p.report).collect(),
+                rejects: validate_rejects,
+                warehouse: pipeline.warehouse.clone(),
+                refused: Some(e.into()),
+                ..Summary::default()
+            })
+        }
     };
     // Files the pipeline no longer matches: their rows leave the warehouse.
     let removed: Vec<(String, String)> = previous

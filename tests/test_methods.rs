@@ -331,7 +331,11 @@ fn the_same_referral_in_two_files_follows_the_duplicates_rule() {
         // The row the rule sets aside is counted beside the file's counts,
         // which stay the ingest's (no row of either file was rejected).
         let dropped_a = if rule == "first" { 0.0 } else { 1.0 };
-        assert_eq!(num(&file("returns_a.csv")["superseded"]), dropped_a, "{rule}");
+        assert_eq!(
+            num(&file("returns_a.csv")["superseded"]),
+            dropped_a,
+            "{rule}"
+        );
         assert_eq!(num(&file("returns_a.csv")["rejected"]), 0.0, "{rule}");
     }
     let csv = pack_file(&w, "tables/data_quality.csv");

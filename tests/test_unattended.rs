@@ -221,6 +221,57 @@ fn two_pipelines_sharing_reports_keep_their_own_latest() {
 }
 
 #[test]
+fn another_pipeline_cannot_ingest_into_a_pipelines_warehouse() {
+    let w = tiny();
+    let text = std::fs::read_to_string(w.path("pipeline.toml")).unwrap();
+    // Another pipeline over the same warehouse without the PAM source would
+    // remove tiny's PAM rows.
+    let other = text.replace("name = \"tiny\"", "name = \"other\"");
+    let start = other
+        .find("[[sources]]\nname = \"pam\"")
+        .expect("a PAM source");
+    let end = other[start + 1..]
+        .find("[[sources]]")
+        .map_or(other.len(), |i| start + 1 + i);
+    let other = format!("{}{}", &other[..start], &other[end..]);
+    std::fs::write(w.path("other.toml"), other).unwrap();
+    ok(&w.run(&["run", "pipeline.toml", "--run-id", "a"]));
+    let before = tree(&w.path("wh"));
+    let r = w.run(&["ingest", "other.toml"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("holds pipeline `tiny`'s data; refusing to let pipeline `other` remove"),
+        "{}",
+        r.stderr
+    );
+    let after: Vec<_> = tree(&w.path("wh"))
+        .into_iter()
+        .filter(|(p, _)| !p.ends_with("last-run.json"))
+        .collect();
+    let before: Vec<_> = before
+        .into_iter()
+        .filter(|(p, _)| !p.ends_with("last-run.json"))
+        .collect();
+    assert_eq!(before, after, "the refused ingest changed the warehouse");
+    // The pipeline itself goes on ingesting; a stale temporary a killed run
+    // left beside CURRENT goes, a fresh one stays.
+    let stale = w.path("wh/.tmp-stale");
+    std::fs::write(&stale, "v0000").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    std::fs::write(w.path("wh/.tmp-fresh"), "v0000").unwrap();
+    ok(&w.run(&["ingest", "pipeline.toml"]));
+    assert!(!stale.exists());
+    assert!(w.path("wh/.tmp-fresh").exists());
+}
+
+#[test]
 fn a_foreign_latest_is_never_replaced() {
     let w = tiny();
     ok(&w.run(&["run", "pipeline.toml", "--run-id", "a"]));

@@ -423,7 +423,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     let key = Arc::new(pipeline.hmac_key()?);
     let fingerprint = nhs::key_fingerprint(&key);
     let _lock = match mode.writes() {
-        true => Some(claim_warehouse(&pipeline.warehouse, progress)?),
+        true => Some(claim_warehouse(pipeline, progress)?),
         false => None,
     };
     let snapshot = current_version(pipeline, mode)?;
@@ -483,6 +483,10 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
             .map(|(_, p)| p.clone())
             .collect(),
     };
+    if mode.writes() {
+        let owner = warehouse_owner(&pipeline.warehouse, &pipeline.name)?;
+        refuse_other_pipeline(pipeline, owner, &previous, &prepared, &removed)?;
+    }
     let mut version = snapshot.as_ref().map(|s| s.version.clone());
     let committed = mode.writes() && {
         let changes = Changes {
@@ -526,7 +530,8 @@ fn read_again(path: &str, prepared: &[Prepared]) -> bool {
 
 /// Claims the warehouse folder for writing and takes its lock (saying when
 /// it takes over the stale lock of a run that was killed).
-fn claim_warehouse(dir: &Path, progress: &dyn Progress) -> Result<warehouse::Lock> {
+fn claim_warehouse(pipeline: &Pipeline, progress: &dyn Progress) -> Result<warehouse::Lock> {
+    let dir = &pipeline.warehouse;
     refuse_unversioned(dir)?;
     crate::files::claim_dir(dir, crate::files::DirKind::Warehouse)?;
     let lock = warehouse::lock(dir, "ingest")?;
@@ -536,8 +541,84 @@ fn claim_warehouse(dir: &Path, progress: &dyn Progress) -> Result<warehouse::Loc
             dir.display()
         ));
     }
+    remove_stale_temporaries(dir);
     Ok(lock)
 }
+
+/// Removes the temporary files a killed run left beside `CURRENT` (while it
+/// wrote `CURRENT` or `last-run.json`). A file being written now is seconds
+/// old, and `last-run.json` is written without the lock: only those over an
+/// hour old go.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let hour = std::time::Duration::from_secs(3600);
+    for e in entries.flatten() {
+        let stale = e
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > hour);
+        if stale && e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// The pipeline a warehouse belongs to (`<warehouse>/.pipeline`, named by
+/// the first ingest into it; a warehouse made before this file existed
+/// belongs to the next pipeline that ingests into it). Returns the owner's
+/// name when it is another pipeline.
+fn warehouse_owner(dir: &Path, name: &str) -> Result<Option<String>> {
+    use crate::error::{FileOp, StoreError};
+    let file = dir.join(PIPELINE_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(text) if text.trim() == name => Ok(None),
+        Ok(text) => Ok(Some(text.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::files::write_atomic(&file, format!("{name}\n").as_bytes(), "marker")?;
+            Ok(None)
+        }
+        Err(e) => Err(StoreError::io(FileOp::Read, &file)(e).into()),
+    }
+}
+
+/// Another pipeline may ingest into a warehouse only where it leaves the
+/// owner's data as it was read: it may not remove a file the owner ingested,
+/// or read one again with another mapping (a second pipeline over the same
+/// sources, with other report settings, changes nothing it does not share).
+fn refuse_other_pipeline(
+    pipeline: &Pipeline,
+    owner: Option<String>,
+    previous: &BTreeMap<String, ManifestRow>,
+    prepared: &[Prepared],
+    removed: &[(String, String)],
+) -> Result<()> {
+    use crate::error::{SafetyError, StoreError};
+    let Some(owner) = owner else {
+        return Ok(());
+    };
+    let remapped = prepared.iter().any(|p| {
+        previous
+            .get(&p.report.file_key)
+            .is_some_and(|r| r.source_config != p.config)
+    });
+    if removed.is_empty() && !remapped {
+        return Ok(());
+    }
+    Err(StoreError::from(SafetyError::OtherPipeline {
+        path: pipeline.warehouse.clone(),
+        holder: owner,
+        name: pipeline.name.clone(),
+    })
+    .into())
+}
+
+/// The file naming a warehouse's pipeline.
+pub const PIPELINE_FILE: &str = ".pipeline";
 
 /// The current version: verified before an ingest builds on it. A repair
 /// trusts none of it, and validate reads only its manifest (if readable),

@@ -123,7 +123,7 @@ fn run_refuses_a_used_or_reserved_run_id_before_it_ingests() {
     // A changed input would make a new version; the used id stops the run first.
     let returns = w.path("returns.csv");
     let mut text = std::fs::read_to_string(&returns).unwrap();
-    text.push_str("\n");
+    text.push('\n');
     std::fs::write(&returns, text).unwrap();
     let r = w.run(&["run", "pipeline.toml", "--run-id", "first"]);
     assert_eq!(r.code, 2, "{}", r.all());

@@ -184,10 +184,11 @@ pub fn report(
 
     // One version of the warehouse, checked against its manifest: a reader
     // needs no lock, since a version never changes.
-    let snap = Snapshot::open(&p.warehouse, &p.path)?.ok_or_else(|| ReportError::NoData {
-        warehouse: p.warehouse.clone(),
-        pipeline: p.path.clone(),
-    })?;
+    let snap =
+        Snapshot::open_pinned(&p.warehouse, &p.path)?.ok_or_else(|| ReportError::NoData {
+            warehouse: p.warehouse.clone(),
+            pipeline: p.path.clone(),
+        })?;
     snap.verify().map_err(StoreError::from)?;
     progress.say(&format!(
         "computing the evaluation from warehouse version {}",

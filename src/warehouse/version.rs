@@ -85,6 +85,10 @@ pub struct Snapshot {
     pub linkage: Option<LinkageCounts>,
     /// The pipeline file, for the repair command in messages.
     pipeline: PathBuf,
+    /// A shared lock on the version's `snapshot.json` while a report reads
+    /// it ([`Snapshot::open_pinned`]): an ingest's clean-up leaves a version
+    /// so held for a later one.
+    pin: Option<std::sync::Arc<std::fs::File>>,
 }
 
 fn version_number(name: &str) -> Option<u64> {
@@ -167,7 +171,28 @@ impl Snapshot {
             files: list.files,
             linkage: list.linkage,
             pipeline: pipeline.to_path_buf(),
+            pin: None,
         }))
+    }
+
+    /// [`Snapshot::open`], with the version held against removal while the
+    /// snapshot lives (a shared lock on its `snapshot.json`). If an ingest
+    /// commits and removes the version between `CURRENT` being read and the
+    /// lock being taken, the new current version is opened instead.
+    pub fn open_pinned(warehouse: &Path, pipeline: &Path) -> StoreResult<Option<Snapshot>> {
+        for _ in 0..5 {
+            let Some(mut snap) = Snapshot::open(warehouse, pipeline)? else {
+                return Ok(None);
+            };
+            let held = std::fs::File::open(snap.dir.join(SNAPSHOT_FILE))
+                .ok()
+                .filter(|f| f.try_lock_shared().is_ok());
+            if let Some(f) = held {
+                snap.pin = Some(std::sync::Arc::new(f));
+                return Ok(Some(snap));
+            }
+        }
+        Snapshot::open(warehouse, pipeline)
     }
 
     fn damaged(&self, table: &str, problem: String) -> DamagedWarehouse {
@@ -530,14 +555,22 @@ pub fn collect_garbage(warehouse: &Path, keep: usize) -> StoreResult<Vec<String>
             .filter(|v| version_number(v).is_some_and(|n| n > cur))
             .cloned(),
     );
+    // A version a report is reading (a shared lock on its snapshot.json) is
+    // left for a later clean-up.
+    let mut removed = Vec::new();
     for v in &doomed {
         let from = root.join(v);
+        let list = std::fs::File::open(from.join(SNAPSHOT_FILE)).ok();
+        if list.as_ref().is_some_and(|f| f.try_lock().is_err()) {
+            continue;
+        }
         let trash = root.join(format!(".trash-{v}"));
         std::fs::rename(&from, &trash).map_err(StoreError::io(FileOp::RemoveOldVersion, &from))?;
         std::fs::remove_dir_all(&trash).map_err(StoreError::io(FileOp::Remove, &trash))?;
+        removed.push(v.clone());
     }
     remove_leftovers(&root)?;
-    Ok(doomed)
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -549,6 +582,27 @@ mod tests {
             std::fs::create_dir_all(root.join(VERSIONS).join(n)).unwrap();
         }
         std::fs::write(root.join(CURRENT), format!("{current}\n")).unwrap();
+    }
+
+    #[test]
+    fn a_version_a_report_reads_is_left_for_a_later_clean_up() {
+        let root = tempfile::tempdir().unwrap();
+        let wh = root.path();
+        make(wh, &["v000001", "v000002", "v000003"], "v000001");
+        for v in ["v000001", "v000002", "v000003"] {
+            let list = format!(r#"{{"version":"{v}","created_at":"t","files":[]}}"#);
+            std::fs::write(wh.join(VERSIONS).join(v).join(SNAPSHOT_FILE), list).unwrap();
+        }
+        let reading = Snapshot::open_pinned(wh, Path::new("p.toml"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(reading.version, "v000001");
+        // An ingest commits v000003 and keeps one version: v000001 is being read.
+        std::fs::write(wh.join(CURRENT), "v000003\n").unwrap();
+        assert_eq!(collect_garbage(wh, 1).unwrap(), vec!["v000002"]);
+        assert!(wh.join(VERSIONS).join("v000001").exists());
+        drop(reading);
+        assert_eq!(collect_garbage(wh, 1).unwrap(), vec!["v000001"]);
     }
 
     #[test]

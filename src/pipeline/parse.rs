@@ -87,13 +87,31 @@ impl Cx<'_> {
     }
 }
 
+/// A TOML reader's message with Rust's type names put in words
+/// ("expected usize" → "expected a whole number, 0 or more").
+fn in_words(message: &str) -> String {
+    const WORDS: [(&str, &str); 8] = [
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected u32", "expected a whole number, 0 or more"),
+        ("expected i64", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("floating point `", "number `"),
+    ];
+    WORDS.iter().fold(message.to_string(), |m, (rust, words)| {
+        m.replace(rust, words)
+    })
+}
+
 /// Parses and checks pipeline text (`path` is used for messages and to resolve paths).
 pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, PipelineError> {
     let cx = Cx { path, text };
     let err = |line: Option<usize>, message: String| cx.err(line, message);
     let raw: RawPipeline = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start));
-        err(line, e.message().trim().to_string())
+        err(line, in_words(e.message().trim()))
     })?;
 
     let dir = path
@@ -575,5 +593,31 @@ mod tests {
             + "[[sources]]\nname = \"a\"\nkind = \"pam\"\nfiles = [\"b.csv\"]\n";
         let e = parse(Path::new("p.toml"), &two, two.as_bytes()).unwrap_err();
         assert!(e.message.ends_with("two sources have this name"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_type_is_said_in_words_not_rust_types() {
+        for (value, said) in [
+            (
+                "-1",
+                "invalid value: integer `-1`, expected a whole number, 0 or more",
+            ),
+            (
+                "2.5",
+                "invalid type: number `2.5`, expected a whole number, 0 or more",
+            ),
+            (
+                "\"x\"",
+                "invalid type: string \"x\", expected a whole number, 0 or more",
+            ),
+        ] {
+            let text =
+                crate::pipeline::tests::minimal_text(&format!("keep_versions = {value}"), "", "");
+            let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+            assert_eq!(e.message, said, "{e}");
+        }
+        let text = crate::pipeline::tests::minimal_text("max_reject_rate = \"a\"", "", "");
+        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        assert!(e.message.ends_with("expected a number"), "{e}");
     }
 }

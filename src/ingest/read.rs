@@ -143,12 +143,25 @@ fn locate(
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for (field, header) in &source.columns {
-        match headers
+        let at: Vec<usize> = headers
             .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(header.trim()))
-        {
-            Some(i) => out.push((field.clone(), i)),
-            None => missing.push(format!("\"{header}\" (for {field})")),
+            .enumerate()
+            .filter(|(_, h)| h.trim().eq_ignore_ascii_case(header.trim()))
+            .map(|(i, _)| i + 1)
+            .collect();
+        match at[..] {
+            [i] => out.push((field.clone(), i - 1)),
+            [] => missing.push(format!("\"{header}\" (for {field})")),
+            _ => {
+                let columns: Vec<String> = at.iter().map(|i| i.to_string()).collect();
+                return Err(file_err(
+                    path,
+                    format!(
+                        "the header row has \"{header}\" (for {field}) more than once (columns {}): rename the one not to use",
+                        columns.join(" and ")
+                    ),
+                ));
+            }
         }
     }
     if !missing.is_empty() {
@@ -821,6 +834,21 @@ mod tests {
             assert!(shown.contains(said), "{shown}");
             assert!(!shown.contains('\0'), "{shown:?}");
         }
+    }
+
+    #[test]
+    fn a_mapped_column_named_twice_is_refused() {
+        let p = crate::ingest::test_pipeline("");
+        let (first, _) = HEADER.split_once(',').unwrap();
+        let text = format!("{HEADER},{first}\nA,1,generic,,p1,01/02/2024,0,B\n");
+        let Err(e) = read_file(Path::new("x.csv"), text.as_bytes(), &p.sources[0]) else {
+            panic!("read a file with a column twice");
+        };
+        let shown = e.to_string();
+        assert!(
+            shown.contains("more than once (columns 1 and 8)"),
+            "{shown}"
+        );
     }
 
     #[test]

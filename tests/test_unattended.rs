@@ -828,6 +828,15 @@ fn json_logs_are_one_object_a_line_and_quiet_is_quiet() {
     let r = w.run(&["--quiet", "run", "pipeline.toml", "--run-id", "q"]);
     ok(&r);
     assert_eq!(r.all().trim(), "", "quiet printed something");
+    // A refused pipeline's error line names its run too.
+    std::fs::write(w.path("bad.toml"), "name = 3\n").unwrap();
+    let r = w.run(&["--log-format", "json", "run", "bad.toml", "--run-id", "b"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let last: serde_json::Value = serde_json::from_str(r.stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (&last["level"], &last["run_id"]),
+        (&"error".into(), &"b".into())
+    );
     let r = w.run(&["--quiet", "report", "pipeline.toml", "--run-id", "q"]);
     assert_eq!(r.code, 2);
     assert!(

@@ -25,10 +25,10 @@ pub struct Args {
 
 pub fn run(args: Args, log: &Log) -> Result<()> {
     log.set_step("ingest");
-    let p = pipeline::load(&args.pipeline)?;
     let started = chrono::Utc::now();
     let run_id = crate::report::new_run_id(started);
     log.set_run_id(&run_id);
+    let p = pipeline::load(&args.pipeline)?;
     let mode = if args.repair {
         Mode::Repair
     } else {

@@ -33,7 +33,6 @@ pub struct Args {
 
 pub fn run(args: Args, ingest_first: bool, log: &Log) -> Result<()> {
     log.set_step(if ingest_first { "ingest" } else { "report" });
-    let p = pipeline::load(&args.pipeline)?;
     let started = chrono::Utc::now();
     let run_id = match args.run_id {
         Some(id) => {
@@ -42,7 +41,9 @@ pub fn run(args: Args, ingest_first: bool, log: &Log) -> Result<()> {
         }
         None => report::new_run_id(started),
     };
+    // Every log line names the run, a refused pipeline's error included.
     log.set_run_id(&run_id);
+    let p = pipeline::load(&args.pipeline)?;
     let mut record = LastRun {
         run_id: run_id.clone(),
         command: if ingest_first { "run" } else { "report" }.into(),

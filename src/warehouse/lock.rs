@@ -41,6 +41,9 @@ pub struct Holder {
 
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.pid == 0 {
+            return write!(f, "{} on host {}", self.command, self.host);
+        }
         write!(
             f,
             "pid {} on host {}, started {} ({})",
@@ -157,14 +160,52 @@ pub fn lock(warehouse: &Path, command: &str) -> StoreResult<Lock> {
 }
 
 /// Who holds the lock now, if anyone (without taking it: `status` must not
-/// make a starting run fail). A holder whose process is gone is reported
-/// with `running: Some(false)`.
+/// make a starting run fail). Whether the lock is held is asked of the
+/// kernel (`/proc/locks`), not judged from the pid the file names: a lock
+/// the file names but nobody holds is stale (`running: Some(false)`, a
+/// killed run's, whatever process has that pid now), and a lock held by a
+/// process that wrote no name (`flock` in a restore) is still held.
 pub fn holder(warehouse: &Path) -> Option<Holder> {
     let path: PathBuf = warehouse.join(LOCK_FILE);
-    if path.symlink_metadata().ok()?.file_type().is_symlink() {
+    let meta = path.symlink_metadata().ok()?;
+    if meta.file_type().is_symlink() {
         return None;
     }
-    parse_holder(&std::fs::read_to_string(path).ok()?)
+    let named = parse_holder(&std::fs::read_to_string(&path).ok()?);
+    match (flock_held(&meta), named) {
+        (Some(true), Some(h)) => Some(Holder {
+            running: Some(true),
+            ..h
+        }),
+        (Some(true), None) => Some(Holder {
+            pid: 0,
+            host: hostname(),
+            started_at: String::new(),
+            command: "a process that did not write its name (flock?)".into(),
+            running: Some(true),
+        }),
+        (Some(false), Some(h)) => Some(Holder {
+            running: Some(false),
+            ..h
+        }),
+        (Some(false), None) => None,
+        // No /proc/locks: judged by the pid, as before.
+        (None, named) => named,
+    }
+}
+
+/// Whether any process holds a `flock` on the file `meta` describes, from
+/// the kernel's list of locks (None where that list cannot be read).
+fn flock_held(meta: &std::fs::Metadata) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    // `major:minor:inode`; matched on the inode alone, since an overlay's
+    // device number is not the one the kernel lists.
+    let inode = format!(":{}", meta.ino());
+    Some(locks.lines().any(|l| {
+        let mut f = l.split_whitespace().skip(1);
+        f.next() == Some("FLOCK") && f.nth(3).is_some_and(|id| id.ends_with(&inode))
+    }))
 }
 
 #[cfg(test)]
@@ -189,6 +230,29 @@ mod tests {
         );
         assert!(parse_holder("").is_none(), "an empty file: nobody");
         assert!(parse_holder("pid=x\n").is_none());
+    }
+
+    #[test]
+    fn whether_the_lock_is_held_is_asked_of_the_kernel() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE);
+        // Names a live process (this one) but nobody holds it: stale.
+        let me = format!(
+            "pid={}\nhost={}\nstarted_at=t\ncommand=ingest\n",
+            std::process::id(),
+            hostname()
+        );
+        std::fs::write(&path, me).unwrap();
+        assert_eq!(holder(dir.path()).unwrap().running, Some(false));
+        // Held by a process that wrote no name (flock in a restore): held.
+        std::fs::write(&path, "").unwrap();
+        let f = File::open(&path).unwrap();
+        f.lock().unwrap();
+        let h = holder(dir.path()).unwrap();
+        assert_eq!(h.running, Some(true));
+        assert!(h.to_string().contains("did not write its name"), "{h}");
+        drop(f);
+        assert!(holder(dir.path()).is_none());
     }
 
     #[test]

@@ -101,9 +101,13 @@ pub fn status(p: &Pipeline) -> Result<Status, crate::ingest::IngestError> {
     let last_run = std::fs::read_to_string(wh.join(LAST_RUN))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
+    // Only a link smpeval makes: the name of a pack folder beside it (a link
+    // replaced by one to elsewhere names no pack; the next run refuses it).
+    let packs = p.reports.join(&p.name);
     let link = |name: &str| {
-        std::fs::read_link(p.reports.join(&p.name).join(name))
+        std::fs::read_link(packs.join(name))
             .ok()
+            .filter(|t| t.components().count() == 1 && packs.join(t).is_dir())
             .map(|t| t.to_string_lossy().into_owned())
     };
     Ok(Status {

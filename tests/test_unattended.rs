@@ -302,6 +302,10 @@ fn a_foreign_latest_is_never_replaced() {
         std::fs::read_link(w.path("reports/tiny/latest")).unwrap(),
         PathBuf::from("/etc")
     );
+    // status names no pack for it.
+    let r = w.run(&["status", "pipeline.toml", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(s["latest_pack"].is_null(), "{s}");
 }
 
 #[test]

@@ -317,13 +317,8 @@ fn windows_1252_source_decodes() {
     );
 }
 
-#[test]
-fn too_many_rejects_fail_the_run_and_write_nothing() {
-    let w = Workdir::new();
-    w.write(
-        "pipeline.toml",
-        provider_pipeline("").replace("max_reject_rate = 1.0", "max_reject_rate = 0.2"),
-    );
+/// Two rows of returns, the second rejected (31 February): half rejected.
+fn half_rejected(w: &Workdir) {
     w.write(
         "returns.csv",
         returns(&[
@@ -331,6 +326,16 @@ fn too_many_rejects_fail_the_run_and_write_nothing() {
             &format!("{},C1,generic,01/05/2024,31/02/2024,4,female,A,3", NHS[1]),
         ]),
     );
+}
+
+#[test]
+fn too_many_rejects_fail_the_run_and_write_nothing() {
+    let w = Workdir::new();
+    w.write(
+        "pipeline.toml",
+        provider_pipeline("").replace("max_reject_rate = 1.0", "max_reject_rate = 0.2"),
+    );
+    half_rejected(&w);
     let r = w.run(&["ingest", "pipeline.toml"]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
@@ -387,13 +392,7 @@ fn returns_with_no_rows_fail_validate_and_run_alike() {
 fn a_lowered_reject_limit_holds_for_files_skipped_as_unchanged() {
     let w = Workdir::new();
     w.write("pipeline.toml", provider_pipeline(""));
-    w.write(
-        "returns.csv",
-        returns(&[
-            &good(0),
-            &format!("{},C1,generic,01/05/2024,31/02/2024,4,female,A,3", NHS[1]),
-        ]),
-    );
+    half_rejected(&w);
     let r = w.run(&["ingest", "pipeline.toml"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let lowered = provider_pipeline("").replace("max_reject_rate = 1.0", "max_reject_rate = 0.2");

@@ -28,6 +28,13 @@ fn ok(r: &Run) {
     assert_eq!(r.code, 0, "{}", r.all());
 }
 
+/// A [`tree`] without `last-run.json` (every command records itself there).
+fn but_last_run(tree: Vec<(PathBuf, Vec<u8>)>) -> Vec<(PathBuf, Vec<u8>)> {
+    tree.into_iter()
+        .filter(|(p, _)| !p.ends_with("last-run.json"))
+        .collect()
+}
+
 /// Every file under a folder with its bytes, for "nothing changed" checks.
 fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -92,15 +99,11 @@ fn run_id_dot_dot_is_refused_and_deletes_nothing() {
     // `run` refuses it before ingesting anything either.
     let r = w.run(&["run", "pipeline.toml", "--run-id", ".."]);
     assert_eq!(r.code, 2, "{}", r.all());
-    let after: Vec<_> = tree(w.dir.path())
-        .into_iter()
-        .filter(|(p, _)| !p.ends_with("last-run.json"))
-        .collect();
-    let before: Vec<_> = before
-        .into_iter()
-        .filter(|(p, _)| !p.ends_with("last-run.json"))
-        .collect();
-    assert_eq!(before, after, "a refused run id changed files");
+    assert_eq!(
+        but_last_run(before),
+        but_last_run(tree(w.dir.path())),
+        "a refused run id changed files"
+    );
     // The longest id allowed works.
     ok(&w.run(&["report", "pipeline.toml", "--run-id", &"x".repeat(64)]));
 }
@@ -245,15 +248,11 @@ fn another_pipeline_cannot_ingest_into_a_pipelines_warehouse() {
         "{}",
         r.stderr
     );
-    let after: Vec<_> = tree(&w.path("wh"))
-        .into_iter()
-        .filter(|(p, _)| !p.ends_with("last-run.json"))
-        .collect();
-    let before: Vec<_> = before
-        .into_iter()
-        .filter(|(p, _)| !p.ends_with("last-run.json"))
-        .collect();
-    assert_eq!(before, after, "the refused ingest changed the warehouse");
+    assert_eq!(
+        but_last_run(before),
+        but_last_run(tree(&w.path("wh"))),
+        "the refused ingest changed the warehouse"
+    );
     // The pipeline itself goes on ingesting; a stale temporary a killed run
     // left beside CURRENT goes, a fresh one stays.
     let stale = w.path("wh/.tmp-stale");

@@ -446,15 +446,8 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         Mode::Validate => prepared.iter().map(Prepared::path_and_rejects).collect(),
         Mode::Ingest | Mode::Repair => Vec::new(),
     };
-    // Files skipped as unchanged are held to the pipeline's limit too (it
-    // may have been lowered since they were read).
     let unchanged = manifest_reports(&previous, &skipped);
-    let reports = prepared.iter().map(|p| &p.report).chain(&unchanged);
-    let refused = refuse_too_many_rejects(pipeline, reports).and_then(|()| match mode {
-        Mode::Validate => refuse_or_warn_as_report(pipeline, &prepared),
-        Mode::Ingest | Mode::Repair => Ok(Vec::new()),
-    });
-    let mut warnings = match (refused, mode) {
+    let mut warnings = match (refusals(pipeline, mode, &prepared, &unchanged), mode) {
         (Ok(w), _) => w,
         (Err(e), Mode::Ingest | Mode::Repair) => return Err(e),
         // Validate still shows the files and writes their rejects.
@@ -468,21 +461,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
             })
         }
     };
-    // Files the pipeline no longer matches: their rows leave the warehouse.
-    let removed: Vec<(String, String)> = previous
-        .iter()
-        .filter(|(k, _)| !current.contains(k))
-        .map(|(k, p)| (k.clone(), p.path.clone()))
-        .collect();
-    // Of those, the files read again under a new key are not gone.
-    let gone: Vec<String> = match mode {
-        Mode::Validate => Vec::new(),
-        _ => removed
-            .iter()
-            .filter(|(_, p)| !read_again(p, &prepared))
-            .map(|(_, p)| p.clone())
-            .collect(),
-    };
+    let (removed, gone) = removed_files(&previous, &current, &prepared, mode);
     if mode.writes() {
         let owner = warehouse_owner(&pipeline.warehouse, &pipeline.name)?;
         refuse_other_pipeline(pipeline, owner, &previous, &prepared, &removed)?;
@@ -524,6 +503,48 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
 /// A file no longer matched under its old key but read again under a new
 /// one (its source renamed, or a warehouse keyed by an older rule): its old
 /// rows are replaced, not removed.
+/// What stops a run once every file is read: a file over the reject limit
+/// (one skipped as unchanged too: the limit may have been lowered since),
+/// and, for validate, what the report would refuse. Validate's warnings.
+fn refusals(
+    pipeline: &Pipeline,
+    mode: Mode,
+    prepared: &[Prepared],
+    unchanged: &[FileReport],
+) -> Result<Vec<String>> {
+    let reports = prepared.iter().map(|p| &p.report).chain(unchanged);
+    refuse_too_many_rejects(pipeline, reports)?;
+    match mode {
+        Mode::Validate => refuse_or_warn_as_report(pipeline, prepared),
+        Mode::Ingest | Mode::Repair => Ok(Vec::new()),
+    }
+}
+
+/// The files the pipeline no longer matches (file key and path: their rows
+/// leave the warehouse), and the paths of those of them not read again
+/// under a new key (gone; none for validate).
+fn removed_files(
+    previous: &BTreeMap<String, ManifestRow>,
+    current: &[String],
+    prepared: &[Prepared],
+    mode: Mode,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let removed: Vec<(String, String)> = previous
+        .iter()
+        .filter(|(k, _)| !current.contains(k))
+        .map(|(k, p)| (k.clone(), p.path.clone()))
+        .collect();
+    let gone = match mode {
+        Mode::Validate => Vec::new(),
+        _ => removed
+            .iter()
+            .filter(|(_, p)| !read_again(p, prepared))
+            .map(|(_, p)| p.clone())
+            .collect(),
+    };
+    (removed, gone)
+}
+
 fn read_again(path: &str, prepared: &[Prepared]) -> bool {
     prepared.iter().any(|p| p.report.path == path)
 }

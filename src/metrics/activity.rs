@@ -198,6 +198,9 @@ pub fn waits(referrals: &LazyFrame, by: &str) -> PolarsResult<DataFrame> {
 }
 
 /// The waits table: median and interquartile range of days from referral to start.
+/// A published pack gives them in whole days: an interpolated quartile's
+/// fraction (.25, .5, .75) follows from the exact number of starters, which
+/// the rounded count hides.
 pub fn waits_table(df: DataFrame, by: &str) -> Table {
     let stat = |t: Table, name: &str, from: &str| {
         t.statistic(
@@ -205,7 +208,7 @@ pub fn waits_table(df: DataFrame, by: &str) -> Table {
             &[from],
             super::table::formulas::identity,
             &["starters"],
-            1,
+            0,
         )
     };
     let t = Table::new(
@@ -381,5 +384,24 @@ mod tests {
             w.column(PROVIDER_ID).unwrap().str().unwrap().get(1),
             Some("All providers")
         );
+    }
+
+    #[test]
+    fn published_waits_are_whole_days_and_internal_ones_exact() {
+        let df = df!(
+            PROVIDER_ID => ["A"],
+            "starters" => [13i64],
+            "median_x" => [19.5],
+            "q1_x" => [7.25],
+            "q3_x" => [45.75],
+        )
+        .unwrap();
+        let finalized = |published| {
+            let mut t = waits_table(df.clone(), PROVIDER_ID);
+            crate::disclosure::finalize(&mut t, published).unwrap();
+            ["lower_quartile_days", "median_days", "upper_quartile_days"].map(|c| t.f64(0, c))
+        };
+        assert_eq!(finalized(true), [Some(7.0), Some(20.0), Some(46.0)]);
+        assert_eq!(finalized(false), [Some(7.25), Some(19.5), Some(45.75)]);
     }
 }

@@ -231,7 +231,7 @@ pub fn evaluate(
     tables.extend(pam_tables(p, snap, &persons, &mut notes)?);
     tables.push(providers::case_mix_adjusted(refs, dims)?);
     tables.push(trend::monthly(refs, r.period)?);
-    tables.extend(quality_tables(p, snap, &r)?);
+    tables.extend(quality_tables(p, snap, &r, published)?);
     let mut all = Vec::new();
     add_finalized(&mut all, tables, published)?;
     let dates = [r.period, h.coverage];
@@ -504,13 +504,14 @@ fn quality_tables(
     p: &Pipeline,
     snap: &warehouse::Snapshot,
     r: &Returns,
+    published: bool,
 ) -> MetricsResult<Vec<Table>> {
     let manifest =
         read(snap, warehouse::MANIFEST)?.ok_or_else(|| missing(&p.warehouse, "no manifest"))?;
     let rejects = read(snap, warehouse::REJECTS)?;
     let by_provider =
         quality::by_provider(r.kept.clone(), rejects.as_ref(), &r.superseded, &r.dims)?;
-    let mut tables = quality::tables(manifest, rejects, &r.superseded)?;
+    let mut tables = quality::tables(manifest, rejects, &r.superseded, published)?;
     tables.push(by_provider);
     Ok(tables)
 }

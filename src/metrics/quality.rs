@@ -18,6 +18,7 @@ pub fn tables(
     manifest: DataFrame,
     rejects: Option<DataFrame>,
     superseded: &DataFrame,
+    published: bool,
 ) -> crate::error::MetricsResult<Vec<Table>> {
     let dropped = superseded
         .clone()
@@ -50,7 +51,7 @@ pub fn tables(
     .counts(&["sentinel_dates"])
     .base("rows_read")
     .share("reject_rate", "rejected", "rows_read");
-    let reasons = reasons_table(rejects)?;
+    let reasons = reasons_table(rejects, published)?;
     Ok(vec![files, reasons])
 }
 
@@ -58,8 +59,13 @@ pub fn tables(
 pub const SUPERSEDED: &str = "superseded";
 
 /// Rejected rows by source, field and rule, with each reason's share of all
-/// rejected rows.
-fn reasons_table(rejects: Option<DataFrame>) -> crate::error::MetricsResult<Table> {
+/// rejected rows: commonest first, but in a published pack in the order of
+/// source, field and rule (an order by the exact counts would rank reasons
+/// whose counts are hidden).
+fn reasons_table(
+    rejects: Option<DataFrame>,
+    published: bool,
+) -> crate::error::MetricsResult<Table> {
     let rejects = match rejects {
         Some(r) => Some(
             r.lazy()
@@ -67,6 +73,10 @@ fn reasons_table(rejects: Option<DataFrame>) -> crate::error::MetricsResult<Tabl
                 .collect()?,
         ),
         None => None,
+    };
+    let order: &[&str] = match published {
+        true => &["source", "field", "rule"],
+        false => &["rows", "source", "field", "rule"],
     };
     let reasons = match rejects {
         Some(r) if r.height() > 0 => {
@@ -76,9 +86,10 @@ fn reasons_table(rejects: Option<DataFrame>) -> crate::error::MetricsResult<Tabl
                 .agg([len().cast(DataType::Int64).alias("rows")])
                 .with_column(lit(total).alias("all_rejected"))
                 .sort(
-                    ["rows", "source", "field", "rule"],
-                    SortMultipleOptions::default()
-                        .with_order_descending_multi([true, false, false, false]),
+                    order.to_vec(),
+                    SortMultipleOptions::default().with_order_descending_multi(
+                        order.iter().map(|c| *c == "rows").collect::<Vec<_>>(),
+                    ),
                 )
                 .collect()?
         }
@@ -179,7 +190,9 @@ mod tests {
         .unwrap();
         // Ten of a.csv's rows are also in b.csv, whose copies the rule keeps.
         let superseded = df!(SOURCE_FILE => vec!["a.csv"; 10]).unwrap();
-        let mut t = tables(manifest, None, &superseded).unwrap().remove(0);
+        let mut t = tables(manifest, None, &superseded, false)
+            .unwrap()
+            .remove(0);
         crate::disclosure::finalize(&mut t, false).unwrap();
         assert_eq!(t.f64(0, "accepted"), Some(40.0));
         assert_eq!(t.f64(0, "rejected"), Some(0.0));
@@ -187,6 +200,33 @@ mod tests {
         assert_eq!(t.f64(0, "reject_rate"), Some(0.0));
         assert_eq!(t.f64(1, "rejected"), Some(2.0));
         assert_eq!(t.f64(1, SUPERSEDED), Some(0.0));
+    }
+
+    #[test]
+    fn a_published_pack_lists_reasons_in_name_order_not_by_hidden_counts() {
+        let rejects = df!(
+            "source" => ["r", "r", "r", "p"],
+            "field" => ["sex", "sex", "sex", "score"],
+            "rule" => ["code", "code", "code", "range"],
+        )
+        .unwrap();
+        let order = |published| {
+            let t = tables(
+                df!("source" => ["r"], "path" => ["a"], "rows_read" => [4u64],
+                "rows_accepted" => [0u64], "rows_rejected" => [4u64], "sentinel_dates" => [0u64])
+                .unwrap(),
+                Some(rejects.clone()),
+                &df!(SOURCE_FILE => Vec::<String>::new()).unwrap(),
+                published,
+            )
+            .unwrap()
+            .remove(1);
+            (0..t.height())
+                .map(|i| t.text(i, "source"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(false), ["r", "p"], "commonest first");
+        assert_eq!(order(true), ["p", "r"], "by name");
     }
 
     #[test]

@@ -420,6 +420,39 @@ fn sensitivity_table(rows: Rows, notes: &mut Vec<String>) -> MetricsResult<Table
     Ok(t)
 }
 
+/// A published pack's sensitivity table starts from the main analysis as
+/// the `did` table publishes it (from the controlled totals), not from the
+/// exact one: the two would otherwise differ in the same pack, and together
+/// narrow the exact totals. `all`: the finalized tables.
+pub fn main_row_as_published(all: &mut [Table]) -> PolarsResult<()> {
+    let Some(did) = all.iter().find(|t| t.name == "did") else {
+        return Ok(());
+    };
+    let Some(row) = did.find("outcome", PRIMARY) else {
+        return Ok(());
+    };
+    let cells: Vec<(&str, Option<f64>)> = ["estimate", "ci_low", "ci_high"]
+        .into_iter()
+        .map(|c| (c, did.f64(row, c)))
+        .collect();
+    let Some(t) = all.iter_mut().find(|t| t.name == "sensitivity") else {
+        return Ok(());
+    };
+    for (c, v) in cells {
+        let mut values: Vec<Option<f64>> =
+            t.df.column(c)?
+                .cast(&DataType::Float64)?
+                .f64()?
+                .iter()
+                .collect();
+        if let Some(first) = values.first_mut() {
+            *first = v;
+        }
+        t.df.with_column(Column::new(c.into(), values))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,6 +460,32 @@ mod tests {
     /// A DiD row: (estimate, half-width, n starters, n comparison).
     fn row(label: &str, e: f64, h: f64) -> (String, Option<Did>) {
         (label.to_string(), Some((e, Some(h), 20.0, 15.4)))
+    }
+
+    #[test]
+    fn the_published_main_analysis_is_the_did_tables() {
+        let did = Table::new(
+            "did",
+            "d",
+            df!("outcome" => ["ae_attendances", PRIMARY], "estimate" => [0.5, -0.12],
+                "ci_low" => [0.1, -0.34], "ci_high" => [0.9, 0.1])
+            .unwrap(),
+        );
+        let sens = Table::new(
+            "sensitivity",
+            "s",
+            df!("analysis" => ["Main", "Matched"], "estimate" => [-0.11, -0.26],
+                "ci_low" => [-0.33, -0.56], "ci_high" => [0.11, 0.05])
+            .unwrap(),
+        );
+        let mut all = vec![did, sens];
+        main_row_as_published(&mut all).unwrap();
+        let s = &all[1];
+        assert_eq!(
+            ["estimate", "ci_low", "ci_high"].map(|c| s.f64(0, c)),
+            [Some(-0.12), Some(-0.34), Some(0.1)]
+        );
+        assert_eq!(s.f64(1, "estimate"), Some(-0.26), "other rows kept");
     }
 
     #[test]

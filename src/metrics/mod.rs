@@ -530,6 +530,9 @@ fn stage_two(
     published: bool,
     notes: &mut Vec<String>,
 ) -> MetricsResult<Vec<(String, String)>> {
+    if published {
+        comparison::main_row_as_published(all)?;
+    }
     let period_years = cost::period_years(period.0, period.1);
     let costs = cost::tables(p, all, period_years, notes)?;
     add_finalized(all, costs, published)?;

@@ -77,7 +77,12 @@ fn t(f: &str) -> Expr {
 
 /// A constant date, written yyyy-mm-dd.
 fn date_lit(s: &str) -> Expr {
-    lit(NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("constant date"))
+    // As a day number cast to a date: polars' own date literal is null for
+    // dates before 1901-12-14, which made every comparison with 1900-01-01
+    // null (so years 1 to 999 passed as plausible).
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("constant date");
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    lit((d - epoch).num_days() as i32).cast(DataType::Date)
 }
 
 /// A fixed list of text values, as a literal.
@@ -517,10 +522,11 @@ mod tests {
     #[test]
     fn the_first_of_january_1900_is_not_a_real_date() {
         let c = checked(
-            "A,1,generic,,p1,01/01/1900,0\nA,1,generic,,p2,02/01/1900,0\nA,1,generic,,p3,31/12/1899,0\n",
+            "A,1,generic,,p1,01/01/1900,0\nA,1,generic,,p2,02/01/1900,0\nA,1,generic,,p3,31/12/1899,0\n\
+             A,1,generic,,p4,01/01/0001,0\nA,1,generic,,p5,1/1/23,0\nA,1,generic,,p6,31/12/9999,0\n",
         );
         assert_eq!(c.accepted.height(), 1);
-        assert_eq!(texts(&c.rejects, "line"), ["2", "4"]);
+        assert_eq!(texts(&c.rejects, "line"), ["2", "4", "5", "6", "7"]);
         assert!(texts(&c.rejects, "reason")
             .iter()
             .all(|r| r.starts_with("is not a plausible date (1900-01-01")));

@@ -74,6 +74,36 @@ pub fn valid_digits(d: &[u8]) -> bool {
     check == d[9] as u32
 }
 
+/// The first code point of each run of ten decimal digits (0 to 9) in the
+/// scripts an NHS number may be typed in: Arabic-Indic, Extended
+/// Arabic-Indic (Urdu), Devanagari, Bengali, Gurmukhi, Gujarati, Oriya,
+/// Tamil, Telugu, Kannada, Malayalam, Thai, Lao, Tibetan, Myanmar, Khmer,
+/// fullwidth, and the five mathematical digit sets.
+const DIGIT_ZEROS: [u32; 22] = [
+    0x0660, 0x06F0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0E50,
+    0x0ED0, 0x0F20, 0x1040, 0x17E0, 0xFF10, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6,
+];
+
+/// A character's value as a decimal digit, in any script of [`DIGIT_ZEROS`].
+fn digit_value(c: char) -> Option<u8> {
+    if c.is_ascii_digit() {
+        return Some(c as u8 - b'0');
+    }
+    let cp = c as u32;
+    DIGIT_ZEROS
+        .iter()
+        .find(|&&zero| (zero..zero + 10).contains(&cp))
+        .map(|zero| (cp - zero) as u8)
+}
+
+/// How many digits (of any script) `text` holds.
+fn digit_count(text: &str) -> usize {
+    match text.is_ascii() {
+        true => text.bytes().filter(u8::is_ascii_digit).count(),
+        false => text.chars().filter(|c| digit_value(*c).is_some()).count(),
+    }
+}
+
 /// The byte spans of runs of digits (with separators between them) that hold
 /// a valid NHS number in any ten consecutive digits.
 fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
@@ -81,7 +111,7 @@ fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut i = 0;
     while i < chars.len() {
-        if !chars[i].1.is_ascii_digit() {
+        if digit_value(chars[i].1).is_none() {
             i += 1;
             continue;
         }
@@ -91,8 +121,8 @@ fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
         let mut j = i;
         while j < chars.len() {
             let c = chars[j].1;
-            if c.is_ascii_digit() {
-                digits.push(c as u8 - b'0');
+            if let Some(d) = digit_value(c) {
+                digits.push(d);
                 end = j;
                 j += 1;
             } else if is_separator(c) {
@@ -100,7 +130,7 @@ fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
                 while k < chars.len() && is_separator(chars[k].1) && k - j < MAX_GAP + 1 {
                     k += 1;
                 }
-                if k - j <= MAX_GAP && k < chars.len() && chars[k].1.is_ascii_digit() {
+                if k - j <= MAX_GAP && k < chars.len() && digit_value(chars[k].1).is_some() {
                     j = k;
                 } else {
                     break;
@@ -120,14 +150,14 @@ fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
 
 /// True when the text holds an NHS number in any common written form.
 pub fn contains_nhs_number(text: &str) -> bool {
-    text.bytes().filter(u8::is_ascii_digit).count() >= 10 && !nhs_spans(text).is_empty()
+    digit_count(text) >= 10 && !nhs_spans(text).is_empty()
 }
 
 /// The one masking function for everything written outside the ingest step
 /// (rejects, messages, logs, stored free text): any run of ten digits, with
 /// any separators, that forms a valid NHS number is replaced.
 pub fn mask_text(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.bytes().filter(u8::is_ascii_digit).count() < 10 {
+    if digit_count(text) < 10 {
         return std::borrow::Cow::Borrowed(text);
     }
     let spans = nhs_spans(text);
@@ -448,6 +478,10 @@ mod tests {
             "943\u{2009}476\u{2009}5919",
             "943\u{2007}476\u{2007}5919",
             "943\r\n476\r\n5919",
+            "\u{FF19}\u{FF14}\u{FF13}\u{FF14}\u{FF17}\u{FF16}\u{FF15}\u{FF19}\u{FF11}\u{FF19}",
+            "\u{0669}\u{0664}\u{0663} \u{0664}\u{0667}\u{0666} \u{0665}\u{0669}\u{0661}\u{0669}",
+            "\u{096F}\u{096A}\u{0969}\u{096A}\u{096D}\u{096C}\u{096B}\u{096F}\u{0967}\u{096F}",
+            "943 \u{09EA}\u{09ED}\u{09EC} 5919",
         ] {
             assert!(contains_nhs_number(form), "{form}");
             let m = mask_text(form);

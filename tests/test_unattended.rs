@@ -121,6 +121,10 @@ fn run_refuses_a_used_or_reserved_run_id_before_it_ingests() {
         );
     }
     assert!(w.path("reports/tiny/latest").symlink_metadata().is_err());
+    // A run id names the pack and is shown in it: never an NHS number.
+    let r = w.run(&["run", "pipeline.toml", "--run-id", "943-476-5919"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(!r.all().contains("5919"), "{}", r.all());
     ok(&w.run(&["run", "pipeline.toml", "--run-id", "first"]));
     let version = std::fs::read_to_string(w.path("wh/CURRENT")).unwrap();
     // A changed input would make a new version; the used id stops the run first.

@@ -2,6 +2,7 @@
 //! and every check that can be made before any work (settings, costs, each
 //! source's formats, mappings and value maps). The types are in `mod.rs`.
 
+use crate::ingest::nhs;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -87,6 +88,32 @@ impl Cx<'_> {
     }
 }
 
+/// The key (dotted) of the first text value or key in `table` that holds an
+/// NHS number in any written form.
+fn key_holding_nhs_number(table: &toml::Table, prefix: &str) -> Option<String> {
+    fn in_value(v: &toml::Value, key: &str) -> Option<String> {
+        match v {
+            toml::Value::String(s) => nhs::contains_nhs_number(s).then(|| key.to_string()),
+            toml::Value::Array(a) => a.iter().find_map(|v| in_value(v, key)),
+            toml::Value::Table(t) => key_holding_nhs_number(t, key),
+            _ => None,
+        }
+    }
+    table.iter().find_map(|(k, v)| {
+        let key = match prefix {
+            "" => k.clone(),
+            p => format!("{p}.{k}"),
+        };
+        match nhs::contains_nhs_number(k) {
+            true => Some(match prefix {
+                "" => "(a key)".to_string(),
+                p => format!("{p}.(a key)"),
+            }),
+            false => in_value(v, &key),
+        }
+    })
+}
+
 /// A TOML reader's message with Rust's type names put in words
 /// ("expected usize" → "expected a whole number, 0 or more").
 fn in_words(message: &str) -> String {
@@ -109,6 +136,19 @@ fn in_words(message: &str) -> String {
 pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, PipelineError> {
     let cx = Cx { path, text };
     let err = |line: Option<usize>, message: String| cx.err(line, message);
+    if let Ok(table) = toml::from_str::<toml::Table>(text) {
+        if let Some(key) = key_holding_nhs_number(&table, "") {
+            let line = text
+                .lines()
+                .position(nhs::contains_nhs_number)
+                .map(|i| i + 1);
+            return Err(err(
+                line,
+                format!("`{key}` holds what reads as an NHS number: a pipeline's names, labels, titles and paths are shown in messages and the pack, where no NHS number may go; write it another way"),
+            ));
+        }
+    }
+
     let raw: RawPipeline = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start));
         err(line, in_words(e.message().trim()))
@@ -593,6 +633,36 @@ mod tests {
             + "[[sources]]\nname = \"a\"\nkind = \"pam\"\nfiles = [\"b.csv\"]\n";
         let e = parse(Path::new("p.toml"), &two, two.as_bytes()).unwrap_err();
         assert!(e.message.ends_with("two sources have this name"), "{e}");
+    }
+
+    #[test]
+    fn a_pipeline_value_holding_an_nhs_number_is_refused_without_showing_it() {
+        for (extra, key) in [
+            ("title = \"Patient 943 476 5919\"", "title"),
+            (
+                "[labels]\nlanguages = [\"943-476-5919\"]",
+                "labels.languages",
+            ),
+        ] {
+            let text = format!(
+                "{extra}\n{}",
+                crate::pipeline::tests::minimal_text("", "", "")
+            );
+            let text = match extra.starts_with('[') {
+                true => format!(
+                    "{}\n{extra}",
+                    crate::pipeline::tests::minimal_text("", "", "")
+                ),
+                false => text,
+            };
+            let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+            assert!(
+                e.message
+                    .starts_with(&format!("`{key}` holds what reads as an NHS number")),
+                "{e}"
+            );
+            assert!(!nhs::contains_nhs_number(&e.to_string()), "{e}");
+        }
     }
 
     #[test]

@@ -69,6 +69,11 @@ pub fn check_run_id(id: &str) -> Result<(), InputError> {
             id.chars().take(80).collect::<String>()
         )));
     }
+    if crate::ingest::nhs::contains_nhs_number(id) {
+        return Err(InputError::Argument(
+            "--run-id holds what reads as an NHS number: a run id names the pack and is shown in it; choose another".into(),
+        ));
+    }
     if [LATEST, LATEST_INTERNAL].contains(&id) {
         return Err(InputError::Argument(format!(
             "--run-id \"{id}\" is not a usable run id: `{LATEST}` and `{LATEST_INTERNAL}` name the links to the newest packs"

@@ -115,16 +115,38 @@ pub struct SourceFile {
 pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFile>, InputError> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    // smpeval's own output is never an input (a `**/*.csv` would match the
+    // packs' tables and the warehouse's files).
+    let own: Vec<PathBuf> = [&pipeline.warehouse, &pipeline.reports]
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect();
     for pattern in &source.files {
         let full = pipeline.dir.join(pattern);
         let matches = glob::glob(&full.to_string_lossy()).map_err(|e| InputError::File {
             path: full.clone(),
             message: format!("not a usable file pattern: {e}"),
         })?;
+        // A file named without wildcards must be there, and be a file.
+        let literal = !pattern.contains(['*', '?', '[']);
+        refuse_nhs_number_in_name(&clean_path(&full))?;
+        if literal && !full.is_file() {
+            return Err(InputError::File {
+                path: clean_path(&full),
+                message: match full.exists() {
+                    true => "named in the pipeline's `files`, but not a regular file".into(),
+                    false => "named in the pipeline's `files`, but not found".into(),
+                },
+            });
+        }
         for m in matches.flatten() {
             let m = clean_path(&m);
             refuse_nhs_number_in_name(&m)?;
-            if m.is_file() && seen.insert(std::fs::canonicalize(&m).unwrap_or_else(|_| m.clone())) {
+            let canonical = std::fs::canonicalize(&m).unwrap_or_else(|_| m.clone());
+            if own.iter().any(|d| canonical.starts_with(d)) {
+                continue;
+            }
+            if m.is_file() && seen.insert(canonical) {
                 // An absolute pattern's file by its own path; any other by
                 // its path from the pipeline's folder, however that is named.
                 let named = match Path::new(pattern).is_absolute() {
@@ -156,7 +178,7 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFi
 /// where no NHS number may go. The message shows the path masked.
 fn refuse_nhs_number_in_name(path: &Path) -> Result<(), InputError> {
     let shown = path.to_string_lossy();
-    if !nhs::contains_nhs_number(&shown) {
+    if !nhs::names_an_nhs_number(&shown) {
         return Ok(());
     }
     Err(InputError::File {

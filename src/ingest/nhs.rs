@@ -107,6 +107,30 @@ fn digit_count(text: &str) -> usize {
 /// The byte spans of runs of digits (with separators between them) that hold
 /// a valid NHS number in any ten consecutive digits.
 fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
+    digit_runs(text)
+        .into_iter()
+        .filter(|(_, d)| d.len() >= 10 && d.windows(10).any(valid_digits))
+        .map(|(span, _)| span)
+        .collect()
+}
+
+/// True when the text names an NHS number: a run of digits (with
+/// separators) of exactly ten digits that pass the check. For refusing a
+/// name, a run id or a pipeline value, where [`contains_nhs_number`]'s
+/// any-ten-of-a-longer-run would refuse a time stamp one time in three
+/// (`export_20261128_023015.csv`); masking keeps the wider rule.
+pub fn names_an_nhs_number(text: &str) -> bool {
+    digit_count(text) >= 10
+        && digit_runs(text)
+            .iter()
+            .any(|(_, d)| d.len() == 10 && valid_digits(d))
+}
+
+/// Each maximal run of digits (any script) joined by short runs of
+/// separators: its byte span and its digits.
+type DigitRun = ((usize, usize), Vec<u8>);
+
+fn digit_runs(text: &str) -> Vec<DigitRun> {
     let mut spans = Vec::new();
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut i = 0;
@@ -139,10 +163,8 @@ fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
                 break;
             }
         }
-        if digits.len() >= 10 && digits.windows(10).any(valid_digits) {
-            let stop = chars[end].0 + chars[end].1.len_utf8();
-            spans.push((start, stop));
-        }
+        let stop = chars[end].0 + chars[end].1.len_utf8();
+        spans.push(((start, stop), digits));
         i = end + 1;
     }
     spans
@@ -496,6 +518,27 @@ mod tests {
         // Inside a longer run of digits the number is still found.
         assert!(contains_nhs_number("X19434765919"));
         assert!(contains_nhs_number("ref 1-943-476-5919-7"));
+    }
+
+    #[test]
+    fn a_name_is_refused_for_ten_digits_not_for_a_time_stamp() {
+        for named in [
+            "returns_9434765919.csv",
+            "943-476-5919",
+            "run 943 476 5919 b",
+        ] {
+            assert!(names_an_nhs_number(named), "{named}");
+        }
+        // Longer runs of digits (time stamps) are masked where they are
+        // written, but do not make a name refused.
+        for stamp in [
+            "export_20261128_023015.csv",
+            "r1764302456789012345",
+            "X19434765919",
+        ] {
+            assert!(!names_an_nhs_number(stamp), "{stamp}");
+        }
+        assert!(contains_nhs_number("X19434765919"));
     }
 
     #[test]

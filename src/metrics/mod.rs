@@ -348,12 +348,12 @@ fn data_as_at(
 /// The note on referral rows sent again in another file.
 fn superseded_note(rows: usize, rule: Duplicates, published: bool) -> String {
     format!(
-        "{} referral rows were sent again in another file; the pipeline's duplicates rule ({}) decided which counts, and the others are counted as rejected.",
+        "{} referral rows were sent again in another file; the pipeline's duplicates rule ({}) decided which counts; the others are set aside (the data-quality table counts them per file as superseded, beside its accepted rows).",
         crate::disclosure::count_in_words(rows as i64, published),
         match rule {
             Duplicates::Latest => "the latest file wins",
             Duplicates::First => "the first file wins",
-            Duplicates::Reject => "both are rejected",
+            Duplicates::Reject => "neither counts",
         }
     )
 }
@@ -623,7 +623,7 @@ mod tests {
         assert!(note.contains("(the latest file wins)"));
         let note = superseded_note(12, Duplicates::Reject, false);
         assert!(note.starts_with("12 referral rows"), "{note}");
-        assert!(note.contains("(both are rejected)"));
+        assert!(note.contains("(neither counts)"));
     }
 
     #[test]

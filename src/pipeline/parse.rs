@@ -93,7 +93,7 @@ impl Cx<'_> {
 fn key_holding_nhs_number(table: &toml::Table, prefix: &str) -> Option<String> {
     fn in_value(v: &toml::Value, key: &str) -> Option<String> {
         match v {
-            toml::Value::String(s) => nhs::contains_nhs_number(s).then(|| key.to_string()),
+            toml::Value::String(s) => nhs::names_an_nhs_number(s).then(|| key.to_string()),
             toml::Value::Array(a) => a.iter().find_map(|v| in_value(v, key)),
             toml::Value::Table(t) => key_holding_nhs_number(t, key),
             _ => None,
@@ -104,7 +104,7 @@ fn key_holding_nhs_number(table: &toml::Table, prefix: &str) -> Option<String> {
             "" => k.clone(),
             p => format!("{p}.{k}"),
         };
-        match nhs::contains_nhs_number(k) {
+        match nhs::names_an_nhs_number(k) {
             true => Some(match prefix {
                 "" => "(a key)".to_string(),
                 p => format!("{p}.(a key)"),
@@ -140,7 +140,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         if let Some(key) = key_holding_nhs_number(&table, "") {
             let line = text
                 .lines()
-                .position(nhs::contains_nhs_number)
+                .position(nhs::names_an_nhs_number)
                 .map(|i| i + 1);
             return Err(err(
                 line,

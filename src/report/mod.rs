@@ -69,7 +69,7 @@ pub fn check_run_id(id: &str) -> Result<(), InputError> {
             id.chars().take(80).collect::<String>()
         )));
     }
-    if crate::ingest::nhs::contains_nhs_number(id) {
+    if crate::ingest::nhs::names_an_nhs_number(id) {
         return Err(InputError::Argument(
             "--run-id holds what reads as an NHS number: a run id names the pack and is shown in it; choose another".into(),
         ));

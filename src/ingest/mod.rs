@@ -115,6 +115,7 @@ pub struct SourceFile {
 pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFile>, InputError> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut missing = None;
     // smpeval's own output is never an input (a `**/*.csv` would match the
     // packs' tables and the warehouse's files).
     let own: Vec<PathBuf> = [&pipeline.warehouse, &pipeline.reports]
@@ -128,10 +129,9 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFi
             message: format!("not a usable file pattern: {e}"),
         })?;
         // A file named without wildcards must be there, and be a file.
-        let literal = !pattern.contains(['*', '?', '[']);
         refuse_nhs_number_in_name(&clean_path(&full))?;
-        if literal && !full.is_file() {
-            return Err(InputError::File {
+        if !pattern.contains(['*', '?', '[']) && !full.is_file() {
+            missing.get_or_insert(InputError::File {
                 path: clean_path(&full),
                 message: match full.exists() {
                     true => "named in the pipeline's `files`, but not a regular file".into(),
@@ -159,6 +159,10 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFi
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    // (With nothing found at all, the source's own message says so.)
+    if let Some(e) = missing.filter(|_| !out.is_empty()) {
+        return Err(e);
+    }
     if out.is_empty() {
         return Err(InputError::NoFiles {
             source_name: source.name.clone(),
@@ -1065,6 +1069,30 @@ mod tests {
         ];
         let files = source_files(&p, &p.sources[0]).unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
+    }
+
+    #[test]
+    fn a_named_file_must_exist_and_smpevals_own_folders_are_never_input() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.csv"), "a\n").unwrap();
+        let mut p = test_pipeline("");
+        p.dir = dir.path().to_path_buf();
+        p.warehouse = dir.path().join("wh");
+        p.reports = dir.path().join("reports");
+        for d in ["wh/versions/v1", "reports/t/r1/tables"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+            std::fs::write(dir.path().join(d).join("x.csv"), "a\n").unwrap();
+        }
+        p.sources[0].files = vec!["**/*.csv".into()];
+        let files = source_files(&p, &p.sources[0]).unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].path.ends_with("a.csv"));
+        p.sources[0].files = vec!["*.csv".into(), "missing.csv".into()];
+        let e = source_files(&p, &p.sources[0]).unwrap_err().to_string();
+        assert!(
+            e.contains("missing.csv: named in the pipeline's `files`, but not found"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -194,7 +194,8 @@ fn not_text(bytes: &[u8]) -> Option<&'static str> {
         Some("it looks like an old Excel .xls workbook, not CSV text: save it as .xlsx or CSV")
     } else if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
         Some("it is UTF-16 text (Excel's \"Unicode Text\"), not CSV: save it as \"CSV UTF-8\"")
-    } else if head.contains(&0) {
+    } else if head.iter().filter(|b| **b == 0).count() > head.len() / 64 {
+        // Many NULs: a binary file (one stray NUL in a cell is the row's problem).
         Some("it is not a text file (it holds NUL bytes): check that it is the CSV export")
     } else {
         None

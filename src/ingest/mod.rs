@@ -375,7 +375,12 @@ fn count_reasons(rejects: &DataFrame, limit: Option<u32>) -> Result<Vec<(String,
     let grouped = rejects
         .clone()
         .lazy()
-        .select([concat_str([col("field"), lit(": "), col("rule")], "", true).alias("why")])
+        // "field: rule", or the rule alone where the row has no one field
+        // to blame (a row with the wrong number of fields).
+        .select([when(col("field").eq(lit("")))
+            .then(col("rule"))
+            .otherwise(concat_str([col("field"), lit(": "), col("rule")], "", true))
+            .alias("why")])
         .group_by([col("why")])
         .agg([len().alias("n")])
         .sort(
@@ -941,13 +946,21 @@ mod tests {
     }
 
     #[test]
+    fn a_reason_with_no_field_is_the_rule_alone() {
+        let r = df!("field" => ["", "sex"], "rule" => ["wrong number of fields", "code"]).unwrap();
+        let reasons = count_reasons(&r, None).unwrap();
+        let names: Vec<&str> = reasons.iter().map(|(w, _)| w.as_str()).collect();
+        assert_eq!(names, ["sex: code", "wrong number of fields"]);
+    }
+
+    #[test]
     fn reasons_are_counted_commonest_first() {
         let r = count_reasons(&findings(), None).unwrap();
         assert_eq!(
             r,
             [
                 ("referral_date: is not a date".to_string(), 2),
-                (": wrong number of fields".to_string(), 1),
+                ("wrong number of fields".to_string(), 1),
             ]
         );
         assert_eq!(top_reasons(&findings()).unwrap().len(), 2);

@@ -109,8 +109,8 @@ fn digit_count(text: &str) -> usize {
 fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
     digit_runs(text)
         .into_iter()
-        .filter(|(_, d)| d.len() >= 10 && d.windows(10).any(valid_digits))
-        .map(|(span, _)| span)
+        .filter(|(_, d, _)| d.len() >= 10 && d.windows(10).any(valid_digits))
+        .map(|(span, _, _)| span)
         .collect()
 }
 
@@ -121,14 +121,26 @@ fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
 /// (`export_20261128_023015.csv`); masking keeps the wider rule.
 pub fn names_an_nhs_number(text: &str) -> bool {
     digit_count(text) >= 10
-        && digit_runs(text)
-            .iter()
-            .any(|(_, d)| d.len() == 10 && valid_digits(d))
+        && digit_runs(text).iter().any(|(_, d, groups)| {
+            // Whole groups (digits between separators) that make exactly ten:
+            // `2024/9434765919` and `943-476-5919` do, `20261128_023015` not.
+            let mut at = 0;
+            groups.iter().enumerate().any(|(i, _)| {
+                let start = at;
+                at += groups[i];
+                let mut len = 0;
+                groups[i..].iter().any(|g| {
+                    len += g;
+                    len == 10 && valid_digits(&d[start..start + 10])
+                })
+            })
+        })
 }
 
 /// Each maximal run of digits (any script) joined by short runs of
-/// separators: its byte span and its digits.
-type DigitRun = ((usize, usize), Vec<u8>);
+/// separators: its byte span, its digits, and the lengths of its groups of
+/// digits between separators.
+type DigitRun = ((usize, usize), Vec<u8>, Vec<usize>);
 
 fn digit_runs(text: &str) -> Vec<DigitRun> {
     let mut spans = Vec::new();
@@ -141,12 +153,14 @@ fn digit_runs(text: &str) -> Vec<DigitRun> {
         }
         let start = chars[i].0;
         let mut digits: Vec<u8> = Vec::new();
+        let mut groups: Vec<usize> = vec![0];
         let mut end = i;
         let mut j = i;
         while j < chars.len() {
             let c = chars[j].1;
             if let Some(d) = digit_value(c) {
                 digits.push(d);
+                *groups.last_mut().expect("one group") += 1;
                 end = j;
                 j += 1;
             } else if is_separator(c) {
@@ -155,6 +169,7 @@ fn digit_runs(text: &str) -> Vec<DigitRun> {
                     k += 1;
                 }
                 if k - j <= MAX_GAP && k < chars.len() && digit_value(chars[k].1).is_some() {
+                    groups.push(0);
                     j = k;
                 } else {
                     break;
@@ -164,7 +179,7 @@ fn digit_runs(text: &str) -> Vec<DigitRun> {
             }
         }
         let stop = chars[end].0 + chars[end].1.len_utf8();
-        spans.push(((start, stop), digits));
+        spans.push(((start, stop), digits, groups));
         i = end + 1;
     }
     spans
@@ -526,6 +541,8 @@ mod tests {
             "returns_9434765919.csv",
             "943-476-5919",
             "run 943 476 5919 b",
+            "/tmp/x0/943-476-5919.csv",
+            "data/2024/9434765919.csv",
         ] {
             assert!(names_an_nhs_number(named), "{named}");
         }

@@ -11,6 +11,8 @@ use crate::error::{FileOp, SafetyError, StoreError, StoreResult};
 
 /// The marker file smpeval puts in every warehouse and reports folder it makes.
 pub const MARKER: &str = ".smpeval";
+/// How smpeval's temporary files and folders are named (`.tmp-…`).
+pub const TEMP_PREFIX: &str = ".tmp-";
 
 /// What a marked folder holds (the marker's first line names it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +72,7 @@ pub fn claim_dir(dir: &Path, kind: DirKind) -> StoreResult<()> {
         // A run killed while it wrote this marker leaves the folder holding
         // only the marker's temporary file (part of this text): still ours.
         let half_marker = |e: &std::fs::DirEntry| {
-            e.file_name().to_string_lossy().starts_with(".tmp-")
+            e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
                 && e.file_type().is_ok_and(|t| t.is_file())
                 && std::fs::read(e.path()).is_ok_and(|b| text.as_bytes().starts_with(&b))
         };
@@ -139,7 +141,7 @@ pub fn folder_of(path: &Path) -> &Path {
 /// A temporary file in `dir`, named `.tmp-…`, removed unless persisted.
 pub fn temp_file_in(dir: &Path) -> StoreResult<tempfile::NamedTempFile> {
     tempfile::Builder::new()
-        .prefix(".tmp-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(StoreError::io(FileOp::CreateTempFileIn, dir))
 }
@@ -148,7 +150,7 @@ pub fn temp_file_in(dir: &Path) -> StoreResult<tempfile::NamedTempFile> {
 /// tell a killed run's folder from a running one's), removed unless kept.
 pub fn temp_dir_in(dir: &Path) -> StoreResult<tempfile::TempDir> {
     tempfile::Builder::new()
-        .prefix(&format!(".tmp-{}-", std::process::id()))
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .tempdir_in(dir)
         .map_err(StoreError::io(FileOp::CreateTempFolderIn, dir))
 }

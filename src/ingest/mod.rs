@@ -128,8 +128,8 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFi
             path: full.clone(),
             message: format!("not a usable file pattern: {e}"),
         })?;
-        // A file named without wildcards must be there, and be a file.
         refuse_nhs_number_in_name(&clean_path(&full))?;
+        // A file named without wildcards must be there, and be a file.
         if !pattern.contains(['*', '?', '[']) && !full.is_file() {
             missing.get_or_insert(InputError::File {
                 path: clean_path(&full),
@@ -531,9 +531,6 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     })
 }
 
-/// A file no longer matched under its old key but read again under a new
-/// one (its source renamed, or a warehouse keyed by an older rule): its old
-/// rows are replaced, not removed.
 /// What stops a run once every file is read: a file over the reject limit
 /// (one skipped as unchanged too: the limit may have been lowered since),
 /// and, for validate, what the report would refuse. Validate's warnings.
@@ -576,6 +573,9 @@ fn removed_files(
     (removed, gone)
 }
 
+/// A file no longer matched under its old key but read again under a new
+/// one (its source renamed, or a warehouse keyed by an older rule): its old
+/// rows are replaced, not removed.
 fn read_again(path: &str, prepared: &[Prepared]) -> bool {
     prepared.iter().any(|p| p.report.path == path)
 }
@@ -614,7 +614,11 @@ fn remove_stale_temporaries(dir: &Path) {
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > hour);
-        if stale && e.file_name().to_string_lossy().starts_with(".tmp-") {
+        if stale
+            && e.file_name()
+                .to_string_lossy()
+                .starts_with(crate::files::TEMP_PREFIX)
+        {
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -114,27 +114,38 @@ fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// True when the text names an NHS number: a run of digits (with
-/// separators) of exactly ten digits that pass the check. For refusing a
-/// name, a run id or a pipeline value, where [`contains_nhs_number`]'s
-/// any-ten-of-a-longer-run would refuse a time stamp one time in three
-/// (`export_20261128_023015.csv`); masking keeps the wider rule.
+/// True when the text names an NHS number: consecutive whole groups of
+/// digits (digits between separators) in one run that make exactly ten
+/// digits passing the check (`943-476-5919`, `2024/9434765919`). For
+/// refusing a name, a run id or a pipeline value, where
+/// [`contains_nhs_number`]'s any-ten-of-a-longer-run would refuse a time
+/// stamp one time in three (`export_20261128_023015.csv`); masking keeps the
+/// wider rule.
 pub fn names_an_nhs_number(text: &str) -> bool {
     digit_count(text) >= 10
-        && digit_runs(text).iter().any(|(_, d, groups)| {
-            // Whole groups (digits between separators) that make exactly ten:
-            // `2024/9434765919` and `943-476-5919` do, `20261128_023015` not.
-            let mut at = 0;
-            groups.iter().enumerate().any(|(i, _)| {
-                let start = at;
-                at += groups[i];
-                let mut len = 0;
-                groups[i..].iter().any(|g| {
-                    len += g;
-                    len == 10 && valid_digits(&d[start..start + 10])
-                })
-            })
-        })
+        && digit_runs(text)
+            .iter()
+            .any(|(_, digits, groups)| ten_from_whole_groups(digits, groups))
+}
+
+/// True when some groups in a row, from a group's first digit, hold exactly
+/// ten digits that pass the check.
+fn ten_from_whole_groups(digits: &[u8], groups: &[usize]) -> bool {
+    let mut start = 0;
+    for (i, first) in groups.iter().enumerate() {
+        let mut len = 0;
+        for g in &groups[i..] {
+            len += g;
+            if len >= 10 {
+                break;
+            }
+        }
+        if len == 10 && valid_digits(&digits[start..start + 10]) {
+            return true;
+        }
+        start += first;
+    }
+    false
 }
 
 /// Each maximal run of digits (any script) joined by short runs of

@@ -129,7 +129,7 @@ pub fn tables(
     };
     let rows = vec![
         (
-            "Main: 12-month windows, all starters, unmatched, index at referral".to_string(),
+            MAIN_ANALYSIS.to_string(),
             plain_did(&eligible, is_starter(), &change(PRIMARY))?,
         ),
         (
@@ -420,11 +420,21 @@ fn sensitivity_table(rows: Rows, notes: &mut Vec<String>) -> MetricsResult<Table
     Ok(t)
 }
 
+/// The sensitivity table's first analysis: the main DiD, as the `did` table's.
+const MAIN_ANALYSIS: &str = "Main: 12-month windows, all starters, unmatched, index at referral";
+
 /// A published pack's sensitivity table starts from the main analysis as
 /// the `did` table publishes it (from the controlled totals), not from the
 /// exact one: the two would otherwise differ in the same pack, and together
 /// narrow the exact totals. `all`: the finalized tables.
 pub fn main_row_as_published(all: &mut [Table]) -> PolarsResult<()> {
+    let Some(main) = all
+        .iter()
+        .find(|t| t.name == "sensitivity")
+        .and_then(|t| t.find("analysis", MAIN_ANALYSIS))
+    else {
+        return Ok(());
+    };
     let Some(did) = all.iter().find(|t| t.name == "did") else {
         return Ok(());
     };
@@ -445,9 +455,7 @@ pub fn main_row_as_published(all: &mut [Table]) -> PolarsResult<()> {
                 .f64()?
                 .iter()
                 .collect();
-        if let Some(first) = values.first_mut() {
-            *first = v;
-        }
+        values[main] = v;
         t.df.with_column(Column::new(c.into(), values))?;
     }
     Ok(())
@@ -474,7 +482,7 @@ mod tests {
         let sens = Table::new(
             "sensitivity",
             "s",
-            df!("analysis" => ["Main", "Matched"], "estimate" => [-0.11, -0.26],
+            df!("analysis" => [MAIN_ANALYSIS, "Matched"], "estimate" => [-0.11, -0.26],
                 "ci_low" => [-0.33, -0.56], "ci_high" => [0.11, 0.05])
             .unwrap(),
         );

@@ -360,7 +360,7 @@ fn provider_costs(
     period_years: f64,
 ) -> crate::error::MetricsResult<Table> {
     let rule = p.settings.apportion;
-    let share_total = Some(share_base(rows, overall, rule));
+    let share_total = share_base(rows, overall, rule);
     let mut ids = Vec::new();
     let mut names = Vec::new();
     let mut cost = Vec::new();
@@ -376,12 +376,13 @@ fn provider_costs(
                 }
                 (Some(_), _) => Some(0.0),
                 (None, true) => v.map(|v| line_cost(line, period_years, v)),
-                (None, false) => match (v, share_total) {
-                    (Some(v), Some(t)) if t > 0.0 => {
-                        Some(line_cost(line, period_years, Volumes::default()) * v.by(rule) / t)
-                    }
-                    (Some(_), Some(_)) => Some(0.0),
-                    _ => None,
+                (None, false) => match v {
+                    Some(v) if share_total > 0.0 => Some(
+                        line_cost(line, period_years, Volumes::default()) * v.by(rule)
+                            / share_total,
+                    ),
+                    Some(_) => Some(0.0),
+                    None => None,
                 },
             };
             c = c.zip(part).map(|(a, b)| a + b);

@@ -84,8 +84,9 @@ fn lineage(source: &str, path: &str) -> [Expr; 2] {
 }
 
 /// Writes a hospital file's rows (in line order) as Hive partitions by
-/// setting and year of the event: one partition at a time, in order of first
-/// appearance, so a large extract is never held twice.
+/// setting and year of the event, in order of first appearance: as many at
+/// a time as there are cores (each filtered from the rows as it is written,
+/// so a large extract is never held twice).
 fn write_partitions(
     st: &mut warehouse::Staging,
     table: &str,
@@ -100,33 +101,49 @@ fn write_partitions(
         .unique_stable(None, UniqueKeepStrategy::First, None)?;
     let settings = keys.column(schema::SETTING)?.str()?.clone();
     let years = keys.column(schema::YEAR)?.i32()?.clone();
-    for (setting, year) in settings.iter().zip(years.iter()) {
-        let mine = is(schema::SETTING, setting.map(lit)).and(is(schema::YEAR, year.map(lit)));
-        let g = rows.clone().lazy().filter(mine).drop(cols([schema::YEAR]));
-        write_partition(st, table, part, file_key, (setting, year), g)?;
-    }
-    Ok(())
+    let partitions = settings
+        .iter()
+        .zip(years.iter())
+        .map(|(setting, year)| {
+            let mine = is(schema::SETTING, setting.map(lit)).and(is(schema::YEAR, year.map(lit)));
+            let g = rows.clone().lazy().filter(mine).drop(cols([schema::YEAR]));
+            (setting.map(str::to_string), year, g)
+        })
+        .collect();
+    write_partitioned(st, table, part, file_key, partitions)
 }
 
-/// Writes one Hive partition (setting and year, kept in the path only) of a
-/// hospital file's rows.
-fn write_partition(
+/// One Hive partition of a hospital file's rows: its setting, its year and
+/// its rows (the partition columns kept in the path only).
+type Partition = (Option<String>, Option<i32>, LazyFrame);
+
+/// Writes a hospital file's partitions, as many side by side as there are
+/// cores, and lists them in the version in the order given.
+fn write_partitioned(
     st: &mut warehouse::Staging,
     table: &str,
     part: &str,
     file_key: &str,
-    (setting, year): (Option<&str>, Option<i32>),
-    rows: LazyFrame,
+    partitions: Vec<Partition>,
 ) -> Result<()> {
-    let mut g = rows.drop(cols([schema::SETTING])).collect()?;
-    let rel = format!(
-        "{table}/{}={}/{}={}/{part}",
-        schema::SETTING,
-        setting.unwrap_or("unknown"),
-        schema::YEAR,
-        year.unwrap_or(0)
-    );
-    st.write(table, &rel, Some(file_key), &mut g, "ingest.part")?;
+    let threads = read::reading_threads();
+    for group in partitions.chunks(threads) {
+        let shared: &warehouse::Staging = st;
+        let written = read::side_by_side(group, |(setting, year, rows)| {
+            let mut g = rows.clone().drop(cols([schema::SETTING])).collect()?;
+            let rel = format!(
+                "{table}/{}={}/{}={}/{part}",
+                schema::SETTING,
+                setting.as_deref().unwrap_or("unknown"),
+                schema::YEAR,
+                year.unwrap_or(0)
+            );
+            Ok::<_, IngestError>(shared.write_unlisted(&rel, &mut g, "ingest.part")?)
+        });
+        for w in written {
+            st.list(table, Some(file_key), w?);
+        }
+    }
     Ok(())
 }
 
@@ -147,17 +164,11 @@ pub(super) fn write_parts(st: &mut warehouse::Staging, p: &mut Prepared) -> Resu
     let lineage = lineage(&r.source, &r.path);
     if let Some(mut spill) = p.spill.take() {
         let (parts, written) = spill.parts()?;
-        for (pt, rows) in parts {
-            let rows = rows.with_columns(lineage.clone());
-            write_partition(
-                st,
-                table,
-                &part,
-                &r.file_key,
-                (pt.setting.as_deref(), pt.year),
-                rows,
-            )?;
-        }
+        let partitions = parts
+            .into_iter()
+            .map(|(pt, rows)| (pt.setting, pt.year, rows.with_columns(lineage.clone())))
+            .collect();
+        write_partitioned(st, table, &part, &r.file_key, partitions)?;
         drop(spill);
         p.report.written = written;
     } else if p.kind == SourceKind::Hospital {

@@ -36,7 +36,7 @@ pub use lock::{holder, hostname, lock, pid_running, Holder, Lock, LOCK_FILE};
 pub use manifest::ManifestRow;
 pub use version::{
     collect_garbage, current_version, versions, FileEntry, LinkageCounts, Snapshot, Staging,
-    CURRENT, VERSIONS,
+    Written, CURRENT, VERSIONS,
 };
 
 pub const PARTICIPANTS: &str = "participants";

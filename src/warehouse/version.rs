@@ -353,6 +353,13 @@ impl Drop for Staging {
     }
 }
 
+/// A table file written into the version being built, not yet listed.
+pub struct Written {
+    rel: String,
+    rows: u64,
+    bytes: u64,
+}
+
 impl Staging {
     /// Starts the next version. The caller holds the lock, so any staging
     /// folder left by a killed run is removed first.
@@ -409,6 +416,19 @@ impl Staging {
         df: &mut DataFrame,
         site: &str,
     ) -> StoreResult<()> {
+        let written = self.write_unlisted(rel, df, site)?;
+        self.list(table, file_key, written);
+        Ok(())
+    }
+
+    /// Writes a table file without listing it in the version (`list` does,
+    /// once it is written): files can be written side by side.
+    pub fn write_unlisted(
+        &self,
+        rel: &str,
+        df: &mut DataFrame,
+        site: &str,
+    ) -> StoreResult<Written> {
         let path = self.dir.join(rel);
         // Messages name the file where it will live once the version is committed.
         let shown = self.warehouse.join(VERSIONS).join(&self.version).join(rel);
@@ -420,14 +440,22 @@ impl Staging {
         let bytes = std::fs::metadata(&path)
             .map_err(StoreError::io(FileOp::Read, &path))?
             .len();
-        self.files.push(FileEntry {
-            path: rel.to_string(),
-            table: table.into(),
-            file_key: file_key.map(str::to_string),
+        Ok(Written {
+            rel: rel.to_string(),
             rows: df.height() as u64,
             bytes,
+        })
+    }
+
+    /// Lists a file `write_unlisted` wrote as a file of the version.
+    pub fn list(&mut self, table: &str, file_key: Option<&str>, w: Written) {
+        self.files.push(FileEntry {
+            path: w.rel,
+            table: table.into(),
+            file_key: file_key.map(str::to_string),
+            rows: w.rows,
+            bytes: w.bytes,
         });
-        Ok(())
     }
 
     /// Moves the last `n` files listed to the front of the list (files

@@ -852,3 +852,52 @@ fn json_logs_are_one_object_a_line_and_quiet_is_quiet() {
         r.stderr
     );
 }
+
+#[test]
+fn a_command_line_clap_refuses_is_one_json_line_and_never_shows_an_nhs_number() {
+    let w = tiny();
+    // A scheduler asked for JSON: a misspelt option is one JSON error line, exit 2.
+    for args in [
+        &["--log-format", "json", "run", "pipeline.toml", "--bogus"][..],
+        &["--log-format=json", "frob"][..],
+        &["run", "pipeline.toml", "--run-id", "--log-format", "json"][..],
+    ] {
+        let r = w.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.all());
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {}", r.stderr);
+        let line: Value =
+            serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {}", lines[0]));
+        assert_eq!(
+            (&line["level"], &line["step"]),
+            (&"error".into(), &"usage".into())
+        );
+        assert!(!line["message"].as_str().unwrap().is_empty());
+    }
+    // An argument clap refuses is quoted back: an NHS number in it is masked,
+    // in text and in JSON.
+    for args in [
+        &["--log-format", "943 476 5919", "run", "pipeline.toml"][..],
+        &[
+            "--log-format",
+            "json",
+            "run",
+            "pipeline.toml",
+            "--9434765919",
+        ][..],
+    ] {
+        let r = w.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.all());
+        assert!(r.stderr.contains("error"), "{}", r.stderr);
+        for shown in ["9434765919", "943 476 5919"] {
+            assert!(
+                !r.all().contains(shown),
+                "{args:?} showed {shown}: {}",
+                r.all()
+            );
+        }
+    }
+    // Help and version are not errors.
+    assert_eq!(w.run(&["--help"]).code, 0);
+    assert_eq!(w.run(&["--version"]).code, 0);
+}

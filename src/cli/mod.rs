@@ -82,7 +82,10 @@ enum Command {
 
 /// Runs the command line; prints any error and returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e, std::env::args_os().skip(1)),
+    };
     let log = Log::new(cli.log_format, cli.quiet);
     let result = match cli.command {
         Command::Validate(a) => validate::run(a, &log),
@@ -101,6 +104,54 @@ pub fn main() -> i32 {
             log.error(&err);
             crate::error::exit_code(&err)
         }
+    }
+}
+
+/// A command line clap cannot read: help and version printed as asked; any
+/// other error as an `error:` line (one JSON object with `--log-format
+/// json`, for schedulers), masked like every message (an argument may be an
+/// NHS number). Returns the exit code (2 for a usage error).
+fn usage_error(e: clap::Error, args: impl Iterator<Item = std::ffi::OsString>) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    let text = e.render().to_string();
+    let text = text.trim_end().trim_start_matches("error: ");
+    let log = Log::new(log_format_in(args), false);
+    log.set_step("usage");
+    match log.format {
+        LogFormat::Text => err_out!("error: {}", mask_text(text)),
+        // One line: the message, then clap's usage and tip, joined.
+        LogFormat::Json => {
+            let parts: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            log.line("error", &parts.join(" "), &[]);
+        }
+    }
+    e.exit_code()
+}
+
+/// The log format the arguments ask for, read without clap (which has
+/// refused them): `--log-format json` or `--log-format=json` anywhere.
+fn log_format_in(args: impl Iterator<Item = std::ffi::OsString>) -> LogFormat {
+    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let json = args.iter().enumerate().any(|(i, a)| {
+        a == "--log-format=json"
+            || (a == "--log-format" && args.get(i + 1).is_some_and(|v| v == "json"))
+    });
+    match json {
+        true => LogFormat::Json,
+        false => LogFormat::Text,
     }
 }
 

@@ -51,6 +51,25 @@ pub fn write_last_run(warehouse: &Path, record: &LastRun) -> crate::error::Store
     crate::files::write_atomic(&warehouse.join(LAST_RUN), text.as_bytes(), "lastrun")
 }
 
+/// The last run's record, or why a record that is there cannot be read.
+fn last_run_of(path: &Path) -> (Option<serde_json::Value>, Option<String>) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, None),
+        Err(_) => return (None, Some(format!("{} cannot be read", path.display()))),
+    };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) if v.is_object() => (Some(v), None),
+        _ => (
+            None,
+            Some(format!(
+                "{} is damaged (not a run record); the next run replaces it",
+                path.display()
+            )),
+        ),
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub pipeline: String,
@@ -58,6 +77,9 @@ pub struct Status {
     pub warehouse: WarehouseStatus,
     /// `<warehouse>/last-run.json`, as the last ingest, report or run wrote it.
     pub last_run: Option<serde_json::Value>,
+    /// Why `last-run.json` is there but cannot be read (damaged or not
+    /// smpeval's); None when it reads or is absent.
+    pub last_run_problem: Option<String>,
     /// Who holds the lock now (`running: false` is a stale lock a killed run left).
     pub lock: Option<Holder>,
     pub files: Vec<FileState>,
@@ -98,9 +120,7 @@ pub fn status(p: &Pipeline) -> Result<Status, crate::ingest::IngestError> {
         (None, None) => ingest::file_states(p, None)?,
         _ => Vec::new(),
     };
-    let last_run = std::fs::read_to_string(wh.join(LAST_RUN))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let (last_run, last_run_problem) = last_run_of(&wh.join(LAST_RUN));
     // Only a link smpeval makes: the name of a pack folder beside it (a link
     // replaced by one to elsewhere names no pack; the next run refuses it).
     let packs = p.reports.join(&p.name);
@@ -123,6 +143,7 @@ pub fn status(p: &Pipeline) -> Result<Status, crate::ingest::IngestError> {
             problem,
         },
         last_run,
+        last_run_problem,
         lock: warehouse::holder(wh),
         files,
         latest_pack: link(crate::report::LATEST),

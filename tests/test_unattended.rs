@@ -797,6 +797,19 @@ fn status_json_says_version_last_run_files_and_lock() {
     assert_eq!(s["last_run"]["exit_code"], 2);
     assert_eq!(s["lock"]["pid"], std::process::id());
     assert_eq!(s["lock"]["running"], true);
+    assert_eq!(s["last_run_problem"], Value::Null);
+
+    // A damaged record is said to be damaged, not "none recorded".
+    std::fs::write(w.path("wh/last-run.json"), "{\"run_id\": \"ni").unwrap();
+    let s: Value =
+        serde_json::from_str(&w.run(&["status", "pipeline.toml", "--json"]).stdout).unwrap();
+    assert_eq!(s["last_run"], Value::Null);
+    assert!(
+        s["last_run_problem"].as_str().unwrap().contains("damaged"),
+        "{s}"
+    );
+    let text = w.run(&["status", "pipeline.toml"]).stdout;
+    assert!(text.contains("last run: unknown: "), "{text}");
 }
 
 #[test]

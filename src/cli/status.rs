@@ -63,7 +63,10 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default()
         ),
-        None => out!("last run: none recorded"),
+        None => match &s.last_run_problem {
+            Some(problem) => out!("last run: unknown: {problem}"),
+            None => out!("last run: none recorded"),
+        },
     }
     match &s.lock {
         Some(h) if h.running != Some(false) => out!("lock: held by {h}"),

@@ -257,11 +257,18 @@ where
     out.into_column()
 }
 
-/// `mask_text` over a text column.
+/// `mask_text` over a text column, in parts side by side; a part with
+/// nothing to mask is kept as it is (not copied value by value).
 pub fn mask(e: Expr) -> Expr {
     map_text(e, DataType::String, |ca| {
-        ca.apply_into_string_amortized(|v, buf| buf.push_str(&mask_text(v)))
-            .into_column()
+        in_parts(ca, |part| {
+            let masks = |v: &str| matches!(mask_text(v), std::borrow::Cow::Owned(_));
+            if !part.iter().flatten().any(masks) {
+                return part.clone().into_series();
+            }
+            part.apply_into_string_amortized(|v, buf| buf.push_str(&mask_text(v)))
+                .into_series()
+        })
     })
 }
 
@@ -384,23 +391,35 @@ mod tests {
             .map(|i| (i % 97 != 0).then(|| format!("{:03} {:03} {:04}", i % 1000, i / 1000, i)))
             .collect();
         let key = Arc::new(b"k".to_vec());
-        let out = df!("v" => values.clone())
+        // Free text with nothing to mask in any part.
+        let plain: Vec<Option<String>> = (0..n).map(|i| Some(format!("code {i}"))).collect();
+        let out = df!("v" => values.clone(), "w" => plain.clone())
             .unwrap()
             .lazy()
             .select([
                 pseudonymise(strip_separators(col("v")), key).alias("p"),
                 nhs_status(col("v")).alias("s"),
+                mask(col("v")).alias("m"),
+                mask(col("w")).alias("mw"),
             ])
             .collect()
             .unwrap();
         let p: Vec<Option<&str>> = out.column("p").unwrap().str().unwrap().iter().collect();
         let s: Vec<Option<u32>> = out.column("s").unwrap().u32().unwrap().iter().collect();
+        let m: Vec<Option<&str>> = out.column("m").unwrap().str().unwrap().iter().collect();
+        let mw: Vec<Option<&str>> = out.column("mw").unwrap().str().unwrap().iter().collect();
         assert_eq!(p.len(), n);
+        let mut masked = 0;
         for (i, v) in values.iter().enumerate() {
             let want = v.as_ref().map(|v| hmac_hex(b"k", &v.replace(' ', "")));
             assert_eq!(p[i].map(str::to_string), want, "row {i}");
             assert_eq!(s[i], v.as_deref().map(status_of), "row {i}");
+            let want = v.as_deref().map(|v| mask_text(v).into_owned());
+            assert_eq!(m[i].map(str::to_string), want, "row {i}");
+            masked += usize::from(m[i].is_some_and(|t| t.contains(REMOVED)));
+            assert_eq!(mw[i], plain[i].as_deref(), "row {i}");
         }
+        assert!(masked > 1000, "only {masked} values masked");
     }
 
     #[test]

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::{record_run, Log};
-use crate::ingest::{self, Mode};
+use crate::ingest;
 use crate::pipeline;
 use crate::report::{self, Options};
 use crate::status::LastRun;
@@ -73,7 +73,7 @@ fn work(
         // What the report would refuse (a used run id, a folder or link not
         // smpeval's) is refused before the ingest commits anything.
         report::check_packs(p, internal, run_id)?;
-        let summary = ingest::run(p, Mode::Ingest, log)?;
+        let summary = ingest::run_before_report(p, log)?;
         log.finish();
         record.warehouse_version = summary.version.clone();
         super::print_summary(&summary, log);

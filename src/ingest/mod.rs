@@ -451,6 +451,23 @@ fn refuse_unversioned(dir: &Path) -> Result<()> {
 
 /// Reads and checks every input; in `Mode::Ingest` also writes the warehouse.
 pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<Summary> {
+    run_with(pipeline, mode, progress, true)
+}
+
+/// An ingest a report follows at once (`smpeval run`): the report counts
+/// the linkage and warns of it, so the ingest does neither (one pass over
+/// the hospital rows, not two; one warning, not two).
+pub fn run_before_report(pipeline: &Pipeline, progress: &dyn Progress) -> Result<Summary> {
+    run_with(pipeline, Mode::Ingest, progress, false)
+}
+
+/// `run`, counting the linkage (into the version, and its warning) or not.
+fn run_with(
+    pipeline: &Pipeline,
+    mode: Mode,
+    progress: &dyn Progress,
+    linkage: bool,
+) -> Result<Summary> {
     let key = Arc::new(pipeline.hmac_key()?);
     let fingerprint = nhs::key_fingerprint(&key);
     let _lock = match mode.writes() {
@@ -481,16 +498,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     let mut warnings = match (refusals(pipeline, mode, &prepared, &unchanged), mode) {
         (Ok(w), _) => w,
         (Err(e), Mode::Ingest | Mode::Repair) => return Err(e),
-        // Validate still shows the files and writes their rejects.
-        (Err(e), Mode::Validate) => {
-            return Ok(Summary {
-                files: prepared.into_iter().map(|p| p.report).collect(),
-                rejects: validate_rejects,
-                warehouse: pipeline.warehouse.clone(),
-                refused: Some(e.into()),
-                ..Summary::default()
-            })
-        }
+        (Err(e), Mode::Validate) => return Ok(refused(pipeline, prepared, validate_rejects, e)),
     };
     let (removed, gone) = removed_files(&previous, &current, &prepared, mode);
     if mode.writes() {
@@ -505,6 +513,7 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
             prepared: &prepared,
             removed: &removed,
             fingerprint: &fingerprint,
+            count_linkage: linkage,
         };
         let made = commit(pipeline, mode, changes, progress)?;
         let committed = made.is_some();
@@ -514,7 +523,9 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
     let mut files: Vec<FileReport> = prepared.into_iter().map(|p| p.report).collect();
     if mode == Mode::Ingest {
         files.extend(unchanged);
-        warnings.extend(warehouse_linkage_warning(pipeline, true)?);
+        if linkage {
+            warnings.extend(warehouse_linkage_warning(pipeline, true)?);
+        }
     }
     for w in &warnings {
         progress.say(&format!("warning: {w}"));
@@ -529,6 +540,23 @@ pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<S
         removed: gone,
         refused: None,
     })
+}
+
+/// Validate's summary when a run would refuse the files: it still shows
+/// the files and writes their rejects.
+fn refused(
+    pipeline: &Pipeline,
+    prepared: Vec<Prepared>,
+    rejects: Vec<(String, DataFrame)>,
+    why: IngestError,
+) -> Summary {
+    Summary {
+        files: prepared.into_iter().map(|p| p.report).collect(),
+        rejects,
+        warehouse: pipeline.warehouse.clone(),
+        refused: Some(why.into()),
+        ..Summary::default()
+    }
 }
 
 /// What stops a run once every file is read: a file over the reject limit

@@ -12,6 +12,9 @@ pub(super) struct Changes<'a> {
     pub(super) prepared: &'a [Prepared],
     pub(super) removed: &'a [(String, String)],
     pub(super) fingerprint: &'a str,
+    /// Count the linkage into the version (an ingest on its own; a run's
+    /// report counts it for itself).
+    pub(super) count_linkage: bool,
 }
 
 /// Ingest and repair: commits a new version when anything changed (a repair
@@ -20,7 +23,7 @@ pub(super) struct Changes<'a> {
 pub(super) fn commit(
     pipeline: &Pipeline,
     mode: Mode,
-    c: Changes,
+    mut c: Changes,
     progress: &dyn Progress,
 ) -> Result<Option<String>> {
     for (_, path) in c.removed {
@@ -36,11 +39,11 @@ pub(super) fn commit(
         Mode::Ingest => c.snapshot,
         _ => None,
     };
-    let st = match c.staging {
+    let st = match c.staging.take() {
         Some(st) => st,
         None => warehouse::Staging::begin(&pipeline.warehouse)?,
     };
-    let v = write(pipeline, st, base, c.prepared, c.removed, c.fingerprint)?;
+    let v = write(pipeline, st, base, &c)?;
     progress.counts(
         &format!(
             "committed warehouse version {v} ({} files ingested)",
@@ -202,16 +205,15 @@ pub(super) fn write_parts(st: &mut warehouse::Staging, p: &mut Prepared) -> Resu
 }
 
 /// Finishes the next version of the warehouse (`st`, holding the parts of
-/// the files just ingested, `prepared`) on `base` (the current version; None
-/// to build from nothing) and commits it. Returns its name.
+/// the files just ingested, `c.prepared`) on `base` (the current version;
+/// None to build from nothing) and commits it. Returns its name.
 pub(super) fn write(
     pipeline: &Pipeline,
     mut st: warehouse::Staging,
     base: Option<&warehouse::Snapshot>,
-    prepared: &[Prepared],
-    removed: &[(String, String)],
-    fingerprint: &str,
+    c: &Changes,
 ) -> Result<String> {
+    let (prepared, removed, fingerprint) = (c.prepared, c.removed, c.fingerprint);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let replaced: Vec<String> = prepared
         .iter()
@@ -263,7 +265,7 @@ pub(super) fn write(
     // Counted once per version: an ingest with nothing to do warns from it.
     let returns = st.scan_parts(warehouse::PARTICIPANTS)?;
     let hospital = st.scan_parts(warehouse::HOSPITAL_EVENTS)?;
-    if !returns.is_empty() && !hospital.is_empty() {
+    if c.count_linkage && !returns.is_empty() && !hospital.is_empty() {
         if let Some(l) = linkage::linkage_lazy(returns, hospital)? {
             st.set_linkage(warehouse::LinkageCounts {
                 people: l.people as u64,

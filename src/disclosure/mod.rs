@@ -87,6 +87,7 @@ pub fn finalize(t: &mut Table, published: bool) -> PolarsResult<()> {
     control_counts(t, published)?;
     if published {
         hide_rows_of_hidden_groups(t)?;
+        drop_hidden_rows(t)?;
     }
     // Derived figures, in declaration order, from the values above.
     for (c, kind) in t.kinds.clone() {
@@ -189,6 +190,31 @@ fn hide_rows_of_hidden_groups(t: &mut Table) -> PolarsResult<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Leaves out the rows whose `drop_if_hidden` counts are all hidden (the
+/// rest keep their suppressed cells, renumbered).
+fn drop_hidden_rows(t: &mut Table) -> PolarsResult<()> {
+    if t.drop_if_hidden.is_empty() {
+        return Ok(());
+    }
+    let keep: Vec<bool> = (0..t.height())
+        .map(|i| t.drop_if_hidden.iter().any(|c| !t.is_suppressed(i, c)))
+        .collect();
+    let mut new_index = Vec::with_capacity(keep.len());
+    let mut next = 0;
+    for k in &keep {
+        new_index.push(next);
+        next += usize::from(*k);
+    }
+    t.suppressed = std::mem::take(&mut t.suppressed)
+        .into_iter()
+        .filter(|(i, _)| keep[*i])
+        .map(|(i, c)| (new_index[i], c))
+        .collect();
+    t.df =
+        t.df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
     Ok(())
 }
 
@@ -315,5 +341,46 @@ mod tests {
         let df = df!("n" => [9i64], "x" => [1.0]).unwrap();
         let mut t = Table::new("u", "u", df).counts(&["n"]);
         assert!(finalize(&mut t, true).is_err());
+    }
+
+    #[test]
+    fn a_row_whose_listed_counts_are_all_hidden_is_left_out() {
+        // Levels: both hidden (3, 5); both hidden, one empty (0, 7); one shown
+        // (0, 20); both shown (9, 12); one shown (30, 2).
+        let df = df!(
+            "level" => ["a", "b", "c", "d", "e"],
+            "s" => [3i64, 0, 0, 9, 30],
+            "c" => [5i64, 7, 20, 12, 2],
+            "n" => [42i64, 42, 42, 42, 42],
+            "m" => [39i64, 39, 39, 39, 39],
+        )
+        .unwrap();
+        let table = || {
+            Table::new("b", "b", df.clone())
+                .labels(&["level"])
+                .drop_if_hidden(&["s", "c"])
+                .counts(&["n", "m"])
+                .cross_count_within("s", "n")
+                .cross_count_within("c", "m")
+                .share("share_s", "s", "n")
+        };
+        let mut t = table();
+        finalize(&mut t, true).unwrap();
+        let levels = t.df.column("level").unwrap().str().unwrap().clone();
+        let levels: Vec<Option<&str>> = levels.iter().collect();
+        assert_eq!(levels, [Some("c"), Some("d"), Some("e")]);
+        // The kept rows' hidden cells move with them.
+        let hidden: Vec<(usize, &str)> =
+            t.suppressed.iter().map(|(i, c)| (*i, c.as_str())).collect();
+        assert_eq!(hidden, [(0, "s"), (0, "share_s"), (2, "c")]);
+        assert_eq!(t.df.column("s").unwrap().i64().unwrap().get(1), Some(10));
+        assert_eq!(
+            t.df.column("share_s").unwrap().f64().unwrap().get(1),
+            Some(10.0 / 40.0)
+        );
+        // An internal pack keeps every row.
+        let mut t = table();
+        finalize(&mut t, false).unwrap();
+        assert_eq!(t.height(), 5);
     }
 }

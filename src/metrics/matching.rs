@@ -333,9 +333,10 @@ const WEIGHTED_AFTER: &str = "_comparison_after";
 const WEIGHTED_TOTAL: &str = "_comparison_n_after";
 
 /// The balance table with its controlled counts and derived shares.
-/// In a published pack a level with fewer than 8 people in both groups
-/// together is left out (its shares would describe a handful of people, and
-/// leaving it out whether it has 0 or 7 keeps packs alike).
+/// In a published pack a level whose starters and comparison counts are
+/// both hidden is left out (its shares would describe a handful of people);
+/// decided from the controlled counts, so a level of 0 and one of 1–7 look
+/// alike, and so do packs where one person moves between two such levels.
 pub fn balance_table(df: DataFrame, published: bool) -> Table {
     let df = if published {
         // The matched comparison's weighted count of each level, and its
@@ -344,10 +345,6 @@ pub fn balance_table(df: DataFrame, published: bool) -> Table {
         // starters' exact share on every matching variable, and moves when
         // one person does: it would give away hidden and exact counts.)
         df.lazy()
-            .filter(
-                (col("starters_before") + col("comparison_before"))
-                    .gt_eq(lit(crate::disclosure::MIN_SHOWN)),
-            )
             .with_columns([
                 col("comparison_weight_after").alias(WEIGHTED_AFTER),
                 col("comparison_weight_total").alias(WEIGHTED_TOTAL),
@@ -364,6 +361,7 @@ pub fn balance_table(df: DataFrame, published: bool) -> Table {
         df,
     )
     .labels(&["level", "covariate"])
+    .drop_if_hidden(&["starters_before", "comparison_before"])
     .cross_count_within("starters_before", "starters_n_before")
     .hidden_counts(&["starters_n_before"])
     .cross_count_within("comparison_before", "comparison_n_before")

@@ -92,6 +92,10 @@ pub struct Table {
     /// for tables that list every declared group of a dimension, so that
     /// moving people out of a small group changes nothing in the pack.
     pub empty_group_hidden: bool,
+    /// Published only: a row whose counts in these columns are all hidden
+    /// (`[c]`) is left out. Decided from the controlled counts alone, so
+    /// leaving it out tells nothing they do not.
+    pub drop_if_hidden: Vec<String>,
 }
 
 impl Table {
@@ -106,6 +110,7 @@ impl Table {
             base: None,
             finalized: false,
             empty_group_hidden: false,
+            drop_if_hidden: Vec::new(),
         }
     }
 
@@ -179,6 +184,11 @@ impl Table {
                 zero_hidden: true,
             },
         )
+    }
+    /// In a published pack, leave out a row whose `cols` are all hidden.
+    pub fn drop_if_hidden(mut self, cols: &[&str]) -> Self {
+        self.drop_if_hidden = cols.iter().map(|c| c.to_string()).collect();
+        self
     }
     /// The count that is each row's group size.
     pub fn base(mut self, col: &str) -> Self {

@@ -32,6 +32,8 @@ use write::{commit, Changes};
 pub struct Reject {
     pub line: u32,
     pub field: String,
+    /// The reason's fixed wording, for counting rejects by kind.
+    pub rule: &'static str,
     pub reason: String,
     pub value: Option<String>,
 }

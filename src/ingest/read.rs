@@ -296,6 +296,29 @@ impl<'a> Records<'a> {
             .unwrap_or(0)
     }
 
+    /// The last line of the record just read when it spans lines and reads
+    /// as rows swallowed by a stray quote: an odd number of quotes in its
+    /// text (a quote never closed), or a line inside a field that holds a
+    /// whole row's delimiters. None for a record on one line, or a quoted
+    /// field with line breaks that is well formed.
+    fn swallowed(&self, delimiter: u8, header_len: usize) -> Option<u32> {
+        let fields = self.record.as_byte_record().as_slice();
+        if !fields.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+            return None;
+        }
+        let start = self.record.position()?.byte() as usize;
+        let end = (self.rdr.position().byte() as usize).min(self.text.len());
+        let span = self.text.as_bytes().get(start..end)?;
+        let span = span.trim_ascii_end();
+        let quotes = span.iter().filter(|b| **b == b'"').count();
+        let row_like = self
+            .record
+            .iter()
+            .flat_map(|f| f.split(['\n', '\r']).skip(1))
+            .any(|l| l.bytes().filter(|b| *b == delimiter).count() + 1 >= header_len.max(2));
+        (quotes % 2 == 1 || row_like).then(|| self.lines.line_at(start + span.len()))
+    }
+
     /// Reads the next record into `self.record`; its line, or None at the end.
     fn next(&mut self) -> Result<Option<u32>, csv::Error> {
         if !self.rdr.read_record(&mut self.record)? {
@@ -413,6 +436,10 @@ fn read_rows(
             continue; // a blank line carries no row
         }
         table.rows_read += 1;
+        if let Some(last) = records.swallowed(delimiter, header_len) {
+            table.rejects.push(unclosed_quote(line, last));
+            continue;
+        }
         if record.len() != header_len {
             table.rejects.push(ragged(line, record.len(), header_len));
             continue;
@@ -597,10 +624,25 @@ fn check_delimiter(path: &Path, headers: &[String], delim: char) -> Result<(), I
 }
 
 /// The reject for a row with another number of fields than the header.
+/// A record a stray quote ran on from `line` to `last`: rejected whole, its
+/// lines named (the rows inside it are not read).
+fn unclosed_quote(line: u32, last: u32) -> Reject {
+    Reject {
+        line,
+        field: String::new(),
+        rule: "quote not closed",
+        reason: format!(
+            "a quote opened on this line is not closed where its field should end, so lines {line} to {last} read as one row; close or remove the stray quote"
+        ),
+        value: None,
+    }
+}
+
 fn ragged(line: u32, fields: usize, header: usize) -> Reject {
     Reject {
         line,
         field: String::new(),
+        rule: "wrong number of fields",
         reason: format!(
             "the row has {fields} fields; the header has {header} (a stray delimiter or quote?)"
         ),
@@ -901,6 +943,33 @@ mod tests {
         assert_eq!(
             cells(t, "provider_id"),
             [Some("North\r\nside".to_string()), Some("B".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_quote_never_closed_is_one_reject_naming_the_lines_it_ran_over() {
+        // Line 3's last field opens a quote that is never closed: lines 3 to 5
+        // would read as one row. Line 2's well-formed quoted line break stays.
+        let text = format!(
+            "{HEADER}\n\"North\nside\",1,generic,,p1,01/02/2024,0\nB,2,generic,,p2,01/02/2024,\"0\nC,3,generic,,p3,01/02/2024,0\nD,4,generic,,p4,01/02/2024,0\n"
+        );
+        let t = read("", text.as_bytes()).unwrap();
+        assert_eq!((t.lines.clone(), t.rows_read), (vec![2], 2));
+        assert_eq!(t.rejects.len(), 1);
+        let r = &t.rejects[0];
+        assert_eq!((r.line, r.rule), (4, "quote not closed"));
+        assert!(r.reason.contains("lines 4 to 6"), "{}", r.reason);
+        // A quote opened mid-file and closed lines later, by a quote in another
+        // row's text, is caught too (an odd number of quotes over its lines).
+        let text = format!(
+            "{HEADER}\nA,1,generic,,p1,01/02/2024,\"0\nB,2,generic,,p2,01/02/2024,0\nC,3,generic,,p3,01/02/2024,0 \"ok\" 0\n"
+        );
+        let t = read("", text.as_bytes()).unwrap();
+        assert_eq!(t.rejects.len(), 1, "{:?}", t.rejects);
+        assert!(
+            t.rejects[0].reason.contains("lines 2 to 4"),
+            "{}",
+            t.rejects[0].reason
         );
     }
 

@@ -369,7 +369,7 @@ fn read_rejects_frame(read: &[super::Reject]) -> PolarsResult<Option<DataFrame>>
     Ok(Some(df!(
         "line" => read.iter().map(|r| r.line).collect::<Vec<_>>(),
         "field" => read.iter().map(|r| r.field.clone()).collect::<Vec<_>>(),
-        "rule" => read.iter().map(|_| "wrong number of fields".to_string()).collect::<Vec<_>>(),
+        "rule" => read.iter().map(|r| r.rule.to_string()).collect::<Vec<_>>(),
         "reason" => read.iter().map(|r| r.reason.clone()).collect::<Vec<_>>(),
         "value" => read.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
     )?))

@@ -97,6 +97,9 @@ fn forms(n: &str) -> Vec<String> {
         format!("{}-{}-{}", &n[..3], &n[3..6], &n[6..]),
         format!("NHS {n}"),
         format!("NHS no: {} {} {}", &n[..3], &n[3..6], &n[6..]),
+        // Typed over line breaks or tabs inside one cell.
+        format!("{}\n{}\n{}", &n[..3], &n[3..6], &n[6..]),
+        format!("{}\t{}\t{}", &n[..3], &n[3..6], &n[6..]),
     ]
 }
 
@@ -186,6 +189,11 @@ fn plant(w: &Workdir) -> Vec<String> {
 
 /// The digits of a text with separators and "NHS" removed, so any written form shows.
 fn squashed(s: &str) -> String {
+    // JSON's escapes of a line break or tab are separators too.
+    let s = s
+        .replace("\\n", " ")
+        .replace("\\r", " ")
+        .replace("\\t", " ");
     s.chars()
         .filter(|c| c.is_ascii_digit() || c.is_alphabetic())
         .collect()

@@ -22,7 +22,12 @@ pub(super) fn row_json(source: &Source, present: &[String]) -> Expr {
             continue;
         }
         let key = serde_json::to_string(header).unwrap_or_else(|_| "\"\"".into());
-        let escaped = col(field)
+        // Masked before escaping: an NHS number typed over line breaks
+        // (943\n476\n5919) no longer reads as one once they are escaped.
+        // Other control characters (invalid in JSON) become spaces.
+        let escaped = nhs::mask(col(field))
+            .str()
+            .replace_all(lit(r"[\x00-\x08\x0B\x0C\x0E-\x1F]"), lit(" "), false)
             .str()
             .replace_all(lit("\\"), lit("\\\\"), true)
             .str()

@@ -47,7 +47,7 @@ fn given(field: &str) -> Expr {
 }
 
 /// Rules that follow from each field's type, in the pipeline's field order.
-pub(super) fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
+pub(super) fn type_rules(source: &Source, present: &[String], settings: &Settings) -> Vec<Rule> {
     let mut rules = Vec::new();
     for (field, ftype) in source.kind.fields() {
         if !present.iter().any(|p| p == field) {
@@ -58,7 +58,7 @@ pub(super) fn type_rules(source: &Source, present: &[String]) -> Vec<Rule> {
             FieldType::Text => {}
             FieldType::Id => rules.extend(id_rules(source, field, &value)),
             FieldType::Postcode => rules.push(postcode_rule(field, &value)),
-            FieldType::Date => rules.extend(date_rules(source, field, &value)),
+            FieldType::Date => rules.extend(date_rules(source, field, &value, settings)),
             FieldType::Enum(values) | FieldType::Code(values) => rules.push(fixed(
                 field,
                 given(field).and(m(field).in_list(str_series(values), false).not()),
@@ -121,8 +121,14 @@ fn postcode_rule(field: &'static str, value: &Expr) -> Rule {
 }
 
 /// A date: not ambiguous between the source's formats, a date under one of
-/// them, and (but for a discharge date) no HES sentinel and not implausible.
-fn date_rules(source: &Source, field: &'static str, value: &Expr) -> Vec<Rule> {
+/// them, and (but for a discharge date) no HES sentinel and not implausible;
+/// a discharge date not implausible either (`discharge_rule`).
+fn date_rules(
+    source: &Source,
+    field: &'static str,
+    value: &Expr,
+    settings: &Settings,
+) -> Vec<Rule> {
     let labels: Vec<&str> = source
         .date_formats_for(field)
         .iter()
@@ -141,7 +147,9 @@ fn date_rules(source: &Source, field: &'static str, value: &Expr) -> Vec<Rule> {
     // HES uses 1800-01-01 for "null date submitted" and 1801-01-01 for
     // "invalid date submitted": never real dates. A discharge date may
     // carry one (the spell is kept, its discharge flagged); others reject.
-    if field != DISCHARGE_DATE {
+    if field == DISCHARGE_DATE {
+        rules.push(discharge_rule(value, settings));
+    } else {
         for (d, why) in schema::HES_SENTINEL_DATES {
             rules.push(fixed(
                 field,
@@ -161,6 +169,35 @@ fn date_rules(source: &Source, field: &'static str, value: &Expr) -> Vec<Rule> {
         ));
     }
     rules
+}
+
+/// A discharge date that cannot be real: after 2100 (9999-12-31 is a
+/// common "not discharged yet"), more than a year after the hospital
+/// coverage ends where the pipeline states it, or on or before 1900-01-01
+/// without being a HES sentinel (those flag the spell instead). Left blank
+/// with a warning, the spell kept: it counts no bed days.
+fn discharge_rule(value: &Expr, settings: &Settings) -> Rule {
+    let (latest, after) = match settings.hospital_coverage_end {
+        Some(end) => (
+            end + chrono::Days::new(365),
+            format!("more than a year after the hospital coverage ends ({end})"),
+        ),
+        None => (
+            NaiveDate::from_ymd_opt(2100, 12, 31).expect("a date"),
+            "after 2100".to_string(),
+        ),
+    };
+    let d = t(DISCHARGE_DATE);
+    let latest = date_lit(&latest.format("%Y-%m-%d").to_string());
+    fixed(
+        DISCHARGE_DATE,
+        d.clone().gt(latest).or(d
+            .clone()
+            .gt(date_lit("1801-01-01"))
+            .and(d.lt_eq(date_lit("1900-01-01")))),
+        format!("is not a plausible discharge date ({after}, or on or before 1900-01-01)"),
+        value,
+    )
 }
 
 /// A date two formats read as different dates, its reason naming each reading.

@@ -286,7 +286,7 @@ pub fn check_rows(
 ) -> PolarsResult<RowsChecked> {
     let read_rejects = read_rejects_frame(&raw.rejects)?;
     let (df, present) = frame::build(raw, source, lsoa)?;
-    let (blank, mut rules): (Vec<Rule>, Vec<Rule>) = fields::type_rules(source, &present)
+    let (blank, mut rules): (Vec<Rule>, Vec<Rule>) = fields::type_rules(source, &present, settings)
         .into_iter()
         .partition(|r| source.on_invalid(r.field) == OnInvalid::Null);
     rules.extend(cross::cross_rules(source, settings));
@@ -571,6 +571,56 @@ mod tests {
             texts(&c.warnings, "reason"),
             ["differs from the start date most rows of course 1 give, 06/03/2024 (first on line 3); the row is kept with that date"]
         );
+    }
+
+    #[test]
+    fn an_impossible_discharge_date_is_blanked_and_counts_no_bed_days() {
+        let toml = include_str!("../../../tests/fixtures/apc_pipeline.toml");
+        let mut p =
+            crate::pipeline::parse(std::path::Path::new("t.toml"), toml, toml.as_bytes()).unwrap();
+        let nhs = |i| crate::ingest::nhs::with_check_digit(900_000_000 + i).unwrap();
+        let rows: Vec<String> = [
+            "2023-08-03",
+            "9999-12-31",
+            "2099-01-01",
+            "1900-01-01",
+            "1801-01-01",
+        ]
+        .iter()
+        .zip([0u64, 7, 14, 21, 28])
+        .map(|(d, i)| format!("{},2023-08-01,{d},21,1", nhs(i)))
+        .collect();
+        let text = format!(
+            "NHSNO,ADMIDATE,DISDATE,ADMIMETH,EPIORDER\n{}\n",
+            rows.join("\n")
+        );
+        let check = |p: &crate::pipeline::Pipeline| {
+            let raw = super::super::read::read_file(
+                std::path::Path::new("apc.csv"),
+                text.as_bytes(),
+                &p.sources[0],
+            )
+            .unwrap();
+            check_whole(raw, p)
+        };
+        // Without a stated coverage end, after 2100 is impossible.
+        let c = check(&p);
+        assert_eq!(c.accepted.height(), 5);
+        assert_eq!(
+            texts(&c.accepted, DISCHARGE_DATE),
+            ["2023-08-03", "", "2099-01-01", "", ""]
+        );
+        assert_eq!(
+            texts(&c.accepted, DISCHARGE_DATE_STATUS),
+            ["ok", "missing", "ok", "missing", "hes_sentinel_1801-01-01"]
+        );
+        assert_eq!(texts(&c.warnings, "line"), ["3", "5"]);
+        // With one, more than a year after it is impossible too.
+        p.settings.hospital_coverage_end = NaiveDate::from_ymd_opt(2025, 9, 30);
+        let c = check(&p);
+        assert_eq!(texts(&c.warnings, "line"), ["3", "4", "5"]);
+        assert!(texts(&c.warnings, "reason")[1]
+            .contains("more than a year after the hospital coverage ends (2025-09-30)"));
     }
 
     /// An APC extract with spells that cross batch boundaries, bad rows,

@@ -512,6 +512,15 @@ fn nothing_suppressed_or_exact_can_be_recovered_from_the_sample_pack() {
         suppressed_cells > 0,
         "the sample pack should hide some cells"
     );
+    // The value interval's half-width per starter is published to the penny
+    // (an individual-level statistic), not at full precision.
+    let (vh, vrows) = csv_table(&dir, "value");
+    let v = |c: &str| num(&vrows[0][vh.iter().position(|x| x == c).unwrap()]).unwrap();
+    let half = (v("value_high") - v("value_low")) / 2.0 / v("starters");
+    assert!(
+        ((half * 100.0) - (half * 100.0).round()).abs() < 1e-6,
+        "value half-width per starter {half}"
+    );
 
     // Differencing: a group table's rows add up to the overall row. Every hidden
     // cell (0–7) must keep two or more values consistent with the published

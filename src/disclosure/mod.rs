@@ -95,6 +95,13 @@ pub fn finalize(t: &mut Table, published: bool) -> PolarsResult<()> {
             derive(t, &c, &d, published)?;
         }
     }
+    if published {
+        for (c, kind) in t.kinds.clone() {
+            if let Kind::ExactOf { n } = kind {
+                hide_facts_of_few(t, &c, &n)?;
+            }
+        }
+    }
     // Means and statistics are rounded for print only after every formula has
     // used the unrounded controlled values.
     if published {
@@ -216,6 +223,24 @@ fn drop_hidden_rows(t: &mut Table) -> PolarsResult<()> {
     t.df =
         t.df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
     Ok(())
+}
+
+/// Hides an exact fact about the people of counts `n` where any is hidden
+/// or under 10 after rounding (as a mean would be).
+fn hide_facts_of_few(t: &mut Table, c: &str, n: &[String]) -> PolarsResult<()> {
+    let ns: Vec<Vec<Option<f64>>> = n
+        .iter()
+        .map(|x| values(&t.df, x))
+        .collect::<PolarsResult<_>>()?;
+    for i in 0..t.height() {
+        let hidden = n.iter().any(|x| t.is_suppressed(i, x))
+            || t.base.as_ref().is_some_and(|b| t.is_suppressed(i, b))
+            || ns.iter().any(|v| v[i].is_none_or(|v| v < MIN_N_FOR_MEANS));
+        if hidden {
+            t.suppressed.insert((i, c.to_string()));
+        }
+    }
+    null_suppressed(t, c)
 }
 
 fn null_suppressed(t: &mut Table, c: &str) -> PolarsResult<()> {
@@ -382,5 +407,43 @@ mod tests {
         let mut t = table();
         finalize(&mut t, false).unwrap();
         assert_eq!(t.height(), 5);
+    }
+
+    #[test]
+    fn a_fact_about_a_group_is_hidden_with_it_and_under_ten() {
+        let df = df!(
+            "g" => ["a", "b", "c", "d"],
+            "n" => [5i64, 9, 12, 40],
+            "same" => [true, true, true, false],
+        )
+        .unwrap();
+        let table = || {
+            Table::new("f", "f", df.clone())
+                .labels(&["g"])
+                .counts(&["n"])
+                .exact_of(&["same"], &["n"])
+        };
+        let mut t = table();
+        finalize(&mut t, true).unwrap();
+        // 5 is [c]; 9 rounds to 10 and is shown; 12 to 10; 40 stays.
+        let same: Vec<Option<bool>> =
+            t.df.column("same")
+                .unwrap()
+                .bool()
+                .unwrap()
+                .iter()
+                .collect();
+        assert_eq!(same, [None, Some(true), Some(true), Some(false)]);
+        assert!(t.is_suppressed(0, "same") && !t.is_suppressed(1, "same"));
+        let mut t = table();
+        finalize(&mut t, false).unwrap();
+        let same: Vec<Option<bool>> =
+            t.df.column("same")
+                .unwrap()
+                .bool()
+                .unwrap()
+                .iter()
+                .collect();
+        assert_eq!(same, [Some(true), Some(true), Some(true), Some(false)]);
     }
 }

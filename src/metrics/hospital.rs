@@ -814,7 +814,7 @@ fn pre_post_table(moments: &GroupMoments) -> MetricsResult<Table> {
     .labels(&[GROUP, "outcome"])
     .counts(&["n", "events_pre", "events_post"])
     .hidden(&["ci_half"])
-    .exact(&["no_variation"])
+    .exact_of(&["no_variation"], &["n"])
     .mean_of("mean_pre", "events_pre", "n")
     .mean_of("mean_post", "events_post", "n")
     .statistic(

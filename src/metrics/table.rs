@@ -39,6 +39,9 @@ pub enum Kind {
     /// An exact individual-level quantity (a standard deviation, an interval's
     /// half-width) used only by formulas that publish it under the n rules; never written.
     Hidden,
+    /// An exact fact about the people the counts `n` describe (every change
+    /// the same): published only where each is shown and at least 10.
+    ExactOf { n: Vec<String> },
     /// An amount of money that does not depend on counts (a cost line's amount).
     Money,
     /// Computed from other columns by `f`.
@@ -128,6 +131,11 @@ impl Table {
     }
     pub fn exact(self, cols: &[&str]) -> Self {
         self.declare(cols, Kind::Exact)
+    }
+    /// Exact facts about the people `n` counts ([`Kind::ExactOf`]).
+    pub fn exact_of(self, cols: &[&str], n: &[&str]) -> Self {
+        let n = n.iter().map(|c| c.to_string()).collect();
+        self.declare(cols, Kind::ExactOf { n })
     }
     pub fn money(self, cols: &[&str]) -> Self {
         self.declare(cols, Kind::Money)

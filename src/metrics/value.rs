@@ -43,8 +43,15 @@ pub fn tables(
         }
         None => {
             let v: f64 = per_starter.iter().flatten().sum();
-            // The interval is for all priced outcomes together; a partial value has none.
-            (Some(v), costed.half.filter(|_| !partial))
+            // The interval is for all priced outcomes together; a partial value
+            // has none. Its half-width per starter is an individual-level
+            // statistic: published to the penny, as the others are to 2 dp.
+            let half = costed.half.filter(|_| !partial);
+            let half = match published {
+                true => half.map(|h| (h * 100.0).round() / 100.0),
+                false => half,
+            };
+            (Some(v), half)
         }
     };
     let total = value_per.zip(starters).map(|(v, s)| v * s);

@@ -113,6 +113,32 @@ fn zero_linkage_warns_in_validate_the_log_and_the_pack() {
     );
     let html = std::fs::read_to_string(w.path("reports/tiny/t/index.html")).unwrap();
     assert!(html.contains("No one in the provider returns is found in the hospital data"));
+    // A warning, for a scheduler: kept by --quiet, and level "warning" in JSON.
+    let r = w.run(&["--quiet", "report", "pipeline.toml", "--run-id", "q"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("warning: No one in the provider returns is found in the hospital data"),
+        "{}",
+        r.stderr
+    );
+    let r = w.run(&[
+        "--log-format",
+        "json",
+        "report",
+        "pipeline.toml",
+        "--run-id",
+        "j",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.lines().any(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        v["level"] == "warning"
+            && v["message"]
+                .as_str()
+                .unwrap()
+                .contains("No one in the provider")
+    }));
 }
 
 #[test]

@@ -394,10 +394,7 @@ pub(super) fn announce(progress: &dyn Progress, report: &FileReport) {
         ],
     );
     for (why, n) in &report.warnings {
-        progress.say(&format!(
-            "warning: {}: {n} row(s) kept with {why}",
-            report.path
-        ));
+        progress.warn(&format!("{}: {n} row(s) kept with {why}", report.path));
     }
     progress.file_done();
 }

@@ -530,7 +530,7 @@ fn run_with(
         }
     }
     for w in &warnings {
-        progress.say(&format!("warning: {w}"));
+        progress.warn(w);
     }
     Ok(Summary {
         files,

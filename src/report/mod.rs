@@ -265,9 +265,15 @@ fn evaluate_with_notes(
     progress: &dyn crate::progress::Progress,
 ) -> ReportResult<Evaluation> {
     let mut e = metrics::evaluate(p, snap, !internal)?;
-    e.notes.extend(e.linkage.as_ref().and_then(|l| {
-        crate::ingest::linkage::linkage_warning(l, p.settings.min_linkage, internal)
-    }));
+    let linkage = e
+        .linkage
+        .as_ref()
+        .and_then(|l| crate::ingest::linkage::linkage_warning(l, p.settings.min_linkage, internal));
+    // A scheduler's alert: logged as a warning (kept by --quiet), and a note in the pack.
+    if let Some(w) = &linkage {
+        progress.warn(w);
+    }
+    let at = e.notes.len();
     let fields = crate::ingest::warehouse_field_warnings(p, internal)?;
     e.notes.extend(fields);
     if let Some(note) = in_progress_note(&e) {
@@ -275,6 +281,10 @@ fn evaluate_with_notes(
     }
     for note in &e.notes {
         progress.say(&format!("note: {note}"));
+    }
+    // In the pack, where it always stood: before the notes on fields.
+    if let Some(w) = linkage {
+        e.notes.insert(at, w);
     }
     Ok(e)
 }

@@ -286,3 +286,51 @@ fn inferred_hospital_coverage_is_stated_with_its_dates() {
     let html = std::fs::read_to_string(w.path("reports/tiny/t/index.html")).unwrap();
     assert!(html.contains(said));
 }
+
+#[test]
+fn validate_never_writes_its_rejects_over_what_the_pipeline_reads_or_owns() {
+    let w = tiny();
+    assert_eq!(w.run(&["run", "pipeline.toml", "--run-id", "r"]).code, 0);
+    let inputs: Vec<Vec<u8>> = ["returns.csv", "pipeline.toml", "hospital.csv"]
+        .iter()
+        .map(|f| std::fs::read(w.path(f)).unwrap())
+        .collect();
+    for (target, why) in [
+        ("returns.csv", "is a file the pipeline reads"),
+        ("pipeline.toml", "is a file the pipeline reads"),
+        ("./hospital.csv", "is a file the pipeline reads"),
+        (
+            "wh/CURRENT",
+            "inside the pipeline's warehouse or reports folder",
+        ),
+        (
+            "reports/tiny/x.csv",
+            "inside the pipeline's warehouse or reports folder",
+        ),
+        (
+            "rejects_9434765919.csv",
+            "holds what reads as an NHS number",
+        ),
+    ] {
+        let r = w.run(&["validate", "pipeline.toml", "--rejects", target]);
+        assert_eq!(r.code, 2, "{target}: {}", r.all());
+        assert!(r.stderr.contains(why), "{target}: {}", r.stderr);
+        assert!(!r.all().contains("9434765919"), "{}", r.all());
+    }
+    assert!(!w.path("rejects_9434765919.csv").exists());
+    assert!(!w.path("reports/tiny/x.csv").exists());
+    for (f, before) in ["returns.csv", "pipeline.toml", "hospital.csv"]
+        .iter()
+        .zip(inputs)
+    {
+        assert_eq!(std::fs::read(w.path(f)).unwrap(), before, "{f} was changed");
+    }
+    // The warehouse still works, and a file elsewhere is written (again and again).
+    assert_eq!(w.run(&["run", "pipeline.toml", "--run-id", "r2"]).code, 0);
+    for _ in 0..2 {
+        let r = w.run(&["validate", "pipeline.toml", "--rejects", "out.csv"]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        let text = std::fs::read_to_string(w.path("out.csv")).unwrap();
+        assert!(text.starts_with("file,line,field,reason,value"), "{text}");
+    }
+}

@@ -1,9 +1,10 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::ingest::{self, Mode};
-use crate::pipeline;
+use crate::error::InputError;
+use crate::ingest::{self, nhs, Mode};
+use crate::pipeline::{self, Pipeline};
 
 /// Read and check every input of a pipeline, writing nothing to the
 /// warehouse: the pipeline, its settings and key, every file's rows, the
@@ -27,6 +28,9 @@ pub struct Args {
 pub fn run(args: Args, log: &super::Log) -> Result<()> {
     log.set_step("validate");
     let p = pipeline::load(&args.pipeline)?;
+    if let Some(out) = &args.rejects {
+        refuse_rejects_path(&p, out)?;
+    }
     let summary = ingest::run(&p, Mode::Validate, log);
     log.finish();
     let summary = summary?;
@@ -58,4 +62,59 @@ pub fn run(args: Args, log: &super::Log) -> Result<()> {
         log.line("info", &line, &counts);
     }
     Ok(())
+}
+
+/// Refuses, before anything is read, a `--rejects` file that would replace
+/// what the pipeline reads or owns (an input file, the pipeline, its key
+/// file, anything in its warehouse or reports folder), or whose name reads
+/// as an NHS number (it is printed).
+fn refuse_rejects_path(p: &Pipeline, out: &Path) -> Result<(), InputError> {
+    let shown = out.display().to_string();
+    let refuse =
+        |why: &str| InputError::Argument(format!("--rejects {}: {why}", nhs::mask_text(&shown)));
+    if nhs::names_an_nhs_number(&shown) {
+        return Err(refuse(
+            "its name holds what reads as an NHS number; choose another",
+        ));
+    }
+    let target = where_it_would_be(out);
+    let own = [&p.warehouse, &p.reports];
+    if own
+        .iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .any(|d| target.starts_with(d))
+    {
+        return Err(refuse(
+            "is inside the pipeline's warehouse or reports folder; choose a file elsewhere",
+        ));
+    }
+    let mut read = vec![p.path.clone()];
+    read.extend(p.privacy.key_file.as_ref().map(|k| p.dir.join(k)));
+    for source in &p.sources {
+        let files = ingest::source_files(p, source).unwrap_or_default();
+        read.extend(files.into_iter().map(|f| f.path));
+    }
+    if read
+        .iter()
+        .filter_map(|r| r.canonicalize().ok())
+        .any(|r| r == target)
+    {
+        return Err(refuse(
+            "is a file the pipeline reads (an input, the pipeline file or its key); choose another",
+        ));
+    }
+    Ok(())
+}
+
+/// The absolute path a file would have once written (links resolved; the
+/// path as given where its folder does not exist).
+fn where_it_would_be(out: &Path) -> PathBuf {
+    if let Ok(p) = out.canonicalize() {
+        return p;
+    }
+    let folder = crate::files::folder_of(out);
+    match (folder.canonicalize(), out.file_name()) {
+        (Ok(f), Some(name)) => f.join(name),
+        _ => out.to_path_buf(),
+    }
 }

@@ -12,15 +12,27 @@ use crate::ingest::nhs::mask_text;
 /// The header of a rejects file.
 pub const COLUMNS: [&str; 5] = ["file", "line", "field", "reason", "value"];
 
-/// Writes every reject of every file; returns the number of rows written.
+/// Writes every reject of every file (whole or not at all: through a
+/// temporary file renamed into place); returns the number of rows written.
 pub fn write_validate_rejects(out: &Path, files: &[(String, DataFrame)]) -> ReportResult<usize> {
-    let mut w = csv::Writer::from_path(out).map_err(ReportError::file(out))?;
+    let folder = crate::files::folder_of(out);
+    if !folder.is_dir() {
+        let why = format!("its folder {} does not exist", folder.display());
+        return Err(ReportError::file(out)(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            why,
+        )));
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(COLUMNS).map_err(ReportError::file(out))?;
     let mut n = 0;
     for (path, df) in files {
         n += write_rows(&mut w, path, df).map_err(ReportError::file(out))?;
     }
-    w.flush().map_err(ReportError::file(out))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ReportError::file(out)(e.into_error()))?;
+    crate::files::write_atomic(out, &bytes, "rejects")?;
     Ok(n)
 }
 

@@ -107,10 +107,15 @@ fn digit_count(text: &str) -> usize {
 /// The byte spans of runs of digits (with separators between them) that hold
 /// a valid NHS number in any ten consecutive digits.
 fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
+    nhs_runs(text).into_iter().map(|(span, _)| span).collect()
+}
+
+/// [`nhs_spans`] with each run's digits.
+fn nhs_runs(text: &str) -> Vec<((usize, usize), Vec<u8>)> {
     digit_runs(text)
         .into_iter()
         .filter(|(_, d, _)| d.len() >= 10 && d.windows(10).any(valid_digits))
-        .map(|(span, _, _)| span)
+        .map(|(span, d, _)| (span, d))
         .collect()
 }
 
@@ -205,22 +210,38 @@ pub fn contains_nhs_number(text: &str) -> bool {
 /// (rejects, messages, logs, stored free text): any run of ten digits, with
 /// any separators, that forms a valid NHS number is replaced.
 pub fn mask_text(text: &str) -> std::borrow::Cow<'_, str> {
+    replace_runs(text, |_| REMOVED.to_string())
+}
+
+/// `text` with each run of digits that holds an NHS number (as
+/// [`mask_text`] finds them) replaced by `with(its digits)`.
+fn replace_runs(text: &str, with: impl Fn(&[u8]) -> String) -> std::borrow::Cow<'_, str> {
     if digit_count(text) < 10 {
         return std::borrow::Cow::Borrowed(text);
     }
-    let spans = nhs_spans(text);
-    if spans.is_empty() {
+    let runs = nhs_runs(text);
+    if runs.is_empty() {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
-    for (a, b) in spans {
+    for ((a, b), digits) in runs {
         out.push_str(&text[last..a]);
-        out.push_str(REMOVED);
+        out.push_str(&with(&digits));
         last = b;
     }
     out.push_str(&text[last..]);
     std::borrow::Cow::Owned(out)
+}
+
+/// A key's NHS number replaced by a keyed token: `[id ` and the first 12
+/// hex digits of the HMAC of its digits `]`.
+fn id_token(keyed: &Hmac<Sha256>, digits: &[u8]) -> String {
+    let ascii: Vec<u8> = digits.iter().map(|d| b'0' + d).collect();
+    let mut mac = keyed.clone();
+    mac.update(&ascii);
+    let hex = hex::encode(mac.finalize().into_bytes());
+    format!("[id {}]", &hex[..12])
 }
 
 /// A text column mapped whole by `f` to a column of type `dtype`, keeping its name.
@@ -268,6 +289,26 @@ pub fn mask(e: Expr) -> Expr {
             }
             part.apply_into_string_amortized(|v, buf| buf.push_str(&mask_text(v)))
                 .into_series()
+        })
+    })
+}
+
+/// `mask` for a column that is a key (a course, provider or spell id): each
+/// NHS number is replaced by a keyed token (`id_token`) rather than one
+/// marker, so ids that differ only in their numbers (`BK2023050103`,
+/// `BK2023050111`) stay apart, and no number is stored.
+pub fn mask_keyed(e: Expr, key: Arc<Vec<u8>>) -> Expr {
+    map_text(e, DataType::String, move |ca| {
+        let keyed = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes a key of any length");
+        in_parts(ca, |part| {
+            let masks = |v: &str| matches!(mask_text(v), std::borrow::Cow::Owned(_));
+            if !part.iter().flatten().any(masks) {
+                return part.clone().into_series();
+            }
+            part.apply_into_string_amortized(|v, buf| {
+                buf.push_str(&replace_runs(v, |d| id_token(&keyed, d)))
+            })
+            .into_series()
         })
     })
 }
@@ -420,6 +461,47 @@ mod tests {
             assert_eq!(mw[i], plain[i].as_deref(), "row {i}");
         }
         assert!(masked > 1000, "only {masked} values masked");
+    }
+
+    #[test]
+    fn a_key_keeps_ids_apart_that_differ_only_in_their_numbers() {
+        // 2023050103 and 2023050111 both pass the Modulus 11 check.
+        assert!(valid_digits(&[2, 0, 2, 3, 0, 5, 0, 1, 0, 3]));
+        assert!(valid_digits(&[2, 0, 2, 3, 0, 5, 0, 1, 1, 1]));
+        let ids = ["BK2023050103", "BK2023050111", "BK 202-305-0103", "C1"];
+        let out = df!("c" => ids)
+            .unwrap()
+            .lazy()
+            .select([
+                mask_keyed(col("c"), Arc::new(b"k".to_vec())).alias("keyed"),
+                mask(col("c")).alias("masked"),
+            ])
+            .collect()
+            .unwrap();
+        let text = |c: &str| -> Vec<String> {
+            let c = out.column(c).unwrap().str().unwrap().clone();
+            c.iter().map(|v| v.unwrap().to_string()).collect()
+        };
+        let (keyed, masked) = (text("keyed"), text("masked"));
+        // One marker merges the first two; keyed tokens keep them apart, give
+        // the same number written another way the same token, and show no digit run.
+        assert_eq!(masked[0], masked[1]);
+        assert_ne!(keyed[0], keyed[1]);
+        assert_eq!(keyed[2].replacen("BK ", "BK", 1), keyed[0]);
+        assert_eq!(keyed[3], "C1");
+        assert!(keyed[0].starts_with("BK[id ") && keyed[0].len() == "BK[id ]".len() + 12);
+        assert!(keyed.iter().all(|k| !contains_nhs_number(k)), "{keyed:?}");
+        // Another key gives other tokens.
+        let other = df!("c" => ids)
+            .unwrap()
+            .lazy()
+            .select([mask_keyed(col("c"), Arc::new(b"k2".to_vec()))])
+            .collect()
+            .unwrap();
+        assert_ne!(
+            other.column("c").unwrap().str().unwrap().get(0),
+            Some(keyed[0].as_str())
+        );
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub(super) fn with_lsoa_deciles(df: DataFrame, lookup: &DataFrame) -> PolarsResu
 }
 
 /// Maps values, normalises case and parses every declared field.
+/// Text fields that are keys (rows are grouped and matched on them): an
+/// NHS number in one is replaced by a keyed token, so distinct ids stay apart.
+const KEYS: [&str; 3] = [PROVIDER_ID, COURSE_ID, SPELL_ID];
+
 pub(super) fn parse_exprs(
     source: &Source,
     present: &[String],
@@ -94,6 +98,7 @@ pub(super) fn parse_exprs(
         let tex = match ftype {
             // Free text is stored only for declared dimensions and ids; an NHS
             // number typed into it never reaches the warehouse.
+            FieldType::Text if KEYS.contains(&field) => nhs::mask_keyed(m(field), key.clone()),
             FieldType::Text => nhs::mask(m(field)),
             FieldType::Enum(_) | FieldType::Code(_) => m(field),
             FieldType::Id => match source.id_kind {

@@ -100,10 +100,14 @@ pub fn tables(
     let from_baseline = prior_use_from_baseline(outcomes, notes)?;
     let eligible = outcomes.clone().lazy().filter(col(ELIGIBLE));
     let n_comparison = rows_in(eligible.clone().filter(is_comparison()))?;
+    // Decided on the controlled count, in both packs: a published pack says
+    // the count, and a rule on the exact one would show which side of 30 a
+    // shown 30 is.
+    let shown = crate::disclosure::publish_count(n_comparison as i64).unwrap_or(0);
     let run = p
         .matching
         .enabled
-        .unwrap_or(n_comparison >= matching::MIN_COMPARISON);
+        .unwrap_or(shown >= matching::MIN_COMPARISON as i64);
     let strata = strata(p);
     let run = run && n_comparison > 0;
     let (mut out, matched_primary) = match run {

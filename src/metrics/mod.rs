@@ -142,7 +142,8 @@ pub(crate) fn provider_table(
     Ok(t)
 }
 
-/// Counts of labels that were published as "Other", for the warnings.
+/// Counts of labels that were published as "Other", for the warnings (in a
+/// published pack, only counts that are shown).
 fn label_warnings(
     participants: &DataFrame,
     dims: &Dimensions,
@@ -179,7 +180,13 @@ fn label_warnings(
             .i64()?
             .get(0)
             .unwrap_or(0);
-        if n > 0 {
+        // Published only where the count is shown (8 or more): the "Other"
+        // rows show [c] for 1–7 and for none alike, and so must the notes.
+        let said = match published {
+            true => crate::disclosure::publish_count(n).is_some_and(|c| c > 0),
+            false => n > 0,
+        };
+        if said {
             out.push(format!(
                 "{} referral rows carry {what} the pipeline does not declare: they are shown as \"Other\" (declare them under [labels] or [providers] to show them).",
                 crate::disclosure::count_in_words(n, published)
@@ -624,6 +631,35 @@ mod tests {
         let note = superseded_note(12, Duplicates::Reject, false);
         assert!(note.starts_with("12 referral rows"), "{note}");
         assert!(note.contains("(neither counts)"));
+    }
+
+    #[test]
+    fn an_undeclared_label_is_noted_in_a_published_pack_only_where_its_count_is_shown() {
+        let dims = Dimensions {
+            providers: vec!["AAA".into()],
+            languages: vec!["English".into()],
+            age_bands: vec![],
+        };
+        let rows = |undeclared: usize| {
+            let mut langs = vec!["English"; 20];
+            langs.extend(vec!["Welsh"; undeclared]);
+            let providers = vec!["AAA"; langs.len()];
+            df!(PROVIDER_ID => providers, COURSE_LANGUAGE => langs).unwrap()
+        };
+        // None and a few look alike in a published pack (the "Other" row is [c] for both).
+        for n in [0, 3] {
+            assert_eq!(
+                label_warnings(&rows(n), &dims, true).unwrap(),
+                Vec::<String>::new()
+            );
+        }
+        assert_eq!(label_warnings(&rows(3), &dims, false).unwrap().len(), 1);
+        let said = label_warnings(&rows(9), &dims, true).unwrap();
+        assert_eq!(said.len(), 1);
+        assert!(
+            said[0].starts_with("10 referral rows carry course languages"),
+            "{said:?}"
+        );
     }
 
     #[test]

@@ -171,7 +171,10 @@ fn why_not_estimable(
     } else if costed.n_starters == 0.0 {
         Some("no starter has a full year of hospital follow-up before and after the course")
     } else if published
-        && (costed.n_starters < MIN_N_FOR_MEANS || costed.n_comparison < MIN_N_FOR_MEANS)
+        && [costed.n_starters, costed.n_comparison].iter().any(|n| {
+            // The controlled n, as every other figure's n ≥ 10 rule is tested.
+            crate::disclosure::publish_count(*n as i64).is_none_or(|c| (c as f64) < MIN_N_FOR_MEANS)
+        })
     {
         Some("fewer than 10 people with full follow-up in the starters or the comparison group")
     } else if nothing_covered {
@@ -222,9 +225,13 @@ mod tests {
                 .contains("no comparison group")
         );
         assert!(why(&ok, costed(0.0, 30.0), true, false, Some(1.0)).contains("no starter"));
-        // Fewer than 10 in a group: refused when published, estimated internally.
-        assert!(why(&ok, costed(9.0, 30.0), true, false, Some(1.0)).contains("fewer than 10"));
-        assert_eq!(why(&ok, costed(9.0, 30.0), false, false, Some(1.0)), "");
+        // Fewer than 10 in a group once rounded (7 is [c]): refused when
+        // published, estimated internally. 9 is shown as 10, as every other
+        // figure's n is tested.
+        assert!(why(&ok, costed(7.0, 30.0), true, false, Some(1.0)).contains("fewer than 10"));
+        assert!(why(&ok, costed(50.0, 7.0), true, false, Some(1.0)).contains("fewer than 10"));
+        assert_eq!(why(&ok, costed(7.0, 30.0), false, false, Some(1.0)), "");
+        assert_eq!(why(&ok, costed(9.0, 30.0), true, false, Some(1.0)), "");
         assert!(why(&ok, costed(50.0, 30.0), true, true, Some(1.0)).contains("no hospital outcome"));
         assert!(
             why(&ok, costed(50.0, 30.0), true, false, None).contains("total cost is suppressed")

@@ -74,26 +74,112 @@ pub fn valid_digits(d: &[u8]) -> bool {
     check == d[9] as u32
 }
 
-/// The first code point of each run of ten decimal digits (0 to 9) in the
-/// scripts an NHS number may be typed in: Arabic-Indic, Extended
-/// Arabic-Indic (Urdu), Devanagari, Bengali, Gurmukhi, Gujarati, Oriya,
-/// Tamil, Telugu, Kannada, Malayalam, Thai, Lao, Tibetan, Myanmar, Khmer,
-/// fullwidth, and the five mathematical digit sets.
-const DIGIT_ZEROS: [u32; 22] = [
-    0x0660, 0x06F0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0E50,
-    0x0ED0, 0x0F20, 0x1040, 0x17E0, 0xFF10, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6,
+/// Every character Unicode gives a digit value, beyond ASCII: each run of
+/// code points with consecutive values as (first code point, its value,
+/// length). The decimal digits of every script (Arabic-Indic, Devanagari,
+/// Bengali, Sinhala, Thai, Myanmar, NKo, Mongolian, Adlam, Hanifi Rohingya,
+/// fullwidth, mathematical, segmented …) and the digit forms (superscript,
+/// subscript, circled, parenthesised, with a full stop, dingbats), from
+/// Unicode 14.0 (Python's `unicodedata.digit`). An NHS number typed in any
+/// of them is still an NHS number.
+const DIGIT_RANGES: [(u32, u8, u8); 86] = [
+    (0x00B2, 2, 2),
+    (0x00B9, 1, 1),
+    (0x0660, 0, 10),
+    (0x06F0, 0, 10),
+    (0x07C0, 0, 10),
+    (0x0966, 0, 10),
+    (0x09E6, 0, 10),
+    (0x0A66, 0, 10),
+    (0x0AE6, 0, 10),
+    (0x0B66, 0, 10),
+    (0x0BE6, 0, 10),
+    (0x0C66, 0, 10),
+    (0x0CE6, 0, 10),
+    (0x0D66, 0, 10),
+    (0x0DE6, 0, 10),
+    (0x0E50, 0, 10),
+    (0x0ED0, 0, 10),
+    (0x0F20, 0, 10),
+    (0x1040, 0, 10),
+    (0x1090, 0, 10),
+    (0x1369, 1, 9),
+    (0x17E0, 0, 10),
+    (0x1810, 0, 10),
+    (0x1946, 0, 10),
+    (0x19D0, 0, 10),
+    (0x19DA, 1, 1),
+    (0x1A80, 0, 10),
+    (0x1A90, 0, 10),
+    (0x1B50, 0, 10),
+    (0x1BB0, 0, 10),
+    (0x1C40, 0, 10),
+    (0x1C50, 0, 10),
+    (0x2070, 0, 1),
+    (0x2074, 4, 6),
+    (0x2080, 0, 10),
+    (0x2460, 1, 9),
+    (0x2474, 1, 9),
+    (0x2488, 1, 9),
+    (0x24EA, 0, 1),
+    (0x24F5, 1, 9),
+    (0x24FF, 0, 1),
+    (0x2776, 1, 9),
+    (0x2780, 1, 9),
+    (0x278A, 1, 9),
+    (0xA620, 0, 10),
+    (0xA8D0, 0, 10),
+    (0xA900, 0, 10),
+    (0xA9D0, 0, 10),
+    (0xA9F0, 0, 10),
+    (0xAA50, 0, 10),
+    (0xABF0, 0, 10),
+    (0xFF10, 0, 10),
+    (0x104A0, 0, 10),
+    (0x10A40, 1, 4),
+    (0x10D30, 0, 10),
+    (0x10E60, 1, 9),
+    (0x11052, 1, 9),
+    (0x11066, 0, 10),
+    (0x110F0, 0, 10),
+    (0x11136, 0, 10),
+    (0x111D0, 0, 10),
+    (0x112F0, 0, 10),
+    (0x11450, 0, 10),
+    (0x114D0, 0, 10),
+    (0x11650, 0, 10),
+    (0x116C0, 0, 10),
+    (0x11730, 0, 10),
+    (0x118E0, 0, 10),
+    (0x11950, 0, 10),
+    (0x11C50, 0, 10),
+    (0x11D50, 0, 10),
+    (0x11DA0, 0, 10),
+    (0x16A60, 0, 10),
+    (0x16AC0, 0, 10),
+    (0x16B50, 0, 10),
+    (0x1D7CE, 0, 10),
+    (0x1D7D8, 0, 10),
+    (0x1D7E2, 0, 10),
+    (0x1D7EC, 0, 10),
+    (0x1D7F6, 0, 10),
+    (0x1E140, 0, 10),
+    (0x1E2F0, 0, 10),
+    (0x1E950, 0, 10),
+    (0x1F100, 0, 1),
+    (0x1F101, 0, 10),
+    (0x1FBF0, 0, 10),
 ];
 
-/// A character's value as a decimal digit, in any script of [`DIGIT_ZEROS`].
+/// A character's value as a digit, in any script or form of [`DIGIT_RANGES`].
 fn digit_value(c: char) -> Option<u8> {
     if c.is_ascii_digit() {
         return Some(c as u8 - b'0');
     }
     let cp = c as u32;
-    DIGIT_ZEROS
-        .iter()
-        .find(|&&zero| (zero..zero + 10).contains(&cp))
-        .map(|zero| (cp - zero) as u8)
+    let i = DIGIT_RANGES.partition_point(|&(first, _, _)| first <= cp);
+    let (first, value, len) = *DIGIT_RANGES.get(i.checked_sub(1)?)?;
+    (cp < first + len as u32).then(|| value + (cp - first) as u8)
 }
 
 /// How many digits (of any script) `text` holds.
@@ -631,6 +717,14 @@ mod tests {
             "\u{0669}\u{0664}\u{0663} \u{0664}\u{0667}\u{0666} \u{0665}\u{0669}\u{0661}\u{0669}",
             "\u{096F}\u{096A}\u{0969}\u{096A}\u{096D}\u{096C}\u{096B}\u{096F}\u{0967}\u{096F}",
             "943 \u{09EA}\u{09ED}\u{09EC} 5919",
+            // Superscript, subscript, circled, Sinhala, NKo, Adlam, segmented.
+            "\u{2079}\u{2074}\u{00B3}\u{2074}\u{2077}\u{2076}\u{2075}\u{2079}\u{00B9}\u{2079}",
+            "\u{2089}\u{2084}\u{2083}\u{2084}\u{2087}\u{2086}\u{2085}\u{2089}\u{2081}\u{2089}",
+            "\u{2468}\u{2463}\u{2462}\u{2463}\u{2466}\u{2465}\u{2464}\u{2468}\u{2460}\u{2468}",
+            "\u{0DEF}\u{0DEA}\u{0DE9}\u{0DEA}\u{0DED}\u{0DEC}\u{0DEB}\u{0DEF}\u{0DE7}\u{0DEF}",
+            "\u{07C9}\u{07C4}\u{07C3} \u{07C4}\u{07C7}\u{07C6} \u{07C5}\u{07C9}\u{07C1}\u{07C9}",
+            "\u{1E959}\u{1E954}\u{1E953}\u{1E954}\u{1E957}\u{1E956}\u{1E955}\u{1E959}\u{1E951}\u{1E959}",
+            "\u{1FBF9}\u{1FBF4}\u{1FBF3}\u{1FBF4}\u{1FBF7}\u{1FBF6}\u{1FBF5}\u{1FBF9}\u{1FBF1}\u{1FBF9}",
         ] {
             assert!(contains_nhs_number(form), "{form}");
             let m = mask_text(form);

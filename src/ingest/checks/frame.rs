@@ -187,8 +187,47 @@ pub(super) fn parse(
     key: &Arc<Vec<u8>>,
 ) -> PolarsResult<DataFrame> {
     let (map_exprs, typed_exprs) = parse_exprs(source, present, key)?;
-    df.lazy()
-        .with_columns(map_exprs)
+    let mapped = df.lazy().with_columns(map_exprs).collect()?;
+    without_times(mapped, source, present)?
+        .lazy()
         .with_columns(typed_exprs)
         .collect()
+}
+
+/// A time after a date (`01/05/2023 00:00`, `2023-05-01T09:30:00`, as
+/// spreadsheets export dates): dates are days, so it is dropped.
+const TIME_AFTER_DATE: &str = r"[ T]+\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([AaPp][Mm])?$";
+
+/// The date fields' mapped values without a time after the date, where a
+/// column has one (a column with no `:` is left as it is, unscanned by the
+/// pattern), unless the field's own formats read times.
+fn without_times(df: DataFrame, source: &Source, present: &[String]) -> PolarsResult<DataFrame> {
+    let mut strip = Vec::new();
+    for (field, ftype) in source.kind.fields() {
+        let reads_times = source
+            .date_formats_for(field)
+            .iter()
+            .any(|(f, _)| f.contains("%H"));
+        if ftype != FieldType::Date || reads_times || !present.iter().any(|p| p == field) {
+            continue;
+        }
+        let has_time = df
+            .column(&mapped(field))?
+            .str()?
+            .iter()
+            .flatten()
+            .any(|v| v.contains(':'));
+        if has_time {
+            strip.push(
+                m(field)
+                    .str()
+                    .replace(lit(TIME_AFTER_DATE), lit(""), false)
+                    .alias(mapped(field)),
+            );
+        }
+    }
+    match strip.is_empty() {
+        true => Ok(df),
+        false => df.lazy().with_columns(strip).collect(),
+    }
 }

@@ -520,6 +520,19 @@ mod tests {
     }
 
     #[test]
+    fn a_time_after_a_date_is_dropped() {
+        let c = checked(
+            "A,1,generic,,p1,01/02/2024 00:00,0\nA,1,generic,,p2,02/02/2024 9:30 pm,0\nA,1,generic,,p3,03/02/2024 10:15:00,0\nA,1,generic,,p4,31/02/2024 10:00,0\n",
+        );
+        assert_eq!(
+            texts(&c.accepted, REFERRAL_DATE),
+            ["2024-02-01", "2024-02-02", "2024-02-03"]
+        );
+        assert_eq!(texts(&c.rejects, "line"), ["5"]);
+        assert_eq!(texts(&c.rejects, "value"), ["31/02/2024 10:00"]);
+    }
+
+    #[test]
     fn the_first_of_january_1900_is_not_a_real_date() {
         let c = checked(
             "A,1,generic,,p1,01/01/1900,0\nA,1,generic,,p2,02/01/1900,0\nA,1,generic,,p3,31/12/1899,0\n\

@@ -134,6 +134,35 @@ pub fn read_file(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable,
     }
 }
 
+/// Characters that take no room: a header holding one looks like one without.
+const ZERO_WIDTH: [char; 5] = ['\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}', '\u{feff}'];
+
+/// A header as it is matched: zero-width characters removed, every run of
+/// white space (any Unicode space) one space, trimmed, case folded.
+/// `Course\u{a0}Start`, `Course  Start` and `course start` are one header.
+fn header_key(h: &str) -> String {
+    let visible = h.replace(ZERO_WIDTH, "");
+    visible
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// A header as a message shows it: a space other than a plain one, a
+/// zero-width or a control character written as its code (`\u{a0}`), so
+/// two headers that look alike can be told apart.
+fn shown_header(h: &str) -> String {
+    let unseen =
+        |c: char| c != ' ' && (c.is_whitespace() || c.is_control() || ZERO_WIDTH.contains(&c));
+    h.chars()
+        .map(|c| match unseen(c) {
+            true => format!("\\u{{{:x}}}", c as u32),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
 /// Finds the index of each mapped header, or says which are missing.
 fn locate(
     path: &Path,
@@ -146,7 +175,7 @@ fn locate(
         let at: Vec<usize> = headers
             .iter()
             .enumerate()
-            .filter(|(_, h)| h.trim().eq_ignore_ascii_case(header.trim()))
+            .filter(|(_, h)| header_key(h) == header_key(header))
             .map(|(i, _)| i + 1)
             .collect();
         match at[..] {
@@ -168,7 +197,7 @@ fn locate(
         let shown: Vec<String> = headers
             .iter()
             .take(30)
-            .map(|h| format!("\"{h}\""))
+            .map(|h| format!("\"{}\"", shown_header(h)))
             .collect();
         return Err(file_err(
             path,
@@ -1008,6 +1037,24 @@ mod tests {
         assert_eq!(
             e,
             "x.csv: missing columns \"start\" (for course_start_date), \"person\" (for person_id), \"programme\" (for programme), \"referred\" (for referral_date), \"sessions\" (for sessions_attended); the header row has \"provider\", \"course\""
+        );
+    }
+
+    #[test]
+    fn headers_match_whatever_their_spaces_and_case() {
+        // A no-break space, a zero-width space, two spaces and capitals.
+        let header = "PROVIDER,co\u{200b}urse,programme,  start ,\u{a0}person\u{3000},Referred,sessions";
+        let text = format!("{header}\nA,1,generic,,p1,01/02/2024,0\n");
+        let t = read("", text.as_bytes()).unwrap();
+        assert_eq!(cells(t, "person_id"), [Some("p1".to_string())]);
+        // A header still missing is shown with its unseen characters written out.
+        let e = read("", "pro\u{a0}vider,co\u{200b}urse\nA,1\n".as_bytes())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.ends_with("the header row has \"pro\\u{a0}vider\", \"co\\u{200b}urse\""),
+            "{e}"
         );
     }
 }

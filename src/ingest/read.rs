@@ -1043,7 +1043,8 @@ mod tests {
     #[test]
     fn headers_match_whatever_their_spaces_and_case() {
         // A no-break space, a zero-width space, two spaces and capitals.
-        let header = "PROVIDER,co\u{200b}urse,programme,  start ,\u{a0}person\u{3000},Referred,sessions";
+        let header =
+            "PROVIDER,co\u{200b}urse,programme,  start ,\u{a0}person\u{3000},Referred,sessions";
         let text = format!("{header}\nA,1,generic,,p1,01/02/2024,0\n");
         let t = read("", text.as_bytes()).unwrap();
         assert_eq!(cells(t, "person_id"), [Some("p1".to_string())]);

@@ -56,17 +56,21 @@ pub struct Pack {
     pub removed: Vec<String>,
 }
 
-/// A run id names a folder: `[A-Za-z0-9._-]`, 1 to 64 characters, and not
+/// A run id names a folder: `[A-Za-z0-9._-]`, 1 to 64 characters, neither
 /// starting with `.` (so never `.` or `..`, and never a hidden name, which
-/// smpeval keeps for its own temporary folders).
+/// smpeval keeps for its own temporary folders) nor ending with one (a
+/// Windows share drops it); never `latest` or `latest-internal` in any case
+/// (a share that ignores case would take it for the link).
 pub fn check_run_id(id: &str) -> Result<(), InputError> {
     let ok_chars = id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if id.is_empty() || id.len() > RUN_ID_MAX || !ok_chars || id.starts_with('.') {
+    let dots = id.starts_with('.') || id.ends_with('.');
+    if id.is_empty() || id.len() > RUN_ID_MAX || !ok_chars || dots {
+        let shown: String = id.chars().take(80).collect();
         return Err(InputError::Argument(format!(
-            "--run-id \"{}\" is not a usable run id: use 1 to {RUN_ID_MAX} letters, digits, `.`, `_` or `-`, not starting with `.`",
-            id.chars().take(80).collect::<String>()
+            "--run-id \"{}\" is not a usable run id: use 1 to {RUN_ID_MAX} letters, digits, `.`, `_` or `-`, not starting or ending with `.`",
+            shown.escape_default()
         )));
     }
     if crate::ingest::nhs::names_an_nhs_number(id) {
@@ -74,7 +78,10 @@ pub fn check_run_id(id: &str) -> Result<(), InputError> {
             "--run-id holds what reads as an NHS number: a run id names the pack and is shown in it; choose another".into(),
         ));
     }
-    if [LATEST, LATEST_INTERNAL].contains(&id) {
+    if [LATEST, LATEST_INTERNAL]
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case(id))
+    {
         return Err(InputError::Argument(format!(
             "--run-id \"{id}\" is not a usable run id: `{LATEST}` and `{LATEST_INTERNAL}` name the links to the newest packs"
         )));
@@ -640,9 +647,26 @@ mod tests {
         }
         let long = "x".repeat(RUN_ID_MAX + 1);
         for bad in [
-            "", ".", "..", ".hidden", "a/b", "/abs", "..\\x", "a b", "é", "a\nb", &long,
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "a/b",
+            "/abs",
+            "..\\x",
+            "a b",
+            "é",
+            "a\nb",
+            &long,
+            "x.",
+            "latest",
+            "LATEST",
+            "Latest-Internal",
         ] {
             assert!(check_run_id(bad).is_err(), "{bad:?}");
         }
+        // Shown on one line, whatever it holds.
+        let e = check_run_id("a\nb").unwrap_err().to_string();
+        assert!(e.starts_with("--run-id \"a\\nb\""), "{e}");
     }
 }

@@ -235,7 +235,7 @@ pub fn evaluate(
         .with_row_index(hospital::PID, None);
     let h = hospital_figures(p, snap, &r, &persons, published, &mut notes)?;
     tables.extend(h.tables);
-    tables.extend(pam_tables(p, snap, &persons, &mut notes)?);
+    tables.extend(pam_tables(p, snap, &persons, dims, &mut notes)?);
     tables.push(providers::case_mix_adjusted(refs, dims)?);
     tables.push(trend::monthly(refs, r.period)?);
     tables.extend(quality_tables(p, snap, &r, published)?);
@@ -499,11 +499,12 @@ fn pam_tables(
     p: &Pipeline,
     snap: &warehouse::Snapshot,
     persons: &LazyFrame,
+    dims: &Dimensions,
     notes: &mut Vec<String>,
 ) -> MetricsResult<Vec<Table>> {
     let scores = pam::scores_or_empty(read(snap, warehouse::PAM_SCORES)?, notes)?;
     let paired = pam::paired(persons, &scores, &p.settings).collect()?.lazy();
-    pam::tables(&paired)
+    pam::tables(&paired, dims)
 }
 
 /// Data quality: rows read, rejected and superseded per file, and rejects by provider.

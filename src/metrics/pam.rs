@@ -222,7 +222,7 @@ fn shown(t: Table, name: &str, from: &str, n: &str) -> Table {
 
 /// PAM of paired starters: the summary, the level transitions and levels,
 /// the change by baseline level and by provider.
-pub fn tables(paired: &LazyFrame) -> MetricsResult<Vec<Table>> {
+pub fn tables(paired: &LazyFrame, dims: &super::Dimensions) -> MetricsResult<Vec<Table>> {
     let t = transitions(paired)?;
     let [transitions, levels] = level_tables(&t)?;
     Ok(vec![
@@ -230,7 +230,7 @@ pub fn tables(paired: &LazyFrame) -> MetricsResult<Vec<Table>> {
         transitions,
         levels,
         by_baseline_table(paired)?,
-        by_provider_table(paired)?,
+        by_provider_table(paired, dims)?,
     ])
 }
 
@@ -297,11 +297,12 @@ fn by_baseline_table(paired: &LazyFrame) -> MetricsResult<Table> {
     Ok(shown(t, "mean_change", "mean_change_x", "n"))
 }
 
-/// The mean change in score by provider, with its Student-t 95% interval.
-fn by_provider_table(paired: &LazyFrame) -> MetricsResult<Table> {
+/// The mean change in score by provider, with its Student-t 95% interval:
+/// every declared provider listed, one with no paired starters shown like
+/// one with a few (`[c]`).
+fn by_provider_table(paired: &LazyFrame, dims: &super::Dimensions) -> MetricsResult<Table> {
     let df = by_provider(paired)?;
-    let t = Table::new("pam_by_provider", "PAM change by provider", df)
-        .labels(&[PROVIDER_ID])
+    let t = super::provider_table("pam_by_provider", "PAM change by provider", df, dims)?
         .counts(&["pam_n"])
         .hidden(&["pam_change_x", "pam_half"])
         .base("pam_n");
@@ -316,6 +317,30 @@ fn by_provider_table(paired: &LazyFrame) -> MetricsResult<Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_provider_with_no_paired_starters_looks_like_one_with_a_few() {
+        let dims = super::super::Dimensions {
+            providers: vec!["AAA".into(), "BBB".into(), "CCC".into()],
+            languages: vec![],
+            age_bands: vec![],
+        };
+        // AAA 12 paired starters, BBB 2, CCC none.
+        let mut providers = vec!["AAA"; 12];
+        providers.extend(["BBB"; 2]);
+        let change: Vec<f64> = (0..14).map(|i| i as f64).collect();
+        let paired = df!(INDEX_PROVIDER => providers, "change" => change)
+            .unwrap()
+            .lazy();
+        let mut t = by_provider_table(&paired, &dims).unwrap();
+        crate::disclosure::finalize(&mut t, true).unwrap();
+        let n: Vec<String> = (0..t.height()).map(|i| t.text(i, "pam_n")).collect();
+        let hidden: Vec<bool> = (0..3).map(|i| t.is_suppressed(i, "pam_n")).collect();
+        assert_eq!(
+            (&n[..1], hidden),
+            (&["10".to_string()][..], vec![false, true, true])
+        );
+    }
 
     fn gains(pre: &[f64], post: &[f64], cut: f64) -> DataFrame {
         df!("score_pre" => pre, "score_post" => post)

@@ -423,27 +423,24 @@ mod tests {
                 .counts(&["n"])
                 .exact_of(&["same"], &["n"])
         };
-        let mut t = table();
-        finalize(&mut t, true).unwrap();
+        let same = |published: bool| {
+            let mut t = table();
+            finalize(&mut t, published).unwrap();
+            let v: Vec<Option<bool>> =
+                t.df.column("same")
+                    .unwrap()
+                    .bool()
+                    .unwrap()
+                    .iter()
+                    .collect();
+            (v, t.is_suppressed(0, "same"), t.is_suppressed(1, "same"))
+        };
         // 5 is [c]; 9 rounds to 10 and is shown; 12 to 10; 40 stays.
-        let same: Vec<Option<bool>> =
-            t.df.column("same")
-                .unwrap()
-                .bool()
-                .unwrap()
-                .iter()
-                .collect();
-        assert_eq!(same, [None, Some(true), Some(true), Some(false)]);
-        assert!(t.is_suppressed(0, "same") && !t.is_suppressed(1, "same"));
-        let mut t = table();
-        finalize(&mut t, false).unwrap();
-        let same: Vec<Option<bool>> =
-            t.df.column("same")
-                .unwrap()
-                .bool()
-                .unwrap()
-                .iter()
-                .collect();
-        assert_eq!(same, [Some(true), Some(true), Some(true), Some(false)]);
+        assert_eq!(
+            same(true),
+            (vec![None, Some(true), Some(true), Some(false)], true, false)
+        );
+        let (internal, _, _) = same(false);
+        assert_eq!(internal, [Some(true), Some(true), Some(true), Some(false)]);
     }
 }

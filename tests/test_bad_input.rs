@@ -386,6 +386,20 @@ fn returns_with_no_rows_fail_validate_and_run_alike() {
             out.stderr
         );
     }
+    // run refuses before its ingest commits a version of nothing.
+    assert!(!w.path("wh/CURRENT").exists());
+    // An evaluation period set does not turn "no rows at all" into "none in the period".
+    let dated = provider_pipeline("").replace(
+        "[settings]",
+        "[settings]\nevaluation_start = \"2023-04-01\"\nevaluation_end = \"2024-03-31\"",
+    );
+    w.write("pipeline.toml", dated);
+    let r = w.run(&["run", "pipeline.toml"]);
+    assert!(
+        r.stderr.contains("the provider returns hold no referrals"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -453,22 +453,25 @@ fn refuse_unversioned(dir: &Path) -> Result<()> {
 
 /// Reads and checks every input; in `Mode::Ingest` also writes the warehouse.
 pub fn run(pipeline: &Pipeline, mode: Mode, progress: &dyn Progress) -> Result<Summary> {
-    run_with(pipeline, mode, progress, true)
+    run_with(pipeline, mode, progress, false)
 }
 
 /// An ingest a report follows at once (`smpeval run`): the report counts
 /// the linkage and warns of it, so the ingest does neither (one pass over
-/// the hospital rows, not two; one warning, not two).
+/// the hospital rows, not two; one warning, not two); and returns with no
+/// rows at all, which the report would refuse, are refused before anything
+/// is committed.
 pub fn run_before_report(pipeline: &Pipeline, progress: &dyn Progress) -> Result<Summary> {
-    run_with(pipeline, Mode::Ingest, progress, false)
+    run_with(pipeline, Mode::Ingest, progress, true)
 }
 
-/// `run`, counting the linkage (into the version, and its warning) or not.
+/// `run`, on its own (counting the linkage into the version, with its
+/// warning) or before a report (`then_report`).
 fn run_with(
     pipeline: &Pipeline,
     mode: Mode,
     progress: &dyn Progress,
-    linkage: bool,
+    then_report: bool,
 ) -> Result<Summary> {
     let key = Arc::new(pipeline.hmac_key()?);
     let fingerprint = nhs::key_fingerprint(&key);
@@ -497,7 +500,8 @@ fn run_with(
         Mode::Ingest | Mode::Repair => Vec::new(),
     };
     let unchanged = manifest_reports(&previous, &skipped);
-    let mut warnings = match (refusals(pipeline, mode, &prepared, &unchanged), mode) {
+    let checked = refusals(pipeline, mode, &prepared, &unchanged, then_report);
+    let mut warnings = match (checked, mode) {
         (Ok(w), _) => w,
         (Err(e), Mode::Ingest | Mode::Repair) => return Err(e),
         (Err(e), Mode::Validate) => return Ok(refused(pipeline, prepared, validate_rejects, e)),
@@ -515,7 +519,7 @@ fn run_with(
             prepared: &prepared,
             removed: &removed,
             fingerprint: &fingerprint,
-            count_linkage: linkage,
+            count_linkage: !then_report,
         };
         let made = commit(pipeline, mode, changes, progress)?;
         let committed = made.is_some();
@@ -525,7 +529,7 @@ fn run_with(
     let mut files: Vec<FileReport> = prepared.into_iter().map(|p| p.report).collect();
     if mode == Mode::Ingest {
         files.extend(unchanged);
-        if linkage {
+        if !then_report {
             warnings.extend(warehouse_linkage_warning(pipeline, true)?);
         }
     }
@@ -563,15 +567,20 @@ fn refused(
 
 /// What stops a run once every file is read: a file over the reject limit
 /// (one skipped as unchanged too: the limit may have been lowered since),
-/// and, for validate, what the report would refuse. Validate's warnings.
+/// returns with no rows when a report follows, and, for validate, what the
+/// report would refuse. Validate's warnings.
 fn refusals(
     pipeline: &Pipeline,
     mode: Mode,
     prepared: &[Prepared],
     unchanged: &[FileReport],
+    then_report: bool,
 ) -> Result<Vec<String>> {
     let reports = prepared.iter().map(|p| &p.report).chain(unchanged);
     refuse_too_many_rejects(pipeline, reports)?;
+    if then_report {
+        refuse_empty_returns(pipeline, prepared, unchanged)?;
+    }
     match mode {
         Mode::Validate => refuse_or_warn_as_report(pipeline, prepared),
         Mode::Ingest | Mode::Repair => Ok(Vec::new()),
@@ -787,7 +796,7 @@ fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Resul
     let none_at_all = !returns.is_empty() && returns.iter().all(|r| r.height() == 0);
     let in_period = linkage::referrals_in_period(&returns, &pipeline.settings)?;
     if none_at_all || in_period == Some(0) {
-        return Err(InputError::Argument(no_referrals_message(pipeline)).into());
+        return Err(InputError::Argument(no_referrals_message(pipeline, none_at_all)).into());
     }
     // A spilled extract's rows are read back from its spill, a file at a time.
     let hospital: Vec<LazyFrame> = of(SourceKind::Hospital)
@@ -804,10 +813,36 @@ fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Resul
         .collect())
 }
 
-/// The refusal when no referral falls in the evaluation period (validate and report).
-pub fn no_referrals_message(pipeline: &Pipeline) -> String {
+/// Returns with no rows at all (every file empty, or every row rejected),
+/// refused as the report would refuse them.
+fn refuse_empty_returns(
+    pipeline: &Pipeline,
+    prepared: &[Prepared],
+    unchanged: &[FileReport],
+) -> Result<()> {
+    let is_returns = |name: &str| {
+        pipeline
+            .sources
+            .iter()
+            .any(|s| s.name == name && s.kind == SourceKind::ProviderReturns)
+    };
+    let returns: Vec<&FileReport> = prepared
+        .iter()
+        .map(|p| &p.report)
+        .chain(unchanged)
+        .filter(|r| is_returns(&r.source))
+        .collect();
+    if !returns.is_empty() && returns.iter().all(|r| r.accepted == 0) {
+        return Err(InputError::Argument(no_referrals_message(pipeline, true)).into());
+    }
+    Ok(())
+}
+
+/// The refusal when no referral falls in the evaluation period (validate
+/// and report), or the returns hold none at all (`none_at_all`).
+pub fn no_referrals_message(pipeline: &Pipeline, none_at_all: bool) -> String {
     let s = &pipeline.settings;
-    if s.evaluation_start.is_none() && s.evaluation_end.is_none() {
+    if none_at_all || (s.evaluation_start.is_none() && s.evaluation_end.is_none()) {
         return "the provider returns hold no referrals (each file is empty, or every row was rejected)".into();
     }
     format!(

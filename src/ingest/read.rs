@@ -652,7 +652,6 @@ fn check_delimiter(path: &Path, headers: &[String], delim: char) -> Result<(), I
     }
 }
 
-/// The reject for a row with another number of fields than the header.
 /// A record a stray quote ran on from `line` to `last`: rejected whole, its
 /// lines named (the rows inside it are not read).
 fn unclosed_quote(line: u32, last: u32) -> Reject {
@@ -667,6 +666,7 @@ fn unclosed_quote(line: u32, last: u32) -> Reject {
     }
 }
 
+/// The reject for a row with another number of fields than the header.
 fn ragged(line: u32, fields: usize, header: usize) -> Reject {
     Reject {
         line,

@@ -301,7 +301,7 @@ fn returns(
         .ok_or_else(|| missing(&p.warehouse, "no participants: run `smpeval ingest` first"))?;
     if participants.height() == 0 {
         // Bad input, as validate says it (exit 2 in both).
-        return Err(InputError::Argument(crate::ingest::no_referrals_message(p)).into());
+        return Err(InputError::Argument(crate::ingest::no_referrals_message(p, true)).into());
     }
     let dims = Dimensions::from_pipeline(p);
     notes.extend(label_warnings(&participants, &dims, published)?);
@@ -319,7 +319,7 @@ fn returns(
     let refs = referrals(kept.clone(), s, &dims, data_as_at).collect()?;
     if refs.height() == 0 {
         // Bad input, as validate says it (exit 2 in both).
-        return Err(InputError::Argument(crate::ingest::no_referrals_message(p)).into());
+        return Err(InputError::Argument(crate::ingest::no_referrals_message(p, false)).into());
     }
     let period = period_of(s, &refs, &p.warehouse, notes)?;
     Ok(Returns {

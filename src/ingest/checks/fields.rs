@@ -158,13 +158,14 @@ fn date_rules(
                 value,
             ));
         }
-        // 1900-01-01 is Excel's day 1 and a common default for a missing date.
+        // Excel's day numbers 1 to 366 fall in 1900 (a number read as a
+        // date), and 1900-01-01 is a common default for a missing date.
         rules.push(fixed(
             field,
             t(field)
-                .lt_eq(date_lit("1900-01-01"))
+                .lt(date_lit(EARLIEST_PLAUSIBLE))
                 .or(t(field).gt(date_lit("2100-12-31"))),
-            "is not a plausible date (1900-01-01, a common stand-in for a missing date, or earlier; or after 2100)".into(),
+            "is not a plausible date (in 1900 or earlier, where 1900-01-01, a common stand-in for a missing date, and spreadsheet day numbers read as dates fall; or after 2100)".into(),
             value,
         ));
     }
@@ -173,7 +174,7 @@ fn date_rules(
 
 /// A discharge date that cannot be real: after 2100 (9999-12-31 is a
 /// common "not discharged yet"), more than a year after the hospital
-/// coverage ends where the pipeline states it, or on or before 1900-01-01
+/// coverage ends where the pipeline states it, or in 1900 or earlier
 /// without being a HES sentinel (those flag the spell instead). Left blank
 /// with a warning, the spell kept: it counts no bed days.
 fn discharge_rule(value: &Expr, settings: &Settings) -> Rule {
@@ -194,11 +195,14 @@ fn discharge_rule(value: &Expr, settings: &Settings) -> Rule {
         d.clone().gt(latest).or(d
             .clone()
             .gt(date_lit("1801-01-01"))
-            .and(d.lt_eq(date_lit("1900-01-01")))),
-        format!("is not a plausible discharge date ({after}, or on or before 1900-01-01)"),
+            .and(d.lt(date_lit(EARLIEST_PLAUSIBLE)))),
+        format!("is not a plausible discharge date ({after}, or in 1900 or earlier)"),
         value,
     )
 }
+
+/// The first plausible date: every date in 1900 or earlier is refused.
+const EARLIEST_PLAUSIBLE: &str = "1901-01-01";
 
 /// A date two formats read as different dates, its reason naming each reading.
 fn ambiguous_date_rule(

@@ -533,16 +533,18 @@ mod tests {
     }
 
     #[test]
-    fn the_first_of_january_1900_is_not_a_real_date() {
+    fn no_date_in_1900_or_earlier_is_a_real_date() {
+        // 28/02/1900 is Excel's day 59; 01/01/1901 is the first date kept.
         let c = checked(
-            "A,1,generic,,p1,01/01/1900,0\nA,1,generic,,p2,02/01/1900,0\nA,1,generic,,p3,31/12/1899,0\n\
-             A,1,generic,,p4,01/01/0001,0\nA,1,generic,,p5,1/1/23,0\nA,1,generic,,p6,31/12/9999,0\n",
+            "A,1,generic,,p1,01/01/1900,0\nA,1,generic,,p2,28/02/1900,0\nA,1,generic,,p3,31/12/1899,0\n\
+             A,1,generic,,p4,01/01/0001,0\nA,1,generic,,p5,1/1/23,0\nA,1,generic,,p6,31/12/9999,0\n\
+             A,1,generic,,p7,01/01/1901,0\n",
         );
-        assert_eq!(c.accepted.height(), 1);
-        assert_eq!(texts(&c.rejects, "line"), ["2", "4", "5", "6", "7"]);
+        assert_eq!(texts(&c.accepted, SOURCE_LINE), ["8"]);
+        assert_eq!(texts(&c.rejects, "line"), ["2", "3", "4", "5", "6", "7"]);
         assert!(texts(&c.rejects, "reason")
             .iter()
-            .all(|r| r.starts_with("is not a plausible date (1900-01-01")));
+            .all(|r| r.starts_with("is not a plausible date (in 1900 or earlier")));
     }
 
     #[test]

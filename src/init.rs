@@ -99,6 +99,14 @@ impl Sample {
 /// Reads the header and a sample of rows, guessing encoding, delimiter and
 /// how many title rows sit above the header.
 pub fn read_sample(path: &Path) -> Result<Sample, InputError> {
+    let shown = path.to_string_lossy();
+    if crate::ingest::nhs::names_an_nhs_number(&shown) {
+        // Refused as ingest refuses it: the name would be written into the pipeline.
+        return Err(InputError::File {
+            path: crate::ingest::nhs::mask_text(&shown).into_owned().into(),
+            message: "its name (or a folder's) holds what reads as an NHS number: rename it".into(),
+        });
+    }
     let bad = |m: String| InputError::File {
         path: path.to_path_buf(),
         message: m,
@@ -111,6 +119,10 @@ pub fn read_sample(path: &Path) -> Result<Sample, InputError> {
         return Err(bad(
             "init reads CSV files; save the sheet as CSV, or copy a CSV source's block and set format = \"xlsx\"".into(),
         ));
+    }
+    // A workbook, UTF-16 or binary file is said to be one, as validate says it.
+    if let Some(why) = crate::ingest::read::not_text(&bytes) {
+        return Err(bad(why.into()));
     }
     let (text, windows_1252) = decode(&bytes);
     let lines: Vec<&str> = text.lines().take(SAMPLE_ROWS + 20).collect();

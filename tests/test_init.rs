@@ -91,3 +91,29 @@ fn init_finds_title_rows_and_mixed_date_formats() {
     assert!(text.contains("files = [\"../data/acme.csv\"]"), "{text}");
     assert!(v.stdout.contains("3 rows read, 0 rejected"), "{}", v.stdout);
 }
+
+#[test]
+fn init_refuses_a_file_that_is_not_csv_text_or_is_named_with_an_nhs_number() {
+    let w = sample_copy();
+    let book = std::fs::read(w.path("sample_data/eastleigh_returns.xlsx")).unwrap();
+    w.write("book.csv", &book);
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend("a,b\n1,2\n".encode_utf16().flat_map(|u| u.to_le_bytes()));
+    w.write("wide.csv", &utf16);
+    let good = std::fs::read(w.path("sample_data/northside_returns.csv")).unwrap();
+    w.write("returns_9434765919.csv", &good);
+    for (file, why) in [
+        ("book.csv", "XLSX workbook"),
+        ("wide.csv", "UTF-16"),
+        (
+            "returns_9434765919.csv",
+            "holds what reads as an NHS number",
+        ),
+    ] {
+        let r = w.run(&["init", "--returns", file, "--out", "p.toml"]);
+        assert_eq!(r.code, 2, "{file}: {}", r.all());
+        assert!(r.stderr.contains(why), "{file}: {}", r.stderr);
+        assert!(!r.all().contains("9434765919"), "{}", r.all());
+        assert!(!w.path("p.toml").exists(), "{file}");
+    }
+}

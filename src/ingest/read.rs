@@ -215,7 +215,7 @@ fn locate(
 
 /// What a file that is not CSV text looks like, from its first bytes: an
 /// analyst's words for it and what to do, or None for text.
-fn not_text(bytes: &[u8]) -> Option<&'static str> {
+pub(crate) fn not_text(bytes: &[u8]) -> Option<&'static str> {
     let head = &bytes[..bytes.len().min(8192)];
     if head.starts_with(b"PK\x03\x04") {
         Some("it looks like an XLSX workbook (a zip file), not CSV text: declare format = \"xlsx\" for its source, or save it as CSV")

@@ -133,13 +133,18 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFi
         refuse_nhs_number_in_name(&clean_path(&full))?;
         // A file named without wildcards must be there, and be a file.
         if !pattern.contains(['*', '?', '[']) && !full.is_file() {
-            missing.get_or_insert(InputError::File {
-                path: clean_path(&full),
-                message: match full.exists() {
-                    true => "named in the pipeline's `files`, but not a regular file".into(),
-                    false => "named in the pipeline's `files`, but not found".into(),
+            let there = std::fs::symlink_metadata(&full).is_ok();
+            missing.get_or_insert((
+                there,
+                InputError::File {
+                    path: clean_path(&full),
+                    message: match (full.exists(), there) {
+                        (true, _) => "named in the pipeline's `files`, but not a regular file (a folder, a pipe or a device)".into(),
+                        (false, true) => "named in the pipeline's `files`, but a link to nothing".into(),
+                        (false, false) => "named in the pipeline's `files`, but not found".into(),
+                    },
                 },
-            });
+            ));
         }
         for m in matches.flatten() {
             let m = clean_path(&m);
@@ -161,9 +166,12 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFi
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    // (With nothing found at all, the source's own message says so.)
-    if let Some(e) = missing.filter(|_| !out.is_empty()) {
-        return Err(e);
+    // With nothing found at all, the source's own message says so, unless
+    // the named path is there as something other than a file.
+    if let Some((there, e)) = missing {
+        if there || !out.is_empty() {
+            return Err(e);
+        }
     }
     if out.is_empty() {
         return Err(InputError::NoFiles {
@@ -1175,6 +1183,20 @@ mod tests {
             e.contains("missing.csv: named in the pipeline's `files`, but not found"),
             "{e}"
         );
+        // Named alone: a folder or a link to nothing is said to be one; a
+        // missing file is the source's own "matched no files".
+        std::fs::create_dir(dir.path().join("folder.csv")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.csv"), dir.path().join("link.csv"))
+            .unwrap();
+        for (name, says) in [
+            ("folder.csv", "but not a regular file"),
+            ("link.csv", "but a link to nothing"),
+            ("missing.csv", "matched no files"),
+        ] {
+            p.sources[0].files = vec![name.into()];
+            let e = source_files(&p, &p.sources[0]).unwrap_err().to_string();
+            assert!(e.contains(says), "{name}: {e}");
+        }
     }
 
     #[test]

@@ -709,3 +709,23 @@ fn an_nhs_number_declared_as_a_pseudonym_is_never_stored() {
     assert_eq!(strs(&df, "person_id"), vec!["PSEUDO-7".to_string()]);
     assert!(!r.all().contains(NHS[0]));
 }
+
+#[test]
+fn a_workbook_without_the_named_sheet_lists_its_sheets_in_words() {
+    let w = sample_copy();
+    let text = std::fs::read_to_string(w.path("pipelines/sample.toml")).unwrap();
+    assert!(text.contains("sheet = \"Referrals\""));
+    w.write(
+        "pipelines/sample.toml",
+        text.replace("sheet = \"Referrals\"", "sheet = \"Refs\""),
+    );
+    let r = w.run(&["validate", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("the workbook has no sheet named \"Refs\" (its sheets: \"Referrals\""),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("Xlsx error"), "{}", r.stderr);
+}

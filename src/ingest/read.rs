@@ -726,12 +726,23 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
             .cloned()
             .ok_or_else(|| file_err(path, "the workbook has no sheets"))?,
     };
+    let names = book.sheet_names();
+    if !names.contains(&sheet) {
+        let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+        return Err(file_err(
+            path,
+            format!(
+                "the workbook has no sheet named \"{sheet}\" (its sheets: {}); set `sheet` for its source",
+                quoted.join(", ")
+            ),
+        ));
+    }
     let range = book.worksheet_range(&sheet).map_err(|e| {
         file_err(
             path,
             format!(
                 "cannot read sheet \"{sheet}\" (sheets: {}): {e}",
-                book.sheet_names().join(", ")
+                names.join(", ")
             ),
         )
     })?;

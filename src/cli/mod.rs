@@ -235,19 +235,30 @@ impl Log {
     }
     /// The error chain: `error: …` and `caused by: …` lines, or one JSON object.
     pub fn error(&self, err: &anyhow::Error) {
+        let chain: Vec<String> = err.chain().map(|c| in_words(&c.to_string())).collect();
         match self.format {
             LogFormat::Text => {
-                err_out!("error: {}", mask_text(&err.to_string()));
-                for cause in err.chain().skip(1) {
-                    err_out!("  caused by: {}", mask_text(&cause.to_string()));
+                err_out!("error: {}", mask_text(&chain[0]));
+                for cause in &chain[1..] {
+                    err_out!("  caused by: {}", mask_text(cause));
                 }
             }
-            LogFormat::Json => {
-                let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
-                self.line("error", &chain.join(": "), &[]);
-            }
+            LogFormat::Json => self.line("error", &chain.join(": "), &[]),
         }
     }
+}
+
+/// A message without the operating system's error number, which says
+/// nothing to an analyst ("No such file or directory (os error 2)").
+fn in_words(message: &str) -> String {
+    let mut out = message.to_string();
+    while let Some(at) = out.find(" (os error ") {
+        match out[at..].find(')') {
+            Some(end) => out.replace_range(at..at + end + 1, ""),
+            None => break,
+        }
+    }
+    out
 }
 
 impl crate::progress::Progress for Log {
@@ -411,5 +422,34 @@ fn print_details(summary: &crate::ingest::Summary) {
         for m in &f.warning_examples {
             out!("  kept: {}", mask_text(m));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_shown_without_the_system_error_number() {
+        assert_eq!(
+            in_words(
+                "a.toml: cannot read the pipeline file: No such file or directory (os error 2)"
+            ),
+            "a.toml: cannot read the pipeline file: No such file or directory"
+        );
+        assert_eq!(in_words("x (os error 13) and y (os error 21)"), "x and y");
+        assert_eq!(in_words("a plain message (one)"), "a plain message (one)");
+    }
+
+    #[test]
+    fn the_log_format_is_read_from_arguments_clap_refused() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(
+            log_format_in(args(&["--log-format", "json", "run"]).into_iter()) == LogFormat::Json
+        );
+        assert!(log_format_in(args(&["run", "--log-format=json"]).into_iter()) == LogFormat::Json);
+        assert!(
+            log_format_in(args(&["run", "--log-format", "text"]).into_iter()) == LogFormat::Text
+        );
     }
 }

@@ -158,6 +158,13 @@ fn date_rules(
                 value,
             ));
         }
+        // A year written with two digits (1/1/23) reads as the year 23.
+        rules.push(fixed(
+            field,
+            t(field).dt().year().lt(lit(100)),
+            "has a year before 100 (a two-digit year, as in 1/1/23?): write the year in full".into(),
+            value,
+        ));
         // Excel's day numbers 1 to 366 fall in 1900 (a number read as a
         // date), and 1900-01-01 is a common default for a missing date.
         rules.push(fixed(

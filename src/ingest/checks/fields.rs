@@ -162,7 +162,8 @@ fn date_rules(
         rules.push(fixed(
             field,
             t(field).dt().year().lt(lit(100)),
-            "has a year before 100 (a two-digit year, as in 1/1/23?): write the year in full".into(),
+            "has a year before 100 (a two-digit year, as in 1/1/23?): write the year in full"
+                .into(),
             value,
         ));
         // Excel's day numbers 1 to 366 fall in 1900 (a number read as a

@@ -99,14 +99,8 @@ impl Sample {
 /// Reads the header and a sample of rows, guessing encoding, delimiter and
 /// how many title rows sit above the header.
 pub fn read_sample(path: &Path) -> Result<Sample, InputError> {
-    let shown = path.to_string_lossy();
-    if crate::ingest::nhs::names_an_nhs_number(&shown) {
-        // Refused as ingest refuses it: the name would be written into the pipeline.
-        return Err(InputError::File {
-            path: crate::ingest::nhs::mask_text(&shown).into_owned().into(),
-            message: "its name (or a folder's) holds what reads as an NHS number: rename it".into(),
-        });
-    }
+    // Refused as ingest refuses it: the name would be written into the pipeline.
+    crate::ingest::refuse_nhs_number_in_name(path)?;
     let bad = |m: String| InputError::File {
         path: path.to_path_buf(),
         message: m,

@@ -78,12 +78,7 @@ fn refuse_rejects_path(p: &Pipeline, out: &Path) -> Result<(), InputError> {
         ));
     }
     let target = where_it_would_be(out);
-    let own = [&p.warehouse, &p.reports];
-    if own
-        .iter()
-        .filter_map(|d| d.canonicalize().ok())
-        .any(|d| target.starts_with(d))
-    {
+    if ingest::own_folders(p).iter().any(|d| target.starts_with(d)) {
         return Err(refuse(
             "is inside the pipeline's warehouse or reports folder; choose a file elsewhere",
         ));

@@ -323,13 +323,8 @@ fn remove_stale_scratch(tmp: &Path) {
         let pid = name
             .strip_prefix(VALIDATE_SCRATCH)
             .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<i32>().ok());
-        // SAFETY: kill with signal 0 sends nothing; it only asks whether the process exists.
-        let gone = pid.is_some_and(|pid| {
-            let asked = unsafe { libc::kill(pid, 0) };
-            asked == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-        });
-        if gone {
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !crate::warehouse::pid_running(pid)) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }

@@ -120,10 +120,7 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFi
     let mut missing = None;
     // smpeval's own output is never an input (a `**/*.csv` would match the
     // packs' tables and the warehouse's files).
-    let own: Vec<PathBuf> = [&pipeline.warehouse, &pipeline.reports]
-        .iter()
-        .filter_map(|d| std::fs::canonicalize(d).ok())
-        .collect();
+    let own = own_folders(pipeline);
     for pattern in &source.files {
         let full = pipeline.dir.join(pattern);
         let matches = glob::glob(&full.to_string_lossy()).map_err(|e| InputError::File {
@@ -187,10 +184,20 @@ pub fn source_files(pipeline: &Pipeline, source: &Source) -> Result<Vec<SourceFi
     Ok(out)
 }
 
+/// The pipeline's warehouse and reports folders, as absolute paths (those
+/// that exist): smpeval's own output, never an input nor a place for a
+/// file the analyst names.
+pub fn own_folders(pipeline: &Pipeline) -> Vec<PathBuf> {
+    [&pipeline.warehouse, &pipeline.reports]
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect()
+}
+
 /// A file whose path holds what reads as an NHS number is refused: a file's
 /// path is stored with its rows and shown in messages, `status` and the pack,
 /// where no NHS number may go. The message shows the path masked.
-fn refuse_nhs_number_in_name(path: &Path) -> Result<(), InputError> {
+pub(crate) fn refuse_nhs_number_in_name(path: &Path) -> Result<(), InputError> {
     let shown = path.to_string_lossy();
     if !nhs::names_an_nhs_number(&shown) {
         return Ok(());
@@ -575,8 +582,8 @@ fn refused(
 
 /// What stops a run once every file is read: a file over the reject limit
 /// (one skipped as unchanged too: the limit may have been lowered since),
-/// returns with no rows when a report follows, and, for validate, what the
-/// report would refuse. Validate's warnings.
+/// returns with no rows when a report follows (and in validate), and, for
+/// validate, what else the report would refuse. Validate's warnings.
 fn refusals(
     pipeline: &Pipeline,
     mode: Mode,
@@ -586,7 +593,7 @@ fn refusals(
 ) -> Result<Vec<String>> {
     let reports = prepared.iter().map(|p| &p.report).chain(unchanged);
     refuse_too_many_rejects(pipeline, reports)?;
-    if then_report {
+    if then_report || mode == Mode::Validate {
         refuse_empty_returns(pipeline, prepared, unchanged)?;
     }
     match mode {
@@ -801,10 +808,9 @@ fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Resul
     let returns: Vec<&DataFrame> = of(SourceKind::ProviderReturns)
         .map(|p| &p.accepted)
         .collect();
-    let none_at_all = !returns.is_empty() && returns.iter().all(|r| r.height() == 0);
-    let in_period = linkage::referrals_in_period(&returns, &pipeline.settings)?;
-    if none_at_all || in_period == Some(0) {
-        return Err(InputError::Argument(no_referrals_message(pipeline, none_at_all)).into());
+    // (Returns with no rows at all were refused before: `refuse_empty_returns`.)
+    if let Some(0) = linkage::referrals_in_period(&returns, &pipeline.settings)? {
+        return Err(InputError::Argument(no_referrals_message(pipeline, false)).into());
     }
     // A spilled extract's rows are read back from its spill, a file at a time.
     let hospital: Vec<LazyFrame> = of(SourceKind::Hospital)

@@ -190,13 +190,8 @@ fn digit_count(text: &str) -> usize {
     }
 }
 
-/// The byte spans of runs of digits (with separators between them) that hold
-/// a valid NHS number in any ten consecutive digits.
-fn nhs_spans(text: &str) -> Vec<(usize, usize)> {
-    nhs_runs(text).into_iter().map(|(span, _)| span).collect()
-}
-
-/// [`nhs_spans`] with each run's digits.
+/// The runs of digits (with separators between them) that hold a valid NHS
+/// number in any ten consecutive digits: each run's byte span and digits.
 fn nhs_runs(text: &str) -> Vec<((usize, usize), Vec<u8>)> {
     digit_runs(text)
         .into_iter()
@@ -289,7 +284,7 @@ fn digit_runs(text: &str) -> Vec<DigitRun> {
 
 /// True when the text holds an NHS number in any common written form.
 pub fn contains_nhs_number(text: &str) -> bool {
-    digit_count(text) >= 10 && !nhs_spans(text).is_empty()
+    digit_count(text) >= 10 && !nhs_runs(text).is_empty()
 }
 
 /// The one masking function for everything written outside the ingest step
@@ -364,18 +359,10 @@ where
     out.into_column()
 }
 
-/// `mask_text` over a text column, in parts side by side; a part with
-/// nothing to mask is kept as it is (not copied value by value).
+/// `mask_text` over a text column.
 pub fn mask(e: Expr) -> Expr {
     map_text(e, DataType::String, |ca| {
-        in_parts(ca, |part| {
-            let masks = |v: &str| matches!(mask_text(v), std::borrow::Cow::Owned(_));
-            if !part.iter().flatten().any(masks) {
-                return part.clone().into_series();
-            }
-            part.apply_into_string_amortized(|v, buf| buf.push_str(&mask_text(v)))
-                .into_series()
-        })
+        masked_column(ca, |_| REMOVED.to_string())
     })
 }
 
@@ -386,16 +373,20 @@ pub fn mask(e: Expr) -> Expr {
 pub fn mask_keyed(e: Expr, key: Arc<Vec<u8>>) -> Expr {
     map_text(e, DataType::String, move |ca| {
         let keyed = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes a key of any length");
-        in_parts(ca, |part| {
-            let masks = |v: &str| matches!(mask_text(v), std::borrow::Cow::Owned(_));
-            if !part.iter().flatten().any(masks) {
-                return part.clone().into_series();
-            }
-            part.apply_into_string_amortized(|v, buf| {
-                buf.push_str(&replace_runs(v, |d| id_token(&keyed, d)))
-            })
+        masked_column(ca, |d| id_token(&keyed, d))
+    })
+}
+
+/// Each value with its NHS numbers replaced by `with(their digits)`
+/// ([`replace_runs`]), in parts side by side; a part with nothing to mask
+/// is kept as it is (not copied value by value).
+fn masked_column(ca: &StringChunked, with: impl Fn(&[u8]) -> String + Sync) -> Column {
+    in_parts(ca, |part| {
+        if !part.iter().flatten().any(contains_nhs_number) {
+            return part.clone().into_series();
+        }
+        part.apply_into_string_amortized(|v, buf| buf.push_str(&replace_runs(v, &with)))
             .into_series()
-        })
     })
 }
 

@@ -2,8 +2,8 @@
 //! kind of source must map. Column names are constants here and nowhere else.
 
 /// Bumped whenever a warehouse table changes shape; a file ingested under an
-/// older version is ingested again.
-pub const SCHEMA_VERSION: u32 = 4;
+/// older version is ingested again. 5: `hospital_events` has `person_key`.
+pub const SCHEMA_VERSION: u32 = 5;
 
 // Provider returns (SPEC 1.1).
 pub const PROVIDER_ID: &str = "provider_id";
@@ -48,6 +48,9 @@ pub const ATTENDANCE_OUTCOME: &str = "attendance_outcome";
 pub const EPISODE_ORDER: &str = "episode_order";
 pub const SPELL_ID: &str = "spell_id";
 pub const EPISODES: &str = "episodes";
+/// A hospital event's person as a number: XXH3-64 of its `person_id`
+/// (the report joins on it instead of the 64-character pseudonym).
+pub const PERSON_KEY: &str = "person_key";
 pub const YEAR: &str = "year";
 
 // PAM scores (SPEC 1.3).

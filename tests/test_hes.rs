@@ -189,6 +189,12 @@ fn all_three_files_ingest_and_episodes_fold_into_spells() {
         assert_eq!(read[i], acc[i] + rej[i]);
     }
     let events = table(&wh, "hospital_events");
+    // Every event carries its person's key: one key a pseudonym.
+    let key = events.column("person_key").unwrap();
+    assert_eq!(key.dtype(), &DataType::UInt64);
+    assert_eq!(key.null_count(), 0);
+    let ids = events.column("person_id").unwrap().n_unique().unwrap();
+    assert_eq!(key.n_unique().unwrap(), ids);
     let apc_rows = events
         .clone()
         .lazy()

@@ -107,6 +107,8 @@ fn hospital_output(has: &dyn Fn(&str) -> bool) -> Vec<Expr> {
     let att = typed_or_null(has, ATTENDANCE_STATUS, DataType::String);
     let mut out = vec![
         typed_or_null(has, PERSON_ID, DataType::String),
+        crate::ingest::nhs::person_key(typed_or_null(has, PERSON_ID, DataType::String))
+            .alias(PERSON_KEY),
         typed_or_null(has, SETTING, DataType::String),
         typed_or_null(has, EVENT_DATE, DataType::Date),
     ];

@@ -33,9 +33,12 @@ pub(crate) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFra
     if !in_line_order || df.column(SETTING)?.null_count() > 0 {
         return fold_all(df, key);
     }
-    let key_exprs: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
     let numbered = index_frame(&df, key)?
-        .with_column(as_struct(key_exprs).is_duplicated().alias("_shared"))
+        .with_column(
+            as_struct(shared_key(&df, key))
+                .is_duplicated()
+                .alias("_shared"),
+        )
         .collect()?
         .lazy();
     // Every row of a spell of two or more episodes shares its key, so the
@@ -67,6 +70,21 @@ pub(crate) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFra
     }
 }
 
+/// The key whose repeats find the rows that may share a spell: the spell
+/// key with `person_id` as its [`PERSON_KEY`] where the rows have one (eight
+/// bytes to compare, not 64). A key unique by the person key is unique by
+/// the person, so every spell of two or more episodes is among the rows
+/// found; [`spell_rows`] groups those by the spell key itself.
+fn shared_key(df: &DataFrame, key: &[String]) -> Vec<Expr> {
+    let keyed = df.column(PERSON_KEY).is_ok();
+    key.iter()
+        .map(|k| match (k.as_str(), keyed) {
+            (PERSON_ID, true) => col(PERSON_KEY),
+            (k, _) => col(k),
+        })
+        .collect()
+}
+
 /// The fields a spell takes from its last episode; every other field is its
 /// first episode's.
 const LAST_FIELDS: [&str; 2] = [DISCHARGE_DATE, DISCHARGE_DATE_STATUS];
@@ -75,7 +93,7 @@ const LAST_FIELDS: [&str; 2] = [DISCHARGE_DATE, DISCHARGE_DATE_STATUS];
 /// order), with each row's number as `_i`.
 fn index_frame(df: &DataFrame, key: &[String]) -> PolarsResult<LazyFrame> {
     let mut needed: Vec<&str> = key.iter().map(String::as_str).collect();
-    for c in [SETTING, SOURCE_LINE, EPISODE_ORDER] {
+    for c in [SETTING, SOURCE_LINE, EPISODE_ORDER, PERSON_KEY] {
         if !needed.contains(&c) && df.column(c).is_ok() {
             needed.push(c);
         }
@@ -226,5 +244,42 @@ mod tests {
         let folded = fold_spells(df.clone(), &key()).expect("folded");
         assert_eq!(folded.height(), 3);
         assert!(folded.drop(EPISODES).unwrap().equals_missing(&df));
+    }
+
+    #[test]
+    fn people_sharing_a_person_key_are_still_told_apart() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        // e is admitted the day a's spell starts: with every person given one
+        // key, e's row and a's share (key, date) but not the spell key.
+        let e = df!(
+            PERSON_ID => [Some("e")],
+            SETTING => ["apc"],
+            EVENT_DATE => [d("2023-01-01")],
+            DISCHARGE_DATE => [d("2023-01-02")],
+            DISCHARGE_DATE_STATUS => [None::<String>],
+            EPISODE_ORDER => [1.0],
+            SOURCE_LINE => [13i64],
+        )
+        .unwrap();
+        let df = episodes().vstack(&e).unwrap();
+        let keys: Vec<Option<u64>> = df
+            .column(PERSON_ID)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|p| p.map(|_| 7))
+            .collect();
+        let mut keyed = df.clone();
+        keyed
+            .with_column(Column::new(PERSON_KEY.into(), keys))
+            .unwrap();
+        let folded = fold_spells(keyed.clone(), &key()).expect("folded");
+        let every = fold_all(keyed, &key()).expect("folded");
+        assert!(folded.equals_missing(&every), "{folded}\n{every}");
+        let unkeyed = fold_spells(df, &key()).expect("folded");
+        assert!(folded.drop(PERSON_KEY).unwrap().equals_missing(&unkeyed));
+        assert_eq!(whole(&folded, SOURCE_LINE), [4, 5, 6, 7, 9, 11, 12, 13]);
+        assert_eq!(whole(&folded, EPISODES), [2, 1, 1, 2, 3, 1, 1, 1]);
     }
 }

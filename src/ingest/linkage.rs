@@ -7,7 +7,7 @@ use super::Result;
 use polars::prelude::*;
 
 use crate::pipeline::Settings;
-use crate::schema::{COURSE_START_DATE, PERSON_ID, REFERRAL_DATE, SESSIONS_ATTENDED};
+use crate::schema::{COURSE_START_DATE, PERSON_ID, PERSON_KEY, REFERRAL_DATE, SESSIONS_ATTENDED};
 
 /// People in the returns, and how many of them have at least one hospital row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,28 +37,46 @@ fn ids(frames: Vec<LazyFrame>) -> Result<Option<LazyFrame>> {
     ))
 }
 
+/// [`ids`] of column `on` (`person_id`, or the [`PERSON_KEY`] as it is).
+fn ids_in(frames: Vec<LazyFrame>, on: &str) -> Result<Option<LazyFrame>> {
+    if on == PERSON_ID {
+        return ids(frames);
+    }
+    let parts: Vec<LazyFrame> = frames.into_iter().map(|f| f.select([col(on)])).collect();
+    Ok(Some(
+        concat(parts, UnionArgs::default())?.filter(col(on).is_not_null()),
+    ))
+}
+
 /// The returns' people found in the hospital rows (one lazy frame per file,
 /// e.g. the warehouse's tables, scanned); None without both. Only the person
-/// column is read, one hospital file at a time.
+/// column is read, one hospital file at a time: its [`PERSON_KEY`] where the
+/// file has one and the people have a key each (eight bytes a row, as the
+/// report's [`events_of`](crate::metrics::hospital::events_of) finds
+/// events), else `person_id`.
 pub fn linkage_lazy(returns: Vec<LazyFrame>, hospital: Vec<LazyFrame>) -> Result<Option<Linkage>> {
     let Some(people) = ids(returns)? else {
         return Ok(None);
     };
-    let people = people.unique(None, UniqueKeepStrategy::First).collect()?;
+    let people = people
+        .unique(None, UniqueKeepStrategy::First)
+        .with_column(super::nhs::person_key(col(PERSON_ID)).alias(PERSON_KEY))
+        .collect()?;
+    let keyed = people.column(PERSON_KEY)?.n_unique()? == people.height();
     let mut found: Vec<LazyFrame> = Vec::new();
-    for h in hospital {
-        let Some(events) = ids(vec![h])? else {
+    for mut h in hospital {
+        let on = match keyed && h.collect_schema()?.contains(PERSON_KEY) {
+            true => PERSON_KEY,
+            false => PERSON_ID,
+        };
+        let Some(events) = ids_in(vec![h], on)? else {
             continue;
         };
         let df = people
             .clone()
             .lazy()
-            .join(
-                events,
-                [col(PERSON_ID)],
-                [col(PERSON_ID)],
-                JoinArgs::new(JoinType::Semi),
-            )
+            .join(events, [col(on)], [col(on)], JoinArgs::new(JoinType::Semi))
+            .select([col(PERSON_ID)])
             .collect()?;
         found.push(df.lazy());
     }
@@ -151,5 +169,25 @@ mod tests {
         assert!(linkage_warning(&l, 0.8, false)
             .unwrap()
             .contains("about 75% of people"));
+    }
+
+    #[test]
+    fn people_are_found_by_key_in_a_keyed_file_and_by_id_in_another() {
+        let r = df!(PERSON_ID => [Some("a"), Some("b"), Some("c"), None, Some("a")]).unwrap();
+        let keyed = df!(PERSON_ID => ["c", "x"])
+            .unwrap()
+            .lazy()
+            .with_column(crate::ingest::nhs::person_key(col(PERSON_ID)).alias(PERSON_KEY));
+        let plain = df!(PERSON_ID => ["b", "y"]).unwrap().lazy();
+        let l = linkage_lazy(vec![r.lazy()], vec![keyed, plain])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            l,
+            Linkage {
+                people: 3,
+                linked: 2
+            }
+        );
     }
 }

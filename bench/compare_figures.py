@@ -80,12 +80,13 @@ def compare(path, ours, theirs):
 
 README = {
     "referrals_activity_date_referral_if_never_started": (
-        "referrals in the period when a never-started referral is dated by its referral date "
-        "(README: 'the course start date, or the referral date if the person never started')",
+        "another reading: a never-started referral dated by its referral date; the README "
+        "(Methods, Evaluation period) dates every referral by its course's start date, "
+        "the referral date only where no course start date is given",
         lambda: m["activity"]["overall"]["referrals"]),
     "uptake_all_starters": (
-        "uptake = all starters / referrals (README: 'Uptake = starters / referrals'); "
-        "smpeval leaves in-progress starters out of the numerator only",
+        "uptake = every starter (courses in progress too) / referrals, as the README's "
+        "Methods define it",
         lambda: m["completion"]["overall"]["uptake"]),
 }
 notes = []
@@ -95,7 +96,7 @@ for key, ours in dk.items():
             what, theirs = README[k]
             t = theirs()
             if not same(t, v):
-                notes.append(f"  {k}: smpeval={t!r} README wording={v!r}\n    ({what})")
+                notes.append(f"  {k}: smpeval={t!r} other reading={v!r}\n    ({what})")
         continue
     compare(key, ours, smpeval_side(key))
 if problems:
@@ -106,6 +107,6 @@ if problems:
 else:
     print(f"agreement: all {checked} figures agree (counts exactly, means and rates to {TOL:g})")
 if notes and "--no-notes" not in sys.argv[3:]:
-    print("not checked: where smpeval's code and the README's wording differ (see the bench note):")
+    print("not checked: figures under another reading of a definition than smpeval's (README Methods):")
     print("\n".join(notes))
 sys.exit(1 if problems else 0)

@@ -48,8 +48,9 @@ pub const ATTENDANCE_OUTCOME: &str = "attendance_outcome";
 pub const EPISODE_ORDER: &str = "episode_order";
 pub const SPELL_ID: &str = "spell_id";
 pub const EPISODES: &str = "episodes";
-/// A hospital event's person as a number: XXH3-64 of its `person_id`
-/// (the report joins on it instead of the 64-character pseudonym).
+/// A hospital event's person as a number: XXH3-64 of its `person_id`, the
+/// 64 bits as a signed integer (the report joins on it instead of the
+/// 64-character pseudonym).
 pub const PERSON_KEY: &str = "person_key";
 pub const YEAR: &str = "year";
 

@@ -191,7 +191,7 @@ fn all_three_files_ingest_and_episodes_fold_into_spells() {
     let events = table(&wh, "hospital_events");
     // Every event carries its person's key: one key a pseudonym.
     let key = events.column("person_key").unwrap();
-    assert_eq!(key.dtype(), &DataType::UInt64);
+    assert_eq!(key.dtype(), &DataType::Int64);
     assert_eq!(key.null_count(), 0);
     let ids = events.column("person_id").unwrap().n_unique().unwrap();
     assert_eq!(key.n_unique().unwrap(), ids);

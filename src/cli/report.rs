@@ -77,6 +77,13 @@ fn work(
         log.finish();
         record.warehouse_version = summary.version.clone();
         super::print_summary(&summary, log);
+        // The allocator keeps what the ingest freed for reuse (main.rs);
+        // the report's frames are of other sizes, so hand it back first
+        // rather than hold both at the peak.
+        // SAFETY: malloc_trim only returns free heap memory to the system.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
     log.set_step("report");
     let pack = report::report(

@@ -426,17 +426,17 @@ pub fn pseudonymise(e: Expr, key: Arc<Vec<u8>>) -> Expr {
 }
 
 /// Each value's [`PERSON_KEY`](crate::schema::PERSON_KEY): the XXH3 64-bit
-/// hash of its bytes (seed 0), null where the value is. Eight bytes to the
-/// pseudonym's 64, so a join of millions of hospital rows on it reads and
-/// compares an eighth as much. Not keyed: it stands beside the pseudonym,
-/// which it adds nothing to; the report joins on it only where the people it
-/// looks for have a key each ([`crate::metrics::hospital`]).
+/// hash of its bytes (seed 0), its 64 bits stored as a signed integer (so
+/// every Parquet reader takes it: Spark before 3.2 refuses unsigned 64-bit
+/// columns), null where the value is. Eight bytes to the pseudonym's 64, so a
+/// join of millions of hospital rows on it reads and compares an eighth as
+/// much. Not keyed: it stands beside the pseudonym, which it adds nothing to.
 pub fn person_key(e: Expr) -> Expr {
-    map_text(e, DataType::UInt64, |ca| {
+    map_text(e, DataType::Int64, |ca| {
         in_parts(ca, |part| {
-            let keys: UInt64Chunked = part
-                .apply_nonnull_values_generic(DataType::UInt64, |v: &str| {
-                    xxhash_rust::xxh3::xxh3_64(v.as_bytes())
+            let keys: Int64Chunked =
+                part.apply_nonnull_values_generic(DataType::Int64, |v: &str| {
+                    i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(v.as_bytes()).to_ne_bytes())
                 });
             keys.into_series()
         })
@@ -529,11 +529,22 @@ mod tests {
             .select([person_key(col("id"))])
             .collect()
             .unwrap();
-        let keys: Vec<Option<u64>> = out.column("id").unwrap().u64().unwrap().iter().collect();
+        // As signed integers: the same 64 bits.
+        let keys: Vec<Option<u64>> = out
+            .column("id")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .iter()
+            .map(|k| k.map(|k| k as u64))
+            .collect();
         assert_eq!(
             keys,
             vec![Some(0x2d06800538d394c2), Some(0x78af5f94892f3950), None]
         );
+        // 0x78af… is below 2^63, so it reads the same signed: 8696274497037089104.
+        let signed = out.column("id").unwrap().i64().unwrap().get(1);
+        assert_eq!(signed, Some(8696274497037089104));
     }
 
     #[test]

@@ -242,6 +242,52 @@ fn join_column(keys: &DataFrame) -> PolarsResult<&'static str> {
     })
 }
 
+/// Admissions whose episodes are in more than one file of their source:
+/// for each hospital source with a spell key and two or more files
+/// (`files`: its name and files, from the manifest), the spell keys of its
+/// APC rows that occur in two or more of its files. Each file's episodes are
+/// folded on their own, so such an admission is counted once per file.
+/// `person_id` in the key is compared by its [`PERSON_KEY`].
+pub fn spells_across_files(
+    parts: Vec<LazyFrame>,
+    sources: &[(String, Vec<String>, usize)],
+) -> PolarsResult<Vec<(String, usize)>> {
+    let mut found = Vec::new();
+    for (name, key, _) in sources.iter().filter(|s| s.2 > 1) {
+        let mut mine = Vec::new();
+        for part in &parts {
+            let mut part = part.clone();
+            let keyed = part.collect_schema()?.contains(PERSON_KEY);
+            let cols: Vec<Expr> = key
+                .iter()
+                .map(|k| match (k.as_str(), keyed) {
+                    (PERSON_ID, true) => col(PERSON_KEY).alias(PERSON_ID),
+                    (PERSON_ID, false) => crate::ingest::nhs::person_key(col(PERSON_ID)),
+                    (k, _) => col(k),
+                })
+                .chain([col(SOURCE_FILE)])
+                .collect();
+            let apc = col(SOURCE)
+                .eq(lit(name.as_str()))
+                .and(col(SETTING).eq(lit("apc")));
+            mine.push(part.filter(apc).select(cols));
+        }
+        if mine.is_empty() {
+            continue;
+        }
+        let by: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
+        let split = concat(mine, UnionArgs::default())?
+            .group_by(by)
+            .agg([col(SOURCE_FILE).n_unique().alias("_files")])
+            .filter(col("_files").gt(lit(1)));
+        let n = rows_in(split)?;
+        if n > 0 {
+            found.push((name.clone(), n));
+        }
+    }
+    Ok(found)
+}
+
 /// Every person of `persons` or the returns, once, with a number (`_key`),
 /// whether they are in the returns, and their [`PID`] in `persons` (null for
 /// someone of the returns outside the evaluation).
@@ -1297,9 +1343,52 @@ mod tests {
 
     #[test]
     fn people_who_share_a_key_are_matched_on_the_pseudonym() {
-        let keys = df!(PERSON_ID => ["a", "b"], PERSON_KEY => [7u64, 8]).unwrap();
+        let keys = df!(PERSON_ID => ["a", "b"], PERSON_KEY => [7i64, 8]).unwrap();
         assert_eq!(join_column(&keys).unwrap(), PERSON_KEY);
-        let shared = df!(PERSON_ID => ["a", "b"], PERSON_KEY => [7u64, 7]).unwrap();
+        let shared = df!(PERSON_ID => ["a", "b"], PERSON_KEY => [7i64, 7]).unwrap();
         assert_eq!(join_column(&shared).unwrap(), PERSON_ID);
+    }
+
+    #[test]
+    fn an_admission_in_two_files_of_its_source_is_found() {
+        let d = |m: u32| date(2023, m, 1);
+        let file = |source: &str, name: &str, rows: &[(&str, NaiveDate)], keyed: bool| {
+            let ids: Vec<&str> = rows.iter().map(|r| r.0).collect();
+            let df = DataFrame::new(
+                rows.len(),
+                vec![
+                    Column::new(PERSON_ID.into(), ids),
+                    DateChunked::from_naive_date(EVENT_DATE.into(), rows.iter().map(|r| r.1))
+                        .into_column(),
+                ],
+            )
+            .unwrap()
+            .lazy()
+            .with_columns([
+                lit(source).alias(SOURCE),
+                lit(name).alias(SOURCE_FILE),
+                lit("apc").alias(SETTING),
+            ]);
+            match keyed {
+                true => {
+                    df.with_column(crate::ingest::nhs::person_key(col(PERSON_ID)).alias(PERSON_KEY))
+                }
+                false => df,
+            }
+        };
+        // p1's spell of 1 May is in May's file and June's (June's part
+        // written before the key); p2 on 1 February is in another source.
+        let parts = vec![
+            file("apc", "may.csv", &[("p1", d(5)), ("p2", d(2))], true),
+            file("apc", "jun.csv", &[("p1", d(5)), ("p3", d(6))], false),
+            file("apc2", "x.csv", &[("p2", d(2))], true),
+        ];
+        let key = vec![PERSON_ID.to_string(), EVENT_DATE.to_string()];
+        let sources = vec![
+            ("apc".to_string(), key.clone(), 2),
+            ("apc2".to_string(), key, 1),
+        ];
+        let found = spells_across_files(parts, &sources).unwrap();
+        assert_eq!(found, vec![("apc".to_string(), 1)]);
     }
 }

@@ -435,6 +435,7 @@ fn hospital_figures(
     let parts = snap
         .scan_parts(warehouse::HOSPITAL_EVENTS)
         .map_err(MetricsError::from)?;
+    notes.extend(split_spells_notes(p, snap, published)?);
     let found = hospital::events_of(parts, persons, r.participants.clone())?;
     let outcomes =
         hospital::person_outcomes(persons, &found.events, s.outcome_window_days, coverage)?
@@ -467,6 +468,44 @@ fn hospital_figures(
         linkage: Some(found.linkage),
         absent: None,
     })
+}
+
+/// A note for each hospital source with admissions whose episodes are in
+/// more than one of its files ([`hospital::spells_across_files`]).
+fn split_spells_notes(
+    p: &Pipeline,
+    snap: &warehouse::Snapshot,
+    published: bool,
+) -> MetricsResult<Vec<String>> {
+    let manifest = read(snap, warehouse::MANIFEST)?;
+    let files_of = |name: &str| -> MetricsResult<usize> {
+        let Some(m) = &manifest else { return Ok(0) };
+        let mine = m.column(SOURCE)?.str()?.equal(name);
+        Ok(mine.sum().unwrap_or(0) as usize)
+    };
+    let mut sources = Vec::new();
+    for s in p
+        .sources
+        .iter()
+        .filter(|s| s.kind == crate::pipeline::SourceKind::Hospital)
+    {
+        if let Some(key) = &s.spell_key {
+            sources.push((s.name.clone(), key.clone(), files_of(&s.name)?));
+        }
+    }
+    let parts = snap
+        .scan_parts(warehouse::HOSPITAL_EVENTS)
+        .map_err(MetricsError::from)?;
+    let split = hospital::spells_across_files(parts, &sources)?;
+    Ok(split
+        .into_iter()
+        .map(|(source, n)| {
+            format!(
+                "Warning: {} admissions of {source} have episodes in more than one of its files (a spell sent partly in one file and partly in the next); each file's episodes are folded into spells on their own, so each such admission is counted once for every file it is in. Send each spell whole in one file, or the extract as one file.",
+                crate::disclosure::count_in_words(n as i64, published)
+            )
+        })
+        .collect())
 }
 
 /// The hospital extract's coverage: the pipeline's, else its first to last

@@ -97,12 +97,48 @@ fn id_rules(source: &Source, field: &'static str, value: &Expr) -> Vec<Rule> {
     }
     // A safety net for a misdeclared source: a "pseudonym" that is a
     // valid NHS number would reach the warehouse unhashed.
-    vec![fixed(
-        field,
-        given(field).and(nhs::holds_nhs_number(m(field))),
-        "looks like an NHS number, but the source declares id_kind = \"pseudonym\" (declare \"nhs_number\" so that it is hashed)".into(),
-        value,
-    )]
+    vec![
+        fixed(
+            field,
+            given(field).and(nhs::holds_nhs_number(m(field))),
+            "looks like an NHS number, but the source declares id_kind = \"pseudonym\" (declare \"nhs_number\" so that it is hashed)".into(),
+            value,
+        ),
+        fixed(
+            field,
+            given(field).and(is_placeholder(m(field))),
+            "is a placeholder for a missing id (such as NULL, N/A or an unseen character), not a pseudonym: every such row would be one person".into(),
+            value,
+        ),
+    ]
+}
+
+/// What exports write for a missing id; compared with case folded.
+const PLACEHOLDERS: [&str; 9] = [
+    "NULL",
+    "N/A",
+    "NA",
+    "NONE",
+    "NIL",
+    "UNKNOWN",
+    "NOT KNOWN",
+    "-",
+    "?",
+];
+
+/// True where an id is a placeholder: one of [`PLACEHOLDERS`], or nothing
+/// but unseen characters (zero-width spaces and joiners, word joiner, BOM),
+/// which the reader's trimming of spaces leaves.
+fn is_placeholder(id: Expr) -> Expr {
+    let seen = id
+        .str()
+        .replace_all(lit("[\u{200B}-\u{200D}\u{2060}\u{FEFF}]"), lit(""), false)
+        .str()
+        .strip_chars(lit(NULL));
+    seen.clone().str().len_bytes().eq(lit(0u32)).or(seen
+        .str()
+        .to_uppercase()
+        .in_list(str_series(&PLACEHOLDERS), false))
 }
 
 /// A UK postcode, spaces and case ignored.
@@ -333,4 +369,41 @@ pub(super) fn sentinel_dates(
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_and_unseen_ids_are_told_from_pseudonyms() {
+        let ids = [
+            ("NULL", true),
+            ("n/a", true),
+            ("Not Known", true),
+            ("\u{200B}", true),
+            ("\u{FEFF}\u{2060}", true),
+            ("-", true),
+            ("NULLABLE", false),
+            ("a1b2c3", false),
+            ("0", false),
+            ("\u{200B}p17", false),
+        ];
+        let df = df!("id" => ids.iter().map(|i| i.0).collect::<Vec<_>>()).unwrap();
+        let out = df
+            .lazy()
+            .select([is_placeholder(col("id")).alias("p")])
+            .collect()
+            .unwrap();
+        let got: Vec<bool> = out
+            .column("p")
+            .unwrap()
+            .bool()
+            .unwrap()
+            .iter()
+            .map(|p| p == Some(true))
+            .collect();
+        let want: Vec<bool> = ids.iter().map(|i| i.1).collect();
+        assert_eq!(got, want);
+    }
 }

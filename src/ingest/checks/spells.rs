@@ -262,7 +262,7 @@ mod tests {
         )
         .unwrap();
         let df = episodes().vstack(&e).unwrap();
-        let keys: Vec<Option<u64>> = df
+        let keys: Vec<Option<i64>> = df
             .column(PERSON_ID)
             .unwrap()
             .str()

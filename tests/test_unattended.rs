@@ -813,6 +813,52 @@ fn status_json_says_version_last_run_files_and_lock() {
 }
 
 #[test]
+fn files_ingested_by_an_older_smpeval_are_said_to_be_read_again_once() {
+    use polars::prelude::*;
+    let w = tiny();
+    ok(&w.run(&["ingest", "pipeline.toml"]));
+    // Make the version look written by an older smpeval: its manifest's
+    // schema versions one lower, and the version's list of files to match.
+    let v = w.path("wh/versions/v000001");
+    let m = v.join("manifest/manifest.parquet");
+    let mut df = ParquetReader::new(std::fs::File::open(&m).unwrap())
+        .finish()
+        .unwrap();
+    let older = df.column("schema_version").unwrap().u32().unwrap() - 1;
+    df.with_column(older.into_column()).unwrap();
+    ParquetWriter::new(std::fs::File::create(&m).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let snap_path = v.join("snapshot.json");
+    let mut snap: Value =
+        serde_json::from_str(&std::fs::read_to_string(&snap_path).unwrap()).unwrap();
+    for f in snap["files"].as_array_mut().unwrap() {
+        if f["table"] == "manifest" {
+            f["bytes"] = std::fs::metadata(&m).unwrap().len().into();
+        }
+    }
+    std::fs::write(&snap_path, snap.to_string()).unwrap();
+    let states = || -> Vec<String> {
+        let s: Value =
+            serde_json::from_str(&w.run(&["status", "pipeline.toml", "--json"]).stdout).unwrap();
+        let files = s["files"].as_array().unwrap().iter();
+        files
+            .map(|f| f["state"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(states().iter().all(|s| s == "upgrade"), "{:?}", states());
+    let r = w.run(&["ingest", "pipeline.toml"]);
+    ok(&r);
+    assert!(
+        r.stderr
+            .contains("read again: it is unchanged, but was ingested by an older smpeval"),
+        "{}",
+        r.all()
+    );
+    assert!(states().iter().all(|s| s == "ingested"), "{:?}", states());
+}
+
+#[test]
 fn json_logs_are_one_object_a_line_and_quiet_is_quiet() {
     let w = tiny();
     let r = w.run(&[

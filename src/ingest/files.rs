@@ -138,6 +138,17 @@ impl<'a> Files<'a> {
         Ok(())
     }
 
+    /// Says why an unchanged file is read again: an older smpeval ingested
+    /// it, into a warehouse laid out otherwise (`previous`: its manifest row).
+    fn say_if_older(&self, shown: &str, previous: Option<&ManifestRow>, sha: &str, config: &str) {
+        let older = previous.filter(|p| p.sha256 == sha && p.source_config == config);
+        if let Some(n) = older.map(|p| p.schema_version) {
+            self.progress.say(&format!(
+                "{shown}: read again: it is unchanged, but was ingested by an older smpeval (warehouse layout {n}, now {SCHEMA_VERSION})"
+            ));
+        }
+    }
+
     /// One file: skipped when unchanged (ingest), else read, checked,
     /// reported and (ingest and repair) its parts staged.
     fn file(
@@ -173,6 +184,7 @@ impl<'a> Files<'a> {
             return Ok(());
         }
         let shown = path.display().to_string();
+        self.say_if_older(&shown, previous.get(&fkey), &sha, config);
         self.progress.reading(&shown);
         // A hospital extract larger than a batch is spilled as it goes.
         let large = bytes.len() > batch_bytes();

@@ -293,8 +293,10 @@ pub struct FileState {
     pub source: String,
     pub path: String,
     /// `ingested` (as the warehouse holds it), `changed` (since it was
-    /// ingested, or its source's mapping changed), `new` (not yet ingested),
-    /// or `missing` (ingested, but the pipeline no longer matches it).
+    /// ingested, or its source's mapping changed), `upgrade` (unchanged, but
+    /// ingested by an older smpeval whose warehouse layout differs: read again,
+    /// once, by the next ingest), `new` (not yet ingested), or `missing`
+    /// (ingested, but the pipeline no longer matches it).
     pub state: &'static str,
 }
 
@@ -315,13 +317,13 @@ pub fn file_states(
                     let sha = std::fs::read(&path)
                         .map(|b| hex::encode(sha2::Sha256::digest(&b)))
                         .unwrap_or_default();
-                    if prev.sha256 == sha
-                        && prev.schema_version == SCHEMA_VERSION
-                        && prev.source_config == config
-                    {
-                        "ingested"
-                    } else {
-                        "changed"
+                    match (
+                        prev.sha256 == sha && prev.source_config == config,
+                        prev.schema_version == SCHEMA_VERSION,
+                    ) {
+                        (true, true) => "ingested",
+                        (true, false) => "upgrade",
+                        _ => "changed",
                     }
                 }
             };

@@ -666,6 +666,22 @@ fn unclosed_quote(line: u32, last: u32) -> Reject {
     }
 }
 
+/// The reject for a sheet row with a number of 16 or more digits in a
+/// field read: a spreadsheet keeps 15 (and a double about 16), so such a
+/// number, nearly always an id typed as a number, is no longer the id it was.
+fn too_long_number(wanted: &[(String, usize)], row: &[Data], line: u32) -> Option<Reject> {
+    let (field, _) = wanted.iter().find(|(_, col)| {
+        matches!(row.get(*col), Some(Data::Float(f)) if f.is_finite() && f.abs() >= 1e15)
+    })?;
+    Some(Reject {
+        line,
+        field: field.clone(),
+        rule: "number too long for a spreadsheet",
+        reason: "holds a number of 16 or more digits, more than a spreadsheet keeps exactly (15), so its last digits may already be lost; format the column as text in the workbook and enter the value again".into(),
+        value: None,
+    })
+}
+
 /// The reject for a row with another number of fields than the header.
 fn ragged(line: u32, fields: usize, header: usize) -> Reject {
     Reject {
@@ -779,6 +795,10 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
         table.rows_read += 1;
         // Sheet rows are 1-based; the header is sheet row `header_at + 1`.
         let line = header_at + i as u32 + 2;
+        if let Some(reject) = too_long_number(&wanted, row, line) {
+            table.rejects.push(reject);
+            continue;
+        }
         table.push_row(&wanted, line, |field, col| {
             row.get(col)
                 .and_then(|c| cell_text(c, cell_date_format(source, field)))
@@ -806,6 +826,23 @@ mod tests {
             .iter()
             .map(|v| v.map(str::to_string))
             .collect()
+    }
+
+    #[test]
+    fn a_sheet_number_of_16_digits_in_a_field_read_rejects_its_row() {
+        let wanted = vec![("person_id".to_string(), 1)];
+        let row = |id: f64| vec![Data::Float(1e20), Data::Float(id)];
+        let r = too_long_number(&wanted, &row(12345678901234568.0), 7).unwrap();
+        assert_eq!((r.line, r.field.as_str()), (7, "person_id"));
+        assert!(
+            r.reason.contains("format the column as text"),
+            "{}",
+            r.reason
+        );
+        // 15 digits are kept exactly; a column not read is not looked at.
+        assert!(too_long_number(&wanted, &row(123456789012345.0), 7).is_none());
+        assert!(too_long_number(&wanted, &row(-999999999999999.0), 7).is_none());
+        assert!(too_long_number(&wanted, &row(-1e15), 7).is_some());
     }
 
     #[test]

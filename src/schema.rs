@@ -2,8 +2,9 @@
 //! kind of source must map. Column names are constants here and nowhere else.
 
 /// Bumped whenever a warehouse table changes shape; a file ingested under an
-/// older version is ingested again. 5: `hospital_events` has `person_key`.
-pub const SCHEMA_VERSION: u32 = 5;
+/// older version is ingested again. 5: `hospital_events` has `person_key`
+/// (unsigned); 6: `person_key` signed.
+pub const SCHEMA_VERSION: u32 = 6;
 
 // Provider returns (SPEC 1.1).
 pub const PROVIDER_ID: &str = "provider_id";

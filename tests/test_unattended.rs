@@ -856,6 +856,15 @@ fn files_ingested_by_an_older_smpeval_are_said_to_be_read_again_once() {
         r.all()
     );
     assert!(states().iter().all(|s| s == "ingested"), "{:?}", states());
+    // Nothing is said of a file ingested by this smpeval, read again or checked.
+    for args in [
+        &["ingest", "--repair", "pipeline.toml"][..],
+        &["validate", "pipeline.toml"][..],
+    ] {
+        let r = w.run(args);
+        ok(&r);
+        assert!(!r.all().contains("older smpeval"), "{}", r.all());
+    }
 }
 
 #[test]

@@ -141,8 +141,10 @@ impl<'a> Files<'a> {
     /// Says why an unchanged file is read again: an older smpeval ingested
     /// it, into a warehouse laid out otherwise (`previous`: its manifest row).
     fn say_if_older(&self, shown: &str, previous: Option<&ManifestRow>, sha: &str, config: &str) {
-        let older = previous.filter(|p| p.sha256 == sha && p.source_config == config);
-        if let Some(n) = older.map(|p| p.schema_version) {
+        let older = previous.filter(|p| {
+            p.sha256 == sha && p.source_config == config && p.schema_version != SCHEMA_VERSION
+        });
+        if let (Some(n), Mode::Ingest) = (older.map(|p| p.schema_version), self.mode) {
             self.progress.say(&format!(
                 "{shown}: read again: it is unchanged, but was ingested by an older smpeval (warehouse layout {n}, now {SCHEMA_VERSION})"
             ));

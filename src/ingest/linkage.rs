@@ -65,7 +65,7 @@ pub fn linkage_lazy(returns: Vec<LazyFrame>, hospital: Vec<LazyFrame>) -> Result
     let keyed = people.column(PERSON_KEY)?.n_unique()? == people.height();
     let mut found: Vec<LazyFrame> = Vec::new();
     for mut h in hospital {
-        let on = match keyed && h.collect_schema()?.contains(PERSON_KEY) {
+        let on = match keyed && super::nhs::has_person_key(h.collect_schema()?.as_ref()) {
             true => PERSON_KEY,
             false => PERSON_ID,
         };

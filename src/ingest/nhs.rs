@@ -443,6 +443,13 @@ pub fn person_key(e: Expr) -> Expr {
     })
 }
 
+/// True where a frame of `schema` has the [`person_key`] this smpeval
+/// writes (a signed 64-bit integer; a part from before has none, or briefly
+/// had it unsigned, and has it worked out from `person_id` instead).
+pub fn has_person_key(schema: &Schema) -> bool {
+    schema.get(crate::schema::PERSON_KEY) == Some(&DataType::Int64)
+}
+
 /// [`digits`] without a regex: spaces and hyphens removed (a value with
 /// none is copied as it is).
 pub fn strip_separators(e: Expr) -> Expr {

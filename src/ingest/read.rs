@@ -670,8 +670,16 @@ fn unclosed_quote(line: u32, last: u32) -> Reject {
 /// field read: a spreadsheet keeps 15 (and a double about 16), so such a
 /// number, nearly always an id typed as a number, is no longer the id it was.
 fn too_long_number(wanted: &[(String, usize)], row: &[Data], line: u32) -> Option<Reject> {
+    // A number formatted as a date or time is a number all the same.
+    let number = |c: &Data| match c {
+        Data::Float(f) => Some(*f),
+        Data::DateTime(dt) => Some(dt.as_f64()),
+        _ => None,
+    };
     let (field, _) = wanted.iter().find(|(_, col)| {
-        matches!(row.get(*col), Some(Data::Float(f)) if f.is_finite() && f.abs() >= 1e15)
+        row.get(*col)
+            .and_then(number)
+            .is_some_and(|f| f.is_finite() && f.abs() >= 1e15)
     })?;
     Some(Reject {
         line,
@@ -714,7 +722,8 @@ fn cell_text<'c>(cell: &'c Data, date_format: &str) -> Option<Cow<'c, str>> {
             .ok()
             .or_else(|| clean(s)),
         Data::DurationIso(s) => clean(s),
-        Data::Error(e) => owned(format!("#{e:?}")),
+        // A formula's error (#N/A, #DIV/0!, …) is no value: read as empty.
+        Data::Error(_) => None,
     }
 }
 
@@ -830,6 +839,7 @@ mod tests {
 
     #[test]
     fn a_sheet_number_of_16_digits_in_a_field_read_rejects_its_row() {
+        use calamine::{CellErrorType, ExcelDateTime, ExcelDateTimeType};
         let wanted = vec![("person_id".to_string(), 1)];
         let row = |id: f64| vec![Data::Float(1e20), Data::Float(id)];
         let r = too_long_number(&wanted, &row(12345678901234568.0), 7).unwrap();
@@ -843,6 +853,12 @@ mod tests {
         assert!(too_long_number(&wanted, &row(123456789012345.0), 7).is_none());
         assert!(too_long_number(&wanted, &row(-999999999999999.0), 7).is_none());
         assert!(too_long_number(&wanted, &row(-1e15), 7).is_some());
+        // The same number with a date format.
+        let dated = ExcelDateTime::new(12345678901234568.0, ExcelDateTimeType::DateTime, false);
+        let row = vec![Data::Empty, Data::DateTime(dated)];
+        assert!(too_long_number(&wanted, &row, 7).is_some());
+        // A formula's error is read as empty.
+        assert_eq!(cell_text(&Data::Error(CellErrorType::NA), "%Y-%m-%d"), None);
     }
 
     #[test]

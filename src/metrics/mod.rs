@@ -501,7 +501,7 @@ fn split_spells_notes(
         .into_iter()
         .map(|(source, n)| {
             format!(
-                "Warning: {} admissions of {source} have episodes in more than one of its files (a spell sent partly in one file and partly in the next); each file's episodes are folded into spells on their own, so each such admission is counted once for every file it is in. Send each spell whole in one file, or the extract as one file.",
+                "Warning: {} admissions of {source} have episodes in more than one of its files: a spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another). Each file's episodes are folded into spells on their own, so each such admission is counted once for every file it is in. Send each spell whole in one file, and each row once.",
                 crate::disclosure::count_in_words(n as i64, published)
             )
         })

@@ -114,31 +114,45 @@ fn id_rules(source: &Source, field: &'static str, value: &Expr) -> Vec<Rule> {
 }
 
 /// What exports write for a missing id; compared with case folded.
-const PLACEHOLDERS: [&str; 9] = [
+const PLACEHOLDERS: [&str; 16] = [
     "NULL",
+    "(NULL)",
+    "<NULL>",
     "N/A",
+    "#N/A",
+    "#NA",
     "NA",
+    "<NA>",
+    "NAN",
     "NONE",
     "NIL",
     "UNKNOWN",
     "NOT KNOWN",
+    "NK",
     "-",
-    "?",
+    "--",
 ];
 
-/// True where an id is a placeholder: one of [`PLACEHOLDERS`], or nothing
-/// but unseen characters (zero-width spaces and joiners, word joiner, BOM),
-/// which the reader's trimming of spaces leaves.
+/// Characters that show nothing: format characters (zero-width spaces and
+/// joiners, direction marks, soft hyphen, BOM, tags), combining marks on
+/// their own, and the blank-looking letters (braille blank, Hangul fillers).
+const UNSEEN: &str = "[\\p{Cf}\\p{Mn}\\p{Me}\\u{2800}\\u{3164}\\u{115F}\\u{1160}\\u{FFA0}]";
+
+/// True where an id is a placeholder: one of [`PLACEHOLDERS`] or `?`, or
+/// nothing but unseen characters ([`UNSEEN`], which the reader's trimming of
+/// spaces leaves), once the unseen characters are taken out.
 fn is_placeholder(id: Expr) -> Expr {
     let seen = id
         .str()
-        .replace_all(lit("[\u{200B}-\u{200D}\u{2060}\u{FEFF}]"), lit(""), false)
+        .replace_all(lit(UNSEEN), lit(""), false)
         .str()
         .strip_chars(lit(NULL));
-    seen.clone().str().len_bytes().eq(lit(0u32)).or(seen
-        .str()
-        .to_uppercase()
-        .in_list(str_series(&PLACEHOLDERS), false))
+    let upper = seen.clone().str().to_uppercase();
+    seen.str()
+        .len_bytes()
+        .eq(lit(0u32))
+        .or(upper.clone().eq(lit("?")))
+        .or(upper.in_list(str_series(&PLACEHOLDERS), false))
 }
 
 /// A UK postcode, spaces and case ignored.
@@ -380,6 +394,18 @@ mod tests {
         let ids = [
             ("NULL", true),
             ("n/a", true),
+            ("#N/A", true),
+            ("nan", true),
+            ("(null)", true),
+            ("\u{200E}NULL\u{00AD}", true),
+            ("\u{180E}", true),
+            ("\u{2800}", true),
+            ("\u{0301}", true),
+            ("?", true),
+            ("NA123", false),
+            ("n-a", false),
+            ("\u{2212}", false),
+            ("\u{2014}", false),
             ("Not Known", true),
             ("\u{200B}", true),
             ("\u{FEFF}\u{2060}", true),

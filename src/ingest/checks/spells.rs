@@ -76,7 +76,7 @@ pub(crate) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFra
 /// the person, so every spell of two or more episodes is among the rows
 /// found; [`spell_rows`] groups those by the spell key itself.
 fn shared_key(df: &DataFrame, key: &[String]) -> Vec<Expr> {
-    let keyed = df.column(PERSON_KEY).is_ok();
+    let keyed = crate::ingest::nhs::has_person_key(df.schema());
     key.iter()
         .map(|k| match (k.as_str(), keyed) {
             (PERSON_ID, true) => col(PERSON_KEY),

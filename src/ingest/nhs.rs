@@ -450,6 +450,16 @@ pub fn has_person_key(schema: &Schema) -> bool {
     schema.get(crate::schema::PERSON_KEY) == Some(&DataType::Int64)
 }
 
+/// A frame's [`person_key`] (of `schema`): as stored where it has it
+/// ([`has_person_key`]), else worked out from `person_id`.
+pub fn person_key_of(schema: &Schema) -> Expr {
+    use crate::schema::{PERSON_ID, PERSON_KEY};
+    match has_person_key(schema) {
+        true => col(PERSON_KEY),
+        false => person_key(col(PERSON_ID)).alias(PERSON_KEY),
+    }
+}
+
 /// [`digits`] without a regex: spaces and hyphens removed (a value with
 /// none is copied as it is).
 pub fn strip_separators(e: Expr) -> Expr {

@@ -244,8 +244,8 @@ fn join_column(keys: &DataFrame) -> PolarsResult<&'static str> {
 
 /// Admissions whose episodes are in more than one file of their source:
 /// for each hospital source with a spell key and two or more files
-/// (`files`: its name and files, from the manifest), the spell keys of its
-/// APC rows that occur in two or more of its files. Each file's episodes are
+/// (`sources`: each one's name, spell key and number of files, from the
+/// manifest), the spell keys of its APC rows in two or more of its files. Each file's episodes are
 /// folded on their own, so such an admission is counted once per file.
 /// `person_id` in the key is compared by its [`PERSON_KEY`].
 pub fn spells_across_files(
@@ -257,13 +257,12 @@ pub fn spells_across_files(
         let mut mine = Vec::new();
         for part in &parts {
             let mut part = part.clone();
-            let keyed = crate::ingest::nhs::has_person_key(part.collect_schema()?.as_ref());
+            let person = crate::ingest::nhs::person_key_of(part.collect_schema()?.as_ref());
             let cols: Vec<Expr> = key
                 .iter()
-                .map(|k| match (k.as_str(), keyed) {
-                    (PERSON_ID, true) => col(PERSON_KEY).alias(PERSON_ID),
-                    (PERSON_ID, false) => crate::ingest::nhs::person_key(col(PERSON_ID)),
-                    (k, _) => col(k),
+                .map(|k| match k.as_str() {
+                    PERSON_ID => person.clone().alias(PERSON_ID),
+                    k => col(k),
                 })
                 .chain([col(SOURCE_FILE)])
                 .collect();
@@ -336,8 +335,8 @@ fn with_event_columns(
     on: &str,
 ) -> PolarsResult<LazyFrame> {
     let schema = part.collect_schema()?;
-    let key = match (on, crate::ingest::nhs::has_person_key(&schema)) {
-        (PERSON_KEY, false) => crate::ingest::nhs::person_key(col(PERSON_ID)).alias(PERSON_KEY),
+    let key = match on {
+        PERSON_KEY => crate::ingest::nhs::person_key_of(&schema),
         _ => col(on),
     };
     let mut keep = vec![key];

@@ -206,7 +206,15 @@ pub fn dedupe(
             ["_source_rank", SOURCE_FILE, SOURCE_LINE],
             SortMultipleOptions::default(),
         )
-        .with_columns(copies(&key)?)
+        .with_row_index("_r", None);
+    let join = JoinArgs {
+        maintain_order: MaintainOrderJoin::Left,
+        nulls_equal: true,
+        ..JoinArgs::new(JoinType::Left)
+    };
+    let sorted = sorted
+        .clone()
+        .join(copies(sorted, &key), key.clone(), key, join)
         .collect()?;
     let (keep, winner, why) = duplicates_rule(rule);
     let dropped = sorted
@@ -233,7 +241,9 @@ pub fn dedupe(
         .collect()?;
     let helpers = [
         "_source_rank",
-        "_pos",
+        "_r",
+        "_first_r",
+        "_last_r",
         "_copies",
         "_last_file",
         "_last_line",
@@ -256,18 +266,15 @@ fn source_rank(source_order: &[String]) -> Expr {
         })
 }
 
-/// For each row, among the copies of its referral (`key`) in file order:
-/// its position (`_pos`), the number of copies (`_copies`), and the file
-/// and line of the first and the last copy (`_first_file`, `_last_line`, …).
-fn copies(key: &[Expr]) -> PolarsResult<Vec<Expr>> {
-    let mut out = vec![
-        (col(SOURCE_LINE)
-            .cum_count(false)
-            .over(key)?
-            .cast(DataType::Int64)
-            - lit(1i64))
-        .alias("_pos"),
-        len().over(key)?.cast(DataType::Int64).alias("_copies"),
+/// For each referral (`key`) among `sorted`'s rows (in file order, each
+/// numbered `_r`): the number of copies (`_copies`), the first and the last
+/// copy's row number (`_first_r`, `_last_r`), file and line (`_first_file`,
+/// `_last_line`, …).
+fn copies(sorted: LazyFrame, key: &[Expr]) -> LazyFrame {
+    let mut aggs = vec![
+        len().cast(DataType::Int64).alias("_copies"),
+        col("_r").min().alias("_first_r"),
+        col("_r").max().alias("_last_r"),
     ];
     for which in ["last", "first"] {
         for (what, column) in [("file", SOURCE_FILE), ("line", SOURCE_LINE)] {
@@ -275,10 +282,12 @@ fn copies(key: &[Expr]) -> PolarsResult<Vec<Expr>> {
                 "last" => col(column).last(),
                 _ => col(column).first(),
             };
-            out.push(e.over(key)?.alias(format!("_{which}_{what}")));
+            aggs.push(e.alias(format!("_{which}_{what}")));
         }
     }
-    Ok(out)
+    // A group-by and a join: a window per column over a hundred thousand
+    // small groups took ten times as long.
+    sorted.group_by(key).agg(aggs)
 }
 
 /// The rows a duplicates rule keeps, which copy a dropped row is reported
@@ -286,12 +295,8 @@ fn copies(key: &[Expr]) -> PolarsResult<Vec<Expr>> {
 fn duplicates_rule(rule: crate::pipeline::Duplicates) -> (Expr, &'static str, &'static str) {
     use crate::pipeline::Duplicates;
     match rule {
-        Duplicates::Latest => (
-            col("_pos").eq(col("_copies") - lit(1i64)),
-            "last",
-            "superseded by ",
-        ),
-        Duplicates::First => (col("_pos").eq(lit(0i64)), "first", "superseded by "),
+        Duplicates::Latest => (col("_r").eq(col("_last_r")), "last", "superseded by "),
+        Duplicates::First => (col("_r").eq(col("_first_r")), "first", "superseded by "),
         Duplicates::Reject => (
             col("_copies").eq(lit(1i64)),
             "last",

@@ -121,7 +121,7 @@ pub fn tables(
             (Vec::new(), None)
         }
     };
-    let (aligned, aligned_primary) = aligned_table(persons, events, w, coverage)?;
+    let (aligned, aligned_primary) = aligned_table(persons, events, outcomes, w, coverage)?;
     out.push(aligned);
     out.push(placebo_table(outcomes, notes)?);
     let matched_on_pre = match run {
@@ -273,6 +273,7 @@ fn matching_table(
 fn aligned_table(
     persons: &LazyFrame,
     events: &LazyFrame,
+    outcomes: &DataFrame,
     w: i64,
     coverage: (NaiveDate, NaiveDate),
 ) -> MetricsResult<(Table, Option<Did>)> {
@@ -309,8 +310,21 @@ fn aligned_table(
                 .otherwise(pseudo_index)
                 .alias(INDEX),
         );
+    // Only the comparison group's index moves: the starters' outcomes are
+    // the main analysis's (`outcomes`), each group's rows in persons' order.
     // Collected once: each DiD below reads it twice.
-    let aligned_outcomes = eligible_outcomes(&aligned, events, w, coverage, &OUTCOME_KEYS)?;
+    let comparison = aligned.filter(col("started").not());
+    let moved = eligible_outcomes(&comparison, events, w, coverage, &OUTCOME_KEYS)?;
+    let mut kept = vec![col(GROUP)];
+    kept.extend(OUTCOME_KEYS.iter().map(|o| col(change(o))));
+    let starters = outcomes
+        .clone()
+        .lazy()
+        .filter(col(ELIGIBLE).and(is_starter()))
+        .select(kept.clone());
+    let aligned_outcomes = concat([starters, moved.select(kept)], UnionArgs::default())?
+        .collect()?
+        .lazy();
     let (rows, primary) = outcome_rows(|o| plain_did(&aligned_outcomes, is_starter(), &change(o)))?;
     let table = did_table(
         "did_aligned_index",

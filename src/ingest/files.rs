@@ -141,9 +141,7 @@ impl<'a> Files<'a> {
     /// Says why an unchanged file is read again: an older smpeval ingested
     /// it, into a warehouse laid out otherwise (`previous`: its manifest row).
     fn say_if_older(&self, shown: &str, previous: Option<&ManifestRow>, sha: &str, config: &str) {
-        let older = previous.filter(|p| {
-            p.sha256 == sha && p.source_config == config && p.schema_version != SCHEMA_VERSION
-        });
+        let older = previous.filter(|p| state_against(p, sha, config) == "upgrade");
         if let (Some(n), Mode::Ingest) = (older.map(|p| p.schema_version), self.mode) {
             self.progress.say(&format!(
                 "{shown}: read again: it is unchanged, but was ingested by an older smpeval (warehouse layout {n}, now {SCHEMA_VERSION})"
@@ -163,9 +161,9 @@ impl<'a> Files<'a> {
         let SourceFile { path, key: fkey } = file;
         let previous = self.previous;
         let same = |sha: &str| {
-            previous.get(&fkey).is_some_and(|p| {
-                p.sha256 == sha && p.schema_version == SCHEMA_VERSION && p.source_config == config
-            })
+            previous
+                .get(&fkey)
+                .is_some_and(|p| state_against(p, sha, config) == "ingested")
         };
         self.current.push(fkey.clone());
         let unchanged = self.hashed.remove(&path).is_some_and(|sha| same(&sha));

@@ -62,7 +62,7 @@ pub fn linkage_lazy(returns: Vec<LazyFrame>, hospital: Vec<LazyFrame>) -> Result
         .unique(None, UniqueKeepStrategy::First)
         .with_column(super::nhs::person_key(col(PERSON_ID)).alias(PERSON_KEY))
         .collect()?;
-    let keyed = people.column(PERSON_KEY)?.n_unique()? == people.height();
+    let keyed = super::nhs::keys_tell_apart(&people)?;
     let mut found: Vec<LazyFrame> = Vec::new();
     for mut h in hospital {
         let on = match keyed && super::nhs::has_person_key(h.collect_schema()?.as_ref()) {

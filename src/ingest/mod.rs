@@ -300,6 +300,21 @@ pub struct FileState {
     pub state: &'static str,
 }
 
+/// A file's state against its row in the warehouse's manifest (`prev`),
+/// from its SHA-256 and its source's mapping (`config`): `ingested` (the
+/// same, under this layout), `upgrade` (the same, under an older layout:
+/// read again once) or `changed`.
+fn state_against(prev: &ManifestRow, sha: &str, config: &str) -> &'static str {
+    match (
+        prev.sha256 == sha && prev.source_config == config,
+        prev.schema_version == SCHEMA_VERSION,
+    ) {
+        (true, true) => "ingested",
+        (true, false) => "upgrade",
+        _ => "changed",
+    }
+}
+
 /// Every input file's state (for `smpeval status`): what the next ingest would do.
 pub fn file_states(
     pipeline: &Pipeline,
@@ -317,14 +332,7 @@ pub fn file_states(
                     let sha = std::fs::read(&path)
                         .map(|b| hex::encode(sha2::Sha256::digest(&b)))
                         .unwrap_or_default();
-                    match (
-                        prev.sha256 == sha && prev.source_config == config,
-                        prev.schema_version == SCHEMA_VERSION,
-                    ) {
-                        (true, true) => "ingested",
-                        (true, false) => "upgrade",
-                        _ => "changed",
-                    }
+                    state_against(prev, &sha, &config)
                 }
             };
             out.push(FileState {

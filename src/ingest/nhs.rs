@@ -450,6 +450,12 @@ pub fn has_person_key(schema: &Schema) -> bool {
     schema.get(crate::schema::PERSON_KEY) == Some(&DataType::Int64)
 }
 
+/// True where every person of `people` (with its [`person_key`] column)
+/// has a key of their own, so that they can be found by key.
+pub fn keys_tell_apart(people: &DataFrame) -> PolarsResult<bool> {
+    Ok(people.column(crate::schema::PERSON_KEY)?.n_unique()? == people.height())
+}
+
 /// A frame's [`person_key`] (of `schema`): as stored where it has it
 /// ([`has_person_key`]), else worked out from `person_id`.
 pub fn person_key_of(schema: &Schema) -> Expr {

@@ -235,8 +235,7 @@ pub fn events_of(
 /// [`PERSON_KEY`] where every person there has a key of their own, else
 /// [`PERSON_ID`].
 fn join_column(keys: &DataFrame) -> PolarsResult<&'static str> {
-    let distinct = keys.column(PERSON_KEY)?.n_unique()?;
-    Ok(match distinct == keys.height() {
+    Ok(match crate::ingest::nhs::keys_tell_apart(keys)? {
         true => PERSON_KEY,
         false => PERSON_ID,
     })

@@ -435,7 +435,7 @@ fn hospital_figures(
     let parts = snap
         .scan_parts(warehouse::HOSPITAL_EVENTS)
         .map_err(MetricsError::from)?;
-    notes.extend(split_spells_notes(p, snap, published)?);
+    notes.extend(split_spells_notes(p, snap, parts.clone(), published)?);
     let found = hospital::events_of(parts, persons, r.participants.clone())?;
     let outcomes =
         hospital::person_outcomes(persons, &found.events, s.outcome_window_days, coverage)?
@@ -471,10 +471,12 @@ fn hospital_figures(
 }
 
 /// A note for each hospital source with admissions whose episodes are in
-/// more than one of its files ([`hospital::spells_across_files`]).
+/// more than one of its files ([`hospital::spells_across_files`]; `parts`:
+/// the hospital table's scan, a file at a time).
 fn split_spells_notes(
     p: &Pipeline,
     snap: &warehouse::Snapshot,
+    parts: Vec<LazyFrame>,
     published: bool,
 ) -> MetricsResult<Vec<String>> {
     let manifest = read(snap, warehouse::MANIFEST)?;
@@ -493,9 +495,6 @@ fn split_spells_notes(
             sources.push((s.name.clone(), key.clone(), files_of(&s.name)?));
         }
     }
-    let parts = snap
-        .scan_parts(warehouse::HOSPITAL_EVENTS)
-        .map_err(MetricsError::from)?;
     let split = hospital::spells_across_files(parts, &sources)?;
     Ok(split
         .into_iter()

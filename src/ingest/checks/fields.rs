@@ -114,7 +114,7 @@ fn id_rules(source: &Source, field: &'static str, value: &Expr) -> Vec<Rule> {
 }
 
 /// What exports write for a missing id; compared with case folded.
-const PLACEHOLDERS: [&str; 16] = [
+const PLACEHOLDERS: [&str; 17] = [
     "NULL",
     "(NULL)",
     "<NULL>",
@@ -131,6 +131,7 @@ const PLACEHOLDERS: [&str; 16] = [
     "NK",
     "-",
     "--",
+    "?",
 ];
 
 /// Characters that show nothing: format characters (zero-width spaces and
@@ -138,7 +139,7 @@ const PLACEHOLDERS: [&str; 16] = [
 /// their own, and the blank-looking letters (braille blank, Hangul fillers).
 const UNSEEN: &str = "[\\p{Cf}\\p{Mn}\\p{Me}\\u{2800}\\u{3164}\\u{115F}\\u{1160}\\u{FFA0}]";
 
-/// True where an id is a placeholder: one of [`PLACEHOLDERS`] or `?`, or
+/// True where an id is a placeholder: one of [`PLACEHOLDERS`], or
 /// nothing but unseen characters ([`UNSEEN`], which the reader's trimming of
 /// spaces leaves), once the unseen characters are taken out.
 fn is_placeholder(id: Expr) -> Expr {
@@ -151,7 +152,6 @@ fn is_placeholder(id: Expr) -> Expr {
     seen.str()
         .len_bytes()
         .eq(lit(0u32))
-        .or(upper.clone().eq(lit("?")))
         .or(upper.in_list(str_series(&PLACEHOLDERS), false))
 }
 

@@ -189,6 +189,73 @@ fn hand_worked_hospital_use_and_did() {
     );
 }
 
+/// The tiny dataset with its hospital extract sent as two files of one
+/// source that folds episodes into spells: P01's emergency spell of 10
+/// January 2023 has its first episode (discharged the 11th) in one file and
+/// its second (discharged the 13th) in the other, and P02's spell of 1
+/// December 2022 is in both files, the same row.
+#[test]
+fn a_spell_in_two_files_is_one_admission() {
+    let w = Workdir::new();
+    for f in ["returns.csv", "pam.csv"] {
+        std::fs::copy(repo().join("tests/fixtures/tiny").join(f), w.path(f)).unwrap();
+    }
+    let pipeline = std::fs::read_to_string(repo().join("tests/fixtures/tiny/pipeline.toml"))
+        .unwrap()
+        .replace(
+            "files = [\"hospital.csv\"]",
+            "files = [\"hospital_*.csv\"]\nspell_key = [\"person_id\", \"event_date\"]",
+        )
+        .replace(
+            "attendance_status = \"attended\"",
+            "attendance_status = \"attended\"\nepisode_order = \"epiorder\"",
+        );
+    assert!(pipeline.contains("spell_key") && pipeline.contains("epiorder"));
+    std::fs::write(w.path("pipeline.toml"), pipeline).unwrap();
+    let extract = std::fs::read_to_string(repo().join("tests/fixtures/tiny/hospital.csv")).unwrap();
+    let (mut first, mut second) = (
+        vec!["person,setting,date,discharge,method,attended,epiorder".to_string()],
+        vec!["person,setting,date,discharge,method,attended,epiorder".to_string()],
+    );
+    for line in extract.lines().skip(1) {
+        match line {
+            "P01,apc,2023-01-10,2023-01-13,21," => {
+                first.push("P01,apc,2023-01-10,2023-01-11,21,,1".into());
+                second.push("P01,apc,2023-01-10,2023-01-13,21,,2".into());
+            }
+            "P02,apc,2022-12-01,2022-12-05,21," => {
+                first.push(format!("{line},1"));
+                second.push(format!("{line},1"));
+            }
+            _ => first.push(format!("{line},1")),
+        }
+    }
+    assert_eq!(second.len(), 3, "both spells found in the fixture");
+    std::fs::write(w.path("hospital_1.csv"), first.join("\n") + "\n").unwrap();
+    std::fs::write(w.path("hospital_2.csv"), second.join("\n") + "\n").unwrap();
+    let r = w.run(&["run", "pipeline.toml", "--run-id", "t", "--internal"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.path("reports/tiny/t/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    // The hand-worked figures of the single file (hand_worked_hospital_use_and_did):
+    // counted once per file, P01 would have 3 admissions before and P02 2.
+    let s = hospital(&m, "starters", "emergency_admissions");
+    close(&s["mean_pre"], 0.5, "pre");
+    close(&s["mean_post"], 0.25, "post");
+    // P01's spell runs to its last episode's discharge: 3 bed days, not 1.
+    let b = hospital(&m, "starters", "emergency_bed_days");
+    close(&b["mean_pre"], 1.125, "bed days pre");
+    let notes = m["notes"].to_string();
+    assert!(
+        notes.contains(
+            "Some admissions of hospital (2) have episodes in more than one of its files"
+        ),
+        "{notes}"
+    );
+}
+
 #[test]
 fn hand_worked_pam() {
     let (_w, m) = tiny(true);

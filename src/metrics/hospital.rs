@@ -169,10 +169,15 @@ pub struct Events {
 /// else whose id has the same 64-bit key as one of theirs would count as
 /// theirs, a chance of about people × other ids / 2^64 (10^-8 at W-ICB, 10^-5
 /// at a national extract); a key cannot be aimed at without 2^64 tries.
+///
+/// The APC rows of a source in `spells` with two or more files are folded
+/// across its files by its spell key ([`fold_across_files`]): a spell whose
+/// episodes are in two files is one admission, as it is within one file.
 pub fn events_of(
     parts: Vec<LazyFrame>,
     persons: &LazyFrame,
     returns: LazyFrame,
+    spells: &[SpellSource],
 ) -> PolarsResult<Events> {
     let returns = returns
         .select([col(PERSON_ID).cast(DataType::String)])
@@ -184,24 +189,32 @@ pub fn events_of(
     let on = join_column(&keys)?;
     let mut parts = parts;
     let union = union_schema(&mut parts)?;
+    let across = across_files(spells, &union);
+    let extra = fold_columns(&across, &union);
+    let extra_names: Vec<&str> = extra.iter().map(String::as_str).collect();
     let mut select = vec![col("_key"), col("_in_returns"), col(PID), col(EVENT_DATE)];
     for (name, ind) in indicators() {
         select.push(ind.fill_null(lit(0)).alias(name));
     }
+    // Where rows are folded, the indicators are worked out after the fold.
+    let per_part = match across.is_empty() {
+        true => select.clone(),
+        false => event_rows(&extra),
+    };
     if parts.is_empty() {
         return Err(PolarsError::NoData("no hospital files".into()));
     }
     let mut joined = Vec::new();
     for part in parts {
         joined.push(
-            with_event_columns(part, &union, on)?
+            with_event_columns(part, &union, on, &extra_names)?
                 .join(
                     keys.clone().lazy(),
                     [col(on)],
                     [col(on)],
                     JoinArgs::new(JoinType::Inner),
                 )
-                .select(select.clone()),
+                .select(per_part.clone()),
         );
     }
     // The files side by side.
@@ -210,7 +223,12 @@ pub fn events_of(
         maintain_order: true,
         ..UnionArgs::default()
     };
-    let found = concat(joined, union_args)?.collect()?.lazy();
+    let found = concat(joined, union_args)?;
+    let found = match across.is_empty() {
+        true => found,
+        false => fold_across_files(found.collect()?, &across)?.select(select),
+    };
+    let found = found.collect()?.lazy();
     let linked = rows_in(
         found
             .clone()
@@ -241,23 +259,42 @@ fn join_column(keys: &DataFrame) -> PolarsResult<&'static str> {
     })
 }
 
+/// A hospital source whose APC episodes fold into spells: its name, its
+/// spell key and how many files it has in the warehouse (from the manifest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpellSource {
+    pub name: String,
+    pub key: Vec<String>,
+    pub files: usize,
+}
+
+impl SpellSource {
+    /// Its APC rows.
+    fn rows(&self) -> Expr {
+        col(SOURCE)
+            .eq(lit(self.name.as_str()))
+            .and(col(SETTING).eq(lit("apc")))
+            .fill_null(lit(false))
+    }
+}
+
 /// Admissions whose episodes are in more than one file of their source:
-/// for each hospital source with a spell key and two or more files
-/// (`sources`: each one's name, spell key and number of files, from the
-/// manifest), the spell keys of its APC rows in two or more of its files. Each file's episodes are
-/// folded on their own, so such an admission is counted once per file.
-/// `person_id` in the key is compared by its [`PERSON_KEY`].
+/// for each source of `sources` with two or more files, the spell keys of
+/// its APC rows in two or more of its files (each such admission is folded
+/// across its files by [`events_of`]). `person_id` in the key is compared
+/// by its [`PERSON_KEY`].
 pub fn spells_across_files(
     parts: Vec<LazyFrame>,
-    sources: &[(String, Vec<String>, usize)],
+    sources: &[SpellSource],
 ) -> PolarsResult<Vec<(String, usize)>> {
     let mut found = Vec::new();
-    for (name, key, _) in sources.iter().filter(|s| s.2 > 1) {
+    for s in sources.iter().filter(|s| s.files > 1) {
         let mut mine = Vec::new();
         for part in &parts {
             let mut part = part.clone();
             let person = crate::ingest::nhs::person_key_of(part.collect_schema()?.as_ref());
-            let cols: Vec<Expr> = key
+            let cols: Vec<Expr> = s
+                .key
                 .iter()
                 .map(|k| match k.as_str() {
                     PERSON_ID => person.clone().alias(PERSON_ID),
@@ -265,25 +302,122 @@ pub fn spells_across_files(
                 })
                 .chain([col(SOURCE_FILE)])
                 .collect();
-            let apc = col(SOURCE)
-                .eq(lit(name.as_str()))
-                .and(col(SETTING).eq(lit("apc")));
-            mine.push(part.filter(apc).select(cols));
+            mine.push(part.filter(s.rows()).select(cols));
         }
         if mine.is_empty() {
             continue;
         }
-        let by: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
+        let by: Vec<Expr> = s.key.iter().map(|k| col(k.as_str())).collect();
         let split = concat(mine, UnionArgs::default())?
             .group_by(by)
             .agg([col(SOURCE_FILE).n_unique().alias("_files")])
             .filter(col("_files").gt(lit(1)));
         let n = rows_in(split)?;
         if n > 0 {
-            found.push((name.clone(), n));
+            found.push((s.name.clone(), n));
         }
     }
     Ok(found)
+}
+
+/// The sources of `spells` whose APC rows [`events_of`] folds across files:
+/// those with two or more files whose spell key every file can be grouped by.
+fn across_files<'s>(
+    spells: &'s [SpellSource],
+    union: &[(String, DataType)],
+) -> Vec<&'s SpellSource> {
+    let stored = |c: &str| c == PERSON_ID || union.iter().any(|(n, _)| n == c);
+    spells
+        .iter()
+        .filter(|s| s.files > 1 && s.key.iter().all(|k| stored(k)))
+        .collect()
+}
+
+/// The order a spell's rows from several files are put in, of the columns
+/// the files have: its first episode first (by episode order, admission date,
+/// then file and line), the row holding its last episode last.
+const FOLD_ORDER: [&str; 4] = [EPISODE_ORDER, EVENT_DATE, SOURCE_FILE, SOURCE_LINE];
+
+/// The columns beyond [`EVENT_COLUMNS`] that folding `across` needs, of
+/// those the files have: the source, file, line and episode order, and the
+/// spell keys' other fields (`person_id` is the person's number, `_key`).
+fn fold_columns(across: &[&SpellSource], union: &[(String, DataType)]) -> Vec<String> {
+    if across.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    let keys = across.iter().flat_map(|s| s.key.iter().map(String::as_str));
+    for c in [SOURCE].into_iter().chain(FOLD_ORDER).chain(keys) {
+        let new = !EVENT_COLUMNS.contains(&c) && !out.iter().any(|o| o == c);
+        if new && union.iter().any(|(n, _)| n == c) {
+            out.push(c.to_string());
+        }
+    }
+    out
+}
+
+/// Each matched row's columns before its indicators are worked out: the
+/// person's numbers, [`EVENT_COLUMNS`] and `extra`.
+fn event_rows(extra: &[String]) -> Vec<Expr> {
+    let mut out = vec![col("_key"), col("_in_returns"), col(PID)];
+    out.extend(
+        EVENT_COLUMNS
+            .iter()
+            .filter(|c| **c != PERSON_ID)
+            .map(|c| col(*c)),
+    );
+    out.extend(extra.iter().map(|c| col(c.as_str())));
+    out
+}
+
+/// Folds the APC rows of each source of `across` that share its spell key
+/// (each file's own episodes already folded at ingest) into one admission:
+/// every field from the row of its first episode, the discharge from the
+/// row of its last ([`FOLD_ORDER`]). A spell sent partly in one file and
+/// partly in the next is one admission, as SPEC 1.2 has it; the same rows
+/// sent in two files are one too. `person_id` in a key is the person's
+/// number, `_key`. Other rows are left as they are.
+fn fold_across_files(found: DataFrame, across: &[&SpellSource]) -> PolarsResult<LazyFrame> {
+    let names: Vec<String> = found
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let rows = found.lazy();
+    let mut out = Vec::new();
+    let mut others = lit(true);
+    for s in across {
+        others = others.and(s.rows().not());
+        let key: Vec<String> = s
+            .key
+            .iter()
+            .map(|k| match k.as_str() {
+                PERSON_ID => "_key".to_string(),
+                k => k.to_string(),
+            })
+            .collect();
+        let order: Vec<&str> = FOLD_ORDER
+            .into_iter()
+            .filter(|c| names.iter().any(|n| n == c))
+            .collect();
+        let fields = names.iter().filter(|n| !key.contains(n)).map(|n| {
+            let c = col(n.as_str());
+            match n.as_str() {
+                DISCHARGE_DATE => c.last(),
+                _ => c.first(),
+            }
+        });
+        out.push(
+            rows.clone()
+                .filter(s.rows())
+                .sort(order, SortMultipleOptions::default().with_nulls_last(true))
+                .group_by_stable(key.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
+                .agg(fields.collect::<Vec<_>>())
+                .select(names.iter().map(|n| col(n.as_str())).collect::<Vec<_>>()),
+        );
+    }
+    out.insert(0, rows.filter(others));
+    concat(out, UnionArgs::default())
 }
 
 /// Every person of `persons` or the returns, once, with a number (`_key`),
@@ -325,13 +459,14 @@ fn union_schema(parts: &mut [LazyFrame]) -> PolarsResult<Vec<(String, DataType)>
     Ok(union)
 }
 
-/// One file's [`EVENT_COLUMNS`] (those any file has), with `person_id` as
-/// the join column `on`: a column this file lacks reads as empty, and a key
+/// One file's [`EVENT_COLUMNS`] and `extra` columns (those any file has),
+/// with `person_id` as the join column `on`: a column this file lacks reads as empty, and a key
 /// it lacks (a part written before the warehouse had one) is worked out.
 fn with_event_columns(
     mut part: LazyFrame,
     union: &[(String, DataType)],
     on: &str,
+    extra: &[&str],
 ) -> PolarsResult<LazyFrame> {
     let schema = part.collect_schema()?;
     let key = match on {
@@ -342,6 +477,7 @@ fn with_event_columns(
     keep.extend(
         EVENT_COLUMNS
             .iter()
+            .chain(extra)
             .filter(|c| **c != PERSON_ID)
             .filter_map(|c| {
                 let (_, dtype) = union.iter().find(|(n, _)| n == c)?;
@@ -1285,12 +1421,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn events_are_found_by_key_in_parts_written_with_a_key_and_before_one() {
-        let persons = df!(PERSON_ID => ["p1", "p2"])
+    /// The persons p1 and p2, numbered ([`PID`]) 0 and 1.
+    fn persons_p1_p2() -> LazyFrame {
+        df!(PERSON_ID => ["p1", "p2"])
             .unwrap()
             .lazy()
-            .with_row_index(PID, None);
+            .with_row_index(PID, None)
+    }
+
+    #[test]
+    fn events_are_found_by_key_in_parts_written_with_a_key_and_before_one() {
+        let persons = persons_p1_p2();
         // p3 is in the returns but outside the evaluation; x8 and x9 in neither.
         let returns = df!(PERSON_ID => [Some("p1"), Some("p2"), Some("p3"), Some("p1"), None])
             .unwrap()
@@ -1317,7 +1458,7 @@ mod tests {
             // worked out again, not trusted.
             part(&[("p2", "ae", d(3, 1))], false).with_column(lit(5u64).alias(PERSON_KEY)),
         ];
-        let found = events_of(parts, &persons, returns).unwrap();
+        let found = events_of(parts, &persons, returns, &[]).unwrap();
         assert_eq!((found.linkage.people, found.linkage.linked), (3, 3));
         // In event-date order (a join keeps no order).
         let ev = found
@@ -1383,12 +1524,93 @@ mod tests {
             file("apc", "jun.csv", &[("p1", d(5)), ("p3", d(6))], false),
             file("apc2", "x.csv", &[("p2", d(2))], true),
         ];
-        let key = vec![PERSON_ID.to_string(), EVENT_DATE.to_string()];
-        let sources = vec![
-            ("apc".to_string(), key.clone(), 2),
-            ("apc2".to_string(), key, 1),
-        ];
+        let sources = vec![spell_source("apc", 2), spell_source("apc2", 1)];
         let found = spells_across_files(parts, &sources).unwrap();
         assert_eq!(found, vec![("apc".to_string(), 1)]);
+    }
+
+    /// A source folding APC episodes by (person, admission date), with `files` files.
+    fn spell_source(name: &str, files: usize) -> SpellSource {
+        SpellSource {
+            name: name.into(),
+            key: vec![PERSON_ID.to_string(), EVENT_DATE.to_string()],
+            files,
+        }
+    }
+
+    /// One file's spells as the ingest writes them: (person, admission,
+    /// discharge, first episode's order, line), emergency admissions.
+    fn spells_file(name: &str, rows: &[(&str, NaiveDate, NaiveDate, i64, i64)]) -> LazyFrame {
+        let col_of = |f: fn(&(&str, NaiveDate, NaiveDate, i64, i64)) -> i64| -> Vec<i64> {
+            rows.iter().map(f).collect()
+        };
+        let dates = |name: &str, f: fn(&(&str, NaiveDate, NaiveDate, i64, i64)) -> NaiveDate| {
+            DateChunked::from_naive_date(name.into(), rows.iter().map(f)).into_column()
+        };
+        DataFrame::new(
+            rows.len(),
+            vec![
+                Column::new(
+                    PERSON_ID.into(),
+                    rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                ),
+                dates(EVENT_DATE, |r| r.1),
+                dates(DISCHARGE_DATE, |r| r.2),
+                Column::new(EPISODE_ORDER.into(), col_of(|r| r.3)),
+                Column::new(SOURCE_LINE.into(), col_of(|r| r.4)),
+            ],
+        )
+        .unwrap()
+        .lazy()
+        .with_columns([
+            lit("apc").alias(SOURCE),
+            lit(name).alias(SOURCE_FILE),
+            lit("apc").alias(SETTING),
+            lit("emergency").alias(ADMISSION_TYPE),
+            lit(NULL).cast(DataType::String).alias(ATTENDANCE_OUTCOME),
+        ])
+    }
+
+    #[test]
+    fn a_spell_split_across_files_is_one_admission_from_its_first_to_its_last_episode() {
+        let persons = persons_p1_p2();
+        let returns = df!(PERSON_ID => ["p1", "p2"]).unwrap().lazy();
+        let d = |m: u32, day: u32| date(2023, m, day);
+        // p1's spell of 10 January: episodes 1–2 in the first file (to the
+        // 11th), episode 3 in the second (to the 20th); the second file is
+        // read first. p2's spell of 1 March is sent in both files, the same
+        // row; p2's spell of 1 May is in one file only.
+        let second = spells_file("b.csv", &[("p1", d(1, 10), d(1, 20), 3, 2)]);
+        let first = spells_file(
+            "a.csv",
+            &[
+                ("p2", d(3, 1), d(3, 4), 1, 2),
+                ("p1", d(1, 10), d(1, 11), 1, 3),
+                ("p2", d(5, 1), d(5, 2), 1, 4),
+            ],
+        );
+        let again = spells_file("c.csv", &[("p2", d(3, 1), d(3, 4), 1, 2)]);
+        let parts = || vec![second.clone(), first.clone(), again.clone()];
+        let totals = |spells: &[SpellSource]| -> (i64, i64) {
+            let ev = events_of(parts(), &persons, returns.clone(), spells)
+                .unwrap()
+                .events
+                .collect()
+                .unwrap();
+            let sum = |c: &str| {
+                ev.column(c)
+                    .unwrap()
+                    .as_materialized_series()
+                    .sum::<i64>()
+                    .unwrap()
+            };
+            (sum("emergency_admissions"), sum("emergency_bed_days"))
+        };
+        // Folded: three admissions; bed days 10 (10th → 20th) + 3 + 1.
+        assert_eq!(totals(&[spell_source("apc", 3)]), (3, 14));
+        // A source with one file is not folded again (each file's rows are
+        // its spells): five rows, 10 + 3 + 1 + 1 + 3 bed days.
+        assert_eq!(totals(&[spell_source("apc", 1)]), (5, 18));
+        assert_eq!(totals(&[]), (5, 18));
     }
 }

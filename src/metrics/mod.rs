@@ -435,8 +435,9 @@ fn hospital_figures(
     let parts = snap
         .scan_parts(warehouse::HOSPITAL_EVENTS)
         .map_err(MetricsError::from)?;
-    notes.extend(split_spells_notes(p, snap, parts.clone(), published)?);
-    let found = hospital::events_of(parts, persons, r.participants.clone())?;
+    let spells = spell_sources(p, snap)?;
+    notes.extend(split_spells_notes(&spells, parts.clone(), published)?);
+    let found = hospital::events_of(parts, persons, r.participants.clone(), &spells)?;
     let outcomes =
         hospital::person_outcomes(persons, &found.events, s.outcome_window_days, coverage)?
             .collect()?;
@@ -470,15 +471,12 @@ fn hospital_figures(
     })
 }
 
-/// A note for each hospital source with admissions whose episodes are in
-/// more than one of its files ([`hospital::spells_across_files`]; `parts`:
-/// the hospital table's scan, a file at a time).
-fn split_spells_notes(
+/// The hospital sources that fold episodes into spells, each with its spell
+/// key and its number of files in the manifest.
+fn spell_sources(
     p: &Pipeline,
     snap: &warehouse::Snapshot,
-    parts: Vec<LazyFrame>,
-    published: bool,
-) -> MetricsResult<Vec<String>> {
+) -> MetricsResult<Vec<hospital::SpellSource>> {
     let manifest = read(snap, warehouse::MANIFEST)?;
     let files_of = |name: &str| -> MetricsResult<usize> {
         let Some(m) = &manifest else { return Ok(0) };
@@ -492,15 +490,31 @@ fn split_spells_notes(
         .filter(|s| s.kind == crate::pipeline::SourceKind::Hospital)
     {
         if let Some(key) = &s.spell_key {
-            sources.push((s.name.clone(), key.clone(), files_of(&s.name)?));
+            sources.push(hospital::SpellSource {
+                name: s.name.clone(),
+                key: key.clone(),
+                files: files_of(&s.name)?,
+            });
         }
     }
-    let split = hospital::spells_across_files(parts, &sources)?;
+    Ok(sources)
+}
+
+/// A note for each hospital source with admissions whose episodes are in
+/// more than one of its files ([`hospital::spells_across_files`]; `parts`:
+/// the hospital table's scan, a file at a time): they are folded across
+/// the files, and the analyst is told why that was needed.
+fn split_spells_notes(
+    sources: &[hospital::SpellSource],
+    parts: Vec<LazyFrame>,
+    published: bool,
+) -> MetricsResult<Vec<String>> {
+    let split = hospital::spells_across_files(parts, sources)?;
     Ok(split
         .into_iter()
         .map(|(source, n)| {
             format!(
-                "Warning: {} admissions of {source} have episodes in more than one of its files: a spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another). Each file's episodes are folded into spells on their own, so each such admission is counted once for every file it is in. Send each spell whole in one file, and each row once.",
+                "Some admissions of {source} ({}) have episodes in more than one of its files: a spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another). Each is counted as one admission, dated by its first episode's admission and its last episode's discharge. If an extract was sent twice, remove the older file.",
                 crate::disclosure::count_in_words(n as i64, published)
             )
         })

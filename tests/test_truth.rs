@@ -193,7 +193,8 @@ fn hand_worked_hospital_use_and_did() {
 /// source that folds episodes into spells: P01's emergency spell of 10
 /// January 2023 has its first episode (discharged the 11th) in one file and
 /// its second (discharged the 13th) in the other, and P02's spell of 1
-/// December 2022 is in both files, the same row.
+/// December 2022 is in both files, the same row, as is P04's A&E attendance
+/// of 1 March 2023.
 #[test]
 fn a_spell_in_two_files_is_one_admission() {
     let w = Workdir::new();
@@ -223,14 +224,18 @@ fn a_spell_in_two_files_is_one_admission() {
                 first.push("P01,apc,2023-01-10,2023-01-11,21,,1".into());
                 second.push("P01,apc,2023-01-10,2023-01-13,21,,2".into());
             }
-            "P02,apc,2022-12-01,2022-12-05,21," => {
+            "P02,apc,2022-12-01,2022-12-05,21," | "P04,ae,2023-03-01,,," => {
                 first.push(format!("{line},1"));
                 second.push(format!("{line},1"));
             }
             _ => first.push(format!("{line},1")),
         }
     }
-    assert_eq!(second.len(), 3, "both spells found in the fixture");
+    assert_eq!(
+        second.len(),
+        4,
+        "both spells and the A&E row found in the fixture"
+    );
     std::fs::write(w.path("hospital_1.csv"), first.join("\n") + "\n").unwrap();
     std::fs::write(w.path("hospital_2.csv"), second.join("\n") + "\n").unwrap();
     let r = w.run(&["run", "pipeline.toml", "--run-id", "t", "--internal"]);
@@ -252,6 +257,14 @@ fn a_spell_in_two_files_is_one_admission() {
         notes.contains(
             "Some admissions of hospital (2) have episodes in more than one of its files"
         ),
+        "{notes}"
+    );
+    // An A&E row sent twice is counted twice (it could be two visits), and said:
+    // P04's pre-window A&E attendances 2 instead of 1, so 3/8 instead of 2/8.
+    let ae = hospital(&m, "starters", "ae_attendances");
+    close(&ae["mean_pre"], 0.375, "ae pre");
+    assert!(
+        notes.contains("Warning: some rows of hospital (1) are in more than one of its files"),
         "{notes}"
     );
 }

@@ -177,7 +177,7 @@ pub fn events_of(
     parts: Vec<LazyFrame>,
     persons: &LazyFrame,
     returns: LazyFrame,
-    spells: &[SpellSource],
+    spells: &[HospitalSource],
 ) -> PolarsResult<Events> {
     let returns = returns
         .select([col(PERSON_ID).cast(DataType::String)])
@@ -259,16 +259,17 @@ fn join_column(keys: &DataFrame) -> PolarsResult<&'static str> {
     })
 }
 
-/// A hospital source whose APC episodes fold into spells: its name, its
-/// spell key and how many files it has in the warehouse (from the manifest).
+/// A hospital source: its name, its spell key (empty where its episodes
+/// are not folded into spells) and how many files it has in the warehouse
+/// (from the manifest).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SpellSource {
+pub struct HospitalSource {
     pub name: String,
     pub key: Vec<String>,
     pub files: usize,
 }
 
-impl SpellSource {
+impl HospitalSource {
     /// Its APC rows.
     fn rows(&self) -> Expr {
         col(SOURCE)
@@ -279,16 +280,16 @@ impl SpellSource {
 }
 
 /// Admissions whose episodes are in more than one file of their source:
-/// for each source of `sources` with two or more files, the spell keys of
+/// for each source of `sources` with a spell key and two or more files, the spell keys of
 /// its APC rows in two or more of its files (each such admission is folded
 /// across its files by [`events_of`]). `person_id` in the key is compared
 /// by its [`PERSON_KEY`].
 pub fn spells_across_files(
     parts: Vec<LazyFrame>,
-    sources: &[SpellSource],
+    sources: &[HospitalSource],
 ) -> PolarsResult<Vec<(String, usize)>> {
     let mut found = Vec::new();
-    for s in sources.iter().filter(|s| s.files > 1) {
+    for s in sources.iter().filter(|s| s.files > 1 && !s.key.is_empty()) {
         let mut mine = Vec::new();
         for part in &parts {
             let mut part = part.clone();
@@ -304,15 +305,80 @@ pub fn spells_across_files(
                 .collect();
             mine.push(part.filter(s.rows()).select(cols));
         }
-        if mine.is_empty() {
-            continue;
-        }
         let by: Vec<Expr> = s.key.iter().map(|k| col(k.as_str())).collect();
-        let split = concat(mine, UnionArgs::default())?
+        let n = in_two_files(mine, by)?;
+        if n > 0 {
+            found.push((s.name.clone(), n));
+        }
+    }
+    Ok(found)
+}
+
+/// How many values of `by` among `rows` (each file's, with its
+/// [`SOURCE_FILE`]) are in two or more files.
+fn in_two_files(rows: Vec<LazyFrame>, by: Vec<Expr>) -> PolarsResult<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    rows_in(
+        concat(rows, UnionArgs::default())?
             .group_by(by)
             .agg([col(SOURCE_FILE).n_unique().alias("_files")])
-            .filter(col("_files").gt(lit(1)));
-        let n = rows_in(split)?;
+            .filter(col("_files").gt(lit(1))),
+    )
+}
+
+/// The columns two rows of one source are compared by to tell a row sent
+/// again in another file ([`rows_across_files`]), beyond [`EVENT_COLUMNS`]:
+/// the codes the outcomes come from, the episode order and spell id.
+const SAME_ROW: [&str; 5] = [
+    ADMISSION_METHOD,
+    AE_DEPARTMENT_TYPE,
+    ATTENDANCE_STATUS,
+    EPISODE_ORDER,
+    SPELL_ID,
+];
+
+/// Rows that are the same in two or more files of their source, as an
+/// extract sent again, or overlapping another, repeats them: for each
+/// source of `sources` with two or more files, its rows not folded into
+/// spells (all but the APC rows of a source with a spell key, which
+/// [`events_of`] folds across its files), compared by the person's
+/// [`PERSON_KEY`], [`EVENT_COLUMNS`] and [`SAME_ROW`]. Each such row counts
+/// once however many files it is in. They are not taken out: two
+/// attendances on one day can both be real.
+pub fn rows_across_files(
+    parts: Vec<LazyFrame>,
+    sources: &[HospitalSource],
+) -> PolarsResult<Vec<(String, usize)>> {
+    let mut parts = parts;
+    let union = union_schema(&mut parts)?;
+    let mut extra = vec![SOURCE, SOURCE_FILE];
+    extra.extend(
+        SAME_ROW
+            .into_iter()
+            .filter(|c| union.iter().any(|(n, _)| n == c)),
+    );
+    let mut found = Vec::new();
+    for s in sources.iter().filter(|s| s.files > 1) {
+        let unfolded = match s.key.is_empty() {
+            true => col(SOURCE).eq(lit(s.name.as_str())),
+            false => col(SOURCE).eq(lit(s.name.as_str())).and(s.rows().not()),
+        };
+        let mut mine = Vec::new();
+        for part in &parts {
+            let part = with_event_columns(part.clone(), &union, PERSON_KEY, &extra)?;
+            mine.push(part.filter(unfolded.clone()).drop(cols([SOURCE])));
+        }
+        let mut by: Vec<Expr> = vec![col(PERSON_KEY)];
+        by.extend(
+            EVENT_COLUMNS
+                .iter()
+                .filter(|c| **c != PERSON_ID)
+                .map(|c| col(*c)),
+        );
+        by.extend(extra[2..].iter().map(|c| col(*c)));
+        let n = in_two_files(mine, by)?;
         if n > 0 {
             found.push((s.name.clone(), n));
         }
@@ -321,15 +387,15 @@ pub fn spells_across_files(
 }
 
 /// The sources of `spells` whose APC rows [`events_of`] folds across files:
-/// those with two or more files whose spell key every file can be grouped by.
+/// those with a spell key that every file can be grouped by, and two or more files.
 fn across_files<'s>(
-    spells: &'s [SpellSource],
+    spells: &'s [HospitalSource],
     union: &[(String, DataType)],
-) -> Vec<&'s SpellSource> {
+) -> Vec<&'s HospitalSource> {
     let stored = |c: &str| c == PERSON_ID || union.iter().any(|(n, _)| n == c);
     spells
         .iter()
-        .filter(|s| s.files > 1 && s.key.iter().all(|k| stored(k)))
+        .filter(|s| s.files > 1 && !s.key.is_empty() && s.key.iter().all(|k| stored(k)))
         .collect()
 }
 
@@ -341,7 +407,7 @@ const FOLD_ORDER: [&str; 4] = [EPISODE_ORDER, EVENT_DATE, SOURCE_FILE, SOURCE_LI
 /// The columns beyond [`EVENT_COLUMNS`] that folding `across` needs, of
 /// those the files have: the source, file, line and episode order, and the
 /// spell keys' other fields (`person_id` is the person's number, `_key`).
-fn fold_columns(across: &[&SpellSource], union: &[(String, DataType)]) -> Vec<String> {
+fn fold_columns(across: &[&HospitalSource], union: &[(String, DataType)]) -> Vec<String> {
     if across.is_empty() {
         return Vec::new();
     }
@@ -377,7 +443,7 @@ fn event_rows(extra: &[String]) -> Vec<Expr> {
 /// partly in the next is one admission, as SPEC 1.2 has it; the same rows
 /// sent in two files are one too. `person_id` in a key is the person's
 /// number, `_key`. Other rows are left as they are.
-fn fold_across_files(found: DataFrame, across: &[&SpellSource]) -> PolarsResult<LazyFrame> {
+fn fold_across_files(found: DataFrame, across: &[&HospitalSource]) -> PolarsResult<LazyFrame> {
     let names: Vec<String> = found
         .get_column_names()
         .iter()
@@ -1530,8 +1596,8 @@ mod tests {
     }
 
     /// A source folding APC episodes by (person, admission date), with `files` files.
-    fn spell_source(name: &str, files: usize) -> SpellSource {
-        SpellSource {
+    fn spell_source(name: &str, files: usize) -> HospitalSource {
+        HospitalSource {
             name: name.into(),
             key: vec![PERSON_ID.to_string(), EVENT_DATE.to_string()],
             files,
@@ -1591,7 +1657,7 @@ mod tests {
         );
         let again = spells_file("c.csv", &[("p2", d(3, 1), d(3, 4), 1, 2)]);
         let parts = || vec![second.clone(), first.clone(), again.clone()];
-        let totals = |spells: &[SpellSource]| -> (i64, i64) {
+        let totals = |spells: &[HospitalSource]| -> (i64, i64) {
             let ev = events_of(parts(), &persons, returns.clone(), spells)
                 .unwrap()
                 .events
@@ -1612,5 +1678,72 @@ mod tests {
         // its spells): five rows, 10 + 3 + 1 + 1 + 3 bed days.
         assert_eq!(totals(&[spell_source("apc", 1)]), (5, 18));
         assert_eq!(totals(&[]), (5, 18));
+    }
+
+    #[test]
+    fn rows_sent_again_in_another_file_are_counted_once_each() {
+        let d = |m: u32| date(2023, m, 1);
+        let file = |source: &str, name: &str, rows: &[(&str, &str, NaiveDate)], keyed: bool| {
+            part(rows, keyed)
+                .with_columns([lit(source).alias(SOURCE), lit(name).alias(SOURCE_FILE)])
+        };
+        // hes: p1's A&E of 1 May is in both files (once written before the
+        // key), p2's twice in one file only, p3's outpatient visit in all
+        // three. apc: its APC rows are spells (folded elsewhere), its A&E row
+        // is sent twice. one: a single file.
+        let parts = vec![
+            file(
+                "hes",
+                "a.csv",
+                &[
+                    ("p1", "ae", d(5)),
+                    ("p2", "ae", d(6)),
+                    ("p2", "ae", d(6)),
+                    ("p3", "op", d(7)),
+                ],
+                true,
+            ),
+            file(
+                "hes",
+                "b.csv",
+                &[("p1", "ae", d(5)), ("p1", "ae", d(8)), ("p3", "op", d(7))],
+                false,
+            ),
+            file(
+                "hes",
+                "c.csv",
+                &[("p3", "op", d(7)), ("p3", "op", d(9))],
+                true,
+            ),
+            file(
+                "apc",
+                "x.csv",
+                &[("p1", "apc", d(5)), ("p4", "ae", d(2))],
+                true,
+            ),
+            file(
+                "apc",
+                "y.csv",
+                &[("p1", "apc", d(5)), ("p4", "ae", d(2))],
+                true,
+            ),
+            file(
+                "one",
+                "z.csv",
+                &[("p5", "ae", d(3)), ("p5", "ae", d(3))],
+                true,
+            ),
+        ];
+        let mut sources = vec![spell_source("apc", 2), spell_source("one", 1)];
+        sources.push(HospitalSource {
+            name: "hes".into(),
+            key: Vec::new(),
+            files: 3,
+        });
+        let found = rows_across_files(parts.clone(), &sources).unwrap();
+        assert_eq!(found, vec![("apc".to_string(), 1), ("hes".to_string(), 2)]);
+        // The APC spell in both files is the spells' check's, not this one's.
+        let spells = spells_across_files(parts, &sources).unwrap();
+        assert_eq!(spells, vec![("apc".to_string(), 1)]);
     }
 }

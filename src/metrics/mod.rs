@@ -435,9 +435,9 @@ fn hospital_figures(
     let parts = snap
         .scan_parts(warehouse::HOSPITAL_EVENTS)
         .map_err(MetricsError::from)?;
-    let spells = spell_sources(p, snap)?;
-    notes.extend(split_spells_notes(&spells, parts.clone(), published)?);
-    let found = hospital::events_of(parts, persons, r.participants.clone(), &spells)?;
+    let sources = hospital_sources(p, snap)?;
+    notes.extend(across_files_notes(&sources, parts.clone(), published)?);
+    let found = hospital::events_of(parts, persons, r.participants.clone(), &sources)?;
     let outcomes =
         hospital::person_outcomes(persons, &found.events, s.outcome_window_days, coverage)?
             .collect()?;
@@ -471,12 +471,12 @@ fn hospital_figures(
     })
 }
 
-/// The hospital sources that fold episodes into spells, each with its spell
-/// key and its number of files in the manifest.
-fn spell_sources(
+/// The hospital sources, each with its spell key (empty where it has none)
+/// and its number of files in the manifest.
+fn hospital_sources(
     p: &Pipeline,
     snap: &warehouse::Snapshot,
-) -> MetricsResult<Vec<hospital::SpellSource>> {
+) -> MetricsResult<Vec<hospital::HospitalSource>> {
     let manifest = read(snap, warehouse::MANIFEST)?;
     let files_of = |name: &str| -> MetricsResult<usize> {
         let Some(m) = &manifest else { return Ok(0) };
@@ -489,36 +489,40 @@ fn spell_sources(
         .iter()
         .filter(|s| s.kind == crate::pipeline::SourceKind::Hospital)
     {
-        if let Some(key) = &s.spell_key {
-            sources.push(hospital::SpellSource {
-                name: s.name.clone(),
-                key: key.clone(),
-                files: files_of(&s.name)?,
-            });
-        }
+        sources.push(hospital::HospitalSource {
+            name: s.name.clone(),
+            key: s.spell_key.clone().unwrap_or_default(),
+            files: files_of(&s.name)?,
+        });
     }
     Ok(sources)
 }
 
-/// A note for each hospital source with admissions whose episodes are in
-/// more than one of its files ([`hospital::spells_across_files`]; `parts`:
-/// the hospital table's scan, a file at a time): they are folded across
-/// the files, and the analyst is told why that was needed.
-fn split_spells_notes(
-    sources: &[hospital::SpellSource],
+/// A note for each hospital source with rows in more than one of its files:
+/// admissions whose episodes are ([`hospital::spells_across_files`]), which
+/// are folded across the files, and other rows sent again
+/// ([`hospital::rows_across_files`]), which are counted as they are.
+/// `parts`: the hospital table's scan, a file at a time.
+fn across_files_notes(
+    sources: &[hospital::HospitalSource],
     parts: Vec<LazyFrame>,
     published: bool,
 ) -> MetricsResult<Vec<String>> {
-    let split = hospital::spells_across_files(parts, sources)?;
-    Ok(split
-        .into_iter()
-        .map(|(source, n)| {
-            format!(
-                "Some admissions of {source} ({}) have episodes in more than one of its files: a spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another). Each is counted as one admission, dated by its first episode's admission and its last episode's discharge. If an extract was sent twice, remove the older file.",
-                crate::disclosure::count_in_words(n as i64, published)
-            )
-        })
-        .collect())
+    let count = |n: usize| crate::disclosure::count_in_words(n as i64, published);
+    let mut notes = Vec::new();
+    for (source, n) in hospital::spells_across_files(parts.clone(), sources)? {
+        notes.push(format!(
+            "Some admissions of {source} ({}) have episodes in more than one of its files: a spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another). Each is counted as one admission, dated by its first episode's admission and its last episode's discharge. If an extract was sent twice, remove the older file.",
+            count(n)
+        ));
+    }
+    for (source, n) in hospital::rows_across_files(parts, sources)? {
+        notes.push(format!(
+            "Warning: some rows of {source} ({}) are in more than one of its files, the same person, date and codes in each: an extract sent again, or overlapping another? Each copy is counted (two attendances on one day can both be real). If an extract was sent twice, remove the older file.",
+            count(n)
+        ));
+    }
+    Ok(notes)
 }
 
 /// The hospital extract's coverage: the pipeline's, else its first to last

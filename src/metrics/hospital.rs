@@ -640,6 +640,46 @@ pub const OUTCOME_KEYS: [&str; OUTCOMES.len()] = {
     keys
 };
 
+/// The events of the persons of `p` (some of the persons, each with its
+/// [`PID`], which numbers all of them from 0), each with its person's
+/// [`INDEX`]. The index dates are laid out by PID and gathered by each
+/// event's PID, which is far quicker than joining millions of events on it;
+/// the events of people not in `p` are left out, as an inner join leaves them.
+fn with_index(events: &LazyFrame, p: &LazyFrame) -> PolarsResult<LazyFrame> {
+    let mine = p
+        .clone()
+        .select([col(PID), col(INDEX), lit(true).alias("_in")])
+        .collect()?;
+    let top = mine
+        .column(PID)?
+        .as_materialized_series()
+        .max::<IdxSize>()?
+        .map_or(0, |m| m + 1);
+    let by_pid = IdxCa::from_vec(PID.into(), (0..top).collect())
+        .into_series()
+        .into_frame()
+        .lazy()
+        .join(
+            mine.lazy(),
+            [col(PID)],
+            [col(PID)],
+            JoinArgs {
+                maintain_order: MaintainOrderJoin::Left,
+                ..JoinArgs::new(JoinType::Left)
+            },
+        )
+        .collect()?;
+    let at_pid = |c: &str| -> PolarsResult<Expr> {
+        let values = by_pid.column(c)?.as_materialized_series().clone();
+        Ok(lit(values).gather(col(PID), true).alias(c))
+    };
+    Ok(events
+        .clone()
+        .with_columns([at_pid(INDEX)?, at_pid("_in")?])
+        .filter(col("_in").fill_null(lit(false)))
+        .drop(cols(["_in"])))
+}
+
 /// Per-person event counts in the pre and post windows, for every person
 /// (zero where they had none), with eligibility. `persons` carries [`PID`]
 /// and `events` are [`events_of`]'s.
@@ -674,14 +714,7 @@ pub fn person_outcomes_of(
             .and((idx + lit(w) - lit(1)).lt_eq(lit(cov_end)))
             .alias(BASE_ELIGIBLE),
     ]);
-    let ev = events
-        .clone()
-        .join(
-            p.clone().select([col(PID), col(INDEX)]),
-            [col(PID)],
-            [col(PID)],
-            JoinArgs::new(JoinType::Inner),
-        )
+    let ev = with_index(events, &p)?
         .with_column((days(col(EVENT_DATE)) - days(col(INDEX))).alias("offset"));
     let per_person = per_person_counts(ev, w, counted)?;
     // Linked: the person has at least one record in the extract, at any date
@@ -1745,5 +1778,38 @@ mod tests {
         // The APC spell in both files is the spells' check's, not this one's.
         let spells = spells_across_files(parts, &sources).unwrap();
         assert_eq!(spells, vec![("apc".to_string(), 1)]);
+    }
+
+    #[test]
+    fn index_dates_gathered_by_person_number_match_a_join() {
+        let d = |m: u32| date(2023, m, 1);
+        // Persons 1 and 3 of 0–4; events of 0, 1, 3 and 4 (and 7, beyond them all).
+        let p = DataFrame::new(
+            2,
+            vec![
+                Column::new(PID.into(), [1 as IdxSize, 3]),
+                DateChunked::from_naive_date(INDEX.into(), [d(2), d(4)]).into_column(),
+            ],
+        )
+        .unwrap()
+        .lazy();
+        let pids: [IdxSize; 6] = [0, 1, 3, 1, 4, 7];
+        let events = DataFrame::new(
+            6,
+            vec![
+                Column::new(PID.into(), pids),
+                Column::new("n".into(), [10i32, 11, 12, 13, 14, 15]),
+            ],
+        )
+        .unwrap()
+        .lazy();
+        let got = with_index(&events, &p).unwrap().collect().unwrap();
+        let want = events
+            .join(p, [col(PID)], [col(PID)], JoinArgs::new(JoinType::Inner))
+            .sort(["n"], SortMultipleOptions::default())
+            .collect()
+            .unwrap();
+        assert_eq!(got.height(), 3);
+        assert!(got.equals_missing(&want), "{got}\n{want}");
     }
 }

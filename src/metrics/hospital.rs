@@ -303,7 +303,8 @@ pub fn spells_across_files(
                 })
                 .chain([col(SOURCE_FILE)])
                 .collect();
-            mine.push(part.filter(s.rows()).select(cols));
+            let keyed = part.filter(s.rows()).select(cols);
+            mine.push(keyed.filter(crate::ingest::checks::spells::key_given(&s.key)));
         }
         let by: Vec<Expr> = s.key.iter().map(|k| col(k.as_str())).collect();
         let n = in_two_files(mine, by)?;
@@ -442,7 +443,8 @@ fn event_rows(extra: &[String]) -> Vec<Expr> {
 /// row of its last ([`FOLD_ORDER`]). A spell sent partly in one file and
 /// partly in the next is one admission, as SPEC 1.2 has it; the same rows
 /// sent in two files are one too. `person_id` in a key is the person's
-/// number, `_key`. Other rows are left as they are.
+/// number, `_key`. Other rows, and APC rows missing a field of the key (an
+/// empty spell id), are left as they are.
 fn fold_across_files(found: DataFrame, across: &[&HospitalSource]) -> PolarsResult<LazyFrame> {
     let names: Vec<String> = found
         .get_column_names()
@@ -453,7 +455,6 @@ fn fold_across_files(found: DataFrame, across: &[&HospitalSource]) -> PolarsResu
     let mut out = Vec::new();
     let mut others = lit(true);
     for s in across {
-        others = others.and(s.rows().not());
         let key: Vec<String> = s
             .key
             .iter()
@@ -462,6 +463,9 @@ fn fold_across_files(found: DataFrame, across: &[&HospitalSource]) -> PolarsResu
                 k => k.to_string(),
             })
             .collect();
+        // A row missing a field of the key is an admission of its own.
+        let folded = s.rows().and(crate::ingest::checks::spells::key_given(&key));
+        others = others.and(folded.clone().not());
         let order: Vec<&str> = FOLD_ORDER
             .into_iter()
             .filter(|c| names.iter().any(|n| n == c))
@@ -475,7 +479,7 @@ fn fold_across_files(found: DataFrame, across: &[&HospitalSource]) -> PolarsResu
         });
         out.push(
             rows.clone()
-                .filter(s.rows())
+                .filter(folded)
                 .sort(order, SortMultipleOptions::default().with_nulls_last(true))
                 .group_by_stable(key.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
                 .agg(fields.collect::<Vec<_>>())
@@ -1811,5 +1815,47 @@ mod tests {
             .unwrap();
         assert_eq!(got.height(), 3);
         assert!(got.equals_missing(&want), "{got}\n{want}");
+    }
+
+    #[test]
+    fn episodes_with_no_spell_id_are_not_folded_across_files() {
+        let persons = persons_p1_p2();
+        let returns = df!(PERSON_ID => ["p1"]).unwrap().lazy();
+        let d = |m: u32, day: u32| date(2023, m, day);
+        // p1's spell S1 is in both files; two episodes with no spell id,
+        // one in each file, are two admissions.
+        let file = |name: &str, ids: [Option<&str>; 2]| {
+            spells_file(
+                name,
+                &[
+                    ("p1", d(1, 10), d(1, 12), 1, 2),
+                    ("p1", d(1, 10), d(1, 11), 1, 3),
+                ],
+            )
+            .with_column(lit(Series::new(SPELL_ID.into(), ids)).alias(SPELL_ID))
+        };
+        let parts = vec![
+            file("a.csv", [Some("S1"), None]),
+            file("b.csv", [Some("S1"), None]),
+        ];
+        let source = HospitalSource {
+            name: "apc".into(),
+            key: vec![PERSON_ID.to_string(), SPELL_ID.to_string()],
+            files: 2,
+        };
+        let ev = events_of(
+            parts.clone(),
+            &persons,
+            returns,
+            std::slice::from_ref(&source),
+        )
+        .unwrap()
+        .events
+        .collect()
+        .unwrap();
+        let admissions = ev.column("emergency_admissions").unwrap();
+        assert_eq!(admissions.as_materialized_series().sum::<i64>().unwrap(), 3);
+        let split = spells_across_files(parts, &[source]).unwrap();
+        assert_eq!(split, vec![("apc".to_string(), 1)]);
     }
 }

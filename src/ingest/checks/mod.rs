@@ -19,7 +19,7 @@ mod feedback;
 mod fields;
 mod frame;
 mod output;
-mod spells;
+pub(crate) mod spells;
 
 use cross::{pam_level, sessions_expr};
 use frame::{date_parses, LSOA_DECILE};

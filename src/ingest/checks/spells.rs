@@ -37,6 +37,7 @@ pub(crate) fn fold_spells(df: DataFrame, key: &[String]) -> PolarsResult<DataFra
         .with_column(
             as_struct(shared_key(&df, key))
                 .is_duplicated()
+                .and(key_given(key))
                 .alias("_shared"),
         )
         .collect()?
@@ -85,6 +86,16 @@ fn shared_key(df: &DataFrame, key: &[String]) -> Vec<Expr> {
         .collect()
 }
 
+/// True where every field of the spell key has a value. A row missing one
+/// (an empty spell id) cannot be placed in a spell: it is an admission of
+/// its own, never folded with the other rows missing it.
+pub(crate) fn key_given(key: &[String]) -> Expr {
+    key.iter()
+        .map(|k| col(k.as_str()).is_not_null())
+        .reduce(|a, b| a.and(b))
+        .unwrap_or(lit(true))
+}
+
 /// The fields a spell takes from its last episode; every other field is its
 /// first episode's.
 const LAST_FIELDS: [&str; 2] = [DISCHARGE_DATE, DISCHARGE_DATE_STATUS];
@@ -108,7 +119,8 @@ fn index_frame(df: &DataFrame, key: &[String]) -> PolarsResult<LazyFrame> {
 /// Which rows of `numbered` ([`index_frame`]'s, or some of its rows) make
 /// each output row: a spell's first episode (in episode order, `_first`),
 /// its last (`_last`, for the discharge), the first's line and the episodes;
-/// any other event is itself, one episode. Rows with no setting are left out.
+/// any other event, and an APC row missing a field of the key, is itself,
+/// one episode. Rows with no setting are left out.
 fn spell_rows(numbered: LazyFrame, df: &DataFrame, key: &[String]) -> PolarsResult<LazyFrame> {
     let is_apc = col(SETTING).eq(lit("apc"));
     let order = match df.column(EPISODE_ORDER) {
@@ -116,9 +128,10 @@ fn spell_rows(numbered: LazyFrame, df: &DataFrame, key: &[String]) -> PolarsResu
         Err(_) => vec![col(SOURCE_LINE)],
     };
     let key_exprs: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
+    let grouped = is_apc.and(key_given(key));
     let spells = numbered
         .clone()
-        .filter(is_apc.clone())
+        .filter(grouped.clone())
         .sort_by_exprs(order, SortMultipleOptions::default())
         .group_by_stable(key_exprs)
         .agg([
@@ -128,12 +141,14 @@ fn spell_rows(numbered: LazyFrame, df: &DataFrame, key: &[String]) -> PolarsResu
             len().cast(DataType::Int32).alias(EPISODES),
         ])
         .select([col("_first"), col("_last"), col("_line"), col(EPISODES)]);
-    let others = numbered.filter(is_apc.not()).select([
-        col("_i").alias("_first"),
-        col("_i").alias("_last"),
-        col(SOURCE_LINE).alias("_line"),
-        lit(1i32).alias(EPISODES),
-    ]);
+    let others = numbered
+        .filter(col(SETTING).is_not_null().and(grouped.not()))
+        .select([
+            col("_i").alias("_first"),
+            col("_i").alias("_last"),
+            col(SOURCE_LINE).alias("_line"),
+            lit(1i32).alias(EPISODES),
+        ]);
     concat([spells, others], UnionArgs::default())
 }
 
@@ -210,9 +225,10 @@ mod tests {
         assert!(folded.equals_missing(&every), "{folded}\n{every}");
         // a's three episodes (lines 2, 3, 9; episode 1 is line 9) are one spell at
         // line 9, discharged on its last episode's date; b's two one at line 4;
-        // the two rows with no person one at line 7; the A&E and outpatient rows stay.
-        assert_eq!(whole(&folded, SOURCE_LINE), [4, 5, 6, 7, 9, 11, 12]);
-        assert_eq!(whole(&folded, EPISODES), [2, 1, 1, 2, 3, 1, 1]);
+        // the two rows with no person (lines 7 and 10) cannot be placed in a
+        // spell and are one each; the A&E and outpatient rows stay.
+        assert_eq!(whole(&folded, SOURCE_LINE), [4, 5, 6, 7, 9, 10, 11, 12]);
+        assert_eq!(whole(&folded, EPISODES), [2, 1, 1, 1, 3, 1, 1, 1]);
         let discharged = folded
             .column(DISCHARGE_DATE)
             .unwrap()
@@ -279,7 +295,31 @@ mod tests {
         assert!(folded.equals_missing(&every), "{folded}\n{every}");
         let unkeyed = fold_spells(df, &key()).expect("folded");
         assert!(folded.drop(PERSON_KEY).unwrap().equals_missing(&unkeyed));
-        assert_eq!(whole(&folded, SOURCE_LINE), [4, 5, 6, 7, 9, 11, 12, 13]);
-        assert_eq!(whole(&folded, EPISODES), [2, 1, 1, 2, 3, 1, 1, 1]);
+        assert_eq!(whole(&folded, SOURCE_LINE), [4, 5, 6, 7, 9, 10, 11, 12, 13]);
+        assert_eq!(whole(&folded, EPISODES), [2, 1, 1, 1, 3, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn episodes_with_no_spell_id_are_each_an_admission() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        // a: two episodes of spell S1, two with no spell id (admitted on
+        // different days), one A&E row; b: one episode with no spell id.
+        let df = df!(
+            PERSON_ID => ["a", "a", "a", "a", "b", "a"],
+            SETTING => ["apc", "apc", "apc", "apc", "apc", "ae"],
+            SPELL_ID => [Some("S1"), None, Some("S1"), None, None, None],
+            EVENT_DATE => [d("2023-01-01"), d("2023-02-01"), d("2023-01-01"), d("2023-03-01"), d("2023-02-01"), d("2023-02-01")],
+            DISCHARGE_DATE => [d("2023-01-02"), d("2023-02-02"), d("2023-01-05"), d("2023-03-02"), d("2023-02-03"), None],
+            DISCHARGE_DATE_STATUS => [None::<String>, None, None, None, None, None],
+            EPISODE_ORDER => [1.0, 1.0, 2.0, 1.0, 1.0, 1.0],
+            SOURCE_LINE => [2i64, 3, 4, 5, 6, 7],
+        )
+        .unwrap();
+        let key = vec![PERSON_ID.to_string(), SPELL_ID.to_string()];
+        let folded = fold_spells(df.clone(), &key).expect("folded");
+        let every = fold_all(df, &key).expect("folded");
+        assert!(folded.equals_missing(&every), "{folded}\n{every}");
+        assert_eq!(whole(&folded, SOURCE_LINE), [2, 3, 5, 6, 7]);
+        assert_eq!(whole(&folded, EPISODES), [2, 1, 1, 1, 1]);
     }
 }

@@ -144,7 +144,7 @@ impl<'a> Files<'a> {
         let older = previous.filter(|p| state_against(p, sha, config) == "upgrade");
         if let (Some(n), Mode::Ingest) = (older.map(|p| p.schema_version), self.mode) {
             self.progress.say(&format!(
-                "{shown}: read again: it is unchanged, but was ingested by an older smpeval (warehouse layout {n}, now {SCHEMA_VERSION})"
+                "{shown}: read again: it is unchanged, but was ingested by an older smpeval (warehouse rules {n}, now {SCHEMA_VERSION})"
             ));
         }
     }

@@ -432,6 +432,43 @@ fn hospital_pipeline() -> String {
 }
 
 #[test]
+fn a_spell_key_that_cannot_tell_spells_apart_is_refused_at_its_line() {
+    for (key, why) in [
+        ("[]", "spell_key names no field"),
+        (
+            "[\"person_id\", \"person_id\"]",
+            "spell_key names `person_id` twice",
+        ),
+        ("[\"event_date\"]", "spell_key does not name `person_id`"),
+    ] {
+        let w = Workdir::new();
+        let pipeline = hospital_pipeline().replace(
+            "spell_key = [\"person_id\", \"event_date\"]",
+            &format!("spell_key = {key}"),
+        );
+        assert!(pipeline.contains(&format!("spell_key = {key}")));
+        w.write("pipeline.toml", pipeline);
+        w.write(
+            "apc.csv",
+            format!(
+                "NHSNO,ADMIDATE,DISDATE,ADMIMETH,EPIORDER\n{},2024-03-05,2024-03-06,21,1\n",
+                NHS[0]
+            ),
+        );
+        for command in ["validate", "run"] {
+            let r = w.run(&[command, "pipeline.toml"]);
+            assert_eq!(r.code, 2, "{key} {command}: {}", r.all());
+            assert!(
+                r.stderr.contains("pipeline.toml line 11: source `apc`: ")
+                    && r.stderr.contains(why),
+                "{key} {command}: {}",
+                r.stderr
+            );
+        }
+    }
+}
+
+#[test]
 fn discharge_before_admission() {
     let w = Workdir::new();
     w.write("pipeline.toml", hospital_pipeline());

@@ -240,6 +240,13 @@ fn a_spell_in_two_files_is_one_admission() {
     std::fs::write(w.path("hospital_2.csv"), second.join("\n") + "\n").unwrap();
     let r = w.run(&["run", "pipeline.toml", "--run-id", "t", "--internal"]);
     assert_eq!(r.code, 0, "{}", r.all());
+    // The rows sent twice are a warning in the log as well as in the pack.
+    assert!(
+        r.stderr
+            .contains("warning: hospital source `hospital`: rows in more than one"),
+        "{}",
+        r.stderr
+    );
     let m: Value = serde_json::from_str(
         &std::fs::read_to_string(w.path("reports/tiny/t/metrics.json")).unwrap(),
     )
@@ -255,7 +262,7 @@ fn a_spell_in_two_files_is_one_admission() {
     let notes = m["notes"].to_string();
     assert!(
         notes.contains(
-            "Some admissions of hospital (2) have episodes in more than one of its files"
+            "Hospital source `hospital`: admissions with episodes in more than one of its files: 2."
         ),
         "{notes}"
     );
@@ -264,7 +271,7 @@ fn a_spell_in_two_files_is_one_admission() {
     let ae = hospital(&m, "starters", "ae_attendances");
     close(&ae["mean_pre"], 0.375, "ae pre");
     assert!(
-        notes.contains("Warning: some rows of hospital (1) are in more than one of its files"),
+        notes.contains("Warning: hospital source `hospital`: rows in more than one of its files, the same person, date and codes in each: 1."),
         "{notes}"
     );
 }

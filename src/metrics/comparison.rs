@@ -393,7 +393,8 @@ fn placebo_table(outcomes: &DataFrame, notes: &mut Vec<String>) -> MetricsResult
         .collect();
     if !flagged.is_empty() {
         notes.push(format!(
-            "Warning: before anyone started, starters' and the comparison group's {} were already changing differently (the placebo difference-in-differences excludes zero): the groups were not on parallel paths, and the difference-in-differences may be biased.",
+            "{}before anyone started, starters' and the comparison group's {} were already changing differently (the placebo difference-in-differences excludes zero): the groups were not on parallel paths, and the difference-in-differences may be biased.",
+            super::WARNING,
             flagged.join(", ")
         ));
     }

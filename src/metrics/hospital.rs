@@ -277,6 +277,23 @@ impl HospitalSource {
             .and(col(SETTING).eq(lit("apc")))
             .fill_null(lit(false))
     }
+
+    /// Its spell key's columns, with `person_id` as the column `person`.
+    fn key_with(&self, person: &str) -> Vec<String> {
+        self.key
+            .iter()
+            .map(|k| match k.as_str() {
+                PERSON_ID => person.to_string(),
+                k => k.to_string(),
+            })
+            .collect()
+    }
+
+    /// True where every field of its spell key has a value (`person_id` as
+    /// the column `person`): only such APC rows are folded into spells.
+    fn key_given(&self, person: &str) -> Expr {
+        crate::ingest::checks::spells::key_given(&self.key_with(person))
+    }
 }
 
 /// Admissions whose episodes are in more than one file of their source:
@@ -304,7 +321,7 @@ pub fn spells_across_files(
                 .chain([col(SOURCE_FILE)])
                 .collect();
             let keyed = part.filter(s.rows()).select(cols);
-            mine.push(keyed.filter(crate::ingest::checks::spells::key_given(&s.key)));
+            mine.push(keyed.filter(s.key_given(PERSON_ID)));
         }
         let by: Vec<Expr> = s.key.iter().map(|k| col(k.as_str())).collect();
         let n = in_two_files(mine, by)?;
@@ -343,8 +360,8 @@ const SAME_ROW: [&str; 5] = [
 /// Rows that are the same in two or more files of their source, as an
 /// extract sent again, or overlapping another, repeats them: for each
 /// source of `sources` with two or more files, its rows not folded into
-/// spells (all but the APC rows of a source with a spell key, which
-/// [`events_of`] folds across its files), compared by the person's
+/// spells (all but the APC rows of a source with a spell key that have
+/// every field of it, which [`events_of`] folds across its files), compared by the person's
 /// [`PERSON_KEY`], [`EVENT_COLUMNS`] and [`SAME_ROW`]. Each such row counts
 /// once however many files it is in. They are not taken out: two
 /// attendances on one day can both be real.
@@ -362,9 +379,12 @@ pub fn rows_across_files(
     );
     let mut found = Vec::new();
     for s in sources.iter().filter(|s| s.files > 1) {
+        // The rows the spells' fold leaves as they are: all but the APC rows
+        // of a source with a spell key whose key has every field.
+        let folded = s.rows().and(s.key_given(PERSON_KEY));
         let unfolded = match s.key.is_empty() {
             true => col(SOURCE).eq(lit(s.name.as_str())),
-            false => col(SOURCE).eq(lit(s.name.as_str())).and(s.rows().not()),
+            false => col(SOURCE).eq(lit(s.name.as_str())).and(folded.not()),
         };
         let mut mine = Vec::new();
         for part in &parts {
@@ -401,8 +421,9 @@ fn across_files<'s>(
 }
 
 /// The order a spell's rows from several files are put in, of the columns
-/// the files have: its first episode first (by episode order, admission date,
-/// then file and line), the row holding its last episode last.
+/// the files have: its first episode first, by episode order (a blank one
+/// last), admission date, then file and line; the ingest orders a file's
+/// episodes the same way ([`crate::ingest::checks::spells`]).
 const FOLD_ORDER: [&str; 4] = [EPISODE_ORDER, EVENT_DATE, SOURCE_FILE, SOURCE_LINE];
 
 /// The columns beyond [`EVENT_COLUMNS`] that folding `across` needs, of
@@ -439,8 +460,11 @@ fn event_rows(extra: &[String]) -> Vec<Expr> {
 
 /// Folds the APC rows of each source of `across` that share its spell key
 /// (each file's own episodes already folded at ingest) into one admission:
-/// every field from the row of its first episode, the discharge from the
-/// row of its last ([`FOLD_ORDER`]). A spell sent partly in one file and
+/// every field from the row of its first episode ([`FOLD_ORDER`]), the
+/// discharge the latest of its rows' (each row holds only its first
+/// episode's order, so which row holds the last episode is not known when
+/// episodes are interleaved across files, or a file is sent again with the
+/// spell grown; the latest discharge is the spell's in every such case). A spell sent partly in one file and
 /// partly in the next is one admission, as SPEC 1.2 has it; the same rows
 /// sent in two files are one too. `person_id` in a key is the person's
 /// number, `_key`. Other rows, and APC rows missing a field of the key (an
@@ -455,16 +479,9 @@ fn fold_across_files(found: DataFrame, across: &[&HospitalSource]) -> PolarsResu
     let mut out = Vec::new();
     let mut others = lit(true);
     for s in across {
-        let key: Vec<String> = s
-            .key
-            .iter()
-            .map(|k| match k.as_str() {
-                PERSON_ID => "_key".to_string(),
-                k => k.to_string(),
-            })
-            .collect();
+        let key = s.key_with("_key");
         // A row missing a field of the key is an admission of its own.
-        let folded = s.rows().and(crate::ingest::checks::spells::key_given(&key));
+        let folded = s.rows().and(s.key_given("_key"));
         others = others.and(folded.clone().not());
         let order: Vec<&str> = FOLD_ORDER
             .into_iter()
@@ -473,7 +490,7 @@ fn fold_across_files(found: DataFrame, across: &[&HospitalSource]) -> PolarsResu
         let fields = names.iter().filter(|n| !key.contains(n)).map(|n| {
             let c = col(n.as_str());
             match n.as_str() {
-                DISCHARGE_DATE => c.last(),
+                DISCHARGE_DATE => c.max(),
                 _ => c.first(),
             }
         });
@@ -1718,6 +1735,41 @@ mod tests {
     }
 
     #[test]
+    fn a_spell_split_across_files_runs_to_its_latest_discharge() {
+        let persons = persons_p1_p2();
+        let returns = df!(PERSON_ID => ["p1", "p2"]).unwrap().lazy();
+        let d = |m: u32, day: u32| date(2023, m, day);
+        // p2's spell of 1 June: episodes 1 and 3 in a.csv (to the 20th),
+        // episode 2 in b.csv (to the 10th). p1's spell of 1 August: sent
+        // in c.csv with episodes 1–2 (to the 5th), then again, grown to
+        // three episodes (to the 15th), in b.csv, which sorts first.
+        let parts = vec![
+            spells_file("a.csv", &[("p2", d(6, 1), d(6, 20), 1, 2)]),
+            spells_file(
+                "b.csv",
+                &[
+                    ("p2", d(6, 1), d(6, 10), 2, 2),
+                    ("p1", d(8, 1), d(8, 15), 1, 3),
+                ],
+            ),
+            spells_file("c.csv", &[("p1", d(8, 1), d(8, 5), 1, 2)]),
+        ];
+        let ev = events_of(parts, &persons, returns, &[spell_source("apc", 3)])
+            .unwrap()
+            .events
+            .sort([EVENT_DATE], SortMultipleOptions::default())
+            .collect()
+            .unwrap();
+        let bed_days = ev
+            .column("emergency_bed_days")
+            .unwrap()
+            .cast(&DataType::Int64)
+            .unwrap();
+        let bed_days: Vec<Option<i64>> = bed_days.i64().unwrap().iter().collect();
+        assert_eq!(bed_days, [Some(19), Some(14)]);
+    }
+
+    #[test]
     fn rows_sent_again_in_another_file_are_counted_once_each() {
         let d = |m: u32| date(2023, m, 1);
         let file = |source: &str, name: &str, rows: &[(&str, &str, NaiveDate)], keyed: bool| {
@@ -1857,5 +1909,24 @@ mod tests {
         assert_eq!(admissions.as_materialized_series().sum::<i64>().unwrap(), 3);
         let split = spells_across_files(parts, &[source]).unwrap();
         assert_eq!(split, vec![("apc".to_string(), 1)]);
+    }
+
+    #[test]
+    fn apc_rows_with_no_spell_id_sent_again_are_warned_of() {
+        let d = |m: u32, day: u32| date(2023, m, day);
+        // The same episode with no spell id in both files: not folded, so
+        // counted twice, and said.
+        let file = |name: &str| {
+            spells_file(name, &[("p1", d(1, 10), d(1, 12), 1, 2)])
+                .with_column(lit(NULL).cast(DataType::String).alias(SPELL_ID))
+        };
+        let source = HospitalSource {
+            name: "apc".into(),
+            key: vec![PERSON_ID.to_string(), SPELL_ID.to_string()],
+            files: 2,
+        };
+        let parts = vec![file("a.csv"), file("b.csv")];
+        let found = rows_across_files(parts, std::slice::from_ref(&source)).unwrap();
+        assert_eq!(found, vec![("apc".to_string(), 1)]);
     }
 }

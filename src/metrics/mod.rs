@@ -212,6 +212,9 @@ fn read(snap: &warehouse::Snapshot, table: &str) -> MetricsResult<Option<DataFra
     snap.table(table).map_err(MetricsError::from)
 }
 
+/// How a note that is a warning begins: the log shows it as a warning.
+pub const WARNING: &str = "Warning: ";
+
 /// Computes every metric of SPEC 4 from the pipeline's warehouse (one
 /// verified version, `snap`), with disclosure control when `published`:
 /// stage 1 by subject from the person-level data, then stage 2 from the
@@ -512,13 +515,14 @@ fn across_files_notes(
     let mut notes = Vec::new();
     for (source, n) in hospital::spells_across_files(parts.clone(), sources)? {
         notes.push(format!(
-            "Some admissions of {source} ({}) have episodes in more than one of its files: a spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another). Each is counted as one admission, dated by its first episode's admission and its last episode's discharge. If an extract was sent twice, remove the older file.",
+            "Hospital source `{source}`: admissions with episodes in more than one of its files: {}. A spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another), is counted as one admission, from its first episode's admission to its latest discharge. If an extract was sent twice, remove the older file.",
             count(n)
         ));
     }
     for (source, n) in hospital::rows_across_files(parts, sources)? {
         notes.push(format!(
-            "Warning: some rows of {source} ({}) are in more than one of its files, the same person, date and codes in each: an extract sent again, or overlapping another? Each copy is counted (two attendances on one day can both be real). If an extract was sent twice, remove the older file.",
+            "{}hospital source `{source}`: rows in more than one of its files, the same person, date and codes in each: {}. An extract sent again, or overlapping another? Each copy is counted (two attendances on one day can both be real). If an extract was sent twice, remove the older file.",
+            WARNING,
             count(n)
         ));
     }

@@ -123,7 +123,7 @@ pub const KEYS: &[KeyDoc] = &[
     k("sources", "constants", "table: field = value", "none", r#"[sources.constants] provider_id = "NTH""#, "A value for every row, for a field the file does not hold."),
     k("sources", "values", "table: field = map, or field = map name", "none", r#"[sources.values.sex] F = "female""#, "The file's codes → canonical values, inline or by name (`sex = \"sex\"`, `ethnicity = \"ethnicity\"`); matched after trimming and ignoring case."),
     k("sources", "on_invalid", "table: field = \"null\" or \"reject\"", "required fields reject, others \"null\"", r#"[sources.on_invalid] imd_decile = "reject""#, "What an invalid value does: reject the row, or leave the value blank and keep the row with a warning."),
-    k("sources", "spell_key", "list of fields", "none", r#"spell_key = ["person_id", "event_date"]"#, "Hospital APC only: fields that identify a spell; its episodes fold into one row."),
+    k("sources", "spell_key", "list of fields", "none", r#"spell_key = ["person_id", "event_date"]"#, "Hospital APC only: fields that identify a spell, `person_id` among them; its episodes fold into one row."),
     k("sources", "lsoa_lookup", "table", "none", "[sources.lsoa_lookup]", "For returns that send lsoa_code: a CSV turning LSOA codes into IMD deciles (below)."),
     k("sources.lsoa_lookup", "file", "path", "required", r#"file = "../data/imd2019.csv""#, "The lookup CSV, relative to the pipeline file."),
     k("sources.lsoa_lookup", "code_column", "string", "required", r#"code_column = "LSOA code (2011)""#, "Its LSOA code column."),

@@ -149,8 +149,29 @@ pub(super) fn check_source(
                 ));
             }
         }
+        if let Some(why) = spell_key_fault(key.get_ref()) {
+            return Err(serr(at(key.span()), why));
+        }
     }
     Ok(())
+}
+
+/// Why a spell key cannot tell one person's spell from another's, if it
+/// cannot: it names no field, a field twice, or not the person (episodes
+/// of different people would be folded into one admission).
+fn spell_key_fault(key: &[String]) -> Option<String> {
+    if key.is_empty() {
+        return Some("spell_key names no field: name the fields that identify a spell, such as [\"person_id\", \"event_date\"], or leave it out".into());
+    }
+    if let Some(f) = key
+        .iter()
+        .find(|f| key.iter().filter(|g| g == f).count() > 1)
+    {
+        return Some(format!("spell_key names `{f}` twice"));
+    }
+    (!key.iter().any(|f| f == schema::PERSON_ID)).then(|| {
+        "spell_key does not name `person_id`: a spell is one person's, and without it different people's episodes would be folded into one admission".into()
+    })
 }
 
 /// Required canonical fields the source does not map (SPEC 1.1–1.3).

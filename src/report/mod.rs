@@ -287,7 +287,12 @@ fn evaluate_with_notes(
         e.notes.push(note);
     }
     for note in &e.notes {
-        progress.say(&format!("note: {note}"));
+        // A note the pack marks as a warning is a warning in the log too
+        // (`--quiet` keeps it; a monitor on the level sees it).
+        match note.strip_prefix(crate::metrics::WARNING) {
+            Some(w) => progress.warn(w),
+            None => progress.say(&format!("note: {note}")),
+        }
     }
     // In the pack, where it always stood: before the notes on fields.
     if let Some(w) = linkage {

@@ -100,11 +100,11 @@ pub(crate) fn key_given(key: &[String]) -> Expr {
 /// first episode's.
 const LAST_FIELDS: [&str; 2] = [DISCHARGE_DATE, DISCHARGE_DATE_STATUS];
 
-/// The columns [`spell_rows`] reads (the key, setting, line and episode
-/// order), with each row's number as `_i`.
+/// The columns [`spell_rows`] reads (the key, setting, line, episode order
+/// and admission date), with each row's number as `_i`.
 fn index_frame(df: &DataFrame, key: &[String]) -> PolarsResult<LazyFrame> {
     let mut needed: Vec<&str> = key.iter().map(String::as_str).collect();
-    for c in [SETTING, SOURCE_LINE, EPISODE_ORDER, PERSON_KEY] {
+    for c in [SETTING, SOURCE_LINE, EPISODE_ORDER, EVENT_DATE, PERSON_KEY] {
         if !needed.contains(&c) && df.column(c).is_ok() {
             needed.push(c);
         }
@@ -117,22 +117,26 @@ fn index_frame(df: &DataFrame, key: &[String]) -> PolarsResult<LazyFrame> {
 }
 
 /// Which rows of `numbered` ([`index_frame`]'s, or some of its rows) make
-/// each output row: a spell's first episode (in episode order, `_first`),
-/// its last (`_last`, for the discharge), the first's line and the episodes;
+/// each output row: a spell's first episode (`_first`: by episode order, a
+/// blank one last, then admission date, then line), its last (`_last`, for
+/// the discharge), the first's line and the episodes;
 /// any other event, and an APC row missing a field of the key, is itself,
 /// one episode. Rows with no setting are left out.
 fn spell_rows(numbered: LazyFrame, df: &DataFrame, key: &[String]) -> PolarsResult<LazyFrame> {
     let is_apc = col(SETTING).eq(lit("apc"));
-    let order = match df.column(EPISODE_ORDER) {
-        Ok(_) => vec![col(EPISODE_ORDER), col(SOURCE_LINE)],
-        Err(_) => vec![col(SOURCE_LINE)],
-    };
+    // Episode order (a blank one last), then admission date, then line:
+    // the order the report's fold across files uses too.
+    let order: Vec<Expr> = [EPISODE_ORDER, EVENT_DATE, SOURCE_LINE]
+        .into_iter()
+        .filter(|c| df.column(c).is_ok())
+        .map(col)
+        .collect();
     let key_exprs: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
     let grouped = is_apc.and(key_given(key));
     let spells = numbered
         .clone()
         .filter(grouped.clone())
-        .sort_by_exprs(order, SortMultipleOptions::default())
+        .sort_by_exprs(order, SortMultipleOptions::default().with_nulls_last(true))
         .group_by_stable(key_exprs)
         .agg([
             col("_i").first().alias("_first"),

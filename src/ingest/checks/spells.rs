@@ -326,4 +326,32 @@ mod tests {
         assert_eq!(whole(&folded, SOURCE_LINE), [2, 3, 5, 6, 7]);
         assert_eq!(whole(&folded, EPISODES), [2, 1, 1, 1, 1]);
     }
+
+    #[test]
+    fn an_episode_with_no_order_comes_after_those_with_one() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        // One spell: line 2 has no episode order (discharged the 9th),
+        // line 3 is episode 2 (discharged the 5th): line 3 is the first
+        // episode, line 2 the last.
+        let df = df!(
+            PERSON_ID => ["a", "a"],
+            SETTING => ["apc", "apc"],
+            EVENT_DATE => [d("2023-01-01"), d("2023-01-01")],
+            DISCHARGE_DATE => [d("2023-01-09"), d("2023-01-05")],
+            DISCHARGE_DATE_STATUS => [None::<String>, None],
+            EPISODE_ORDER => [None, Some(2.0)],
+            SOURCE_LINE => [2i64, 3],
+        )
+        .unwrap();
+        let folded = fold_spells(df.clone(), &key()).expect("folded");
+        let every = fold_all(df, &key()).expect("folded");
+        assert!(folded.equals_missing(&every), "{folded}\n{every}");
+        assert_eq!(whole(&folded, SOURCE_LINE), [3]);
+        let discharged = folded
+            .column(DISCHARGE_DATE)
+            .unwrap()
+            .cast(&DataType::String)
+            .unwrap();
+        assert_eq!(discharged.str().unwrap().get(0), Some("2023-01-09"));
+    }
 }

@@ -238,6 +238,15 @@ fn a_spell_in_two_files_is_one_admission() {
     );
     std::fs::write(w.path("hospital_1.csv"), first.join("\n") + "\n").unwrap();
     std::fs::write(w.path("hospital_2.csv"), second.join("\n") + "\n").unwrap();
+    // validate says what the report will note, before anything is written.
+    let v = w.run(&["validate", "pipeline.toml"]);
+    assert_eq!(v.code, 0, "{}", v.all());
+    for said in [
+        "warning: Hospital source `hospital`: admissions with episodes in more than one of its files: 2.",
+        "warning: hospital source `hospital`: rows in more than one of its files, the same person, date and codes in each: 1.",
+    ] {
+        assert!(v.all().contains(said), "{said}\n{}", v.all());
+    }
     let r = w.run(&["run", "pipeline.toml", "--run-id", "t", "--internal"]);
     assert_eq!(r.code, 0, "{}", r.all());
     // The rows sent twice are a warning in the log as well as in the pack.

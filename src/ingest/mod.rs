@@ -812,7 +812,8 @@ fn refuse_too_many_rejects<'a>(
 }
 
 /// Validate only: what the report would refuse (no referral in the
-/// evaluation period), refused; a low linkage, as a warning.
+/// evaluation period), refused; a low linkage, and hospital rows in two or
+/// more files of a source, as warnings.
 fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Result<Vec<String>> {
     let of = |kind: SourceKind| prepared.iter().filter(move |p| p.kind == kind);
     let returns: Vec<&DataFrame> = of(SourceKind::ProviderReturns)
@@ -822,19 +823,48 @@ fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Resul
     if let Some(0) = linkage::referrals_in_period(&returns, &pipeline.settings)? {
         return Err(InputError::Argument(no_referrals_message(pipeline, false)).into());
     }
-    // A spilled extract's rows are read back from its spill, a file at a time.
+    // A spilled extract's rows are read back from its spill, a file at a time,
+    // each with its source and file as the warehouse has them.
     let hospital: Vec<LazyFrame> = of(SourceKind::Hospital)
-        .flat_map(|p| match p.spilled_rows.is_empty() {
-            true => vec![p.accepted.clone().lazy()],
-            false => p.spilled_rows.clone(),
+        .flat_map(|p| {
+            let rows = match p.spilled_rows.is_empty() {
+                true => vec![p.accepted.clone().lazy()],
+                false => p.spilled_rows.clone(),
+            };
+            let named = [
+                lit(p.report.source.as_str()).alias(schema::SOURCE),
+                lit(p.report.path.as_str()).alias(schema::SOURCE_FILE),
+            ];
+            rows.into_iter().map(move |r| r.with_columns(named.clone()))
         })
         .collect();
     let returns = returns.into_iter().map(|f| f.clone().lazy()).collect();
-    let linked = linkage::linkage_lazy(returns, hospital)?;
-    Ok(linked
+    let linked = linkage::linkage_lazy(returns, hospital.clone())?;
+    let mut warnings: Vec<String> = linked
         .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, true))
         .into_iter()
-        .collect())
+        .collect();
+    // Hospital rows in two or more files of a source, as the report notes them.
+    let sources = pipeline
+        .sources
+        .iter()
+        .filter(|s| s.kind == SourceKind::Hospital);
+    let sources: Vec<_> = sources
+        .map(|s| {
+            let files = of(SourceKind::Hospital).filter(|p| p.report.source == s.name);
+            crate::metrics::hospital::HospitalSource::of(s, files.count())
+        })
+        .collect();
+    let notes = crate::metrics::hospital::across_files_notes(&sources, hospital, false)?;
+    warnings.extend(
+        notes
+            .into_iter()
+            .map(|n| match n.strip_prefix(crate::metrics::WARNING) {
+                Some(w) => w.to_string(),
+                None => n,
+            }),
+    );
+    Ok(warnings)
 }
 
 /// Returns with no rows at all (every file empty, or every row rejected),

@@ -270,6 +270,15 @@ pub struct HospitalSource {
 }
 
 impl HospitalSource {
+    /// The pipeline's hospital source `s`, with `files` files.
+    pub fn of(s: &crate::pipeline::Source, files: usize) -> Self {
+        HospitalSource {
+            name: s.name.clone(),
+            key: s.spell_key.clone().unwrap_or_default(),
+            files,
+        }
+    }
+
     /// Its APC rows.
     fn rows(&self) -> Expr {
         col(SOURCE)
@@ -344,6 +353,36 @@ fn in_two_files(rows: Vec<LazyFrame>, by: Vec<Expr>) -> PolarsResult<usize> {
             .agg([col(SOURCE_FILE).n_unique().alias("_files")])
             .filter(col("_files").gt(lit(1))),
     )
+}
+
+/// A note for each hospital source with rows in more than one of its files:
+/// admissions whose episodes are ([`spells_across_files`]), which
+/// are folded across the files, and other rows sent again
+/// ([`rows_across_files`]), which are counted as they are.
+/// `parts`: the hospital rows, a file at a time (each with its source and
+/// file); `published`: the counts controlled, else exact (an internal pack,
+/// `validate`).
+pub fn across_files_notes(
+    sources: &[HospitalSource],
+    parts: Vec<LazyFrame>,
+    published: bool,
+) -> PolarsResult<Vec<String>> {
+    let count = |n: usize| crate::disclosure::count_in_words(n as i64, published);
+    let mut notes = Vec::new();
+    for (source, n) in spells_across_files(parts.clone(), sources)? {
+        notes.push(format!(
+            "Hospital source `{source}`: admissions with episodes in more than one of its files: {}. A spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another), is counted as one admission, from its first episode's admission to its latest discharge. If an extract was sent twice, remove the older file.",
+            count(n)
+        ));
+    }
+    for (source, n) in rows_across_files(parts, sources)? {
+        notes.push(format!(
+            "{}hospital source `{source}`: rows in more than one of its files, the same person, date and codes in each: {}. An extract sent again, or overlapping another? Each copy is counted (two attendances on one day can both be real). If an extract was sent twice, remove the older file.",
+            super::WARNING,
+            count(n)
+        ));
+    }
+    Ok(notes)
 }
 
 /// The columns two rows of one source are compared by to tell a row sent

@@ -439,7 +439,11 @@ fn hospital_figures(
         .scan_parts(warehouse::HOSPITAL_EVENTS)
         .map_err(MetricsError::from)?;
     let sources = hospital_sources(p, snap)?;
-    notes.extend(across_files_notes(&sources, parts.clone(), published)?);
+    notes.extend(hospital::across_files_notes(
+        &sources,
+        parts.clone(),
+        published,
+    )?);
     let found = hospital::events_of(parts, persons, r.participants.clone(), &sources)?;
     let outcomes =
         hospital::person_outcomes(persons, &found.events, s.outcome_window_days, coverage)?
@@ -492,41 +496,9 @@ fn hospital_sources(
         .iter()
         .filter(|s| s.kind == crate::pipeline::SourceKind::Hospital)
     {
-        sources.push(hospital::HospitalSource {
-            name: s.name.clone(),
-            key: s.spell_key.clone().unwrap_or_default(),
-            files: files_of(&s.name)?,
-        });
+        sources.push(hospital::HospitalSource::of(s, files_of(&s.name)?));
     }
     Ok(sources)
-}
-
-/// A note for each hospital source with rows in more than one of its files:
-/// admissions whose episodes are ([`hospital::spells_across_files`]), which
-/// are folded across the files, and other rows sent again
-/// ([`hospital::rows_across_files`]), which are counted as they are.
-/// `parts`: the hospital table's scan, a file at a time.
-fn across_files_notes(
-    sources: &[hospital::HospitalSource],
-    parts: Vec<LazyFrame>,
-    published: bool,
-) -> MetricsResult<Vec<String>> {
-    let count = |n: usize| crate::disclosure::count_in_words(n as i64, published);
-    let mut notes = Vec::new();
-    for (source, n) in hospital::spells_across_files(parts.clone(), sources)? {
-        notes.push(format!(
-            "Hospital source `{source}`: admissions with episodes in more than one of its files: {}. A spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another), is counted as one admission, from its first episode's admission to its latest discharge. If an extract was sent twice, remove the older file.",
-            count(n)
-        ));
-    }
-    for (source, n) in hospital::rows_across_files(parts, sources)? {
-        notes.push(format!(
-            "{}hospital source `{source}`: rows in more than one of its files, the same person, date and codes in each: {}. An extract sent again, or overlapping another? Each copy is counted (two attendances on one day can both be real). If an extract was sent twice, remove the older file.",
-            WARNING,
-            count(n)
-        ));
-    }
-    Ok(notes)
 }
 
 /// The hospital extract's coverage: the pipeline's, else its first to last

@@ -242,8 +242,8 @@ fn a_spell_in_two_files_is_one_admission() {
     let v = w.run(&["validate", "pipeline.toml"]);
     assert_eq!(v.code, 0, "{}", v.all());
     for said in [
-        "warning: Hospital source `hospital`: admissions with episodes in more than one of its files: 2.",
-        "warning: hospital source `hospital`: rows in more than one of its files, the same person, date and codes in each: 1.",
+        "warning: Hospital source `hospital`: admissions of the returns' people with episodes in more than one of its files: 2.",
+        "warning: hospital source `hospital`: rows of the returns' people in more than one of its files, the same person, date and codes in each: 1.",
     ] {
         assert!(v.all().contains(said), "{said}\n{}", v.all());
     }
@@ -251,8 +251,9 @@ fn a_spell_in_two_files_is_one_admission() {
     assert_eq!(r.code, 0, "{}", r.all());
     // The rows sent twice are a warning in the log as well as in the pack.
     assert!(
-        r.stderr
-            .contains("warning: hospital source `hospital`: rows in more than one"),
+        r.stderr.contains(
+            "warning: hospital source `hospital`: rows of the returns' people in more than one"
+        ),
         "{}",
         r.stderr
     );
@@ -271,7 +272,7 @@ fn a_spell_in_two_files_is_one_admission() {
     let notes = m["notes"].to_string();
     assert!(
         notes.contains(
-            "Hospital source `hospital`: admissions with episodes in more than one of its files: 2."
+            "Hospital source `hospital`: admissions of the returns' people with episodes in more than one of its files: 2."
         ),
         "{notes}"
     );
@@ -280,7 +281,7 @@ fn a_spell_in_two_files_is_one_admission() {
     let ae = hospital(&m, "starters", "ae_attendances");
     close(&ae["mean_pre"], 0.375, "ae pre");
     assert!(
-        notes.contains("Warning: hospital source `hospital`: rows in more than one of its files, the same person, date and codes in each: 1."),
+        notes.contains("Warning: hospital source `hospital`: rows of the returns' people in more than one of its files, the same person, date and codes in each: 1."),
         "{notes}"
     );
 }

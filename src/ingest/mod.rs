@@ -838,33 +838,54 @@ fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Resul
             rows.into_iter().map(move |r| r.with_columns(named.clone()))
         })
         .collect();
-    let returns = returns.into_iter().map(|f| f.clone().lazy()).collect();
-    let linked = linkage::linkage_lazy(returns, hospital.clone())?;
+    let returns: Vec<LazyFrame> = returns.into_iter().map(|f| f.clone().lazy()).collect();
+    let across = across_files_warnings(pipeline, prepared, &returns, hospital.clone())?;
+    let linked = linkage::linkage_lazy(returns, hospital)?;
     let mut warnings: Vec<String> = linked
         .and_then(|l| linkage::linkage_warning(&l, pipeline.settings.min_linkage, true))
         .into_iter()
         .collect();
-    // Hospital rows in two or more files of a source, as the report notes them.
-    let sources = pipeline
+    warnings.extend(across);
+    Ok(warnings)
+}
+
+/// Validate only: the returns' people's hospital rows in two or more files
+/// of a source (`hospital`: the rows, a file at a time), as the report
+/// notes them, with exact counts. None without returns (no figures).
+fn across_files_warnings(
+    pipeline: &Pipeline,
+    prepared: &[Prepared],
+    returns: &[LazyFrame],
+    hospital: Vec<LazyFrame>,
+) -> Result<Vec<String>> {
+    use crate::metrics::hospital::{across_files_notes, of_people, HospitalSource};
+    if returns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let people = returns
+        .iter()
+        .map(|r| r.clone().select([col(schema::PERSON_ID)]));
+    let theirs = of_people(
+        hospital,
+        concat(people.collect::<Vec<_>>(), UnionArgs::default())?,
+    )?;
+    let sources: Vec<HospitalSource> = pipeline
         .sources
         .iter()
-        .filter(|s| s.kind == SourceKind::Hospital);
-    let sources: Vec<_> = sources
+        .filter(|s| s.kind == SourceKind::Hospital)
         .map(|s| {
-            let files = of(SourceKind::Hospital).filter(|p| p.report.source == s.name);
-            crate::metrics::hospital::HospitalSource::of(s, files.count())
+            let files = prepared.iter().filter(|p| p.report.source == s.name);
+            HospitalSource::of(s, files.count())
         })
         .collect();
-    let notes = crate::metrics::hospital::across_files_notes(&sources, hospital, false)?;
-    warnings.extend(
-        notes
-            .into_iter()
-            .map(|n| match n.strip_prefix(crate::metrics::WARNING) {
-                Some(w) => w.to_string(),
-                None => n,
-            }),
-    );
-    Ok(warnings)
+    let notes = across_files_notes(&sources, theirs, false)?;
+    Ok(notes
+        .into_iter()
+        .map(|n| match n.strip_prefix(crate::metrics::WARNING) {
+            Some(w) => w.to_string(),
+            None => n,
+        })
+        .collect())
 }
 
 /// Returns with no rows at all (every file empty, or every row rejected),

@@ -355,13 +355,38 @@ fn in_two_files(rows: Vec<LazyFrame>, by: Vec<Expr>) -> PolarsResult<usize> {
     )
 }
 
+/// The rows of `parts` (the hospital rows, a file at a time) of the people
+/// of `people` (any frame with their `person_id`), found by [`PERSON_KEY`]:
+/// what the checks across files ([`across_files_notes`]) read, so that they
+/// cost what the evaluation's people's rows cost, not the whole extract's.
+pub fn of_people(parts: Vec<LazyFrame>, people: LazyFrame) -> PolarsResult<Vec<LazyFrame>> {
+    let keys = people
+        .select([
+            crate::ingest::nhs::person_key(col(PERSON_ID).cast(DataType::String)).alias(PERSON_KEY),
+        ])
+        .drop_nulls(None)
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect()?;
+    let keys = keys
+        .column(PERSON_KEY)?
+        .as_materialized_series()
+        .implode()?
+        .into_series();
+    let mut out = Vec::with_capacity(parts.len());
+    for mut part in parts {
+        let key = crate::ingest::nhs::person_key_of(part.collect_schema()?.as_ref());
+        out.push(part.filter(key.is_in(lit(keys.clone()), false)));
+    }
+    Ok(out)
+}
+
 /// A note for each hospital source with rows in more than one of its files:
 /// admissions whose episodes are ([`spells_across_files`]), which
 /// are folded across the files, and other rows sent again
 /// ([`rows_across_files`]), which are counted as they are.
-/// `parts`: the hospital rows, a file at a time (each with its source and
-/// file); `published`: the counts controlled, else exact (an internal pack,
-/// `validate`).
+/// `parts`: the hospital rows of the returns' people ([`of_people`]), a
+/// file at a time (each with its source and file); `published`: the counts
+/// controlled, else exact (an internal pack, `validate`).
 pub fn across_files_notes(
     sources: &[HospitalSource],
     parts: Vec<LazyFrame>,
@@ -371,13 +396,13 @@ pub fn across_files_notes(
     let mut notes = Vec::new();
     for (source, n) in spells_across_files(parts.clone(), sources)? {
         notes.push(format!(
-            "Hospital source `{source}`: admissions with episodes in more than one of its files: {}. A spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another), is counted as one admission, from its first episode's admission to its latest discharge. If an extract was sent twice, remove the older file.",
+            "Hospital source `{source}`: admissions of the returns' people with episodes in more than one of its files: {}. A spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another), is counted as one admission, from its first episode's admission to its latest discharge. If an extract was sent twice, remove the older file.",
             count(n)
         ));
     }
     for (source, n) in rows_across_files(parts, sources)? {
         notes.push(format!(
-            "{}hospital source `{source}`: rows in more than one of its files, the same person, date and codes in each: {}. An extract sent again, or overlapping another? Each copy is counted (two attendances on one day can both be real). If an extract was sent twice, remove the older file.",
+            "{}hospital source `{source}`: rows of the returns' people in more than one of its files, the same person, date and codes in each: {}. An extract sent again, or overlapping another? Each copy is counted (two attendances on one day can both be real). If an extract was sent twice, remove the older file.",
             super::WARNING,
             count(n)
         ));
@@ -1967,5 +1992,26 @@ mod tests {
         let parts = vec![file("a.csv"), file("b.csv")];
         let found = rows_across_files(parts, std::slice::from_ref(&source)).unwrap();
         assert_eq!(found, vec![("apc".to_string(), 1)]);
+    }
+
+    #[test]
+    fn only_the_returns_peoples_rows_are_checked_across_files() {
+        let d = |m: u32| date(2023, m, 1);
+        let parts = vec![
+            part(&[("p1", "ae", d(1)), ("x9", "ae", d(2))], true),
+            part(
+                &[("x8", "op", d(3)), ("p2", "ae", d(4)), ("p1", "op", d(5))],
+                false,
+            ),
+        ];
+        let people = df!(PERSON_ID => [Some("p1"), Some("p2"), None, Some("p1")])
+            .unwrap()
+            .lazy();
+        let kept: Vec<usize> = of_people(parts, people)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.collect().unwrap().height())
+            .collect();
+        assert_eq!(kept, [1, 2]);
     }
 }

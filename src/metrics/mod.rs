@@ -439,11 +439,8 @@ fn hospital_figures(
         .scan_parts(warehouse::HOSPITAL_EVENTS)
         .map_err(MetricsError::from)?;
     let sources = hospital_sources(p, snap)?;
-    notes.extend(hospital::across_files_notes(
-        &sources,
-        parts.clone(),
-        published,
-    )?);
+    let theirs = hospital::of_people(parts.clone(), r.participants.clone())?;
+    notes.extend(hospital::across_files_notes(&sources, theirs, published)?);
     let found = hospital::events_of(parts, persons, r.participants.clone(), &sources)?;
     let outcomes =
         hospital::person_outcomes(persons, &found.events, s.outcome_window_days, coverage)?

@@ -858,17 +858,10 @@ fn across_files_warnings(
     returns: &[LazyFrame],
     hospital: Vec<LazyFrame>,
 ) -> Result<Vec<String>> {
-    use crate::metrics::hospital::{across_files_notes, of_people, HospitalSource};
+    use crate::metrics::hospital::{across_files, across_files_notes, of_people, HospitalSource};
     if returns.is_empty() {
         return Ok(Vec::new());
     }
-    let people = returns
-        .iter()
-        .map(|r| r.clone().select([col(schema::PERSON_ID)]));
-    let theirs = of_people(
-        hospital,
-        concat(people.collect::<Vec<_>>(), UnionArgs::default())?,
-    )?;
     let sources: Vec<HospitalSource> = pipeline
         .sources
         .iter()
@@ -878,7 +871,20 @@ fn across_files_warnings(
             HospitalSource::of(s, files.count())
         })
         .collect();
-    let notes = across_files_notes(&sources, theirs, false)?;
+    let several: Vec<&str> = sources
+        .iter()
+        .filter(|s| s.files > 1)
+        .map(|s| s.name.as_str())
+        .collect();
+    if several.is_empty() {
+        return Ok(Vec::new());
+    }
+    let people = returns
+        .iter()
+        .map(|r| r.clone().select([col(schema::PERSON_ID)]));
+    let people = concat(people.collect::<Vec<_>>(), UnionArgs::default())?;
+    let rows = of_people(hospital, people, &several)?;
+    let notes = across_files_notes(&across_files(&rows, &sources, schema::PERSON_KEY)?, false);
     Ok(notes
         .into_iter()
         .map(|n| match n.strip_prefix(crate::metrics::WARNING) {

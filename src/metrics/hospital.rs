@@ -152,6 +152,8 @@ pub struct Events {
     pub events: LazyFrame,
     /// How many of the returns' people have at least one hospital row.
     pub linkage: Linkage,
+    /// Their rows in two or more files of a source ([`across_files`]).
+    pub across: AcrossFiles,
 }
 
 /// Reads the hospital events (`parts`: the warehouse's scan of each file of
@@ -172,7 +174,8 @@ pub struct Events {
 ///
 /// The APC rows of a source in `spells` with two or more files are folded
 /// across its files by its spell key ([`fold_across_files`]): a spell whose
-/// episodes are in two files is one admission, as it is within one file.
+/// episodes are in two files is one admission, as it is within one file;
+/// what was folded, and rows sent again, are counted ([`across_files`]).
 pub fn events_of(
     parts: Vec<LazyFrame>,
     persons: &LazyFrame,
@@ -189,15 +192,17 @@ pub fn events_of(
     let on = join_column(&keys)?;
     let mut parts = parts;
     let union = union_schema(&mut parts)?;
-    let across = across_files(spells, &union);
-    let extra = fold_columns(&across, &union);
+    let across = fold_sources(spells, &union);
+    let several = spells.iter().any(|s| s.files > 1);
+    let extra = fold_columns(&across, several, &union);
     let extra_names: Vec<&str> = extra.iter().map(String::as_str).collect();
     let mut select = vec![col("_key"), col("_in_returns"), col(PID), col(EVENT_DATE)];
     for (name, ind) in indicators() {
         select.push(ind.fill_null(lit(0)).alias(name));
     }
-    // Where rows are folded, the indicators are worked out after the fold.
-    let per_part = match across.is_empty() {
+    // Where rows are checked or folded across files, the indicators are
+    // worked out after.
+    let per_part = match extra.is_empty() {
         true => select.clone(),
         false => event_rows(&extra),
     };
@@ -224,9 +229,9 @@ pub fn events_of(
         ..UnionArgs::default()
     };
     let found = concat(joined, union_args)?;
-    let found = match across.is_empty() {
-        true => found,
-        false => fold_across_files(found.collect()?, &across)?.select(select),
+    let (found, across_found) = match extra.is_empty() {
+        true => (found, AcrossFiles::default()),
+        false => checked_across_files(found.collect()?, spells, &across, select)?,
     };
     let found = found.collect()?.lazy();
     let linked = rows_in(
@@ -246,7 +251,25 @@ pub fn events_of(
     Ok(Events {
         events,
         linkage: Linkage { people, linked },
+        across: across_found,
     })
+}
+
+/// The matched rows of [`events_of`] from sources with two or more files:
+/// checked across files ([`across_files`]), the APC rows of `across` folded
+/// across them ([`fold_across_files`]), then `select`ed (the indicators).
+fn checked_across_files(
+    rows: DataFrame,
+    spells: &[HospitalSource],
+    across: &[&HospitalSource],
+    select: Vec<Expr>,
+) -> PolarsResult<(LazyFrame, AcrossFiles)> {
+    let counted = across_files(&rows, spells, "_key")?;
+    let folded = match across.is_empty() {
+        true => rows.lazy(),
+        false => fold_across_files(rows, across)?,
+    };
+    Ok((folded.select(select), counted))
 }
 
 /// The column the hospital rows are matched to `keys` ([`person_keys`]) on:
@@ -305,113 +328,171 @@ impl HospitalSource {
     }
 }
 
-/// Admissions whose episodes are in more than one file of their source:
-/// for each source of `sources` with a spell key and two or more files, the spell keys of
-/// its APC rows in two or more of its files (each such admission is folded
-/// across its files by [`events_of`]). `person_id` in the key is compared
-/// by its [`PERSON_KEY`].
-pub fn spells_across_files(
-    parts: Vec<LazyFrame>,
+/// What the checks across files found, per source: admissions whose
+/// episodes are in two or more of its files (folded into one by
+/// [`events_of`]), and rows sent again (counted as they are).
+#[derive(Debug, Default, PartialEq)]
+pub struct AcrossFiles {
+    pub spells: Vec<(String, usize)>,
+    pub rows: Vec<(String, usize)>,
+}
+
+/// The checks across files over `rows`: the hospital rows of the returns'
+/// people from every file, with [`SOURCE`], [`SOURCE_FILE`], the person as
+/// the column `person`, [`EVENT_COLUMNS`] and [`SAME_ROW`] (those the files
+/// have). For each source of `sources` with two or more files:
+/// - `spells`: the spell keys (all fields given) of its APC rows that are in
+///   two or more of its files;
+/// - `rows`: its rows not folded into spells (all but the APC rows of a
+///   source with a spell key whose fields are all given) that are the same,
+///   by the person, [`EVENT_COLUMNS`] and [`SAME_ROW`], in two or more of
+///   its files: an extract sent again, or overlapping another. Each counts
+///   once however many files it is in; they are not taken out, as two
+///   attendances on one day can both be real.
+pub fn across_files(
+    rows: &DataFrame,
     sources: &[HospitalSource],
-) -> PolarsResult<Vec<(String, usize)>> {
-    let mut found = Vec::new();
-    for s in sources.iter().filter(|s| s.files > 1 && !s.key.is_empty()) {
-        let mut mine = Vec::new();
-        for part in &parts {
-            let mut part = part.clone();
-            let person = crate::ingest::nhs::person_key_of(part.collect_schema()?.as_ref());
-            let cols: Vec<Expr> = s
-                .key
-                .iter()
-                .map(|k| match k.as_str() {
-                    PERSON_ID => person.clone().alias(PERSON_ID),
-                    k => col(k),
-                })
-                .chain([col(SOURCE_FILE)])
-                .collect();
-            let keyed = part.filter(s.rows()).select(cols);
-            mine.push(keyed.filter(s.key_given(PERSON_ID)));
+    person: &str,
+) -> PolarsResult<AcrossFiles> {
+    let has = |c: &str| rows.column(c).is_ok();
+    let mut found = AcrossFiles::default();
+    for s in sources.iter().filter(|s| s.files > 1) {
+        let key = s.key_with(person);
+        let folded = s.rows().and(s.key_given(person));
+        if !key.is_empty() && key.iter().all(|k| has(k)) {
+            let by = key.iter().map(|k| col(k.as_str())).collect();
+            let mine = rows.clone().lazy().filter(folded.clone());
+            let n = in_two_files(mine, by, usize::MAX)?;
+            if n > 0 {
+                found.spells.push((s.name.clone(), n));
+            }
         }
-        let by: Vec<Expr> = s.key.iter().map(|k| col(k.as_str())).collect();
-        let n = in_two_files(mine, by)?;
+        let unfolded = match key.is_empty() {
+            true => col(SOURCE).eq(lit(s.name.as_str())),
+            false => col(SOURCE).eq(lit(s.name.as_str())).and(folded.not()),
+        };
+        // The person, date and setting first: they find the candidates.
+        let by = [person]
+            .into_iter()
+            .chain(EVENT_COLUMNS.iter().copied().filter(|c| *c != PERSON_ID))
+            .chain(SAME_ROW)
+            .filter(|c| has(c))
+            .map(col)
+            .collect();
+        let n = in_two_files(rows.clone().lazy().filter(unfolded), by, 3)?;
         if n > 0 {
-            found.push((s.name.clone(), n));
+            found.rows.push((s.name.clone(), n));
         }
     }
     Ok(found)
 }
 
-/// How many values of `by` among `rows` (each file's, with its
-/// [`SOURCE_FILE`]) are in two or more files.
-fn in_two_files(rows: Vec<LazyFrame>, by: Vec<Expr>) -> PolarsResult<usize> {
-    if rows.is_empty() {
-        return Ok(0);
+/// How many values of `by` among `rows` (with their [`SOURCE_FILE`]) are
+/// in two or more files. The first `quick` columns of `by` find the
+/// candidates (values of them in two or more files); only their rows are
+/// compared by all of `by`, which for files that do not overlap is few.
+fn in_two_files(rows: LazyFrame, by: Vec<Expr>, quick: usize) -> PolarsResult<usize> {
+    // A group's least and greatest file differ where it is in two or more.
+    let spread = |lf: LazyFrame, by: &[Expr]| {
+        lf.group_by(by)
+            .agg([
+                col(SOURCE_FILE).min().alias("_first"),
+                col(SOURCE_FILE).max().alias("_last"),
+            ])
+            .filter(col("_first").neq(col("_last")))
+    };
+    if quick >= by.len() {
+        return rows_in(spread(rows, &by));
     }
-    rows_in(
-        concat(rows, UnionArgs::default())?
-            .group_by(by)
-            .agg([col(SOURCE_FILE).n_unique().alias("_files")])
-            .filter(col("_files").gt(lit(1))),
-    )
+    let rows = rows.collect()?.lazy();
+    let quick = &by[..quick];
+    let candidates = spread(rows.clone(), quick).select(quick);
+    let rows = rows.join(
+        candidates,
+        quick.to_vec(),
+        quick.to_vec(),
+        JoinArgs::new(JoinType::Inner),
+    );
+    rows_in(spread(rows, &by))
 }
 
-/// The rows of `parts` (the hospital rows, a file at a time) of the people
-/// of `people` (any frame with their `person_id`), found by [`PERSON_KEY`]:
-/// what the checks across files ([`across_files_notes`]) read, so that they
-/// cost what the evaluation's people's rows cost, not the whole extract's.
-pub fn of_people(parts: Vec<LazyFrame>, people: LazyFrame) -> PolarsResult<Vec<LazyFrame>> {
+/// The rows of `parts` (the hospital rows, a file at a time, each with its
+/// source and file) of the people of `people` (any frame with their
+/// `person_id`, found by [`PERSON_KEY`]) and of the sources named in
+/// `sources`, with the columns [`across_files`] compares (the person as
+/// [`PERSON_KEY`]): what `validate` checks across files.
+pub fn of_people(
+    parts: Vec<LazyFrame>,
+    people: LazyFrame,
+    sources: &[&str],
+) -> PolarsResult<DataFrame> {
     let keys = people
         .select([
             crate::ingest::nhs::person_key(col(PERSON_ID).cast(DataType::String)).alias(PERSON_KEY),
         ])
         .drop_nulls(None)
-        .unique(None, UniqueKeepStrategy::Any)
-        .collect()?;
-    let keys = keys
-        .column(PERSON_KEY)?
-        .as_materialized_series()
+        .unique(None, UniqueKeepStrategy::Any);
+    let names = Series::new("sources".into(), sources)
         .implode()?
         .into_series();
+    let mut parts = parts;
+    let union = union_schema(&mut parts)?;
+    let extra = compared_columns(&union);
     let mut out = Vec::with_capacity(parts.len());
-    for mut part in parts {
-        let key = crate::ingest::nhs::person_key_of(part.collect_schema()?.as_ref());
-        out.push(part.filter(key.is_in(lit(keys.clone()), false)));
+    for part in parts {
+        let rows = with_event_columns(part, &union, PERSON_KEY, &extra)?
+            .filter(col(SOURCE).is_in(lit(names.clone()), false))
+            .join(
+                keys.clone(),
+                [col(PERSON_KEY)],
+                [col(PERSON_KEY)],
+                JoinArgs::new(JoinType::Inner),
+            );
+        out.push(rows);
     }
-    Ok(out)
+    if out.is_empty() {
+        return Ok(DataFrame::empty());
+    }
+    concat(out, UnionArgs::default())?.collect()
 }
 
-/// A note for each hospital source with rows in more than one of its files:
-/// admissions whose episodes are ([`spells_across_files`]), which
-/// are folded across the files, and other rows sent again
-/// ([`rows_across_files`]), which are counted as they are.
-/// `parts`: the hospital rows of the returns' people ([`of_people`]), a
-/// file at a time (each with its source and file); `published`: the counts
+/// The columns beyond [`EVENT_COLUMNS`] the checks across files read, of
+/// those the files have: the source and file, and [`SAME_ROW`].
+fn compared_columns(union: &[(String, DataType)]) -> Vec<&'static str> {
+    let mut extra = vec![SOURCE, SOURCE_FILE];
+    extra.extend(
+        SAME_ROW
+            .into_iter()
+            .filter(|c| union.iter().any(|(n, _)| n == c)),
+    );
+    extra
+}
+
+/// A note for each hospital source with rows in more than one of its files
+/// ([`across_files`]): admissions folded across the files, and rows sent
+/// again, counted as they are (a warning). `published`: the counts
 /// controlled, else exact (an internal pack, `validate`).
-pub fn across_files_notes(
-    sources: &[HospitalSource],
-    parts: Vec<LazyFrame>,
-    published: bool,
-) -> PolarsResult<Vec<String>> {
+pub fn across_files_notes(found: &AcrossFiles, published: bool) -> Vec<String> {
     let count = |n: usize| crate::disclosure::count_in_words(n as i64, published);
     let mut notes = Vec::new();
-    for (source, n) in spells_across_files(parts.clone(), sources)? {
+    for (source, n) in &found.spells {
         notes.push(format!(
             "Hospital source `{source}`: admissions of the returns' people with episodes in more than one of its files: {}. A spell sent partly in one file and partly in the next, or the same rows sent in two files (an extract sent again, or overlapping another), is counted as one admission, from its first episode's admission to its latest discharge. If an extract was sent twice, remove the older file.",
-            count(n)
+            count(*n)
         ));
     }
-    for (source, n) in rows_across_files(parts, sources)? {
+    for (source, n) in &found.rows {
         notes.push(format!(
             "{}hospital source `{source}`: rows of the returns' people in more than one of its files, the same person, date and codes in each: {}. An extract sent again, or overlapping another? Each copy is counted (two attendances on one day can both be real). If an extract was sent twice, remove the older file.",
             super::WARNING,
-            count(n)
+            count(*n)
         ));
     }
-    Ok(notes)
+    notes
 }
 
 /// The columns two rows of one source are compared by to tell a row sent
-/// again in another file ([`rows_across_files`]), beyond [`EVENT_COLUMNS`]:
+/// again in another file ([`across_files`]), beyond [`EVENT_COLUMNS`]:
 /// the codes the outcomes come from, the episode order and spell id.
 const SAME_ROW: [&str; 5] = [
     ADMISSION_METHOD,
@@ -421,59 +502,9 @@ const SAME_ROW: [&str; 5] = [
     SPELL_ID,
 ];
 
-/// Rows that are the same in two or more files of their source, as an
-/// extract sent again, or overlapping another, repeats them: for each
-/// source of `sources` with two or more files, its rows not folded into
-/// spells (all but the APC rows of a source with a spell key that have
-/// every field of it, which [`events_of`] folds across its files), compared by the person's
-/// [`PERSON_KEY`], [`EVENT_COLUMNS`] and [`SAME_ROW`]. Each such row counts
-/// once however many files it is in. They are not taken out: two
-/// attendances on one day can both be real.
-pub fn rows_across_files(
-    parts: Vec<LazyFrame>,
-    sources: &[HospitalSource],
-) -> PolarsResult<Vec<(String, usize)>> {
-    let mut parts = parts;
-    let union = union_schema(&mut parts)?;
-    let mut extra = vec![SOURCE, SOURCE_FILE];
-    extra.extend(
-        SAME_ROW
-            .into_iter()
-            .filter(|c| union.iter().any(|(n, _)| n == c)),
-    );
-    let mut found = Vec::new();
-    for s in sources.iter().filter(|s| s.files > 1) {
-        // The rows the spells' fold leaves as they are: all but the APC rows
-        // of a source with a spell key whose key has every field.
-        let folded = s.rows().and(s.key_given(PERSON_KEY));
-        let unfolded = match s.key.is_empty() {
-            true => col(SOURCE).eq(lit(s.name.as_str())),
-            false => col(SOURCE).eq(lit(s.name.as_str())).and(folded.not()),
-        };
-        let mut mine = Vec::new();
-        for part in &parts {
-            let part = with_event_columns(part.clone(), &union, PERSON_KEY, &extra)?;
-            mine.push(part.filter(unfolded.clone()).drop(cols([SOURCE])));
-        }
-        let mut by: Vec<Expr> = vec![col(PERSON_KEY)];
-        by.extend(
-            EVENT_COLUMNS
-                .iter()
-                .filter(|c| **c != PERSON_ID)
-                .map(|c| col(*c)),
-        );
-        by.extend(extra[2..].iter().map(|c| col(*c)));
-        let n = in_two_files(mine, by)?;
-        if n > 0 {
-            found.push((s.name.clone(), n));
-        }
-    }
-    Ok(found)
-}
-
 /// The sources of `spells` whose APC rows [`events_of`] folds across files:
 /// those with a spell key that every file can be grouped by, and two or more files.
-fn across_files<'s>(
+fn fold_sources<'s>(
     spells: &'s [HospitalSource],
     union: &[(String, DataType)],
 ) -> Vec<&'s HospitalSource> {
@@ -490,16 +521,26 @@ fn across_files<'s>(
 /// episodes the same way ([`crate::ingest::checks::spells`]).
 const FOLD_ORDER: [&str; 4] = [EPISODE_ORDER, EVENT_DATE, SOURCE_FILE, SOURCE_LINE];
 
-/// The columns beyond [`EVENT_COLUMNS`] that folding `across` needs, of
-/// those the files have: the source, file, line and episode order, and the
-/// spell keys' other fields (`person_id` is the person's number, `_key`).
-fn fold_columns(across: &[&HospitalSource], union: &[(String, DataType)]) -> Vec<String> {
-    if across.is_empty() {
-        return Vec::new();
+/// The columns beyond [`EVENT_COLUMNS`] that folding `across` needs, and,
+/// where a source has two or more files (`several`), that the checks across
+/// files read ([`compared_columns`]), of those the files have: the source,
+/// file, line and episode order, the spell keys' other fields (`person_id`
+/// is the person's number, `_key`), the codes compared.
+fn fold_columns(
+    across: &[&HospitalSource],
+    several: bool,
+    union: &[(String, DataType)],
+) -> Vec<String> {
+    let mut wanted: Vec<&str> = Vec::new();
+    if several {
+        wanted.extend(compared_columns(union));
+    }
+    if !across.is_empty() {
+        let keys = across.iter().flat_map(|s| s.key.iter().map(String::as_str));
+        wanted.extend([SOURCE].into_iter().chain(FOLD_ORDER).chain(keys));
     }
     let mut out: Vec<String> = Vec::new();
-    let keys = across.iter().flat_map(|s| s.key.iter().map(String::as_str));
-    for c in [SOURCE].into_iter().chain(FOLD_ORDER).chain(keys) {
+    for c in wanted {
         let new = !EVENT_COLUMNS.contains(&c) && !out.iter().any(|o| o == c);
         if new && union.iter().any(|(n, _)| n == c) {
             out.push(c.to_string());
@@ -1674,6 +1715,16 @@ mod tests {
         assert_eq!(join_column(&shared).unwrap(), PERSON_ID);
     }
 
+    /// What the checks across files find in `parts` (each file's rows, with
+    /// source and file), everyone in them being one of the returns' people.
+    fn counted(parts: Vec<LazyFrame>, sources: &[HospitalSource]) -> AcrossFiles {
+        let ids = parts.iter().map(|p| p.clone().select([col(PERSON_ID)]));
+        let people = concat(ids.collect::<Vec<_>>(), UnionArgs::default()).unwrap();
+        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        let rows = of_people(parts, people, &names).unwrap();
+        across_files(&rows, sources, PERSON_KEY).unwrap()
+    }
+
     #[test]
     fn an_admission_in_two_files_of_its_source_is_found() {
         let d = |m: u32| date(2023, m, 1);
@@ -1709,7 +1760,7 @@ mod tests {
             file("apc2", "x.csv", &[("p2", d(2))], true),
         ];
         let sources = vec![spell_source("apc", 2), spell_source("apc2", 1)];
-        let found = spells_across_files(parts, &sources).unwrap();
+        let found = counted(parts, &sources).spells;
         assert_eq!(found, vec![("apc".to_string(), 1)]);
     }
 
@@ -1893,11 +1944,13 @@ mod tests {
             key: Vec::new(),
             files: 3,
         });
-        let found = rows_across_files(parts.clone(), &sources).unwrap();
-        assert_eq!(found, vec![("apc".to_string(), 1), ("hes".to_string(), 2)]);
+        let found = counted(parts, &sources);
+        assert_eq!(
+            found.rows,
+            vec![("apc".to_string(), 1), ("hes".to_string(), 2)]
+        );
         // The APC spell in both files is the spells' check's, not this one's.
-        let spells = spells_across_files(parts, &sources).unwrap();
-        assert_eq!(spells, vec![("apc".to_string(), 1)]);
+        assert_eq!(found.spells, vec![("apc".to_string(), 1)]);
     }
 
     #[test]
@@ -1971,7 +2024,7 @@ mod tests {
         .unwrap();
         let admissions = ev.column("emergency_admissions").unwrap();
         assert_eq!(admissions.as_materialized_series().sum::<i64>().unwrap(), 3);
-        let split = spells_across_files(parts, &[source]).unwrap();
+        let split = counted(parts, &[source]).spells;
         assert_eq!(split, vec![("apc".to_string(), 1)]);
     }
 
@@ -1990,28 +2043,41 @@ mod tests {
             files: 2,
         };
         let parts = vec![file("a.csv"), file("b.csv")];
-        let found = rows_across_files(parts, std::slice::from_ref(&source)).unwrap();
+        let found = counted(parts, std::slice::from_ref(&source)).rows;
         assert_eq!(found, vec![("apc".to_string(), 1)]);
     }
 
     #[test]
-    fn only_the_returns_peoples_rows_are_checked_across_files() {
+    fn only_the_returns_peoples_rows_of_the_sources_asked_for_are_checked() {
         let d = |m: u32| date(2023, m, 1);
+        let file = |source: &str, rows: &[(&str, &str, NaiveDate)], keyed: bool| {
+            part(rows, keyed)
+                .with_columns([lit(source).alias(SOURCE), lit("f.csv").alias(SOURCE_FILE)])
+        };
         let parts = vec![
-            part(&[("p1", "ae", d(1)), ("x9", "ae", d(2))], true),
-            part(
+            file("hes", &[("p1", "ae", d(1)), ("x9", "ae", d(2))], true),
+            file(
+                "hes",
                 &[("x8", "op", d(3)), ("p2", "ae", d(4)), ("p1", "op", d(5))],
                 false,
             ),
+            file("other", &[("p1", "ae", d(6))], true),
         ];
         let people = df!(PERSON_ID => [Some("p1"), Some("p2"), None, Some("p1")])
             .unwrap()
             .lazy();
-        let kept: Vec<usize> = of_people(parts, people)
+        let kept = of_people(parts, people, &["hes"]).unwrap();
+        let dates = kept
+            .column(EVENT_DATE)
             .unwrap()
+            .cast(&DataType::Int32)
+            .unwrap();
+        let mut dates: Vec<i32> = dates.i32().unwrap().into_no_null_iter().collect();
+        dates.sort();
+        let want: Vec<i32> = [d(1), d(4), d(5)]
             .into_iter()
-            .map(|p| p.collect().unwrap().height())
+            .map(days_from_epoch)
             .collect();
-        assert_eq!(kept, [1, 2]);
+        assert_eq!(dates, want);
     }
 }

@@ -439,9 +439,8 @@ fn hospital_figures(
         .scan_parts(warehouse::HOSPITAL_EVENTS)
         .map_err(MetricsError::from)?;
     let sources = hospital_sources(p, snap)?;
-    let theirs = hospital::of_people(parts.clone(), r.participants.clone())?;
-    notes.extend(hospital::across_files_notes(&sources, theirs, published)?);
     let found = hospital::events_of(parts, persons, r.participants.clone(), &sources)?;
+    notes.extend(hospital::across_files_notes(&found.across, published));
     let outcomes =
         hospital::person_outcomes(persons, &found.events, s.outcome_window_days, coverage)?
             .collect()?;

@@ -1895,6 +1895,7 @@ mod tests {
         // key), p2's twice in one file only, p3's outpatient visit in all
         // three. apc: its APC rows are spells (folded elsewhere), its A&E row
         // is sent twice. one: a single file.
+        let twice = [("p1", "apc", d(5)), ("p4", "ae", d(2))];
         let parts = vec![
             file(
                 "hes",
@@ -1919,24 +1920,9 @@ mod tests {
                 &[("p3", "op", d(7)), ("p3", "op", d(9))],
                 true,
             ),
-            file(
-                "apc",
-                "x.csv",
-                &[("p1", "apc", d(5)), ("p4", "ae", d(2))],
-                true,
-            ),
-            file(
-                "apc",
-                "y.csv",
-                &[("p1", "apc", d(5)), ("p4", "ae", d(2))],
-                true,
-            ),
-            file(
-                "one",
-                "z.csv",
-                &[("p5", "ae", d(3)), ("p5", "ae", d(3))],
-                true,
-            ),
+            file("apc", "x.csv", &twice, true),
+            file("apc", "y.csv", &twice, true),
+            file("one", "z.csv", &[("p5", "ae", d(3)); 2], true),
         ];
         let mut sources = vec![spell_source("apc", 2), spell_source("one", 1)];
         sources.push(HospitalSource {

@@ -11,8 +11,8 @@ referral or course start date in the returns) left out of the completion
 rate; per person the index date (first started course's start, else the first
 referral), 365-day pre/post windows, eligibility when both lie in the
 hospital coverage; APC episodes folded into spells by (person, admission
-date), the spell's admission method from its first episode (EPIORDER, then
-line) and its discharge from its last; emergency ADMIMETH 21-25, 2A-2D, 28;
+date), the spell's admission method from its first episode (EPIORDER, a blank
+one last, then line) and its discharge from its last; emergency ADMIMETH 21-25, 2A-2D, 28;
 unmatched DiD; PAM paired change (baseline the latest score in
 [index-90, index+7], follow-up the earliest in [index+35, index+365]).
 The column mappings and date formats are those of the generated
@@ -180,8 +180,8 @@ from persons
 
 # --- Hospital events -------------------------------------------------------------
 # APC: episodes of one spell (person, admission date) fold into one spell; its
-# admission method from the first episode (EPIORDER, then line), its discharge
-# date from the last. Only the referred persons' rows are needed after the fold.
+# admission method from the first episode (EPIORDER, a blank one last, then
+# line), its discharge date from the last. Only the referred persons' rows are needed after the fold.
 con.sql(f"""
 create table spells as
 with apc as (
@@ -193,8 +193,8 @@ with apc as (
   select a.* from apc a semi join persons2 p on a.pid = p.pid
 )
 select pid, adm,
-       arg_min(meth, (coalesce(epi, -2147483648), line)) as meth,
-       (list(dis order by coalesce(epi, -2147483648) desc, line desc))[1] as dis,
+       arg_min(meth, (coalesce(epi, 2147483647), line)) as meth,
+       (list(dis order by coalesce(epi, 2147483647) desc, line desc))[1] as dis,
        count(*) as episodes
 from mine group by pid, adm
 """)

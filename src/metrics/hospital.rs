@@ -569,8 +569,9 @@ fn event_rows(extra: &[String]) -> Vec<Expr> {
 /// discharge the latest of its rows' (each row holds only its first
 /// episode's order, so which row holds the last episode is not known when
 /// episodes are interleaved across files, or a file is sent again with the
-/// spell grown; the latest discharge is the spell's in every such case). A spell sent partly in one file and
-/// partly in the next is one admission, as SPEC 1.2 has it; the same rows
+/// spell grown; the latest discharge is the spell's in every such case). A
+/// spell sent partly in one file and partly in the next is one admission, as
+/// SPEC 1.2 has it; the same rows
 /// sent in two files are one too. `person_id` in a key is the person's
 /// number, `_key`. Other rows, and APC rows missing a field of the key (an
 /// empty spell id), are left as they are.
@@ -580,6 +581,10 @@ fn fold_across_files(found: DataFrame, across: &[&HospitalSource]) -> PolarsResu
         .iter()
         .map(|n| n.to_string())
         .collect();
+    let order: Vec<&str> = FOLD_ORDER
+        .into_iter()
+        .filter(|c| names.iter().any(|n| n == c))
+        .collect();
     let rows = found.lazy();
     let mut out = Vec::new();
     let mut others = lit(true);
@@ -588,10 +593,6 @@ fn fold_across_files(found: DataFrame, across: &[&HospitalSource]) -> PolarsResu
         // A row missing a field of the key is an admission of its own.
         let folded = s.rows().and(s.key_given("_key"));
         others = others.and(folded.clone().not());
-        let order: Vec<&str> = FOLD_ORDER
-            .into_iter()
-            .filter(|c| names.iter().any(|n| n == c))
-            .collect();
         let fields = names.iter().filter(|n| !key.contains(n)).map(|n| {
             let c = col(n.as_str());
             match n.as_str() {
@@ -602,7 +603,10 @@ fn fold_across_files(found: DataFrame, across: &[&HospitalSource]) -> PolarsResu
         out.push(
             rows.clone()
                 .filter(folded)
-                .sort(order, SortMultipleOptions::default().with_nulls_last(true))
+                .sort(
+                    order.clone(),
+                    SortMultipleOptions::default().with_nulls_last(true),
+                )
                 .group_by_stable(key.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
                 .agg(fields.collect::<Vec<_>>())
                 .select(names.iter().map(|n| col(n.as_str())).collect::<Vec<_>>()),

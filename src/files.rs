@@ -100,7 +100,7 @@ pub fn fsync_dir(dir: &Path) -> StoreResult<()> {
 }
 
 /// Flushes every file and folder under `dir` to disk (a pack before it is
-/// renamed into place).
+/// renamed into place, a warehouse version before it is published).
 pub fn fsync_tree(dir: &Path) -> StoreResult<()> {
     for e in std::fs::read_dir(dir).map_err(StoreError::io(FileOp::Read, dir))? {
         let e = e.map_err(StoreError::io(FileOp::Read, dir))?;
@@ -114,6 +114,22 @@ pub fn fsync_tree(dir: &Path) -> StoreResult<()> {
         }
     }
     fsync_dir(dir)
+}
+
+/// Starts writing a file's data to disk without waiting for it (Linux:
+/// `sync_file_range`), so that a later fsync finds most of it written. Only
+/// a hint: what makes the file durable is that fsync.
+pub fn start_writeback(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: an open file's descriptor; the call only schedules writeback.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 /// Writes `bytes` to `path` durably and atomically: a temporary file beside it,

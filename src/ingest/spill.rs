@@ -59,10 +59,7 @@ impl Spill {
         let path = self.dir.join(format!("spill-{:06}.parquet", self.spilled));
         self.spilled += 1;
         let file = std::fs::File::create(&path).map_err(StoreError::io(FileOp::Write, &path))?;
-        ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Uncompressed)
-            .finish(&mut df)
-            .map_err(StoreError::frame(FileOp::Write, &path))?;
+        crate::warehouse::write_parquet_to(&mut df, &file, &path)?;
         Ok(path)
     }
 

@@ -11,7 +11,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DamagedWarehouse, FileOp, StoreError, StoreResult};
-use crate::files::{failpoint, fsync_dir, write_atomic};
+use crate::files::{failpoint, fsync_dir, fsync_tree, write_atomic};
 
 /// The file naming the current version.
 pub const CURRENT: &str = "CURRENT";
@@ -432,10 +432,12 @@ impl Staging {
         let path = self.dir.join(rel);
         // Messages name the file where it will live once the version is committed.
         let shown = self.warehouse.join(VERSIONS).join(&self.version).join(rel);
-        super::write_parquet(df, &path, site).map_err(|e| StoreError::Within {
-            op: FileOp::Write,
-            path: shown,
-            source: Box::new(e),
+        super::write_parquet_then(df, &path, site, super::Flush::Later).map_err(|e| {
+            StoreError::Within {
+                op: FileOp::Write,
+                path: shown,
+                source: Box::new(e),
+            }
         })?;
         let bytes = std::fs::metadata(&path)
             .map_err(StoreError::io(FileOp::Read, &path))?
@@ -510,6 +512,9 @@ impl Staging {
                 .as_bytes(),
             "ingest.snapshot",
         )?;
+        // Every part was only started on its way to disk when written
+        // (`Flush::Later`), and a carried-over one may be a copy: all are
+        // flushed here, before the version can be published.
         fsync_tree(&self.dir)?;
         let root = self.warehouse.join(VERSIONS);
         let dest = root.join(&self.version);
@@ -534,16 +539,6 @@ impl Staging {
         }
         Ok(self.version.clone())
     }
-}
-
-fn fsync_tree(dir: &Path) -> StoreResult<()> {
-    for e in std::fs::read_dir(dir).map_err(StoreError::io(FileOp::Read, dir))? {
-        let e = e.map_err(StoreError::io(FileOp::Read, dir))?;
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            fsync_tree(&e.path())?;
-        }
-    }
-    fsync_dir(dir)
 }
 
 /// Removes staging and half-deleted folders a killed run left behind.

@@ -17,10 +17,12 @@
 //!
 //! Why no further (secondary) suppression: because totals are rounded
 //! independently of their parts, a hidden cell solved by differencing (total
-//! minus the other published cells) is only known to lie in a range at least
-//! 8 wide (each rounded count is ±2), which always leaves it two or more
-//! possible values between 1 and 7; `tests/test_disclosure.rs` checks this on
-//! the sample pack. This follows the NHS Digital HES Analysis Guide (suppress
+//! minus the other published cells) lies in a range at least 8 wide (each
+//! rounded count is ±2); with its 1–7 that leaves two or more possible
+//! values (as few as two, 6 or 7, when every table of a pack is combined),
+//! never one; `tests/test_disclosure.rs` checks this on the sample pack.
+//! Fixed rounding does not protect against two packs whose inputs differ by
+//! one person where a count crosses a rounding edge (README). This follows the NHS Digital HES Analysis Guide (suppress
 //! 1–7, round to 5) and OpenSAFELY's practice (redact ≤ 7, round to 5,
 //! every statistic derived from redacted or rounded counts).
 //!

@@ -127,6 +127,7 @@ pub fn tables(
     let matched_on_pre = match run {
         true => {
             let prior = matching::with_prior_use(everyone(outcomes), false);
+            let prior = matching::pool_small_levels(prior, &strata)?;
             matching::weighted_did(&matching::cem(prior, &strata)?, &change(PRIMARY))?
         }
         false => None,
@@ -175,7 +176,7 @@ fn matched_tables(
     published: bool,
 ) -> MetricsResult<(Vec<Table>, Option<Did>)> {
     let prior = matching::with_prior_use(everyone(outcomes), from_baseline);
-    let weighted = matching::cem(prior, strata)?;
+    let weighted = matching::cem(matching::pool_small_levels(prior, strata)?, strata)?;
     let (rows, primary) = outcome_rows(|o| matching::weighted_did(&weighted, &change(o)))?;
     let tables = vec![
         did_table(

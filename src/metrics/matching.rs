@@ -96,6 +96,36 @@ pub fn with_prior_use(outcomes: LazyFrame, from_baseline: bool) -> LazyFrame {
     ])
 }
 
+/// What a level of a stratum covariate held by fewer than
+/// [`MIN_SHOWN`](crate::disclosure::MIN_SHOWN) eligible people is matched as.
+pub const POOLED: &str = "Fewer than 8 (pooled)";
+
+/// The stratum covariates with the levels that fewer than 8 eligible people
+/// have (a missing value is the level "Not known") pooled into one,
+/// [`POOLED`], before matching. The pack hides groups that small; matched
+/// on as they are, which of two of them a person is in would move the
+/// matched estimate, so a published pack would differ with a fact it hides.
+/// Done in every pack, so the internal one shows the same method.
+pub fn pool_small_levels(outcomes: LazyFrame, strata: &[String]) -> PolarsResult<LazyFrame> {
+    let pooled = strata
+        .iter()
+        .map(|c| {
+            let level = col(c.as_str())
+                .cast(DataType::String)
+                .fill_null(lit("Not known"));
+            let eligible = col(ELIGIBLE).cast(DataType::UInt32).sum();
+            let few = eligible
+                .over([level.clone()])?
+                .lt(lit(crate::disclosure::MIN_SHOWN as u32));
+            Ok(when(few)
+                .then(lit(POOLED))
+                .otherwise(level)
+                .alias(c.as_str()))
+        })
+        .collect::<PolarsResult<Vec<Expr>>>()?;
+    Ok(outcomes.with_columns(pooled))
+}
+
 /// The eligible persons of both groups (completers are a subset of starters)
 /// with their stratum, whether it is matched, and their CEM weight.
 pub fn cem(outcomes: LazyFrame, strata: &[String]) -> PolarsResult<DataFrame> {
@@ -428,6 +458,60 @@ mod tests {
             "emergency_admissions_change" => [-1.0, -2.0, 0.0, -1.0, 1.0, 0.0, -1.0, 5.0],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn levels_of_fewer_than_8_eligible_people_are_pooled_before_matching() {
+        // Level a: 8 eligible; b: 3; c: 2 eligible and 6 not; one unknown.
+        let mut level: Vec<Option<&str>> = vec![Some("a"); 8];
+        level.extend([Some("b"); 3]);
+        level.extend([Some("c"); 8]);
+        level.push(None);
+        let eligible: Vec<bool> = (0..20).map(|i| !(13..19).contains(&i)).collect();
+        let df = df!("s" => level, ELIGIBLE => eligible).unwrap();
+        let out = pool_small_levels(df.lazy(), &["s".into()])
+            .unwrap()
+            .collect()
+            .unwrap();
+        let got: Vec<&str> = out
+            .column("s")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        let mut want = vec!["a"; 8];
+        want.extend([POOLED; 12]);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn moving_a_person_between_two_small_levels_leaves_the_matching_unchanged() {
+        // 10 starters and 10 comparison people in level a; 2 starters in b,
+        // 1 in c, and one comparison person in b or in c.
+        let people = |moved: &str| {
+            let mut level = vec!["a"; 20];
+            level.extend(["b", "b", "c", moved]);
+            let mut group = vec!["starters"; 10];
+            group.extend(["comparison"; 10]);
+            group.extend(["starters", "starters", "starters", "comparison"]);
+            df!(GROUP => group, ELIGIBLE => [true; 24], "s" => level)
+                .unwrap()
+                .lazy()
+        };
+        let strata = ["s".to_string()];
+        let weights = |people: LazyFrame| -> Vec<f64> {
+            let d = cem(people, &strata).unwrap();
+            let w = d.column("weight").unwrap().f64().unwrap();
+            w.into_no_null_iter().collect()
+        };
+        let pooled = |moved| weights(pool_small_levels(people(moved), &strata).unwrap());
+        assert_eq!(pooled("b"), pooled("c"));
+        // Without pooling, the person in b is matched and the c starter is not.
+        let unpooled = weights(people("b"));
+        assert_eq!(unpooled[22], 0.0);
+        assert_ne!(unpooled, pooled("b"));
     }
 
     #[test]

@@ -26,19 +26,24 @@ pub fn months(period: (NaiveDate, NaiveDate)) -> Vec<String> {
     out
 }
 
-/// The monthly counts (before control).
+/// The monthly counts (before control). Each month's referrals (the
+/// group "Activity by month" counts) are kept, not written, as the group its
+/// starters are counted within: a month with 1–7 referrals has its starters
+/// hidden in a published pack even where none started, as its activity row
+/// is; an exact 0 there would tell that none of them started.
 pub fn monthly(
     refs: &LazyFrame,
     period: (NaiveDate, NaiveDate),
 ) -> crate::error::MetricsResult<Table> {
-    let counted = refs
-        .clone()
-        .filter(col(STARTER))
-        .group_by([col(MONTH)])
-        .agg(super::referrals::starters_and_completers());
+    let counted = refs.clone().group_by([col(MONTH)]).agg([
+        rows_as(REFERRALS),
+        count_where(col(STARTER), "starters"),
+        count_where(col(COMPLETER), "completers"),
+    ]);
     let all = df!(MONTH => months(period))?.lazy();
     let df = left_join(all, counted, MONTH)
         .with_columns([
+            col(REFERRALS).fill_null(lit(0i64)),
             col("starters").fill_null(lit(0i64)),
             col("completers").fill_null(lit(0i64)),
         ])
@@ -47,10 +52,14 @@ pub fn monthly(
     Ok(
         Table::new(NAME, "Monthly starters and completers (XmR)", df)
             .labels(&[MONTH])
-            .counts(&["starters"])
+            .hidden_counts(&[REFERRALS])
+            .count_within("starters", REFERRALS)
             .count_within("completers", "starters"),
     )
 }
+
+/// The month's referrals: a count the trend is controlled by, not shown.
+const REFERRALS: &str = "referrals";
 
 /// Adds the XmR mean, limits and special-cause labels computed from the
 /// finalized monthly counts.
@@ -117,6 +126,33 @@ mod tests {
         assert_eq!(
             col("completers"),
             [Some(0.0), Some(0.0), Some(1.0), Some(0.0)]
+        );
+    }
+
+    #[test]
+    fn a_month_of_few_referrals_hides_its_starters_even_when_none_started() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        // January: 3 referrals, none started (its activity row is [c]);
+        // February: no one; March: 12 referrals, 9 starters, 8 completers.
+        let mut month = vec!["2024-01"; 3];
+        month.extend(["2024-03"; 12]);
+        let starter: Vec<bool> = (0..15).map(|i| i >= 6).collect();
+        let completer: Vec<bool> = (0..15).map(|i| i >= 7).collect();
+        let refs = df!(MONTH => month, STARTER => starter, COMPLETER => completer)
+            .unwrap()
+            .lazy();
+        let mut t = monthly(&refs, (d(2024, 1, 1), d(2024, 3, 31))).unwrap();
+        crate::disclosure::finalize(&mut t, true).unwrap();
+        let col = |c: &str| -> Vec<Option<f64>> { (0..t.height()).map(|i| t.f64(i, c)).collect() };
+        assert_eq!(col("starters"), [None, Some(0.0), Some(10.0)]);
+        assert_eq!(col("completers"), [None, Some(0.0), Some(10.0)]);
+        assert!(t.is_suppressed(0, "starters") && t.is_suppressed(0, "completers"));
+        // The referrals only control the table: they are not written.
+        assert!(!t.column_names().contains(&REFERRALS.to_string()));
+        // Only the month with no one is a month without a start.
+        assert_eq!(
+            crate::metrics::years::months_without_a_start(&[t]),
+            ["2024-02"]
         );
     }
 }

@@ -92,7 +92,7 @@ pub enum MetricsError {
     /// A data-frame operation failed (a bug or an exhausted machine, not bad input).
     #[error("computing the figures failed")]
     Frame(#[from] polars::prelude::PolarsError),
-    /// The target population file (reach) cannot be used.
+    /// The target population file (reach) cannot be used (bad input: exit code 2).
     #[error("{}{}: {message}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default())]
     TargetPopulation {
         path: PathBuf,
@@ -314,10 +314,12 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     }
     if causes.iter().any(|c| c.is::<LockError>()) {
         EXIT_LOCKED
-    } else if causes
-        .iter()
-        .any(|c| c.is::<PipelineError>() || c.is::<InputError>())
-    {
+    } else if causes.iter().any(|c| {
+        c.is::<PipelineError>()
+            || c.is::<InputError>()
+            || c.downcast_ref::<MetricsError>()
+                .is_some_and(|m| matches!(m, MetricsError::TargetPopulation { .. }))
+    }) {
         EXIT_BAD_INPUT
     } else {
         EXIT_FAILURE
@@ -371,6 +373,14 @@ mod tests {
         assert_eq!(exit_code(&disk), EXIT_FAILURE);
         let plain = anyhow::Error::from(lock_error()).context("while ingesting");
         assert_eq!(exit_code(&plain), EXIT_LOCKED);
+        let population = anyhow::Error::from(crate::report::ReportError::Metrics(
+            MetricsError::TargetPopulation {
+                path: "pop.csv".into(),
+                line: Some(3),
+                message: "field dimension: \"x\" is not one of the pack's equity dimensions".into(),
+            },
+        ));
+        assert_eq!(exit_code(&population), EXIT_BAD_INPUT);
     }
 
     #[test]

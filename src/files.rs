@@ -132,6 +132,25 @@ pub fn start_writeback(file: &File) {
     let _ = file;
 }
 
+/// Why a command must not write its output to `out`, or None. Outputs are
+/// written to a temporary file renamed over `out`, which would destroy an
+/// existing `out` that is not a regular file (a device such as /dev/null, a
+/// pipe, a socket, a folder); and `out` must not be (links resolved) one of
+/// the `inputs` the command reads.
+pub fn why_not_written(out: &Path, inputs: &[&Path]) -> Option<&'static str> {
+    if let Ok(m) = std::fs::metadata(out) {
+        if !m.is_file() {
+            return Some("is not a regular file (a device, a pipe or a folder); name a file");
+        }
+    }
+    let target = out.canonicalize().ok()?;
+    inputs
+        .iter()
+        .filter_map(|i| i.canonicalize().ok())
+        .any(|i| i == target)
+        .then_some("is a file this command reads; choose another")
+}
+
 /// Writes `bytes` to `path` durably and atomically: a temporary file beside it,
 /// fsynced, renamed over `path`, then the folder fsynced. `site` names the
 /// write for the failpoints.

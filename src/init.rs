@@ -659,8 +659,20 @@ fn register_map(s: &str, codes: Vec<&str>) -> Option<ValueMap> {
     })
 }
 
+/// A TOML string of `s`, any NHS number in it masked first (escaping would
+/// turn a tab or line break between its digits into letters the masker does
+/// not read as separators).
 fn quote(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
+    toml::Value::String(crate::ingest::nhs::mask_text(s).into_owned()).to_string()
+}
+
+/// `s` as a TOML key: a one-line basic string (a value may be written as a
+/// multi-line string, which a key cannot be), masked as [`quote`].
+fn quote_key(s: &str) -> String {
+    let masked = crate::ingest::nhs::mask_text(s);
+    serde_json::to_string(masked.as_ref())
+        .unwrap_or_default()
+        .replace('\u{7f}', "\\u007F")
 }
 
 /// `to` relative to the folder `from` (both made absolute first).
@@ -774,8 +786,13 @@ fn write_mapping(out: &mut String, p: &Proposal) {
     }
     for (f, map, why) in &p.values {
         let _ = writeln!(out, "[sources.values.{f}]   # {why}");
+        let mut written = std::collections::HashSet::new();
         for (k, v) in map {
-            let _ = writeln!(out, "{} = {}", quote(k), quote(v));
+            // Two values masked alike would be one key twice: the first is kept.
+            let key = quote_key(k);
+            if written.insert(key.clone()) {
+                let _ = writeln!(out, "{key} = {}", quote(v));
+            }
         }
     }
 }

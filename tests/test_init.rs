@@ -117,3 +117,27 @@ fn init_refuses_a_file_that_is_not_csv_text_or_is_named_with_an_nhs_number() {
         assert!(!w.path("p.toml").exists(), "{file}");
     }
 }
+
+#[test]
+fn init_masks_an_nhs_number_split_by_tabs_or_line_breaks_and_writes_toml_it_can_read() {
+    let w = Workdir::new();
+    // Programme values: an NHS number split by tabs, one split by CR LF
+    // (quoted), and two other NHS numbers that mask alike.
+    w.write(
+        "returns.csv",
+        "NHS Number,Course Ref,Programme,Course Start,Referred On,Sessions,Age Group\n\
+         7877893280,C1,generic,01/06/2023,01/05/2023,4,65-74\n\
+         1003390757,C1,\"943\t476\t5919\",01/06/2023,01/05/2023,4,65-74\n\
+         7921742181,C1,\"401\r\n023\r\n2137\",01/06/2023,01/05/2023,4,65-74\n\
+         9434765919,C1,4010232137,01/06/2023,01/05/2023,4,65-74\n\
+         4010232137,C1,9434765919,01/06/2023,01/05/2023,4,65-74\n",
+    );
+    let r = w.run(&["init", "--returns", "returns.csv", "--out", "p.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let text = std::fs::read_to_string(w.path("p.toml")).unwrap();
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    for n in ["9434765919", "4010232137"] {
+        assert!(!digits.contains(n), "{n} in:\n{text}");
+    }
+    toml::from_str::<toml::Value>(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+}

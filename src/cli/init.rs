@@ -37,13 +37,21 @@ pub fn run(args: Args) -> Result<()> {
         ))
         .into());
     }
+    let mut inputs = vec![args.returns.as_path()];
+    inputs.extend(args.hospital.iter().map(|h| h.as_path()));
+    inputs.extend(args.pam.as_deref());
+    if let Some(why) = crate::files::why_not_written(&args.out, &inputs) {
+        return Err(InputError::Argument(format!("--out {}: {why}", args.out.display())).into());
+    }
     let text = crate::init::starter_pipeline(
         &args.out,
         &args.returns,
         &args.hospital,
         args.pam.as_deref(),
     )?;
-    std::fs::write(&args.out, text)
+    // A new file renamed into place: a link named by --out is replaced, not
+    // written through.
+    crate::files::write_atomic(&args.out, text.as_bytes(), "init.out")
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     out!(
         "wrote {}: review the guesses, then run `smpeval validate {}`",

@@ -14,12 +14,36 @@ pub struct Args {
     pub out: PathBuf,
 }
 
+/// What the reference starts with: an existing file that does not is not
+/// replaced.
+const TITLE: &str = "# Pipeline reference";
+
 pub fn run(args: Args) -> Result<()> {
+    let refuse = |why: &str| {
+        crate::error::InputError::Argument(format!("--out {}: {why}", args.out.display()))
+    };
+    if let Some(why) = crate::files::why_not_written(&args.out, &[]) {
+        return Err(refuse(why).into());
+    }
+    if let Ok(old) = std::fs::read(&args.out) {
+        if !old.starts_with(TITLE.as_bytes()) {
+            return Err(refuse(
+                "exists and is not a pipeline reference; remove it or choose another",
+            )
+            .into());
+        }
+    }
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(&args.out, crate::pipeline::docs::markdown())
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    // A new file renamed into place: a link named by --out is replaced, not
+    // written through.
+    crate::files::write_atomic(
+        &args.out,
+        crate::pipeline::docs::markdown().as_bytes(),
+        "docs.out",
+    )
+    .with_context(|| format!("cannot write {}", args.out.display()))?;
     out!("wrote {}", args.out.display());
     Ok(())
 }

@@ -77,6 +77,9 @@ fn refuse_rejects_path(p: &Pipeline, out: &Path) -> Result<(), InputError> {
             "its name holds what reads as an NHS number; choose another",
         ));
     }
+    if let Some(why) = crate::files::why_not_written(out, &[]) {
+        return Err(refuse(why));
+    }
     let target = where_it_would_be(out);
     if ingest::own_folders(p).iter().any(|d| target.starts_with(d)) {
         return Err(refuse(

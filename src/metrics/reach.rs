@@ -12,8 +12,16 @@ use polars::prelude::*;
 
 use super::table::Table;
 
+/// A row of the target population file: dimension, group, population.
+pub type Row = (String, String, f64);
+
 /// (dimension, group, population) rows of the target population file.
-pub fn read(path: &Path) -> MetricsResult<Vec<(String, String, f64)>> {
+pub fn read(path: &Path) -> MetricsResult<Vec<Row>> {
+    Ok(read_lines(path)?.into_iter().map(|(_, row)| row).collect())
+}
+
+/// [`read`], each row with its line in the file.
+fn read_lines(path: &Path) -> MetricsResult<Vec<(usize, Row)>> {
     let fail = |line: Option<usize>, message: String| MetricsError::TargetPopulation {
         path: path.to_path_buf(),
         line,
@@ -56,16 +64,20 @@ pub fn read(path: &Path) -> MetricsResult<Vec<(String, String, f64)>> {
                 ))
             }
         };
+        let line = rec.position().map_or(i + 2, |p| p.line() as usize);
         out.push((
-            rec.get(d).unwrap_or("").trim().to_string(),
-            rec.get(g).unwrap_or("").trim().to_string(),
-            pop,
+            line,
+            (
+                rec.get(d).unwrap_or("").trim().to_string(),
+                rec.get(g).unwrap_or("").trim().to_string(),
+                pop,
+            ),
         ));
     }
     Ok(out)
 }
 
-pub fn table(rows: &[(String, String, f64)], tables: &[Table]) -> MetricsResult<Table> {
+pub fn table(rows: &[Row], tables: &[Table]) -> MetricsResult<Table> {
     let starters = |dim: &str, group: &str| -> Option<f64> {
         let t = tables
             .iter()
@@ -112,7 +124,12 @@ pub fn table(rows: &[(String, String, f64)], tables: &[Table]) -> MetricsResult<
 /// Reach against the target population file at `path`, as published: a
 /// group's starters are hidden here where its equity table hides them.
 pub fn published_table(path: &Path, tables: &[Table]) -> MetricsResult<Table> {
-    let mut t = table(&read(path)?, tables)?;
+    let rows = read_lines(path)?;
+    for (line, (dimension, group, _)) in &rows {
+        check_labels(path, *line, dimension, group, tables)?;
+    }
+    let rows: Vec<_> = rows.into_iter().map(|(_, row)| row).collect();
+    let mut t = table(&rows, tables)?;
     for i in 0..t.height() {
         let (d, g) = (t.text(i, "dimension"), t.text(i, "group"));
         let hidden = tables
@@ -126,6 +143,44 @@ pub fn published_table(path: &Path, tables: &[Table]) -> MetricsResult<Table> {
     }
     t.counts = vec!["starters".into()];
     Ok(t)
+}
+
+/// A row's labels are written to the pack: the dimension must be one of its
+/// equity tables' (`equity_by_<dimension>`), and no label may hold an NHS
+/// number (refused at its line, the value masked in the message). A group
+/// its equity table does not list is kept, with no figures of its own.
+fn check_labels(
+    path: &Path,
+    line: usize,
+    dimension: &str,
+    group: &str,
+    tables: &[Table],
+) -> MetricsResult<()> {
+    let fail = |message: String| MetricsError::TargetPopulation {
+        path: path.to_path_buf(),
+        line: Some(line),
+        message,
+    };
+    let masked = |v: &str| crate::ingest::nhs::mask_text(v).into_owned();
+    for (field, v) in [("dimension", dimension), ("group", group)] {
+        if masked(v) != v {
+            return Err(fail(format!(
+                "field {field}: \"{}\" holds an NHS number; this file's labels are published",
+                masked(v)
+            )));
+        }
+    }
+    let equity: Vec<&str> = tables
+        .iter()
+        .filter_map(|t| t.name.strip_prefix("equity_by_"))
+        .collect();
+    match equity.contains(&dimension) {
+        true => Ok(()),
+        false => Err(fail(format!(
+            "field dimension: \"{dimension}\" is not one of the pack's equity dimensions ({})",
+            equity.join(", ")
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -157,5 +212,38 @@ mod tests {
         assert!((f(1, "representation_ratio").unwrap() - 0.375).abs() < 1e-12);
         assert_eq!(f(2, "starters"), None);
         assert_eq!(f(2, "representation_ratio"), None);
+    }
+
+    #[test]
+    fn a_label_holding_an_nhs_number_or_an_unknown_dimension_is_refused_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("population.csv");
+        let equity = Table::new(
+            "equity_by_sex",
+            "",
+            df!("group" => ["female"], "starters" => [30i64]).unwrap(),
+        );
+        let run = |body: &str| {
+            std::fs::write(&path, format!("dimension,group,population\n{body}")).unwrap();
+            published_table(&path, std::slice::from_ref(&equity)).map(|t| t.height())
+        };
+        assert_eq!(run("sex,female,100\nsex,male,90\n").unwrap(), 2);
+        for (body, line, field) in [
+            ("sex,female,100\nsex,943 476 5919,90\n", 3, "group"),
+            ("NHS 9434765919,female,100\n", 2, "dimension"),
+            ("sex,female,100\nimd,1,5\n", 3, "dimension"),
+        ] {
+            let e = run(body).unwrap_err();
+            let text = crate::error::chain_text(&e);
+            assert!(
+                matches!(e, MetricsError::TargetPopulation { line: Some(l), .. } if l == line),
+                "{text}"
+            );
+            assert!(text.contains(&format!("field {field}")), "{text}");
+            assert!(
+                !text.contains("9434765919") && !text.contains("943 476 5919"),
+                "{text}"
+            );
+        }
     }
 }

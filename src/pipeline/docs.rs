@@ -54,7 +54,7 @@ pub const KEYS: &[KeyDoc] = &[
     k("", "providers", "table: code = name", "none", r#"[providers] NTH = "Northside Wellbeing""#, "Provider codes and the names the pack shows; a code not declared anywhere is shown as \"Other\"."),
     k("", "value_maps", "table of tables", "none (built in: `ethnicity`)", r#"[value_maps.sex] F = "female""#, "Named value maps that sources use by name (`[sources.values] sex = \"sex\"`); keys match after trimming and ignoring case."),
     k("", "sources", "array of tables", "required (at least one)", "[[sources]]", "The input files (below)."),
-    k("", "target_population", "path (CSV)", "none", r#"target_population = "ltc_register.csv""#, "The population the service is for, by `dimension`, `group`, `population`: the pack shows reach and representation ratios."),
+    k("", "target_population", "path (CSV)", "none", r#"target_population = "ltc_register.csv""#, "The population the service is for, by `dimension`, `group`, `population`: the pack shows reach and representation ratios. Its labels are published: a dimension must be one of the equity tables' (`imd_quintile`, `ethnicity_group`, `sex`, …) and a label holding an NHS number is refused, at its line."),
     k("", "contract", "table", "none", "[contract]", "What the service was bought to deliver (below): the pack's contract view."),
     k("", "matching", "table", "on when the comparison group has at least 30 eligible people", "[matching]", "The matched comparison group (below)."),
     k("privacy", "key_env", "string", "none", r#"key_env = "SMPEVAL_HMAC_KEY""#, "Environment variable holding the HMAC key (at least 32 bytes); wins over `key_file`."),

@@ -97,3 +97,43 @@ fn pipeline_docs_replaces_only_a_pipeline_reference() {
     let text = std::fs::read_to_string(w.path("ref.md")).unwrap();
     assert!(text.starts_with("# Pipeline reference"), "{text}");
 }
+
+#[test]
+fn providers_whose_codes_clean_to_one_name_or_differ_in_case_each_keep_their_rejects_file() {
+    let w = Workdir::new();
+    let pipeline = provider_pipeline("")
+        .replace("provider_id = \"ACME\"\n", "")
+        .replace(
+            "[sources.columns]\n",
+            "[sources.columns]\nprovider_id = \"Provider\"\n",
+        );
+    w.write("pipeline.toml", pipeline);
+    let mut rows = RETURNS_HEADER.trim_end().to_string() + ",Provider\n";
+    for (i, n) in NHS.iter().enumerate() {
+        rows += &format!("{n},C{i},generic,01/05/2024,01/04/2024,4,female,A,3,NTH\n");
+    }
+    // One row each with a start date that is not a date.
+    for code in ["A/B", "A:B", "abc", "ABC"] {
+        rows += &format!(
+            "{},C9,generic,99/99/2024,01/04/2024,4,female,A,3,{code}\n",
+            NHS[0]
+        );
+    }
+    w.write("returns.csv", rows);
+    let r = w.run(&["run", "pipeline.toml", "--internal", "--run-id", "r"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let dir = w.path("reports/t/r/rejects");
+    // In the order of the codes: A/B, A:B, ABC, abc.
+    for (file, code) in [
+        ("A_B", "A/B"),
+        ("A_B_2", "A:B"),
+        ("ABC", "ABC"),
+        ("abc_2", "abc"),
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("{file}.csv")))
+            .unwrap_or_else(|e| panic!("{file}.csv: {e}"));
+        assert_eq!(text.lines().count(), 2, "{file}.csv:\n{text}");
+        assert!(text.contains(code), "{file}.csv:\n{text}");
+    }
+    assert!(dir.join("rejects.xlsx").is_file());
+}

@@ -315,4 +315,8 @@ fn a_missing_short_or_demo_key_fails_with_how_to_make_one() {
     assert_eq!(key_run(Some(TEST_KEY), "").code, 0);
     let r = key_run(Some(demo), "demo = true");
     assert_eq!(r.code, 0, "{}", r.all());
+    // demo = true allows the public key, not a short one.
+    let r = key_run(Some("short-key"), "demo = true");
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.all().contains("at least 32"), "{}", r.all());
 }

@@ -163,6 +163,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
 
     let settings = settings(&cx, &raw.settings)?;
     let (cost_lines, unit_costs, unit_cost_lines) = costs(&cx, &raw, &settings)?;
+    super::validate::check_amounts(&cx, &cost_lines, &unit_costs, raw.contract.as_ref())?;
     let sources = sources(&cx, &raw, &dir)?;
 
     let resolve = |p: &Option<String>, default: String| {

@@ -91,9 +91,80 @@ pub(super) fn check_settings(
             fraction(settings.max_reject_rate),
             "settings.max_reject_rate is a fraction from 0 to 1 (0.2 means 20%)",
         ),
+        (
+            (1..=3650).contains(&settings.outcome_window_days),
+            "settings.outcome_window_days must be 1 to 3650 days (365 is a year before and after the course)",
+        ),
     ];
     if let Some((_, message)) = ranges.iter().find(|(ok, _)| !ok) {
         return Err(err(None, message.to_string()));
+    }
+    Ok(())
+}
+
+/// The money and amounts of a pipeline's costs and contract: a cost or unit
+/// cost is a finite number of pounds, 0 or more; a one-off cost is spread
+/// over at least a month (1/12 of a year); a contract figure is more than 0.
+/// A nonsensical one is refused at its key's line rather than giving an
+/// empty or negative cost.
+pub(super) fn check_amounts(
+    cx: &Cx,
+    cost_lines: &[CostLine],
+    units: &UnitCosts,
+    contract: Option<&Contract>,
+) -> Result<(), PipelineError> {
+    // The line of `key` after `anchor` (its table, or its cost line's item).
+    let err = |anchor: &str, key: &str, message: String| {
+        let text = cx.text;
+        let line = text.find(anchor).and_then(|a| {
+            let after = &text[a..];
+            after
+                .match_indices(key)
+                .find(|(i, _)| after[i + key.len()..].trim_start().starts_with('='))
+                .map(|(i, _)| a + i)
+        });
+        cx.err(line.and_then(|l| cx.at(l..l)), message)
+    };
+    let pounds = |x: f64| x.is_finite() && x >= 0.0;
+    for line in cost_lines {
+        let item = format!("\"{}\"", line.item);
+        if !pounds(line.amount) {
+            let m = format!(
+                "cost line {item}: amount {} is not a number of pounds, 0 or more",
+                line.amount
+            );
+            return Err(err(&item, "amount", m));
+        }
+        if let Some(y) = line.years.filter(|y| !y.is_finite() || *y < 1.0 / 12.0) {
+            let m = format!("cost line {item}: years {y} is not a term of at least a month (1/12)");
+            return Err(err(&item, "years", m));
+        }
+    }
+    for (key, x) in [
+        ("ae_attendance", units.ae_attendance),
+        ("non_elective_spell", units.non_elective_spell),
+        ("outpatient_attendance", units.outpatient_attendance),
+        ("excess_bed_day", units.excess_bed_day),
+    ] {
+        if !pounds(x) {
+            let m = format!("unit_costs.{key} {x} is not a number of pounds, 0 or more");
+            return Err(err("[unit_costs]", key, m));
+        }
+    }
+    let Some(c) = contract else { return Ok(()) };
+    for (key, x) in [
+        ("courses_per_year", c.courses_per_year),
+        ("completions_per_year", c.completions_per_year),
+        ("licence_courses", c.licence_courses),
+        ("licence_years", c.licence_years),
+    ] {
+        if let Some(x) = x.filter(|x| !x.is_finite() || *x <= 0.0) {
+            return Err(err(
+                "[contract]",
+                key,
+                format!("contract.{key} {x} must be more than 0"),
+            ));
+        }
     }
     Ok(())
 }
@@ -221,6 +292,46 @@ mod tests {
         super::super::parse(Path::new("/p/t.toml"), &text, text.as_bytes())
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn nonsensical_amounts_and_windows_are_refused_at_their_line() {
+        // The minimal pipeline's columns end on line 20.
+        let cost = |amount: &str, years: &str| {
+            format!("[[cost_lines]]\nitem = \"Tutors\"\namount = {amount}\nbasis = \"one_off\"\nyears = {years}")
+        };
+        for (columns, want) in [
+            (
+                cost("-5.0", "3.0"),
+                "line 23: cost line \"Tutors\": amount -5 is not a number of pounds",
+            ),
+            (
+                cost("inf", "3.0"),
+                "line 23: cost line \"Tutors\": amount inf is not a number of pounds",
+            ),
+            (
+                cost("500.0", "1e-320"),
+                "line 25: cost line \"Tutors\": years",
+            ),
+            (
+                "[contract]\ncourses_per_year = 20\nlicence_years = 0".into(),
+                "line 23: contract.licence_years 0 must be more than 0",
+            ),
+            (
+                "[unit_costs]\nae_attendance = -1.0".into(),
+                "line 22: unit_costs.ae_attendance -1 is not",
+            ),
+        ] {
+            let m = refusal("", "", &columns);
+            assert!(m.contains(want), "{m}");
+        }
+        for days in ["-5", "0"] {
+            let m = refusal(&format!("outcome_window_days = {days}"), "", "");
+            assert!(
+                m.contains("outcome_window_days must be 1 to 3650 days"),
+                "{m}"
+            );
+        }
     }
 
     #[test]

@@ -383,7 +383,7 @@ fn head(h: &mut String, c: &Page) {
     }
     if p.privacy.demo {
         banner.push(String::from(
-            "DEMONSTRATION — synthetic data, pseudonyms made with the public demo key",
+            "DEMONSTRATION — synthetic data; the pipeline allows the public demo key",
         ));
     }
     if !banner.is_empty() {

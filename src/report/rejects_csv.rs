@@ -93,6 +93,22 @@ fn file_stem(name: &str) -> String {
     }
 }
 
+/// `stem`, cut to `max` characters, made unlike every name in `taken`
+/// whatever the case (Excel's sheet names, and file names on a
+/// case-insensitive disk, are one name in any case; two provider codes can
+/// also clean to one stem, `A/B` and `A:B`): `_2`, `_3`, … added where needed.
+fn unique_name(stem: &str, max: usize, taken: &mut Vec<String>) -> String {
+    let base: String = stem.chars().take(max).collect();
+    let mut name = base.clone();
+    let mut n = 1;
+    while taken.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
+        n += 1;
+        name = format!("{base}_{n}");
+    }
+    taken.push(name.clone());
+    name
+}
+
 /// A row's own cells: (the provider's header, the value as sent).
 type Cells = Vec<(String, Option<String>)>;
 
@@ -125,20 +141,17 @@ pub fn write_feedback(
     std::fs::create_dir_all(&out_dir).map_err(ReportError::file(&out_dir))?;
     let mut written = Vec::new();
     let mut book = rust_xlsxwriter::Workbook::new();
-    let mut sheet_names: Vec<String> = Vec::new();
+    let (mut file_names, mut sheet_names) = (Vec::new(), Vec::new());
     for (key, g) in groups {
         let (header, rows) = group_table(&g);
         let stem = file_stem(&key);
-        let path = out_dir.join(format!("{stem}.csv"));
+        let file = unique_name(&stem, 100, &mut file_names);
+        let path = out_dir.join(format!("{file}.csv"));
         write_csv(&path, &header, &rows)?;
         written.push(path);
 
         // The same rows as one sheet per provider, an Excel Table each.
-        let mut name: String = stem.chars().take(28).collect();
-        while sheet_names.contains(&name) {
-            name.push('_');
-        }
-        sheet_names.push(name.clone());
+        let name = unique_name(&stem, 28, &mut sheet_names);
         write_sheet(&mut book, &name, &header, &rows, sheet_names.len())
             .map_err(ReportError::file(&out_dir.join("rejects.xlsx")))?;
     }
@@ -293,6 +306,22 @@ fn write_sheet(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_made_unique_whatever_their_case() {
+        let mut taken = Vec::new();
+        let names: Vec<String> = ["A_B", "A_B", "abc", "ABC", "abc_2"]
+            .iter()
+            .map(|s| unique_name(s, 28, &mut taken))
+            .collect();
+        assert_eq!(names, ["A_B", "A_B_2", "abc", "ABC_2", "abc_2_2"]);
+        let long = "x".repeat(40);
+        let (a, b) = (
+            unique_name(&long, 28, &mut taken),
+            unique_name(&long, 28, &mut taken),
+        );
+        assert_eq!((a.len(), b.len()), (28, 30));
+    }
 
     #[test]
     fn file_stems_are_safe_names() {

@@ -334,3 +334,28 @@ fn validate_never_writes_its_rejects_over_what_the_pipeline_reads_or_owns() {
         assert!(text.starts_with("file,line,field,reason,value"), "{text}");
     }
 }
+
+#[test]
+fn validate_refuses_a_target_population_label_holding_an_nhs_number_as_run_would() {
+    let w = sample_copy();
+    let pop = w.path("sample_data/ltc_population.csv");
+    let mut text = std::fs::read_to_string(&pop).unwrap();
+    let line = text.lines().count() + 1;
+    text.push_str("sex,943 476 5919,50\n");
+    std::fs::write(&pop, text).unwrap();
+    for args in [
+        vec!["validate", "pipelines/sample.toml"],
+        vec!["run", "pipelines/sample.toml"],
+    ] {
+        let r = w.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.all());
+        assert!(
+            r.stderr
+                .contains(&format!("ltc_population.csv line {line}: field group")),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(!r.all().contains("943 476 5919"), "{}", r.all());
+    }
+    assert!(!w.path("reports/sample/latest").exists());
+}

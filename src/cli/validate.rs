@@ -31,6 +31,10 @@ pub fn run(args: Args, log: &super::Log) -> Result<()> {
     if let Some(out) = &args.rejects {
         refuse_rejects_path(&p, out)?;
     }
+    // The target population's labels are published: checked as the report would.
+    if let Some(path) = &p.target_population {
+        crate::metrics::reach::checked(path)?;
+    }
     let summary = ingest::run(&p, Mode::Validate, log);
     log.finish();
     let summary = summary?;

@@ -124,12 +124,7 @@ pub fn table(rows: &[Row], tables: &[Table]) -> MetricsResult<Table> {
 /// Reach against the target population file at `path`, as published: a
 /// group's starters are hidden here where its equity table hides them.
 pub fn published_table(path: &Path, tables: &[Table]) -> MetricsResult<Table> {
-    let rows = read_lines(path)?;
-    for (line, (dimension, group, _)) in &rows {
-        check_labels(path, *line, dimension, group, tables)?;
-    }
-    let rows: Vec<_> = rows.into_iter().map(|(_, row)| row).collect();
-    let mut t = table(&rows, tables)?;
+    let mut t = table(&checked(path)?, tables)?;
     for i in 0..t.height() {
         let (d, g) = (t.text(i, "dimension"), t.text(i, "group"));
         let hidden = tables
@@ -145,17 +140,22 @@ pub fn published_table(path: &Path, tables: &[Table]) -> MetricsResult<Table> {
     Ok(t)
 }
 
-/// A row's labels are written to the pack: the dimension must be one of its
-/// equity tables' (`equity_by_<dimension>`), and no label may hold an NHS
-/// number (refused at its line, the value masked in the message). A group
-/// its equity table does not list is kept, with no figures of its own.
-fn check_labels(
-    path: &Path,
-    line: usize,
-    dimension: &str,
-    group: &str,
-    tables: &[Table],
-) -> MetricsResult<()> {
+/// The file's rows, each checked ([`check_labels`]): what `validate` reads
+/// before any work and the report publishes.
+pub fn checked(path: &Path) -> MetricsResult<Vec<Row>> {
+    let rows = read_lines(path)?;
+    for (line, (dimension, group, _)) in &rows {
+        check_labels(path, *line, dimension, group)?;
+    }
+    Ok(rows.into_iter().map(|(_, row)| row).collect())
+}
+
+/// A row's labels are written to the pack: the dimension must be one of the
+/// equity dimensions ([`EQUITY`](super::activity::EQUITY)), and no label may
+/// hold an NHS number (refused at its line, the value masked in the
+/// message). A group its equity table does not list is kept, with no
+/// figures of its own.
+fn check_labels(path: &Path, line: usize, dimension: &str, group: &str) -> MetricsResult<()> {
     let fail = |message: String| MetricsError::TargetPopulation {
         path: path.to_path_buf(),
         line: Some(line),
@@ -170,10 +170,7 @@ fn check_labels(
             )));
         }
     }
-    let equity: Vec<&str> = tables
-        .iter()
-        .filter_map(|t| t.name.strip_prefix("equity_by_"))
-        .collect();
+    let equity: Vec<&str> = super::activity::EQUITY.iter().map(|e| e.0).collect();
     match equity.contains(&dimension) {
         true => Ok(()),
         false => Err(fail(format!(

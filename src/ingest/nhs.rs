@@ -80,9 +80,11 @@ pub fn valid_digits(d: &[u8]) -> bool {
 /// Bengali, Sinhala, Thai, Myanmar, NKo, Mongolian, Adlam, Hanifi Rohingya,
 /// fullwidth, mathematical, segmented …) and the digit forms (superscript,
 /// subscript, circled, parenthesised, with a full stop, dingbats), from
-/// Unicode 14.0 (Python's `unicodedata.digit`). An NHS number typed in any
-/// of them is still an NHS number.
-const DIGIT_RANGES: [(u32, u8, u8); 86] = [
+/// Unicode 18.0 (`unicodedata.digit` of PyPI's `unicodedata2` 18.0.0; it
+/// adds Garay, Kawi, Sunuwar, Gurung Khema, Kirat Rai, outlined digits …
+/// to Unicode 14's). An NHS number typed in any of them is still an NHS
+/// number.
+const DIGIT_RANGES: [(u32, u8, u8); 97] = [
     (0x00B2, 2, 2),
     (0x00B9, 1, 1),
     (0x0660, 0, 10),
@@ -138,6 +140,7 @@ const DIGIT_RANGES: [(u32, u8, u8); 86] = [
     (0x104A0, 0, 10),
     (0x10A40, 1, 4),
     (0x10D30, 0, 10),
+    (0x10D40, 0, 10),
     (0x10E60, 1, 9),
     (0x11052, 1, 9),
     (0x11066, 0, 10),
@@ -149,15 +152,23 @@ const DIGIT_RANGES: [(u32, u8, u8); 86] = [
     (0x114D0, 0, 10),
     (0x11650, 0, 10),
     (0x116C0, 0, 10),
+    (0x116D0, 0, 10),
+    (0x116DA, 0, 10),
     (0x11730, 0, 10),
     (0x118E0, 0, 10),
     (0x11950, 0, 10),
+    (0x11BF0, 0, 10),
     (0x11C50, 0, 10),
     (0x11D50, 0, 10),
     (0x11DA0, 0, 10),
+    (0x11DE0, 0, 10),
+    (0x11F50, 0, 10),
+    (0x16130, 0, 10),
     (0x16A60, 0, 10),
     (0x16AC0, 0, 10),
     (0x16B50, 0, 10),
+    (0x16D70, 0, 10),
+    (0x1CCF0, 0, 10),
     (0x1D7CE, 0, 10),
     (0x1D7D8, 0, 10),
     (0x1D7E2, 0, 10),
@@ -165,6 +176,8 @@ const DIGIT_RANGES: [(u32, u8, u8); 86] = [
     (0x1D7F6, 0, 10),
     (0x1E140, 0, 10),
     (0x1E2F0, 0, 10),
+    (0x1E4F0, 0, 10),
+    (0x1E5F1, 0, 10),
     (0x1E950, 0, 10),
     (0x1F100, 0, 1),
     (0x1F101, 0, 10),
@@ -789,6 +802,15 @@ mod tests {
             assert!(contains_nhs_number(form), "{form}");
             let m = mask_text(form);
             assert!(!m.contains("5919") && m.contains(REMOVED), "{form} → {m}");
+        }
+        // Digits added after Unicode 14: Kawi, Garay, Kirat Rai, outlined.
+        for zero in [0x11F50, 0x10D40, 0x16D70, 0x1CCF0] {
+            let form: String = "9434765919"
+                .chars()
+                .map(|c| char::from_u32(zero + c.to_digit(10).unwrap()).unwrap())
+                .collect();
+            assert!(contains_nhs_number(&form), "{zero:X}: {form}");
+            assert_eq!(mask_text(&form), REMOVED, "{zero:X}");
         }
         // Not NHS numbers: a wrong check digit, nine digits, a date, a phone
         // number whose windows all fail the check.

@@ -93,7 +93,7 @@ impl Cx<'_> {
 fn key_holding_nhs_number(table: &toml::Table, prefix: &str) -> Option<String> {
     fn in_value(v: &toml::Value, key: &str) -> Option<String> {
         match v {
-            toml::Value::String(s) => nhs::names_an_nhs_number(s).then(|| key.to_string()),
+            toml::Value::String(s) => holds_nhs_number(key, s).then(|| key.to_string()),
             toml::Value::Array(a) => a.iter().find_map(|v| in_value(v, key)),
             toml::Value::Table(t) => key_holding_nhs_number(t, key),
             _ => None,
@@ -104,7 +104,7 @@ fn key_holding_nhs_number(table: &toml::Table, prefix: &str) -> Option<String> {
             "" => k.clone(),
             p => format!("{p}.{k}"),
         };
-        match nhs::names_an_nhs_number(k) {
+        match holds_nhs_number(prefix, k) {
             true => Some(match prefix {
                 "" => "(a key)".to_string(),
                 p => format!("{p}.(a key)"),
@@ -112,6 +112,32 @@ fn key_holding_nhs_number(table: &toml::Table, prefix: &str) -> Option<String> {
             false => in_value(v, &key),
         }
     })
+}
+
+/// Whether the pipeline text `s`, the value (or a key) at `key`, holds an
+/// NHS number. A name that becomes a folder or a path (the pipeline's name,
+/// its warehouse, reports, key file, inputs) is refused only where whole
+/// groups of digits make one ([`nhs::names_an_nhs_number`]), so that a time
+/// stamp such as `20261128023015` is not; any other value (a title, label,
+/// provider name or code, constant) is shown as written, so it is refused
+/// wherever ten digits in a run of digits and separators make one, as the
+/// masker would find it ([`nhs::contains_nhs_number`]).
+fn holds_nhs_number(key: &str, s: &str) -> bool {
+    const PATHS: [&str; 6] = [
+        "name",
+        "warehouse",
+        "reports",
+        "key_file",
+        "target_population",
+        "files",
+    ];
+    let last = key.rsplit('.').next().unwrap_or(key);
+    let is_path =
+        PATHS.contains(&key) || (key.starts_with("sources") && (last == "files" || last == "file"));
+    match is_path {
+        true => nhs::names_an_nhs_number(s),
+        false => nhs::contains_nhs_number(s),
+    }
 }
 
 /// A TOML reader's message with Rust's type names put in words
@@ -140,7 +166,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
         if let Some(key) = key_holding_nhs_number(&table, "") {
             let line = text
                 .lines()
-                .position(nhs::names_an_nhs_number)
+                .position(nhs::contains_nhs_number)
                 .map(|i| i + 1);
             return Err(err(
                 line,
@@ -644,6 +670,17 @@ mod tests {
                 "[labels]\nlanguages = [\"943-476-5919\"]",
                 "labels.languages",
             ),
+            // Shown as written, so found as the masker finds it: inside a
+            // longer run of digits too.
+            ("title = \"Evaluation 19434765919\"", "title"),
+            (
+                "[providers]\nX19434765919 = \"Northside\"",
+                "providers.(a key)",
+            ),
+            (
+                "[providers]\nNTH = \"Northside 19434765919\"",
+                "providers.NTH",
+            ),
         ] {
             let text = format!(
                 "{extra}\n{}",
@@ -664,6 +701,22 @@ mod tests {
             );
             assert!(!nhs::contains_nhs_number(&e.to_string()), "{e}");
         }
+    }
+
+    #[test]
+    fn a_path_is_refused_only_where_whole_groups_of_digits_make_an_nhs_number() {
+        // A path becomes a folder or a file name: a time stamp or a longer
+        // number holding ten valid digits is not refused there.
+        let ok = "reports = \"../reports/19434765919\"\nwarehouse = \"../w/20261128_023015\"";
+        let text = format!("{ok}\n{}", crate::pipeline::tests::minimal_text("", "", ""));
+        assert!(parse(Path::new("p.toml"), &text, text.as_bytes()).is_ok());
+        let bad = "reports = \"../reports/943_476_5919\"";
+        let text = format!(
+            "{bad}\n{}",
+            crate::pipeline::tests::minimal_text("", "", "")
+        );
+        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        assert!(e.message.starts_with("`reports` holds"), "{e}");
     }
 
     #[test]

@@ -350,3 +350,37 @@ fn a_file_the_pipeline_no_longer_matches_leaves_the_warehouse() {
         .iter()
         .any(|p| p.ends_with("westcombe_register.csv")));
 }
+
+#[test]
+fn returns_read_side_by_side_are_reported_and_fail_in_the_pipelines_order() {
+    let w = sample_copy();
+    let r = w.run(&["ingest", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let at = |name: &str| {
+        r.stderr
+            .find(&format!("{name}: "))
+            .unwrap_or_else(|| panic!("{name}: {}", r.stderr))
+    };
+    let order = [
+        "northside_returns.csv",
+        "eastleigh_returns.xlsx",
+        "westcombe_register.csv",
+        "hes_apc.csv",
+    ];
+    assert!(
+        order.windows(2).all(|p| at(p[0]) < at(p[1])),
+        "{}",
+        r.stderr
+    );
+    // The first and third returns broken: the first one's error is the one given.
+    for name in ["northside_returns.csv", "westcombe_register.csv"] {
+        let path = w.path(&format!("sample_data/{name}"));
+        let bytes = std::fs::read(&path).unwrap();
+        let body = &bytes[bytes.iter().position(|b| *b == b'\n').unwrap()..];
+        std::fs::write(&path, [b"a;b;c".as_slice(), body].concat()).unwrap();
+    }
+    let r = w.run(&["validate", "pipelines/sample.toml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("northside_returns.csv"), "{}", r.stderr);
+    assert!(!r.stderr.contains("westcombe_register.csv"), "{}", r.stderr);
+}

@@ -110,7 +110,9 @@ impl<'a> Files<'a> {
     /// Reads every source's files in turn. Ingest and repair write each
     /// file's parts into the next version as soon as the file is checked, so
     /// one file's rows are held at a time; the version is committed (or
-    /// dropped, on any failure) after every file.
+    /// dropped, on any failure) after every file. Provider returns (read
+    /// whole, and small) are read and checked two at a time, then reported
+    /// and kept in the pipeline's order, as if read one after the other.
     pub(super) fn read_all(&mut self) -> Result<()> {
         let pipeline = self.pipeline;
         // Every source's files first: a source with none is bad input before any reading.
@@ -125,17 +127,98 @@ impl<'a> Files<'a> {
         if self.mode == Mode::Ingest && !self.previous.is_empty() {
             self.hashed = hash_files(files.iter().flatten().map(|f| &f.path));
         }
-        for (source, paths) in pipeline.sources.iter().zip(files) {
-            let config = source_config(&pipeline.dir, source)?;
+        let mut sources = Vec::new();
+        for source in &pipeline.sources {
             let lsoa = match &source.lsoa_lookup {
                 Some(l) => Some(read_lsoa_lookup(l)?),
                 None => None,
             };
-            for file in paths {
-                self.file(source, &config, lsoa.as_ref(), file)?;
-            }
+            sources.push((source, source_config(&pipeline.dir, source)?, lsoa));
+        }
+        let queue: Vec<(usize, SourceFile)> = files
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, fs)| fs.into_iter().map(move |f| (i, f)))
+            .collect();
+        let whole = |i: usize| !checks::checks_in_batches(sources[i].0);
+        let mut at = 0;
+        while at < queue.len() {
+            let run = queue[at..]
+                .iter()
+                .take_while(|(i, _)| whole(*i))
+                .take(read::reading_threads())
+                .count()
+                .max(1);
+            self.files_side_by_side(&sources, &queue[at..at + run])?;
+            at += run;
         }
         Ok(())
+    }
+
+    /// Reads `files` (each with its source's index in `sources`) side by side
+    /// where there are two or more, then reports and keeps each in turn.
+    fn files_side_by_side(
+        &mut self,
+        sources: &[(&Source, String, Option<DataFrame>)],
+        files: &[(usize, SourceFile)],
+    ) -> Result<()> {
+        let planned: Vec<(usize, SourceFile, bool)> = files
+            .iter()
+            .map(|(i, f)| (*i, f.clone(), self.unchanged(f, &sources[*i].1)))
+            .collect();
+        if let [(i, file, unchanged)] = &planned[..] {
+            // One file (a hospital extract may spill into the version being built).
+            let (source, config, lsoa) = &sources[*i];
+            let load = match unchanged {
+                true => Load::Unchanged(file.clone()),
+                false => {
+                    let reader = self.reader();
+                    let mut scratch = |fkey: &str| self.scratch(fkey);
+                    reader.load(
+                        source,
+                        config,
+                        lsoa.as_ref(),
+                        file.clone(),
+                        Some(&mut scratch),
+                    )?
+                }
+            };
+            return self.keep(source, config, load);
+        }
+        let reader = self.reader();
+        let loads = read::side_by_side(&planned, |(i, file, unchanged)| {
+            let (source, config, lsoa) = &sources[*i];
+            match unchanged {
+                true => Ok(Load::Unchanged(file.clone())),
+                false => reader.load(source, config, lsoa.as_ref(), file.clone(), None),
+            }
+        });
+        for ((i, _, _), load) in planned.iter().zip(loads) {
+            let (source, config, _) = &sources[*i];
+            self.keep(source, config, load?)?;
+        }
+        Ok(())
+    }
+
+    /// What reading a file needs, shared by files read side by side.
+    fn reader(&self) -> Reader<'a> {
+        Reader {
+            pipeline: self.pipeline,
+            key: self.key.clone(),
+            previous: self.previous,
+            mode: self.mode,
+        }
+    }
+
+    /// Counts `file` among the pipeline's; true when an ingest finds it
+    /// unchanged since the last (by the hash taken before any reading).
+    fn unchanged(&mut self, file: &SourceFile, config: &str) -> bool {
+        self.current.push(file.key.clone());
+        let same = self
+            .hashed
+            .remove(&file.path)
+            .is_some_and(|sha| self.reader().same(&file.key, &sha, config));
+        self.mode == Mode::Ingest && same
     }
 
     /// Says why an unchanged file is read again: an older smpeval ingested
@@ -149,77 +232,37 @@ impl<'a> Files<'a> {
         }
     }
 
-    /// One file: skipped when unchanged (ingest), else read, checked,
-    /// reported and (ingest and repair) its parts staged.
-    fn file(
-        &mut self,
-        source: &Source,
-        config: &str,
-        lsoa: Option<&DataFrame>,
-        file: SourceFile,
-    ) -> Result<()> {
-        let SourceFile { path, key: fkey } = file;
-        let previous = self.previous;
-        let same = |sha: &str| {
-            previous
-                .get(&fkey)
-                .is_some_and(|p| state_against(p, sha, config) == "ingested")
+    /// A file read and checked: reported, then (ingest and repair) its parts
+    /// staged; an unchanged one is said and skipped.
+    fn keep(&mut self, source: &Source, config: &str, load: Load) -> Result<()> {
+        let l = match load {
+            Load::Unchanged(f) => {
+                // Unchanged: its parts are carried over into any new version as they are.
+                self.skip(&f.path, f.key);
+                return Ok(());
+            }
+            Load::Read(l) => *l,
         };
-        self.current.push(fkey.clone());
-        let unchanged = self.hashed.remove(&path).is_some_and(|sha| same(&sha));
-        if self.mode == Mode::Ingest && unchanged {
-            // Unchanged: its parts are carried over into any new version as they are.
-            self.skip(&path, fkey);
-            return Ok(());
-        }
-        // Read whole, and hashed from the bytes ingested.
-        let bytes = std::fs::read(&path).map_err(|err| IngestError::Read {
-            path: path.clone(),
-            err,
-        })?;
-        let sha = hex::encode(sha2::Sha256::digest(&bytes));
-        if self.mode == Mode::Ingest && same(&sha) {
-            // Changed back while hashing: as unchanged.
-            self.skip(&path, fkey);
-            return Ok(());
-        }
-        let shown = path.display().to_string();
-        self.say_if_older(&shown, previous.get(&fkey), &sha, config);
+        let shown = l.path.display().to_string();
+        self.say_if_older(&shown, self.previous.get(&l.fkey), &l.sha256, config);
         self.progress.reading(&shown);
-        // A hospital extract larger than a batch is spilled as it goes.
-        let large = bytes.len() > batch_bytes();
-        let mut spill = match checks::checks_in_batches(source) && large {
-            true => Some(Spill::new(self.scratch(&fkey)?, source)),
-            false => None,
-        };
-        let (rows_read, batches) =
-            self.read_and_check(source, &path, &bytes, lsoa, spill.as_mut())?;
         let identity = FileIdentity {
             source,
-            path: &path,
-            file_key: fkey,
-            size_bytes: bytes.len() as u64,
-            sha256: sha,
+            path: &l.path,
+            file_key: l.fkey,
+            size_bytes: l.size_bytes,
+            sha256: l.sha256,
         };
-        drop(bytes);
-        // The rules that compare rows, once the file's text is let go.
-        let mut checked = checks::finish(batches, source).map_err(|err| IngestError::Check {
-            path: shown.clone(),
-            err,
-        })?;
-        if let Some(s) = &spill {
-            checked.rows_before_folding = s.rows;
-        }
-        let report = file_report(identity, rows_read, &checked)?;
+        let report = file_report(identity, l.rows_read, &l.checked)?;
         announce(self.progress, &report);
         let mut p = Prepared {
             report,
-            accepted: checked.accepted,
-            rejects: checked.rejects,
-            warnings: checked.warnings,
+            accepted: l.checked.accepted,
+            rejects: l.checked.rejects,
+            warnings: l.checked.warnings,
             kind: source.kind,
             config: config.to_string(),
-            spill,
+            spill: l.spill,
             spilled_rows: Vec::new(),
         };
         if self.mode.writes() {
@@ -261,6 +304,105 @@ impl<'a> Files<'a> {
         Ok(dir.path().join(file_key))
     }
 
+    /// A file unchanged since the last ingest: said, counted, not read.
+    fn skip(&mut self, path: &Path, fkey: String) {
+        self.progress.say(&format!(
+            "{}: unchanged since the last ingest, skipped",
+            path.display()
+        ));
+        self.skipped.push(fkey);
+        self.progress.file_done();
+    }
+}
+
+/// A file read and checked, or found unchanged since the last ingest.
+enum Load {
+    Unchanged(SourceFile),
+    Read(Box<Loaded>),
+}
+
+/// A file's checked rows and what its report and manifest row say of it.
+struct Loaded {
+    path: PathBuf,
+    fkey: String,
+    size_bytes: u64,
+    sha256: String,
+    rows_read: usize,
+    checked: checks::Checked,
+    /// A large hospital extract's rows, spilled while it was checked.
+    spill: Option<Spill>,
+}
+
+/// Where a large hospital extract's spill goes, for its file key.
+type SpillTo<'s> = &'s mut dyn FnMut(&str) -> Result<PathBuf>;
+
+/// What reading and checking a file needs: nothing of the version being
+/// built, so that files can be read side by side.
+struct Reader<'a> {
+    pipeline: &'a Pipeline,
+    key: Arc<Vec<u8>>,
+    previous: &'a BTreeMap<String, ManifestRow>,
+    mode: Mode,
+}
+
+impl Reader<'_> {
+    /// True when the last ingest read this file, with these contents
+    /// (`sha`) and this source configuration, under the current rules.
+    fn same(&self, fkey: &str, sha: &str, config: &str) -> bool {
+        self.previous
+            .get(fkey)
+            .is_some_and(|p| state_against(p, sha, config) == "ingested")
+    }
+
+    /// Reads `file` whole, hashes it from the bytes read, and checks it. A
+    /// hospital extract larger than a batch spills to a folder `spill_to`
+    /// gives (None: never spilled). Unchanged when an ingest finds the file
+    /// changed back to what it last read while hashing.
+    fn load(
+        &self,
+        source: &Source,
+        config: &str,
+        lsoa: Option<&DataFrame>,
+        file: SourceFile,
+        spill_to: Option<SpillTo>,
+    ) -> Result<Load> {
+        let bytes = std::fs::read(&file.path).map_err(|err| IngestError::Read {
+            path: file.path.clone(),
+            err,
+        })?;
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        if self.mode == Mode::Ingest && self.same(&file.key, &sha, config) {
+            return Ok(Load::Unchanged(file));
+        }
+        let large = checks::checks_in_batches(source) && bytes.len() > batch_bytes();
+        let mut spill = match (large, spill_to) {
+            (true, Some(to)) => Some(Spill::new(to(&file.key)?, source)),
+            _ => None,
+        };
+        let (rows_read, batches) =
+            self.read_and_check(source, &file.path, &bytes, lsoa, spill.as_mut())?;
+        let size_bytes = bytes.len() as u64;
+        drop(bytes);
+        // The rules that compare rows, once the file's text is let go.
+        let mut checked = checks::finish(batches, source).map_err(|err| IngestError::Check {
+            path: file.path.display().to_string(),
+            err,
+        })?;
+        if let Some(s) = &spill {
+            checked.rows_before_folding = s.rows;
+        }
+        let SourceFile { path, key: fkey } = file;
+        Ok(Load::Read(Box::new(Loaded {
+            path,
+            fkey,
+            size_bytes,
+            sha256: sha,
+            rows_read,
+            checked,
+            spill,
+        })))
+    }
+
     /// Reads one file's rows and checks each by its own rules (`check_rows`):
     /// a hospital extract a batch at a time, any other file whole. Returns
     /// the rows read and the checked batches.
@@ -295,16 +437,6 @@ impl<'a> Files<'a> {
             check(read::read_file(path, bytes, source)?)?;
         }
         Ok((rows_read, batches))
-    }
-
-    /// A file unchanged since the last ingest: said, counted, not read.
-    fn skip(&mut self, path: &Path, fkey: String) {
-        self.progress.say(&format!(
-            "{}: unchanged since the last ingest, skipped",
-            path.display()
-        ));
-        self.skipped.push(fkey);
-        self.progress.file_done();
     }
 }
 

@@ -102,7 +102,7 @@ impl Mode {
 }
 
 /// A file a source's patterns match.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SourceFile {
     /// Where it is read from, as messages and the manifest show it
     /// (relative to the current folder where the pipeline was named so).

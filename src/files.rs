@@ -151,6 +151,20 @@ pub fn why_not_written(out: &Path, inputs: &[&Path]) -> Option<&'static str> {
         .then_some("is a file this command reads; choose another")
 }
 
+/// [`write_atomic`] for a file people open (a starter pipeline, the
+/// pipeline reference): it keeps the mode of the file it replaces, and a new
+/// one is readable by all (0644), not only by its owner as a temporary file is.
+pub fn write_shared(path: &Path, bytes: &[u8], site: &str) -> StoreResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    write_atomic(path, bytes, site)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(StoreError::io(FileOp::Write, path))
+}
+
 /// Writes `bytes` to `path` durably and atomically: a temporary file beside it,
 /// fsynced, renamed over `path`, then the folder fsynced. `site` names the
 /// write for the failpoints.

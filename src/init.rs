@@ -631,7 +631,11 @@ fn label_map(field: &str, list: &[&str], codes: Vec<&str>) -> Option<ValueMap> {
         } else {
             format!(
                 "CHECK: {} matched no canonical value ({}): mapped to \"{}\"",
-                unknown.join(", "),
+                unknown
+                    .iter()
+                    .map(|u| quote(u))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 list.join(", "),
                 if field == SEX { "unknown" } else { "other" }
             )
@@ -659,16 +663,11 @@ fn register_map(s: &str, codes: Vec<&str>) -> Option<ValueMap> {
     })
 }
 
-/// A TOML string of `s`, any NHS number in it masked first (escaping would
-/// turn a tab or line break between its digits into letters the masker does
-/// not read as separators).
+/// `s` as a one-line TOML basic string, any NHS number in it masked first
+/// (escaping would turn a tab or line break between its digits into letters
+/// the masker does not read as separators). One line, so that it can be a
+/// key, and stand in a comment, as well as a value.
 fn quote(s: &str) -> String {
-    toml::Value::String(crate::ingest::nhs::mask_text(s).into_owned()).to_string()
-}
-
-/// `s` as a TOML key: a one-line basic string (a value may be written as a
-/// multi-line string, which a key cannot be), masked as [`quote`].
-fn quote_key(s: &str) -> String {
     let masked = crate::ingest::nhs::mask_text(s);
     serde_json::to_string(masked.as_ref())
         .unwrap_or_default()
@@ -789,7 +788,7 @@ fn write_mapping(out: &mut String, p: &Proposal) {
         let mut written = std::collections::HashSet::new();
         for (k, v) in map {
             // Two values masked alike would be one key twice: the first is kept.
-            let key = quote_key(k);
+            let key = quote(k);
             if written.insert(key.clone()) {
                 let _ = writeln!(out, "{key} = {}", quote(v));
             }

@@ -77,6 +77,39 @@ fn init_never_overwrites_a_file_it_reads_and_replaces_a_link_instead_of_writing_
 }
 
 #[test]
+fn a_written_pipeline_or_reference_is_readable_by_all_or_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = sample_copy();
+    let mode = |name: &str| {
+        std::fs::metadata(w.path(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(w.run(&["pipeline-docs", "--out", "ref.md"]).code, 0);
+    assert_eq!(mode("ref.md"), 0o644);
+    std::fs::set_permissions(w.path("ref.md"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(w.run(&["pipeline-docs", "--out", "ref.md"]).code, 0);
+    assert_eq!(mode("ref.md"), 0o640);
+    let returns = "sample_data/northside_returns.csv";
+    assert_eq!(
+        w.run(&["init", "--returns", returns, "--out", "new.toml"])
+            .code,
+        0
+    );
+    assert_eq!(mode("new.toml"), 0o644);
+    // A link to nothing is there: replaced only with --force.
+    std::os::unix::fs::symlink(w.path("nowhere"), w.path("dangling.toml")).unwrap();
+    let r = w.run(&["init", "--returns", returns, "--out", "dangling.toml"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(std::fs::symlink_metadata(w.path("dangling.toml"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
 fn pipeline_docs_replaces_only_a_pipeline_reference() {
     let w = sample_copy();
     let data = w.path("sample_data/hes_op.csv");
@@ -112,8 +145,9 @@ fn providers_whose_codes_clean_to_one_name_or_differ_in_case_each_keep_their_rej
     for (i, n) in NHS.iter().enumerate() {
         rows += &format!("{n},C{i},generic,01/05/2024,01/04/2024,4,female,A,3,NTH\n");
     }
-    // One row each with a start date that is not a date.
-    for code in ["A/B", "A:B", "abc", "ABC"] {
+    // One row each with a start date that is not a date; "acme" is also the
+    // source's name, whose rows with no provider are a group of their own.
+    for code in ["A/B", "A:B", "abc", "ABC", "acme", ""] {
         rows += &format!(
             "{},C9,generic,99/99/2024,01/04/2024,4,female,A,3,{code}\n",
             NHS[0]
@@ -123,12 +157,14 @@ fn providers_whose_codes_clean_to_one_name_or_differ_in_case_each_keep_their_rej
     let r = w.run(&["run", "pipeline.toml", "--internal", "--run-id", "r"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let dir = w.path("reports/t/r/rejects");
-    // In the order of the codes: A/B, A:B, ABC, abc.
+    // Providers in the order of their codes (A/B, A:B, ABC, abc, acme), then sources.
     for (file, code) in [
         ("A_B", "A/B"),
         ("A_B_2", "A:B"),
         ("ABC", "ABC"),
         ("abc_2", "abc"),
+        ("acme", "acme"),
+        ("acme_2", "returns.csv"),
     ] {
         let text = std::fs::read_to_string(dir.join(format!("{file}.csv")))
             .unwrap_or_else(|e| panic!("{file}.csv: {e}"));

@@ -30,7 +30,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    if args.out.exists() && !args.force {
+    // A link, even one to nothing, is there to be replaced.
+    if std::fs::symlink_metadata(&args.out).is_ok() && !args.force {
         return Err(InputError::Argument(format!(
             "{} exists: choose another --out, or add --force to replace it",
             args.out.display()
@@ -51,7 +52,7 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     // A new file renamed into place: a link named by --out is replaced, not
     // written through.
-    crate::files::write_atomic(&args.out, text.as_bytes(), "init.out")
+    crate::files::write_shared(&args.out, text.as_bytes(), "init.out")
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     out!(
         "wrote {}: review the guesses, then run `smpeval validate {}`",

@@ -38,7 +38,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     // A new file renamed into place: a link named by --out is replaced, not
     // written through.
-    crate::files::write_atomic(
+    crate::files::write_shared(
         &args.out,
         crate::pipeline::docs::markdown().as_bytes(),
         "docs.out",

@@ -33,7 +33,10 @@ pub fn run(args: Args, log: &super::Log) -> Result<()> {
     }
     // The target population's labels are published: checked as the report would.
     if let Some(path) = &p.target_population {
-        crate::metrics::reach::checked(path)?;
+        crate::metrics::reach::checked(
+            path,
+            &crate::metrics::referrals::Dimensions::from_pipeline(&p),
+        )?;
     }
     let summary = ingest::run(&p, Mode::Validate, log);
     log.finish();

@@ -582,7 +582,11 @@ fn stage_two(
     cards.extend(years::did_changes(all)?);
     cards.extend(contract::tables(p, all, period_years, data_as_at)?);
     if let Some(path) = &p.target_population {
-        cards.push(reach::published_table(path, all)?);
+        cards.push(reach::published_table(
+            path,
+            &Dimensions::from_pipeline(p),
+            all,
+        )?);
     }
     add_finalized(all, cards, published)?;
     trend::add_limits(all)?;

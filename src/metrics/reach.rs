@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::error::{MetricsError, MetricsResult};
 use polars::prelude::*;
 
+use super::referrals::Dimensions;
 use super::table::Table;
 
 /// A row of the target population file: dimension, group, population.
@@ -123,8 +124,8 @@ pub fn table(rows: &[Row], tables: &[Table]) -> MetricsResult<Table> {
 
 /// Reach against the target population file at `path`, as published: a
 /// group's starters are hidden here where its equity table hides them.
-pub fn published_table(path: &Path, tables: &[Table]) -> MetricsResult<Table> {
-    let mut t = table(&checked(path)?, tables)?;
+pub fn published_table(path: &Path, dims: &Dimensions, tables: &[Table]) -> MetricsResult<Table> {
+    let mut t = table(&checked(path, dims)?, tables)?;
     for i in 0..t.height() {
         let (d, g) = (t.text(i, "dimension"), t.text(i, "group"));
         let hidden = tables
@@ -140,22 +141,38 @@ pub fn published_table(path: &Path, tables: &[Table]) -> MetricsResult<Table> {
     Ok(t)
 }
 
-/// The file's rows, each checked ([`check_labels`]): what `validate` reads
-/// before any work and the report publishes.
-pub fn checked(path: &Path) -> MetricsResult<Vec<Row>> {
+/// The file's rows, each checked ([`check_labels`]) and each (dimension,
+/// group) once: what `validate` reads before any work and the report
+/// publishes.
+pub fn checked(path: &Path, dims: &Dimensions) -> MetricsResult<Vec<Row>> {
     let rows = read_lines(path)?;
+    let mut first: std::collections::HashMap<(&str, &str), usize> = Default::default();
     for (line, (dimension, group, _)) in &rows {
-        check_labels(path, *line, dimension, group)?;
+        check_labels(path, *line, dimension, group, dims)?;
+        if let Some(before) = first.insert((dimension, group), *line) {
+            return Err(MetricsError::TargetPopulation {
+                path: path.to_path_buf(),
+                line: Some(*line),
+                message: format!(
+                    "{dimension} \"{group}\" is given again (first on line {before}): give each group once"
+                ),
+            });
+        }
     }
     Ok(rows.into_iter().map(|(_, row)| row).collect())
 }
 
 /// A row's labels are written to the pack: the dimension must be one of the
-/// equity dimensions ([`EQUITY`](super::activity::EQUITY)), and no label may
-/// hold an NHS number (refused at its line, the value masked in the
-/// message). A group its equity table does not list is kept, with no
-/// figures of its own.
-fn check_labels(path: &Path, line: usize, dimension: &str, group: &str) -> MetricsResult<()> {
+/// equity dimensions ([`EQUITY`](super::activity::EQUITY)) and the group one
+/// of its declared groups (as its equity table lists them), so no label may
+/// hold an NHS number (refused at its line, the value masked in the message).
+fn check_labels(
+    path: &Path,
+    line: usize,
+    dimension: &str,
+    group: &str,
+    dims: &Dimensions,
+) -> MetricsResult<()> {
     let fail = |message: String| MetricsError::TargetPopulation {
         path: path.to_path_buf(),
         line: Some(line),
@@ -170,13 +187,20 @@ fn check_labels(path: &Path, line: usize, dimension: &str, group: &str) -> Metri
             )));
         }
     }
-    let equity: Vec<&str> = super::activity::EQUITY.iter().map(|e| e.0).collect();
-    match equity.contains(&dimension) {
-        true => Ok(()),
-        false => Err(fail(format!(
+    let equity = super::activity::EQUITY;
+    let Some((_, column, _)) = equity.iter().find(|e| e.0 == dimension) else {
+        let names: Vec<&str> = equity.iter().map(|e| e.0).collect();
+        return Err(fail(format!(
             "field dimension: \"{dimension}\" is not one of the pack's equity dimensions ({})",
-            equity.join(", ")
+            names.join(", ")
+        )));
+    };
+    match dims.values(column) {
+        Some(groups) if !groups.iter().any(|g| g == group) => Err(fail(format!(
+            "field group: \"{group}\" is not a group of {dimension} ({})",
+            groups.join(", ")
         ))),
+        _ => Ok(()),
     }
 }
 
@@ -212,7 +236,7 @@ mod tests {
     }
 
     #[test]
-    fn a_label_holding_an_nhs_number_or_an_unknown_dimension_is_refused_at_its_line() {
+    fn a_label_holding_an_nhs_number_an_unknown_label_or_a_repeated_group_is_refused_at_its_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("population.csv");
         let equity = Table::new(
@@ -222,13 +246,28 @@ mod tests {
         );
         let run = |body: &str| {
             std::fs::write(&path, format!("dimension,group,population\n{body}")).unwrap();
-            published_table(&path, std::slice::from_ref(&equity)).map(|t| t.height())
+            let dims = Dimensions {
+                providers: Vec::new(),
+                languages: Vec::new(),
+                age_bands: Vec::new(),
+            };
+            published_table(&path, &dims, std::slice::from_ref(&equity)).map(|t| t.height())
         };
         assert_eq!(run("sex,female,100\nsex,male,90\n").unwrap(), 2);
         for (body, line, field) in [
-            ("sex,female,100\nsex,943 476 5919,90\n", 3, "group"),
-            ("NHS 9434765919,female,100\n", 2, "dimension"),
-            ("sex,female,100\nimd,1,5\n", 3, "dimension"),
+            ("sex,female,100\nsex,943 476 5919,90\n", 3, "field group"),
+            ("NHS 9434765919,female,100\n", 2, "field dimension"),
+            ("sex,female,100\nimd,1,5\n", 3, "field dimension"),
+            (
+                "sex,female,100\nsex,robot,5\n",
+                3,
+                "field group: \"robot\" is not a group of sex",
+            ),
+            (
+                "sex,female,100\nsex,female,5\n",
+                3,
+                "given again (first on line 2)",
+            ),
         ] {
             let e = run(body).unwrap_err();
             let text = crate::error::chain_text(&e);
@@ -236,7 +275,7 @@ mod tests {
                 matches!(e, MetricsError::TargetPopulation { line: Some(l), .. } if l == line),
                 "{text}"
             );
-            assert!(text.contains(&format!("field {field}")), "{text}");
+            assert!(text.contains(field), "{text}");
             assert!(
                 !text.contains("9434765919") && !text.contains("943 476 5919"),
                 "{text}"

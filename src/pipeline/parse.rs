@@ -114,22 +114,50 @@ fn key_holding_nhs_number(table: &toml::Table, prefix: &str) -> Option<String> {
     })
 }
 
+/// The line of the value refused at `key`: the first line, not a comment,
+/// that sets the key's last part and holds the number; else the first line,
+/// not a comment, that holds one.
+fn refused_line(text: &str, key: &str) -> Option<usize> {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with('#') && nhs::contains_nhs_number(l))
+        .collect();
+    let sets = |l: &str| {
+        let l = l.trim_start().trim_start_matches('"');
+        l.starts_with(last)
+            && l[last.len()..]
+                .trim_start_matches('"')
+                .trim_start()
+                .starts_with('=')
+    };
+    lines
+        .iter()
+        .find(|(_, l)| sets(l))
+        .or(lines.first())
+        .map(|(i, _)| i + 1)
+}
+
 /// Whether the pipeline text `s`, the value (or a key) at `key`, holds an
 /// NHS number. A name that becomes a folder or a path (the pipeline's name,
-/// its warehouse, reports, key file, inputs) is refused only where whole
+/// its warehouse, reports, key file, inputs), and the contact (a telephone
+/// number's groups of digits), are refused only where whole
 /// groups of digits make one ([`nhs::names_an_nhs_number`]), so that a time
 /// stamp such as `20261128023015` is not; any other value (a title, label,
 /// provider name or code, constant) is shown as written, so it is refused
 /// wherever ten digits in a run of digits and separators make one, as the
 /// masker would find it ([`nhs::contains_nhs_number`]).
 fn holds_nhs_number(key: &str, s: &str) -> bool {
-    const PATHS: [&str; 6] = [
+    const PATHS: [&str; 7] = [
         "name",
         "warehouse",
         "reports",
         "key_file",
         "target_population",
         "files",
+        // A telephone number: groups of digits too.
+        "contact",
     ];
     let last = key.rsplit('.').next().unwrap_or(key);
     let is_path =
@@ -164,10 +192,7 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
     let err = |line: Option<usize>, message: String| cx.err(line, message);
     if let Ok(table) = toml::from_str::<toml::Table>(text) {
         if let Some(key) = key_holding_nhs_number(&table, "") {
-            let line = text
-                .lines()
-                .position(nhs::contains_nhs_number)
-                .map(|i| i + 1);
+            let line = refused_line(text, &key);
             return Err(err(
                 line,
                 format!("`{key}` holds what reads as an NHS number: a pipeline's names, labels, titles and paths are shown in messages and the pack, where no NHS number may go; write it another way"),
@@ -701,6 +726,17 @@ mod tests {
             );
             assert!(!nhs::contains_nhs_number(&e.to_string()), "{e}");
         }
+    }
+
+    #[test]
+    fn a_refusal_points_at_the_refused_keys_line_not_a_comment_or_a_path() {
+        let text = format!(
+            "# 9434765919 in a comment\nreports = \"../r/19434765919\"\ncontact = \"Tel 020 7946 0000\"\ntitle = \"Run 19434765919\"\n{}",
+            crate::pipeline::tests::minimal_text("", "", "")
+        );
+        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        assert!(e.message.starts_with("`title` holds"), "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
     }
 
     #[test]

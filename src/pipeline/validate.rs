@@ -73,6 +73,15 @@ pub(super) fn check_settings(
             }
         }
     }
+    if let Some(message) = out_of_range(settings) {
+        return Err(err(None, message.to_string()));
+    }
+    Ok(())
+}
+
+/// What a setting out of its range says, or None: each has a range it
+/// can work in.
+fn out_of_range(settings: &Settings) -> Option<&'static str> {
     let fraction = |x: f64| (0.0..=1.0).contains(&x);
     let ranges = [
         (
@@ -95,11 +104,25 @@ pub(super) fn check_settings(
             (1..=3650).contains(&settings.outcome_window_days),
             "settings.outcome_window_days must be 1 to 3650 days (365 is a year before and after the course)",
         ),
+        (
+            (0..=3650).contains(&settings.pam_pre_days_before)
+                && (0..=3650).contains(&settings.pam_pre_days_after),
+            "settings.pam_pre_days_before and pam_pre_days_after must be 0 to 3650 days",
+        ),
+        (
+            (0..=3650).contains(&settings.pam_post_days_from)
+                && (settings.pam_post_days_from..=3650).contains(&settings.pam_post_days_to),
+            "settings.pam_post_days_from and pam_post_days_to must be 0 to 3650 days, from before to",
+        ),
+        (
+            (0.0..=100.0).contains(&settings.pam_level4_cut),
+            "settings.pam_level4_cut is a PAM score from 0 to 100 (default 67.0)",
+        ),
     ];
-    if let Some((_, message)) = ranges.iter().find(|(ok, _)| !ok) {
-        return Err(err(None, message.to_string()));
-    }
-    Ok(())
+    ranges
+        .iter()
+        .find(|(ok, _)| !ok)
+        .map(|(_, message)| *message)
 }
 
 /// The money and amounts of a pipeline's costs and contract: a cost or unit
@@ -125,18 +148,22 @@ pub(super) fn check_amounts(
         });
         cx.err(line.and_then(|l| cx.at(l..l)), message)
     };
-    let pounds = |x: f64| x.is_finite() && x >= 0.0;
+    // Up to a million million: more is a typing slip, and would overflow the sums.
+    let pounds = |x: f64| (0.0..1e12).contains(&x);
     for line in cost_lines {
         let item = format!("\"{}\"", line.item);
         if !pounds(line.amount) {
             let m = format!(
-                "cost line {item}: amount {} is not a number of pounds, 0 or more",
-                line.amount
+                "cost line {item}: amount {} is not a number of pounds from 0 to a million million",
+                shown(line.amount)
             );
             return Err(err(&item, "amount", m));
         }
         if let Some(y) = line.years.filter(|y| !y.is_finite() || *y < 1.0 / 12.0) {
-            let m = format!("cost line {item}: years {y} is not a term of at least a month (1/12)");
+            let m = format!(
+                "cost line {item}: years {} is not a term of at least a month (1/12)",
+                shown(y)
+            );
             return Err(err(&item, "years", m));
         }
     }
@@ -147,7 +174,10 @@ pub(super) fn check_amounts(
         ("excess_bed_day", units.excess_bed_day),
     ] {
         if !pounds(x) {
-            let m = format!("unit_costs.{key} {x} is not a number of pounds, 0 or more");
+            let m = format!(
+                "unit_costs.{key} {} is not a number of pounds from 0 to a million million",
+                shown(x)
+            );
             return Err(err("[unit_costs]", key, m));
         }
     }
@@ -162,11 +192,21 @@ pub(super) fn check_amounts(
             return Err(err(
                 "[contract]",
                 key,
-                format!("contract.{key} {x} must be more than 0"),
+                format!("contract.{key} {} must be more than 0", shown(x)),
             ));
         }
     }
     Ok(())
+}
+
+/// A number as a message shows it: a very small or very large one in
+/// exponent form (written out, its digits would read as an NHS number and be
+/// masked).
+fn shown(x: f64) -> String {
+    match x != 0.0 && x.is_finite() && !(1e-6..1e15).contains(&x.abs()) {
+        true => format!("{x:e}"),
+        false => format!("{x}"),
+    }
 }
 
 /// The checks on one source that need its whole mapping: the LSOA lookup
@@ -311,7 +351,11 @@ mod tests {
             ),
             (
                 cost("500.0", "1e-320"),
-                "line 25: cost line \"Tutors\": years",
+                "line 25: cost line \"Tutors\": years 1e-320 is not",
+            ),
+            (
+                cost("1e308", "3.0"),
+                "line 23: cost line \"Tutors\": amount 1e308 is not",
             ),
             (
                 "[contract]\ncourses_per_year = 20\nlicence_years = 0".into(),
@@ -331,6 +375,17 @@ mod tests {
                 m.contains("outcome_window_days must be 1 to 3650 days"),
                 "{m}"
             );
+        }
+        for (setting, said) in [
+            ("pam_pre_days_before = -1", "pam_pre_days_before and"),
+            (
+                "pam_post_days_from = 400\npam_post_days_to = 300",
+                "pam_post_days_from and",
+            ),
+            ("pam_level4_cut = nan", "pam_level4_cut is a PAM score"),
+        ] {
+            let m = refusal(setting, "", "");
+            assert!(m.contains(said), "{setting}: {m}");
         }
     }
 

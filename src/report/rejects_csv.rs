@@ -142,7 +142,7 @@ pub fn write_feedback(
     let mut written = Vec::new();
     let mut book = rust_xlsxwriter::Workbook::new();
     let (mut file_names, mut sheet_names) = (Vec::new(), Vec::new());
-    for (key, g) in groups {
+    for ((_, key), g) in groups {
         let (header, rows) = group_table(&g);
         let stem = file_stem(&key);
         let file = unique_name(&stem, 100, &mut file_names);
@@ -177,7 +177,7 @@ fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> ReportResu
 fn grouped(
     p: &crate::pipeline::Pipeline,
     df: &DataFrame,
-) -> PolarsResult<std::collections::BTreeMap<String, Group>> {
+) -> PolarsResult<std::collections::BTreeMap<(bool, String), Group>> {
     use std::collections::BTreeMap;
     let text = |c: &str| -> PolarsResult<Option<StringChunked>> {
         match df.column(c) {
@@ -203,17 +203,19 @@ fn grouped(
             .unwrap_or_default()
     };
     // Group rows by provider, keeping each group's headers in first-seen order.
-    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let mut groups: BTreeMap<(bool, String), Group> = BTreeMap::new();
     for i in 0..df.height() {
         let src = get(&source, i);
+        // A provider's rows, else the source's (a source named as a provider
+        // code is still another group).
         let key = match get(&provider, i) {
-            p if !p.is_empty() => p,
+            p if !p.is_empty() => (false, p),
             _ => p
                 .sources
                 .iter()
                 .find(|s| s.name == src)
                 .and_then(|s| s.constants.get(crate::schema::PROVIDER_ID).cloned())
-                .unwrap_or(src),
+                .map_or((true, src), |code| (false, code)),
         };
         let cells: Cells = serde_json::from_str(&get(&row, i)).unwrap_or_default();
         let name = Path::new(&get(&file, i))

@@ -52,6 +52,8 @@ pub struct LockError {
 pub enum SafetyError {
     #[error("{} is not empty and was not made by smpeval (it has no `{marker}` marker file); refusing to write there: point the pipeline's `{key}` at a new or empty folder (if an earlier smpeval made it, mark it: printf 'smpeval {key}\\n' > {}/{marker})", path.display(), path.display(), marker = crate::files::MARKER)]
     ForeignDir { path: PathBuf, key: &'static str },
+    #[error("{} is the root folder or your home folder; refusing to write there: point the pipeline's `{key}` at a folder of its own", path.display())]
+    SharedDir { path: PathBuf, key: &'static str },
     #[error("the warehouse {} holds pipeline `{holder}`'s data; refusing to let pipeline `{name}` remove or re-map `{holder}`'s files: point `{name}`'s `warehouse` at a folder of its own (to hand this warehouse over to `{name}`, delete {}/.pipeline)", path.display(), path.display())]
     OtherPipeline {
         path: PathBuf,

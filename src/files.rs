@@ -76,6 +76,21 @@ pub fn claim_dir(dir: &Path, kind: DirKind) -> StoreResult<()> {
                 && e.file_type().is_ok_and(|t| t.is_file())
                 && std::fs::read(e.path()).is_ok_and(|b| text.as_bytes().starts_with(&b))
         };
+        // The root or the home folder is never marked as smpeval's, so the
+        // advice to mark a foreign folder is not given for them.
+        let shared = |d: &Path| {
+            let d = d.canonicalize().unwrap_or_else(|_| d.to_path_buf());
+            d.parent().is_none()
+                || std::env::var_os("HOME")
+                    .is_some_and(|h| Path::new(&h).canonicalize().ok() == Some(d.clone()))
+        };
+        if !entries.iter().all(half_marker) && shared(dir) {
+            return Err(SafetyError::SharedDir {
+                path: dir.to_path_buf(),
+                key: kind.key(),
+            }
+            .into());
+        }
         if !entries.iter().all(half_marker) {
             return Err(SafetyError::ForeignDir {
                 path: dir.to_path_buf(),
@@ -279,6 +294,18 @@ pub fn failpoint(site: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_root_folder_is_refused_without_the_advice_to_mark_it() {
+        let e = claim_dir(Path::new("/"), DirKind::Warehouse).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("is the root folder or your home folder"),
+            "{text}"
+        );
+        assert!(!text.contains("printf"), "{text}");
+        assert!(!Path::new("/").join(MARKER).exists());
+    }
 
     #[test]
     fn a_folder_is_claimed_only_when_missing_empty_or_already_ours() {

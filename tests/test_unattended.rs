@@ -96,6 +96,16 @@ fn run_id_dot_dot_is_refused_and_deletes_nothing() {
         assert_eq!(r.code, 2, "--run-id {bad:?}: {}", r.all());
         assert!(r.stderr.contains("is not a usable run id"), "{}", r.stderr);
     }
+    // Shown as typed, a control character as `?`, never with Rust's escapes.
+    for (bad, shown) in [("café", "\"café\""), ("a\tb", "\"a?b\"")] {
+        let r = w.run(&["report", "pipeline.toml", "--run-id", bad]);
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(
+            r.stderr.contains(shown) && !r.stderr.contains("\\u{"),
+            "{}",
+            r.stderr
+        );
+    }
     // `run` refuses it before ingesting anything either.
     let r = w.run(&["run", "pipeline.toml", "--run-id", ".."]);
     assert_eq!(r.code, 2, "{}", r.all());

@@ -235,6 +235,7 @@ fn decode<'b>(path: &Path, bytes: &'b [u8], source: &Source) -> Result<Cow<'b, s
     if let Some(why) = not_text(bytes) {
         return Err(file_err(path, why));
     }
+    let whole = bytes.len();
     let bytes = bytes
         .strip_prefix(b"\xEF\xBB\xBF".as_slice())
         .unwrap_or(bytes);
@@ -245,7 +246,7 @@ fn decode<'b>(path: &Path, bytes: &'b [u8], source: &Source) -> Result<Cow<'b, s
             let line = newlines(&bytes[..at]).count() + 1;
             file_err(
                 path,
-                format!("line {line}: the file is not UTF-8 (byte {at}); if it was saved from Excel, declare encoding = \"windows-1252\""),
+                format!("line {line}: the file is not UTF-8 (byte 0x{:02X}, {} bytes from the file's start); if it was saved from Excel, declare encoding = \"windows-1252\"", bytes[at], at + whole - bytes.len()),
             )
         }),
         Encoding::Windows1252 => Ok(encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0),
@@ -1079,7 +1080,7 @@ mod tests {
         assert_eq!(cells(t, "provider_id"), [Some("Café".to_string())]);
         let e = read("", &bytes).err().unwrap().to_string();
         assert!(
-            e.starts_with("x.csv: line 2: the file is not UTF-8 (byte"),
+            e.starts_with("x.csv: line 2: the file is not UTF-8 (byte 0xE9, 60 bytes from"),
             "{e}"
         );
     }

@@ -67,10 +67,14 @@ pub fn check_run_id(id: &str) -> Result<(), InputError> {
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     let dots = id.starts_with('.') || id.ends_with('.');
     if id.is_empty() || id.len() > RUN_ID_MAX || !ok_chars || dots {
-        let shown: String = id.chars().take(80).collect();
+        // As typed, a control character shown as `?` (not Rust's escapes).
+        let shown: String = id
+            .chars()
+            .take(80)
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
         return Err(InputError::Argument(format!(
-            "--run-id \"{}\" is not a usable run id: use 1 to {RUN_ID_MAX} letters, digits, `.`, `_` or `-`, not starting or ending with `.`",
-            shown.escape_default()
+            "--run-id \"{shown}\" is not a usable run id: use 1 to {RUN_ID_MAX} letters, digits, `.`, `_` or `-`, not starting or ending with `.`"
         )));
     }
     if crate::ingest::nhs::names_an_nhs_number(id) {
@@ -670,8 +674,8 @@ mod tests {
         ] {
             assert!(check_run_id(bad).is_err(), "{bad:?}");
         }
-        // Shown on one line, whatever it holds.
+        // Shown on one line, whatever it holds, a control character as `?`.
         let e = check_run_id("a\nb").unwrap_err().to_string();
-        assert!(e.starts_with("--run-id \"a\\nb\""), "{e}");
+        assert!(e.starts_with("--run-id \"a?b\""), "{e}");
     }
 }

@@ -16,12 +16,8 @@ use super::table::Table;
 /// A row of the target population file: dimension, group, population.
 pub type Row = (String, String, f64);
 
-/// (dimension, group, population) rows of the target population file.
-pub fn read(path: &Path) -> MetricsResult<Vec<Row>> {
-    Ok(read_lines(path)?.into_iter().map(|(_, row)| row).collect())
-}
-
-/// [`read`], each row with its line in the file.
+/// The (dimension, group, population) rows of the target population file,
+/// each with its line; [`checked`] is how they are read.
 fn read_lines(path: &Path) -> MetricsResult<Vec<(usize, Row)>> {
     let fail = |line: Option<usize>, message: String| MetricsError::TargetPopulation {
         path: path.to_path_buf(),

@@ -54,6 +54,8 @@ pub enum SafetyError {
     ForeignDir { path: PathBuf, key: &'static str },
     #[error("{} is the root folder or your home folder; refusing to write there: point the pipeline's `{key}` at a folder of its own", path.display())]
     SharedDir { path: PathBuf, key: &'static str },
+    #[error("{} is a file, not a folder: point the pipeline's `{key}` at a folder", path.display())]
+    NotAFolder { path: PathBuf, key: &'static str },
     #[error("the warehouse {} holds pipeline `{holder}`'s data; refusing to let pipeline `{name}` remove or re-map `{holder}`'s files: point `{name}`'s `warehouse` at a folder of its own (to hand this warehouse over to `{name}`, delete {}/.pipeline)", path.display(), path.display())]
     OtherPipeline {
         path: PathBuf,

@@ -65,6 +65,13 @@ pub fn claim_dir(dir: &Path, kind: DirKind) -> StoreResult<()> {
         "{}\nThis folder is managed by smpeval: it writes, replaces and deletes files only in folders that hold this marker.\n",
         kind.tag()
     );
+    if dir.exists() && !dir.is_dir() {
+        return Err(SafetyError::NotAFolder {
+            path: dir.to_path_buf(),
+            key: kind.key(),
+        }
+        .into());
+    }
     if dir.exists() {
         let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
             .and_then(|d| d.collect())
@@ -294,6 +301,16 @@ pub fn failpoint(site: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_named_as_a_folder_is_said_to_be_a_file_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("afile");
+        std::fs::write(&file, "mine").unwrap();
+        let text = claim_dir(&file, DirKind::Reports).unwrap_err().to_string();
+        assert!(text.contains("is a file, not a folder"), "{text}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    }
 
     #[test]
     fn the_root_folder_is_refused_without_the_advice_to_mark_it() {

@@ -126,7 +126,7 @@ fn out_of_range(settings: &Settings) -> Option<&'static str> {
 }
 
 /// The money and amounts of a pipeline's costs and contract: a cost or unit
-/// cost is a finite number of pounds, 0 or more; a one-off cost is spread
+/// cost is a number of pounds from 0 to a million million; a one-off cost is spread
 /// over at least a month (1/12 of a year); a contract figure is more than 0.
 /// A nonsensical one is refused at its key's line rather than giving an
 /// empty or negative cost.

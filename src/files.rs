@@ -83,25 +83,13 @@ pub fn claim_dir(dir: &Path, kind: DirKind) -> StoreResult<()> {
                 && e.file_type().is_ok_and(|t| t.is_file())
                 && std::fs::read(e.path()).is_ok_and(|b| text.as_bytes().starts_with(&b))
         };
-        // The root or the home folder is never marked as smpeval's, so the
-        // advice to mark a foreign folder is not given for them.
-        let shared = |d: &Path| {
-            let d = d.canonicalize().unwrap_or_else(|_| d.to_path_buf());
-            d.parent().is_none()
-                || std::env::var_os("HOME")
-                    .is_some_and(|h| Path::new(&h).canonicalize().ok() == Some(d.clone()))
-        };
-        if !entries.iter().all(half_marker) && shared(dir) {
-            return Err(SafetyError::SharedDir {
-                path: dir.to_path_buf(),
-                key: kind.key(),
-            }
-            .into());
-        }
         if !entries.iter().all(half_marker) {
-            return Err(SafetyError::ForeignDir {
-                path: dir.to_path_buf(),
-                key: kind.key(),
+            let (path, key) = (dir.to_path_buf(), kind.key());
+            // The root or the home folder is never marked as smpeval's, so
+            // the advice to mark a foreign folder is not given for them.
+            return Err(match is_root_or_home(dir) {
+                true => SafetyError::SharedDir { path, key },
+                false => SafetyError::ForeignDir { path, key },
             }
             .into());
         }
@@ -112,6 +100,14 @@ pub fn claim_dir(dir: &Path, kind: DirKind) -> StoreResult<()> {
         std::fs::create_dir_all(dir).map_err(StoreError::io(FileOp::CreateFolder, dir))?;
     }
     write_atomic(&dir.join(MARKER), text.as_bytes(), "marker")
+}
+
+/// True when `dir` (links resolved) is the root folder or `$HOME`.
+fn is_root_or_home(dir: &Path) -> bool {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    dir.parent().is_none()
+        || std::env::var_os("HOME")
+            .is_some_and(|h| Path::new(&h).canonicalize().ok().as_deref() == Some(dir.as_path()))
 }
 
 /// Flushes a folder's entries (a rename or a new file) to disk.

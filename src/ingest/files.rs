@@ -166,33 +166,24 @@ impl<'a> Files<'a> {
             .iter()
             .map(|(i, f)| (*i, f.clone(), self.unchanged(f, &sources[*i].1)))
             .collect();
-        if let [(i, file, unchanged)] = &planned[..] {
-            // One file (a hospital extract may spill into the version being built).
-            let (source, config, lsoa) = &sources[*i];
-            let load = match unchanged {
-                true => Load::Unchanged(file.clone()),
-                false => {
-                    let reader = self.reader();
-                    let mut scratch = |fkey: &str| self.scratch(fkey);
-                    reader.load(
-                        source,
-                        config,
-                        lsoa.as_ref(),
-                        file.clone(),
-                        Some(&mut scratch),
-                    )?
-                }
-            };
-            return self.keep(source, config, load);
-        }
         let reader = self.reader();
-        let loads = read::side_by_side(&planned, |(i, file, unchanged)| {
+        let load = |(i, file, unchanged): &(usize, SourceFile, bool), spill_to: Option<SpillTo>| {
             let (source, config, lsoa) = &sources[*i];
             match unchanged {
                 true => Ok(Load::Unchanged(file.clone())),
-                false => reader.load(source, config, lsoa.as_ref(), file.clone(), None),
+                false => reader.load(source, config, lsoa.as_ref(), file.clone(), spill_to),
             }
-        });
+        };
+        if let [one] = &planned[..] {
+            // One file (a hospital extract may spill into the version being built).
+            let loaded = {
+                let mut scratch = |fkey: &str| self.scratch(fkey);
+                load(one, Some(&mut scratch))?
+            };
+            let (source, config, _) = &sources[one.0];
+            return self.keep(source, config, loaded);
+        }
+        let loads = read::side_by_side(&planned, |one| load(one, None));
         for ((i, _, _), load) in planned.iter().zip(loads) {
             let (source, config, _) = &sources[*i];
             self.keep(source, config, load?)?;

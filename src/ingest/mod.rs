@@ -831,10 +831,7 @@ fn refuse_or_warn_as_report(pipeline: &Pipeline, prepared: &[Prepared]) -> Resul
                 true => vec![p.accepted.clone().lazy()],
                 false => p.spilled_rows.clone(),
             };
-            let named = [
-                lit(p.report.source.as_str()).alias(schema::SOURCE),
-                lit(p.report.path.as_str()).alias(schema::SOURCE_FILE),
-            ];
+            let named = write::lineage(&p.report.source, &p.report.path);
             rows.into_iter().map(move |r| r.with_columns(named.clone()))
         })
         .collect();

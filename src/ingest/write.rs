@@ -79,7 +79,7 @@ pub(super) fn with_lineage(df: DataFrame, source: &str, path: &str) -> Result<Da
 }
 
 /// The source and file every row of a file carries.
-fn lineage(source: &str, path: &str) -> [Expr; 2] {
+pub(super) fn lineage(source: &str, path: &str) -> [Expr; 2] {
     [
         lit(source.to_string()).alias(schema::SOURCE),
         lit(path.to_string()).alias(schema::SOURCE_FILE),

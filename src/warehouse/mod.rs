@@ -57,45 +57,22 @@ pub const TABLES: &[&str] = &[
     MANIFEST,
 ];
 
-/// Writes a frame as Parquet, durably: to a temporary file beside it,
-/// fsynced, then renamed into place. `site` names the write for the failpoints.
+/// Writes a frame as Parquet for a version being built: to a temporary file
+/// beside it, renamed into place. Its writeback to disk is only started (the
+/// kernel writes it while the ingest goes on); `Staging::commit` fsyncs every
+/// file of the version before the version is published, which is what makes
+/// it durable. `site` names the write for the failpoints.
 /// Not compressed: nearly all of a large warehouse is its 64-hex-digit
 /// pseudonyms, which no codec shrinks (Snappy saved 5% of 10M hospital
 /// rows' size for a fifth of the ingest's Parquet writing time); the other
 /// columns are dictionary- and run-length-encoded all the same.
 pub fn write_parquet(df: &mut DataFrame, path: &Path, site: &str) -> StoreResult<()> {
-    write_parquet_then(df, path, site, Flush::Now)
-}
-
-/// When a written file reaches the disk.
-#[derive(Clone, Copy, PartialEq)]
-pub(crate) enum Flush {
-    /// fsynced before it is renamed into place.
-    Now,
-    /// Only started on its way (the kernel writes it back while the ingest
-    /// goes on); whoever commits it fsyncs it first, as `Staging::commit`
-    /// does every file of a version before the version is published.
-    Later,
-}
-
-pub(crate) fn write_parquet_then(
-    df: &mut DataFrame,
-    path: &Path,
-    site: &str,
-    flush: Flush,
-) -> StoreResult<()> {
     let dir = crate::files::folder_of(path);
     std::fs::create_dir_all(dir).map_err(StoreError::io(FileOp::Create, dir))?;
     let tmp = crate::files::temp_file_in(dir)?;
     crate::files::failpoint(site).map_err(StoreError::io(FileOp::Write, path))?;
     write_parquet_to(df, tmp.as_file(), path)?;
-    match flush {
-        Flush::Now => tmp
-            .as_file()
-            .sync_all()
-            .map_err(StoreError::io(FileOp::Write, path))?,
-        Flush::Later => crate::files::start_writeback(tmp.as_file()),
-    }
+    crate::files::start_writeback(tmp.as_file());
     crate::files::persist(tmp, path)
 }
 

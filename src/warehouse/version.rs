@@ -432,12 +432,10 @@ impl Staging {
         let path = self.dir.join(rel);
         // Messages name the file where it will live once the version is committed.
         let shown = self.warehouse.join(VERSIONS).join(&self.version).join(rel);
-        super::write_parquet_then(df, &path, site, super::Flush::Later).map_err(|e| {
-            StoreError::Within {
-                op: FileOp::Write,
-                path: shown,
-                source: Box::new(e),
-            }
+        super::write_parquet(df, &path, site).map_err(|e| StoreError::Within {
+            op: FileOp::Write,
+            path: shown,
+            source: Box::new(e),
         })?;
         let bytes = std::fs::metadata(&path)
             .map_err(StoreError::io(FileOp::Read, &path))?
@@ -513,7 +511,7 @@ impl Staging {
             "ingest.snapshot",
         )?;
         // Every part was only started on its way to disk when written
-        // (`Flush::Later`), and a carried-over one may be a copy: all are
+        // (`write_parquet`), and a carried-over one may be a copy: all are
         // flushed here, before the version can be published.
         fsync_tree(&self.dir)?;
         let root = self.warehouse.join(VERSIONS);

@@ -349,6 +349,19 @@ impl<'a> Records<'a> {
         (quotes % 2 == 1 || row_like).then(|| self.lines.line_at(start + span.len()))
     }
 
+    /// The records from the line after `line`, the one the record just read
+    /// starts on (a stray quote's line, rejected alone).
+    fn from_next_line(self, delimiter: u8, line: u32) -> Self {
+        let start = self.record.position().map_or(0, |p| p.byte() as usize);
+        let rest = self.text.as_bytes().get(start..).unwrap_or_default();
+        // A record never starts with a line break (see `record_line`).
+        let lead = rest.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+        let next = newlines(&rest[lead..])
+            .next()
+            .map_or(self.text.len(), |i| start + lead + i + 1);
+        Records::new(&self.text[next..], delimiter, line + 1)
+    }
+
     /// Reads the next record into `self.record`; its line, or None at the end.
     fn next(&mut self) -> Result<Option<u32>, csv::Error> {
         if !self.rdr.read_record(&mut self.record)? {
@@ -467,7 +480,10 @@ fn read_rows(
         }
         table.rows_read += 1;
         if let Some(last) = records.swallowed(delimiter, header_len) {
+            // Only the stray quote's own line is lost: the lines it would
+            // have taken in are read again as rows of their own.
             table.rejects.push(unclosed_quote(line, last));
+            records = records.from_next_line(delimiter, line);
             continue;
         }
         if record.len() != header_len {
@@ -661,7 +677,7 @@ fn unclosed_quote(line: u32, last: u32) -> Reject {
         field: String::new(),
         rule: "quote not closed",
         reason: format!(
-            "a quote opened on this line is not closed where its field should end, so lines {line} to {last} read as one row; close or remove the stray quote"
+            "a quote opened on this line is not closed where its field should end (read on, it would take in the lines up to line {last} as one row), so this line is rejected alone and the next lines are read as rows; close or remove the stray quote"
         ),
         value: None,
     }
@@ -1041,30 +1057,47 @@ mod tests {
     }
 
     #[test]
-    fn a_quote_never_closed_is_one_reject_naming_the_lines_it_ran_over() {
-        // Line 3's last field opens a quote that is never closed: lines 3 to 5
-        // would read as one row. Line 2's well-formed quoted line break stays.
-        let text = format!(
-            "{HEADER}\n\"North\nside\",1,generic,,p1,01/02/2024,0\nB,2,generic,,p2,01/02/2024,\"0\nC,3,generic,,p3,01/02/2024,0\nD,4,generic,,p4,01/02/2024,0\n"
-        );
-        let t = read("", text.as_bytes()).unwrap();
-        assert_eq!((t.lines.clone(), t.rows_read), (vec![2], 2));
-        assert_eq!(t.rejects.len(), 1);
-        let r = &t.rejects[0];
-        assert_eq!((r.line, r.rule), (4, "quote not closed"));
-        assert!(r.reason.contains("lines 4 to 6"), "{}", r.reason);
+    fn a_quote_never_closed_loses_its_own_line_only() {
+        // Line 4's last field opens a quote that is never closed: lines 4 to 6
+        // would read as one row. Line 4 is rejected, naming how far the quote
+        // runs, and lines 5 and 6 are rows. Line 2's well-formed quoted line
+        // break stays.
+        for eol in ["\n", "\r\n"] {
+            let text = format!(
+                "{HEADER}\n\"North\nside\",1,generic,,p1,01/02/2024,0\nB,2,generic,,p2,01/02/2024,\"0\nC,3,generic,,p3,01/02/2024,0\nD,4,generic,,p4,01/02/2024,0\n"
+            )
+            .replace('\n', eol);
+            let t = read("", text.as_bytes()).unwrap();
+            assert_eq!((t.lines.clone(), t.rows_read), (vec![2, 5, 6], 4), "{eol:?}");
+            assert_eq!(t.rejects.len(), 1);
+            let r = &t.rejects[0];
+            assert_eq!((r.line, r.rule), (4, "quote not closed"));
+            assert!(r.reason.contains("up to line 6"), "{}", r.reason);
+            assert_eq!(cells(t, "provider_id")[1..], [Some("C".into()), Some("D".into())]);
+        }
         // A quote opened mid-file and closed lines later, by a quote in another
-        // row's text, is caught too (an odd number of quotes over its lines).
+        // row's text, is caught too (an odd number of quotes over its lines):
+        // line 2 is rejected; line 3 and line 4 (its quote inside a field
+        // read as it is) are rows.
         let text = format!(
             "{HEADER}\nA,1,generic,,p1,01/02/2024,\"0\nB,2,generic,,p2,01/02/2024,0\nC,3,generic,,p3,01/02/2024,0 \"ok\" 0\n"
         );
         let t = read("", text.as_bytes()).unwrap();
         assert_eq!(t.rejects.len(), 1, "{:?}", t.rejects);
+        assert_eq!(t.rejects[0].line, 2);
         assert!(
-            t.rejects[0].reason.contains("lines 2 to 4"),
+            t.rejects[0].reason.contains("up to line 4"),
             "{}",
             t.rejects[0].reason
         );
+        assert_eq!((t.lines.clone(), t.rows_read), (vec![3, 4], 3));
+        // Two stray quotes: each loses its own line.
+        let text = format!(
+            "{HEADER}\n\"A,1,generic,,p1,01/02/2024,0\nB,2,generic,,p2,01/02/2024,0\n\"C,3,generic,,p3,01/02/2024,0\nD,4,generic,,p4,01/02/2024,0\n"
+        );
+        let t = read("", text.as_bytes()).unwrap();
+        let lines: Vec<u32> = t.rejects.iter().map(|r| r.line).collect();
+        assert_eq!((t.lines.clone(), lines, t.rows_read), (vec![3, 5], vec![2, 4], 4));
     }
 
     #[test]

@@ -64,42 +64,48 @@ pub fn paired(persons: &LazyFrame, pam: &LazyFrame, s: &Settings) -> LazyFrame {
         .with_columns(levels_and_change(s.pam_level4_cut))
 }
 
-/// A score in tenths of a point (scores have one decimal): comparisons are
-/// made on whole numbers, so a gain of exactly 3.0 is never lost to binary
-/// floating point (30.3 → 33.3).
-fn tenths(score: Expr) -> Expr {
-    (score * lit(10.0))
+/// Hibbard PAM level from a score (SPEC 1.3): 1 if ≤ 47.0, 2 if ≤ 55.1, 3
+/// if ≤ the 3/4 cut, else 4; null where the score is. Compared on the score
+/// as given: a score read from "55.1" is the same double as the cut, so the
+/// boundaries are inclusive, and a score with more decimals (47.04) is
+/// levelled as written. The one rule for ingest's check of a given level and
+/// for the pack, where levels are derived at report time with the *current*
+/// cut (never read from the warehouse), so a changed cut changes the tables
+/// without a re-ingest.
+pub fn level_of(score: Expr, cut_3_4: f64) -> Expr {
+    when(score.clone().lt_eq(lit(PAM_CUT_1_2)))
+        .then(lit(1i32))
+        .when(score.clone().lt_eq(lit(PAM_CUT_2_3)))
+        .then(lit(2i32))
+        .when(score.clone().lt_eq(lit(cut_3_4)))
+        .then(lit(3i32))
+        .when(score.is_not_null())
+        .then(lit(4i32))
+        .otherwise(lit(NULL).cast(DataType::Int32))
+}
+
+/// A score in millionths of a point, a whole number: a gain is compared on
+/// these, so a gain of exactly 3.0 is never lost to binary floating point
+/// (33.3 − 30.3 = 2.9999999999999964) whatever decimals scores are given to
+/// (up to six).
+fn millionths(score: Expr) -> Expr {
+    (score * lit(1e6))
         .round(0, RoundMode::HalfToEven)
         .cast(DataType::Int64)
 }
 
-/// Hibbard level from a score in tenths, with the *current* 3/4 cut: levels
-/// are derived at report time, never read from the warehouse, so a changed
-/// cut changes the tables without a re-ingest.
-pub fn level_of_tenths(t: Expr, cut_3_4: f64) -> Expr {
-    let cut = |x: f64| lit((x * 10.0).round() as i64);
-    when(t.clone().lt_eq(cut(PAM_CUT_1_2)))
-        .then(lit(1i32))
-        .when(t.clone().lt_eq(cut(PAM_CUT_2_3)))
-        .then(lit(2i32))
-        .when(t.clone().lt_eq(cut(cut_3_4)))
-        .then(lit(3i32))
-        .otherwise(lit(4i32))
-}
-
 fn levels_and_change(cut_3_4: f64) -> Vec<Expr> {
+    let gain = millionths(col("score_post")) - millionths(col("score_pre"));
     vec![
-        level_of_tenths(tenths(col("score_pre")), cut_3_4).alias("level_pre"),
-        level_of_tenths(tenths(col("score_post")), cut_3_4).alias("level_post"),
-        (tenths(col("score_post")) - tenths(col("score_pre"))).alias("change_tenths"),
-        ((tenths(col("score_post")) - tenths(col("score_pre"))).cast(DataType::Float64)
-            / lit(10.0))
-        .alias("change"),
+        level_of(col("score_pre"), cut_3_4).alias("level_pre"),
+        level_of(col("score_post"), cut_3_4).alias("level_post"),
+        gain.gt_eq(lit(GAIN_POINTS * 1_000_000)).alias("up_3_points"),
+        (col("score_post") - col("score_pre")).alias("change"),
     ]
 }
 
-/// Gains of at least 3 points, counted in tenths.
-pub const GAIN_POINTS_TENTHS: i64 = 30;
+/// A gain of at least this many points counts as "gaining ≥ 3 points".
+pub const GAIN_POINTS: i64 = 3;
 
 /// One row: n paired, the exact means (hidden; published under the n rule),
 /// the t half-width, and the counts up one level and up ≥ 3 points.
@@ -117,8 +123,7 @@ pub fn summary(paired: &LazyFrame) -> PolarsResult<DataFrame> {
                 .sum()
                 .cast(DataType::Int64)
                 .alias("n_up_one_level"),
-            col("change_tenths")
-                .gt_eq(lit(GAIN_POINTS_TENTHS))
+            col("up_3_points")
                 .sum()
                 .cast(DataType::Int64)
                 .alias("n_up_3_points"),
@@ -353,17 +358,27 @@ mod tests {
 
     #[test]
     fn a_gain_of_exactly_three_points_counts_from_any_baseline() {
-        // In binary floating point 33.3 − 30.3 = 2.9999999999999964 < 3.0; in tenths 333 − 303 = 30.
-        let pre = [30.3, 40.1, 47.0, 55.1, 60.7, 71.2, 2.9];
-        let post: Vec<f64> = [33.3, 43.1, 50.0, 58.1, 63.7, 74.2, 5.9].to_vec();
+        // In binary floating point 33.3 − 30.3 = 2.9999999999999964 < 3.0;
+        // in millionths 33300000 − 30300000 = 3000000. Scores with two
+        // decimals too; 2.99 and 2.96 are not gains of 3.
+        let pre = [30.3, 40.1, 47.0, 55.1, 60.7, 71.2, 2.9, 30.33, 50.0, 50.04];
+        let post = [33.3, 43.1, 50.0, 58.1, 63.7, 74.2, 5.9, 33.33, 52.99, 53.0];
         let df = gains(&pre, &post, 67.0);
-        let c = df.column("change_tenths").unwrap().i64().unwrap();
-        assert!(c.iter().all(|x| x == Some(30)), "{c:?}");
-        let s = summary(&df.lazy()).unwrap();
+        let up = df.column("up_3_points").unwrap().bool().unwrap();
+        let up: Vec<_> = up.iter().collect();
+        assert_eq!(up[..8], [Some(true); 8]);
+        assert_eq!(up[8..], [Some(false); 2]);
+        let s = summary(&df.clone().lazy()).unwrap();
         assert_eq!(
             s.column("n_up_3_points").unwrap().i64().unwrap().get(0),
-            Some(7)
+            Some(8)
         );
+        // The change is the scores' difference as given: the mean change is
+        // the mean after less the mean before.
+        let c = df.column("change").unwrap().f64().unwrap();
+        assert!((c.get(9).unwrap() - 2.96).abs() < 1e-12);
+        let mean = |n: &str| s.column(n).unwrap().f64().unwrap().get(0).unwrap();
+        assert!((mean("change_x") - (mean("mean_post_x") - mean("mean_pre_x"))).abs() < 1e-12);
     }
 
     #[test]
@@ -374,8 +389,9 @@ mod tests {
         let lv = |d: &DataFrame| d.column("level_pre").unwrap().i32().unwrap().get(0);
         assert_eq!(lv(&a), Some(4));
         assert_eq!(lv(&b), Some(3));
-        // The published boundaries are inclusive: 47.0 → 1, 55.1 → 2.
-        let c = gains(&[47.0, 55.1, 47.1], &[0.0, 0.0, 0.0], 67.0);
+        // The published boundaries are inclusive: 47.0 → 1, 55.1 → 2; a
+        // score with two decimals is levelled as written: 47.04 → 2.
+        let c = gains(&[47.0, 55.1, 47.1, 47.04], &[0.0; 4], 67.0);
         let l: Vec<_> = c
             .column("level_pre")
             .unwrap()
@@ -383,6 +399,6 @@ mod tests {
             .unwrap()
             .iter()
             .collect();
-        assert_eq!(l, vec![Some(1), Some(2), Some(2)]);
+        assert_eq!(l, vec![Some(1), Some(2), Some(2), Some(2)]);
     }
 }

@@ -1,7 +1,10 @@
 //! Provider comparison for re-tendering: per provider volumes, completion
 //! with its Wilson interval, where it sits on a funnel plot (95% and 99.8%
-//! limits around the overall rate, PHE's method), starters per course, cost
-//! per completer and PAM change. Everything is read from the finalized
+//! limits around the overall rate, PHE's method), starters and completers
+//! per course, cost per completer and PAM change. Completion leaves out the
+//! starters on courses still in progress; per course and cost per completer
+//! count every starter and completer, as the activity and cost tables do (so
+//! a provider's cost per completer is the cost table's figure). Everything is read from the finalized
 //! tables: in a published pack the funnel is drawn around the rate of the
 //! rounded counts, at the rounded denominators.
 
@@ -63,8 +66,9 @@ impl Sources<'_> {
 struct Rows<'a> {
     ids: Vec<String>,
     names: Vec<String>,
-    /// rate, its interval, the four funnel limits, cost, PAM change, starters per course.
-    values: [Vec<Option<f64>>; 10],
+    /// rate, its interval, the four funnel limits, cost, cost per completer,
+    /// PAM change, starters and completers per course.
+    values: [Vec<Option<f64>>; 12],
     position: Vec<String>,
     /// referrals, starters, completers, courses, PAM n.
     counts: [Vec<Option<i64>>; 5],
@@ -95,7 +99,9 @@ impl Rows<'_> {
                 self.hidden.push((k, c));
             }
         }
-        let courses = Sources::get(from.act, &id, "courses");
+        let act = |c: &str| Sources::get(from.act, &id, c);
+        let courses = act("courses");
+        let per_course = |n: Option<f64>| n.zip(courses).and_then(|(n, c)| (c > 0.0).then(|| n / c));
         let values = [
             rate,
             comp.f64(i, "ci_low"),
@@ -105,10 +111,10 @@ impl Rows<'_> {
             f.map(|f| f.lower_998),
             f.map(|f| f.upper_998),
             Sources::get(from.cost, &id, "cost"),
+            Sources::get(from.cost, &id, "cost_per_completer"),
             Sources::get(from.pam, &id, "pam_change"),
-            starters
-                .zip(courses)
-                .and_then(|(s, c)| (c > 0.0).then(|| s / c)),
+            per_course(act("starters")),
+            per_course(act("completers")),
         ];
         for (c, v) in self.values.iter_mut().zip(values) {
             c.push(v);
@@ -130,7 +136,8 @@ impl Rows<'_> {
 
     /// The rows as the provider comparison's frame.
     fn frame(self) -> PolarsResult<DataFrame> {
-        let [rate, lo, hi, l95, u95, l998, u998, pc, pam_change, per_course] = self.values;
+        let [rate, lo, hi, l95, u95, l998, u998, pc, per_completer, pam_change, spc, cpc] =
+            self.values;
         let [referrals, starters, completers, courses, pam_n] = self.counts;
         df!(
             PROVIDER_ID => self.ids, "provider" => self.names,
@@ -139,7 +146,8 @@ impl Rows<'_> {
             "funnel_lower_95" => l95, "funnel_upper_95" => u95,
             "funnel_lower_998" => l998, "funnel_upper_998" => u998,
             "funnel_position" => self.position, "courses" => courses,
-            "starters_per_course" => per_course, "cost" => pc,
+            "starters_per_course" => spc, "completers_per_course" => cpc,
+            "cost" => pc, "cost_per_completer" => per_completer,
             "pam_n" => pam_n, "pam_change" => pam_change,
         )
     }
@@ -176,9 +184,9 @@ fn providers_table(df: DataFrame, hidden: Vec<(usize, &str)>) -> Table {
         ])
         .labels(&["funnel_position"])
         .counts(&["courses"])
-        .exact(&["starters_per_course"])
+        .exact(&["starters_per_course", "completers_per_course"])
         .money(&["cost"])
-        .money_per("cost_per_completer", "cost", "completers")
+        .exact(&["cost_per_completer"])
         .counts(&["pam_n"])
         .exact(&["pam_change"])
         .base("referrals");

@@ -212,21 +212,22 @@ fn score_row(src: &Sources, i: usize) -> ScoreRow {
     let pm = |col: &str| k.and_then(|k| pam.and_then(|t| t.f64(k, col)));
     let ratio =
         |a: Option<f64>, b: Option<f64>| a.zip(b).and_then(|(a, b)| (b > 0.0).then(|| a / b));
-    let courses = prov.f64(i, "courses");
+    // Per course and PAM capture count every starter, on a course in
+    // progress too (the completion columns leave those out).
     let values = vec![
         prov.f64(i, "referrals"),
         prov.f64(i, "starters"),
         prov.f64(i, "completers"),
         prov.f64(i, "rate"),
-        ratio(prov.f64(i, "starters"), courses),
-        ratio(prov.f64(i, "completers"), courses),
+        prov.f64(i, "starters_per_course"),
+        prov.f64(i, "completers_per_course"),
         // No PAM row: no one paired (0); a suppressed row: unknown.
         ratio(
             match k {
                 Some(_) => pm("pam_n"),
                 None => Some(0.0),
             },
-            prov.f64(i, "starters"),
+            pf("starters"),
         ),
         pf("deprived_share"),
         pf("non_english_course_share"),

@@ -1,7 +1,9 @@
 //! Year on year: completion and cost per completer by financial year, with
 //! the change in completion on the year before (Newcombe's hybrid score
 //! interval for a difference of two proportions, built from the two Wilson
-//! intervals), and the months with no course start. Computed from the
+//! intervals), and the months with no course start. Completion leaves out
+//! the starters on courses still in progress; the cost per completer divides
+//! the year's cost (to the penny) by all its completers, shown beside it. Computed from the
 //! finalized tables, so in a published pack from the rounded counts.
 
 use chrono::NaiveDate;
@@ -47,7 +49,8 @@ pub fn table(
         return Ok(vec![]);
     };
     let mut years = Vec::new();
-    let mut cols: [Vec<Option<f64>>; 8] = Default::default();
+    let mut cols: [Vec<Option<f64>>; 9] = Default::default();
+    let pennies = |x: f64| (x * 100.0).round() / 100.0;
     let mut prev: Option<(f64, f64)> = None;
     for i in 0..comp.height() {
         let fy = comp.text(i, "financial_year");
@@ -66,9 +69,10 @@ pub fn table(
             change.map(|x| x.estimate),
             change.map(|x| x.low),
             change.map(|x| x.high),
-            cost,
+            cost.map(pennies),
+            act_completers,
             cost.zip(act_completers)
-                .and_then(|(x, n)| (n > 0.0).then(|| x / n)),
+                .and_then(|(x, n)| (n > 0.0).then(|| pennies(x / n))),
         ]
         .into_iter()
         .enumerate()
@@ -76,11 +80,11 @@ pub fn table(
             cols[k].push(v);
         }
     }
-    let [s, c, rate, d, dl, dh, cost, per] = cols;
+    let [s, c, rate, d, dl, dh, cost, all, per] = cols;
     let df = df!(
         "financial_year" => years, "starters" => s, "completers" => c, "rate" => rate,
         "change_on_last_year" => d, "change_ci_low" => dl, "change_ci_high" => dh,
-        "cost" => cost, "cost_per_completer" => per,
+        "cost" => cost, "all_completers" => all, "cost_per_completer" => per,
     )?;
     let mut t = Table::new(
         "year_on_year",
@@ -95,6 +99,7 @@ pub fn table(
         "change_on_last_year",
         "change_ci_low",
         "change_ci_high",
+        "all_completers",
     ])
     .money(&["cost", "cost_per_completer"]);
     t.counts = vec!["starters".into(), "completers".into()];
@@ -103,6 +108,10 @@ pub fn table(
             if comp.is_suppressed(i, c) {
                 t.suppressed.insert((i, c.into()));
             }
+        }
+        let j = act.find("financial_year", &t.text(i, "financial_year"));
+        if j.is_some_and(|j| act.is_suppressed(j, "completers")) {
+            t.suppressed.insert((i, "all_completers".into()));
         }
     }
     Ok(vec![t])

@@ -150,7 +150,7 @@ const ENTRIES: &[Entry] = &[
     Entry::Table("savings", "savings", Take::Rows, &["outcome did unit_cost value_per_starter events_avoided"]),
     Entry::Table("value", "value", Take::First, &["total_cost value_per_starter starters total_value value_low value_high net_cost return_per_pound return_low return_high partial outcomes_covered not_estimable_reason"]),
     // The provider comparison, the monthly trend and data quality.
-    Entry::Table("providers", "providers", Take::Rows, &["provider_id provider referrals starters completers courses starters_per_course cost rate ci_low ci_high funnel_lower_95 funnel_upper_95 funnel_lower_998 funnel_upper_998 funnel_position cost_per_completer pam_n pam_change"]),
+    Entry::Table("providers", "providers", Take::Rows, &["provider_id provider referrals starters completers courses starters_per_course completers_per_course cost rate ci_low ci_high funnel_lower_95 funnel_upper_95 funnel_lower_998 funnel_upper_998 funnel_position cost_per_completer pam_n pam_change"]),
     Entry::Table("trend", "trend_monthly", Take::Rows, &["month starters completers starters_special_cause completers_special_cause"]),
     Entry::Table("data_quality.files", "data_quality", Take::Rows, &["source path rows_read accepted rejected superseded reject_rate"]),
     // The board's reading: summary, limitations, evidence, scorecard, year

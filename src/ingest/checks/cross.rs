@@ -154,15 +154,4 @@ pub(super) fn sessions_expr(source: &Source) -> Expr {
     }
 }
 
-/// Hibbard PAM level from a score (SPEC 1.3).
-pub fn pam_level(score: Expr, cut_3_4: f64) -> Expr {
-    when(score.clone().lt_eq(lit(schema::PAM_CUT_1_2)))
-        .then(lit(1i32))
-        .when(score.clone().lt_eq(lit(schema::PAM_CUT_2_3)))
-        .then(lit(2i32))
-        .when(score.clone().lt_eq(lit(cut_3_4)))
-        .then(lit(3i32))
-        .when(score.is_not_null())
-        .then(lit(4i32))
-        .otherwise(lit(NULL).cast(DataType::Int32))
-}
+pub use crate::metrics::pam::level_of as pam_level;

@@ -283,7 +283,13 @@ fn a_providers_cost_per_completer_and_per_course_figures_are_the_same_everywhere
     let w = sample_copy();
     let r = w.run(&["run", "pipelines/sample.toml", "--run-id", "p"]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let r = w.run(&["report", "pipelines/sample.toml", "--internal", "--run-id", "i"]);
+    let r = w.run(&[
+        "report",
+        "pipelines/sample.toml",
+        "--internal",
+        "--run-id",
+        "i",
+    ]);
     assert_eq!(r.code, 0, "{}", r.all());
     for run in ["p", "i"] {
         let m: Value = serde_json::from_str(
@@ -310,20 +316,33 @@ fn a_providers_cost_per_completer_and_per_course_figures_are_the_same_everywhere
             let comp = by_id(&["completion", "by_provider"], id);
             let cost = by_id(&["cost", "by_provider"], id);
             in_progress |= act["starters"] != comp["starters"];
-            assert_eq!(p["cost_per_completer"], cost["cost_per_completer"], "{run} {id}");
+            assert_eq!(
+                p["cost_per_completer"], cost["cost_per_completer"],
+                "{run} {id}"
+            );
             let f = |v: &Value| v.as_f64().unwrap();
             if act["courses"].is_null() {
                 continue; // a provider with no one ("Other")
             }
             let courses = f(&act["courses"]);
             assert_eq!(f(&p["starters_per_course"]), f(&act["starters"]) / courses);
-            assert_eq!(f(&p["completers_per_course"]), f(&act["completers"]) / courses);
+            assert_eq!(
+                f(&p["completers_per_course"]),
+                f(&act["completers"]) / courses
+            );
             let s = &m["scorecard"][k];
-            for c in ["starters_per_course", "completers_per_course", "cost_per_completer"] {
+            for c in [
+                "starters_per_course",
+                "completers_per_course",
+                "cost_per_completer",
+            ] {
                 assert_eq!(s[c], p[c], "{run} {id} {c}");
             }
         }
-        assert!(in_progress, "{run}: the sample has starters on courses in progress");
+        assert!(
+            in_progress,
+            "{run}: the sample has starters on courses in progress"
+        );
         for y in m["year_on_year"].as_array().unwrap() {
             let f = |c: &str| y[c].as_f64().unwrap();
             let per = (f("cost") / f("all_completers") * 100.0).round() / 100.0;

@@ -351,11 +351,14 @@ impl<'a> Records<'a> {
 
     /// The records from the line after `line`, the one the record just read
     /// starts on (a stray quote's line, rejected alone).
-    fn from_next_line(self, delimiter: u8, line: u32) -> Self {
+    fn resumed_after(self, delimiter: u8, line: u32) -> Self {
         let start = self.record.position().map_or(0, |p| p.byte() as usize);
         let rest = self.text.as_bytes().get(start..).unwrap_or_default();
         // A record never starts with a line break (see `record_line`).
-        let lead = rest.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+        let lead = rest
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
         let next = newlines(&rest[lead..])
             .next()
             .map_or(self.text.len(), |i| start + lead + i + 1);
@@ -483,7 +486,7 @@ fn read_rows(
             // Only the stray quote's own line is lost: the lines it would
             // have taken in are read again as rows of their own.
             table.rejects.push(unclosed_quote(line, last));
-            records = records.from_next_line(delimiter, line);
+            records = records.resumed_after(delimiter, line);
             continue;
         }
         if record.len() != header_len {
@@ -1068,12 +1071,19 @@ mod tests {
             )
             .replace('\n', eol);
             let t = read("", text.as_bytes()).unwrap();
-            assert_eq!((t.lines.clone(), t.rows_read), (vec![2, 5, 6], 4), "{eol:?}");
+            assert_eq!(
+                (t.lines.clone(), t.rows_read),
+                (vec![2, 5, 6], 4),
+                "{eol:?}"
+            );
             assert_eq!(t.rejects.len(), 1);
             let r = &t.rejects[0];
             assert_eq!((r.line, r.rule), (4, "quote not closed"));
             assert!(r.reason.contains("up to line 6"), "{}", r.reason);
-            assert_eq!(cells(t, "provider_id")[1..], [Some("C".into()), Some("D".into())]);
+            assert_eq!(
+                cells(t, "provider_id")[1..],
+                [Some("C".into()), Some("D".into())]
+            );
         }
         // A quote opened mid-file and closed lines later, by a quote in another
         // row's text, is caught too (an odd number of quotes over its lines):
@@ -1097,7 +1107,10 @@ mod tests {
         );
         let t = read("", text.as_bytes()).unwrap();
         let lines: Vec<u32> = t.rejects.iter().map(|r| r.line).collect();
-        assert_eq!((t.lines.clone(), lines, t.rows_read), (vec![3, 5], vec![2, 4], 4));
+        assert_eq!(
+            (t.lines.clone(), lines, t.rows_read),
+            (vec![3, 5], vec![2, 4], 4)
+        );
     }
 
     #[test]

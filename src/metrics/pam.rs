@@ -99,7 +99,8 @@ fn levels_and_change(cut_3_4: f64) -> Vec<Expr> {
     vec![
         level_of(col("score_pre"), cut_3_4).alias("level_pre"),
         level_of(col("score_post"), cut_3_4).alias("level_post"),
-        gain.gt_eq(lit(GAIN_POINTS * 1_000_000)).alias("up_3_points"),
+        gain.gt_eq(lit(GAIN_POINTS * 1_000_000))
+            .alias("up_3_points"),
         (col("score_post") - col("score_pre")).alias("change"),
     ]
 }

@@ -101,7 +101,8 @@ impl Rows<'_> {
         }
         let act = |c: &str| Sources::get(from.act, &id, c);
         let courses = act("courses");
-        let per_course = |n: Option<f64>| n.zip(courses).and_then(|(n, c)| (c > 0.0).then(|| n / c));
+        let per_course =
+            |n: Option<f64>| n.zip(courses).and_then(|(n, c)| (c > 0.0).then(|| n / c));
         let values = [
             rate,
             comp.f64(i, "ci_low"),

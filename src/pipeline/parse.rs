@@ -118,11 +118,17 @@ fn key_holding_nhs_number(table: &toml::Table, prefix: &str) -> Option<String> {
 /// that sets the key's last part and holds the number; else the first line,
 /// not a comment, that holds one.
 fn refused_line(text: &str, key: &str) -> Option<usize> {
+    line_holding(text, key, nhs::contains_nhs_number)
+}
+
+/// The first line, not a comment, that sets `key`'s last part and `holds`
+/// what is refused; else the first line, not a comment, that holds it.
+fn line_holding(text: &str, key: &str, holds: impl Fn(&str) -> bool) -> Option<usize> {
     let last = key.rsplit('.').next().unwrap_or(key);
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
-        .filter(|(_, l)| !l.trim_start().starts_with('#') && nhs::contains_nhs_number(l))
+        .filter(|(_, l)| !l.trim_start().starts_with('#') && holds(l))
         .collect();
     let sets = |l: &str| {
         let l = l.trim_start().trim_start_matches('"');
@@ -149,23 +155,63 @@ fn refused_line(text: &str, key: &str) -> Option<usize> {
 /// wherever ten digits in a run of digits and separators make one, as the
 /// masker would find it ([`nhs::contains_nhs_number`]).
 fn holds_nhs_number(key: &str, s: &str) -> bool {
-    const PATHS: [&str; 7] = [
-        "name",
+    // A telephone number: groups of digits too.
+    match key == "name" || key == "contact" || is_path(key) {
+        true => nhs::names_an_nhs_number(s),
+        false => nhs::contains_nhs_number(s),
+    }
+}
+
+/// Whether the value at `key` is a path (or a glob of paths).
+fn is_path(key: &str) -> bool {
+    const PATHS: [&str; 5] = [
         "warehouse",
         "reports",
         "key_file",
         "target_population",
         "files",
-        // A telephone number: groups of digits too.
-        "contact",
     ];
     let last = key.rsplit('.').next().unwrap_or(key);
-    let is_path =
-        PATHS.contains(&key) || (key.starts_with("sources") && (last == "files" || last == "file"));
-    match is_path {
-        true => nhs::names_an_nhs_number(s),
-        false => nhs::contains_nhs_number(s),
+    PATHS.contains(&key) || (key.starts_with("sources") && (last == "files" || last == "file"))
+}
+
+/// A path a shell would have expanded: `~` as its first part (the home
+/// folder) or a `$NAME` variable. Taken as written, `~/wh` would make a
+/// folder named `~` beside the pipeline, which `rm -rf ~` then "removes".
+fn shell_shorthand(path: &str) -> Option<&'static str> {
+    let first = path.split(['/', '\\']).next().unwrap_or(path);
+    if first == "~" {
+        return Some("`~` (a home folder) is not expanded");
     }
+    let var = path.match_indices('$').any(|(i, _)| {
+        path[i + 1..]
+            .chars()
+            .next()
+            .is_some_and(|c| c == '{' || c == '_' || c.is_ascii_alphabetic())
+    });
+    var.then_some("an environment variable (`$NAME`) is not expanded")
+}
+
+/// The first path value of the pipeline that a shell would have expanded
+/// ([`shell_shorthand`]): its key, value and why.
+fn key_with_shell_shorthand(
+    table: &toml::Table,
+    prefix: &str,
+) -> Option<(String, String, &'static str)> {
+    fn in_value(v: &toml::Value, key: &str) -> Option<(String, String, &'static str)> {
+        match v {
+            toml::Value::String(s) if is_path(key) => {
+                shell_shorthand(s).map(|why| (key.to_string(), s.clone(), why))
+            }
+            toml::Value::Array(a) => a.iter().find_map(|v| in_value(v, key)),
+            toml::Value::Table(t) => key_with_shell_shorthand(t, key),
+            _ => None,
+        }
+    }
+    table.iter().find_map(|(k, v)| match prefix {
+        "" => in_value(v, k),
+        p => in_value(v, &format!("{p}.{k}")),
+    })
 }
 
 /// A TOML reader's message with Rust's type names put in words
@@ -186,6 +232,31 @@ fn in_words(message: &str) -> String {
     })
 }
 
+/// A TOML reader's "invalid type" or "invalid value" message with the key
+/// its line sets, and a date written without quotes (a TOML date, which the
+/// reader calls a "map") said as such.
+fn wrong_value(text: &str, line: Option<usize>, message: String) -> String {
+    let Some(l) = line.and_then(|n| text.lines().nth(n.saturating_sub(1))) else {
+        return message;
+    };
+    let Some((key, value)) = l.split_once('=') else {
+        return message;
+    };
+    let (key, value) = (key.trim().trim_matches('"'), value.trim());
+    if !message.starts_with("invalid type") && !message.starts_with("invalid value") {
+        return message;
+    }
+    let date_like = value.len() >= 8
+        && value.starts_with(|c: char| c.is_ascii_digit())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"-:T. ".contains(&b));
+    match message.starts_with("invalid type: map") && date_like {
+        true => format!("`{key}`: a date is written in quotes here: \"{value}\""),
+        false => format!("`{key}`: {message}"),
+    }
+}
+
 /// Parses and checks pipeline text (`path` is used for messages and to resolve paths).
 pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, PipelineError> {
     let cx = Cx { path, text };
@@ -198,11 +269,18 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
                 format!("`{key}` holds what reads as an NHS number: a pipeline's names, labels, titles and paths are shown in messages and the pack, where no NHS number may go; write it another way"),
             ));
         }
+        if let Some((key, value, why)) = key_with_shell_shorthand(&table, "") {
+            let line = line_holding(text, &key, |l| l.contains(value.as_str()));
+            return Err(err(
+                line,
+                format!("`{key}` = \"{value}\": {why}, so a folder or file of that name would be used as written; write the whole path, or one relative to the pipeline file's folder"),
+            ));
+        }
     }
 
     let raw: RawPipeline = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start));
-        err(line, in_words(e.message().trim()))
+        err(line, wrong_value(text, line, in_words(e.message().trim())))
     })?;
 
     let dir = path
@@ -585,6 +663,45 @@ fn values_of(
     Ok(values)
 }
 
+/// Every value a source's value map gives a field of a fixed list (sex,
+/// ethnicity, programme…) is one of that list (after the casing the field
+/// gets), or empty (left blank): a target outside it would blank every row
+/// it maps and blame the data.
+fn check_value_targets(
+    src: &Src,
+    values: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<(), PipelineError> {
+    use schema::FieldType::{Code, Enum};
+    let fields = src.spanned.get_ref().kind.fields();
+    for (field, map) in values {
+        let list = fields
+            .iter()
+            .find(|(n, _)| n == field)
+            .and_then(|(_, t)| match t {
+                Enum(l) => Some((*l, false)),
+                Code(l) => Some((*l, true)),
+                _ => None,
+            });
+        let Some((list, upper)) = list else { continue };
+        for (from, to) in map {
+            let cased = match upper {
+                true => to.trim().to_uppercase(),
+                false => to.trim().to_lowercase(),
+            };
+            if !cased.is_empty() && !list.contains(&cased.as_str()) {
+                return Err(src.err(
+                    src.key_line(&format!("values.{field}")),
+                    format!(
+                        "values.{field}: \"{from}\" maps to \"{to}\", which is not one of {}",
+                        list.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every key a source names is a field of its kind; its per-field date
 /// formats, parsed.
 #[allow(clippy::type_complexity)]
@@ -623,6 +740,16 @@ fn checked_keys(
             return Err(serr(
                 key_line(&format!("values.{key}]")),
                 format!("values.{key}: `{key}` is not a field of this kind of source"),
+            ));
+        }
+    }
+    check_value_targets(src, values)?;
+    let required = schema::required_values(s.kind);
+    for (key, value) in &s.constants {
+        if value.trim().is_empty() && required.contains(&key.as_str()) {
+            return Err(serr(
+                key_line(&format!("{key} =")),
+                format!("constants.{key} is empty: `{key}` is required, so give it a value (or map it to a column)"),
             ));
         }
     }
@@ -756,19 +883,78 @@ mod tests {
     }
 
     #[test]
+    fn a_value_map_target_outside_its_fields_list_is_refused_before_any_data() {
+        let parse_with = |source: &str| {
+            let text = crate::pipeline::tests::minimal_text("", source, "sex = \"G\"");
+            parse(Path::new("p.toml"), &text, text.as_bytes())
+        };
+        let e = parse_with("[sources.values.sex]\nF = \"woman\"").unwrap_err();
+        assert!(
+            e.message
+                .ends_with("\"woman\", which is not one of female, male, other, unknown"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(10), "{e}"); // [sources.values.sex]
+                                             // Any casing the field gets, and a blank (left empty), are fine.
+        assert!(parse_with("[sources.values.sex]\nF = \"Female\"\nX = \"\"").is_ok());
+    }
+
+    #[test]
+    fn an_empty_constant_for_a_required_field_is_refused() {
+        let text = crate::pipeline::tests::minimal_text("", "", "")
+            .replace("provider_id = \"A\"", "provider_id = \" \"");
+        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        assert!(e.message.contains("constants.provider_id is empty"), "{e}");
+        // An optional field may be a blank constant.
+        let text = crate::pipeline::tests::minimal_text("", "", "")
+            .replace("age_band = \"50-64\"", "age_band = \"\"");
+        assert!(parse(Path::new("p.toml"), &text, text.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_path_a_shell_would_expand_is_refused_naming_the_key() {
+        for (setting, said) in [
+            (
+                "warehouse = \"~/smpeval-wh\"",
+                "`warehouse` = \"~/smpeval-wh\": `~`",
+            ),
+            (
+                "reports = \"$HOME/r\"",
+                "`reports` = \"$HOME/r\": an environment variable",
+            ),
+            (
+                "reports = \"${DATA}/r\"",
+                "`reports` = \"${DATA}/r\": an environment variable",
+            ),
+        ] {
+            let text = format!(
+                "{setting}\n{}",
+                crate::pipeline::tests::minimal_text("", "", "")
+            );
+            let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+            assert!(e.message.starts_with(said), "{e}");
+            assert_eq!(e.line, Some(1), "{e}");
+        }
+        // A `~` or `$` that is not a shell's is a name like any other.
+        let ok = "reports = \"../r~1/$1\"\nwarehouse = \"w/~\"";
+        let text = format!("{ok}\n{}", crate::pipeline::tests::minimal_text("", "", ""));
+        assert!(parse(Path::new("p.toml"), &text, text.as_bytes()).is_ok());
+    }
+
+    #[test]
     fn a_wrong_type_is_said_in_words_not_rust_types() {
         for (value, said) in [
             (
                 "-1",
-                "invalid value: integer `-1`, expected a whole number, 0 or more",
+                "`keep_versions`: invalid value: integer `-1`, expected a whole number, 0 or more",
             ),
             (
                 "2.5",
-                "invalid type: number `2.5`, expected a whole number, 0 or more",
+                "`keep_versions`: invalid type: number `2.5`, expected a whole number, 0 or more",
             ),
             (
                 "\"x\"",
-                "invalid type: string \"x\", expected a whole number, 0 or more",
+                "`keep_versions`: invalid type: string \"x\", expected a whole number, 0 or more",
             ),
         ] {
             let text =
@@ -776,6 +962,12 @@ mod tests {
             let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
             assert_eq!(e.message, said, "{e}");
         }
+        let text = crate::pipeline::tests::minimal_text("evaluation_end = 2025-03-31", "", "");
+        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        assert_eq!(
+            e.message, "`evaluation_end`: a date is written in quotes here: \"2025-03-31\"",
+            "{e}"
+        );
         let text = crate::pipeline::tests::minimal_text("max_reject_rate = \"a\"", "", "");
         let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
         assert!(e.message.ends_with("expected a number"), "{e}");

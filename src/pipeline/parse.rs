@@ -702,6 +702,24 @@ fn check_value_targets(
     Ok(())
 }
 
+/// No constant of a required field (provider, course…) is empty: every row
+/// would lack it.
+fn check_required_constants(src: &Src) -> Result<(), PipelineError> {
+    let s = src.spanned.get_ref();
+    let required = schema::required_values(s.kind);
+    match s
+        .constants
+        .iter()
+        .find(|(key, value)| value.trim().is_empty() && required.contains(&key.as_str()))
+    {
+        Some((key, _)) => Err(src.err(
+            src.key_line(&format!("{key} =")),
+            format!("constants.{key} is empty: `{key}` is required, so give it a value (or map it to a column)"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Every key a source names is a field of its kind; its per-field date
 /// formats, parsed.
 #[allow(clippy::type_complexity)]
@@ -744,15 +762,7 @@ fn checked_keys(
         }
     }
     check_value_targets(src, values)?;
-    let required = schema::required_values(s.kind);
-    for (key, value) in &s.constants {
-        if value.trim().is_empty() && required.contains(&key.as_str()) {
-            return Err(serr(
-                key_line(&format!("{key} =")),
-                format!("constants.{key} is empty: `{key}` is required, so give it a value (or map it to a column)"),
-            ));
-        }
-    }
+    check_required_constants(src)?;
     let mut field_date_formats = BTreeMap::new();
     for (key, list) in &s.field_date_formats {
         let line = key_line(&format!("{key} ="));

@@ -104,6 +104,10 @@ pub const ATTENDANCE_OUTCOMES: &[(&str, &[&str])] = &[
     ("future", &["0"]),
 ];
 
+/// Every outpatient attendance status code of [`ATTENDANCE_OUTCOMES`]: any
+/// other is left blank with a warning (the row then has no outcome).
+pub const ATTENDANCE_STATUS_CODES: &[&str] = &["5", "6", "2", "3", "7", "4", "0"];
+
 /// HES sentinel dates: 1800-01-01 means "null date submitted", 1801-01-01
 /// "invalid date submitted" (HES Data Dictionary). They are never real dates.
 pub const HES_SENTINEL_DATES: &[(&str, &str)] = &[
@@ -211,7 +215,7 @@ pub fn hospital_fields() -> Vec<(&'static str, FieldType)> {
         (DISCHARGE_DATE, FieldType::Date),
         (ADMISSION_METHOD, FieldType::Text),
         (AE_DEPARTMENT_TYPE, FieldType::Text),
-        (ATTENDANCE_STATUS, FieldType::Text),
+        (ATTENDANCE_STATUS, FieldType::Code(ATTENDANCE_STATUS_CODES)),
         (EPISODE_ORDER, FieldType::Int { min: 1, max: 999 }),
         (SPELL_ID, FieldType::Text),
     ]

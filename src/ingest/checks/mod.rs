@@ -714,6 +714,34 @@ mod tests {
     }
 
     #[test]
+    fn an_outpatient_status_outside_the_codes_is_a_warning_and_no_attendance() {
+        // Line 3's 9 is no code: left blank (so no outcome, not an attendance), with a warning.
+        let toml = "name = \"h\"\n[privacy]\nkey_env = \"K\"\n[[sources]]\nname = \"op\"\nkind = \"hospital\"\nfiles = [\"op.csv\"]\nid_kind = \"pseudonym\"\n[sources.constants]\nsetting = \"op\"\n[sources.columns]\nperson_id = \"ID\"\nevent_date = \"APPTDATE\"\nattendance_status = \"ATTENDED\"\n";
+        let p =
+            crate::pipeline::parse(std::path::Path::new("t.toml"), toml, toml.as_bytes()).unwrap();
+        let text = "ID,APPTDATE,ATTENDED\na,2024-01-02,5\nb,2024-01-02,9\nc,2024-01-02,3\n";
+        let path = std::path::Path::new("op.csv");
+        let raw = super::super::read::read_file(path, text.as_bytes(), &p.sources[0]).unwrap();
+        let c = check_whole(raw, &p);
+        assert_eq!((c.accepted.height(), c.rejects.height()), (3, 0));
+        assert_eq!(texts(&c.warnings, "field"), ["attendance_status"]);
+        assert_eq!(texts(&c.warnings, "line"), ["3"]);
+        assert_eq!(
+            texts(&c.accepted, ATTENDANCE_OUTCOME),
+            ["attended", "", "did_not_attend"]
+        );
+        // The codes checked are those the outcomes are made from.
+        let mut grouped: Vec<&str> = schema::ATTENDANCE_OUTCOMES
+            .iter()
+            .flat_map(|(_, codes)| codes.iter().copied())
+            .collect();
+        let mut listed = schema::ATTENDANCE_STATUS_CODES.to_vec();
+        grouped.sort();
+        listed.sort();
+        assert_eq!(grouped, listed);
+    }
+
+    #[test]
     fn a_hospital_rows_sentinel_dates_are_counted() {
         // Counted over every row read: both dates on line 2 are sentinels.
         let df = df!(

@@ -538,6 +538,50 @@ struct CsvRows<'t> {
     wanted: Vec<(String, usize)>,
 }
 
+/// Rows searched below the declared header row for the mapped headers.
+const HINT_ROWS: usize = 50;
+
+/// A "missing columns" error with the line the mapped headers are on, where
+/// one of the next rows (`rows`: each line and its cells) holds them all
+/// (title rows above the header), and the setting that reads it.
+fn with_header_line(
+    e: InputError,
+    source: &Source,
+    rows: impl Iterator<Item = (u32, Vec<String>)>,
+) -> InputError {
+    let InputError::File { path, message } = e else {
+        return e;
+    };
+    let found = rows
+        .take(source.header_row as usize + HINT_ROWS)
+        .find(|(line, headers)| {
+            *line > source.header_row && locate(&path, headers, source).is_ok()
+        });
+    let message = match (message.starts_with("missing column"), found) {
+        (true, Some((n, _))) => {
+            format!("{message}; the headers are on line {n}: set header_row = {n} for this source")
+        }
+        _ => message,
+    };
+    InputError::File { path, message }
+}
+
+/// The first rows of a CSV text: each line and its cells, trimmed.
+fn csv_head_rows(head: &str, delimiter: u8) -> impl Iterator<Item = (u32, Vec<String>)> + '_ {
+    let mut records = Records::new(head, delimiter, 1);
+    std::iter::from_fn(move || {
+        let line = records.next().ok().flatten()?;
+        Some((
+            line,
+            records
+                .record
+                .iter()
+                .map(|h| h.trim().to_string())
+                .collect(),
+        ))
+    })
+}
+
 /// Finds the header row of a CSV text and the mapped fields in it.
 fn csv_rows<'t>(path: &Path, text: &'t str, source: &Source) -> Result<CsvRows<'t>, InputError> {
     if text.trim().is_empty() {
@@ -557,7 +601,8 @@ fn csv_rows<'t>(path: &Path, text: &'t str, source: &Source) -> Result<CsvRows<'
         }
     };
     check_delimiter(path, &headers, source.delimiter as char)?;
-    let wanted = locate(path, &headers, source)?;
+    let wanted = locate(path, &headers, source)
+        .map_err(|e| with_header_line(e, source, csv_head_rows(head, source.delimiter)))?;
     let at = records.offset();
     Ok(CsvRows {
         text: &text[at..],
@@ -760,6 +805,35 @@ fn cell_date_format<'a>(source: &'a Source, field: &str) -> &'a str {
         .as_str()
 }
 
+/// [`locate`] in a sheet, a "missing columns" error saying which row below
+/// holds the headers where one does.
+fn locate_in_sheet(
+    path: &Path,
+    headers: &[String],
+    source: &Source,
+    range: &calamine::Range<Data>,
+) -> Result<Vec<(String, usize)>, InputError> {
+    locate(path, headers, source).map_err(|e| {
+        let start_row = range.start().map(|(r, _)| r).unwrap_or(0);
+        let cells = |r: &[Data]| {
+            r.iter()
+                .map(|c| {
+                    cell_text(c, "%Y-%m-%d")
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string()
+                })
+                .collect()
+        };
+        let rows = range.rows().enumerate();
+        with_header_line(
+            e,
+            source,
+            rows.map(|(i, r)| (start_row + i as u32 + 1, cells(r))),
+        )
+    })
+}
+
 fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, InputError> {
     let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes.to_vec()))
         .map_err(|e| file_err(path, format!("cannot open the workbook: {e}")))?;
@@ -815,7 +889,7 @@ fn read_xlsx(path: &Path, bytes: &[u8], source: &Source) -> Result<RawTable, Inp
             ))
         }
     };
-    let wanted = locate(path, &headers, source)?;
+    let wanted = locate_in_sheet(path, &headers, source, &range)?;
     let mut table = RawTable::for_columns(&wanted);
     for (i, row) in rows.enumerate() {
         if row.iter().all(|c| matches!(c, Data::Empty)) {
@@ -1045,6 +1119,37 @@ mod tests {
             assert_eq!(*first as usize, 2 + plain[..at].matches('\n').count());
             at += part.len();
         }
+    }
+
+    #[test]
+    fn title_rows_above_the_header_are_pointed_at_the_setting_that_skips_them() {
+        let text = format!(
+            "Northside - quarterly return\n\nRun 3 March\n{HEADER}\nA,1,generic,,p1,01/02/2024,0\n"
+        );
+        let e = read("", text.as_bytes()).err().unwrap().to_string();
+        assert!(e.contains("missing columns"), "{e}");
+        assert!(
+            e.ends_with("the headers are on line 4: set header_row = 4 for this source"),
+            "{e}"
+        );
+        let t = read("header_row = 4", text.as_bytes()).unwrap();
+        assert_eq!(t.lines, [5]);
+        // A sheet: the row number, under a title and a blank row.
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write(0, 0, "Eastleigh - quarterly return").unwrap();
+        for (c, h) in HEADER.split(',').enumerate() {
+            sheet.write(2, c as u16, h).unwrap();
+        }
+        let bytes = book.save_to_buffer().unwrap();
+        let e = read("format = \"xlsx\"", &bytes).err().unwrap().to_string();
+        assert!(
+            e.ends_with("the headers are on line 3: set header_row = 3 for this source"),
+            "{e}"
+        );
+        // No row has them: no line is suggested.
+        let e = read("", b"a,b\n1,2\n").err().unwrap().to_string();
+        assert!(!e.contains("header_row"), "{e}");
     }
 
     #[test]

@@ -170,6 +170,44 @@ fn postcode_rule(field: &'static str, value: &Expr) -> Rule {
     )
 }
 
+/// A sheet's date cell that holds a five-digit whole number, not a date:
+/// nearly always a date whose cell lost its date format (Excel counts days
+/// from 30 December 1899, so 45206 is 07/10/2023). Said as such, with the
+/// date it would be, rather than as text that is not a date.
+fn day_number_rule(field: &'static str, value: &Expr) -> Rule {
+    const RULE: &str = "is a number, not a date";
+    let day = m(field)
+        .str()
+        .strip_chars(lit(NULL))
+        .str()
+        .strip_suffix(lit(".0"));
+    let is_day = day.clone().str().contains(lit(r"^[1-9][0-9]{4}$"), false);
+    // Excel's day 25569 is 1 January 1970, day 0 of a polars date.
+    let date = (day.cast(DataType::Int32) - lit(25569i32))
+        .cast(DataType::Date)
+        .dt()
+        .to_string("%d/%m/%Y");
+    Rule {
+        fails: given(field).and(t(field).is_null()).and(is_day),
+        field,
+        reason: concat_str(
+            [
+                lit(format!(
+                    "{RULE} (a cell that lost its date format? Excel's day "
+                )),
+                m(field),
+                lit(" is "),
+                date,
+                lit("): format the column as dates in the workbook"),
+            ],
+            "",
+            true,
+        ),
+        rule: RULE.into(),
+        value: value.clone(),
+    }
+}
+
 /// A date: not ambiguous between the source's formats, a date under one of
 /// them, and (but for a discharge date) no HES sentinel and not implausible;
 /// a discharge date not implausible either (`discharge_rule`).
@@ -187,6 +225,9 @@ fn date_rules(
     let mut rules = Vec::new();
     if labels.len() > 1 {
         rules.push(ambiguous_date_rule(source, field, &labels, value));
+    }
+    if source.format == crate::pipeline::Format::Xlsx {
+        rules.push(day_number_rule(field, value));
     }
     rules.push(fixed(
         field,

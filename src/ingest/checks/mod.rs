@@ -520,6 +520,41 @@ mod tests {
     }
 
     #[test]
+    fn a_sheets_day_number_in_a_date_column_is_said_to_be_one() {
+        // 45206 (a cell that lost its date format) is Excel's 7 October 2023;
+        // 2024 is no day number of these years, so only not a date.
+        let p = crate::ingest::test_pipeline("format = \"xlsx\"");
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, h) in HEADER.split(',').enumerate() {
+            sheet.write(0, c as u16, h).unwrap();
+        }
+        for (r, referred) in [45206.0, 2024.0].into_iter().enumerate() {
+            let r = r as u32 + 1;
+            for (c, v) in ["A", "c1", "generic", "01/11/2023", "p1"]
+                .iter()
+                .enumerate()
+            {
+                sheet.write(r, c as u16, *v).unwrap();
+            }
+            sheet.write(r, 5, referred).unwrap();
+            sheet.write(r, 6, 3).unwrap();
+        }
+        let bytes = book.save_to_buffer().unwrap();
+        let raw =
+            super::super::read::read_file(std::path::Path::new("x.xlsx"), &bytes, &p.sources[0])
+                .unwrap();
+        let c = check_whole(raw, &p);
+        assert_eq!(
+            texts(&c.rejects, "reason"),
+            [
+                "is a number, not a date (a cell that lost its date format? Excel's day 45206 is 07/10/2023): format the column as dates in the workbook",
+                "is not a date (expected dd/mm/yyyy)"
+            ]
+        );
+    }
+
+    #[test]
     fn a_time_after_a_date_is_dropped() {
         let c = checked(
             "A,1,generic,,p1,01/02/2024 00:00,0\nA,1,generic,,p2,02/02/2024 9:30 pm,0\nA,1,generic,,p3,03/02/2024 10:15:00,0\nA,1,generic,,p4,31/02/2024 10:00,0\n",

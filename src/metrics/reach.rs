@@ -49,13 +49,13 @@ fn read_lines(path: &Path) -> MetricsResult<Vec<(usize, Row)>> {
                 crate::ingest::nhs::mask_text(&e.to_string()).into_owned(),
             )
         })?;
-        let pop: f64 = match rec.get(p).unwrap_or("").trim().replace(',', "").parse() {
-            Ok(x) if x >= 0.0 => x,
+        let pop = match rec.get(p).unwrap_or("").trim().replace(',', "").parse::<u64>() {
+            Ok(x) if x <= MAX_POPULATION => x as f64,
             _ => {
                 return Err(fail(
                     Some(i + 2),
                     format!(
-                        "field population: \"{}\" is not a number of people",
+                        "field population: \"{}\" is not a number of people (a whole number up to 100,000,000)",
                         crate::ingest::nhs::mask_text(rec.get(p).unwrap_or(""))
                     ),
                 ))
@@ -73,6 +73,11 @@ fn read_lines(path: &Path) -> MetricsResult<Vec<(usize, Row)>> {
     }
     Ok(out)
 }
+
+/// The largest population a target population file may give a group: more
+/// than England's, and fewer digits than an NHS number, which a count of
+/// people must never be mistaken for (nor shown as).
+const MAX_POPULATION: u64 = 100_000_000;
 
 pub fn table(rows: &[Row], tables: &[Table]) -> MetricsResult<Table> {
     let starters = |dim: &str, group: &str| -> Option<f64> {
@@ -96,7 +101,7 @@ pub fn table(rows: &[Row], tables: &[Table]) -> MetricsResult<Table> {
         let (ts, tp) = totals(dim);
         dims.push(dim.clone());
         groups.push(group.clone());
-        pops.push(*pop);
+        pops.push(*pop as i64);
         st.push(s);
         per_k.push(s.filter(|_| *pop > 0.0).map(|s| s / pop * 1000.0));
         ratio.push(
@@ -264,6 +269,14 @@ mod tests {
                 3,
                 "given again (first on line 2)",
             ),
+            // A count of people is a whole number no larger than a country's:
+            // never ten digits that could be an NHS number (shown masked).
+            (
+                "sex,female,4137215103\n",
+                2,
+                "field population: \"[NHS number removed]\" is not a number of people",
+            ),
+            ("sex,female,5200.5\n", 2, "is not a number of people"),
         ] {
             let e = run(body).unwrap_err();
             let text = crate::error::chain_text(&e);

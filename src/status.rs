@@ -110,11 +110,13 @@ pub fn status(p: &Pipeline) -> Result<Status, crate::ingest::IngestError> {
         Ok(s) => (s, None),
         Err(e) => (None, Some(crate::error::chain_text(&e))),
     };
-    let problem = problem.or_else(|| {
-        snap.as_ref()
-            .and_then(|s| s.verify().err())
-            .map(|e| e.to_string())
-    });
+    let problem = problem
+        .or_else(|| {
+            snap.as_ref()
+                .and_then(|s| s.verify().err())
+                .map(|e| e.to_string())
+        })
+        .map(|p| crate::cli::in_words(&p));
     let files = match (&snap, &problem) {
         (Some(s), None) => ingest::file_states(p, Some(s))?,
         (None, None) => ingest::file_states(p, None)?,

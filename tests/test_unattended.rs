@@ -979,3 +979,23 @@ fn a_command_line_clap_refuses_is_one_json_line_and_never_shows_an_nhs_number() 
     assert_eq!(w.run(&["--help"]).code, 0);
     assert_eq!(w.run(&["--version"]).code, 0);
 }
+
+#[test]
+fn status_says_a_damaged_current_is_not_an_empty_warehouse() {
+    let w = tiny();
+    ok(&w.run(&["ingest", "pipeline.toml"]));
+    for damaged in ["v000009", "junk\n"] {
+        std::fs::write(w.path("wh/CURRENT"), damaged).unwrap();
+        let r = w.run(&["status", "pipeline.toml"]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(
+            r.stdout.contains("no current version can be read")
+                && !r.stdout.contains("nothing ingested yet")
+                && r.stdout.contains("  problem: ")
+                && r.stdout.contains("--repair")
+                && !r.stdout.contains("os error"),
+            "{}",
+            r.stdout
+        );
+    }
+}

@@ -250,7 +250,7 @@ impl Log {
 
 /// A message without the operating system's error number, which says
 /// nothing to an analyst ("No such file or directory (os error 2)").
-fn in_words(message: &str) -> String {
+pub(crate) fn in_words(message: &str) -> String {
     let mut out = message.to_string();
     while let Some(at) = out.find(" (os error ") {
         match out[at..].find(')') {

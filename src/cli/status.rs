@@ -43,6 +43,10 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
                 .map(|d| d.display().to_string())
                 .unwrap_or_default()
         ),
+        None if w.problem.is_some() => out!(
+            "warehouse: {} (no current version can be read: see the problem below)",
+            w.path.display()
+        ),
         None => out!("warehouse: {} (nothing ingested yet)", w.path.display()),
     }
     if let Some(problem) = &w.problem {

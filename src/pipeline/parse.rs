@@ -232,6 +232,21 @@ fn in_words(message: &str) -> String {
     })
 }
 
+/// A pipeline value as a message shows it: quoted, a control character
+/// (a line break) written as an escape.
+fn shown_value(v: &str) -> String {
+    let escaped: String = v
+        .chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            '\t' => "\\t".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    format!("\"{escaped}\"")
+}
+
 /// A TOML reader's "invalid type" or "invalid value" message with the key
 /// its line sets, and a date written without quotes (a TOML date, which the
 /// reader calls a "map") said as such.
@@ -548,6 +563,34 @@ fn source(
     Ok(source)
 }
 
+/// A CSV source's delimiter (default a comma): one plain character, not a
+/// quote or a line break, or "tab"; none for an XLSX source.
+fn delimiter_of(src: &Src) -> Result<u8, PipelineError> {
+    let s = src.spanned.get_ref();
+    let Some(d) = &s.delimiter else {
+        return Ok(b',');
+    };
+    let line = src.cx.at(d.span());
+    if s.format == Format::Xlsx {
+        return Err(src.err(
+            line,
+            "delimiter is for CSV sources; this source is xlsx".into(),
+        ));
+    }
+    let v = d.get_ref();
+    match v.as_str() {
+        "\\t" | "\t" | "tab" => Ok(b'\t'),
+        x if x.len() == 1 && x.is_ascii() && !matches!(x, "\n" | "\r" | "\"") => Ok(x.as_bytes()[0]),
+        _ => Err(src.err(
+            line,
+            format!(
+                "delimiter {}: expected one plain (ASCII) character other than a quote or a line break, such as \",\", \";\" or \"|\", or \"tab\"",
+                shown_value(v)
+            ),
+        )),
+    }
+}
+
 /// How a source's files are read: its date formats, header row and delimiter.
 #[allow(clippy::type_complexity)]
 fn reading(src: &Src) -> Result<(Vec<(String, String)>, u32, u8), PipelineError> {
@@ -604,29 +647,7 @@ fn reading(src: &Src) -> Result<(Vec<(String, String)>, u32, u8), PipelineError>
         (None, Some(h)) => *h.get_ref(),
         (None, None) => 1,
     };
-    let delimiter = match &s.delimiter {
-        None => b',',
-        Some(d) => {
-            let v = d.get_ref();
-            let b = match v.as_str() {
-                "\\t" | "\t" | "tab" => b'\t',
-                x if x.len() == 1 && x.is_ascii() => x.as_bytes()[0],
-                _ => {
-                    return Err(serr(
-                        at(d.span()),
-                        format!("delimiter \"{v}\" must be one character (or \"tab\")"),
-                    ))
-                }
-            };
-            b
-        }
-    };
-    if s.format == Format::Xlsx && s.delimiter.is_some() {
-        return Err(serr(
-            s.delimiter.as_ref().and_then(|d| at(d.span())),
-            "delimiter is for CSV sources; this source is xlsx".into(),
-        ));
-    }
+    let delimiter = delimiter_of(src)?;
     Ok((date_formats, header_row, delimiter))
 }
 
@@ -919,6 +940,34 @@ mod tests {
         let text = crate::pipeline::tests::minimal_text("", "", "")
             .replace("age_band = \"50-64\"", "age_band = \"\"");
         assert!(parse(Path::new("p.toml"), &text, text.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_delimiter_is_one_plain_character_not_a_quote_or_line_break() {
+        for (d, shown) in [
+            ("é", "\"é\""),
+            ("\\n", "\"\\n\""),
+            ("\\\"", "\"\"\""),
+            (";;", "\";;\""),
+        ] {
+            let text =
+                crate::pipeline::tests::minimal_text("", &format!("delimiter = \"{d}\""), "");
+            let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+            assert!(
+                e.message.contains(&format!(
+                    "delimiter {shown}: expected one plain (ASCII) character"
+                )),
+                "{e}"
+            );
+        }
+        for d in [";", "|", "tab", "\\t"] {
+            let text =
+                crate::pipeline::tests::minimal_text("", &format!("delimiter = \"{d}\""), "");
+            assert!(
+                parse(Path::new("p.toml"), &text, text.as_bytes()).is_ok(),
+                "{d}"
+            );
+        }
     }
 
     #[test]

@@ -826,6 +826,17 @@ fn checked_keys(
 mod tests {
     use super::*;
 
+    /// `text` parsed as the pipeline file `p.toml`.
+    fn parsed(text: &str) -> Result<Pipeline, PipelineError> {
+        parse(Path::new("p.toml"), text, text.as_bytes())
+    }
+
+    /// The minimal pipeline with the top-level lines `top` before it.
+    fn with_top(top: &str) -> String {
+        let minimal = crate::pipeline::tests::minimal_text("", "", "");
+        format!("{top}\n{minimal}")
+    }
+
     #[test]
     fn lines_are_counted_from_one() {
         let text = "a = 1\nb = 2\n\nc = 3\n";
@@ -836,7 +847,7 @@ mod tests {
     #[test]
     fn an_unknown_key_is_refused_at_its_line() {
         let text = crate::pipeline::tests::minimal_text("colour = \"blue\"", "", "");
-        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        let e = parsed(&text).unwrap_err();
         assert_eq!(e.line, Some(5), "{e}");
         assert!(e.message.contains("unknown field `colour`"), "{e}");
         let two = crate::pipeline::tests::minimal_text("", "", "")
@@ -865,10 +876,7 @@ mod tests {
                 "providers.NTH",
             ),
         ] {
-            let text = format!(
-                "{extra}\n{}",
-                crate::pipeline::tests::minimal_text("", "", "")
-            );
+            let text = with_top(extra);
             let text = match extra.starts_with('[') {
                 true => format!(
                     "{}\n{extra}",
@@ -876,7 +884,7 @@ mod tests {
                 ),
                 false => text,
             };
-            let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+            let e = parsed(&text).unwrap_err();
             assert!(
                 e.message
                     .starts_with(&format!("`{key}` holds what reads as an NHS number")),
@@ -892,7 +900,7 @@ mod tests {
             "# 9434765919 in a comment\nreports = \"../r/19434765919\"\ncontact = \"Tel 020 7946 0000\"\ntitle = \"Run 19434765919\"\n{}",
             crate::pipeline::tests::minimal_text("", "", "")
         );
-        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        let e = parsed(&text).unwrap_err();
         assert!(e.message.starts_with("`title` holds"), "{e}");
         assert_eq!(e.line, Some(4), "{e}");
     }
@@ -902,14 +910,11 @@ mod tests {
         // A path becomes a folder or a file name: a time stamp or a longer
         // number holding ten valid digits is not refused there.
         let ok = "reports = \"../reports/19434765919\"\nwarehouse = \"../w/20261128_023015\"";
-        let text = format!("{ok}\n{}", crate::pipeline::tests::minimal_text("", "", ""));
-        assert!(parse(Path::new("p.toml"), &text, text.as_bytes()).is_ok());
+        let text = with_top(ok);
+        assert!(parsed(&text).is_ok());
         let bad = "reports = \"../reports/943_476_5919\"";
-        let text = format!(
-            "{bad}\n{}",
-            crate::pipeline::tests::minimal_text("", "", "")
-        );
-        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        let text = with_top(bad);
+        let e = parsed(&text).unwrap_err();
         assert!(e.message.starts_with("`reports` holds"), "{e}");
     }
 
@@ -917,7 +922,7 @@ mod tests {
     fn a_value_map_target_outside_its_fields_list_is_refused_before_any_data() {
         let parse_with = |source: &str| {
             let text = crate::pipeline::tests::minimal_text("", source, "sex = \"G\"");
-            parse(Path::new("p.toml"), &text, text.as_bytes())
+            parsed(&text)
         };
         let e = parse_with("[sources.values.sex]\nF = \"woman\"").unwrap_err();
         assert!(
@@ -934,12 +939,12 @@ mod tests {
     fn an_empty_constant_for_a_required_field_is_refused() {
         let text = crate::pipeline::tests::minimal_text("", "", "")
             .replace("provider_id = \"A\"", "provider_id = \" \"");
-        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        let e = parsed(&text).unwrap_err();
         assert!(e.message.contains("constants.provider_id is empty"), "{e}");
         // An optional field may be a blank constant.
         let text = crate::pipeline::tests::minimal_text("", "", "")
             .replace("age_band = \"50-64\"", "age_band = \"\"");
-        assert!(parse(Path::new("p.toml"), &text, text.as_bytes()).is_ok());
+        assert!(parsed(&text).is_ok());
     }
 
     #[test]
@@ -952,7 +957,7 @@ mod tests {
         ] {
             let text =
                 crate::pipeline::tests::minimal_text("", &format!("delimiter = \"{d}\""), "");
-            let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+            let e = parsed(&text).unwrap_err();
             assert!(
                 e.message.contains(&format!(
                     "delimiter {shown}: expected one plain (ASCII) character"
@@ -963,10 +968,7 @@ mod tests {
         for d in [";", "|", "tab", "\\t"] {
             let text =
                 crate::pipeline::tests::minimal_text("", &format!("delimiter = \"{d}\""), "");
-            assert!(
-                parse(Path::new("p.toml"), &text, text.as_bytes()).is_ok(),
-                "{d}"
-            );
+            assert!(parsed(&text).is_ok(), "{d}");
         }
     }
 
@@ -986,18 +988,15 @@ mod tests {
                 "`reports` = \"${DATA}/r\": an environment variable",
             ),
         ] {
-            let text = format!(
-                "{setting}\n{}",
-                crate::pipeline::tests::minimal_text("", "", "")
-            );
-            let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+            let text = with_top(setting);
+            let e = parsed(&text).unwrap_err();
             assert!(e.message.starts_with(said), "{e}");
             assert_eq!(e.line, Some(1), "{e}");
         }
         // A `~` or `$` that is not a shell's is a name like any other.
         let ok = "reports = \"../r~1/$1\"\nwarehouse = \"w/~\"";
-        let text = format!("{ok}\n{}", crate::pipeline::tests::minimal_text("", "", ""));
-        assert!(parse(Path::new("p.toml"), &text, text.as_bytes()).is_ok());
+        let text = with_top(ok);
+        assert!(parsed(&text).is_ok());
     }
 
     #[test]
@@ -1018,17 +1017,17 @@ mod tests {
         ] {
             let text =
                 crate::pipeline::tests::minimal_text(&format!("keep_versions = {value}"), "", "");
-            let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+            let e = parsed(&text).unwrap_err();
             assert_eq!(e.message, said, "{e}");
         }
         let text = crate::pipeline::tests::minimal_text("evaluation_end = 2025-03-31", "", "");
-        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        let e = parsed(&text).unwrap_err();
         assert_eq!(
             e.message, "`evaluation_end`: a date is written in quotes here: \"2025-03-31\"",
             "{e}"
         );
         let text = crate::pipeline::tests::minimal_text("max_reject_rate = \"a\"", "", "");
-        let e = parse(Path::new("p.toml"), &text, text.as_bytes()).unwrap_err();
+        let e = parsed(&text).unwrap_err();
         assert!(e.message.ends_with("expected a number"), "{e}");
     }
 }

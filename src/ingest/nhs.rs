@@ -480,11 +480,12 @@ pub fn person_key_of(schema: &Schema) -> Expr {
 }
 
 /// [`digits`] without a regex: spaces and hyphens removed (a value with
-/// none is copied as it is).
+/// none is copied as it is), and a zero fraction ([`without_zero_fraction`]).
 pub fn strip_separators(e: Expr) -> Expr {
     map_text(e, DataType::String, |ca| {
         in_parts(ca, |part| {
             part.apply_into_string_amortized(|v, buf| {
+                let v = without_zero_fraction(v);
                 if v.bytes().any(|b| b == b' ' || b == b'-') {
                     buf.extend(v.chars().filter(|c| *c != ' ' && *c != '-'));
                 } else {
@@ -509,7 +510,24 @@ pub fn nhs_status(e: Expr) -> Expr {
     })
 }
 
+/// `v` without a decimal point and zeros after its digits: "9434765919.0",
+/// as a spreadsheet or a data frame with a missing value writes a number
+/// read as a decimal, is the number "9434765919". Any other fraction stays.
+fn without_zero_fraction(v: &str) -> &str {
+    match v.trim_end().rsplit_once('.') {
+        Some((int, frac))
+            if !frac.is_empty()
+                && frac.bytes().all(|b| b == b'0')
+                && int.ends_with(|c: char| c.is_ascii_digit()) =>
+        {
+            int
+        }
+        _ => v,
+    }
+}
+
 fn status_of(v: &str) -> u32 {
+    let v = without_zero_fraction(v);
     let mut d = [0u8; 10];
     let mut n = 0;
     for b in v.bytes() {
@@ -755,6 +773,33 @@ mod tests {
                 Some(false)
             ]
         );
+    }
+
+    #[test]
+    fn a_number_written_with_a_zero_fraction_is_the_number() {
+        for v in ["9434765919.0", "9434765919.00", "943 476 5919.0"] {
+            assert_eq!(status_of(v), 0, "{v}");
+        }
+        for (v, status) in [
+            ("9434765919.5", 1),
+            ("9.434765919E9", 1),
+            ("9434765918.0", 2),
+            (".0", 1),
+        ] {
+            assert_eq!(status_of(v), status, "{v}");
+        }
+        // The same person, whichever way the number is written.
+        let df = df!("id" => ["9434765919", "9434765919.0", "943-476-5919.000"]).unwrap();
+        let out = df
+            .lazy()
+            .select([pseudonymise(
+                strip_separators(col("id")),
+                Arc::new(b"k".to_vec()),
+            )])
+            .collect()
+            .unwrap();
+        let ids: Vec<_> = out.column("id").unwrap().str().unwrap().iter().collect();
+        assert!(ids.iter().all(|x| *x == ids[0]), "{ids:?}");
     }
 
     #[test]

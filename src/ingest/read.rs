@@ -299,7 +299,21 @@ struct Records<'a> {
     rdr: csv::Reader<&'a [u8]>,
     record: csv::StringRecord,
     text: &'a str,
+    /// Where in `text` the reader started (after a stray quote's line, the
+    /// next line: [`Records::resume_after_line`]); its positions are from there.
+    base: usize,
+    delimiter: u8,
     lines: LineIndex,
+}
+
+/// A csv reader of `bytes`, split at `delimiter`, every record however many
+/// fields it has (a ragged row is rejected by its count, not by the reader).
+fn csv_reader(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(bytes)
 }
 
 impl<'a> Records<'a> {
@@ -307,22 +321,24 @@ impl<'a> Records<'a> {
     /// on line `first`), split at `delimiter`.
     fn new(text: &'a str, delimiter: u8, first: u32) -> Self {
         // The csv crate's own line count is off for CRLF files: lines come from byte offsets.
-        let rdr = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .has_headers(false)
-            .from_reader(text.as_bytes());
         Records {
-            rdr,
+            rdr: csv_reader(text.as_bytes(), delimiter),
             record: csv::StringRecord::new(),
             text,
+            base: 0,
+            delimiter,
             lines: LineIndex::new(text, first),
         }
     }
 
+    /// The byte offset in `text` of a reader's position.
+    fn at(&self, pos: &csv::Position) -> usize {
+        self.base + pos.byte() as usize
+    }
+
     /// The line a csv position is on (0 without one).
     fn line_of(&self, pos: Option<&csv::Position>) -> u32 {
-        pos.map(|p| self.lines.record_line(self.text, p.byte() as usize))
+        pos.map(|p| self.lines.record_line(self.text, self.at(p)))
             .unwrap_or(0)
     }
 
@@ -331,16 +347,17 @@ impl<'a> Records<'a> {
     /// text (a quote never closed), or a line inside a field that holds a
     /// whole row's delimiters. None for a record on one line, or a quoted
     /// field with line breaks that is well formed.
-    fn swallowed(&self, delimiter: u8, header_len: usize) -> Option<u32> {
+    fn swallowed(&self, header_len: usize) -> Option<u32> {
         let fields = self.record.as_byte_record().as_slice();
         if !fields.iter().any(|b| matches!(b, b'\n' | b'\r')) {
             return None;
         }
-        let start = self.record.position()?.byte() as usize;
-        let end = (self.rdr.position().byte() as usize).min(self.text.len());
+        let start = self.at(self.record.position()?);
+        let end = self.at(self.rdr.position()).min(self.text.len());
         let span = self.text.as_bytes().get(start..end)?;
         let span = span.trim_ascii_end();
         let quotes = span.iter().filter(|b| **b == b'"').count();
+        let delimiter = self.delimiter;
         let row_like = self
             .record
             .iter()
@@ -349,10 +366,11 @@ impl<'a> Records<'a> {
         (quotes % 2 == 1 || row_like).then(|| self.lines.line_at(start + span.len()))
     }
 
-    /// The records from the line after `line`, the one the record just read
-    /// starts on (a stray quote's line, rejected alone).
-    fn resumed_after(self, delimiter: u8, line: u32) -> Self {
-        let start = self.record.position().map_or(0, |p| p.byte() as usize);
+    /// Reads on from the line after the one the record just read starts on
+    /// (a stray quote's line, rejected alone). The lines of the text stay
+    /// indexed once, so a file with many stray quotes is read in one pass.
+    fn resume_after_line(&mut self) {
+        let start = self.record.position().map_or(self.base, |p| self.at(p));
         let rest = self.text.as_bytes().get(start..).unwrap_or_default();
         // A record never starts with a line break (see `record_line`).
         let lead = rest
@@ -362,7 +380,8 @@ impl<'a> Records<'a> {
         let next = newlines(&rest[lead..])
             .next()
             .map_or(self.text.len(), |i| start + lead + i + 1);
-        Records::new(&self.text[next..], delimiter, line + 1)
+        self.rdr = csv_reader(&self.text.as_bytes()[next..], self.delimiter);
+        self.base = next;
     }
 
     /// Reads the next record into `self.record`; its line, or None at the end.
@@ -375,7 +394,7 @@ impl<'a> Records<'a> {
 
     /// The byte offset where the next record starts.
     fn offset(&self) -> usize {
-        self.rdr.position().byte() as usize
+        self.at(self.rdr.position())
     }
 }
 
@@ -482,11 +501,11 @@ fn read_rows(
             continue; // a blank line carries no row
         }
         table.rows_read += 1;
-        if let Some(last) = records.swallowed(delimiter, header_len) {
+        if let Some(last) = records.swallowed(header_len) {
             // Only the stray quote's own line is lost: the lines it would
             // have taken in are read again as rows of their own.
             table.rejects.push(unclosed_quote(line, last));
-            records = records.resumed_after(delimiter, line);
+            records.resume_after_line();
             continue;
         }
         if record.len() != header_len {
@@ -1206,6 +1225,27 @@ mod tests {
             t.rejects[0].reason
         );
         assert_eq!((t.lines.clone(), t.rows_read), (vec![3, 4], 3));
+        // Every other line with a stray quote: each loses its own line only.
+        let mut text = format!("{HEADER}\r\n");
+        for i in 0..2000 {
+            let q = if i % 2 == 0 { "\"" } else { "" };
+            text.push_str(&format!("{q}A,{i},generic,,p{i},01/02/2024,0\r\n"));
+        }
+        let t = read("", text.as_bytes()).unwrap();
+        assert_eq!(
+            (t.rows_read, t.rejects.len(), t.lines.len()),
+            (2000, 1000, 1000)
+        );
+        assert!(t
+            .rejects
+            .iter()
+            .enumerate()
+            .all(|(k, r)| r.line == 2 + 2 * k as u32));
+        assert!(t
+            .lines
+            .iter()
+            .enumerate()
+            .all(|(k, l)| *l == 3 + 2 * k as u32));
         // Two stray quotes: each loses its own line.
         let text = format!(
             "{HEADER}\n\"A,1,generic,,p1,01/02/2024,0\nB,2,generic,,p2,01/02/2024,0\n\"C,3,generic,,p3,01/02/2024,0\nD,4,generic,,p4,01/02/2024,0\n"

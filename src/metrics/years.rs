@@ -147,7 +147,9 @@ fn year_cost(
             _ => vol.map(|v| line_cost(l, 0.0, v)),
         })
         .sum();
-    let act_completers = vol.map(|v| v.completers);
+    // Shown whether or not the year's other volumes are (a suppressed
+    // course count leaves the cost unknown, not the completers).
+    let act_completers = j.and_then(|j| act.f64(j, "completers"));
     (cost, act_completers)
 }
 

@@ -179,9 +179,18 @@ fn is_path(key: &str) -> bool {
 /// folder) or a `$NAME` variable. Taken as written, `~/wh` would make a
 /// folder named `~` beside the pipeline, which `rm -rf ~` then "removes".
 fn shell_shorthand(path: &str) -> Option<&'static str> {
-    let first = path.split(['/', '\\']).next().unwrap_or(path);
-    if first == "~" {
+    let mut parts = path.split(['/', '\\']);
+    // `~` or `~user` first, or a folder named `~` anywhere (`./~/wh`).
+    if parts.next().is_some_and(|p| p.starts_with('~')) || parts.any(|p| p == "~") {
         return Some("`~` (a home folder) is not expanded");
+    }
+    let percent: Vec<&str> = path.split('%').collect();
+    if percent.len() > 2
+        && percent[1..percent.len() - 1]
+            .iter()
+            .any(|v| !v.is_empty() && v.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()))
+    {
+        return Some("an environment variable (`%NAME%`) is not expanded");
     }
     let var = path.match_indices('$').any(|(i, _)| {
         path[i + 1..]
@@ -257,6 +266,7 @@ fn wrong_value(text: &str, line: Option<usize>, message: String) -> String {
     let Some((key, value)) = l.split_once('=') else {
         return message;
     };
+    let value = value.split('#').next().unwrap_or(value);
     let (key, value) = (key.trim().trim_matches('"'), value.trim());
     if !message.starts_with("invalid type") && !message.starts_with("invalid value") {
         return message;
@@ -265,7 +275,7 @@ fn wrong_value(text: &str, line: Option<usize>, message: String) -> String {
         && value.starts_with(|c: char| c.is_ascii_digit())
         && value
             .bytes()
-            .all(|b| b.is_ascii_digit() || b"-:T. ".contains(&b));
+            .all(|b| b.is_ascii_digit() || b"-:T. Z+".contains(&b));
     match message.starts_with("invalid type: map") && date_like {
         true => format!("`{key}`: a date is written in quotes here: \"{value}\""),
         false => format!("`{key}`: {message}"),
@@ -931,7 +941,10 @@ mod tests {
             "{e}"
         );
         assert_eq!(e.line, Some(10), "{e}"); // [sources.values.sex]
-                                             // Any casing the field gets, and a blank (left empty), are fine.
+                                             // A target's padding is not part of it.
+        let p = parse_with("[sources.values.sex]\nF = \" female \"").unwrap();
+        assert_eq!(p.sources[0].values["sex"]["f"], "female");
+        // Any casing the field gets, and a blank (left empty), are fine.
         assert!(parse_with("[sources.values.sex]\nF = \"Female\"\nX = \"\"").is_ok());
     }
 
@@ -993,8 +1006,19 @@ mod tests {
             assert!(e.message.starts_with(said), "{e}");
             assert_eq!(e.line, Some(1), "{e}");
         }
-        // A `~` or `$` that is not a shell's is a name like any other.
-        let ok = "reports = \"../r~1/$1\"\nwarehouse = \"w/~\"";
+        for (setting, said) in [
+            ("warehouse = \"./~/wh\"", "`~`"),
+            ("warehouse = \"~root/wh\"", "`~`"),
+            (
+                "reports = \"%USERPROFILE%/r\"",
+                "an environment variable (`%NAME%`)",
+            ),
+        ] {
+            let e = parsed(&with_top(setting)).unwrap_err();
+            assert!(e.message.contains(said), "{e}");
+        }
+        // A `~`, `$` or `%` that is not a shell's is a name like any other.
+        let ok = "reports = \"../r~1/$1%\"\nwarehouse = \"w/a~/5%/\"";
         let text = with_top(ok);
         assert!(parsed(&text).is_ok());
     }
@@ -1020,12 +1044,17 @@ mod tests {
             let e = parsed(&text).unwrap_err();
             assert_eq!(e.message, said, "{e}");
         }
-        let text = crate::pipeline::tests::minimal_text("evaluation_end = 2025-03-31", "", "");
-        let e = parsed(&text).unwrap_err();
-        assert_eq!(
-            e.message, "`evaluation_end`: a date is written in quotes here: \"2025-03-31\"",
-            "{e}"
-        );
+        for date in ["2025-03-31", "2025-03-31 # the end", "2025-03-31T00:00:00Z"] {
+            let text =
+                crate::pipeline::tests::minimal_text(&format!("evaluation_end = {date}"), "", "");
+            let e = parsed(&text).unwrap_err();
+            assert!(
+                e.message.starts_with(
+                    "`evaluation_end`: a date is written in quotes here: \"2025-03-31"
+                ),
+                "{e}"
+            );
+        }
         let text = crate::pipeline::tests::minimal_text("max_reject_rate = \"a\"", "", "");
         let e = parsed(&text).unwrap_err();
         assert!(e.message.ends_with("expected a number"), "{e}");

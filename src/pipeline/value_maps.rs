@@ -28,7 +28,8 @@ pub fn normalised(map: &BTreeMap<String, String>) -> Result<BTreeMap<String, Str
                 ));
             }
         }
-        out.insert(key, v.clone());
+        // A target is a value as the field takes it: padding is not part of it.
+        out.insert(key, v.trim().to_string());
     }
     Ok(out)
 }

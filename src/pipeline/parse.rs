@@ -88,14 +88,15 @@ impl Cx<'_> {
     }
 }
 
-/// The key (dotted) of the first text value or key in `table` that holds an
-/// NHS number in any written form.
-fn key_holding_nhs_number(table: &toml::Table, prefix: &str) -> Option<String> {
-    fn in_value(v: &toml::Value, key: &str) -> Option<String> {
+/// The first thing `found` says of a key (`Key`: the table's dotted name and
+/// the key) or a text value (`Value`: its dotted key and the text) of
+/// `table`, in order, nested tables and arrays included.
+fn first_in<T>(table: &toml::Table, prefix: &str, found: &dyn Fn(Seen) -> Option<T>) -> Option<T> {
+    fn in_value<T>(v: &toml::Value, key: &str, found: &dyn Fn(Seen) -> Option<T>) -> Option<T> {
         match v {
-            toml::Value::String(s) => holds_nhs_number(key, s).then(|| key.to_string()),
-            toml::Value::Array(a) => a.iter().find_map(|v| in_value(v, key)),
-            toml::Value::Table(t) => key_holding_nhs_number(t, key),
+            toml::Value::String(s) => found(Seen::Value(key, s)),
+            toml::Value::Array(a) => a.iter().find_map(|v| in_value(v, key, found)),
+            toml::Value::Table(t) => first_in(t, key, found),
             _ => None,
         }
     }
@@ -104,13 +105,25 @@ fn key_holding_nhs_number(table: &toml::Table, prefix: &str) -> Option<String> {
             "" => k.clone(),
             p => format!("{p}.{k}"),
         };
-        match holds_nhs_number(prefix, k) {
-            true => Some(match prefix {
-                "" => "(a key)".to_string(),
-                p => format!("{p}.(a key)"),
-            }),
-            false => in_value(v, &key),
-        }
+        found(Seen::Key(prefix, k)).or_else(|| in_value(v, &key, found))
+    })
+}
+
+/// What [`first_in`] shows its test.
+enum Seen<'a> {
+    Key(&'a str, &'a str),
+    Value(&'a str, &'a str),
+}
+
+/// The key (dotted) of the first text value or key in `table` that holds an
+/// NHS number in any written form.
+fn key_holding_nhs_number(table: &toml::Table) -> Option<String> {
+    first_in(table, "", &|seen| match seen {
+        Seen::Key(prefix, k) => holds_nhs_number(prefix, k).then(|| match prefix {
+            "" => "(a key)".to_string(),
+            p => format!("{p}.(a key)"),
+        }),
+        Seen::Value(key, s) => holds_nhs_number(key, s).then(|| key.to_string()),
     })
 }
 
@@ -203,23 +216,12 @@ fn shell_shorthand(path: &str) -> Option<&'static str> {
 
 /// The first path value of the pipeline that a shell would have expanded
 /// ([`shell_shorthand`]): its key, value and why.
-fn key_with_shell_shorthand(
-    table: &toml::Table,
-    prefix: &str,
-) -> Option<(String, String, &'static str)> {
-    fn in_value(v: &toml::Value, key: &str) -> Option<(String, String, &'static str)> {
-        match v {
-            toml::Value::String(s) if is_path(key) => {
-                shell_shorthand(s).map(|why| (key.to_string(), s.clone(), why))
-            }
-            toml::Value::Array(a) => a.iter().find_map(|v| in_value(v, key)),
-            toml::Value::Table(t) => key_with_shell_shorthand(t, key),
-            _ => None,
+fn key_with_shell_shorthand(table: &toml::Table) -> Option<(String, String, &'static str)> {
+    first_in(table, "", &|seen| match seen {
+        Seen::Value(key, s) if is_path(key) => {
+            shell_shorthand(s).map(|why| (key.to_string(), s.to_string(), why))
         }
-    }
-    table.iter().find_map(|(k, v)| match prefix {
-        "" => in_value(v, k),
-        p => in_value(v, &format!("{p}.{k}")),
+        _ => None,
     })
 }
 
@@ -287,14 +289,14 @@ pub fn parse(path: &Path, text: &str, bytes: &[u8]) -> Result<Pipeline, Pipeline
     let cx = Cx { path, text };
     let err = |line: Option<usize>, message: String| cx.err(line, message);
     if let Ok(table) = toml::from_str::<toml::Table>(text) {
-        if let Some(key) = key_holding_nhs_number(&table, "") {
+        if let Some(key) = key_holding_nhs_number(&table) {
             let line = refused_line(text, &key);
             return Err(err(
                 line,
                 format!("`{key}` holds what reads as an NHS number: a pipeline's names, labels, titles and paths are shown in messages and the pack, where no NHS number may go; write it another way"),
             ));
         }
-        if let Some((key, value, why)) = key_with_shell_shorthand(&table, "") {
+        if let Some((key, value, why)) = key_with_shell_shorthand(&table) {
             let line = line_holding(text, &key, |l| l.contains(value.as_str()));
             return Err(err(
                 line,

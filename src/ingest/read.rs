@@ -344,9 +344,12 @@ impl<'a> Records<'a> {
 
     /// The last line of the record just read when it spans lines and reads
     /// as rows swallowed by a stray quote: an odd number of quotes in its
-    /// text (a quote never closed), or a line inside a field that holds a
-    /// whole row's delimiters. None for a record on one line, or a quoted
-    /// field with line breaks that is well formed.
+    /// text (a quote never closed); a line of a field with a line break that
+    /// holds a whole row's delimiters, or, after the break, in the field of
+    /// column k (k ≥ 2), at least k of them (the next row's first k fields,
+    /// up to a stray quote closing the field in the same column); or another
+    /// number of fields than the header's. None for a record on one line, or
+    /// a quoted field with line breaks that is well formed.
     fn swallowed(&self, header_len: usize) -> Option<u32> {
         let fields = self.record.as_byte_record().as_slice();
         if !fields.iter().any(|b| matches!(b, b'\n' | b'\r')) {
@@ -358,12 +361,17 @@ impl<'a> Records<'a> {
         let span = span.trim_ascii_end();
         let quotes = span.iter().filter(|b| **b == b'"').count();
         let delimiter = self.delimiter;
-        let row_like = self
-            .record
-            .iter()
-            .flat_map(|f| f.split(['\n', '\r']).skip(1))
-            .any(|l| l.bytes().filter(|b| *b == delimiter).count() + 1 >= header_len.max(2));
-        (quotes % 2 == 1 || row_like).then(|| self.lines.line_at(start + span.len()))
+        let delimiters = |l: &str| l.bytes().filter(|b| *b == delimiter).count();
+        let whole_row = |l: &str| delimiters(l) + 1 >= header_len.max(2);
+        let row_like = self.record.iter().enumerate().any(|(k, f)| {
+            let mut lines = f.split(['\n', '\r']);
+            let first = lines.next().unwrap_or_default();
+            let broken = f.contains(['\n', '\r']);
+            (broken && whole_row(first))
+                || lines.any(|l| whole_row(l) || (k >= 2 && delimiters(l) >= k))
+        });
+        let ragged = self.record.len() != header_len;
+        (quotes % 2 == 1 || row_like || ragged).then(|| self.lines.line_at(start + span.len()))
     }
 
     /// Reads on from the line after the one the record just read starts on
@@ -1246,6 +1254,24 @@ mod tests {
             .iter()
             .enumerate()
             .all(|(k, l)| *l == 3 + 2 * k as u32));
+        // Stray quotes on two lines, in the same column (the third): the
+        // first line is rejected, the second read; not one row of the two.
+        let text = format!(
+            "{HEADER}\nA,1,\"generic,,p1,01/02/2024,0\nB,2,\"generic,,p2,01/02/2024,0\nC,3,generic,,p3,01/02/2024,0\n"
+        );
+        let t = read("", text.as_bytes()).unwrap();
+        let lines: Vec<u32> = t.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(
+            (t.lines.clone(), lines, t.rows_read),
+            (vec![4], vec![2, 3], 3)
+        );
+        // At the start of two lines (a record of the wrong length over two lines).
+        let text = format!(
+            "{HEADER}\n\"A,1,generic,,p1,01/02/2024,0\n\"B,2,generic,,p2,01/02/2024,0\nC,3,generic,,p3,01/02/2024,0\n"
+        );
+        let t = read("", text.as_bytes()).unwrap();
+        assert_eq!(t.rows_read, t.lines.len() + t.rejects.len());
+        assert_eq!(t.lines, [4]);
         // Two stray quotes: each loses its own line.
         let text = format!(
             "{HEADER}\n\"A,1,generic,,p1,01/02/2024,0\nB,2,generic,,p2,01/02/2024,0\n\"C,3,generic,,p3,01/02/2024,0\nD,4,generic,,p4,01/02/2024,0\n"

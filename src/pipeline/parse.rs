@@ -704,35 +704,66 @@ fn check_value_targets(
     src: &Src,
     values: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<(), PipelineError> {
-    use schema::FieldType::{Code, Enum};
-    let fields = src.spanned.get_ref().kind.fields();
     for (field, map) in values {
-        let list = fields
-            .iter()
-            .find(|(n, _)| n == field)
-            .and_then(|(_, t)| match t {
-                Enum(l) => Some((*l, false)),
-                Code(l) => Some((*l, true)),
-                _ => None,
-            });
-        let Some((list, upper)) = list else { continue };
-        for (from, to) in map {
-            let cased = match upper {
-                true => to.trim().to_uppercase(),
-                false => to.trim().to_lowercase(),
-            };
-            if !cased.is_empty() && !list.contains(&cased.as_str()) {
-                return Err(src.err(
-                    src.key_line(&format!("values.{field}")),
-                    format!(
-                        "values.{field}: \"{from}\" maps to \"{to}\", which is not one of {}",
-                        list.join(", ")
-                    ),
-                ));
-            }
+        let Some(in_list) = fixed_list(src, field) else {
+            continue;
+        };
+        if let Some((from, to)) = map.iter().find(|(_, to)| !in_list(to)) {
+            let what = format!("values.{field}: \"{from}\" maps to \"{to}\", which");
+            return Err(not_in_list(src, field, &format!("values.{field}"), what));
+        }
+    }
+    // A constant of such a field, mapped as a column's value would be.
+    let s = src.spanned.get_ref();
+    for (field, value) in &s.constants {
+        let Some(in_list) = fixed_list(src, field) else {
+            continue;
+        };
+        let key = self::value_maps::normalise(value);
+        let mapped = values.get(field).and_then(|m| m.get(&key)).unwrap_or(value);
+        if !in_list(mapped) {
+            let what = format!(
+                "constants.{field} = \"{value}\" (mapped under [sources.values.{field}] or not)"
+            );
+            return Err(not_in_list(src, field, &format!("{field} ="), what));
         }
     }
     Ok(())
+}
+
+/// For a field of a fixed list (an enumeration or a code list), whether a
+/// value is in it after the field's casing, or empty (left blank).
+fn fixed_list(src: &Src, field: &str) -> Option<impl Fn(&str) -> bool> {
+    use schema::FieldType::{Code, Enum};
+    let (list, upper) = src
+        .spanned
+        .get_ref()
+        .kind
+        .fields()
+        .iter()
+        .find(|(n, _)| *n == field)
+        .and_then(|(_, t)| match t {
+            Enum(l) => Some((*l, false)),
+            Code(l) => Some((*l, true)),
+            _ => None,
+        })?;
+    Some(move |v: &str| {
+        let cased = match upper {
+            true => v.trim().to_uppercase(),
+            false => v.trim().to_lowercase(),
+        };
+        cased.is_empty() || list.contains(&cased.as_str())
+    })
+}
+
+/// "`what` is not one of" a fixed list's values, at the line holding `at`.
+fn not_in_list(src: &Src, field: &str, at: &str, what: String) -> PipelineError {
+    let fields = src.spanned.get_ref().kind.fields();
+    let list = match fields.iter().find(|(n, _)| *n == field) {
+        Some((_, schema::FieldType::Enum(l) | schema::FieldType::Code(l))) => l.join(", "),
+        _ => String::new(),
+    };
+    src.err(src.key_line(at), format!("{what} is not one of {list}"))
 }
 
 /// No constant of a required field (provider, course…) is empty: every row
@@ -948,6 +979,26 @@ mod tests {
         assert_eq!(p.sources[0].values["sex"]["f"], "female");
         // Any casing the field gets, and a blank (left empty), are fine.
         assert!(parse_with("[sources.values.sex]\nF = \"Female\"\nX = \"\"").is_ok());
+    }
+
+    #[test]
+    fn a_constant_outside_its_fields_list_is_refused_unless_mapped_into_it() {
+        let with = |source: &str, constant: &str| {
+            let text = crate::pipeline::tests::minimal_text("", source, "").replace(
+                "age_band = \"50-64\"",
+                &format!("age_band = \"50-64\"\n{constant}"),
+            );
+            parsed(&text)
+        };
+        let e = with("", "sex = \"woman\"").unwrap_err();
+        assert!(
+            e.message.contains("constants.sex = \"woman\" (")
+                && e.message
+                    .ends_with("is not one of female, male, other, unknown"),
+            "{e}"
+        );
+        assert!(with("", "sex = \"Female\"").is_ok());
+        assert!(with("[sources.values.sex]\nW = \"female\"", "sex = \"w\"").is_ok());
     }
 
     #[test]

@@ -282,6 +282,20 @@ impl StoreError {
     }
 }
 
+/// A message without the operating system's error number, which says
+/// nothing to an analyst ("No such file or directory (os error 2)"): for
+/// every message an analyst reads (the command line's errors, `status`).
+pub fn without_os_error_numbers(message: &str) -> String {
+    let mut out = message.to_string();
+    while let Some(at) = out.find(" (os error ") {
+        match out[at..].find(')') {
+            Some(end) => out.replace_range(at..at + end + 1, ""),
+            None => break,
+        }
+    }
+    out
+}
+
 /// An error and its causes in one line, as the command line prints them
 /// ("cannot read x: No such file or directory").
 pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {

@@ -116,7 +116,7 @@ pub fn status(p: &Pipeline) -> Result<Status, crate::ingest::IngestError> {
                 .and_then(|s| s.verify().err())
                 .map(|e| e.to_string())
         })
-        .map(|p| crate::cli::in_words(&p));
+        .map(|p| crate::error::without_os_error_numbers(&p));
     let files = match (&snap, &problem) {
         (Some(s), None) => ingest::file_states(p, Some(s))?,
         (None, None) => ingest::file_states(p, None)?,

@@ -248,18 +248,7 @@ impl Log {
     }
 }
 
-/// A message without the operating system's error number, which says
-/// nothing to an analyst ("No such file or directory (os error 2)").
-pub(crate) fn in_words(message: &str) -> String {
-    let mut out = message.to_string();
-    while let Some(at) = out.find(" (os error ") {
-        match out[at..].find(')') {
-            Some(end) => out.replace_range(at..at + end + 1, ""),
-            None => break,
-        }
-    }
-    out
-}
+use crate::error::without_os_error_numbers as in_words;
 
 impl crate::progress::Progress for Log {
     fn files(&self, total: usize) {

@@ -705,65 +705,71 @@ fn check_value_targets(
     values: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Result<(), PipelineError> {
     for (field, map) in values {
-        let Some(in_list) = fixed_list(src, field) else {
+        let Some(list) = FixedList::of(src, field) else {
             continue;
         };
-        if let Some((from, to)) = map.iter().find(|(_, to)| !in_list(to)) {
+        if let Some((from, to)) = map.iter().find(|(_, to)| !list.holds(to)) {
             let what = format!("values.{field}: \"{from}\" maps to \"{to}\", which");
-            return Err(not_in_list(src, field, &format!("values.{field}"), what));
+            return Err(list.refusal(src, &format!("values.{field}"), what));
         }
     }
     // A constant of such a field, mapped as a column's value would be.
     let s = src.spanned.get_ref();
     for (field, value) in &s.constants {
-        let Some(in_list) = fixed_list(src, field) else {
+        let Some(list) = FixedList::of(src, field) else {
             continue;
         };
         let key = self::value_maps::normalise(value);
         let mapped = values.get(field).and_then(|m| m.get(&key)).unwrap_or(value);
-        if !in_list(mapped) {
+        if !list.holds(mapped) {
             let what = format!(
                 "constants.{field} = \"{value}\" (mapped under [sources.values.{field}] or not)"
             );
-            return Err(not_in_list(src, field, &format!("{field} ="), what));
+            return Err(list.refusal(src, &format!("{field} ="), what));
         }
     }
     Ok(())
 }
 
-/// For a field of a fixed list (an enumeration or a code list), whether a
-/// value is in it after the field's casing, or empty (left blank).
-fn fixed_list(src: &Src, field: &str) -> Option<impl Fn(&str) -> bool> {
-    use schema::FieldType::{Code, Enum};
-    let (list, upper) = src
-        .spanned
-        .get_ref()
-        .kind
-        .fields()
-        .iter()
-        .find(|(n, _)| *n == field)
-        .and_then(|(_, t)| match t {
-            Enum(l) => Some((*l, false)),
-            Code(l) => Some((*l, true)),
+/// The values a field of a fixed list (an enumeration or a code list) may
+/// take, and whether they are upper case (codes) or lower case.
+struct FixedList {
+    values: &'static [&'static str],
+    upper: bool,
+}
+
+impl FixedList {
+    /// `field`'s list in `src`'s kind of source; None for a field of no list.
+    fn of(src: &Src, field: &str) -> Option<Self> {
+        use schema::FieldType::{Code, Enum};
+        let fields = src.spanned.get_ref().kind.fields();
+        match fields.iter().find(|(n, _)| *n == field)? {
+            (_, Enum(values)) => Some(FixedList {
+                values,
+                upper: false,
+            }),
+            (_, Code(values)) => Some(FixedList {
+                values,
+                upper: true,
+            }),
             _ => None,
-        })?;
-    Some(move |v: &str| {
-        let cased = match upper {
+        }
+    }
+
+    /// Whether `v` is in the list after the field's casing, or empty (left blank).
+    fn holds(&self, v: &str) -> bool {
+        let cased = match self.upper {
             true => v.trim().to_uppercase(),
             false => v.trim().to_lowercase(),
         };
-        cased.is_empty() || list.contains(&cased.as_str())
-    })
-}
+        cased.is_empty() || self.values.contains(&cased.as_str())
+    }
 
-/// "`what` is not one of" a fixed list's values, at the line holding `at`.
-fn not_in_list(src: &Src, field: &str, at: &str, what: String) -> PipelineError {
-    let fields = src.spanned.get_ref().kind.fields();
-    let list = match fields.iter().find(|(n, _)| *n == field) {
-        Some((_, schema::FieldType::Enum(l) | schema::FieldType::Code(l))) => l.join(", "),
-        _ => String::new(),
-    };
-    src.err(src.key_line(at), format!("{what} is not one of {list}"))
+    /// "`what` is not one of" the list, at the line holding `at`.
+    fn refusal(&self, src: &Src, at: &str, what: String) -> PipelineError {
+        let list = self.values.join(", ");
+        src.err(src.key_line(at), format!("{what} is not one of {list}"))
+    }
 }
 
 /// No constant of a required field (provider, course…) is empty: every row

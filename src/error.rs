@@ -37,6 +37,13 @@ pub enum InputError {
     },
 }
 
+/// A panic: a bug in smpeval, never meant to happen whatever the input
+/// (`cli::guarded` turns it into this error, so the run is recorded as
+/// failed and exits 1 with one message, not a backtrace and exit 101).
+#[derive(Debug, thiserror::Error)]
+#[error("smpeval stopped on an internal error, a bug in smpeval rather than a fault in the input: {0}. Please report it with this message; the input that caused it is in the files this run read")]
+pub struct InternalError(pub String);
+
 /// Another run holds the warehouse (exit code 3).
 #[derive(Debug, thiserror::Error)]
 #[error("warehouse {} is locked by another smpeval run{} (lock file {}); try again when it has finished", warehouse.display(), holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default(), lock.display())]

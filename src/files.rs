@@ -270,7 +270,8 @@ pub fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
 /// only), `SMPEVAL_FAILPOINTS=site[,site…]` makes the named sites fail as a
 /// full disk would (`site=eacces` fails as permission denied; `site=pause`
 /// says `failpoint <site>: paused` on stderr and waits a minute, for the kill
-/// test to kill the run exactly there). Without the feature this is nothing.
+/// test to kill the run exactly there; `site=panic` panics, as a bug would).
+/// Without the feature this is nothing.
 pub fn failpoint(site: &str) -> std::io::Result<()> {
     #[cfg(feature = "failpoints")]
     if let Ok(list) = std::env::var("SMPEVAL_FAILPOINTS") {
@@ -283,6 +284,7 @@ pub fn failpoint(site: &str) -> std::io::Result<()> {
                         std::thread::sleep(std::time::Duration::from_secs(60));
                         return Ok(());
                     }
+                    "panic" => panic!("failpoint {site}: a panic the test asked for"),
                     "eacces" => libc::EACCES,
                     _ => libc::ENOSPC,
                 };

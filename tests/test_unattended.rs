@@ -697,6 +697,40 @@ fn every_ingest_write_site_fails_cleanly() {
 }
 
 #[test]
+fn a_panic_is_a_failed_run_with_one_message_not_a_backtrace() {
+    // A bug that panics (once, a number in a sheet's date column did) must
+    // still leave a scheduler an exit code it knows, one masked message and
+    // the failed run's record.
+    let w = tiny();
+    for format in ["text", "json"] {
+        let r = run_env(
+            w.dir.path(),
+            &["--log-format", format, "run", "pipeline.toml"],
+            &[("SMPEVAL_FAILPOINTS", "report.publish=panic")],
+        );
+        assert_eq!(r.code, 1, "{}", r.all());
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        assert!(!r.stderr.contains("backtrace"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("smpeval stopped on an internal error")
+                && r.stderr.contains("failpoint report.publish"),
+            "{}",
+            r.stderr
+        );
+        if format == "json" {
+            for line in r.stderr.lines() {
+                let _: Value = serde_json::from_str(line).unwrap();
+            }
+        }
+        let last: Value =
+            serde_json::from_str(&std::fs::read_to_string(w.path("wh/last-run.json")).unwrap())
+                .unwrap();
+        assert_eq!(last["result"], "failed");
+        assert_eq!(last["exit_code"], 1);
+    }
+}
+
+#[test]
 fn every_report_write_site_fails_cleanly() {
     let w = tiny();
     ok(&w.run(&["run", "pipeline.toml", "--run-id", "before"]));

@@ -34,8 +34,12 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
     } else {
         Mode::Ingest
     };
-    let summary = ingest::run(&p, mode, log);
+    let summary = super::guarded(|| Ok(ingest::run(&p, mode, log)));
     log.finish();
+    let summary = match summary {
+        Ok(s) => s.map_err(anyhow::Error::from),
+        Err(panic) => Err(panic),
+    };
     let record = LastRun {
         run_id,
         command: if args.repair {
@@ -54,7 +58,7 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
     };
     let (summary, outcome) = match summary {
         Ok(s) => (Some(s), Ok(())),
-        Err(e) => (None, Err(anyhow::Error::from(e))),
+        Err(e) => (None, Err(e)),
     };
     record_run(&p.warehouse, record, &outcome, log);
     let Some(summary) = summary else {

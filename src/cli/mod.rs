@@ -87,7 +87,8 @@ pub fn main() -> i32 {
         Err(e) => return usage_error(e, std::env::args_os().skip(1)),
     };
     let log = Log::new(cli.log_format, cli.quiet);
-    let result = match cli.command {
+    quiet_panics();
+    let result = guarded(|| match cli.command {
         Command::Validate(a) => validate::run(a, &log),
         Command::Ingest(a) => ingest::run(a, &log),
         Command::Report(a) => report::run(a, false, &log),
@@ -96,7 +97,7 @@ pub fn main() -> i32 {
         Command::Generate(a) => generate::run(a),
         Command::Init(a) => init::run(a),
         Command::PipelineDocs(a) => pipeline_docs::run(a),
-    };
+    });
     log.finish();
     match result {
         Ok(()) => crate::error::EXIT_OK,
@@ -105,6 +106,39 @@ pub fn main() -> i32 {
             crate::error::exit_code(&err)
         }
     }
+}
+
+/// Where the first panic happened, kept by the hook [`quiet_panics`] sets
+/// until [`guarded`] reports it.
+static PANIC_PLACE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Makes a panic keep its place for [`guarded`] instead of printing a
+/// message and backtrace (it may be in any thread; the first is kept).
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        if let (Some(l), Ok(mut kept)) = (info.location(), PANIC_PLACE.lock()) {
+            kept.get_or_insert(format!("{}:{}", l.file(), l.line()));
+        }
+    }));
+}
+
+/// Runs `f`; a panic in it, or in a thread it waits on, becomes an
+/// [`InternalError`](crate::error::InternalError), so that the run is
+/// recorded as failed and exits 1 with one message (one JSON line with
+/// `--log-format json`), masked like every message.
+pub fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let payload = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => return result,
+        Err(payload) => payload,
+    };
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    let place = PANIC_PLACE.lock().ok().and_then(|mut kept| kept.take());
+    let place = place.map(|p| format!(" (at {p})")).unwrap_or_default();
+    Err(crate::error::InternalError(format!("{what}{place}")).into())
 }
 
 /// A command line clap cannot read: help and version printed as asked; any
@@ -428,6 +462,27 @@ mod tests {
         );
         assert_eq!(in_words("x (os error 13) and y (os error 21)"), "x and y");
         assert_eq!(in_words("a plain message (one)"), "a plain message (one)");
+    }
+
+    #[test]
+    fn a_panic_becomes_an_internal_error_with_its_message() {
+        let r: Result<()> = guarded(|| panic!("out-of-range date"));
+        let e = r.unwrap_err();
+        let internal = e.downcast_ref::<crate::error::InternalError>().unwrap();
+        assert!(
+            internal.0.starts_with("out-of-range date"),
+            "{}",
+            internal.0
+        );
+        assert_eq!(crate::error::exit_code(&e), crate::error::EXIT_FAILURE);
+        // A panic in a thread the work waits on is caught the same way.
+        let r: Result<()> = guarded(|| {
+            std::thread::scope(|s| s.spawn(|| panic!("in a worker")).join())
+                .map_err(|_| anyhow::anyhow!("joined"))?;
+            Ok(())
+        });
+        assert!(r.is_err());
+        assert_eq!(guarded(|| Ok(7)).unwrap(), 7);
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub fn run(args: Args, ingest_first: bool, log: &Log) -> Result<()> {
         warehouse_version: None,
         pack: None,
     };
-    let outcome = work(&p, args.internal, &run_id, ingest_first, log, &mut record);
+    let outcome =
+        super::guarded(|| work(&p, args.internal, &run_id, ingest_first, log, &mut record));
     log.finish();
     record_run(&p.warehouse, record, &outcome, log);
     outcome

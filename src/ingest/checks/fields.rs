@@ -182,8 +182,13 @@ fn day_number_rule(field: &'static str, value: &Expr) -> Rule {
         .str()
         .strip_suffix(lit(".0"));
     let is_day = day.clone().str().contains(lit(r"^[1-9][0-9]{4}$"), false);
-    // Excel's day 25569 is 1 January 1970, day 0 of a polars date.
-    let date = (day.cast(DataType::Int32) - lit(25569i32))
+    // Excel's day 25569 is 1 January 1970, day 0 of a polars date. Only a
+    // five-digit day is turned into a date: a larger number would be a date
+    // past what polars can write, and the column is converted whole.
+    let five_digit = when(is_day.clone())
+        .then(day.cast(DataType::Int32))
+        .otherwise(lit(NULL).cast(DataType::Int32));
+    let date = (five_digit - lit(25569i32))
         .cast(DataType::Date)
         .dt()
         .to_string("%d/%m/%Y");

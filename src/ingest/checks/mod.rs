@@ -522,14 +522,20 @@ mod tests {
     #[test]
     fn a_sheets_day_number_in_a_date_column_is_said_to_be_one() {
         // 45206 (a cell that lost its date format) is Excel's 7 October 2023;
-        // 2024 is no day number of these years, so only not a date.
+        // 2024 is no day number of these years, so only not a date. Larger
+        // whole numbers (an id typed in the wrong column) are not dates
+        // either: as days they would be past the last date polars can write,
+        // which once stopped the run with a panic.
         let p = crate::ingest::test_pipeline("format = \"xlsx\"");
         let mut book = rust_xlsxwriter::Workbook::new();
         let sheet = book.add_worksheet();
         for (c, h) in HEADER.split(',').enumerate() {
             sheet.write(0, c as u16, h).unwrap();
         }
-        for (r, referred) in [45206.0, 2024.0].into_iter().enumerate() {
+        for (r, referred) in [45206.0, 2024.0, 1e8, 2147483647.0, 99999999999.0]
+            .into_iter()
+            .enumerate()
+        {
             let r = r as u32 + 1;
             for (c, v) in ["A", "c1", "generic", "01/11/2023", "p1"]
                 .iter()
@@ -549,6 +555,9 @@ mod tests {
             texts(&c.rejects, "reason"),
             [
                 "is a number, not a date (a cell that lost its date format? Excel's day 45206 is 07/10/2023): format the column as dates in the workbook",
+                "is not a date (expected dd/mm/yyyy)",
+                "is not a date (expected dd/mm/yyyy)",
+                "is not a date (expected dd/mm/yyyy)",
                 "is not a date (expected dd/mm/yyyy)"
             ]
         );

@@ -49,11 +49,42 @@ pub const REMOVED: &str = "[NHS number removed]";
 /// "943.476.5919", "943/476/5919", "943–476–5919" with Excel's en dash,
 /// "(943) 476 5919", "943|476|5919", any Unicode space or dash).
 fn is_separator(c: char) -> bool {
-    !c.is_alphanumeric()
+    !c.is_alphanumeric() || is_invisible(c)
+}
+
+/// Characters that show as nothing: Unicode's default-ignorable code points
+/// (zero-width spaces and joiners, the soft hyphen, direction marks,
+/// variation selectors, and the Hangul fillers, letters that show as a
+/// blank). A separator that does not count toward [`MAX_GAP`] and does not
+/// part two groups of digits: "943" + six zero-width spaces + "4765919"
+/// shows as 9434765919, and is read as it shows.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
 }
 
 /// At most this many separator characters between two digits of one number
-/// ("943  -  476  -  5919" has five).
+/// ("943  -  476  -  5919" has five), invisible ones ([`is_invisible`]) not
+/// counted. Runs of spaces are counted one by one: a table of counts padded
+/// with spaces is not one long number.
 const MAX_GAP: usize = 5;
 
 /// True when ten digits pass the Modulus 11 check.
@@ -274,12 +305,15 @@ fn digit_runs(text: &str) -> Vec<DigitRun> {
                 end = j;
                 j += 1;
             } else if is_separator(c) {
-                let mut k = j;
-                while k < chars.len() && is_separator(chars[k].1) && k - j < MAX_GAP + 1 {
+                let (mut k, mut seen) = (j, 0);
+                while k < chars.len() && is_separator(chars[k].1) && seen <= MAX_GAP {
+                    seen += usize::from(!is_invisible(chars[k].1));
                     k += 1;
                 }
-                if k - j <= MAX_GAP && k < chars.len() && digit_value(chars[k].1).is_some() {
-                    groups.push(0);
+                if seen <= MAX_GAP && k < chars.len() && digit_value(chars[k].1).is_some() {
+                    if seen > 0 {
+                        groups.push(0);
+                    }
                     j = k;
                 } else {
                     break;
@@ -848,6 +882,26 @@ mod tests {
             let m = mask_text(form);
             assert!(!m.contains("5919") && m.contains(REMOVED), "{form} → {m}");
         }
+        // Characters that show as nothing do not part a number, however
+        // many: six zero-width spaces, the Hangul fillers (letters that show
+        // as a blank), a soft hyphen, a word joiner, a BOM.
+        for form in [
+            "943\u{200B}\u{200B}\u{200B}\u{200B}\u{200B}\u{200B}4765919",
+            "943\u{3164}476\u{3164}5919",
+            "943\u{1160}476\u{FFA0}5919",
+            "943\u{115F}4765919",
+            "943\u{00AD}476\u{2060}5919\u{FEFF}",
+            "Cohort 943 \u{200D}\u{200D}\u{200D}\u{200D}\u{200D}\u{200D}\u{200D} 476 5919",
+        ] {
+            assert!(contains_nhs_number(form), "{form:?}");
+            assert!(names_an_nhs_number(form), "{form:?}");
+            assert!(!mask_text(form).contains("5919"), "{form:?}");
+        }
+        // Invisible characters inside a group do not make groups of it: an
+        // eleven-digit run with a zero-width space is still not named.
+        assert!(!names_an_nhs_number("9434765919\u{200B}1"));
+        // A table of counts padded with spaces is not one number.
+        assert_eq!(mask_text("9434      765919"), "9434      765919");
         // Digits added after Unicode 14: Kawi, Garay, Kirat Rai, outlined.
         for zero in [0x11F50, 0x10D40, 0x16D70, 0x1CCF0] {
             let form: String = "9434765919"

@@ -60,7 +60,8 @@ pub struct Pack {
 /// starting with `.` (so never `.` or `..`, and never a hidden name, which
 /// smpeval keeps for its own temporary folders) nor ending with one (a
 /// Windows share drops it); never `latest` or `latest-internal` in any case
-/// (a share that ignores case would take it for the link).
+/// (a share that ignores case would take it for the link); never a name
+/// Windows keeps for a device ([`windows_device`]).
 pub fn check_run_id(id: &str) -> Result<(), InputError> {
     let ok_chars = id
         .chars()
@@ -90,7 +91,23 @@ pub fn check_run_id(id: &str) -> Result<(), InputError> {
             "--run-id \"{id}\" is not a usable run id: `{LATEST}` and `{LATEST_INTERNAL}` name the links to the newest packs"
         )));
     }
+    if windows_device(id) {
+        return Err(InputError::Argument(format!(
+            "--run-id \"{id}\" is not a usable run id: Windows keeps that name for a device, so the pack could not be copied to or opened from a Windows share"
+        )));
+    }
     Ok(())
+}
+
+/// A name Windows keeps for a device, in any case and with any extension
+/// (`CON`, `nul.txt`, `COM1`, `LPT9.x`): no file or folder can have it there.
+fn windows_device(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).to_ascii_uppercase();
+    let numbered = |prefix: &str| {
+        stem.strip_prefix(prefix)
+            .is_some_and(|n| n.len() == 1 && n.as_bytes()[0].is_ascii_digit())
+    };
+    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL") || numbered("COM") || numbered("LPT")
 }
 
 /// The default run id: the UTC time to the millisecond and a random suffix
@@ -225,7 +242,13 @@ pub fn report(
     };
     pack.write()?;
     publish(tmp, &packs, &run_id)?;
-    point_link(&packs, link_name, &run_id)?;
+    if let Some(newer) = point_link(&packs, link_name, &run_id, &snap.version)? {
+        progress.warn(&format!(
+            "{link_name} still names pack {newer}, made from a newer warehouse version than this pack's {} (a run committed it while this report was working); this pack is kept, unlinked, at {}",
+            snap.version,
+            dest.display()
+        ));
+    }
     let removed = prune_quietly(p, &packs, progress);
     let suppressed = e.tables.iter().map(|t| t.suppressed.len()).sum();
     e.tables.clear();
@@ -407,10 +430,30 @@ fn source_description(p: &Pipeline) -> String {
     format!("{}; pipeline {}.", parts.join("; "), p.name)
 }
 
-/// `<packs>/<name>` → `<run-id>`, swapped atomically (a new link renamed over the old).
-fn point_link(packs: &Path, name: &str, run_id: &str) -> ReportResult<()> {
+/// `<packs>/<name>` → `<run-id>`, swapped atomically (a new link renamed
+/// over the old), unless the pack it names now was made from a newer
+/// warehouse version than `version`, this pack's: a report that read the
+/// old version and finished after a run that committed a new one must not
+/// take `latest` back. Returns that newer pack's run id when the link is
+/// left alone. One swap at a time (a lock on the packs folder), so the
+/// check and the swap are one step.
+fn point_link(
+    packs: &Path,
+    name: &str,
+    run_id: &str,
+    version: &str,
+) -> ReportResult<Option<String>> {
     let link = packs.join(name);
     check_link(&link)?;
+    let folder = std::fs::File::open(packs).map_err(StoreError::io(FileOp::Read, packs))?;
+    folder
+        .lock()
+        .map_err(StoreError::io(FileOp::PointAt(run_id.into()), &link))?;
+    if let Some((named, theirs)) = linked_version(&link) {
+        if version_number(&theirs) > version_number(version) {
+            return Ok(Some(named));
+        }
+    }
     let tmp = packs.join(format!(".tmp-{}-{name}", std::process::id()));
     if tmp
         .symlink_metadata()
@@ -422,7 +465,23 @@ fn point_link(packs: &Path, name: &str, run_id: &str) -> ReportResult<()> {
         .and_then(|()| std::os::unix::fs::symlink(run_id, &tmp))
         .and_then(|()| std::fs::rename(&tmp, &link))
         .map_err(StoreError::io(FileOp::PointAt(run_id.into()), &link))?;
-    Ok(fsync_dir(packs)?)
+    fsync_dir(packs)?;
+    Ok(None)
+}
+
+/// The pack `link` names and the warehouse version its manifest says it
+/// was made from (None where there is no link or it cannot be read).
+fn linked_version(link: &Path) -> Option<(String, String)> {
+    let named = std::fs::read_link(link).ok()?;
+    let text = std::fs::read_to_string(link.join("manifest.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let version = manifest["warehouse_version"].as_str()?.to_string();
+    Some((named.to_string_lossy().into_owned(), version))
+}
+
+/// A warehouse version's number (`v000055` → 55; 0 where it has none).
+fn version_number(version: &str) -> u64 {
+    version.trim_start_matches('v').parse().unwrap_or(0)
 }
 
 /// Removes temporary pack folders left by runs that were killed (their
@@ -650,6 +709,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn latest_is_never_taken_back_to_an_older_warehouse_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let packs = dir.path();
+        let pack = |id: &str, version: &str| {
+            std::fs::create_dir(packs.join(id)).unwrap();
+            let m = serde_json::json!({ "warehouse_version": version });
+            std::fs::write(packs.join(id).join("manifest.json"), m.to_string()).unwrap();
+        };
+        let named = || std::fs::read_link(packs.join(LATEST)).unwrap();
+        pack("run-b", "v000055");
+        assert_eq!(point_link(packs, LATEST, "run-b", "v000055").unwrap(), None);
+        assert_eq!(named(), Path::new("run-b"));
+        // A report of v000054 that finishes after the run of v000055.
+        pack("report-a", "v000054");
+        assert_eq!(
+            point_link(packs, LATEST, "report-a", "v000054").unwrap(),
+            Some("run-b".to_string())
+        );
+        assert_eq!(named(), Path::new("run-b"));
+        // The same version, or a newer one, moves it.
+        pack("report-c", "v000055");
+        assert_eq!(
+            point_link(packs, LATEST, "report-c", "v000055").unwrap(),
+            None
+        );
+        assert_eq!(named(), Path::new("report-c"));
+        assert_eq!(
+            point_link(packs, LATEST, "run-d", "v1000000").unwrap(),
+            None
+        );
+        assert_eq!(named(), Path::new("run-d"));
+    }
+
+    #[test]
     fn run_ids_name_one_folder_and_nothing_else() {
         for ok in ["t", "2026-11-27", "a.b_c-D9", &"x".repeat(RUN_ID_MAX)] {
             assert!(check_run_id(ok).is_ok(), "{ok}");
@@ -671,8 +764,18 @@ mod tests {
             "latest",
             "LATEST",
             "Latest-Internal",
+            "CON",
+            "nul",
+            "Aux.2026",
+            "prn.txt",
+            "COM1",
+            "lpt9",
         ] {
             assert!(check_run_id(bad).is_err(), "{bad:?}");
+        }
+        // Names that only begin like a device are fine.
+        for ok in ["CONSOLE", "com10", "LPT", "nullable", "a.CON"] {
+            assert!(check_run_id(ok).is_ok(), "{ok}");
         }
         // Shown on one line, whatever it holds, a control character as `?`.
         let e = check_run_id("a\nb").unwrap_err().to_string();

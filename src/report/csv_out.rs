@@ -41,13 +41,27 @@ pub fn write(t: &Table, path: &Path) -> Result<(), WriteError> {
     let cols = t.column_names();
     w.write_record(&cols).map_err(csv_err)?;
     for i in 0..t.height() {
-        w.write_record(cols.iter().map(|c| shown(t, i, c)))
+        w.write_record(cols.iter().map(|c| spreadsheet_safe(shown(t, i, c))))
             .map_err(csv_err)?;
     }
     w.flush().map_err(|source| WriteError::Io {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// A CSV cell as a spreadsheet will take it as text: one that begins with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return and is not a plain number
+/// gets a leading `'`, so that a value from a provider's file
+/// (`=HYPERLINK(...)`) is never run as a formula when the file is opened
+/// in Excel (OWASP's advice on CSV injection). Numbers (`-1.35`) are kept.
+pub fn spreadsheet_safe(cell: String) -> String {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.trim().parse::<f64>().is_err() {
+        format!("'{cell}")
+    } else {
+        cell
+    }
 }
 
 /// The file name of a table's CSV.
@@ -83,6 +97,22 @@ pub fn notes(internal: bool, extra: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_as_a_formula_is_made_text() {
+        let safe = |c: &str| spreadsheet_safe(c.to_string());
+        assert_eq!(
+            safe("=HYPERLINK(\"http://x/\",\"y\")"),
+            "'=HYPERLINK(\"http://x/\",\"y\")"
+        );
+        assert_eq!(safe("+cmd|' /C calc'!A0"), "'+cmd|' /C calc'!A0");
+        assert_eq!(safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(safe("-2+3"), "'-2+3");
+        assert_eq!(safe("\t=1"), "'\t=1");
+        for kept in ["-1.35", "+4", "-0", "English", "", "[c]", "a=b"] {
+            assert_eq!(safe(kept), kept);
+        }
+    }
     use polars::prelude::*;
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use super::csv_out::spreadsheet_safe;
 use super::{ReportError, ReportResult};
 use crate::ingest::nhs::mask_text;
 
@@ -63,13 +64,16 @@ pub fn write_rows<W: std::io::Write>(
     };
     let (field, reason, value) = (text("field")?, text("reason")?, text("value")?);
     for i in 0..df.height() {
-        w.write_record([
-            mask_text(&name).into_owned(),
-            line.get(i).map(|l| l.to_string()).unwrap_or_default(),
-            field.get(i).unwrap_or_default().to_string(),
-            mask_text(reason.get(i).unwrap_or_default()).into_owned(),
-            mask_text(value.get(i).unwrap_or_default()).into_owned(),
-        ])?;
+        w.write_record(
+            [
+                mask_text(&name).into_owned(),
+                line.get(i).map(|l| l.to_string()).unwrap_or_default(),
+                field.get(i).unwrap_or_default().to_string(),
+                mask_text(reason.get(i).unwrap_or_default()).into_owned(),
+                mask_text(value.get(i).unwrap_or_default()).into_owned(),
+            ]
+            .map(spreadsheet_safe),
+        )?;
     }
     Ok(df.height())
 }
@@ -166,9 +170,11 @@ pub fn write_feedback(
 /// One group's rows as a CSV file under its header.
 fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) -> ReportResult<()> {
     let mut w = csv::Writer::from_path(path).map_err(ReportError::file(path))?;
-    w.write_record(header).map_err(ReportError::file(path))?;
+    w.write_record(header.iter().cloned().map(spreadsheet_safe))
+        .map_err(ReportError::file(path))?;
     for r in rows {
-        w.write_record(r).map_err(ReportError::file(path))?;
+        w.write_record(r.iter().cloned().map(spreadsheet_safe))
+            .map_err(ReportError::file(path))?;
     }
     w.flush().map_err(ReportError::file(path))
 }
@@ -348,5 +354,21 @@ mod tests {
         assert!(text.contains(",7,person_id,"), "{text}");
         let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
         assert!(!digits.contains("9434765919"), "{text}");
+    }
+
+    #[test]
+    fn a_rejected_value_is_never_written_as_a_formula() {
+        let df = df!(
+            "line" => [2u64, 3],
+            "field" => ["sessions_attended", "sessions_attended"],
+            "reason" => ["is not a whole number", "is below 0"],
+            "value" => ["=HYPERLINK(\"http://evil.example/\",\"x\")", "-2"],
+        )
+        .unwrap();
+        let mut w = csv::Writer::from_writer(Vec::new());
+        write_rows(&mut w, "a.csv", &df).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert!(text.contains(",\"'=HYPERLINK("), "{text}");
+        assert!(text.ends_with(",is below 0,-2\n"), "{text}");
     }
 }

@@ -45,10 +45,11 @@ pub fn tables(
             let v: f64 = per_starter.iter().flatten().sum();
             // The interval is for all priced outcomes together; a partial value
             // has none. Its half-width per starter is an individual-level
-            // statistic: published to the penny, as the others are to 2 dp.
+            // statistic, from exact variances: published to 2 significant
+            // figures ([`published_half`]).
             let half = costed.half.filter(|_| !partial);
             let half = match published {
-                true => half.map(|h| (h * 100.0).round() / 100.0),
+                true => half.map(published_half),
                 false => half,
             };
             (Some(v), half)
@@ -93,6 +94,24 @@ pub fn tables(
     .exact(&["return_per_pound", "return_low", "return_high", "partial"])
     .labels(&["outcomes_covered", "not_estimable_reason"]);
     Ok(vec![savings, value])
+}
+
+/// The value interval's half-width per starter as a published pack shows
+/// it: to 2 significant figures (£606.14 → £610). The other
+/// individual-level statistics are shown to 2 decimal places of a count of
+/// events (about 2 significant figures); money to the penny would be 5 or
+/// more, and one more A&E attendance of one person in the comparison group
+/// would show in it, priced at its unit cost (disclosure review s17).
+fn published_half(h: f64) -> f64 {
+    if h == 0.0 || !h.is_finite() {
+        return h;
+    }
+    // Decimal places that keep two significant figures (negative: tens...).
+    let places = 1 - h.abs().log10().floor() as i32;
+    match places >= 0 {
+        true => (h * 10f64.powi(places)).round() / 10f64.powi(places),
+        false => (h / 10f64.powi(-places)).round() * 10f64.powi(-places),
+    }
 }
 
 /// Per priced outcome: the DiD with its interval, the unit cost, the value
@@ -206,6 +225,20 @@ mod tests {
             estimate: -100.0,
             half: Some(50.0),
         }
+    }
+
+    #[test]
+    fn a_published_value_interval_is_to_two_significant_figures() {
+        assert_eq!(published_half(606.14), 610.0);
+        assert_eq!(published_half(605.67), 610.0);
+        assert_eq!(published_half(602.42), 600.0);
+        assert_eq!(published_half(1234.5), 1200.0);
+        assert_eq!(published_half(99.5), 100.0);
+        assert_eq!(published_half(7.26), 7.3);
+        assert_eq!(published_half(0.0), 0.0);
+        // One A&E attendance more for one comparison person moved the
+        // penny-rounded half-width from 606.14 to 605.67: now nothing moves.
+        assert_eq!(published_half(606.14), published_half(605.67));
     }
 
     #[test]

@@ -196,22 +196,22 @@ fn note_absent_providers(
 }
 
 /// A cost line's cost over the period: a unit-based line naming a provider
-/// at that provider's volumes, any other at the overall volumes; None where
-/// the volumes it needs are suppressed.
+/// at that provider's volumes (none where the provider has no row), any
+/// other at the overall volumes; None where the volumes it needs are
+/// suppressed (a provider's 1–7 starters priced as none would understate
+/// the total: it is suppressed instead).
 fn cost_in_period(
     line: &CostLine,
     overall: Option<Volumes>,
     provider_rows: &[(String, Option<Volumes>)],
     period_years: f64,
 ) -> Option<f64> {
-    let provider_vol = |id: &str| {
-        provider_rows
-            .iter()
-            .find(|(p, _)| p == id)
-            .and_then(|r| r.1)
+    let provider_vol = |id: &str| match provider_rows.iter().find(|(p, _)| p == id) {
+        Some((_, shown)) => *shown,
+        None => Some(Volumes::default()),
     };
     let v = match &line.provider {
-        Some(id) if is_unit_based(line.basis) => provider_vol(id).or(Some(Volumes::default())),
+        Some(id) if is_unit_based(line.basis) => provider_vol(id),
         _ => overall,
     };
     match v {
@@ -525,6 +525,47 @@ mod tests {
             price_year: None,
             uplift: 1.0,
         }
+    }
+
+    #[test]
+    fn a_providers_unit_cost_line_is_suppressed_with_its_volumes_not_priced_at_none() {
+        let handbooks = CostLine {
+            provider: Some("SML".into()),
+            ..line(10.0, CostBasis::PerStarter, None)
+        };
+        let v = |starters| Volumes {
+            referrals: 40.0,
+            starters,
+            completers: 0.0,
+            courses: 1.0,
+        };
+        let overall = Some(v(100.0));
+        let rows = |shown| {
+            vec![
+                ("BIG".to_string(), Some(v(95.0))),
+                ("SML".to_string(), shown),
+            ]
+        };
+        // Its 1-7 starters are [c]: the line (and so the total) is suppressed.
+        assert_eq!(cost_in_period(&handbooks, overall, &rows(None), 1.0), None);
+        assert_eq!(
+            cost_in_period(&handbooks, overall, &rows(Some(v(10.0))), 1.0),
+            Some(100.0)
+        );
+        // A provider with no row at all has no starters to price.
+        assert_eq!(
+            cost_in_period(&handbooks, overall, &rows(None)[..1], 1.0),
+            Some(0.0)
+        );
+        // A yearly line does not depend on any count.
+        let yearly = CostLine {
+            provider: Some("SML".into()),
+            ..line(1500.0, CostBasis::PerYear, None)
+        };
+        assert_eq!(
+            cost_in_period(&yearly, overall, &rows(None), 2.0),
+            Some(3000.0)
+        );
     }
 
     #[test]

@@ -51,6 +51,80 @@ pub fn write_last_run(warehouse: &Path, record: &LastRun) -> crate::error::Store
     crate::files::write_atomic(&warehouse.join(LAST_RUN), text.as_bytes(), "lastrun")
 }
 
+/// What a command that has started and not finished leaves in the
+/// warehouse: `running-<pid>.json`, its record with `result` `running`,
+/// removed when it finishes (whatever the outcome). One left by a process
+/// that is gone is a run that was killed, or whose machine stopped, part way.
+const RUNNING_PREFIX: &str = "running-";
+
+fn running_path(warehouse: &Path, pid: u32) -> PathBuf {
+    warehouse.join(format!("{RUNNING_PREFIX}{pid}.json"))
+}
+
+/// Records that this process's command has started (`record`, its result
+/// set to `running`), in a warehouse smpeval made; the records that
+/// processes now gone left are removed (a new run starts: `last-run.json`
+/// will say how it ends).
+pub fn mark_started(warehouse: &Path, record: &LastRun) -> crate::error::StoreResult<()> {
+    if !crate::files::is_ours(warehouse, crate::files::DirKind::Warehouse) {
+        return Ok(());
+    }
+    for (pid, path) in running_records(warehouse) {
+        if !warehouse::pid_running(pid) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let mut v = serde_json::to_value(record).expect("a run record serialises");
+    v["result"] = "running".into();
+    let text = serde_json::to_string_pretty(&v).expect("a run record serialises");
+    let path = running_path(warehouse, std::process::id());
+    crate::files::write_atomic(&path, text.as_bytes(), "running")
+}
+
+/// Removes this process's record of a command started ([`mark_started`]).
+pub fn mark_finished(warehouse: &Path) {
+    let _ = std::fs::remove_file(running_path(warehouse, std::process::id()));
+}
+
+/// The `running-<pid>.json` records in the warehouse, by pid.
+fn running_records(warehouse: &Path) -> Vec<(u32, PathBuf)> {
+    let mut out: Vec<(u32, PathBuf)> = std::fs::read_dir(warehouse)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix(RUNNING_PREFIX)?.strip_suffix(".json")?;
+            Some((pid.parse().ok()?, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A command started and not finished: its record, its process, and
+/// whether that process is still running (false: it was killed part way).
+#[derive(Debug, Serialize)]
+pub struct Unfinished {
+    pub pid: u32,
+    pub running: bool,
+    pub record: serde_json::Value,
+}
+
+fn unfinished(warehouse: &Path) -> Vec<Unfinished> {
+    running_records(warehouse)
+        .into_iter()
+        .filter_map(|(pid, path)| {
+            let record = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+            Some(Unfinished {
+                pid,
+                running: warehouse::pid_running(pid),
+                record,
+            })
+        })
+        .collect()
+}
+
 /// The last run's record, or why a record that is there cannot be read.
 fn last_run_of(path: &Path) -> (Option<serde_json::Value>, Option<String>) {
     let text = match std::fs::read_to_string(path) {
@@ -82,6 +156,9 @@ pub struct Status {
     pub last_run_problem: Option<String>,
     /// Who holds the lock now (`running: false` is a stale lock a killed run left).
     pub lock: Option<Holder>,
+    /// Commands started and not finished: still running, or (`running:
+    /// false`) killed part way, as the lock shows only for an ingest.
+    pub unfinished: Vec<Unfinished>,
     pub files: Vec<FileState>,
     /// The run id `reports/<pipeline>/latest` names, and `latest-internal`.
     pub latest_pack: Option<String>,
@@ -147,6 +224,7 @@ pub fn status(p: &Pipeline) -> Result<Status, crate::ingest::IngestError> {
         last_run,
         last_run_problem,
         lock: warehouse::holder(wh),
+        unfinished: unfinished(wh),
         files,
         latest_pack: link(crate::report::LATEST),
         latest_internal_pack: link(crate::report::LATEST_INTERNAL),

@@ -731,6 +731,58 @@ fn a_panic_is_a_failed_run_with_one_message_not_a_backtrace() {
 }
 
 #[test]
+fn a_run_killed_in_its_report_shows_in_status_as_unfinished() {
+    // The lock shows a killed ingest; a run killed after its ingest (in the
+    // report) left the previous run's record as if nothing had happened.
+    let w = tiny();
+    ok(&w.run(&["run", "pipeline.toml", "--run-id", "first"]));
+    let mut child = std::process::Command::new(bin())
+        .args(["run", "pipeline.toml", "--run-id", "killed"])
+        .current_dir(w.dir.path())
+        .env("SMPEVAL_HMAC_KEY", TEST_KEY)
+        .env("SMPEVAL_FAILPOINTS", "report.publish=pause")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("failpoint report.publish: paused") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0,
+            "the run ended before the failpoint"
+        );
+    }
+    let status = || -> Value {
+        let r = w.run(&["status", "pipeline.toml", "--json"]);
+        ok(&r);
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    let s = status();
+    assert_eq!(s["unfinished"][0]["running"], true, "{s}");
+    assert_eq!(s["unfinished"][0]["record"]["run_id"], "killed");
+    assert_eq!(s["unfinished"][0]["record"]["result"], "running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let s = status();
+    assert_eq!(s["unfinished"][0]["running"], false, "{s}");
+    assert_eq!(s["unfinished"][0]["record"]["command"], "run");
+    let text = w.run(&["status", "pipeline.toml"]);
+    assert!(
+        text.stdout.contains("unfinished: killed (run) started at")
+            && text.stdout.contains("did not finish"),
+        "{}",
+        text.stdout
+    );
+    // The next run clears it, and a finished run leaves none.
+    ok(&w.run(&["run", "pipeline.toml", "--run-id", "after"]));
+    let s = status();
+    assert_eq!(s["unfinished"], Value::Array(vec![]), "{s}");
+    assert_eq!(s["last_run"]["run_id"], "after");
+}
+
+#[test]
 fn every_report_write_site_fails_cleanly() {
     let w = tiny();
     ok(&w.run(&["run", "pipeline.toml", "--run-id", "before"]));

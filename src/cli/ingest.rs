@@ -34,13 +34,7 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
     } else {
         Mode::Ingest
     };
-    let summary = super::guarded(|| Ok(ingest::run(&p, mode, log)));
-    log.finish();
-    let summary = match summary {
-        Ok(s) => s.map_err(anyhow::Error::from),
-        Err(panic) => Err(panic),
-    };
-    let record = LastRun {
+    let mut record = LastRun {
         run_id,
         command: if args.repair {
             "ingest --repair"
@@ -53,9 +47,17 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
         started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         finished_at: String::new(),
         message: None,
-        warehouse_version: summary.as_ref().ok().and_then(|s| s.version.clone()),
+        warehouse_version: None,
         pack: None,
     };
+    super::mark_started(&p.warehouse, &record, log);
+    let summary = super::guarded(|| Ok(ingest::run(&p, mode, log)));
+    log.finish();
+    let summary = match summary {
+        Ok(s) => s.map_err(anyhow::Error::from),
+        Err(panic) => Err(panic),
+    };
+    record.warehouse_version = summary.as_ref().ok().and_then(|s| s.version.clone());
     let (summary, outcome) = match summary {
         Ok(s) => (Some(s), Ok(())),
         Err(e) => (None, Err(e)),

@@ -320,6 +320,7 @@ impl crate::progress::Progress for Log {
 /// Records the outcome in the warehouse (only one smpeval made; a run that
 /// found the warehouse locked records nothing, the holder will).
 pub fn record_run(warehouse: &Path, mut record: LastRun, outcome: &Result<()>, log: &Log) {
+    crate::status::mark_finished(warehouse);
     if !crate::files::is_ours(warehouse, crate::files::DirKind::Warehouse) {
         return;
     }
@@ -333,6 +334,15 @@ pub fn record_run(warehouse: &Path, mut record: LastRun, outcome: &Result<()>, l
     }
     record.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if let Err(e) = crate::status::write_last_run(warehouse, &record) {
+        use crate::progress::Progress;
+        log.warn(&crate::error::chain_text(&e));
+    }
+}
+
+/// Records that the command has started (`status` shows it as unfinished
+/// if the process dies before [`record_run`]); a failure to is a warning.
+pub fn mark_started(warehouse: &Path, record: &LastRun, log: &Log) {
+    if let Err(e) = crate::status::mark_started(warehouse, record) {
         use crate::progress::Progress;
         log.warn(&crate::error::chain_text(&e));
     }

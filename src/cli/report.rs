@@ -55,6 +55,7 @@ pub fn run(args: Args, ingest_first: bool, log: &Log) -> Result<()> {
         warehouse_version: None,
         pack: None,
     };
+    super::mark_started(&p.warehouse, &record, log);
     let outcome =
         super::guarded(|| work(&p, args.internal, &run_id, ingest_first, log, &mut record));
     log.finish();

@@ -79,6 +79,7 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
         ),
         None => out!("lock: free"),
     }
+    print_unfinished(&s.unfinished);
     out!(
         "latest pack: {}; latest internal pack: {}",
         s.latest_pack.as_deref().unwrap_or("none"),
@@ -88,4 +89,24 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
         out!("  {:<9} {} ({})", f.state, f.path, f.source);
     }
     Ok(())
+}
+
+/// The commands started and not finished, a line each.
+fn print_unfinished(unfinished: &[crate::status::Unfinished]) {
+    for u in unfinished {
+        let r = &u.record;
+        let what = format!(
+            "{} ({}) started at {}",
+            r["run_id"].as_str().unwrap_or("?"),
+            r["command"].as_str().unwrap_or("?"),
+            r["started_at"].as_str().unwrap_or("?"),
+        );
+        match u.running {
+            true => out!("running: {what}, process {}", u.pid),
+            false => out!(
+                "unfinished: {what} did not finish: its process {} is gone (killed, or the machine stopped); the next run cleans up after it",
+                u.pid
+            ),
+        }
+    }
 }

@@ -480,8 +480,9 @@ fn row_parts(rows: &str, first: u32, threads: usize, part_bytes: usize) -> Vec<(
     parts
 }
 
-/// Reads the rows of one part: blank lines skipped, rows with another
-/// number of fields than the header's rejected, the rest kept.
+/// Reads the rows of one part: blank lines (and rows of empty cells as
+/// wide as the header) skipped, rows with another number of fields than the
+/// header's rejected, the rest kept.
 fn read_rows(
     path: &Path,
     part: &str,
@@ -505,8 +506,12 @@ fn read_rows(
             }
         };
         let record = &records.record;
-        if record.iter().all(|c| c.trim().is_empty()) {
-            continue; // a blank line carries no row
+        // A blank line, or a row of empty cells as wide as the header (a
+        // spreadsheet's empty row), carries no row; empty cells of another
+        // number are read, and rejected as a row of the wrong width.
+        let blank = record.len() == 1 || record.len() == header_len;
+        if blank && record.iter().all(|c| c.trim().is_empty()) {
+            continue;
         }
         table.rows_read += 1;
         if let Some(last) = records.swallowed(header_len) {
@@ -1030,6 +1035,29 @@ mod tests {
             );
         }
         (cols, lines, rejects, rows)
+    }
+
+    #[test]
+    fn empty_cells_of_another_width_than_the_header_are_a_ragged_row() {
+        // Line 2: a spreadsheet's empty row (7 empty cells): no row. Line 3:
+        // 21 empty cells: read and rejected. Line 4: blank. Line 5: a row.
+        let text = format!(
+            "{HEADER}\n,,,,,,\n{}\n\nA,1,generic,,p1,01/02/2024,0\n",
+            ",".repeat(20)
+        );
+        let p = crate::ingest::test_pipeline("");
+        let t = read_csv_in(
+            Path::new("x.csv"),
+            text.as_bytes(),
+            &p.sources[0],
+            1,
+            usize::MAX,
+        )
+        .unwrap();
+        let (_, lines, rejects, rows) = whole(t);
+        assert_eq!(rows, 2);
+        assert_eq!(lines, [5]);
+        assert_eq!(rejects.iter().map(|r| r.0).collect::<Vec<_>>(), [3]);
     }
 
     #[test]

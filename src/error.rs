@@ -63,6 +63,12 @@ pub enum SafetyError {
     SharedDir { path: PathBuf, key: &'static str },
     #[error("{} is a file, not a folder: point the pipeline's `{key}` at a folder", path.display())]
     NotAFolder { path: PathBuf, key: &'static str },
+    #[error("{} is a link to {}, which does not exist: make that folder, or point the pipeline's `{key}` at a folder", path.display(), target.display())]
+    BrokenLink {
+        path: PathBuf,
+        target: PathBuf,
+        key: &'static str,
+    },
     #[error("the warehouse {} holds pipeline `{holder}`'s data; refusing to let pipeline `{name}` remove or re-map `{holder}`'s files: point `{name}`'s `warehouse` at a folder of its own (to hand this warehouse over to `{name}`, delete {}/.pipeline)", path.display(), path.display())]
     OtherPipeline {
         path: PathBuf,

@@ -65,6 +65,17 @@ pub fn claim_dir(dir: &Path, kind: DirKind) -> StoreResult<()> {
         "{}\nThis folder is managed by smpeval: it writes, replaces and deletes files only in folders that hold this marker.\n",
         kind.tag()
     );
+    let link = dir
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    if link && !dir.exists() {
+        return Err(SafetyError::BrokenLink {
+            path: dir.to_path_buf(),
+            target: std::fs::read_link(dir).unwrap_or_default(),
+            key: kind.key(),
+        }
+        .into());
+    }
     if dir.exists() && !dir.is_dir() {
         return Err(SafetyError::NotAFolder {
             path: dir.to_path_buf(),
@@ -299,6 +310,19 @@ pub fn failpoint(site: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_to_nothing_is_said_to_be_one() {
+        let d = tempfile::tempdir().unwrap();
+        let wh = d.path().join("wh");
+        std::os::unix::fs::symlink(d.path().join("gone"), &wh).unwrap();
+        let e = claim_dir(&wh, DirKind::Warehouse).unwrap_err().to_string();
+        assert!(
+            e.contains("is a link to") && e.contains("gone, which does not exist"),
+            "{e}"
+        );
+        assert!(!d.path().join("gone").exists());
+    }
 
     #[test]
     fn a_file_named_as_a_folder_is_said_to_be_a_file_and_left_alone() {

@@ -93,7 +93,9 @@ pub fn linkage_lazy(returns: Vec<LazyFrame>, hospital: Vec<LazyFrame>) -> Result
 }
 
 /// The warning for a linkage below the pipeline's `min_linkage`, in words.
-/// `exact`: give the counts (internal use); otherwise the share to the nearest 5%.
+/// `exact`: give the counts (internal use); otherwise the share of the
+/// controlled counts (as a published pack shows them) to the nearest 5%,
+/// or "a few" where those found are 1–7.
 pub fn linkage_warning(l: &Linkage, min: f64, exact: bool) -> Option<String> {
     let share = l.share();
     if l.people == 0 || share >= min {
@@ -107,7 +109,15 @@ pub fn linkage_warning(l: &Linkage, min: f64, exact: bool) -> Option<String> {
             100.0 * share
         )
     } else {
-        format!("about {:.0}% of people", (share * 20.0).round() * 5.0)
+        use crate::disclosure::publish_count;
+        let shown = publish_count(l.linked as i64)
+            .zip(publish_count(l.people as i64))
+            .filter(|(_, people)| *people > 0)
+            .map(|(found, people)| found as f64 / people as f64);
+        match shown {
+            Some(s) => format!("about {:.0}% of people", (s * 20.0).round() * 5.0),
+            None => "a few people".into(),
+        }
     };
     let why = if l.linked == 0 {
         "No one in the provider returns is found in the hospital data: the hospital figures would all be zero. Check that both sources declare the same id_kind and were hashed with the same key"
@@ -166,9 +176,21 @@ mod tests {
             .unwrap();
         assert_eq!(l.linked, 3);
         assert!(linkage_warning(&l, 0.5, true).is_none());
+        // Published: 3 of 4 found are "a few"; 48 of 97 (49.5%) is 50 of 95
+        // (52.6%), about 55%, not the exact share's about 50%.
         assert!(linkage_warning(&l, 0.8, false)
             .unwrap()
-            .contains("about 75% of people"));
+            .contains("(found: a few people;"));
+        let l = Linkage {
+            people: 97,
+            linked: 48,
+        };
+        assert!(linkage_warning(&l, 0.8, false)
+            .unwrap()
+            .contains("about 55% of people"));
+        assert!(linkage_warning(&l, 0.8, true)
+            .unwrap()
+            .contains("48 of 97 people (49.5%)"));
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub fn tables(
     notes: &mut Vec<String>,
 ) -> MetricsResult<Vec<Table>> {
     let w = p.settings.outcome_window_days;
-    let from_baseline = prior_use_from_baseline(outcomes, notes)?;
+    let from_baseline = prior_use_from_baseline(outcomes, published, notes)?;
     let eligible = outcomes.clone().lazy().filter(col(ELIGIBLE));
     let n_comparison = rows_in(eligible.clone().filter(is_comparison()))?;
     // Decided on the controlled count, in both packs: a published pack says
@@ -197,23 +197,41 @@ fn everyone(outcomes: &DataFrame) -> LazyFrame {
 
 /// Whether matching takes prior use from the baseline year: only where the
 /// extract reaches back a full baseline year for at least 80% of the
-/// eligible people (otherwise from the pre window, with a note).
-fn prior_use_from_baseline(outcomes: &DataFrame, notes: &mut Vec<String>) -> MetricsResult<bool> {
-    let share_base = outcomes
+/// eligible people (otherwise from the pre window, with a note). The note's
+/// share is, in a published pack, of the controlled counts (the exact share
+/// to 1% gave back the exact count of a group of under 100).
+fn prior_use_from_baseline(
+    outcomes: &DataFrame,
+    published: bool,
+    notes: &mut Vec<String>,
+) -> MetricsResult<bool> {
+    let counts = outcomes
         .clone()
         .lazy()
         .filter(col(ELIGIBLE))
-        .select([col(BASE_ELIGIBLE).cast(DataType::Float64).mean().alias("x")])
-        .collect()?
-        .column("x")?
-        .f64()?
-        .get(0)
-        .unwrap_or(0.0);
-    let from_baseline = share_base >= 0.8;
+        .select([
+            len().cast(DataType::Int64).alias("eligible"),
+            col(BASE_ELIGIBLE).sum().cast(DataType::Int64).alias("base"),
+        ])
+        .collect()?;
+    let count =
+        |c: &str| -> MetricsResult<i64> { Ok(counts.column(c)?.i64()?.get(0).unwrap_or(0)) };
+    let (eligible, base) = (count("eligible")?, count("base")?);
+    let share = |b: i64, e: i64| (e > 0).then(|| b as f64 / e as f64);
+    let from_baseline = share(base, eligible).unwrap_or(0.0) >= 0.8;
     if !from_baseline {
+        let shown = match published {
+            true => crate::disclosure::publish_count(base)
+                .zip(crate::disclosure::publish_count(eligible))
+                .and_then(|(b, e)| share(b, e)),
+            false => share(base, eligible),
+        };
+        let how_many = match shown {
+            Some(s) => format!("only {:.0}%", s * 100.0),
+            None => "fewer than 80%".into(),
+        };
         notes.push(format!(
-            "The hospital extract reaches back a full baseline year (two years before the index date) for only {:.0}% of people: matching uses hospital use in the year before the index date instead, which can make the groups regress to different means afterwards.",
-            share_base * 100.0
+            "The hospital extract reaches back a full baseline year (two years before the index date) for {how_many} of people: matching uses hospital use in the year before the index date instead, which can make the groups regress to different means afterwards."
         ));
     }
     Ok(from_baseline)
@@ -569,10 +587,22 @@ mod tests {
         let mut notes = Vec::new();
         // 4 of 5 eligible people have a baseline year (the ineligible one does not count).
         let df = frame(&[true, true, true, true, false]);
-        assert!(prior_use_from_baseline(&df, &mut notes).unwrap());
+        assert!(prior_use_from_baseline(&df, false, &mut notes).unwrap());
         assert!(notes.is_empty());
         let df = frame(&[true, true, true, false]);
-        assert!(!prior_use_from_baseline(&df, &mut notes).unwrap());
+        assert!(!prior_use_from_baseline(&df, false, &mut notes).unwrap());
         assert!(notes[0].contains("for only 75% of people"), "{notes:?}");
+        // Published: of the controlled counts (3 of 4 are [c]: no share).
+        assert!(!prior_use_from_baseline(&df, true, &mut notes).unwrap());
+        assert!(
+            notes[1].contains("for fewer than 80% of people"),
+            "{notes:?}"
+        );
+        // 61 of 88 (69.3%) is shown as 60 of 90 (67%), not 69%.
+        let df = frame(&[[true; 61].as_slice(), &[false; 27]].concat());
+        assert!(!prior_use_from_baseline(&df, true, &mut notes).unwrap());
+        assert!(notes[2].contains("for only 67% of people"), "{notes:?}");
+        assert!(!prior_use_from_baseline(&df, false, &mut notes).unwrap());
+        assert!(notes[3].contains("for only 69% of people"), "{notes:?}");
     }
 }

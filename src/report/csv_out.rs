@@ -41,7 +41,7 @@ pub fn write(t: &Table, path: &Path) -> Result<(), WriteError> {
     let cols = t.column_names();
     w.write_record(&cols).map_err(csv_err)?;
     for i in 0..t.height() {
-        w.write_record(cols.iter().map(|c| spreadsheet_safe(shown(t, i, c))))
+        w.write_record(cols.iter().map(|c| shown(t, i, c)))
             .map_err(csv_err)?;
     }
     w.flush().map_err(|source| WriteError::Io {
@@ -55,6 +55,9 @@ pub fn write(t: &Table, path: &Path) -> Result<(), WriteError> {
 /// gets a leading `'`, so that a value from a provider's file
 /// (`=HYPERLINK(...)`) is never run as a formula when the file is opened
 /// in Excel (OWASP's advice on CSV injection). Numbers (`-1.35`) are kept.
+/// For the CSVs that hold values as sent (rejects); a pack's tables hold
+/// the tool's own figures and words (`-0.19 (-0.48 to 0.09)`), and
+/// labels from fixed or declared lists, so they are written as they are.
 pub fn spreadsheet_safe(cell: String) -> String {
     let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if risky && cell.trim().parse::<f64>().is_err() {

@@ -59,7 +59,7 @@ fn add_months(d: NaiveDate, months: i32) -> NaiveDate {
         .unwrap_or(d)
 }
 
-fn is_unit_based(b: CostBasis) -> bool {
+pub fn is_unit_based(b: CostBasis) -> bool {
     matches!(
         b,
         CostBasis::PerCourse | CostBasis::PerStarter | CostBasis::PerCompleter

@@ -9,7 +9,7 @@
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use super::cost::{line_cost, period_years, Volumes};
+use super::cost::{is_unit_based, line_cost, period_years, Volumes};
 use super::table::Table;
 use crate::pipeline::{CostBasis, Pipeline};
 use crate::stats;
@@ -118,7 +118,10 @@ pub fn table(
 }
 
 /// A financial year's cost and completers: time-based lines for the part of
-/// the year in the period, unit-based lines for the year's own units.
+/// the year in the period, unit-based lines for the year's own units. A
+/// unit-based line of one provider is priced at that provider's units,
+/// which no table gives by year: with one, the year's cost is not known
+/// (it is not priced at every provider's units, which overstated it).
 fn year_cost(
     p: &Pipeline,
     act: &Table,
@@ -137,6 +140,12 @@ fn year_cost(
             0.0
         }
     });
+    let act_completers = j.and_then(|j| act.f64(j, "completers"));
+    let one_providers =
+        |l: &crate::pipeline::CostLine| l.provider.is_some() && is_unit_based(l.basis);
+    if p.cost_lines.iter().any(one_providers) {
+        return (None, act_completers);
+    }
     let cost: Option<f64> = p
         .cost_lines
         .iter()
@@ -149,7 +158,6 @@ fn year_cost(
         .sum();
     // Shown whether or not the year's other volumes are (a suppressed
     // course count leaves the cost unknown, not the completers).
-    let act_completers = j.and_then(|j| act.f64(j, "completers"));
     (cost, act_completers)
 }
 
@@ -222,6 +230,44 @@ pub fn months_without_a_start(tables: &[Table]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_year_cost_with_one_providers_unit_line_is_not_known() {
+        let mut p = crate::ingest::test_pipeline("");
+        let line = |provider: Option<&str>, basis| crate::pipeline::CostLine {
+            item: "x".into(),
+            amount: 10.0,
+            basis,
+            years: None,
+            provider: provider.map(String::from),
+            price_year: None,
+            uplift: 1.0,
+        };
+        let act = Table::new(
+            "activity_by_financial_year",
+            "",
+            df!("financial_year" => ["2023/24"], "referrals" => [50.0], "starters" => [40.0],
+                "completers" => [30.0], "courses" => [4.0])
+            .unwrap(),
+        );
+        let period = (
+            NaiveDate::from_ymd_opt(2023, 4, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
+        );
+        p.cost_lines = vec![
+            line(None, CostBasis::PerStarter),
+            line(Some("A"), CostBasis::PerYear),
+        ];
+        // £10 a starter for 40 starters, and £10 for the year.
+        assert_eq!(
+            year_cost(&p, &act, "2023/24", period),
+            (Some(410.0), Some(30.0))
+        );
+        // £10 a starter of provider A only: A's starters that year are not
+        // published, so the cost is not known (it was 40 × £10 more).
+        p.cost_lines.push(line(Some("A"), CostBasis::PerStarter));
+        assert_eq!(year_cost(&p, &act, "2023/24", period), (None, Some(30.0)));
+    }
 
     #[test]
     fn newcombe_hand_worked() {

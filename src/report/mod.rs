@@ -242,9 +242,9 @@ pub fn report(
     };
     pack.write()?;
     publish(tmp, &packs, &run_id)?;
-    if let Some(newer) = point_link(&packs, link_name, &run_id, &snap.version)? {
+    if let Some(newer) = point_link(&packs, link_name, &run_id, &snap.read_at)? {
         progress.warn(&format!(
-            "{link_name} still names pack {newer}, made from a newer warehouse version than this pack's {} (a run committed it while this report was working); this pack is kept, unlinked, at {}",
+            "{link_name} still names pack {newer}, made from the warehouse as it stood after this report read it (version {}; another run committed or reported while this one was working); this pack is kept, unlinked, at {}",
             snap.version,
             dest.display()
         ));
@@ -431,17 +431,18 @@ fn source_description(p: &Pipeline) -> String {
 }
 
 /// `<packs>/<name>` → `<run-id>`, swapped atomically (a new link renamed
-/// over the old), unless the pack it names now was made from a newer
-/// warehouse version than `version`, this pack's: a report that read the
-/// old version and finished after a run that committed a new one must not
-/// take `latest` back. Returns that newer pack's run id when the link is
-/// left alone. One swap at a time (a lock on the packs folder), so the
-/// check and the swap are one step.
+/// over the old), unless the pack it names now read the warehouse later
+/// than this one did (`read_at`, [`Snapshot::read_at`]): a report that read
+/// the old version and finished after a run that committed a new one must
+/// not take `latest` back. Read times, not version numbers, so that a
+/// warehouse made anew or a version restored moves the link too. Returns
+/// that newer pack's run id when the link is left alone. One swap at a time
+/// (a lock on the packs folder), so the check and the swap are one step.
 fn point_link(
     packs: &Path,
     name: &str,
     run_id: &str,
-    version: &str,
+    read_at: &str,
 ) -> ReportResult<Option<String>> {
     let link = packs.join(name);
     check_link(&link)?;
@@ -449,8 +450,9 @@ fn point_link(
     folder
         .lock()
         .map_err(StoreError::io(FileOp::PointAt(run_id.into()), &link))?;
-    if let Some((named, theirs)) = linked_version(&link) {
-        if version_number(&theirs) > version_number(version) {
+    if let Some((named, theirs)) = linked_read_at(&link) {
+        let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+        if at(&theirs).zip(at(read_at)).is_some_and(|(a, b)| a > b) {
             return Ok(Some(named));
         }
     }
@@ -469,19 +471,15 @@ fn point_link(
     Ok(None)
 }
 
-/// The pack `link` names and the warehouse version its manifest says it
-/// was made from (None where there is no link or it cannot be read).
-fn linked_version(link: &Path) -> Option<(String, String)> {
+/// The pack `link` names and when it read the warehouse, as its manifest
+/// says (None where there is no link, or a pack made before manifests said
+/// it).
+fn linked_read_at(link: &Path) -> Option<(String, String)> {
     let named = std::fs::read_link(link).ok()?;
     let text = std::fs::read_to_string(link.join("manifest.json")).ok()?;
     let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let version = manifest["warehouse_version"].as_str()?.to_string();
-    Some((named.to_string_lossy().into_owned(), version))
-}
-
-/// A warehouse version's number (`v000055` → 55; 0 where it has none).
-fn version_number(version: &str) -> u64 {
-    version.trim_start_matches('v').parse().unwrap_or(0)
+    let read_at = manifest["warehouse_read_at"].as_str()?.to_string();
+    Some((named.to_string_lossy().into_owned(), read_at))
 }
 
 /// Removes temporary pack folders left by runs that were killed (their
@@ -683,6 +681,7 @@ impl PackRun<'_> {
             "finished_at": run.finished_at,
             "disclosure": if self.internal { "internal" } else { "published" },
             "warehouse_version": self.snap.version,
+            "warehouse_read_at": self.snap.read_at,
             "demo_key": self.p.privacy.demo,
         });
         if self.internal {
@@ -709,36 +708,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn latest_is_never_taken_back_to_an_older_warehouse_version() {
+    fn latest_is_never_taken_back_to_a_warehouse_read_earlier() {
         let dir = tempfile::tempdir().unwrap();
         let packs = dir.path();
-        let pack = |id: &str, version: &str| {
+        let pack = |id: &str, read_at: &str| {
             std::fs::create_dir(packs.join(id)).unwrap();
-            let m = serde_json::json!({ "warehouse_version": version });
+            let m = serde_json::json!({ "warehouse_read_at": read_at });
             std::fs::write(packs.join(id).join("manifest.json"), m.to_string()).unwrap();
         };
         let named = || std::fs::read_link(packs.join(LATEST)).unwrap();
-        pack("run-b", "v000055");
-        assert_eq!(point_link(packs, LATEST, "run-b", "v000055").unwrap(), None);
+        let (t1, t2, t3) = (
+            "2026-11-28T02:00:00.000000001Z",
+            "2026-11-28T02:00:05.000000000Z",
+            "2026-11-28T02:00:09.500000000Z",
+        );
+        // A report read the warehouse at t1; a run committed a new version
+        // and read it at t2, and finished first.
+        pack("run-b", t2);
+        assert_eq!(point_link(packs, LATEST, "run-b", t2).unwrap(), None);
         assert_eq!(named(), Path::new("run-b"));
-        // A report of v000054 that finishes after the run of v000055.
-        pack("report-a", "v000054");
+        pack("report-a", t1);
         assert_eq!(
-            point_link(packs, LATEST, "report-a", "v000054").unwrap(),
+            point_link(packs, LATEST, "report-a", t1).unwrap(),
             Some("run-b".to_string())
         );
         assert_eq!(named(), Path::new("run-b"));
-        // The same version, or a newer one, moves it.
-        pack("report-c", "v000055");
-        assert_eq!(
-            point_link(packs, LATEST, "report-c", "v000055").unwrap(),
-            None
-        );
+        // A later read moves it, whatever its version (a warehouse made
+        // anew starts again at v000001).
+        pack("report-c", t3);
+        assert_eq!(point_link(packs, LATEST, "report-c", t3).unwrap(), None);
         assert_eq!(named(), Path::new("report-c"));
-        assert_eq!(
-            point_link(packs, LATEST, "run-d", "v1000000").unwrap(),
-            None
-        );
+        // A pack made before manifests said when is replaced.
+        std::fs::create_dir(packs.join("old")).unwrap();
+        std::fs::write(packs.join("old/manifest.json"), "{}").unwrap();
+        std::os::unix::fs::symlink("old", packs.join(".x")).unwrap();
+        std::fs::rename(packs.join(".x"), packs.join(LATEST)).unwrap();
+        assert_eq!(point_link(packs, LATEST, "run-d", t1).unwrap(), None);
         assert_eq!(named(), Path::new("run-d"));
     }
 

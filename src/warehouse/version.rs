@@ -83,6 +83,11 @@ pub struct Snapshot {
     pub files: Vec<FileEntry>,
     /// The linkage counted when the version was made (None in older versions).
     pub linkage: Option<LinkageCounts>,
+    /// When `CURRENT` was read to open this version: UTC, RFC 3339 to the
+    /// nanosecond. Of two packs, the one whose warehouse was read later
+    /// shows the newer state (whatever the version numbers, which a
+    /// warehouse made anew starts again).
+    pub read_at: String,
     /// The pipeline file, for the repair command in messages.
     pipeline: PathBuf,
     /// A shared lock on the version's `snapshot.json` while a report reads
@@ -143,6 +148,7 @@ impl Snapshot {
     /// The current version, or None when nothing has been ingested yet. Its
     /// list of files is read but not yet checked: see `verify`.
     pub fn open(warehouse: &Path, pipeline: &Path) -> StoreResult<Option<Snapshot>> {
+        let read_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let Some(version) = current_version(warehouse)? else {
             return Ok(None);
         };
@@ -170,6 +176,7 @@ impl Snapshot {
             created_at: list.created_at,
             files: list.files,
             linkage: list.linkage,
+            read_at,
             pipeline: pipeline.to_path_buf(),
             pin: None,
         }))

@@ -221,9 +221,16 @@ pub fn scores_or_empty(
     .lazy())
 }
 
-/// A statistic shown as it was computed (2 decimals), while `n` ≥ 10.
+/// Decimal places of a published PAM mean, change or interval bound: one.
+/// Scores are often whole numbers (or given to one place); a mean of whole
+/// numbers to 2 places beside an n rounded to 5 leaves few n it can be the
+/// mean of, often one for 8–12 people (disclosure review s17), and the two
+/// bounds of an interval give its centre to their places as well.
+pub const PAM_DECIMALS: i32 = 1;
+
+/// A statistic shown as it was computed ([`PAM_DECIMALS`]), while `n` ≥ 10.
 fn shown(t: Table, name: &str, from: &str, n: &str) -> Table {
-    t.statistic(name, &[from], formulas::identity, &[n], 2)
+    t.statistic(name, &[from], formulas::identity, &[n], PAM_DECIMALS)
 }
 
 /// PAM of paired starters: the summary, the level transitions and levels,
@@ -256,7 +263,13 @@ fn summary_table(paired: &LazyFrame) -> MetricsResult<Table> {
     let t = shown(t, "mean_pre", "mean_pre_x", "n_paired");
     let t = shown(t, "mean_post", "mean_post_x", "n_paired");
     Ok(shown(t, "change", "change_x", "n_paired")
-        .interval(["ci_low", "ci_high"], "change", "ci_half", &["n_paired"])
+        .interval_to(
+            ["ci_low", "ci_high"],
+            "change",
+            "ci_half",
+            &["n_paired"],
+            PAM_DECIMALS,
+        )
         .share("pct_up_one_level", "n_up_one_level", "n_paired")
         .share("pct_up_3_points", "n_up_3_points", "n_paired"))
 }
@@ -312,11 +325,12 @@ fn by_provider_table(paired: &LazyFrame, dims: &super::Dimensions) -> MetricsRes
         .counts(&["pam_n"])
         .hidden(&["pam_change_x", "pam_half"])
         .base("pam_n");
-    Ok(shown(t, "pam_change", "pam_change_x", "pam_n").interval(
+    Ok(shown(t, "pam_change", "pam_change_x", "pam_n").interval_to(
         ["pam_ci_low", "pam_ci_high"],
         "pam_change",
         "pam_half",
         &["pam_n"],
+        PAM_DECIMALS,
     ))
 }
 
@@ -346,6 +360,34 @@ mod tests {
             (&n[..1], hidden),
             (&["10".to_string()][..], vec![false, true, true])
         );
+    }
+
+    #[test]
+    fn a_published_pam_mean_of_whole_scores_does_not_give_back_its_n() {
+        // 12 paired starters with whole-number scores (published n: 10).
+        // Their mean before, 553/12 = 46.083, to 2 places (46.08) is the
+        // mean of whole numbers only for n = 12 of 8 to 12; to 1 place
+        // (46.1), for every one of them.
+        let pre = [
+            40.0, 41.0, 44.0, 45.0, 46.0, 46.0, 47.0, 47.0, 48.0, 49.0, 50.0, 50.0,
+        ];
+        let post: Vec<f64> = pre.iter().map(|x| x + 3.0).collect();
+        let paired = gains(&pre, &post, 67.0).lazy();
+        let mut t = summary_table(&paired).unwrap();
+        crate::disclosure::finalize(&mut t, true).unwrap();
+        let mean = t.f64(0, "mean_pre").unwrap();
+        assert_eq!(mean, 46.1);
+        let fits = |n: i32| {
+            let (lo, hi) = ((mean - 0.05) * n as f64, (mean + 0.05) * n as f64);
+            lo.ceil() <= hi.floor()
+        };
+        assert_eq!((8..=12).filter(|n| fits(*n)).count(), 5);
+        // The interval's bounds are to 1 place too (their centre would
+        // give the change to 2).
+        for c in ["change", "ci_low", "ci_high"] {
+            let v = t.f64(0, c).unwrap();
+            assert!(((v * 10.0).round() - v * 10.0).abs() < 1e-9, "{c} {v}");
+        }
     }
 
     fn gains(pre: &[f64], post: &[f64], cut: f64) -> DataFrame {

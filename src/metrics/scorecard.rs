@@ -257,7 +257,12 @@ fn score_row(src: &Sources, i: usize) -> ScoreRow {
         prov.f64(i, "ci_high").map(|x| x * 100.0),
         1,
     );
-    let pam_change = with_interval(pm("pam_change"), pm("pam_ci_low"), pm("pam_ci_high"), 2);
+    let pam_change = with_interval(
+        pm("pam_change"),
+        pm("pam_ci_low"),
+        pm("pam_ci_high"),
+        super::pam::PAM_DECIMALS as usize,
+    );
     let hospital = with_interval(
         pf("emergency_did"),
         pf("emergency_did_low"),

@@ -249,9 +249,20 @@ impl Table {
     }
     /// An interval `low`, `high` = `of` ∓ `half`: statistics like `of`, shown
     /// only while every count in `n` is at least 10.
-    pub fn interval(self, [low, high]: [&str; 2], of: &str, half: &str, n: &[&str]) -> Self {
-        self.statistic(low, &[of, half], formulas::minus, n, 2)
-            .statistic(high, &[of, half], formulas::plus, n, 2)
+    pub fn interval(self, bounds: [&str; 2], of: &str, half: &str, n: &[&str]) -> Self {
+        self.interval_to(bounds, of, half, n, 2)
+    }
+    /// [`Table::interval`] shown to `decimals` places.
+    pub fn interval_to(
+        self,
+        [low, high]: [&str; 2],
+        of: &str,
+        half: &str,
+        n: &[&str],
+        decimals: i32,
+    ) -> Self {
+        self.statistic(low, &[of, half], formulas::minus, n, decimals)
+            .statistic(high, &[of, half], formulas::plus, n, decimals)
     }
     /// Money per unit: money ÷ the (controlled) count of units.
     pub fn money_per(self, name: &str, money: &str, units: &str) -> Self {

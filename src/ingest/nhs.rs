@@ -52,33 +52,49 @@ fn is_separator(c: char) -> bool {
     !c.is_alphanumeric() || is_invisible(c)
 }
 
-/// Characters that show as nothing: Unicode's default-ignorable code points
-/// (zero-width spaces and joiners, the soft hyphen, direction marks,
-/// variation selectors, and the Hangul fillers, letters that show as a
-/// blank). A separator that does not count toward [`MAX_GAP`] and does not
-/// part two groups of digits: "943" + six zero-width spaces + "4765919"
-/// shows as 9434765919, and is read as it shows.
+/// Characters that show as nothing, or only as a mark on the character
+/// before: Unicode's default-ignorable code points (zero-width spaces and
+/// joiners, the soft hyphen, direction marks, variation selectors, and the
+/// Hangul fillers, letters that show as a blank), the other format
+/// characters, and combining marks (an accent on a digit, which Unicode
+/// counts as part of a word). A separator that does not count toward
+/// [`MAX_GAP`] and does not part two groups of digits: "943" + six
+/// zero-width spaces + "4765919" shows as 9434765919, and is read as it
+/// shows.
 fn is_invisible(c: char) -> bool {
-    matches!(
-        c as u32,
-        0x00AD
-            | 0x034F
-            | 0x061C
-            | 0x115F..=0x1160
-            | 0x17B4..=0x17B5
-            | 0x180B..=0x180F
-            | 0x200B..=0x200F
-            | 0x202A..=0x202E
-            | 0x2060..=0x206F
-            | 0x3164
-            | 0xFE00..=0xFE0F
-            | 0xFEFF
-            | 0xFFA0
-            | 0xFFF0..=0xFFF8
-            | 0x1BCA0..=0x1BCA3
-            | 0x1D173..=0x1D17A
-            | 0xE0000..=0xE0FFF
-    )
+    unicode_normalization::char::is_combining_mark(c)
+        || matches!(
+            c as u32,
+            0x0600..=0x0605
+                | 0x06DD
+                | 0x070F
+                | 0x0890..=0x0891
+                | 0x08E2
+                | 0x110BD
+                | 0x110CD
+                | 0x13430..=0x1343F
+                | 0xFFF9..=0xFFFB
+        )
+        || matches!(
+            c as u32,
+            0x00AD
+                | 0x034F
+                | 0x061C
+                | 0x115F..=0x1160
+                | 0x17B4..=0x17B5
+                | 0x180B..=0x180F
+                | 0x200B..=0x200F
+                | 0x202A..=0x202E
+                | 0x2060..=0x206F
+                | 0x3164
+                | 0xFE00..=0xFE0F
+                | 0xFEFF
+                | 0xFFA0
+                | 0xFFF0..=0xFFF8
+                | 0x1BCA0..=0x1BCA3
+                | 0x1D173..=0x1D17A
+                | 0xE0000..=0xE0FFF
+        )
 }
 
 /// At most this many separator characters between two digits of one number
@@ -891,6 +907,12 @@ mod tests {
             "943\u{1160}476\u{FFA0}5919",
             "943\u{115F}4765919",
             "943\u{00AD}476\u{2060}5919\u{FEFF}",
+            // A combining mark on a digit (Arabic fatha, an acute, a
+            // keycap), other format characters.
+            "943\u{064E}4765919",
+            "943\u{0301}\u{0301}\u{0301}\u{0301}\u{0301}\u{0301}476\u{20E3}5919",
+            "943\u{13430}\u{13430}\u{13430}\u{13430}\u{13430}\u{13430}4765919",
+            "943\u{FFF9}\u{FFF9}\u{FFF9}\u{FFF9}\u{FFF9}\u{FFF9}4765919",
             "Cohort 943 \u{200D}\u{200D}\u{200D}\u{200D}\u{200D}\u{200D}\u{200D} 476 5919",
         ] {
             assert!(contains_nhs_number(form), "{form:?}");

@@ -114,8 +114,10 @@ pub fn linkage_warning(l: &Linkage, min: f64, exact: bool) -> Option<String> {
             .zip(publish_count(l.people as i64))
             .filter(|(_, people)| *people > 0)
             .map(|(found, people)| found as f64 / people as f64);
-        match shown {
-            Some(s) => format!("about {:.0}% of people", (s * 20.0).round() * 5.0),
+        match shown.map(|s| (s * 20.0).round() * 5.0) {
+            // Rounded up to the limit or past it, it would read as enough.
+            Some(pct) if pct >= 100.0 * min => format!("under {:.0}% of people", 100.0 * min),
+            Some(pct) => format!("about {pct:.0}% of people"),
             None => "a few people".into(),
         }
     };
@@ -191,6 +193,14 @@ mod tests {
         assert!(linkage_warning(&l, 0.8, true)
             .unwrap()
             .contains("48 of 97 people (49.5%)"));
+        // 95 of 96 found, where all are expected: not "about 100%".
+        let l = Linkage {
+            people: 96,
+            linked: 95,
+        };
+        assert!(linkage_warning(&l, 1.0, false)
+            .unwrap()
+            .contains("(found: under 100% of people; the pipeline expects at least 100%"));
     }
 
     #[test]

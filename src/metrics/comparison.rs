@@ -226,9 +226,11 @@ fn prior_use_from_baseline(
                 .and_then(|(b, e)| share(b, e)),
             false => share(base, eligible),
         };
-        let how_many = match shown {
-            Some(s) => format!("only {:.0}%", s * 100.0),
-            None => "fewer than 80%".into(),
+        // Shown as 80% or more from the controlled counts, it would read as
+        // enough: said as under the limit.
+        let how_many = match shown.map(|s| (s * 100.0).round()) {
+            Some(pct) if pct < 80.0 => format!("only {pct:.0}%"),
+            _ => "fewer than 80%".into(),
         };
         notes.push(format!(
             "The hospital extract reaches back a full baseline year (two years before the index date) for {how_many} of people: matching uses hospital use in the year before the index date instead, which can make the groups regress to different means afterwards."

@@ -61,16 +61,30 @@ fn running_path(warehouse: &Path, pid: u32) -> PathBuf {
     warehouse.join(format!("{RUNNING_PREFIX}{pid}.json"))
 }
 
+/// The open record of this process's command, locked while it runs: the
+/// kernel drops the lock when the process ends however it ends, so a record
+/// nobody holds is one a process left when it was killed (a process id may
+/// be reused; a lock is not).
+static HELD: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+/// True while the process that wrote the record at `path` is running.
+fn held(path: &Path) -> bool {
+    match std::fs::File::open(path) {
+        Ok(f) => matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
 /// Records that this process's command has started (`record`, its result
-/// set to `running`), in a warehouse smpeval made; the records that
-/// processes now gone left are removed (a new run starts: `last-run.json`
-/// will say how it ends).
+/// set to `running`), in a warehouse smpeval made, and holds a lock on the
+/// record until the process ends; the records that processes now gone left
+/// are removed (a new run starts: `last-run.json` will say how it ends).
 pub fn mark_started(warehouse: &Path, record: &LastRun) -> crate::error::StoreResult<()> {
     if !crate::files::is_ours(warehouse, crate::files::DirKind::Warehouse) {
         return Ok(());
     }
-    for (pid, path) in running_records(warehouse) {
-        if !warehouse::pid_running(pid) {
+    for (_, path) in running_records(warehouse) {
+        if !held(&path) {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -78,12 +92,25 @@ pub fn mark_started(warehouse: &Path, record: &LastRun) -> crate::error::StoreRe
     v["result"] = "running".into();
     let text = serde_json::to_string_pretty(&v).expect("a run record serialises");
     let path = running_path(warehouse, std::process::id());
-    crate::files::write_atomic(&path, text.as_bytes(), "running")
+    crate::files::write_atomic(&path, text.as_bytes(), "running")?;
+    let f = std::fs::File::open(&path)
+        .and_then(|f| f.lock().map(|()| f))
+        .map_err(crate::error::StoreError::io(
+            crate::error::FileOp::Write,
+            &path,
+        ))?;
+    if let Ok(mut kept) = HELD.lock() {
+        *kept = Some(f);
+    }
+    Ok(())
 }
 
 /// Removes this process's record of a command started ([`mark_started`]).
 pub fn mark_finished(warehouse: &Path) {
     let _ = std::fs::remove_file(running_path(warehouse, std::process::id()));
+    if let Ok(mut kept) = HELD.lock() {
+        *kept = None;
+    }
 }
 
 /// The `running-<pid>.json` records in the warehouse, by pid.
@@ -103,7 +130,8 @@ fn running_records(warehouse: &Path) -> Vec<(u32, PathBuf)> {
 }
 
 /// A command started and not finished: its record, its process, and
-/// whether that process is still running (false: it was killed part way).
+/// whether that process is still running (false: it was killed part way;
+/// from the lock on its record, not the process id, which may be reused).
 #[derive(Debug, Serialize)]
 pub struct Unfinished {
     pub pid: u32,
@@ -115,10 +143,10 @@ fn unfinished(warehouse: &Path) -> Vec<Unfinished> {
     running_records(warehouse)
         .into_iter()
         .filter_map(|(pid, path)| {
-            let record = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+            let record = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
             Some(Unfinished {
                 pid,
-                running: warehouse::pid_running(pid),
+                running: held(&path),
                 record,
             })
         })
@@ -234,6 +262,39 @@ pub fn status(p: &Pipeline) -> Result<Status, crate::ingest::IngestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_started_command_is_running_while_its_record_is_held_not_while_its_pid_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = dir.path().join("wh");
+        crate::files::claim_dir(&wh, crate::files::DirKind::Warehouse).unwrap();
+        let record = |id: &str| LastRun {
+            run_id: id.into(),
+            command: "run".into(),
+            result: "ok".into(),
+            exit_code: 0,
+            started_at: "2026-11-28T02:00:00.000Z".into(),
+            finished_at: String::new(),
+            message: None,
+            warehouse_version: None,
+            pack: None,
+        };
+        // A record left by a killed process whose id is now another live
+        // process's (1, init's): not running.
+        let text = serde_json::to_string(&record("killed")).unwrap();
+        std::fs::write(running_path(&wh, 1), &text).unwrap();
+        let u = unfinished(&wh);
+        assert_eq!((u.len(), u[0].pid, u[0].running), (1, 1, false));
+        // This process's own: running while it holds it; the dead one is
+        // cleared when a command starts.
+        mark_started(&wh, &record("now")).unwrap();
+        let u = unfinished(&wh);
+        assert_eq!(u.len(), 1);
+        assert!(u[0].running && u[0].record["run_id"] == "now", "{u:?}");
+        assert_eq!(u[0].record["result"], "running");
+        mark_finished(&wh);
+        assert!(unfinished(&wh).is_empty());
+    }
 
     #[test]
     fn a_warehouse_before_its_first_ingest_has_no_version_and_no_problem() {

@@ -153,6 +153,9 @@ pub fn profile_table(df: DataFrame, dims: &Dimensions) -> crate::error::MetricsR
     ))
 }
 
+/// Places of the scorecard's PAM change, as the PAM tables show it.
+const PAM_DP: usize = super::pam::PAM_DECIMALS as usize;
+
 /// "estimate (low to high)" or why there is none.
 fn with_interval(est: Option<f64>, lo: Option<f64>, hi: Option<f64>, dp: usize) -> String {
     match (est, lo, hi) {
@@ -212,6 +215,8 @@ fn score_row(src: &Sources, i: usize) -> ScoreRow {
     let pm = |col: &str| k.and_then(|k| pam.and_then(|t| t.f64(k, col)));
     let ratio =
         |a: Option<f64>, b: Option<f64>| a.zip(b).and_then(|(a, b)| (b > 0.0).then(|| a / b));
+    // No PAM row: no one paired (0); a suppressed row: unknown.
+    let pam_n = if k.is_some() { pm("pam_n") } else { Some(0.0) };
     // Per course and PAM capture count every starter, on a course in
     // progress too (the completion columns leave those out).
     let values = vec![
@@ -221,14 +226,7 @@ fn score_row(src: &Sources, i: usize) -> ScoreRow {
         prov.f64(i, "rate"),
         prov.f64(i, "starters_per_course"),
         prov.f64(i, "completers_per_course"),
-        // No PAM row: no one paired (0); a suppressed row: unknown.
-        ratio(
-            match k {
-                Some(_) => pm("pam_n"),
-                None => Some(0.0),
-            },
-            pf("starters"),
-        ),
+        ratio(pam_n, pf("starters")),
         pf("deprived_share"),
         pf("non_english_course_share"),
         pf("imd_completeness"),
@@ -251,24 +249,23 @@ fn score_row(src: &Sources, i: usize) -> ScoreRow {
             hidden.push(c);
         }
     }
-    let completion = with_interval(
-        prov.f64(i, "rate").map(|x| x * 100.0),
-        prov.f64(i, "ci_low").map(|x| x * 100.0),
-        prov.f64(i, "ci_high").map(|x| x * 100.0),
-        1,
-    );
-    let pam_change = with_interval(
-        pm("pam_change"),
-        pm("pam_ci_low"),
-        pm("pam_ci_high"),
-        super::pam::PAM_DECIMALS as usize,
-    );
-    let hospital = with_interval(
-        pf("emergency_did"),
-        pf("emergency_did_low"),
-        pf("emergency_did_high"),
-        2,
-    );
+    let pct = |c: &str| prov.f64(i, c).map(|x| x * 100.0);
+    let texts = [
+        ([pct("rate"), pct("ci_low"), pct("ci_high")], 1),
+        (
+            [pm("pam_change"), pm("pam_ci_low"), pm("pam_ci_high")],
+            PAM_DP,
+        ),
+        (
+            [
+                pf("emergency_did"),
+                pf("emergency_did_low"),
+                pf("emergency_did_high"),
+            ],
+            2,
+        ),
+    ]
+    .map(|([e, l, h], dp)| with_interval(e, l, h, dp));
     // No rows of its own (a declared provider with no one) reads as [c], like its counts.
     if r.is_none_or(|r| rejects.is_some_and(|t| t.is_suppressed(r, "rejected"))) {
         hidden.push("reject_rate");
@@ -277,7 +274,7 @@ fn score_row(src: &Sources, i: usize) -> ScoreRow {
         id,
         values,
         hidden,
-        texts: [completion, pam_change, hospital],
+        texts,
     }
 }
 

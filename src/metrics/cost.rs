@@ -168,8 +168,21 @@ fn lines_table(
     .money(&["amount", "amount_at_price_base", "cost_in_period"]);
     for k in suppressed {
         lines.suppressed.insert((k, "cost_in_period".into()));
+        notes.push(suppressed_line_note(&p.cost_lines[k]));
     }
     Ok((lines, total, provider_lines))
+}
+
+/// Why a cost line is `[c]`, and what it hides with it.
+fn suppressed_line_note(line: &CostLine) -> String {
+    let whose = match &line.provider {
+        Some(id) => format!("provider {id}'s own"),
+        None => "the programme's".into(),
+    };
+    format!(
+        "The cost line \"{}\" is priced at {whose} units, which are too few to publish: it is not shown, and nor is the total cost, or any figure made from it (cost per starter and per completer, the value for money).",
+        line.item
+    )
 }
 
 /// A note for each cost line naming a provider with no referrals in the period.
@@ -557,6 +570,8 @@ mod tests {
             cost_in_period(&handbooks, overall, &rows(None)[..1], 1.0),
             Some(0.0)
         );
+        assert!(suppressed_line_note(&handbooks)
+            .starts_with("The cost line \"x\" is priced at provider SML's own units, which are too few to publish"));
         // A yearly line does not depend on any count.
         let yearly = CostLine {
             provider: Some("SML".into()),

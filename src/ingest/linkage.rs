@@ -183,23 +183,13 @@ mod tests {
         assert!(linkage_warning(&l, 0.8, false)
             .unwrap()
             .contains("(found: a few people;"));
-        let l = Linkage {
-            people: 97,
-            linked: 48,
+        let said = |people, linked, min, exact| {
+            linkage_warning(&Linkage { people, linked }, min, exact).unwrap()
         };
-        assert!(linkage_warning(&l, 0.8, false)
-            .unwrap()
-            .contains("about 55% of people"));
-        assert!(linkage_warning(&l, 0.8, true)
-            .unwrap()
-            .contains("48 of 97 people (49.5%)"));
+        assert!(said(97, 48, 0.8, false).contains("about 55% of people"));
+        assert!(said(97, 48, 0.8, true).contains("48 of 97 people (49.5%)"));
         // 95 of 96 found, where all are expected: not "about 100%".
-        let l = Linkage {
-            people: 96,
-            linked: 95,
-        };
-        assert!(linkage_warning(&l, 1.0, false)
-            .unwrap()
+        assert!(said(96, 95, 1.0, false)
             .contains("(found: under 100% of people; the pipeline expects at least 100%"));
     }
 

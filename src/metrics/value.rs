@@ -229,13 +229,17 @@ mod tests {
 
     #[test]
     fn a_published_value_interval_is_to_two_significant_figures() {
-        assert_eq!(published_half(606.14), 610.0);
-        assert_eq!(published_half(605.67), 610.0);
-        assert_eq!(published_half(602.42), 600.0);
-        assert_eq!(published_half(1234.5), 1200.0);
-        assert_eq!(published_half(99.5), 100.0);
-        assert_eq!(published_half(7.26), 7.3);
-        assert_eq!(published_half(0.0), 0.0);
+        for (half, shown) in [
+            (606.14, 610.0),
+            (605.67, 610.0),
+            (602.42, 600.0),
+            (1234.5, 1200.0),
+            (99.5, 100.0),
+            (7.26, 7.3),
+            (0.0, 0.0),
+        ] {
+            assert_eq!(published_half(half), shown, "{half}");
+        }
         // One A&E attendance more for one comparison person moved the
         // penny-rounded half-width from 606.14 to 605.67: now nothing moves.
         assert_eq!(published_half(606.14), published_half(605.67));

@@ -6,7 +6,7 @@ use crate::ingest::nhs;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use toml::Spanned;
 
 use super::*;
@@ -384,17 +384,26 @@ fn settings(cx: &Cx, rs: &RawSettings) -> Result<Settings, PipelineError> {
         |v: &Option<Spanned<String>>, key: &str| -> Result<Option<NaiveDate>, PipelineError> {
             match v {
                 None => Ok(None),
-                Some(s) => NaiveDate::parse_from_str(s.get_ref(), "%Y-%m-%d")
-                    .map(Some)
-                    .map_err(|_| {
-                        err(
-                            at(s.span()),
-                            format!(
-                                "settings.{key}: \"{}\" is not a date (expected yyyy-mm-dd)",
-                                s.get_ref()
-                            ),
-                        )
-                    }),
+                Some(s) => match NaiveDate::parse_from_str(s.get_ref(), "%Y-%m-%d") {
+                    // The years a date in the data can have (no date in
+                    // 1900 or earlier is one): a period from year 1 would
+                    // make a pack of 24,000 months.
+                    Ok(d) if (1901..=2100).contains(&d.year()) => Ok(Some(d)),
+                    Ok(_) => Err(err(
+                        at(s.span()),
+                        format!(
+                            "settings.{key}: {} is not a date of the years 1901 to 2100",
+                            s.get_ref()
+                        ),
+                    )),
+                    Err(_) => Err(err(
+                        at(s.span()),
+                        format!(
+                            "settings.{key}: \"{}\" is not a date (expected yyyy-mm-dd)",
+                            s.get_ref()
+                        ),
+                    )),
+                },
             }
         };
     let settings = Settings {

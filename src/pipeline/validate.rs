@@ -402,6 +402,22 @@ mod tests {
         );
         let m = refusal("completion_threshold = 7", "", "");
         assert!(m.ends_with("must be 1 to 6 sessions"), "{m}");
+        // A date no data can have (year 1 made a pack of 24,000 months).
+        for (setting, key) in [
+            ("evaluation_start = \"0001-01-01\"", "evaluation_start"),
+            ("evaluation_end = \"9999-12-31\"", "evaluation_end"),
+            ("data_as_at = \"1900-12-31\"", "data_as_at"),
+        ] {
+            let m = refusal(setting, "", "");
+            assert!(
+                m.starts_with("/p/t.toml line 5: settings.") && m.contains(key),
+                "{m}"
+            );
+            assert!(
+                m.ends_with("is not a date of the years 1901 to 2100"),
+                "{m}"
+            );
+        }
     }
 
     #[test]

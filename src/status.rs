@@ -91,14 +91,19 @@ pub fn mark_started(warehouse: &Path, record: &LastRun) -> crate::error::StoreRe
     let mut v = serde_json::to_value(record).expect("a run record serialises");
     v["result"] = "running".into();
     let text = serde_json::to_string_pretty(&v).expect("a run record serialises");
+    // Locked before it is renamed into place (the lock goes with the file),
+    // so a command starting at the same moment never sees it unheld.
     let path = running_path(warehouse, std::process::id());
-    crate::files::write_atomic(&path, text.as_bytes(), "running")?;
-    let f = std::fs::File::open(&path)
-        .and_then(|f| f.lock().map(|()| f))
+    let mut tmp = crate::files::temp_file_in(warehouse)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .and_then(|()| tmp.as_file().lock())
         .map_err(crate::error::StoreError::io(
             crate::error::FileOp::Write,
             &path,
         ))?;
+    let f = tmp.persist(&path).map_err(|e| {
+        crate::error::StoreError::io(crate::error::FileOp::MoveIntoPlace, &path)(e.error)
+    })?;
     if let Ok(mut kept) = HELD.lock() {
         *kept = Some(f);
     }

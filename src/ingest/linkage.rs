@@ -116,7 +116,7 @@ pub fn linkage_warning(l: &Linkage, min: f64, exact: bool) -> Option<String> {
             .map(|(found, people)| found as f64 / people as f64);
         match shown.map(|s| (s * 20.0).round() * 5.0) {
             // Rounded up to the limit or past it, it would read as enough.
-            Some(pct) if pct >= 100.0 * min => format!("under {:.0}% of people", 100.0 * min),
+            Some(pct) if pct >= 100.0 * min => format!("under {} of people", percent(min)),
             Some(pct) => format!("about {pct:.0}% of people"),
             None => "a few people".into(),
         }
@@ -127,9 +127,19 @@ pub fn linkage_warning(l: &Linkage, min: f64, exact: bool) -> Option<String> {
         "Few people in the provider returns are found in the hospital data; check the sources' id_kind, the key and the hospital extract's coverage"
     };
     Some(format!(
-        "{why} (found: {found}; the pipeline expects at least {:.0}%, settings.min_linkage).",
-        100.0 * min
+        "{why} (found: {found}; the pipeline expects at least {}, settings.min_linkage).",
+        percent(min)
     ))
+}
+
+/// A share as a percentage, to a tenth where it is not whole (0.524 →
+/// 52.4%, 0.5 → 50%), so the limit is never shown rounded onto the share.
+fn percent(share: f64) -> String {
+    let pct = 100.0 * share;
+    match (pct - pct.round()).abs() < 1e-9 {
+        true => format!("{pct:.0}%"),
+        false => format!("{pct:.1}%"),
+    }
 }
 
 /// Referrals whose activity date (course start for a starter, else the
@@ -191,6 +201,9 @@ mod tests {
         // 95 of 96 found, where all are expected: not "about 100%".
         assert!(said(96, 95, 1.0, false)
             .contains("(found: under 100% of people; the pipeline expects at least 100%"));
+        // A limit that is not a whole percent is not rounded onto the share.
+        assert!(said(1000, 523, 0.524, false)
+            .contains("(found: under 52.4% of people; the pipeline expects at least 52.4%"));
     }
 
     #[test]

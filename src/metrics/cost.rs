@@ -180,7 +180,7 @@ fn suppressed_line_note(line: &CostLine) -> String {
         None => "the programme's".into(),
     };
     format!(
-        "The cost line \"{}\" is priced at {whose} units, which are too few to publish: it is not shown, and nor is the total cost, or any figure made from it (cost per starter and per completer, the value for money).",
+        "The cost line \"{}\" is priced at {whose} counts, some of which are too few to publish (shown as [c]): it is not shown, and nor is the total cost, or any figure made from it (cost per starter and per completer, the value for money).",
         line.item
     )
 }
@@ -571,7 +571,7 @@ mod tests {
             Some(0.0)
         );
         assert!(suppressed_line_note(&handbooks)
-            .starts_with("The cost line \"x\" is priced at provider SML's own units, which are too few to publish"));
+            .starts_with("The cost line \"x\" is priced at provider SML's own counts, some of which are too few to publish"));
         // A yearly line does not depend on any count.
         let yearly = CostLine {
             provider: Some("SML".into()),

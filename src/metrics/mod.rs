@@ -579,6 +579,7 @@ fn stage_two(
     add_finalized(all, providers, published)?;
     let mut cards = scorecard::scorecard(p, all)?;
     cards.extend(years::table(p, all, period)?);
+    notes.extend(years::cost_note(p));
     cards.extend(years::did_changes(all)?);
     cards.extend(contract::tables(p, all, period_years, data_as_at)?);
     if let Some(path) = &p.target_population {

@@ -117,6 +117,23 @@ pub fn table(
     Ok(vec![t])
 }
 
+/// The first cost line priced at one provider's own units, if any.
+fn one_providers_unit_line(p: &Pipeline) -> Option<&crate::pipeline::CostLine> {
+    p.cost_lines
+        .iter()
+        .find(|l| l.provider.is_some() && is_unit_based(l.basis))
+}
+
+/// Why year on year shows no cost, where it shows none for every year.
+pub fn cost_note(p: &Pipeline) -> Option<String> {
+    let line = one_providers_unit_line(p)?;
+    Some(format!(
+        "Year on year shows no cost: the cost line \"{}\" is priced at provider {}'s own units, which no table gives by year.",
+        line.item,
+        line.provider.as_deref().unwrap_or_default()
+    ))
+}
+
 /// A financial year's cost and completers: time-based lines for the part of
 /// the year in the period, unit-based lines for the year's own units. A
 /// unit-based line of one provider is priced at that provider's units,
@@ -141,9 +158,7 @@ fn year_cost(
         }
     });
     let act_completers = j.and_then(|j| act.f64(j, "completers"));
-    let one_providers =
-        |l: &crate::pipeline::CostLine| l.provider.is_some() && is_unit_based(l.basis);
-    if p.cost_lines.iter().any(one_providers) {
+    if one_providers_unit_line(p).is_some() {
         return (None, act_completers);
     }
     let cost: Option<f64> = p
@@ -265,8 +280,12 @@ mod tests {
         );
         // £10 a starter of provider A only: A's starters that year are not
         // published, so the cost is not known (it was 40 × £10 more).
+        assert_eq!(cost_note(&p), None);
         p.cost_lines.push(line(Some("A"), CostBasis::PerStarter));
         assert_eq!(year_cost(&p, &act, "2023/24", period), (None, Some(30.0)));
+        assert!(cost_note(&p)
+            .unwrap()
+            .contains("\"x\" is priced at provider A's own units, which no table gives by year"));
     }
 
     #[test]

@@ -97,9 +97,22 @@ pub fn display(t: &Table, row: usize, column: &str) -> String {
                 }
                 Kind::Count | Kind::Integer => thousands(x, 0),
                 Kind::Year => format!("{x:.0}"),
-                _ => thousands(x, if x.abs() >= 100.0 { 1 } else { 2 }),
+                _ => thousands(x, decimal_places(t, column, x)),
             },
         },
+    }
+}
+
+/// Places a decimal is shown to: 2 (1 from 100 up), or fewer where the
+/// column is a statistic declared to fewer (a PAM mean to 1 place is 52.9,
+/// not 52.90).
+fn decimal_places(t: &Table, column: &str, x: f64) -> usize {
+    let usual = if x.abs() >= 100.0 { 1 } else { 2 };
+    match t.kind(column) {
+        Some(crate::metrics::table::Kind::Derived(d)) => {
+            d.decimals.map_or(usual, |dp| usual.min(dp.max(0) as usize))
+        }
+        _ => usual,
     }
 }
 
@@ -114,6 +127,32 @@ pub fn headline(t: Option<&Table>, column: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_statistic_is_shown_to_the_places_it_is_published_to() {
+        let df = polars::prelude::df!("n" => [12i64], "m_x" => [52.9], "d_x" => [1.25]).unwrap();
+        let t = Table::new("t", "T", df)
+            .counts(&["n"])
+            .hidden(&["m_x", "d_x"])
+            .statistic(
+                "m",
+                &["m_x"],
+                crate::metrics::table::formulas::identity,
+                &["n"],
+                1,
+            )
+            .statistic(
+                "d",
+                &["d_x"],
+                crate::metrics::table::formulas::identity,
+                &["n"],
+                2,
+            );
+        assert_eq!(display(&t, 0, "m_x"), "52.90");
+        assert_eq!(decimal_places(&t, "m", 52.9), 1);
+        assert_eq!(decimal_places(&t, "d", 1.25), 2);
+        assert_eq!(decimal_places(&t, "m_x", 1.25), 2);
+    }
 
     #[test]
     fn a_headline_is_a_dash_when_there_is_no_figure() {

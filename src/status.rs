@@ -43,6 +43,23 @@ pub struct LastRun {
     pub pack: Option<String>,
 }
 
+impl LastRun {
+    /// The record of a command starting `at`: `ok` until it ends otherwise.
+    pub fn started(run_id: &str, command: &str, at: chrono::DateTime<chrono::Utc>) -> LastRun {
+        LastRun {
+            run_id: run_id.into(),
+            command: command.into(),
+            result: "ok".into(),
+            exit_code: 0,
+            started_at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            finished_at: String::new(),
+            message: None,
+            warehouse_version: None,
+            pack: None,
+        }
+    }
+}
+
 pub const LAST_RUN: &str = "last-run.json";
 
 /// Writes the record atomically (a run that reads it sees the last whole one).
@@ -269,21 +286,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_warehouse_before_its_first_ingest_has_no_version_and_no_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = crate::pipeline::tests::minimal("");
+        p.warehouse = dir.path().join("warehouse");
+        p.reports = dir.path().join("reports");
+        let s = status(&p).unwrap();
+        assert_eq!(s.warehouse.version, None);
+        assert!(!s.warehouse.verified);
+        assert_eq!(s.warehouse.problem, None);
+        assert!(s.lock.is_none() && s.latest_pack.is_none());
+    }
+
+    #[test]
     fn a_started_command_is_running_while_its_record_is_held_not_while_its_pid_lives() {
         let dir = tempfile::tempdir().unwrap();
         let wh = dir.path().join("wh");
         crate::files::claim_dir(&wh, crate::files::DirKind::Warehouse).unwrap();
-        let record = |id: &str| LastRun {
-            run_id: id.into(),
-            command: "run".into(),
-            result: "ok".into(),
-            exit_code: 0,
-            started_at: "2026-11-28T02:00:00.000Z".into(),
-            finished_at: String::new(),
-            message: None,
-            warehouse_version: None,
-            pack: None,
-        };
+        let record = |id: &str| LastRun::started(id, "run", chrono::Utc::now());
         // A record left by a killed process whose id is now another live
         // process's (1, init's): not running.
         let text = serde_json::to_string(&record("killed")).unwrap();
@@ -299,18 +319,5 @@ mod tests {
         assert_eq!(u[0].record["result"], "running");
         mark_finished(&wh);
         assert!(unfinished(&wh).is_empty());
-    }
-
-    #[test]
-    fn a_warehouse_before_its_first_ingest_has_no_version_and_no_problem() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut p = crate::pipeline::tests::minimal("");
-        p.warehouse = dir.path().join("warehouse");
-        p.reports = dir.path().join("reports");
-        let s = status(&p).unwrap();
-        assert_eq!(s.warehouse.version, None);
-        assert!(!s.warehouse.verified);
-        assert_eq!(s.warehouse.problem, None);
-        assert!(s.lock.is_none() && s.latest_pack.is_none());
     }
 }

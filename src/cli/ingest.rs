@@ -29,27 +29,11 @@ pub fn run(args: Args, log: &Log) -> Result<()> {
     let run_id = crate::report::new_run_id(started);
     log.set_run_id(&run_id);
     let p = pipeline::load(&args.pipeline)?;
-    let mode = if args.repair {
-        Mode::Repair
-    } else {
-        Mode::Ingest
+    let (mode, command) = match args.repair {
+        true => (Mode::Repair, "ingest --repair"),
+        false => (Mode::Ingest, "ingest"),
     };
-    let mut record = LastRun {
-        run_id,
-        command: if args.repair {
-            "ingest --repair"
-        } else {
-            "ingest"
-        }
-        .into(),
-        result: "ok".into(),
-        exit_code: 0,
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        finished_at: String::new(),
-        message: None,
-        warehouse_version: None,
-        pack: None,
-    };
+    let mut record = LastRun::started(&run_id, command, started);
     super::mark_started(&p.warehouse, &record, log);
     let summary = super::guarded(|| Ok(ingest::run(&p, mode, log)));
     log.finish();

@@ -44,17 +44,8 @@ pub fn run(args: Args, ingest_first: bool, log: &Log) -> Result<()> {
     // Every log line names the run, a refused pipeline's error included.
     log.set_run_id(&run_id);
     let p = pipeline::load(&args.pipeline)?;
-    let mut record = LastRun {
-        run_id: run_id.clone(),
-        command: if ingest_first { "run" } else { "report" }.into(),
-        result: "ok".into(),
-        exit_code: 0,
-        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        finished_at: String::new(),
-        message: None,
-        warehouse_version: None,
-        pack: None,
-    };
+    let command = if ingest_first { "run" } else { "report" };
+    let mut record = LastRun::started(&run_id, command, started);
     super::mark_started(&p.warehouse, &record, log);
     let outcome =
         super::guarded(|| work(&p, args.internal, &run_id, ingest_first, log, &mut record));

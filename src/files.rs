@@ -233,10 +233,10 @@ pub fn temp_dir_in(dir: &Path) -> StoreResult<tempfile::TempDir> {
         .map_err(StoreError::io(FileOp::CreateTempFolderIn, dir))
 }
 
-/// Renames a finished temporary file over `path`.
-pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> StoreResult<()> {
+/// Renames a finished temporary file over `path`; the file, still open
+/// (and holding any lock taken on it), now at `path`.
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> StoreResult<File> {
     tmp.persist(path)
-        .map(|_| ())
         .map_err(|e| StoreError::io(FileOp::MoveIntoPlace, path)(e.error))
 }
 

@@ -118,9 +118,7 @@ pub fn mark_started(warehouse: &Path, record: &LastRun) -> crate::error::StoreRe
             crate::error::FileOp::Write,
             &path,
         ))?;
-    let f = tmp.persist(&path).map_err(|e| {
-        crate::error::StoreError::io(crate::error::FileOp::MoveIntoPlace, &path)(e.error)
-    })?;
+    let f = crate::files::persist(tmp, &path)?;
     if let Ok(mut kept) = HELD.lock() {
         *kept = Some(f);
     }

@@ -42,6 +42,13 @@ pub const MIN_N_FOR_MEANS: f64 = 10.0;
 /// Shown in place of a suppressed figure.
 pub const SUPPRESSED: &str = "[c]";
 
+/// `part` ÷ `whole` as a published pack may state it: of the controlled
+/// counts; None where either is suppressed or the whole is 0.
+pub fn published_share(part: i64, whole: i64) -> Option<f64> {
+    let (part, whole) = publish_count(part).zip(publish_count(whole))?;
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
 /// A published count: None when suppressed.
 pub fn publish_count(x: i64) -> Option<i64> {
     match x {
@@ -286,6 +293,15 @@ fn derive(t: &mut Table, c: &str, d: &Derived, published: bool) -> PolarsResult<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_published_share_is_of_the_controlled_counts() {
+        // 61 of 88 is 60 of 90; a part of 1-7 or a whole of none gives none.
+        assert_eq!(published_share(61, 88), Some(60.0 / 90.0));
+        assert_eq!(published_share(0, 20), Some(0.0));
+        assert_eq!(published_share(3, 40), None);
+        assert_eq!(published_share(0, 0), None);
+    }
 
     #[test]
     fn counts_in_sentences_are_controlled_when_published() {

@@ -109,11 +109,7 @@ pub fn linkage_warning(l: &Linkage, min: f64, exact: bool) -> Option<String> {
             100.0 * share
         )
     } else {
-        use crate::disclosure::publish_count;
-        let shown = publish_count(l.linked as i64)
-            .zip(publish_count(l.people as i64))
-            .filter(|(_, people)| *people > 0)
-            .map(|(found, people)| found as f64 / people as f64);
+        let shown = crate::disclosure::published_share(l.linked as i64, l.people as i64);
         match shown.map(|s| (s * 20.0).round() * 5.0) {
             // Rounded up to the limit or past it, it would read as enough.
             Some(pct) if pct >= 100.0 * min => format!("under {} of people", percent(min)),

@@ -74,10 +74,7 @@ fn is_invisible(c: char) -> bool {
                 | 0x110CD
                 | 0x13430..=0x1343F
                 | 0xFFF9..=0xFFFB
-        )
-        || matches!(
-            c as u32,
-            0x00AD
+                | 0x00AD
                 | 0x034F
                 | 0x061C
                 | 0x115F..=0x1160

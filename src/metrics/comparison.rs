@@ -221,9 +221,7 @@ fn prior_use_from_baseline(
     let from_baseline = share(base, eligible).unwrap_or(0.0) >= 0.8;
     if !from_baseline {
         let shown = match published {
-            true => crate::disclosure::publish_count(base)
-                .zip(crate::disclosure::publish_count(eligible))
-                .and_then(|(b, e)| share(b, e)),
+            true => crate::disclosure::published_share(base, eligible),
             false => share(base, eligible),
         };
         // Shown as 80% or more from the controlled counts, it would read as

@@ -50,23 +50,6 @@ pub fn write(t: &Table, path: &Path) -> Result<(), WriteError> {
     })
 }
 
-/// A CSV cell as a spreadsheet will take it as text: one that begins with
-/// `=`, `+`, `-`, `@`, a tab or a carriage return and is not a plain number
-/// gets a leading `'`, so that a value from a provider's file
-/// (`=HYPERLINK(...)`) is never run as a formula when the file is opened
-/// in Excel (OWASP's advice on CSV injection). Numbers (`-1.35`) are kept.
-/// For the CSVs that hold values as sent (rejects); a pack's tables hold
-/// the tool's own figures and words (`-0.19 (-0.48 to 0.09)`), and
-/// labels from fixed or declared lists, so they are written as they are.
-pub fn spreadsheet_safe(cell: String) -> String {
-    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && cell.trim().parse::<f64>().is_err() {
-        format!("'{cell}")
-    } else {
-        cell
-    }
-}
-
 /// The file name of a table's CSV.
 pub fn file_name(t: &Table, internal: bool) -> String {
     if internal {
@@ -100,22 +83,6 @@ pub fn notes(internal: bool, extra: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_cell_a_spreadsheet_would_run_as_a_formula_is_made_text() {
-        let safe = |c: &str| spreadsheet_safe(c.to_string());
-        assert_eq!(
-            safe("=HYPERLINK(\"http://x/\",\"y\")"),
-            "'=HYPERLINK(\"http://x/\",\"y\")"
-        );
-        assert_eq!(safe("+cmd|' /C calc'!A0"), "'+cmd|' /C calc'!A0");
-        assert_eq!(safe("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(safe("-2+3"), "'-2+3");
-        assert_eq!(safe("\t=1"), "'\t=1");
-        for kept in ["-1.35", "+4", "-0", "English", "", "[c]", "a=b"] {
-            assert_eq!(safe(kept), kept);
-        }
-    }
     use polars::prelude::*;
 
     #[test]

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::csv_out::spreadsheet_safe;
 use super::{ReportError, ReportResult};
 use crate::ingest::nhs::mask_text;
 
@@ -76,6 +75,23 @@ pub fn write_rows<W: std::io::Write>(
         )?;
     }
     Ok(df.height())
+}
+
+/// A CSV cell as a spreadsheet will take it as text: one that begins with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return and is not a plain number
+/// gets a leading `'`, so that a value from a provider's file
+/// (`=HYPERLINK(...)`) is never run as a formula when the file is opened
+/// in Excel (OWASP's advice on CSV injection). Numbers (`-1.35`) are kept.
+/// Only the rejects hold values as sent: a pack's tables hold the tool's
+/// own figures and words (`-0.19 (-0.48 to 0.09)`) and labels from fixed or
+/// declared lists, and are written as they are.
+fn spreadsheet_safe(cell: String) -> String {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.trim().parse::<f64>().is_err() {
+        format!("'{cell}")
+    } else {
+        cell
+    }
 }
 
 /// The file name part for a provider code or source name: letters, digits, `-` and `_`.
@@ -354,6 +370,22 @@ mod tests {
         assert!(text.contains(",7,person_id,"), "{text}");
         let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
         assert!(!digits.contains("9434765919"), "{text}");
+    }
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_as_a_formula_is_made_text() {
+        let safe = |c: &str| spreadsheet_safe(c.to_string());
+        assert_eq!(
+            safe("=HYPERLINK(\"http://x/\",\"y\")"),
+            "'=HYPERLINK(\"http://x/\",\"y\")"
+        );
+        assert_eq!(safe("+cmd|' /C calc'!A0"), "'+cmd|' /C calc'!A0");
+        assert_eq!(safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(safe("-2+3"), "'-2+3");
+        assert_eq!(safe("\t=1"), "'\t=1");
+        for kept in ["-1.35", "+4", "-0", "English", "", "[c]", "a=b"] {
+            assert_eq!(safe(kept), kept);
+        }
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path, site: &str) -> StoreResult
     crate::files::failpoint(site).map_err(StoreError::io(FileOp::Write, path))?;
     write_parquet_to(df, tmp.as_file(), path)?;
     crate::files::start_writeback(tmp.as_file());
-    crate::files::persist(tmp, path)
+    crate::files::persist(tmp, path)?;
+    Ok(())
 }
 
 /// Writes a frame as uncompressed Parquet to `file` through a buffer: the
